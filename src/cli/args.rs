@@ -1,0 +1,304 @@
+//! The command line: clap definitions plus the small translation that lets Plesk's single-dash
+//! long options (`-status on`, `-ud example.com`) reach clap as `--status on`, `--ud example.com`.
+
+use std::ffi::OsString;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, ArgGroup, CommandFactory, Parser};
+
+/// The `grey_listing` command line as clap sees it (after [`translate`]).
+#[derive(Debug, Parser)]
+#[command(
+    name = "grey_listing",
+    version,
+    about = "Configure greylisting (Plesk-compatible grey_listing command)",
+    long_about = "Configure greylisting: server-wide settings, per-domain checking and per-mailbox \
+                  lists, in the database shared with greylisting-filter and greylisting-policyd. \
+                  Every option and command is accepted with one or two leading dashes.",
+    override_usage = "grey_listing <command> [mail-address|domain-name] [<option> <value>]...",
+    disable_help_flag = true,
+    args_override_self = true,
+    group(ArgGroup::new("command").required(true).multiple(false))
+)]
+pub struct Args {
+    /// Update the server-wide settings.
+    #[arg(
+        long = "update-server",
+        visible_alias = "u",
+        group = "command",
+        help_heading = "Commands"
+    )]
+    pub update_server: bool,
+    /// Update the grey listing configuration of a domain.
+    #[arg(
+        long = "update-domain",
+        visible_alias = "ud",
+        value_name = "DOMAIN",
+        group = "command",
+        help_heading = "Commands"
+    )]
+    pub update_domain: Option<String>,
+    /// Update the grey listing configuration of a mail user.
+    #[arg(
+        long = "update-mailname",
+        visible_alias = "um",
+        value_name = "MAIL",
+        group = "command",
+        help_heading = "Commands"
+    )]
+    pub update_mailname: Option<String>,
+    /// Show the server-wide settings.
+    #[arg(
+        long = "info-server",
+        visible_alias = "i",
+        group = "command",
+        help_heading = "Commands"
+    )]
+    pub info_server: bool,
+    /// Show the settings of a domain.
+    #[arg(
+        long = "info-domain",
+        visible_alias = "id",
+        value_name = "DOMAIN",
+        group = "command",
+        help_heading = "Commands"
+    )]
+    pub info_domain: Option<String>,
+    /// Show the settings of a mail user.
+    #[arg(
+        long = "info-mailname",
+        visible_alias = "im",
+        value_name = "MAIL",
+        group = "command",
+        help_heading = "Commands"
+    )]
+    pub info_mailname: Option<String>,
+    /// Display the help page.
+    #[arg(
+        long = "help",
+        visible_alias = "h",
+        group = "command",
+        help_heading = "Commands"
+    )]
+    pub help: bool,
+
+    /// Enable or disable grey listing (--update-server, --update-domain).
+    #[arg(long = "status", value_name = "on|off", help_heading = "Options")]
+    pub status: Option<String>,
+    /// Allow or prohibit personal grey listing configuration (--update-server).
+    #[arg(
+        long = "personal-conf",
+        value_name = "true|false",
+        help_heading = "Options"
+    )]
+    pub personal_conf: Option<String>,
+    /// Grey interval in minutes (--update-server).
+    #[arg(
+        long = "grey-interval",
+        value_name = "MINUTES",
+        allow_negative_numbers = true,
+        help_heading = "Options"
+    )]
+    pub grey_interval: Option<String>,
+    /// Expire interval in minutes (--update-server).
+    #[arg(
+        long = "expire-interval",
+        value_name = "MINUTES",
+        allow_negative_numbers = true,
+        help_heading = "Options"
+    )]
+    pub expire_interval: Option<String>,
+    /// Penalty interval in minutes (--update-server).
+    #[arg(
+        long = "penalty-interval",
+        value_name = "MINUTES",
+        allow_negative_numbers = true,
+        help_heading = "Options"
+    )]
+    pub penalty_interval: Option<String>,
+    /// Enable or disable penalties (--update-server).
+    #[arg(
+        long = "penalty-status",
+        value_name = "true|false",
+        help_heading = "Options"
+    )]
+    pub penalty_status: Option<String>,
+    /// Edit the e-mail black list (--update-server, --update-mailname).
+    #[arg(long = "blacklist", value_name = "EDIT", action = ArgAction::Append, help_heading = "Options")]
+    pub blacklist: Vec<String>,
+    /// Edit the e-mail white list (--update-server, --update-mailname).
+    #[arg(long = "whitelist", value_name = "EDIT", action = ArgAction::Append, help_heading = "Options")]
+    pub whitelist: Vec<String>,
+    /// Edit the white domains patterns list (--update-server).
+    #[arg(long = "domains-whitelist", value_name = "EDIT", action = ArgAction::Append, help_heading = "Options")]
+    pub domains_whitelist: Vec<String>,
+    /// Edit the black domains patterns list (--update-server).
+    #[arg(long = "domains-blacklist", value_name = "EDIT", action = ArgAction::Append, help_heading = "Options")]
+    pub domains_blacklist: Vec<String>,
+
+    /// Prefix length of the IPv4 client network, 0-32 (--update-server; extension).
+    #[arg(
+        long = "ipv4-prefix",
+        value_name = "BITS",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub ipv4_prefix: Option<String>,
+    /// Prefix length of the IPv6 client network, 0-128 (--update-server; extension).
+    #[arg(
+        long = "ipv6-prefix",
+        value_name = "BITS",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub ipv6_prefix: Option<String>,
+    /// Passed triplets after which a client network skips greylisting, 0 = off (--update-server; extension).
+    #[arg(
+        long = "awl-count",
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub awl_count: Option<String>,
+    /// Fold VERP, BATV and +extension sender variants into one (--update-server; extension).
+    #[arg(
+        long = "sender-normalize",
+        value_name = "true|false",
+        help_heading = "Extension options"
+    )]
+    pub sender_normalize: Option<String>,
+
+    /// Database: an SQLite file path (default /var/lib/grey_listing/greylist.db).
+    #[arg(
+        long = "db",
+        value_name = "PATH",
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub db: Option<String>,
+    /// Print information as a JSON object.
+    #[arg(long = "json", global = true, help_heading = "Global options")]
+    pub json: bool,
+    /// With --info-server: also show the extension settings.
+    #[arg(long = "extended", global = true, help_heading = "Global options")]
+    pub extended: bool,
+}
+
+/// The clap command, for man pages, completions and the translation table.
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+/// Rewrites single-dash long names (`-status`, `-ud`, and unknown ones like `-foo`, so the error
+/// names them whole) to the double-dash form clap parses. Values such as `-5` stay as they are.
+pub fn translate(args: &[String]) -> Vec<String> {
+    args.iter()
+        .map(|arg| match arg.strip_prefix('-') {
+            Some(rest) if rest.starts_with(|c: char| c.is_ascii_alphabetic()) => format!("-{arg}"),
+            _ => arg.clone(),
+        })
+        .collect()
+}
+
+/// Parses already-translated arguments (without the program name).
+pub fn parse(args: &[String], original: &[String]) -> Result<Args, String> {
+    let argv =
+        std::iter::once(OsString::from("grey_listing")).chain(args.iter().map(OsString::from));
+    Args::try_parse_from(argv).map_err(|err| describe_clap_error(&err, original))
+}
+
+/// Turns a clap error into one line naming the culprit, spelled as the user typed it.
+fn describe_clap_error(err: &clap::Error, original: &[String]) -> String {
+    let context = |kind: ContextKind| match err.get(kind) {
+        Some(ContextValue::String(s)) => Some(as_typed(s, original)),
+        Some(ContextValue::Strings(v)) => v.first().map(|s| as_typed(s, original)),
+        _ => None,
+    };
+    let arg = context(ContextKind::InvalidArg);
+    match (err.kind(), arg) {
+        (ErrorKind::UnknownArgument, Some(arg)) if arg.starts_with('-') => {
+            format!("unknown option '{arg}'")
+        }
+        (ErrorKind::UnknownArgument, Some(arg)) => format!("unexpected argument '{arg}'"),
+        (ErrorKind::InvalidValue, Some(arg)) => format!("option '{arg}' needs a value"),
+        (ErrorKind::ArgumentConflict, Some(arg)) => match context(ContextKind::PriorArg) {
+            Some(prior) if prior == arg => format!("'{arg}' is given twice"),
+            Some(prior) => format!("'{arg}' cannot be used with '{prior}'; give one command"),
+            None => format!("'{arg}' cannot be used here"),
+        },
+        (ErrorKind::MissingRequiredArgument, _) => {
+            "no command given (see grey_listing --help)".to_string()
+        }
+        (ErrorKind::InvalidUtf8, _) => "an argument is not valid UTF-8".to_string(),
+        _ => {
+            let rendered = err.to_string();
+            let first = rendered.lines().next().unwrap_or("invalid command line");
+            first.trim_start_matches("error: ").to_string()
+        }
+    }
+}
+
+/// Shows `--status <on|off>` as the user wrote it (`-status`, or `-i` for `--info-server`),
+/// falling back to clap's spelling.
+fn as_typed(clap_spelling: &str, original: &[String]) -> String {
+    let name = clap_spelling
+        .split([' ', '='])
+        .next()
+        .unwrap_or(clap_spelling);
+    let Some(bare) = name.strip_prefix("--") else {
+        return name.to_string();
+    };
+    let command = command();
+    let spellings: Vec<&str> = command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(bare))
+        .map(|arg| arg.get_all_aliases().unwrap_or_default())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([bare])
+        .collect();
+    original
+        .iter()
+        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
+        .find(|typed| typed.starts_with('-') && spellings.contains(&typed.trim_start_matches('-')))
+        .unwrap_or(name)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn translation_leaves_negative_numbers_alone() {
+        let args: Vec<String> = [
+            "-ud",
+            "example.com",
+            "-status",
+            "off",
+            "-grey-interval",
+            "-5",
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            translate(&args),
+            [
+                "--ud",
+                "example.com",
+                "--status",
+                "off",
+                "--grey-interval",
+                "-5",
+                "--json"
+            ]
+        );
+    }
+}

@@ -1,0 +1,502 @@
+//! The `grey_listing` admin command (SPEC §2): parse and validate everything first, then open
+//! the store and apply the whole change in one transaction, then print Plesk's texts.
+
+mod args;
+mod help;
+mod output;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use serde_json::json;
+use thiserror::Error;
+
+use crate::config::{
+    self, ListEdit, ListKind, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MailboxLists, ServerLists,
+    Settings, ValueError,
+};
+use crate::store::{self, DbLocation, Store, StoreError};
+
+pub use args::{Args, command, translate};
+
+/// The exit statuses of `grey_listing` (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Success.
+    Success = 0,
+    /// Bad input: nothing was changed.
+    BadInput = 1,
+    /// Database or system error.
+    System = 2,
+}
+
+/// Why a `grey_listing` run failed. Displays as the one line printed on stderr.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// Bad input, found before anything was opened or written.
+    #[error("An error occurred during {operation}: {message}")]
+    BadInput {
+        /// What was being done (`update of server-wide settings`, ...).
+        operation: String,
+        /// What was wrong, naming the argument.
+        message: String,
+    },
+    /// The store failed.
+    #[error("An error occurred during {operation}: {source}")]
+    Store {
+        /// What was being done.
+        operation: String,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// Writing the output failed.
+    #[error("An error occurred during output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CliError {
+    /// The exit status for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::BadInput { .. } => ExitCode::BadInput,
+            CliError::Store { .. } | CliError::Output(_) => ExitCode::System,
+        }
+    }
+}
+
+/// A validated command, ready to run.
+#[derive(Debug)]
+enum Command {
+    Help,
+    InfoServer {
+        extended: bool,
+    },
+    InfoDomain {
+        domain: String,
+        shown: String,
+    },
+    InfoMailname {
+        mail: String,
+        shown: String,
+    },
+    UpdateServer(ServerUpdate),
+    UpdateDomain {
+        domain: String,
+        shown: String,
+        status: Option<bool>,
+    },
+    UpdateMailname {
+        mail: String,
+        shown: String,
+        edits: Vec<(ListKind, ListEdit)>,
+    },
+}
+
+impl Command {
+    fn operation(&self) -> String {
+        match self {
+            Command::Help => "help".to_string(),
+            Command::InfoServer { .. } => "gathering of server wide information".to_string(),
+            Command::InfoDomain { shown, .. } => {
+                format!("gathering of information for domain '{shown}'")
+            }
+            Command::InfoMailname { shown, .. } => {
+                format!("gathering of information for mail '{shown}'")
+            }
+            Command::UpdateServer(_) => "update of server-wide settings".to_string(),
+            Command::UpdateDomain { shown, .. } => format!("update of domain '{shown}'"),
+            Command::UpdateMailname { shown, .. } => format!("update of mail '{shown}'"),
+        }
+    }
+}
+
+/// Changes to the server-wide settings; `None` leaves a setting as it is.
+#[derive(Debug, Default)]
+struct ServerUpdate {
+    status: Option<bool>,
+    personal_conf: Option<bool>,
+    grey_interval: Option<u32>,
+    expire_interval: Option<u32>,
+    penalty_interval: Option<u32>,
+    penalty_status: Option<bool>,
+    ipv4_prefix: Option<u8>,
+    ipv6_prefix: Option<u8>,
+    awl_count: Option<u32>,
+    sender_normalize: Option<bool>,
+    edits: Vec<(ListKind, ListEdit)>,
+}
+
+impl ServerUpdate {
+    fn apply(&self, settings: &mut Settings) {
+        fn set<T: Copy>(slot: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        set(&mut settings.enabled, self.status);
+        set(&mut settings.personal_conf, self.personal_conf);
+        set(&mut settings.grey_interval, self.grey_interval);
+        set(&mut settings.expire_interval, self.expire_interval);
+        set(&mut settings.penalty_interval, self.penalty_interval);
+        set(&mut settings.penalty_enabled, self.penalty_status);
+        set(&mut settings.ipv4_prefix, self.ipv4_prefix);
+        set(&mut settings.ipv6_prefix, self.ipv6_prefix);
+        set(&mut settings.awl_count, self.awl_count);
+        set(&mut settings.sender_normalize, self.sender_normalize);
+    }
+}
+
+/// Runs `grey_listing` with `argv` (without the program name). Output goes to `out`; the
+/// caller prints the error line and maps it to an exit status.
+pub fn run(
+    argv: &[OsString],
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let parsing = |message: String| CliError::BadInput {
+        operation: "command line parsing".to_string(),
+        message,
+    };
+    let original: Vec<String> = argv
+        .iter()
+        .map(|arg| arg.to_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| parsing("an argument is not valid UTF-8".to_string()))?;
+    let args = args::parse(&translate(&original), &original).map_err(parsing)?;
+    let command = validate(&args, &original)?;
+    let operation = command.operation();
+    if let Command::Help = command {
+        out.write_all(help::text().as_bytes())?;
+        return Ok(());
+    }
+    let store_error = |source| CliError::Store {
+        operation: operation.clone(),
+        source,
+    };
+    let location = store::resolve_location(args.db.as_deref(), env).map_err(store_error)?;
+    let mut store = open_store(&location).map_err(store_error)?;
+    let text = execute(store.as_mut(), &command, args.json).map_err(store_error)?;
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn open_store(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
+    store::open(location)
+}
+
+/// Names an option as the user typed it (`-status` or `--status`).
+fn typed(original: &[String], long: &str) -> String {
+    original
+        .iter()
+        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
+        .find(|arg| arg.starts_with('-') && arg.trim_start_matches('-') == long)
+        .map_or_else(|| format!("-{long}"), str::to_string)
+}
+
+fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
+    let (operation, allowed): (String, &[&str]) = if args.help {
+        ("help".to_string(), &[])
+    } else if args.info_server {
+        ("gathering of server wide information".to_string(), &[])
+    } else if let Some(domain) = &args.info_domain {
+        (
+            format!("gathering of information for domain '{domain}'"),
+            &[],
+        )
+    } else if let Some(mail) = &args.info_mailname {
+        (format!("gathering of information for mail '{mail}'"), &[])
+    } else if args.update_server {
+        ("update of server-wide settings".to_string(), SERVER_OPTIONS)
+    } else if let Some(domain) = &args.update_domain {
+        (format!("update of domain '{domain}'"), &["status"])
+    } else if let Some(mail) = &args.update_mailname {
+        (
+            format!("update of mail '{mail}'"),
+            &["blacklist", "whitelist"],
+        )
+    } else {
+        ("command line parsing".to_string(), &[])
+    };
+    let bad = |message: String| CliError::BadInput {
+        operation: operation.clone(),
+        message,
+    };
+    let command_name = command_as_typed(args, original);
+    for (name, given) in given_options(args) {
+        if given && !allowed.contains(&name) {
+            return Err(bad(format!(
+                "option '{}' is not allowed with {command_name}",
+                typed(original, name)
+            )));
+        }
+    }
+    if args.extended && !args.info_server {
+        return Err(bad(format!(
+            "option '{}' is allowed only with --info-server",
+            typed(original, "extended")
+        )));
+    }
+    let culprit = |name: &str, e: ValueError| bad(format!("{}: {e}", typed(original, name)));
+    let on_off = |name: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|v| config::parse_on_off(v).map_err(|e| culprit(name, e)))
+            .transpose()
+    };
+    let true_false = |name: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|v| config::parse_true_false(v).map_err(|e| culprit(name, e)))
+            .transpose()
+    };
+    let number = |name: &str, v: &Option<String>, min: u64, max: u64| {
+        v.as_deref()
+            .map(|v| config::parse_in_range(v, min, max).map_err(|e| culprit(name, e)))
+            .transpose()
+    };
+    let edits = |name: &str,
+                 kind: ListKind,
+                 values: &[String]|
+     -> Result<Vec<(ListKind, ListEdit)>, CliError> {
+        values
+            .iter()
+            .map(|v| {
+                config::parse_list_edit(v)
+                    .map_err(|e| culprit(name, e))
+                    .map(|edit| (kind, edit))
+            })
+            .collect()
+    };
+    let mut list_edits = Vec::new();
+    list_edits.extend(edits("blacklist", ListKind::Black, &args.blacklist)?);
+    list_edits.extend(edits("whitelist", ListKind::White, &args.whitelist)?);
+    list_edits.extend(edits(
+        "domains-whitelist",
+        ListKind::DomainsWhite,
+        &args.domains_whitelist,
+    )?);
+    list_edits.extend(edits(
+        "domains-blacklist",
+        ListKind::DomainsBlack,
+        &args.domains_blacklist,
+    )?);
+
+    let grey_max = u64::from(MAX_GREY_MINUTES);
+    let command = if args.help {
+        Command::Help
+    } else if args.info_server {
+        Command::InfoServer {
+            extended: args.extended,
+        }
+    } else if let Some(shown) = &args.info_domain {
+        let domain =
+            config::parse_domain(shown).map_err(|e| bad(format!("{command_name}: {e}")))?;
+        Command::InfoDomain {
+            domain,
+            shown: shown.clone(),
+        }
+    } else if let Some(shown) = &args.info_mailname {
+        let mail = config::parse_mail(shown).map_err(|e| bad(format!("{command_name}: {e}")))?;
+        Command::InfoMailname {
+            mail,
+            shown: shown.clone(),
+        }
+    } else if args.update_server {
+        Command::UpdateServer(ServerUpdate {
+            status: on_off("status", &args.status)?,
+            personal_conf: true_false("personal-conf", &args.personal_conf)?,
+            grey_interval: number("grey-interval", &args.grey_interval, 0, grey_max)?
+                .map(|n| n as u32),
+            expire_interval: number(
+                "expire-interval",
+                &args.expire_interval,
+                1,
+                u64::from(MAX_EXPIRE_MINUTES),
+            )?
+            .map(|n| n as u32),
+            penalty_interval: number("penalty-interval", &args.penalty_interval, 0, grey_max)?
+                .map(|n| n as u32),
+            penalty_status: true_false("penalty-status", &args.penalty_status)?,
+            ipv4_prefix: number("ipv4-prefix", &args.ipv4_prefix, 0, 32)?.map(|n| n as u8),
+            ipv6_prefix: number("ipv6-prefix", &args.ipv6_prefix, 0, 128)?.map(|n| n as u8),
+            awl_count: number("awl-count", &args.awl_count, 0, 1_000_000)?.map(|n| n as u32),
+            sender_normalize: true_false("sender-normalize", &args.sender_normalize)?,
+            edits: list_edits,
+        })
+    } else if let Some(shown) = &args.update_domain {
+        let domain =
+            config::parse_domain(shown).map_err(|e| bad(format!("{command_name}: {e}")))?;
+        Command::UpdateDomain {
+            domain,
+            shown: shown.clone(),
+            status: on_off("status", &args.status)?,
+        }
+    } else if let Some(shown) = &args.update_mailname {
+        let mail = config::parse_mail(shown).map_err(|e| bad(format!("{command_name}: {e}")))?;
+        Command::UpdateMailname {
+            mail,
+            shown: shown.clone(),
+            edits: list_edits,
+        }
+    } else {
+        return Err(bad("no command given (see grey_listing --help)".to_string()));
+    };
+    Ok(command)
+}
+
+/// Options `--update-server` takes: all of them.
+const SERVER_OPTIONS: &[&str] = &[
+    "status",
+    "personal-conf",
+    "grey-interval",
+    "expire-interval",
+    "penalty-interval",
+    "penalty-status",
+    "blacklist",
+    "whitelist",
+    "domains-whitelist",
+    "domains-blacklist",
+    "ipv4-prefix",
+    "ipv6-prefix",
+    "awl-count",
+    "sender-normalize",
+];
+
+fn given_options(args: &Args) -> [(&'static str, bool); 14] {
+    [
+        ("status", args.status.is_some()),
+        ("personal-conf", args.personal_conf.is_some()),
+        ("grey-interval", args.grey_interval.is_some()),
+        ("expire-interval", args.expire_interval.is_some()),
+        ("penalty-interval", args.penalty_interval.is_some()),
+        ("penalty-status", args.penalty_status.is_some()),
+        ("blacklist", !args.blacklist.is_empty()),
+        ("whitelist", !args.whitelist.is_empty()),
+        ("domains-whitelist", !args.domains_whitelist.is_empty()),
+        ("domains-blacklist", !args.domains_blacklist.is_empty()),
+        ("ipv4-prefix", args.ipv4_prefix.is_some()),
+        ("ipv6-prefix", args.ipv6_prefix.is_some()),
+        ("awl-count", args.awl_count.is_some()),
+        ("sender-normalize", args.sender_normalize.is_some()),
+    ]
+}
+
+/// The command as the user typed it, for messages (`-ud`, `--update-domain`).
+fn command_as_typed(args: &Args, original: &[String]) -> String {
+    let (long, short) = if args.update_server {
+        ("update-server", "u")
+    } else if args.update_domain.is_some() {
+        ("update-domain", "ud")
+    } else if args.update_mailname.is_some() {
+        ("update-mailname", "um")
+    } else if args.info_server {
+        ("info-server", "i")
+    } else if args.info_domain.is_some() {
+        ("info-domain", "id")
+    } else if args.info_mailname.is_some() {
+        ("info-mailname", "im")
+    } else {
+        ("help", "h")
+    };
+    original
+        .iter()
+        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
+        .find(|arg| arg.starts_with('-') && [long, short].contains(&arg.trim_start_matches('-')))
+        .map_or_else(|| format!("--{long}"), str::to_string)
+}
+
+fn execute(store: &mut dyn Store, command: &Command, json: bool) -> Result<String, StoreError> {
+    match command {
+        Command::Help => Ok(help::text()),
+        Command::InfoServer { extended } => {
+            let mut snapshot = (Settings::default(), ServerLists::default());
+            store.read(&mut |tx| {
+                snapshot = (tx.settings()?, store::server_lists(tx)?);
+                Ok(())
+            })?;
+            let (settings, lists) = snapshot;
+            if json {
+                return Ok(to_json(&json!({ "settings": settings, "lists": lists })));
+            }
+            Ok(output::info_server(&settings, &lists, *extended))
+        }
+        Command::InfoDomain { domain, shown } => {
+            let mut status = None;
+            store.read(&mut |tx| {
+                status = tx.domain_status(domain)?;
+                Ok(())
+            })?;
+            let enabled = status.unwrap_or(true);
+            if json {
+                return Ok(to_json(&json!({ "domain": domain, "enabled": enabled })));
+            }
+            Ok(output::info_domain(shown, enabled))
+        }
+        Command::InfoMailname { mail, shown } => {
+            let mut lists = MailboxLists::default();
+            store.read(&mut |tx| {
+                lists = store::mailbox_lists(tx, mail)?;
+                Ok(())
+            })?;
+            if json {
+                return Ok(to_json(
+                    &json!({ "mail": mail, "black": lists.black, "white": lists.white }),
+                ));
+            }
+            Ok(output::info_mailname(shown, &lists))
+        }
+        Command::UpdateServer(update) => {
+            store.write(&mut |tx| {
+                let mut settings = tx.settings()?;
+                update.apply(&mut settings);
+                tx.set_settings(&settings)?;
+                for (kind, edit) in &update.edits {
+                    store::apply_list_edit(tx, *kind, "", edit)?;
+                }
+                Ok(())
+            })?;
+            Ok(success("Update of server-wide settings complete.", json))
+        }
+        Command::UpdateDomain {
+            domain,
+            shown,
+            status,
+        } => {
+            store.write(&mut |tx| {
+                if let Some(enabled) = status {
+                    tx.set_domain_status(domain, *enabled)?;
+                }
+                Ok(())
+            })?;
+            Ok(success(
+                &format!("Update of domain '{shown}' complete."),
+                json,
+            ))
+        }
+        Command::UpdateMailname { mail, shown, edits } => {
+            store.write(&mut |tx| {
+                for (kind, edit) in edits {
+                    store::apply_list_edit(tx, *kind, mail, edit)?;
+                }
+                Ok(())
+            })?;
+            Ok(success(
+                &format!("Update of mail '{shown}' complete."),
+                json,
+            ))
+        }
+    }
+}
+
+fn success(message: &str, json: bool) -> String {
+    if json {
+        to_json(&json!({ "success": true, "message": message }))
+    } else {
+        format!("SUCCESS: {message}\n")
+    }
+}
+
+fn to_json(value: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".to_string());
+    text.push('\n');
+    text
+}

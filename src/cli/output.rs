@@ -1,0 +1,123 @@
+//! The texts the info commands print (SPEC §2), byte-for-byte as Plesk prints them.
+
+use std::fmt::Write;
+
+use crate::config::{MailboxLists, ServerLists, Settings};
+
+/// A `label value` row: the label padded to 22 columns, so values start at column 24.
+pub fn row(label: &str, value: &str) -> String {
+    format!("{label:<22} {value}\n")
+}
+
+fn enabled(flag: bool) -> &'static str {
+    if flag { "enabled" } else { "disabled" }
+}
+
+/// A list block: header, entries one per line, blank line.
+fn list_block(out: &mut String, header: &str, entries: &[String]) {
+    out.push_str(header);
+    out.push('\n');
+    for entry in entries {
+        out.push_str(entry);
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// `--info-server` (and, with `extended`, the `Extension settings:` block before SUCCESS).
+pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> String {
+    let mut out = String::from("Grey listing configuration.\n\n");
+    out.push_str(&row("Grey listing checking", enabled(settings.enabled)));
+    out.push_str(&row(
+        "Grey interval",
+        &format!("{} minutes", settings.grey_interval),
+    ));
+    out.push_str(&row(
+        "Expire interval",
+        &format!("{} minutes", settings.expire_interval),
+    ));
+    out.push_str(&row(
+        "Penalty interval",
+        &format!("{} minutes", settings.penalty_interval),
+    ));
+    out.push_str(&row("Penalty", enabled(settings.penalty_enabled)));
+    let personal = if settings.personal_conf {
+        "allowed"
+    } else {
+        "prohibited"
+    };
+    out.push_str(&row("Personal grey listing configuration", personal));
+    out.push('\n');
+    list_block(&mut out, "Server-wide black list:", &lists.black);
+    list_block(&mut out, "Server-wide white list:", &lists.white);
+    list_block(
+        &mut out,
+        "White domains patterns list:",
+        &lists.domains_white,
+    );
+    list_block(
+        &mut out,
+        "Black domains patterns list:",
+        &lists.domains_black,
+    );
+    if extended {
+        out.push_str("Extension settings:\n");
+        out.push_str(&row("IPv4 prefix", &settings.ipv4_prefix.to_string()));
+        out.push_str(&row("IPv6 prefix", &settings.ipv6_prefix.to_string()));
+        let awl = if settings.awl_count == 0 {
+            "disabled".to_string()
+        } else {
+            format!("after {} passed triplets", settings.awl_count)
+        };
+        out.push_str(&row("Client auto-whitelist", &awl));
+        out.push_str(&row(
+            "Sender normalization",
+            enabled(settings.sender_normalize),
+        ));
+        out.push('\n');
+    }
+    out.push_str("SUCCESS: Gathering of server wide information complete.\n");
+    out
+}
+
+/// `--info-domain`.
+pub fn info_domain(domain: &str, enabled_flag: bool) -> String {
+    let mut out = String::new();
+    let _ = write!(out, "Grey listing configuration for {domain}\n\n");
+    out.push_str(&row("Grey listing checking", enabled(enabled_flag)));
+    let _ = write!(
+        out,
+        "\nSUCCESS: Gathering of information for domain '{domain}' complete.\n"
+    );
+    out
+}
+
+/// `--info-mailname`.
+pub fn info_mailname(mail: &str, lists: &MailboxLists) -> String {
+    let mut out = String::new();
+    let _ = write!(out, "Grey listing configuration for {mail}\n\n");
+    list_block(&mut out, "User's black list:", &lists.black);
+    list_block(&mut out, "User's white list:", &lists.white);
+    let _ = writeln!(
+        out,
+        "SUCCESS: Gathering of information for mail '{mail}' complete."
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_put_values_at_column_24() {
+        assert_eq!(
+            row("Grey interval", "5 minutes"),
+            "Grey interval          5 minutes\n"
+        );
+        assert_eq!(
+            row("Personal grey listing configuration", "allowed"),
+            "Personal grey listing configuration allowed\n"
+        );
+    }
+}

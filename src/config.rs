@@ -1,0 +1,534 @@
+//! Settings, lists and the validated edits the CLI applies to them (SPEC §2).
+//!
+//! Everything here is plain data and pure validation: parsing `add:a,b;del:c`, checking minutes,
+//! domains and mail addresses. Nothing touches the database, so the CLI can validate a whole
+//! command line before it opens (or creates) anything.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::pattern::Pattern;
+
+/// Upper bound of the grey and penalty intervals, in minutes (30 days).
+pub const MAX_GREY_MINUTES: u32 = 43_200;
+/// Upper bound of the expire interval, in minutes (10 years).
+pub const MAX_EXPIRE_MINUTES: u32 = 5_256_000;
+
+/// Plesk's white host patterns that a new database starts with, in their printed order.
+pub const DEFAULT_DOMAINS_WHITELIST: &[&str] = &[
+    "*.office365.com",
+    "*.outlook.com",
+    "*.outlook.office.com",
+    "*facebook.com",
+    "*google.com",
+    "*mail.ru",
+    "*parallels.com",
+    "*plesk.com",
+    "*rambler.ru",
+    "*yahoo.com",
+    "*yandex.ru",
+];
+
+/// The black host patterns a new database starts with. Plesk's `pool`, `static` and digit
+/// patterns are left out on purpose: they reject Microsoft 365, Mailgun, SparkPost and QQ.
+pub const DEFAULT_DOMAINS_BLACKLIST: &[&str] = &["dsl|broadband|hsd", "dynamic|ppp|dyn-ip|dial-up"];
+
+/// Server-wide scalar settings: Plesk's six, then our extensions (SPEC §2, §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Greylisting checking on or off server-wide.
+    pub enabled: bool,
+    /// Minutes a new triplet waits before a retry is accepted.
+    pub grey_interval: u32,
+    /// Minutes a triplet record lives after its last pass.
+    pub expire_interval: u32,
+    /// Minutes added to the wait for each too-early retry, when penalties are on.
+    pub penalty_interval: u32,
+    /// Penalties on or off.
+    pub penalty_enabled: bool,
+    /// Mailbox-level lists honoured (true) or ignored (false).
+    pub personal_conf: bool,
+    /// Prefix length grouping IPv4 clients into one network (32 = exact address, as Plesk).
+    pub ipv4_prefix: u8,
+    /// Prefix length grouping IPv6 clients into one network (128 = exact address).
+    pub ipv6_prefix: u8,
+    /// Passed, unexpired triplets after which a client network skips greylisting (0 = off).
+    pub awl_count: u32,
+    /// Fold VERP/BATV/sub-address variants of a sender into one triplet sender.
+    pub sender_normalize: bool,
+    /// Key verified, non-residential clients by registrable domain instead of network.
+    pub group_by_host_domain: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            enabled: true,
+            grey_interval: 5,
+            expire_interval: 51_840,
+            penalty_interval: 2,
+            penalty_enabled: false,
+            personal_conf: true,
+            ipv4_prefix: 24,
+            ipv6_prefix: 64,
+            awl_count: 5,
+            sender_normalize: true,
+            group_by_host_domain: true,
+        }
+    }
+}
+
+impl Settings {
+    /// The settings as `(name, value)` pairs, the form the stores keep them in.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("enabled", self.enabled.to_string()),
+            ("grey_interval", self.grey_interval.to_string()),
+            ("expire_interval", self.expire_interval.to_string()),
+            ("penalty_interval", self.penalty_interval.to_string()),
+            ("penalty_enabled", self.penalty_enabled.to_string()),
+            ("personal_conf", self.personal_conf.to_string()),
+            ("ipv4_prefix", self.ipv4_prefix.to_string()),
+            ("ipv6_prefix", self.ipv6_prefix.to_string()),
+            ("awl_count", self.awl_count.to_string()),
+            ("sender_normalize", self.sender_normalize.to_string()),
+            (
+                "group_by_host_domain",
+                self.group_by_host_domain.to_string(),
+            ),
+        ]
+    }
+
+    /// Rebuilds settings from stored pairs; names not given (or unreadable) keep their default,
+    /// so a database written by an older version still loads.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Settings {
+        let mut settings = Settings::default();
+        for (name, value) in pairs {
+            match name {
+                "enabled" => set_parsed(&mut settings.enabled, value),
+                "grey_interval" => set_parsed(&mut settings.grey_interval, value),
+                "expire_interval" => set_parsed(&mut settings.expire_interval, value),
+                "penalty_interval" => set_parsed(&mut settings.penalty_interval, value),
+                "penalty_enabled" => set_parsed(&mut settings.penalty_enabled, value),
+                "personal_conf" => set_parsed(&mut settings.personal_conf, value),
+                "ipv4_prefix" => set_parsed(&mut settings.ipv4_prefix, value),
+                "ipv6_prefix" => set_parsed(&mut settings.ipv6_prefix, value),
+                "awl_count" => set_parsed(&mut settings.awl_count, value),
+                "sender_normalize" => set_parsed(&mut settings.sender_normalize, value),
+                "group_by_host_domain" => set_parsed(&mut settings.group_by_host_domain, value),
+                _ => {}
+            }
+        }
+        settings
+    }
+}
+
+fn set_parsed<T: std::str::FromStr>(slot: &mut T, value: &str) {
+    if let Ok(parsed) = value.parse() {
+        *slot = parsed;
+    }
+}
+
+/// Which list a pattern belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListKind {
+    /// Envelope-sender patterns that reject (server-wide, or a mailbox's own).
+    Black,
+    /// Envelope-sender patterns that pass (server-wide, or a mailbox's own).
+    White,
+    /// Client host-name patterns that pass.
+    DomainsWhite,
+    /// Client host-name patterns that reject.
+    DomainsBlack,
+}
+
+impl ListKind {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Black => "black",
+            ListKind::White => "white",
+            ListKind::DomainsWhite => "domains_white",
+            ListKind::DomainsBlack => "domains_black",
+        }
+    }
+
+    /// Host-name lists are matched unanchored, address lists anchored (SPEC §3).
+    pub fn compile(self, source: &str) -> Pattern {
+        match self {
+            ListKind::DomainsWhite | ListKind::DomainsBlack => Pattern::host(source),
+            ListKind::Black | ListKind::White => Pattern::address(source),
+        }
+    }
+}
+
+/// The server-wide lists, as stored (insertion order).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerLists {
+    /// Server-wide black list (envelope senders).
+    pub black: Vec<String>,
+    /// Server-wide white list (envelope senders).
+    pub white: Vec<String>,
+    /// White domains patterns (client host names).
+    pub domains_white: Vec<String>,
+    /// Black domains patterns (client host names).
+    pub domains_black: Vec<String>,
+}
+
+impl ServerLists {
+    /// The lists of a new database.
+    pub fn defaults() -> ServerLists {
+        ServerLists {
+            black: Vec::new(),
+            white: Vec::new(),
+            domains_white: DEFAULT_DOMAINS_WHITELIST
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            domains_black: DEFAULT_DOMAINS_BLACKLIST
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+
+    /// The list of a given kind.
+    pub fn get(&self, kind: ListKind) -> &[String] {
+        match kind {
+            ListKind::Black => &self.black,
+            ListKind::White => &self.white,
+            ListKind::DomainsWhite => &self.domains_white,
+            ListKind::DomainsBlack => &self.domains_black,
+        }
+    }
+}
+
+/// A mailbox's own lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxLists {
+    /// The mailbox's black list (envelope senders).
+    pub black: Vec<String>,
+    /// The mailbox's white list (envelope senders).
+    pub white: Vec<String>,
+}
+
+/// Add or delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditOp {
+    /// Add the patterns (existing ones are left as they are).
+    Add,
+    /// Delete the patterns (missing ones are ignored).
+    Del,
+}
+
+/// One `<add|del>:<p1,p2>` group of a list edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditGroup {
+    /// Add or delete.
+    pub op: EditOp,
+    /// The patterns, in the order given.
+    pub patterns: Vec<String>,
+}
+
+/// A whole list edit: groups applied in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListEdit {
+    /// The groups, in order.
+    pub groups: Vec<EditGroup>,
+}
+
+/// What is wrong with a value given on the command line.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ValueError {
+    /// Not `on` or `off`.
+    #[error("invalid value '{0}' (expected on or off)")]
+    OnOff(String),
+    /// Not `true` or `false`.
+    #[error("invalid value '{0}' (expected true or false)")]
+    TrueFalse(String),
+    /// Not a whole number.
+    #[error("'{0}' is not a whole number of minutes")]
+    NotANumber(String),
+    /// A number outside its range.
+    #[error("{value} is out of range ({min}..={max})")]
+    OutOfRange {
+        /// The value given.
+        value: String,
+        /// Smallest allowed.
+        min: u64,
+        /// Largest allowed.
+        max: u64,
+    },
+    /// A list edit that does not follow `<add|del>:<pattern[,pattern]>;...`.
+    #[error("malformed list edit '{edit}': {why}")]
+    MalformedEdit {
+        /// The whole edit as given.
+        edit: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A domain name that cannot be one.
+    #[error("'{0}' is not a valid domain name")]
+    Domain(String),
+    /// A mail address that cannot be one.
+    #[error("'{0}' is not a valid mail address (expected mail@domain)")]
+    Mail(String),
+    /// A duration that is not a number with a unit.
+    #[error("invalid duration '{0}' (expected a number with a unit: 90m, 36h, 7d)")]
+    Duration(String),
+}
+
+/// Parses `on`/`off`.
+pub fn parse_on_off(value: &str) -> Result<bool, ValueError> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(ValueError::OnOff(value.to_string())),
+    }
+}
+
+/// Parses `true`/`false`.
+pub fn parse_true_false(value: &str) -> Result<bool, ValueError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ValueError::TrueFalse(value.to_string())),
+    }
+}
+
+/// Parses a whole number within `min..=max`.
+pub fn parse_in_range(value: &str, min: u64, max: u64) -> Result<u64, ValueError> {
+    let digits = value.strip_prefix('+').unwrap_or(value);
+    let is_integer = {
+        let unsigned = digits.strip_prefix('-').unwrap_or(digits);
+        !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !is_integer {
+        return Err(ValueError::NotANumber(value.to_string()));
+    }
+    let out_of_range = || ValueError::OutOfRange {
+        value: value.to_string(),
+        min,
+        max,
+    };
+    if digits.starts_with('-') {
+        return Err(out_of_range());
+    }
+    let number: u64 = digits.parse().map_err(|_| out_of_range())?;
+    if number < min || number > max {
+        return Err(out_of_range());
+    }
+    Ok(number)
+}
+
+/// Parses a duration with a unit (`90m`, `36h`, `7d`, `2w`, `30s`) into seconds.
+pub fn parse_duration(value: &str) -> Result<i64, ValueError> {
+    let bad = || ValueError::Duration(value.to_string());
+    let split = value.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = value.split_at(split);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(scale).ok_or_else(bad)
+}
+
+/// Parses the list-edit grammar `<add|del>:<pattern1[,pattern2]>;<add|del>:...`.
+pub fn parse_list_edit(edit: &str) -> Result<ListEdit, ValueError> {
+    let malformed = |why: String| ValueError::MalformedEdit {
+        edit: edit.to_string(),
+        why,
+    };
+    let mut groups = Vec::new();
+    for group in edit.split(';') {
+        let group = group.trim();
+        if group.is_empty() {
+            return Err(malformed("empty group".to_string()));
+        }
+        let (op, patterns) = group.split_once(':').ok_or_else(|| {
+            malformed(format!(
+                "group '{group}' has no ':' (expected add:... or del:...)"
+            ))
+        })?;
+        let op = match op.trim() {
+            "add" => EditOp::Add,
+            "del" => EditOp::Del,
+            other => {
+                return Err(malformed(format!(
+                    "unknown operation '{other}' (expected add or del)"
+                )));
+            }
+        };
+        let mut parsed = Vec::new();
+        for pattern in patterns.split(',') {
+            let pattern = pattern.trim();
+            check_pattern(pattern).map_err(malformed)?;
+            parsed.push(pattern.to_string());
+        }
+        groups.push(EditGroup {
+            op,
+            patterns: parsed,
+        });
+    }
+    Ok(ListEdit { groups })
+}
+
+/// Rejects patterns that could only be mistakes: empty ones, empty `|` alternatives (which would
+/// match every host), white space and control characters.
+fn check_pattern(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("empty pattern".to_string());
+    }
+    if pattern.split('|').any(str::is_empty) {
+        return Err(format!("pattern '{pattern}' has an empty '|' alternative"));
+    }
+    if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "pattern '{pattern}' contains white space or a control character"
+        ));
+    }
+    Ok(())
+}
+
+/// Applies an edit to a list held in memory (insertion order kept; adds of present patterns and
+/// deletes of missing ones are no-ops; patterns compare as literal strings).
+pub fn apply_edit(list: &mut Vec<String>, edit: &ListEdit) {
+    for group in &edit.groups {
+        for pattern in &group.patterns {
+            let position = list.iter().position(|p| p == pattern);
+            match (group.op, position) {
+                (EditOp::Add, None) => list.push(pattern.clone()),
+                (EditOp::Del, Some(index)) => {
+                    list.remove(index);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Validates and normalises (lower case, no trailing dot) a domain name.
+pub fn parse_domain(value: &str) -> Result<String, ValueError> {
+    let bad = || ValueError::Domain(value.to_string());
+    let domain = value.strip_suffix('.').unwrap_or(value).to_lowercase();
+    if domain.is_empty() || domain.len() > 253 {
+        return Err(bad());
+    }
+    for label in domain.split('.') {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(bad());
+        }
+    }
+    Ok(domain)
+}
+
+/// Validates and normalises (lower-case) a mail address `local@domain`.
+pub fn parse_mail(value: &str) -> Result<String, ValueError> {
+    let bad = || ValueError::Mail(value.to_string());
+    let (local, domain) = value.rsplit_once('@').ok_or_else(bad)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.contains('@')
+        && !local.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !local_ok {
+        return Err(bad());
+    }
+    let domain = parse_domain(domain).map_err(|_| bad())?;
+    Ok(format!("{}@{}", local.to_lowercase(), domain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_edit_grammar_groups_and_patterns() {
+        let edit =
+            parse_list_edit("del:*[0-9][0-9]-[0-9][0-9]-[0-9][0-9]*;add:*.dynamic.example.net,b")
+                .unwrap();
+        assert_eq!(edit.groups.len(), 2);
+        assert_eq!(edit.groups[0].op, EditOp::Del);
+        assert_eq!(edit.groups[1].patterns, vec!["*.dynamic.example.net", "b"]);
+    }
+
+    #[test]
+    fn list_edit_rejects_mistakes() {
+        for bad in [
+            "", "add", "add:", "add:a,,b", "put:a", "add:a;", "add:dsl|", "add:a b",
+        ] {
+            assert!(parse_list_edit(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn apply_edit_keeps_order_and_ignores_noops() {
+        let mut list = vec!["a".to_string(), "b".to_string()];
+        apply_edit(
+            &mut list,
+            &parse_list_edit("add:c,a;del:b,zz;add:b").unwrap(),
+        );
+        assert_eq!(list, ["a", "c", "b"]);
+    }
+
+    #[test]
+    fn minutes_ranges() {
+        assert_eq!(parse_in_range("0", 0, 43_200), Ok(0));
+        assert!(matches!(
+            parse_in_range("-1", 0, 10),
+            Err(ValueError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            parse_in_range("5x", 0, 10),
+            Err(ValueError::NotANumber(_))
+        ));
+        assert!(matches!(
+            parse_in_range("99999999999999999999999", 0, 10),
+            Err(ValueError::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn domains_and_mails() {
+        assert_eq!(parse_domain("Example.COM.").unwrap(), "example.com");
+        assert!(parse_domain("exa mple.com").is_err());
+        assert!(parse_domain("-x.com").is_err());
+        assert!(parse_domain("a..b").is_err());
+        assert_eq!(parse_mail("John@Example.com").unwrap(), "john@example.com");
+        assert!(parse_mail("example.com").is_err());
+        assert!(parse_mail("@example.com").is_err());
+        assert!(parse_mail("a@b@c.com").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90m"), Ok(5400));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert!(parse_duration("7").is_err());
+        assert!(parse_duration("d").is_err());
+    }
+
+    #[test]
+    fn settings_round_trip_through_pairs() {
+        let settings = Settings {
+            grey_interval: 8,
+            penalty_enabled: true,
+            ..Settings::default()
+        };
+        let pairs = settings.to_pairs();
+        let back = Settings::from_pairs(pairs.iter().map(|(n, v)| (*n, v.as_str())));
+        assert_eq!(back, settings);
+    }
+}

@@ -1,0 +1,122 @@
+//! Runs the pure decision of [`crate::decision`] against a store: reads what it needs, decides
+//! every recipient and writes the triplets back, all in one write transaction.
+
+use std::net::IpAddr;
+
+use crate::decision::{
+    ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request, Verdict,
+    client_network, combine, decide_by_policy, decide_by_triplet, triplet_sender,
+};
+use crate::store::{self, Store, StoreError, TripletKey, Tx};
+
+/// The facts about one incoming message.
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    /// Client IP address; `None` for local injection.
+    pub client_ip: Option<IpAddr>,
+    /// Verified client host name, if any.
+    pub client_name: Option<String>,
+    /// Envelope sender (empty for bounces).
+    pub sender: String,
+    /// Envelope recipients.
+    pub recipients: Vec<String>,
+    /// Whether the client authenticated or is a relay client.
+    pub authenticated: bool,
+}
+
+/// The decision for one recipient.
+#[derive(Debug, Clone)]
+pub struct RecipientOutcome {
+    /// The recipient as given.
+    pub recipient: String,
+    /// What was decided and why.
+    pub decision: Decision,
+}
+
+/// The decision for a whole message.
+#[derive(Debug, Clone)]
+pub struct MessageOutcome {
+    /// Combined verdict (SPEC §4's multi-recipient rule).
+    pub verdict: Verdict,
+    /// Per recipient, in the order given.
+    pub recipients: Vec<RecipientOutcome>,
+}
+
+/// Decides a message and records its triplets, atomically.
+pub fn check_message(
+    store: &mut dyn Store,
+    message: &Message,
+    now: i64,
+) -> Result<MessageOutcome, StoreError> {
+    let mut outcomes = Vec::new();
+    store.write(&mut |tx| {
+        outcomes = check_in_tx(tx, message, now)?;
+        Ok(())
+    })?;
+    let verdict = combine(outcomes.iter().map(|o| o.decision.verdict));
+    Ok(MessageOutcome {
+        verdict,
+        recipients: outcomes,
+    })
+}
+
+fn check_in_tx(
+    tx: &mut dyn Tx,
+    message: &Message,
+    now: i64,
+) -> Result<Vec<RecipientOutcome>, StoreError> {
+    let settings = tx.settings()?;
+    let lists = CompiledLists::new(&store::server_lists(tx)?);
+    let mut outcomes = Vec::with_capacity(message.recipients.len());
+    for recipient in &message.recipients {
+        let recipient_lower = recipient.to_lowercase();
+        let domain = recipient_lower.rsplit_once('@').map_or("", |(_, d)| d);
+        let domain_enabled = if settings.enabled {
+            tx.domain_status(domain)?
+        } else {
+            None
+        };
+        let mailbox = if settings.personal_conf {
+            store::mailbox_lists(tx, &recipient_lower)?
+        } else {
+            Default::default()
+        };
+        let policy = RecipientPolicy::new(domain_enabled, &mailbox);
+        let request = Request {
+            client_ip: message.client_ip,
+            client_name: message.client_name.as_deref(),
+            sender: &message.sender,
+            recipient,
+            authenticated: message.authenticated,
+        };
+        let decision = match decide_by_policy(&settings, &lists, &policy, &request) {
+            PolicyOutcome::Decided(decision) => decision,
+            PolicyOutcome::Greylist(ip) => {
+                let network = client_network(ip, &settings);
+                let key = TripletKey {
+                    client: network.clone(),
+                    sender: triplet_sender(&message.sender, settings.sender_normalize),
+                    recipient: recipient_lower.clone(),
+                };
+                let state = ClientState {
+                    awl_passes: if settings.awl_count > 0 {
+                        tx.awl_passes(&network, now)?
+                    } else {
+                        0
+                    },
+                    triplet: tx.triplet(&key)?,
+                };
+                let decision = decide_by_triplet(&settings, &state, now);
+                if let Some(write) = &decision.write {
+                    tx.put_triplet(&key, &network, write)?;
+                }
+                decision
+            }
+        };
+        outcomes.push(RecipientOutcome {
+            recipient: recipient.clone(),
+            decision,
+        });
+    }
+    Ok(outcomes)
+}

@@ -1,0 +1,19 @@
+//! grey_listing: a re-implementation of Plesk's greylisting — the admin CLI, the mail filter
+//! and the Postfix policy server share this library and one database.
+//!
+//! - [`pattern`]: the host-name and address pattern matcher (SPEC §3).
+//! - [`config`]: settings, lists and validated edits (SPEC §2).
+//! - [`store`]: the database behind a narrow interface (SPEC §1).
+//! - [`decision`]: the decision as pure functions (SPEC §4).
+//! - [`engine`]: the decision run against a store, one transaction per message.
+//! - [`cli`]: the `grey_listing` command (SPEC §2).
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod pattern;
+pub mod store;

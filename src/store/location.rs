@@ -1,0 +1,165 @@
+//! Finding the database (SPEC §1): `--db` > `GREY_LISTING_DB` > `db =` in the configuration file
+//! > `/var/lib/grey_listing/greylist.db`.
+
+use std::path::{Path, PathBuf};
+
+use super::StoreError;
+
+/// The default SQLite database.
+pub const DEFAULT_DB: &str = "/var/lib/grey_listing/greylist.db";
+/// The default configuration file (its path can be overridden by `GREY_LISTING_CONF`).
+pub const DEFAULT_CONF: &str = "/etc/grey_listing.conf";
+
+/// A resolved database location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbLocation {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl DbLocation {
+    /// Classifies a location string: `postgres://`/`postgresql://` URLs, else a file path.
+    pub fn parse(value: &str) -> DbLocation {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            DbLocation::Postgres(value.to_string())
+        } else {
+            DbLocation::Sqlite(PathBuf::from(
+                value.strip_prefix("sqlite://").unwrap_or(value),
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for DbLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            DbLocation::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+/// Hides the password of a connection URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Resolves the database location from the command line value, the environment and the
+/// configuration file. `env` is passed in so tests and the filter's bare environment are explicit.
+pub fn resolve_location(
+    cli: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<DbLocation, StoreError> {
+    if let Some(value) = cli {
+        return Ok(DbLocation::parse(value));
+    }
+    if let Some(value) = env("GREY_LISTING_DB").filter(|v| !v.is_empty()) {
+        return Ok(DbLocation::parse(&value));
+    }
+    let conf = env("GREY_LISTING_CONF")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
+    if let Some(value) = db_from_conf(&conf)? {
+        return Ok(DbLocation::parse(&value));
+    }
+    Ok(DbLocation::Sqlite(PathBuf::from(DEFAULT_DB)))
+}
+
+/// Reads the `db = ...` line of the configuration file; a missing file is not an error.
+fn db_from_conf(path: &Path) -> Result<Option<String>, StoreError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(StoreError::Config {
+                path: path.to_path_buf(),
+                why: err.to_string(),
+            });
+        }
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some((name, value)) = line.split_once('=')
+            && name.trim() == "db"
+        {
+            let value = value.trim().trim_matches('"');
+            if value.is_empty() {
+                return Err(StoreError::Config {
+                    path: path.to_path_buf(),
+                    why: "empty 'db =' line".to_string(),
+                });
+            }
+            return Ok(Some(value.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_cli_env_conf_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("g.conf");
+        std::fs::write(&conf, "# comment\ndb = /srv/from-conf.db\n").unwrap();
+        let conf_str = conf.to_str().unwrap().to_string();
+        let with_env = |db: Option<&str>| {
+            let db = db.map(str::to_string);
+            let conf_str = conf_str.clone();
+            move |name: &str| match name {
+                "GREY_LISTING_DB" => db.clone(),
+                "GREY_LISTING_CONF" => Some(conf_str.clone()),
+                _ => None,
+            }
+        };
+        assert_eq!(
+            resolve_location(Some("/a.db"), &with_env(Some("/b.db"))).unwrap(),
+            DbLocation::Sqlite("/a.db".into())
+        );
+        assert_eq!(
+            resolve_location(None, &with_env(Some("/b.db"))).unwrap(),
+            DbLocation::Sqlite("/b.db".into())
+        );
+        assert_eq!(
+            resolve_location(None, &with_env(None)).unwrap(),
+            DbLocation::Sqlite("/srv/from-conf.db".into())
+        );
+        let missing =
+            |name: &str| (name == "GREY_LISTING_CONF").then(|| "/nonexistent/x.conf".to_string());
+        assert_eq!(
+            resolve_location(None, &missing).unwrap(),
+            DbLocation::Sqlite(DEFAULT_DB.into())
+        );
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}

@@ -1,0 +1,199 @@
+//! Where settings, lists and triplets live (SPEC §1).
+//!
+//! The mail path and the CLI see the database only through [`Store`] and [`Tx`]: a narrow
+//! interface of reads and writes inside one transaction. All SQL is in the backend modules, so a
+//! shared PostgreSQL backend plugs in without touching the decision logic.
+
+mod location;
+mod sqlite;
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::config::{ListEdit, ListKind, MailboxLists, ServerLists, Settings};
+
+pub use location::{DbLocation, resolve_location};
+pub use sqlite::SqliteStore;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database stayed locked by another process past the busy timeout.
+    #[error("database {location} is locked by another process (waited {waited_ms} ms)")]
+    Locked {
+        /// Which database.
+        location: String,
+        /// How long we waited.
+        waited_ms: u64,
+    },
+    /// SQLite reported an error.
+    #[error("database {location}: {source}")]
+    Sqlite {
+        /// Which database.
+        location: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file-system error around the database (creating its directory or file).
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What we were doing.
+        what: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database was written by a newer version of grey_listing.
+    #[error(
+        "database {location} has schema version {found}, newer than this program's {supported}"
+    )]
+    TooNew {
+        /// Which database.
+        location: String,
+        /// Version found in the file.
+        found: i64,
+        /// Highest version this build knows.
+        supported: i64,
+    },
+    /// A database location this build cannot use.
+    #[error("unsupported database location {0}")]
+    Unsupported(String),
+    /// A configuration file that could not be read.
+    #[error("configuration file {path}: {why}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// The key of a greylisting triplet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TripletKey {
+    /// Client key: its network (`192.0.2.0/24`) or its sender organisation's domain.
+    pub client: String,
+    /// Envelope sender, lower-cased (and normalised when the setting says so); empty for bounces.
+    pub sender: String,
+    /// Envelope recipient, lower-cased.
+    pub recipient: String,
+}
+
+/// The stored state of a triplet. Times are unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triplet {
+    /// First time the triplet was seen (reset when an expired record is recreated).
+    pub first_seen: i64,
+    /// Earliest time a retry is accepted.
+    pub earliest_accept: i64,
+    /// Last time the triplet was seen.
+    pub last_seen: i64,
+    /// When the record expires.
+    pub expires: i64,
+    /// How many times it passed.
+    pub pass_count: u64,
+}
+
+/// Reads and writes available inside one transaction.
+///
+/// A write transaction is exclusive (SQLite `BEGIN IMMEDIATE`), so a read followed by a write
+/// inside it is atomic: two filter processes cannot both create the same triplet.
+pub trait Tx {
+    /// The server-wide settings.
+    fn settings(&mut self) -> Result<Settings, StoreError>;
+    /// Replaces the server-wide settings.
+    fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError>;
+    /// A list's patterns in insertion order. `owner` is `""` for server lists, else a mailbox.
+    fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError>;
+    /// Adds a pattern at the end of a list; a no-op if it is there already.
+    fn add_pattern(&mut self, kind: ListKind, owner: &str, pattern: &str)
+    -> Result<(), StoreError>;
+    /// Deletes a pattern from a list; a no-op if it is not there.
+    fn delete_pattern(
+        &mut self,
+        kind: ListKind,
+        owner: &str,
+        pattern: &str,
+    ) -> Result<(), StoreError>;
+    /// A domain's own checking flag, `None` if never set.
+    fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError>;
+    /// Sets a domain's checking flag.
+    fn set_domain_status(&mut self, domain: &str, enabled: bool) -> Result<(), StoreError>;
+    /// A triplet's state, if recorded (expired records included: the caller decides).
+    fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError>;
+    /// Creates or replaces a triplet; `network` is the client network it came from (for AWL).
+    fn put_triplet(
+        &mut self,
+        key: &TripletKey,
+        network: &str,
+        triplet: &Triplet,
+    ) -> Result<(), StoreError>;
+    /// How many distinct unexpired triplets from `network` have passed at least once.
+    fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError>;
+    /// Deletes the triplets expired at `now`; returns how many.
+    fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError>;
+}
+
+/// A database holding the greylisting state.
+pub trait Store {
+    /// Runs `f` in one write transaction (committed if `f` succeeds, rolled back otherwise).
+    fn write(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Runs `f` in one read transaction (a consistent snapshot).
+    fn read(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// The location, for messages (credentials redacted).
+    fn describe(&self) -> String;
+}
+
+/// Opens (creating if needed) the store at a resolved location.
+pub fn open(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
+    match location {
+        DbLocation::Sqlite(path) => Ok(Box::new(SqliteStore::open(path)?)),
+        DbLocation::Postgres(url) => Err(StoreError::Unsupported(location::redact(url))),
+    }
+}
+
+/// Reads all four server-wide lists.
+pub fn server_lists(tx: &mut dyn Tx) -> Result<ServerLists, StoreError> {
+    Ok(ServerLists {
+        black: tx.list(ListKind::Black, "")?,
+        white: tx.list(ListKind::White, "")?,
+        domains_white: tx.list(ListKind::DomainsWhite, "")?,
+        domains_black: tx.list(ListKind::DomainsBlack, "")?,
+    })
+}
+
+/// Reads a mailbox's own lists.
+pub fn mailbox_lists(tx: &mut dyn Tx, mail: &str) -> Result<MailboxLists, StoreError> {
+    Ok(MailboxLists {
+        black: tx.list(ListKind::Black, mail)?,
+        white: tx.list(ListKind::White, mail)?,
+    })
+}
+
+/// Applies a list edit group by group, in order.
+pub fn apply_list_edit(
+    tx: &mut dyn Tx,
+    kind: ListKind,
+    owner: &str,
+    edit: &ListEdit,
+) -> Result<(), StoreError> {
+    for group in &edit.groups {
+        for pattern in &group.patterns {
+            match group.op {
+                crate::config::EditOp::Add => tx.add_pattern(kind, owner, pattern)?,
+                crate::config::EditOp::Del => tx.delete_pattern(kind, owner, pattern)?,
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,462 @@
+//! The embedded SQLite store: one file shared by the CLI, the filter and the policy server.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use super::{Store, StoreError, Triplet, TripletKey, Tx};
+use crate::config::{ListKind, ServerLists, Settings};
+
+/// How long a writer waits for another one before giving up (SPEC §1).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema version this build writes. Each entry of [`MIGRATIONS`] moves one version up.
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Migrations, in order: `MIGRATIONS[n]` upgrades a version-`n` database to `n + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: settings, lists, per-domain flags and triplets.
+    "CREATE TABLE settings (
+         name  TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE list_entries (
+         id      INTEGER PRIMARY KEY AUTOINCREMENT,
+         list    TEXT NOT NULL,
+         owner   TEXT NOT NULL,
+         pattern TEXT NOT NULL,
+         UNIQUE (list, owner, pattern)
+     );
+     CREATE TABLE domains (
+         domain  TEXT PRIMARY KEY,
+         enabled INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE triplets (
+         client          TEXT NOT NULL,
+         sender          TEXT NOT NULL,
+         recipient       TEXT NOT NULL,
+         network         TEXT NOT NULL,
+         first_seen      INTEGER NOT NULL,
+         earliest_accept INTEGER NOT NULL,
+         last_seen       INTEGER NOT NULL,
+         expires         INTEGER NOT NULL,
+         pass_count      INTEGER NOT NULL,
+         PRIMARY KEY (client, sender, recipient)
+     ) WITHOUT ROWID;
+     CREATE INDEX triplets_awl ON triplets (network, expires) WHERE pass_count > 0;
+     CREATE INDEX triplets_expires ON triplets (expires);",
+];
+
+/// An open SQLite database.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating its directory (mode 2770), the file (mode 0660) and
+    /// the schema as needed, and migrating an older schema.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        prepare_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let location = path.display().to_string();
+        let sqlite_err = |source| StoreError::Sqlite {
+            location: location.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.enable_wal()?;
+        // NORMAL is crash-safe in WAL mode; a power cut may forget the last commits, which only
+        // means a sender is greylisted once more — never a lost message.
+        store
+            .conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| store.error(e))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn error(&self, source: rusqlite::Error) -> StoreError {
+        let location = self.path.display().to_string();
+        if is_busy(&source) {
+            return StoreError::Locked {
+                location,
+                waited_ms: BUSY_TIMEOUT.as_millis() as u64,
+            };
+        }
+        StoreError::Sqlite { location, source }
+    }
+
+    /// `journal_mode=WAL` must run outside a transaction and does not use the busy handler on
+    /// every SQLite version, so it is retried while another process holds the lock.
+    fn enable_wal(&mut self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        loop {
+            let result: rusqlite::Result<String> =
+                self.conn
+                    .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0));
+            match result {
+                Ok(_) => return Ok(()),
+                Err(err) if is_busy(&err) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(err) => return Err(self.error(err)),
+            }
+        }
+    }
+
+    fn user_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Creates or upgrades the schema under `BEGIN IMMEDIATE`, so concurrent first opens do not
+    /// race: the loser waits, then sees the version the winner wrote.
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        // Fast path for every open but the first: a plain read, no write lock.
+        let version = self.user_version()?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        self.check_not_too_new(version)?;
+        let path = self.path.display().to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_or_locked(&path, e))?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| sqlite_or_locked(&path, e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                location: path,
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(migration)
+                .map_err(|e| sqlite_or_locked(&path, e))?;
+            if index == 0 {
+                seed_defaults(&tx).map_err(|e| sqlite_or_locked(&path, e))?;
+            }
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|e| sqlite_or_locked(&path, e))?;
+        tx.commit().map_err(|e| sqlite_or_locked(&path, e))
+    }
+
+    fn check_not_too_new(&self, version: i64) -> Result<(), StoreError> {
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                location: self.path.display().to_string(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        behavior: TransactionBehavior,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.display().to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(behavior)
+            .map_err(|e| sqlite_or_locked(&path, e))?;
+        let mut handle = SqliteTx {
+            conn: &tx,
+            path: &path,
+        };
+        f(&mut handle)?;
+        // Dropping `tx` on the error path above rolls back.
+        tx.commit().map_err(|e| sqlite_or_locked(&path, e))
+    }
+
+    /// The underlying connection, for benchmarks and tests that need raw SQL.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl Store for SqliteStore {
+    fn write(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.run(TransactionBehavior::Immediate, f)
+    }
+
+    fn read(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.run(TransactionBehavior::Deferred, f)
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked)
+    )
+}
+
+fn sqlite_or_locked(location: &str, source: rusqlite::Error) -> StoreError {
+    if is_busy(&source) {
+        StoreError::Locked {
+            location: location.to_string(),
+            waited_ms: BUSY_TIMEOUT.as_millis() as u64,
+        }
+    } else {
+        StoreError::Sqlite {
+            location: location.to_string(),
+            source,
+        }
+    }
+}
+
+/// Creates the parent directory (2770) and the database file (0660) if missing, so root's CLI,
+/// the filter and the policy server (group `greylisting`) can all write it and its WAL files,
+/// which SQLite creates with the main file's permissions.
+fn prepare_file(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o2770)
+            .create(parent)
+            .map_err(|source| StoreError::Io {
+                what: "cannot create database directory",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        // The mode given to mkdir is filtered by the umask; set it outright.
+        let _ = std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o2770));
+    }
+    if !path.exists() {
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o660)
+            .open(path);
+        match created {
+            Ok(file) => {
+                let _ = file.set_permissions(std::fs::Permissions::from_mode(0o660));
+            }
+            // Another process created it first: fine.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    what: "cannot create database file",
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn seed_defaults(conn: &Connection) -> rusqlite::Result<()> {
+    for (name, value) in Settings::default().to_pairs() {
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2)",
+            params![name, value],
+        )?;
+    }
+    let lists = ServerLists::defaults();
+    for kind in [ListKind::DomainsWhite, ListKind::DomainsBlack] {
+        for pattern in lists.get(kind) {
+            conn.execute(
+                "INSERT INTO list_entries (list, owner, pattern) VALUES (?1, '', ?2)",
+                params![kind.as_str(), pattern],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The [`Tx`] of an SQLite transaction.
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+    path: &'a str,
+}
+
+impl SqliteTx<'_> {
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        sqlite_or_locked(self.path, source)
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn settings(&mut self) -> Result<Settings, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, value FROM settings")
+            .map_err(|e| self.err(e))?;
+        let pairs = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(Settings::from_pairs(
+            pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        ))
+    }
+
+    fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")
+            .map_err(|e| self.err(e))?;
+        for (name, value) in settings.to_pairs() {
+            stmt.execute(params![name, value])
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT pattern FROM list_entries WHERE list = ?1 AND owner = ?2 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![kind.as_str(), owner], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    fn add_pattern(
+        &mut self,
+        kind: ListKind,
+        owner: &str,
+        pattern: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO list_entries (list, owner, pattern) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![kind.as_str(), owner, pattern]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn delete_pattern(
+        &mut self,
+        kind: ListKind,
+        owner: &str,
+        pattern: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "DELETE FROM list_entries WHERE list = ?1 AND owner = ?2 AND pattern = ?3",
+            )
+            .and_then(|mut stmt| stmt.execute(params![kind.as_str(), owner, pattern]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT enabled FROM domains WHERE domain = ?1")
+            .and_then(|mut stmt| stmt.query_row(params![domain], |row| row.get(0)).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    fn set_domain_status(&mut self, domain: &str, enabled: bool) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO domains (domain, enabled) VALUES (?1, ?2)")
+            .and_then(|mut stmt| stmt.execute(params![domain, enabled]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT first_seen, earliest_accept, last_seen, expires, pass_count
+                 FROM triplets WHERE client = ?1 AND sender = ?2 AND recipient = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key.client, key.sender, key.recipient], |row| {
+                    Ok(Triplet {
+                        first_seen: row.get(0)?,
+                        earliest_accept: row.get(1)?,
+                        last_seen: row.get(2)?,
+                        expires: row.get(3)?,
+                        pass_count: row.get::<_, i64>(4)?.max(0) as u64,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    fn put_triplet(
+        &mut self,
+        key: &TripletKey,
+        network: &str,
+        triplet: &Triplet,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO triplets
+                 (client, sender, recipient, network, first_seen, earliest_accept, last_seen, expires, pass_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    key.client,
+                    key.sender,
+                    key.recipient,
+                    network,
+                    triplet.first_seen,
+                    triplet.earliest_accept,
+                    triplet.last_seen,
+                    triplet.expires,
+                    triplet.pass_count.min(i64::MAX as u64) as i64,
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM triplets WHERE network = ?1 AND expires > ?2 AND pass_count > 0")
+            .and_then(|mut stmt| stmt.query_row(params![network, now], |row| row.get::<_, i64>(0)))
+            .map(|count| count.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM triplets WHERE expires <= ?1")
+            .and_then(|mut stmt| stmt.execute(params![now]))
+            .map(|count| count as u64)
+            .map_err(|e| self.err(e))
+    }
+}
