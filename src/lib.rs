@@ -15,5 +15,6 @@ pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod logging;
 pub mod pattern;
 pub mod store;
