@@ -17,4 +17,5 @@ pub mod decision;
 pub mod engine;
 pub mod logging;
 pub mod pattern;
+pub mod plesk;
 pub mod store;
