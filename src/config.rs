@@ -35,6 +35,7 @@ pub const DEFAULT_DOMAINS_BLACKLIST: &[&str] = &["dsl|broadband|hsd", "dynamic|p
 
 /// Server-wide scalar settings: Plesk's six, then our extensions (SPEC §2, §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     /// Greylisting checking on or off server-wide.
     pub enabled: bool,
@@ -381,7 +382,7 @@ pub fn parse_list_edit(edit: &str) -> Result<ListEdit, ValueError> {
 
 /// Rejects patterns that could only be mistakes: empty ones, empty `|` alternatives (which would
 /// match every host), white space and control characters.
-fn check_pattern(pattern: &str) -> Result<(), String> {
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("empty pattern".to_string());
     }

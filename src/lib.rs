@@ -19,3 +19,4 @@ pub mod logging;
 pub mod pattern;
 pub mod plesk;
 pub mod store;
+pub mod transfer;

@@ -123,6 +123,12 @@ pub trait Tx {
     fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError>;
     /// Sets a domain's checking flag.
     fn set_domain_status(&mut self, domain: &str, enabled: bool) -> Result<(), StoreError>;
+    /// Every domain with its own checking flag, sorted by name.
+    fn domains(&mut self) -> Result<Vec<(String, bool)>, StoreError>;
+    /// Forgets a domain's own flag (it is then enabled, as a domain never set).
+    fn delete_domain(&mut self, domain: &str) -> Result<(), StoreError>;
+    /// Every mailbox that has a list entry, sorted.
+    fn mailboxes(&mut self) -> Result<Vec<String>, StoreError>;
     /// A triplet's state, if recorded (expired records included: the caller decides).
     fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError>;
     /// Creates or replaces a triplet; `network` is the client network it came from (for AWL).

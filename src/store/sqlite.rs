@@ -394,6 +394,36 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn domains(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT domain, enabled FROM domains ORDER BY domain")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    fn delete_domain(&mut self, domain: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM domains WHERE domain = ?1")
+            .and_then(|mut stmt| stmt.execute(params![domain]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn mailboxes(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT owner FROM list_entries WHERE owner <> '' ORDER BY owner",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
     fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
         self.conn
             .prepare_cached(

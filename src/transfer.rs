@@ -1,0 +1,364 @@
+//! Moving a whole configuration in and out: `--export` / `--import` (our JSON) and
+//! `--import-plesk` (Plesk's `--info-server` text). Each import is validated completely before
+//! anything is written, then applied in one write transaction.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::config::{self, ListKind, MailboxLists, ServerLists, Settings};
+use crate::plesk::{self, PleskConfig};
+use crate::store::{self, StoreError, Tx};
+
+/// The `format` field of an export, so a wrong file is refused clearly.
+pub const EXPORT_FORMAT: &str = "grey_listing-configuration";
+/// The version of the export format.
+pub const EXPORT_VERSION: u32 = 1;
+
+/// A whole configuration: settings, server lists, per-domain flags and per-mailbox lists.
+/// Triplets are state, not configuration, and are not included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDump {
+    /// Always [`EXPORT_FORMAT`].
+    pub format: String,
+    /// Always [`EXPORT_VERSION`] for now.
+    pub version: u32,
+    /// Server-wide settings.
+    pub settings: Settings,
+    /// Server-wide lists.
+    pub lists: ServerLists,
+    /// Domains with their own checking flag.
+    #[serde(default)]
+    pub domains: BTreeMap<String, bool>,
+    /// Mailboxes with their own lists.
+    #[serde(default)]
+    pub mailboxes: BTreeMap<String, MailboxLists>,
+}
+
+/// Why an import file cannot be applied.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    /// Not valid JSON of the expected shape.
+    #[error("not a grey_listing export: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A wrong `format` or `version` field.
+    #[error(
+        "not a grey_listing export (format '{format}', version {version}; expected '{EXPORT_FORMAT}', version {EXPORT_VERSION})"
+    )]
+    Format {
+        /// The format found.
+        format: String,
+        /// The version found.
+        version: u32,
+    },
+    /// A value out of range or malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// Plesk's text could not be read.
+    #[error(transparent)]
+    Plesk(#[from] plesk::PleskParseError),
+}
+
+/// Reads the whole configuration.
+pub fn export(tx: &mut dyn Tx) -> Result<ConfigDump, StoreError> {
+    let settings = tx.settings()?;
+    let lists = store::server_lists(tx)?;
+    let domains = tx.domains()?.into_iter().collect();
+    let mut mailboxes = BTreeMap::new();
+    for mail in tx.mailboxes()? {
+        let lists = store::mailbox_lists(tx, &mail)?;
+        mailboxes.insert(mail, lists);
+    }
+    Ok(ConfigDump {
+        format: EXPORT_FORMAT.to_string(),
+        version: EXPORT_VERSION,
+        settings,
+        lists,
+        domains,
+        mailboxes,
+    })
+}
+
+/// Parses and validates an export.
+pub fn parse_export(text: &str) -> Result<ConfigDump, ImportError> {
+    let dump: ConfigDump = serde_json::from_str(text)?;
+    if dump.format != EXPORT_FORMAT || dump.version != EXPORT_VERSION {
+        return Err(ImportError::Format {
+            format: dump.format,
+            version: dump.version,
+        });
+    }
+    validate_settings(&dump.settings)?;
+    validate_lists(&dump.lists)?;
+    for domain in dump.domains.keys() {
+        if config::parse_domain(domain).ok().as_deref() != Some(domain.as_str()) {
+            return Err(ImportError::Invalid(format!(
+                "domains: '{domain}' is not a valid lower-case domain name"
+            )));
+        }
+    }
+    for (mail, lists) in &dump.mailboxes {
+        if config::parse_mail(mail).ok().as_deref() != Some(mail.as_str()) {
+            return Err(ImportError::Invalid(format!(
+                "mailboxes: '{mail}' is not a valid lower-case mail address"
+            )));
+        }
+        for pattern in lists.black.iter().chain(&lists.white) {
+            config::check_pattern(pattern)
+                .map_err(|why| ImportError::Invalid(format!("mailbox {mail}: {why}")))?;
+        }
+    }
+    Ok(dump)
+}
+
+fn validate_settings(settings: &Settings) -> Result<(), ImportError> {
+    let checks = [
+        (
+            "grey_interval",
+            u64::from(settings.grey_interval),
+            0,
+            u64::from(config::MAX_GREY_MINUTES),
+        ),
+        (
+            "expire_interval",
+            u64::from(settings.expire_interval),
+            1,
+            u64::from(config::MAX_EXPIRE_MINUTES),
+        ),
+        (
+            "penalty_interval",
+            u64::from(settings.penalty_interval),
+            0,
+            u64::from(config::MAX_GREY_MINUTES),
+        ),
+        ("ipv4_prefix", u64::from(settings.ipv4_prefix), 0, 32),
+        ("ipv6_prefix", u64::from(settings.ipv6_prefix), 0, 128),
+    ];
+    for (name, value, min, max) in checks {
+        if value < min || value > max {
+            return Err(ImportError::Invalid(format!(
+                "settings.{name}: {value} is out of range ({min}..={max})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn validate_lists(lists: &ServerLists) -> Result<(), ImportError> {
+    for kind in [
+        ListKind::Black,
+        ListKind::White,
+        ListKind::DomainsWhite,
+        ListKind::DomainsBlack,
+    ] {
+        for pattern in lists.get(kind) {
+            config::check_pattern(pattern)
+                .map_err(|why| ImportError::Invalid(format!("lists.{}: {why}", kind.as_str())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the whole configuration with `dump` (inside the caller's write transaction).
+pub fn import(tx: &mut dyn Tx, dump: &ConfigDump) -> Result<(), StoreError> {
+    tx.set_settings(&dump.settings)?;
+    replace_server_lists(tx, &dump.lists)?;
+    for (domain, _) in tx.domains()? {
+        if !dump.domains.contains_key(&domain) {
+            tx.delete_domain(&domain)?;
+        }
+    }
+    for (domain, enabled) in &dump.domains {
+        tx.set_domain_status(domain, *enabled)?;
+    }
+    let empty = MailboxLists::default();
+    let mut owners = tx.mailboxes()?;
+    owners.extend(dump.mailboxes.keys().cloned());
+    owners.sort();
+    owners.dedup();
+    for mail in owners {
+        let wanted = dump.mailboxes.get(&mail).unwrap_or(&empty);
+        replace_list(tx, ListKind::Black, &mail, &wanted.black)?;
+        replace_list(tx, ListKind::White, &mail, &wanted.white)?;
+    }
+    Ok(())
+}
+
+fn replace_server_lists(tx: &mut dyn Tx, lists: &ServerLists) -> Result<(), StoreError> {
+    for kind in [
+        ListKind::Black,
+        ListKind::White,
+        ListKind::DomainsWhite,
+        ListKind::DomainsBlack,
+    ] {
+        replace_list(tx, kind, "", lists.get(kind))?;
+    }
+    Ok(())
+}
+
+/// Makes a stored list equal to `wanted`, order included. Unchanged lists are not touched.
+fn replace_list(
+    tx: &mut dyn Tx,
+    kind: ListKind,
+    owner: &str,
+    wanted: &[String],
+) -> Result<(), StoreError> {
+    let current = tx.list(kind, owner)?;
+    if current == wanted {
+        return Ok(());
+    }
+    for pattern in &current {
+        tx.delete_pattern(kind, owner, pattern)?;
+    }
+    for pattern in wanted {
+        tx.add_pattern(kind, owner, pattern)?;
+    }
+    Ok(())
+}
+
+/// Parses and validates Plesk's `--info-server` text.
+pub fn parse_plesk(text: &str) -> Result<PleskConfig, ImportError> {
+    let config = plesk::parse_info_server(text)?;
+    validate_settings(&config.settings_over(&Settings::default()))?;
+    validate_lists(&config.lists)?;
+    Ok(config)
+}
+
+/// Applies a Plesk configuration (settings and the four server lists) inside the caller's write
+/// transaction and returns one line per change, then warnings about harmful patterns.
+pub fn import_plesk(tx: &mut dyn Tx, config: &PleskConfig) -> Result<Vec<String>, StoreError> {
+    let before = tx.settings()?;
+    let after = config.settings_over(&before);
+    let mut changes = Vec::new();
+    let on = |flag: bool, yes: &str, no: &str| {
+        if flag {
+            yes.to_string()
+        } else {
+            no.to_string()
+        }
+    };
+    let mut changed = |label: &str, old: String, new: String| {
+        if old != new {
+            changes.push(format!("{label}: {old} -> {new}"));
+        }
+    };
+    changed(
+        "Grey listing checking",
+        on(before.enabled, "enabled", "disabled"),
+        on(after.enabled, "enabled", "disabled"),
+    );
+    changed(
+        "Grey interval",
+        format!("{} minutes", before.grey_interval),
+        format!("{} minutes", after.grey_interval),
+    );
+    changed(
+        "Expire interval",
+        format!("{} minutes", before.expire_interval),
+        format!("{} minutes", after.expire_interval),
+    );
+    changed(
+        "Penalty interval",
+        format!("{} minutes", before.penalty_interval),
+        format!("{} minutes", after.penalty_interval),
+    );
+    changed(
+        "Penalty",
+        on(before.penalty_enabled, "enabled", "disabled"),
+        on(after.penalty_enabled, "enabled", "disabled"),
+    );
+    changed(
+        "Personal grey listing configuration",
+        on(before.personal_conf, "allowed", "prohibited"),
+        on(after.personal_conf, "allowed", "prohibited"),
+    );
+    tx.set_settings(&after)?;
+    let old_lists = store::server_lists(tx)?;
+    for (kind, label) in [
+        (ListKind::Black, "Server-wide black list"),
+        (ListKind::White, "Server-wide white list"),
+        (ListKind::DomainsWhite, "White domains patterns list"),
+        (ListKind::DomainsBlack, "Black domains patterns list"),
+    ] {
+        let old = old_lists.get(kind);
+        let new = config.lists.get(kind);
+        changes.extend(
+            old.iter()
+                .filter(|p| !new.contains(p))
+                .map(|p| format!("{label}: - {p}")),
+        );
+        changes.extend(
+            new.iter()
+                .filter(|p| !old.contains(p))
+                .map(|p| format!("{label}: + {p}")),
+        );
+    }
+    replace_server_lists(tx, &config.lists)?;
+    for pattern in &config.lists.domains_black {
+        if let Some(why) = plesk::known_harmful(pattern) {
+            changes.push(format!(
+                "warning: black domains pattern '{pattern}' rejects legitimate mail: {why}; \
+                 remove it with: grey_listing -u -domains-blacklist \"del:{pattern}\""
+            ));
+        }
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{SqliteStore, Store};
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn export_import_round_trip() {
+        let (_dir, mut source) = store();
+        source
+            .write(&mut |tx| {
+                tx.set_domain_status("example.com", false)?;
+                tx.add_pattern(ListKind::White, "john@example.com", "*@ietf.org")?;
+                tx.add_pattern(ListKind::DomainsBlack, "", "*.dyn.example.net")?;
+                let mut settings = tx.settings()?;
+                settings.grey_interval = 8;
+                tx.set_settings(&settings)
+            })
+            .unwrap();
+        let mut dump = None;
+        source.read(&mut |tx| Ok(dump = Some(export(tx)?))).unwrap();
+        let text = serde_json::to_string(&dump.clone().unwrap()).unwrap();
+        let parsed = parse_export(&text).unwrap();
+
+        let (_dir2, mut target) = store();
+        target
+            .write(&mut |tx| {
+                tx.set_domain_status("other.example", true)?;
+                tx.add_pattern(ListKind::Black, "old@example.com", "*@spam.example")?;
+                import(tx, &parsed)
+            })
+            .unwrap();
+        let mut again = None;
+        target
+            .read(&mut |tx| Ok(again = Some(export(tx)?)))
+            .unwrap();
+        assert_eq!(again, dump);
+    }
+
+    #[test]
+    fn bad_exports_are_refused() {
+        assert!(matches!(parse_export("{}"), Err(ImportError::Json(_))));
+        let (_dir, mut source) = store();
+        let mut dump = None;
+        source.read(&mut |tx| Ok(dump = Some(export(tx)?))).unwrap();
+        let mut dump = dump.unwrap();
+        dump.settings.grey_interval = 50_000;
+        let text = serde_json::to_string(&dump).unwrap();
+        assert!(matches!(parse_export(&text), Err(ImportError::Invalid(_))));
+    }
+}
