@@ -331,7 +331,12 @@ mod tests {
             })
             .unwrap();
         let mut dump = None;
-        source.read(&mut |tx| Ok(dump = Some(export(tx)?))).unwrap();
+        source
+            .read(&mut |tx| {
+                let _: () = dump = Some(export(tx)?);
+                Ok(())
+            })
+            .unwrap();
         let text = serde_json::to_string(&dump.clone().unwrap()).unwrap();
         let parsed = parse_export(&text).unwrap();
 
@@ -345,7 +350,10 @@ mod tests {
             .unwrap();
         let mut again = None;
         target
-            .read(&mut |tx| Ok(again = Some(export(tx)?)))
+            .read(&mut |tx| {
+                let _: () = again = Some(export(tx)?);
+                Ok(())
+            })
             .unwrap();
         assert_eq!(again, dump);
     }
@@ -355,7 +363,12 @@ mod tests {
         assert!(matches!(parse_export("{}"), Err(ImportError::Json(_))));
         let (_dir, mut source) = store();
         let mut dump = None;
-        source.read(&mut |tx| Ok(dump = Some(export(tx)?))).unwrap();
+        source
+            .read(&mut |tx| {
+                let _: () = dump = Some(export(tx)?);
+                Ok(())
+            })
+            .unwrap();
         let mut dump = dump.unwrap();
         dump.settings.grey_interval = 50_000;
         let text = serde_json::to_string(&dump).unwrap();
