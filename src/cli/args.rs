@@ -17,6 +17,8 @@ use clap::{ArgAction, ArgGroup, CommandFactory, Parser};
                   Every option and command is accepted with one or two leading dashes.",
     override_usage = "grey_listing <command> [mail-address|domain-name] [<option> <value>]...",
     disable_help_flag = true,
+    // Plesk has no --version; clap's would surface as a parse error. `version` stays for the man page.
+    disable_version_flag = true,
     args_override_self = true,
     group(ArgGroup::new("command").required(true).multiple(false))
 )]
@@ -168,7 +170,8 @@ pub struct Args {
     )]
     pub sender_normalize: Option<String>,
 
-    /// Database: an SQLite file path (default /var/lib/grey_listing/greylist.db).
+    /// Database: an SQLite file path (default: $GREY_LISTING_DB, else the `db =` line of
+    /// /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db).
     #[arg(
         long = "db",
         value_name = "PATH",

@@ -4,4 +4,6 @@
 mod cli;
 mod cli_store;
 mod cli_validation;
+mod generated;
+mod pattern;
 mod support;
