@@ -810,3 +810,23 @@ fn numeric_bounds_are_inclusive() {
         (&json!(43200), &json!(43200), &json!(5256000))
     );
 }
+
+// SPEC §2: domains and mail addresses name the same domain or mailbox whatever their case (the
+// filter looks recipients up lower-cased); the messages repeat the name as the admin typed it.
+#[test]
+fn domain_and_mailbox_names_ignore_case() {
+    let t = Test::new();
+    t.run(&["-ud", "Example.COM", "-status", "off"])
+        .stdout("SUCCESS: Update of domain 'Example.COM' complete.\n");
+    t.run(&["-id", "example.com"]).stdout(
+        "Grey listing configuration for example.com\n\n\
+         Grey listing checking  disabled\n\n\
+         SUCCESS: Gathering of information for domain 'example.com' complete.\n",
+    );
+    t.run(&["-um", "John@Example.COM", "-whitelist", "add:*@ietf.org"])
+        .stdout("SUCCESS: Update of mail 'John@Example.COM' complete.\n");
+    assert_eq!(
+        t.run(&["-im", "john@example.com", "--json"]).json(),
+        json!({"mail": "john@example.com", "black": [], "white": ["*@ietf.org"]})
+    );
+}

@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod cli_argv;
 mod cli_store;
 mod cli_validation;
 mod generated;
+mod list_edit;
 mod pattern;
 mod support;
