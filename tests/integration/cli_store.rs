@@ -92,8 +92,13 @@ fn database_location_resolution_order() {
     };
 
     // Configuration file only.
-    update("11").assert().success().stdout(SERVER_UPDATED);
+    update("10").assert().success().stdout(SERVER_UPDATED);
     assert!(conf_db.exists() && !env_db.exists() && !cli_db.exists());
+    assert_eq!(grey_of(&conf_db), json!(10));
+
+    // An empty GREY_LISTING_DB counts as unset.
+    update("11").env("GREY_LISTING_DB", "").assert().success();
+    assert!(!env_db.exists());
     assert_eq!(grey_of(&conf_db), json!(11));
 
     // The environment beats the file.
