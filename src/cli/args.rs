@@ -17,6 +17,8 @@ use clap::{ArgAction, ArgGroup, CommandFactory, Parser};
                   Every option and command is accepted with one or two leading dashes.",
     override_usage = "grey_listing <command> [mail-address|domain-name] [<option> <value>]...",
     disable_help_flag = true,
+    // Plesk has no --version; clap's would surface as a parse error. `version` stays for the man page.
+    disable_version_flag = true,
     args_override_self = true,
     group(ArgGroup::new("command").required(true).multiple(false))
 )]
@@ -168,7 +170,8 @@ pub struct Args {
     )]
     pub sender_normalize: Option<String>,
 
-    /// Database: an SQLite file path (default /var/lib/grey_listing/greylist.db).
+    /// Database: an SQLite file path (default: $GREY_LISTING_DB, else the `db =` line of
+    /// /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db).
     #[arg(
         long = "db",
         value_name = "PATH",
@@ -202,9 +205,35 @@ pub fn translate(args: &[String]) -> Vec<String> {
 
 /// Parses already-translated arguments (without the program name).
 pub fn parse(args: &[String], original: &[String]) -> Result<Args, String> {
-    let argv =
-        std::iter::once(OsString::from("grey_listing")).chain(args.iter().map(OsString::from));
+    let argv = std::iter::once(OsString::from("grey_listing"))
+        .chain(hoist_global_flags(args).into_iter().map(OsString::from));
     Args::try_parse_from(argv).map_err(|err| describe_clap_error(&err, original))
+}
+
+/// Moves the global flags (`--db PATH`, `--db=PATH`, `--json`, `--extended`) to the end of the
+/// already-translated arguments. SPEC §2 lets them stand anywhere on the line, including between
+/// a command and its argument (`-id --json example.com`), where clap would take the flag for the
+/// command's missing value.
+fn hoist_global_flags(args: &[String]) -> Vec<String> {
+    let mut rest = Vec::with_capacity(args.len());
+    let mut globals = Vec::new();
+    let mut iter = args.iter().peekable();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--json" | "--extended" => globals.push(arg.clone()),
+            "--db" => {
+                globals.push(arg.clone());
+                // A following option is not the path: leave it, so clap reports the missing value.
+                if let Some(path) = iter.next_if(|next| !next.starts_with('-')) {
+                    globals.push(path.clone());
+                }
+            }
+            _ if arg.starts_with("--db=") => globals.push(arg.clone()),
+            _ => rest.push(arg.clone()),
+        }
+    }
+    rest.extend(globals);
+    rest
 }
 
 /// Turns a clap error into one line naming the culprit, spelled as the user typed it.
@@ -272,6 +301,25 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_move_behind_the_command_argument() {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            hoist_global_flags(&strings(&[
+                "--id",
+                "--json",
+                "--db",
+                "/x.db",
+                "example.com"
+            ])),
+            strings(&["--id", "example.com", "--json", "--db", "/x.db"])
+        );
+        assert_eq!(
+            hoist_global_flags(&strings(&["--db", "--i"])),
+            strings(&["--i", "--db"])
+        );
     }
 
     #[test]

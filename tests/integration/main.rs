@@ -1,2 +1,11 @@
 //! One integration harness (links once): each module drives the real binaries or servers.
 #![allow(clippy::unwrap_used)]
+
+mod cli;
+mod cli_argv;
+mod cli_store;
+mod cli_validation;
+mod generated;
+mod list_edit;
+mod pattern;
+mod support;

@@ -1,0 +1,24 @@
+complete -c grey_listing -l update-domain -l ud -d 'Update the grey listing configuration of a domain' -r
+complete -c grey_listing -l update-mailname -l um -d 'Update the grey listing configuration of a mail user' -r
+complete -c grey_listing -l info-domain -l id -d 'Show the settings of a domain' -r
+complete -c grey_listing -l info-mailname -l im -d 'Show the settings of a mail user' -r
+complete -c grey_listing -l status -d 'Enable or disable grey listing (--update-server, --update-domain)' -r
+complete -c grey_listing -l personal-conf -d 'Allow or prohibit personal grey listing configuration (--update-server)' -r
+complete -c grey_listing -l grey-interval -d 'Grey interval in minutes (--update-server)' -r
+complete -c grey_listing -l expire-interval -d 'Expire interval in minutes (--update-server)' -r
+complete -c grey_listing -l penalty-interval -d 'Penalty interval in minutes (--update-server)' -r
+complete -c grey_listing -l penalty-status -d 'Enable or disable penalties (--update-server)' -r
+complete -c grey_listing -l blacklist -d 'Edit the e-mail black list (--update-server, --update-mailname)' -r
+complete -c grey_listing -l whitelist -d 'Edit the e-mail white list (--update-server, --update-mailname)' -r
+complete -c grey_listing -l domains-whitelist -d 'Edit the white domains patterns list (--update-server)' -r
+complete -c grey_listing -l domains-blacklist -d 'Edit the black domains patterns list (--update-server)' -r
+complete -c grey_listing -l ipv4-prefix -d 'Prefix length of the IPv4 client network, 0-32 (--update-server; extension)' -r
+complete -c grey_listing -l ipv6-prefix -d 'Prefix length of the IPv6 client network, 0-128 (--update-server; extension)' -r
+complete -c grey_listing -l awl-count -d 'Passed triplets after which a client network skips greylisting, 0 = off (--update-server; extension)' -r
+complete -c grey_listing -l sender-normalize -d 'Fold VERP, BATV and +extension sender variants into one (--update-server; extension)' -r
+complete -c grey_listing -l db -d 'Database: an SQLite file path (default: $GREY_LISTING_DB, else the `db =` line of /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db)' -r
+complete -c grey_listing -l update-server -l u -d 'Update the server-wide settings'
+complete -c grey_listing -l info-server -l i -d 'Show the server-wide settings'
+complete -c grey_listing -l help -l h -d 'Display the help page'
+complete -c grey_listing -l json -d 'Print information as a JSON object'
+complete -c grey_listing -l extended -d 'With --info-server: also show the extension settings'

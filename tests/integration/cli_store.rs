@@ -1,0 +1,217 @@
+//! The database behind `grey_listing` (SPEC §1): concurrent writers, where the file is, how it is
+//! created (modes, WAL) and the schema version.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use rusqlite::Connection;
+use serde_json::json;
+
+use crate::support::{INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test, grey_listing};
+
+// Issue 3 / SPEC §1: 20 CLI processes started at once on a database none of them has created
+// yet, each adding a different pattern: all succeed and all 20 patterns are there afterwards.
+#[test]
+fn twenty_concurrent_cli_processes_all_succeed() {
+    concurrent_adds(20);
+}
+
+// SPEC §1: up to 64 concurrent writers never see "database is locked".
+#[test]
+fn sixty_four_concurrent_cli_processes_all_succeed() {
+    concurrent_adds(64);
+}
+
+/// Starts `count` `grey_listing -u -blacklist add:...` processes at once on a new database and
+/// checks every one succeeded and every pattern is stored, the defaults seeded once.
+fn concurrent_adds(count: usize) {
+    let t = Test::new();
+    let children: Vec<_> = (0..count)
+        .map(|i| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("grey_listing"));
+            cmd.env_remove("GREY_LISTING_DB")
+                .env("GREY_LISTING_CONF", "/nonexistent/grey_listing.conf")
+                .args(["-u", "-blacklist", &format!("add:*@sender{i}.example")])
+                .arg("--db")
+                .arg(t.db())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).into_owned()
+            ),
+            (Some(0), String::new())
+        );
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), SERVER_UPDATED);
+    }
+    let black = t.run(&["-i", "--json"]).json()["lists"]["black"].clone();
+    let mut black: Vec<String> = serde_json::from_value(black).unwrap();
+    black.sort();
+    let mut expected: Vec<String> = (0..count).map(|i| format!("*@sender{i}.example")).collect();
+    expected.sort();
+    assert_eq!(black, expected);
+    // The defaults were seeded exactly once despite the racing first opens.
+    let white = t.run(&["-i", "--json"]).json()["lists"]["domains_white"].clone();
+    assert_eq!(white.as_array().unwrap().len(), 11);
+}
+
+// SPEC §1: `--db` beats GREY_LISTING_DB, which beats the `db =` line of the file named by
+// GREY_LISTING_CONF.
+#[test]
+fn database_location_resolution_order() {
+    let t = Test::new();
+    let cli_db = t.dir().join("cli.db");
+    let env_db = t.dir().join("env.db");
+    let conf_db = t.dir().join("conf.db");
+    let conf = t.dir().join("grey_listing.conf");
+    std::fs::write(
+        &conf,
+        format!("# test configuration\ndb = {}\n", conf_db.display()),
+    )
+    .unwrap();
+    let update = |grey: &str| {
+        let mut cmd = grey_listing();
+        cmd.env("GREY_LISTING_CONF", &conf)
+            .args(["-u", "-grey-interval", grey]);
+        cmd
+    };
+    let grey_of = |db: &std::path::Path| {
+        let out = grey_listing()
+            .args(["-i", "--json", "--db"])
+            .arg(db)
+            .output()
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        value["settings"]["grey_interval"].clone()
+    };
+
+    // Configuration file only.
+    update("10").assert().success().stdout(SERVER_UPDATED);
+    assert!(conf_db.exists() && !env_db.exists() && !cli_db.exists());
+    assert_eq!(grey_of(&conf_db), json!(10));
+
+    // An empty GREY_LISTING_DB counts as unset.
+    update("11").env("GREY_LISTING_DB", "").assert().success();
+    assert!(!env_db.exists());
+    assert_eq!(grey_of(&conf_db), json!(11));
+
+    // The environment beats the file.
+    update("12")
+        .env("GREY_LISTING_DB", &env_db)
+        .assert()
+        .success();
+    assert!(env_db.exists() && !cli_db.exists());
+    assert_eq!(
+        (grey_of(&env_db), grey_of(&conf_db)),
+        (json!(12), json!(11))
+    );
+
+    // --db beats both.
+    update("13")
+        .env("GREY_LISTING_DB", &env_db)
+        .arg("--db")
+        .arg(&cli_db)
+        .assert()
+        .success();
+    assert_eq!(
+        (grey_of(&cli_db), grey_of(&env_db), grey_of(&conf_db)),
+        (json!(13), json!(12), json!(11))
+    );
+}
+
+// SPEC §1: an unreadable configuration file named by GREY_LISTING_CONF is a system error (exit 2)
+// naming the file; without a `db =` line the default location is used (reported in the error
+// when the default's directory cannot be made: here a configuration *directory* is given).
+#[test]
+fn configuration_file_errors_exit_2() {
+    let t = Test::new();
+    let out = grey_listing()
+        .env("GREY_LISTING_CONF", t.dir())
+        .arg("-i")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with(
+        "An error occurred during gathering of server wide information: configuration file "
+    ));
+    assert!(stderr.contains(t.dir().to_str().unwrap()), "{stderr}");
+}
+
+// SPEC §1: a new database file is mode 0660, its created parent directory 2770, and it is in
+// WAL mode.
+#[test]
+fn new_database_modes_and_wal() {
+    let t = Test::new();
+    let dir = t.dir().join("var-lib-grey_listing");
+    let db = dir.join("greylist.db");
+    t.run_raw(&["-i", "--db", db.to_str().unwrap()])
+        .stdout(INFO_SERVER_DEFAULTS);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&db), 0o660, "database file mode");
+    assert_eq!(mode(&dir), 0o2770, "database directory mode");
+    let conn = Connection::open(&db).unwrap();
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 1, "schema version {version}");
+}
+
+// SPEC §1: an older schema (here version 0: a file some other tool left with an unrelated table)
+// is migrated and gets the defaults; the unrelated data stays.
+#[test]
+fn older_schema_is_migrated() {
+    let t = Test::new();
+    {
+        let conn = Connection::open(t.db()).unwrap();
+        conn.execute_batch("CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (42);")
+            .unwrap();
+    }
+    t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
+    let conn = Connection::open(t.db()).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 1);
+    let x: i64 = conn
+        .query_row("SELECT x FROM unrelated", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(x, 42);
+    // Reopening a current schema changes nothing.
+    drop(conn);
+    t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
+}
+
+// SPEC §1: a database written by a newer version is refused with a clear message, exit 2, and
+// left byte-for-byte as it was.
+#[test]
+fn newer_schema_exits_2_with_a_clear_message() {
+    let t = Test::new();
+    t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
+    {
+        let conn = Connection::open(t.db()).unwrap();
+        conn.pragma_update(None, "user_version", 9999).unwrap();
+    }
+    let before = t.files();
+    t.run(&["-i"])
+        .system_error(&["schema version 9999", "newer"]);
+    t.run(&["-u", "-status", "off"]).system_error(&[
+        "update of server-wide settings",
+        "schema version 9999",
+        "newer",
+    ]);
+    assert!(
+        t.files() == before,
+        "a too-new database must not be modified"
+    );
+}
