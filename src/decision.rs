@@ -534,8 +534,8 @@ fn host_organisation(
 
 /// Whether a host name embeds the client address in one of the forms ISPs use for end-user
 /// lines: decimal octets in either order with any separators and optional zero padding
-/// (`198-51-100-7`, `7.100.51.198`, `198051100007`), at least the last two or three octets
-/// (`dyn-100-7`), the address as one 32-bit number or 8 hex digits; for IPv6, the interface
+/// (`198-51-100-7`, `7.100.51.198`, `198051100007`), the last three octets (`dyn-51-100-7`),
+/// the address as one 32-bit number or 8 hex digits; for IPv6, the interface
 /// identifier or the whole address in hex, grouped or not.
 pub fn name_contains_address(host: &str, ip: IpAddr) -> bool {
     let ip = match ip {
@@ -562,15 +562,9 @@ pub fn name_contains_address(host: &str, ip: IpAddr) -> bool {
                 .collect();
             let forward = [octets[0], octets[1], octets[2], octets[3]];
             let reversed = [octets[3], octets[2], octets[1], octets[0]];
-            // Full address, or its host end (last three or two octets), in either order.
-            let wanted: [&[u32]; 6] = [
-                &forward,
-                &reversed,
-                &forward[1..],
-                &reversed[..3],
-                &forward[2..],
-                &reversed[..2],
-            ];
+            // The full address, or its last three octets, in either order. Two octets are not
+            // enough: Amazon SES names its servers `a8-17.smtp-out.amazonses.com`.
+            let wanted: [&[u32]; 4] = [&forward, &reversed, &forward[1..], &reversed[..3]];
             let sequence_found = wanted.iter().any(|needle| {
                 values.windows(needle.len()).any(|window| {
                     window
@@ -685,7 +679,7 @@ mod client_key_tests {
             ),
             (
                 "198.51.100.7",
-                Some("dyn-100-7.isp.example"),
+                Some("dyn-51-100-7.isp.example"),
                 KeyBasis::NetworkAddressInName,
             ),
             (
