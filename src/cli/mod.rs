@@ -573,16 +573,19 @@ fn execute(
     json: bool,
     now: i64,
 ) -> Result<(String, u8), StoreError> {
-    match command {
-        Command::Explain(request) => explain::run(store, request, now, json).map(|t| (t, 0)),
-        Command::Report(options) => report::run(store, options, now, json).map(|t| (t, 0)),
-        Command::Check(options) => check::run(store, options, now),
-        Command::Purge => maintenance::purge(store, now, json).map(|t| (t, 0)),
-        Command::Stats => maintenance::stats(store, now, json).map(|t| (t, 0)),
-        plesk => execute_plesk(store, plesk, json).map(|t| (t, 0)),
-    }
+    // Every command but the --check plugin exits 0 when it succeeds.
+    let text = match command {
+        Command::Check(options) => return check::run(store, options, now),
+        Command::Explain(request) => explain::run(store, request, now, json)?,
+        Command::Report(options) => report::run(store, options, now, json)?,
+        Command::Purge => maintenance::purge(store, now, json)?,
+        Command::Stats => maintenance::stats(store, now, json)?,
+        plesk => execute_plesk(store, plesk, json)?,
+    };
+    Ok((text, 0))
 }
 
+/// Plesk's own commands; extension commands never reach it, and get no output if they did.
 fn execute_plesk(
     store: &mut dyn Store,
     command: &Command,
@@ -671,14 +674,8 @@ fn execute_plesk(
         | Command::Report(_)
         | Command::Check(_)
         | Command::Purge
-        | Command::Stats => unreachable_extension(),
+        | Command::Stats => Ok(String::new()),
     }
-}
-
-/// Extension commands are dispatched by [`execute`] before Plesk's; this arm cannot be reached,
-/// and if it ever were, an empty output is safer than a panic.
-fn unreachable_extension() -> Result<String, StoreError> {
-    Ok(String::new())
 }
 
 fn success(message: &str, json: bool) -> String {
