@@ -752,3 +752,68 @@ mod client_key_tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod normalisation_tests {
+    use super::*;
+
+    // SPEC §4 step 6: lower-case; +extension, BATV tags and digit runs folded when normalising.
+    #[test]
+    fn triplet_senders_fold_list_variants() {
+        assert_eq!(
+            triplet_sender("John@Example.COM", false),
+            "john@example.com"
+        );
+        assert_eq!(
+            triplet_sender("john+news@example.com", true),
+            "john@example.com"
+        );
+        assert_eq!(
+            triplet_sender("prvs=0123abcd=john@example.com", true),
+            "john@example.com"
+        );
+        assert_eq!(
+            triplet_sender("bounce-1234-5678@list.example", true),
+            triplet_sender("bounce-99-1@list.example", true)
+        );
+        assert_eq!(
+            triplet_sender("user2@host9.example", true),
+            "user#@host9.example"
+        );
+        assert_eq!(triplet_sender("", true), "");
+    }
+
+    // SPEC §4 "Client key": /24 and /64 by default, exact with 32/128, mapped IPv6 as IPv4.
+    #[test]
+    fn client_networks() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let defaults = Settings::default();
+        assert_eq!(
+            client_network(ip("198.51.100.7"), &defaults),
+            "198.51.100.0/24"
+        );
+        assert_eq!(
+            client_network(ip("::ffff:198.51.100.7"), &defaults),
+            "198.51.100.0/24"
+        );
+        assert_eq!(
+            client_network(ip("2001:db8:1:2:3::5"), &defaults),
+            "2001:db8:1:2::/64"
+        );
+        let exact = Settings {
+            ipv4_prefix: 32,
+            ipv6_prefix: 128,
+            ..Settings::default()
+        };
+        assert_eq!(
+            client_network(ip("198.51.100.7"), &exact),
+            "198.51.100.7/32"
+        );
+        assert_eq!(client_network(ip("2001:db8::5"), &exact), "2001:db8::5/128");
+        let zero = Settings {
+            ipv4_prefix: 0,
+            ..Settings::default()
+        };
+        assert_eq!(client_network(ip("198.51.100.7"), &zero), "0.0.0.0/0");
+    }
+}

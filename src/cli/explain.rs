@@ -378,8 +378,12 @@ fn triplet_text(triplet: Option<Triplet>, now: i64) -> String {
             time(t.expires)
         ),
         Some(t) => format!(
-            "passed {} times, first seen {}, last seen {}, expires {}",
-            t.pass_count,
+            "passed {}, first seen {}, last seen {}, expires {}",
+            if t.pass_count == 1 {
+                "once".to_string()
+            } else {
+                format!("{} times", t.pass_count)
+            },
             time(t.first_seen),
             time(t.last_seen),
             time(t.expires)
