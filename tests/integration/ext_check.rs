@@ -76,3 +76,24 @@ fn own_errors_are_unknown() {
     }
     assert!(!db.file().exists());
 }
+
+// SPEC §2: a database error is the plugin's own error too: UNKNOWN, exit 3, on stdout.
+#[test]
+fn database_errors_are_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let db_path = not_a_dir.join("greylist.db");
+    let out = assert_cmd::Command::cargo_bin("grey_listing")
+        .unwrap()
+        .args(["--check", "--db", db_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("GREY_LISTING UNKNOWN - An error occurred during check: "),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 1);
+}

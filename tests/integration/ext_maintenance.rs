@@ -52,3 +52,25 @@ fn purge_removes_expired_triplets_and_old_log_rows() {
     let stats = db.ok(T0 + 37 * 86_400, &["--stats"]);
     assert_eq!(value(&stats, "Triplets"), "0");
 }
+
+// SPEC §1: a database written before the decision log existed (schema version 1) is migrated
+// on open, keeping its settings, and then logs decisions.
+#[test]
+fn version_1_database_gains_the_decision_log() {
+    let db = Db::new();
+    db.ok(T0, &["-u", "-grey-interval", "7"]);
+    {
+        let store = grey_listing::store::SqliteStore::open(db.file()).unwrap();
+        store
+            .connection()
+            .execute_batch("DROP TABLE decision_log; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    db.deliver(T0, "192.0.2.1", None, "a@b.example", "u@local.example");
+    let stats = db.ok(T0, &["--stats"]);
+    assert_eq!(value(&stats, "defer"), "1");
+    assert!(
+        db.ok(T0, &["-i"])
+            .contains("Grey interval          7 minutes\n")
+    );
+}
