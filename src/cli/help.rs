@@ -163,5 +163,6 @@ pub fn text() -> String {
     out.push_str(
         "\nExit status: 0 success, 1 bad input (nothing is changed), 2 database or system error.\n",
     );
+    out.push_str("--check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (its own errors).\n");
     out
 }

@@ -199,7 +199,8 @@ pub fn run_status(
 ) -> Result<u8, CliError> {
     let plugin = argv
         .iter()
-        .any(|arg| arg.to_str().map(|a| a.trim_start_matches('-')) == Some("check"));
+        .filter_map(|arg| arg.to_str())
+        .any(|arg| arg.starts_with('-') && arg.trim_start_matches('-') == "check");
     run_command(argv, env, out).map_err(|err| {
         if plugin {
             CliError::PluginUnknown(Box::new(err))
