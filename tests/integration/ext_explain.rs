@@ -150,3 +150,70 @@ fn names_the_matching_pattern() {
     );
     assert!(white.contains("sender <>"), "{white}");
 }
+
+// SPEC §4 steps 1 and 4: a disabled domain decides at step 2; mailbox lists are skipped while
+// personal configuration is prohibited, and the walk says so.
+#[test]
+fn domain_switch_and_personal_lists() {
+    let db = Db::new();
+    db.ok(
+        T0,
+        &[
+            "-um",
+            "u@local.example",
+            "-whitelist",
+            "add:*@friend.example",
+        ],
+    );
+    let text = db.ok(
+        T0,
+        &[
+            "--explain",
+            "192.0.2.1",
+            "-",
+            "a@friend.example",
+            "u@local.example",
+        ],
+    );
+    assert_eq!(
+        value(&text, "User's white list"),
+        "<a@friend.example> matches: pass (pattern *@friend.example)"
+    );
+    assert_eq!(
+        value(&text, "Verdict"),
+        "pass (user white list), pattern *@friend.example"
+    );
+    db.ok(T0, &["-u", "-personal-conf", "false"]);
+    let text = db.ok(
+        T0,
+        &[
+            "--explain",
+            "192.0.2.1",
+            "-",
+            "a@friend.example",
+            "u@local.example",
+        ],
+    );
+    assert_eq!(
+        value(&text, "User's white list"),
+        "skipped: personal configuration prohibited"
+    );
+    assert_eq!(value(&text, "Verdict"), "defer (new)");
+    db.ok(T0, &["-ud", "local.example", "-status", "off"]);
+    let text = db.ok(
+        T0,
+        &[
+            "--explain",
+            "192.0.2.1",
+            "-",
+            "a@friend.example",
+            "u@local.example",
+        ],
+    );
+    assert_eq!(
+        value(&text, "Domain checking"),
+        "local.example: disabled: pass"
+    );
+    assert_eq!(value(&text, "Verdict"), "pass (disabled for domain)");
+    assert!(!text.contains("Authentication"), "{text}");
+}
