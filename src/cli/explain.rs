@@ -27,8 +27,8 @@ pub struct ExplainRequest {
 }
 
 impl ExplainRequest {
-    /// Validates the four values: an IP address, a host name or `-`, a sender or `-` (the empty
-    /// bounce sender), a recipient mail address.
+    /// Validates the four values: an IP address, a host name or `-`, a sender or `-`/`<>` (the
+    /// empty bounce sender), a recipient mail address.
     pub fn parse(values: &[String]) -> Result<ExplainRequest, String> {
         let [ip, host, sender, recipient] = values else {
             return Err("expects <client-ip> <client-host|-> <sender|-> <recipient>".to_string());
@@ -41,7 +41,7 @@ impl ExplainRequest {
             name => Some(config::parse_domain(name).map_err(|e| e.to_string())?),
         };
         let sender = match sender.as_str() {
-            "-" => String::new(),
+            "-" | "<>" => String::new(),
             s if s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
                 return Err(format!("'{s}' is not a valid sender address"));
             }
