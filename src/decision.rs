@@ -739,6 +739,31 @@ mod client_key_tests {
         assert_eq!(key.basis, KeyBasis::NetworkGroupingOff);
     }
 
+    proptest::proptest! {
+        // The mail path never panics: any host name text, any address, any prefixes.
+        #[test]
+        fn client_key_never_panics(
+            host in "\\PC{0,80}",
+            v4 in proptest::prelude::any::<u32>(),
+            v6 in proptest::prelude::any::<u128>(),
+            p4 in 0u8..=40,
+            p6 in 0u8..=140,
+            group in proptest::prelude::any::<bool>(),
+        ) {
+            let settings = Settings {
+                ipv4_prefix: p4,
+                ipv6_prefix: p6,
+                group_by_host_domain: group,
+                ..Settings::default()
+            };
+            for ip in [IpAddr::from(std::net::Ipv4Addr::from(v4)), IpAddr::from(std::net::Ipv6Addr::from(v6))] {
+                let key = client_key(ip, Some(&host), &settings, &black());
+                proptest::prop_assert!(!key.key.is_empty());
+                proptest::prop_assert!(!key.network.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn server_names_with_unrelated_digits_are_not_end_user_lines() {
         assert!(!name_contains_address(
