@@ -581,19 +581,7 @@ fn execute(
         Command::Report(options) => report::run(store, options, now, json)?,
         Command::Purge => maintenance::purge(store, now, json)?,
         Command::Stats => maintenance::stats(store, now, json)?,
-        plesk => execute_plesk(store, plesk, json)?,
-    };
-    Ok((text, 0))
-}
-
-/// Plesk's own commands; extension commands never reach it, and get no output if they did.
-fn execute_plesk(
-    store: &mut dyn Store,
-    command: &Command,
-    json: bool,
-) -> Result<String, StoreError> {
-    match command {
-        Command::Help => Ok(help::text()),
+        Command::Help => help::text(),
         Command::InfoServer { extended } => {
             let mut snapshot = (Settings::default(), ServerLists::default());
             store.read(&mut |tx| {
@@ -602,9 +590,10 @@ fn execute_plesk(
             })?;
             let (settings, lists) = snapshot;
             if json {
-                return Ok(to_json(&json!({ "settings": settings, "lists": lists })));
+                to_json(&json!({ "settings": settings, "lists": lists }))
+            } else {
+                output::info_server(&settings, &lists, *extended)
             }
-            Ok(output::info_server(&settings, &lists, *extended))
         }
         Command::InfoDomain { domain, shown } => {
             let mut status = None;
@@ -614,9 +603,10 @@ fn execute_plesk(
             })?;
             let enabled = status.unwrap_or(true);
             if json {
-                return Ok(to_json(&json!({ "domain": domain, "enabled": enabled })));
+                to_json(&json!({ "domain": domain, "enabled": enabled }))
+            } else {
+                output::info_domain(shown, enabled)
             }
-            Ok(output::info_domain(shown, enabled))
         }
         Command::InfoMailname { mail, shown } => {
             let mut lists = MailboxLists::default();
@@ -625,11 +615,10 @@ fn execute_plesk(
                 Ok(())
             })?;
             if json {
-                return Ok(to_json(
-                    &json!({ "mail": mail, "black": lists.black, "white": lists.white }),
-                ));
+                to_json(&json!({ "mail": mail, "black": lists.black, "white": lists.white }))
+            } else {
+                output::info_mailname(shown, &lists)
             }
-            Ok(output::info_mailname(shown, &lists))
         }
         Command::UpdateServer(update) => {
             store.write(&mut |tx| {
@@ -641,7 +630,7 @@ fn execute_plesk(
                 }
                 Ok(())
             })?;
-            Ok(success("Update of server-wide settings complete.", json))
+            success("Update of server-wide settings complete.", json)
         }
         Command::UpdateDomain {
             domain,
@@ -654,10 +643,7 @@ fn execute_plesk(
                 }
                 Ok(())
             })?;
-            Ok(success(
-                &format!("Update of domain '{shown}' complete."),
-                json,
-            ))
+            success(&format!("Update of domain '{shown}' complete."), json)
         }
         Command::UpdateMailname { mail, shown, edits } => {
             store.write(&mut |tx| {
@@ -666,17 +652,10 @@ fn execute_plesk(
                 }
                 Ok(())
             })?;
-            Ok(success(
-                &format!("Update of mail '{shown}' complete."),
-                json,
-            ))
+            success(&format!("Update of mail '{shown}' complete."), json)
         }
-        Command::Explain(_)
-        | Command::Report(_)
-        | Command::Check(_)
-        | Command::Purge
-        | Command::Stats => Ok(String::new()),
-    }
+    };
+    Ok((text, 0))
 }
 
 fn success(message: &str, json: bool) -> String {
