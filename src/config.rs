@@ -33,6 +33,11 @@ pub const DEFAULT_DOMAINS_WHITELIST: &[&str] = &[
 /// patterns are left out on purpose: they reject Microsoft 365, Mailgun, SparkPost and QQ.
 pub const DEFAULT_DOMAINS_BLACKLIST: &[&str] = &["dsl|broadband|hsd", "dynamic|ppp|dyn-ip|dial-up"];
 
+/// Default lifetime of a decision-log row: 30 days, in seconds.
+pub const DEFAULT_LOG_RETENTION: u64 = 30 * 86_400;
+/// Longest decision-log retention accepted: 10 years, in seconds.
+pub const MAX_LOG_RETENTION: u64 = 3_650 * 86_400;
+
 /// Server-wide scalar settings: Plesk's six, then our extensions (SPEC §2, §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -59,6 +64,8 @@ pub struct Settings {
     pub sender_normalize: bool,
     /// Key verified, non-residential clients by registrable domain instead of network.
     pub group_by_host_domain: bool,
+    /// Seconds the decision log keeps a row (0 = no decision log is written).
+    pub log_retention: u64,
 }
 
 impl Default for Settings {
@@ -75,6 +82,7 @@ impl Default for Settings {
             awl_count: 5,
             sender_normalize: true,
             group_by_host_domain: true,
+            log_retention: DEFAULT_LOG_RETENTION,
         }
     }
 }
@@ -97,6 +105,7 @@ impl Settings {
                 "group_by_host_domain",
                 self.group_by_host_domain.to_string(),
             ),
+            ("log_retention", self.log_retention.to_string()),
         ]
     }
 
@@ -117,6 +126,7 @@ impl Settings {
                 "awl_count" => set_parsed(&mut settings.awl_count, value),
                 "sender_normalize" => set_parsed(&mut settings.sender_normalize, value),
                 "group_by_host_domain" => set_parsed(&mut settings.group_by_host_domain, value),
+                "log_retention" => set_parsed(&mut settings.log_retention, value),
                 _ => {}
             }
         }

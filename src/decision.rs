@@ -428,3 +428,417 @@ pub fn client_network(ip: IpAddr, settings: &Settings) -> String {
         }
     }
 }
+
+/// How a client is keyed in its triplets (SPEC §4 "Client key").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyBasis {
+    /// Keyed by the registrable domain of its verified host name.
+    HostDomain,
+    /// Keyed by network: `group-by-host-domain` is off.
+    NetworkGroupingOff,
+    /// Keyed by network: no verified host name.
+    NetworkNoHostName,
+    /// Keyed by network: the host name contains the client address's digits (an end-user line).
+    NetworkAddressInName,
+    /// Keyed by network: the host name matches a black domains pattern.
+    NetworkBlackPattern,
+    /// Keyed by network: the host name has no registrable domain in the public suffix list.
+    NetworkNoRegistrableDomain,
+}
+
+impl KeyBasis {
+    /// A short explanation, for `--explain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyBasis::HostDomain => "registrable domain of the verified host name",
+            KeyBasis::NetworkGroupingOff => "client network (group-by-host-domain is off)",
+            KeyBasis::NetworkNoHostName => "client network (no verified host name)",
+            KeyBasis::NetworkAddressInName => {
+                "client network (host name contains the client address: end-user line)"
+            }
+            KeyBasis::NetworkBlackPattern => {
+                "client network (host name matches a black domains pattern)"
+            }
+            KeyBasis::NetworkNoRegistrableDomain => {
+                "client network (host name has no registrable domain)"
+            }
+        }
+    }
+}
+
+/// The key a client's triplets are stored under, with the network its auto-whitelist uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientKey {
+    /// The triplet's client key: the network (`192.0.2.0/24`) or a domain (`outlook.com`).
+    pub key: String,
+    /// The client network (always: the auto-whitelist is keyed by it).
+    pub network: String,
+    /// The sender organisation: the registrable domain of a host name that is not an end-user
+    /// line, whether or not grouping is on (reports group by it).
+    pub organisation: Option<String>,
+    /// Why the key is what it is.
+    pub basis: KeyBasis,
+}
+
+/// The client key of SPEC §4: the client network, or — with `group-by-host-domain` — the
+/// registrable domain of a verified host name that does not look like an end-user line.
+pub fn client_key(
+    ip: IpAddr,
+    client_name: Option<&str>,
+    settings: &Settings,
+    domains_black: &[Pattern],
+) -> ClientKey {
+    let network = client_network(ip, settings);
+    let (organisation, basis) = match host_organisation(ip, client_name, domains_black) {
+        Ok(domain) if settings.group_by_host_domain => (Some(domain), KeyBasis::HostDomain),
+        Ok(domain) => (Some(domain), KeyBasis::NetworkGroupingOff),
+        Err(basis) => (None, basis),
+    };
+    let key = match (&organisation, basis) {
+        (Some(domain), KeyBasis::HostDomain) => domain.clone(),
+        _ => network.clone(),
+    };
+    ClientKey {
+        key,
+        network,
+        organisation,
+        basis,
+    }
+}
+
+/// The registrable domain of a host name fit to stand for a sender organisation, or why not.
+fn host_organisation(
+    ip: IpAddr,
+    client_name: Option<&str>,
+    domains_black: &[Pattern],
+) -> Result<String, KeyBasis> {
+    let host = client_name
+        .map(|name| name.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|name| !name.is_empty() && name != "unknown")
+        .ok_or(KeyBasis::NetworkNoHostName)?;
+    if name_contains_address(&host, ip) {
+        return Err(KeyBasis::NetworkAddressInName);
+    }
+    if first_match(domains_black, &host).is_some() {
+        return Err(KeyBasis::NetworkBlackPattern);
+    }
+    // A domain that is itself a public suffix (or a single label) names no organisation.
+    match psl::domain_str(&host) {
+        Some(domain) if domain.contains('.') && psl::suffix_str(&host) != Some(&host) => {
+            Ok(domain.to_string())
+        }
+        _ => Err(KeyBasis::NetworkNoRegistrableDomain),
+    }
+}
+
+/// Whether a host name embeds the client address in one of the forms ISPs use for end-user
+/// lines: decimal octets in either order with any separators and optional zero padding
+/// (`198-51-100-7`, `7.100.51.198`, `198051100007`), the last three octets (`dyn-51-100-7`),
+/// the address as one 32-bit number or 8 hex digits; for IPv6, the interface
+/// identifier or the whole address in hex, grouped or not.
+pub fn name_contains_address(host: &str, ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let host = host.to_ascii_lowercase();
+    match ip {
+        IpAddr::V4(v4) => {
+            let octets = v4.octets().map(u32::from);
+            let runs: Vec<&str> = host
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|run| !run.is_empty())
+                .collect();
+            let values: Vec<Option<u32>> = runs
+                .iter()
+                .map(|run| {
+                    if run.len() <= 3 {
+                        run.parse().ok()
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let forward = [octets[0], octets[1], octets[2], octets[3]];
+            let reversed = [octets[3], octets[2], octets[1], octets[0]];
+            // The full address, or its last three octets, in either order. Two octets are not
+            // enough: Amazon SES names its servers `a8-17.smtp-out.amazonses.com`.
+            let wanted: [&[u32]; 4] = [&forward, &reversed, &forward[1..], &reversed[..3]];
+            let sequence_found = wanted.iter().any(|needle| {
+                values.windows(needle.len()).any(|window| {
+                    window
+                        .iter()
+                        .zip(needle.iter())
+                        .all(|(v, n)| *v == Some(*n))
+                })
+            });
+            let as_number = u32::from(v4).to_string();
+            let padded = format!(
+                "{:03}{:03}{:03}{:03}",
+                octets[0], octets[1], octets[2], octets[3]
+            );
+            let hex = format!("{:08x}", u32::from(v4));
+            sequence_found
+                || runs.iter().any(|run| *run == as_number || *run == padded)
+                || host.contains(&hex)
+        }
+        IpAddr::V6(v6) => {
+            let full = format!("{:032x}", u128::from(v6));
+            let interface = &full[16..];
+            let hex_only: String = host.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+            if interface != "0000000000000000" && hex_only.contains(interface) {
+                return true;
+            }
+            if hex_only.contains(&full) {
+                return true;
+            }
+            // Groups without leading zeros, as in `2001-db8-0-1--5` or `...-0-0-0-5`: the last
+            // four groups of the address as consecutive hex runs.
+            let groups = v6.segments();
+            let tail: Vec<u16> = groups[4..].to_vec();
+            if tail.iter().all(|g| *g == 0) {
+                return false;
+            }
+            let runs: Vec<Option<u16>> = host
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|run| !run.is_empty())
+                .map(|run| {
+                    if run.len() <= 4 {
+                        u16::from_str_radix(run, 16).ok()
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            runs.windows(tail.len())
+                .any(|window| window.iter().zip(&tail).all(|(v, t)| *v == Some(*t)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod client_key_tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn black() -> Vec<Pattern> {
+        crate::config::DEFAULT_DOMAINS_BLACKLIST
+            .iter()
+            .map(|p| Pattern::host(p))
+            .collect()
+    }
+
+    // SPEC §4 "Client key": a provider's outbound servers share one key.
+    #[test]
+    fn verified_server_names_are_keyed_by_registrable_domain() {
+        let settings = Settings::default();
+        for (addr, host, domain) in [
+            (
+                "40.107.22.51",
+                "mail-db5eur03on2051.outbound.protection.outlook.com",
+                "outlook.com",
+            ),
+            ("209.85.220.41", "mail-sor-f41.google.com", "google.com"),
+            (
+                "54.240.8.17",
+                "a8-17.smtp-out.amazonses.com",
+                "amazonses.com",
+            ),
+            ("198.51.100.7", "mx1.example.co.uk.", "example.co.uk"),
+        ] {
+            let key = client_key(ip(addr), Some(host), &settings, &black());
+            assert_eq!(key.key, domain, "{host}");
+            assert_eq!(key.basis, KeyBasis::HostDomain);
+            assert_eq!(key.network, client_network(ip(addr), &settings));
+        }
+    }
+
+    // SPEC §4: end-user lines, black-pattern hosts and missing names keep the network key.
+    #[test]
+    fn end_user_lines_keep_the_network_key() {
+        let settings = Settings::default();
+        let cases = [
+            (
+                "198.51.100.7",
+                Some("c-198-51-100-7.hsd1.ma.comcast.net"),
+                KeyBasis::NetworkAddressInName,
+            ),
+            (
+                "198.51.100.7",
+                Some("7.100.51.198.in-addr.example.net"),
+                KeyBasis::NetworkAddressInName,
+            ),
+            (
+                "198.51.100.7",
+                Some("host198051100007.isp.example"),
+                KeyBasis::NetworkAddressInName,
+            ),
+            (
+                "198.51.100.7",
+                Some("dyn-51-100-7.isp.example"),
+                KeyBasis::NetworkAddressInName,
+            ),
+            (
+                "198.51.100.7",
+                Some("ip-c6336407.isp.example"),
+                KeyBasis::NetworkAddressInName,
+            ),
+            (
+                "198.51.100.7",
+                Some("x3325256711.isp.example"),
+                KeyBasis::NetworkAddressInName,
+            ),
+            (
+                "2001:db8::1:5",
+                Some("2001-db8-0-0-0-0-1-5.v6.isp.example"),
+                KeyBasis::NetworkAddressInName,
+            ),
+            (
+                "2001:db8::1:5",
+                Some("ip6-20010db8000000000000000000010005.isp.example"),
+                KeyBasis::NetworkAddressInName,
+            ),
+            (
+                "198.51.100.7",
+                Some("adsl.customers.isp.example"),
+                KeyBasis::NetworkBlackPattern,
+            ),
+            ("198.51.100.7", None, KeyBasis::NetworkNoHostName),
+            (
+                "198.51.100.7",
+                Some("co.uk"),
+                KeyBasis::NetworkNoRegistrableDomain,
+            ),
+        ];
+        for (addr, host, basis) in cases {
+            let key = client_key(ip(addr), host, &settings, &black());
+            assert_eq!(key.basis, basis, "{host:?}");
+            assert_eq!(key.key, key.network, "{host:?}");
+        }
+    }
+
+    // SPEC §4: with grouping off the key is the network, the organisation is still known.
+    #[test]
+    fn grouping_off_keys_by_network() {
+        let settings = Settings {
+            group_by_host_domain: false,
+            ..Settings::default()
+        };
+        let key = client_key(
+            ip("203.0.113.9"),
+            Some("mta9.mailer.example.com"),
+            &settings,
+            &[],
+        );
+        assert_eq!(key.key, "203.0.113.0/24");
+        assert_eq!(key.organisation.as_deref(), Some("example.com"));
+        assert_eq!(key.basis, KeyBasis::NetworkGroupingOff);
+    }
+
+    proptest::proptest! {
+        // The mail path never panics: any host name text, any address, any prefixes.
+        #[test]
+        fn client_key_never_panics(
+            host in "\\PC{0,80}",
+            v4 in proptest::prelude::any::<u32>(),
+            v6 in proptest::prelude::any::<u128>(),
+            p4 in 0u8..=40,
+            p6 in 0u8..=140,
+            group in proptest::prelude::any::<bool>(),
+        ) {
+            let settings = Settings {
+                ipv4_prefix: p4,
+                ipv6_prefix: p6,
+                group_by_host_domain: group,
+                ..Settings::default()
+            };
+            for ip in [IpAddr::from(std::net::Ipv4Addr::from(v4)), IpAddr::from(std::net::Ipv6Addr::from(v6))] {
+                let key = client_key(ip, Some(&host), &settings, &black());
+                proptest::prop_assert!(!key.key.is_empty());
+                proptest::prop_assert!(!key.network.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn server_names_with_unrelated_digits_are_not_end_user_lines() {
+        assert!(!name_contains_address(
+            "mail-sor-f41.google.com",
+            ip("209.85.220.41")
+        ));
+        assert!(!name_contains_address("mx2.example.com", ip("192.0.2.2")));
+        assert!(!name_contains_address(
+            "mail.example.com",
+            ip("2001:db8::25")
+        ));
+    }
+}
+
+#[cfg(test)]
+mod normalisation_tests {
+    use super::*;
+
+    // SPEC §4 step 6: lower-case; +extension, BATV tags and digit runs folded when normalising.
+    #[test]
+    fn triplet_senders_fold_list_variants() {
+        assert_eq!(
+            triplet_sender("John@Example.COM", false),
+            "john@example.com"
+        );
+        assert_eq!(
+            triplet_sender("john+news@example.com", true),
+            "john@example.com"
+        );
+        assert_eq!(
+            triplet_sender("prvs=0123abcd=john@example.com", true),
+            "john@example.com"
+        );
+        assert_eq!(
+            triplet_sender("bounce-1234-5678@list.example", true),
+            triplet_sender("bounce-99-1@list.example", true)
+        );
+        assert_eq!(
+            triplet_sender("user2@host9.example", true),
+            "user#@host9.example"
+        );
+        assert_eq!(triplet_sender("", true), "");
+    }
+
+    // SPEC §4 "Client key": /24 and /64 by default, exact with 32/128, mapped IPv6 as IPv4.
+    #[test]
+    fn client_networks() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let defaults = Settings::default();
+        assert_eq!(
+            client_network(ip("198.51.100.7"), &defaults),
+            "198.51.100.0/24"
+        );
+        assert_eq!(
+            client_network(ip("::ffff:198.51.100.7"), &defaults),
+            "198.51.100.0/24"
+        );
+        assert_eq!(
+            client_network(ip("2001:db8:1:2:3::5"), &defaults),
+            "2001:db8:1:2::/64"
+        );
+        let exact = Settings {
+            ipv4_prefix: 32,
+            ipv6_prefix: 128,
+            ..Settings::default()
+        };
+        assert_eq!(
+            client_network(ip("198.51.100.7"), &exact),
+            "198.51.100.7/32"
+        );
+        assert_eq!(client_network(ip("2001:db8::5"), &exact), "2001:db8::5/128");
+        let zero = Settings {
+            ipv4_prefix: 0,
+            ..Settings::default()
+        };
+        assert_eq!(client_network(ip("198.51.100.7"), &zero), "0.0.0.0/0");
+    }
+}

@@ -4,10 +4,14 @@
 use std::net::IpAddr;
 
 use crate::decision::{
-    ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request, Verdict,
-    client_network, combine, decide_by_policy, decide_by_triplet, triplet_sender,
+    ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request,
+    Verdict, client_key, combine, decide_by_policy, decide_by_triplet, triplet_sender,
 };
-use crate::store::{self, Store, StoreError, TripletKey, Tx};
+use crate::store::{self, LogEntry, Store, StoreError, TripletKey, Tx};
+
+/// Old decision-log rows pruned per message at most, so the mail path never does a long delete
+/// (`grey_listing --purge` removes any backlog at once).
+const LOG_PRUNE_PER_MESSAGE: u64 = 64;
 
 /// The facts about one incoming message.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +72,15 @@ fn check_in_tx(
     let settings = tx.settings()?;
     let lists = CompiledLists::new(&store::server_lists(tx)?);
     let mut outcomes = Vec::with_capacity(message.recipients.len());
+    // The client key does not depend on the recipient: computed once (SPEC §4 "Client key").
+    let key = message.client_ip.map(|ip| {
+        client_key(
+            ip,
+            message.client_name.as_deref(),
+            &settings,
+            lists.domains_black(),
+        )
+    });
     for recipient in &message.recipients {
         let recipient_lower = recipient.to_lowercase();
         let domain = recipient_lower.rsplit_once('@').map_or("", |(_, d)| d);
@@ -92,9 +105,12 @@ fn check_in_tx(
         let decision = match decide_by_policy(&settings, &lists, &policy, &request) {
             PolicyOutcome::Decided(decision) => decision,
             PolicyOutcome::Greylist(ip) => {
-                let network = client_network(ip, &settings);
+                let client = key.clone().unwrap_or_else(|| {
+                    client_key(ip, request.client_name, &settings, lists.domains_black())
+                });
+                let network = client.network;
                 let key = TripletKey {
-                    client: network.clone(),
+                    client: client.key,
                     sender: triplet_sender(&message.sender, settings.sender_normalize),
                     recipient: recipient_lower.clone(),
                 };
@@ -113,10 +129,48 @@ fn check_in_tx(
                 decision
             }
         };
+        if settings.log_retention > 0 {
+            tx.log_decision(&log_entry(message, recipient, key.as_ref(), &decision, now))?;
+        }
         outcomes.push(RecipientOutcome {
             recipient: recipient.clone(),
             decision,
         });
     }
+    if settings.log_retention > 0 {
+        let before = now.saturating_sub(i64::try_from(settings.log_retention).unwrap_or(i64::MAX));
+        tx.purge_decision_log(before, Some(LOG_PRUNE_PER_MESSAGE))?;
+    }
     Ok(outcomes)
+}
+
+/// The decision-log row for one recipient's decision.
+fn log_entry(
+    message: &Message,
+    recipient: &str,
+    key: Option<&ClientKey>,
+    decision: &Decision,
+    now: i64,
+) -> LogEntry {
+    let keyed = decision.write.is_some();
+    LogEntry {
+        time: now,
+        client_network: key.map(|k| k.network.clone()).unwrap_or_default(),
+        client_key: key
+            .filter(|_| keyed)
+            .map(|k| k.key.clone())
+            .unwrap_or_default(),
+        organisation: key.and_then(|k| k.organisation.clone()).unwrap_or_default(),
+        client_address: message
+            .client_ip
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        client_name: message.client_name.clone().unwrap_or_default(),
+        sender: message.sender.clone(),
+        recipient: recipient.to_string(),
+        verdict: decision.verdict.as_str().to_string(),
+        reason: decision.reason.as_str().to_string(),
+        pattern: decision.pattern.clone(),
+        delay: decision.delay,
+    }
 }

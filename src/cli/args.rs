@@ -83,6 +83,31 @@ pub struct Args {
         help_heading = "Commands"
     )]
     pub help: bool,
+    /// Walk through the decision for one message, read-only (extension).
+    #[arg(
+        long = "explain",
+        num_args = 4,
+        value_names = ["CLIENT-IP", "CLIENT-HOST|-", "SENDER|-", "RECIPIENT"],
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub explain: Option<Vec<String>>,
+    /// Table of the sender organisations most often deferred (extension).
+    #[arg(
+        long = "report",
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub report: bool,
+    /// Nagios/Icinga plugin: warn about often deferred, unlisted sender organisations (extension).
+    #[arg(long = "check", group = "command", help_heading = "Extension commands")]
+    pub check: bool,
+    /// Remove expired triplets and old decision-log rows (extension).
+    #[arg(long = "purge", group = "command", help_heading = "Extension commands")]
+    pub purge: bool,
+    /// Show counts of triplets and recent decisions (extension).
+    #[arg(long = "stats", group = "command", help_heading = "Extension commands")]
+    pub stats: bool,
 
     /// Enable or disable grey listing (--update-server, --update-domain).
     #[arg(long = "status", value_name = "on|off", help_heading = "Options")]
@@ -169,6 +194,68 @@ pub struct Args {
         help_heading = "Extension options"
     )]
     pub sender_normalize: Option<String>,
+    /// Key verified server host names by their registrable domain (--update-server; extension).
+    #[arg(
+        long = "group-by-host-domain",
+        value_name = "true|false",
+        help_heading = "Extension options"
+    )]
+    pub group_by_host_domain: Option<String>,
+    /// How long decision-log rows are kept, e.g. 30d; 0d = no decision log (--update-server; extension).
+    #[arg(
+        long = "log-retention",
+        value_name = "DURATION",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub log_retention: Option<String>,
+    /// Period to look back, e.g. 7d or 24h (--report, --check; extension).
+    #[arg(
+        long = "since",
+        value_name = "DURATION",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub since: Option<String>,
+    /// Rows shown by --report (extension).
+    #[arg(
+        long = "top",
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub top: Option<String>,
+    /// Deferrals from which --report suggests a white pattern (extension).
+    #[arg(
+        long = "threshold",
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub threshold: Option<String>,
+    /// Deferrals of one unlisted organisation that make --check warn (extension).
+    #[arg(
+        long = "w",
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub warning: Option<String>,
+    /// Deferrals of one unlisted organisation that make --check critical (extension).
+    #[arg(
+        long = "c",
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Extension options"
+    )]
+    pub critical: Option<String>,
+    /// File of sender organisations --check ignores, one domain pattern a line (extension).
+    #[arg(
+        long = "ignore-file",
+        value_name = "FILE",
+        help_heading = "Extension options"
+    )]
+    pub ignore_file: Option<String>,
 
     /// Database: an SQLite file path (default: $GREY_LISTING_DB, else the `db =` line of
     /// /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db).

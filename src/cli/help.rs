@@ -81,7 +81,7 @@ const EXTENSIONS: &[Row] = &[
     ),
     (
         "--json",
-        "print the information of an --info-* command as a JSON object",
+        "print the information of an --info-* command, --explain, --report, --purge or --stats as a JSON object",
     ),
     (
         "--extended",
@@ -102,6 +102,34 @@ const EXTENSIONS: &[Row] = &[
     (
         "-sender-normalize <true|false>",
         "count +extension, BATV (prvs=) and VERP variants of a sender as one sender (default true). Used only with --update-server command",
+    ),
+    (
+        "-group-by-host-domain <true|false>",
+        "key a client with a verified server host name by its registrable domain, so a provider retrying from another address is the same client (default true). Used only with --update-server command",
+    ),
+    (
+        "-log-retention <duration>",
+        "how long the decision log keeps a row, e.g. 30d (default 30d; 0d = no decision log). Used only with --update-server command",
+    ),
+    (
+        "--explain <client-ip> <client-host|-> <sender|-> <recipient>",
+        "walks through the decision for one message at this moment (honours GREY_LISTING_NOW): each check, what matched, the client key, the triplet and the verdict. Only reads the database",
+    ),
+    (
+        "--report",
+        "table of the sender organisations most often deferred, then suggested -domains-whitelist commands. Options -since <duration> (default 7d), -top <N> (default 10), -threshold <N> (default 5)",
+    ),
+    (
+        "--check",
+        "Nagios/Icinga plugin: WARNING/CRITICAL when an unlisted sender organisation was deferred -w <N> (default 10) / -c <N> (default 50) times within -since <duration> (default 24h); -ignore-file <file> lists domains to leave alone. Exit 0/1/2, 3 for its own errors",
+    ),
+    (
+        "--purge",
+        "removes expired triplets and decision-log rows older than the retention, and prints how many",
+    ),
+    (
+        "--stats",
+        "prints counts: triplets (passed, pending, expired), auto-whitelisted client networks, decisions of the last 24 hours by verdict and reason",
     ),
 ];
 
@@ -135,5 +163,6 @@ pub fn text() -> String {
     out.push_str(
         "\nExit status: 0 success, 1 bad input (nothing is changed), 2 database or system error.\n",
     );
+    out.push_str("--check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (its own errors).\n");
     out
 }

@@ -2,8 +2,12 @@
 //! the store and apply the whole change in one transaction, then print Plesk's texts.
 
 mod args;
+mod check;
+mod explain;
 mod help;
+mod maintenance;
 mod output;
+mod report;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -28,6 +32,8 @@ pub enum ExitCode {
     BadInput = 1,
     /// Database or system error.
     System = 2,
+    /// A monitoring plugin's own error (`--check`): Nagios UNKNOWN.
+    PluginUnknown = 3,
 }
 
 /// Why a `grey_listing` run failed. Displays as the one line printed on stderr.
@@ -53,6 +59,9 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("An error occurred during output: {0}")]
     Output(#[from] std::io::Error),
+    /// Any error of the `--check` plugin, reported as Nagios UNKNOWN on standard output.
+    #[error("GREY_LISTING UNKNOWN - {0}")]
+    PluginUnknown(Box<CliError>),
 }
 
 impl CliError {
@@ -61,7 +70,13 @@ impl CliError {
         match self {
             CliError::BadInput { .. } => ExitCode::BadInput,
             CliError::Store { .. } | CliError::Output(_) => ExitCode::System,
+            CliError::PluginUnknown(_) => ExitCode::PluginUnknown,
         }
+    }
+
+    /// Whether the line belongs on standard output (monitoring plugins report there).
+    pub fn to_stdout(&self) -> bool {
+        matches!(self, CliError::PluginUnknown(_))
     }
 }
 
@@ -91,6 +106,11 @@ enum Command {
         shown: String,
         edits: Vec<(ListKind, ListEdit)>,
     },
+    Explain(explain::ExplainRequest),
+    Report(report::ReportOptions),
+    Check(check::CheckOptions),
+    Purge,
+    Stats,
 }
 
 impl Command {
@@ -107,6 +127,11 @@ impl Command {
             Command::UpdateServer(_) => "update of server-wide settings".to_string(),
             Command::UpdateDomain { shown, .. } => format!("update of domain '{shown}'"),
             Command::UpdateMailname { shown, .. } => format!("update of mail '{shown}'"),
+            Command::Explain(_) => "explanation".to_string(),
+            Command::Report(_) => "report".to_string(),
+            Command::Check(_) => "check".to_string(),
+            Command::Purge => "purge".to_string(),
+            Command::Stats => "gathering of statistics".to_string(),
         }
     }
 }
@@ -124,6 +149,8 @@ struct ServerUpdate {
     ipv6_prefix: Option<u8>,
     awl_count: Option<u32>,
     sender_normalize: Option<bool>,
+    group_by_host_domain: Option<bool>,
+    log_retention: Option<u64>,
     edits: Vec<(ListKind, ListEdit)>,
 }
 
@@ -144,6 +171,11 @@ impl ServerUpdate {
         set(&mut settings.ipv6_prefix, self.ipv6_prefix);
         set(&mut settings.awl_count, self.awl_count);
         set(&mut settings.sender_normalize, self.sender_normalize);
+        set(
+            &mut settings.group_by_host_domain,
+            self.group_by_host_domain,
+        );
+        set(&mut settings.log_retention, self.log_retention);
     }
 }
 
@@ -154,6 +186,35 @@ pub fn run(
     env: &dyn Fn(&str) -> Option<String>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    run_status(argv, env, out).map(|_| ())
+}
+
+/// Like [`run`], but returns the exit status of a successful run: 0, except for the `--check`
+/// plugin, whose status is Nagios's 0/1/2 (OK/WARNING/CRITICAL). Every error of `--check`,
+/// bad arguments included, becomes [`CliError::PluginUnknown`] (exit 3).
+pub fn run_status(
+    argv: &[OsString],
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
+    let plugin = argv
+        .iter()
+        .filter_map(|arg| arg.to_str())
+        .any(|arg| arg.starts_with('-') && arg.trim_start_matches('-') == "check");
+    run_command(argv, env, out).map_err(|err| {
+        if plugin {
+            CliError::PluginUnknown(Box::new(err))
+        } else {
+            err
+        }
+    })
+}
+
+fn run_command(
+    argv: &[OsString],
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut dyn Write,
+) -> Result<u8, CliError> {
     let parsing = |message: String| CliError::BadInput {
         operation: "command line parsing".to_string(),
         message,
@@ -168,7 +229,7 @@ pub fn run(
     let operation = command.operation();
     if let Command::Help = command {
         out.write_all(help::text().as_bytes())?;
-        return Ok(());
+        return Ok(0);
     }
     let store_error = |source| CliError::Store {
         operation: operation.clone(),
@@ -176,9 +237,10 @@ pub fn run(
     };
     let location = store::resolve_location(args.db.as_deref(), env).map_err(store_error)?;
     let mut store = open_store(&location).map_err(store_error)?;
-    let text = execute(store.as_mut(), &command, args.json).map_err(store_error)?;
+    let now = crate::clock::now(env);
+    let (text, status) = execute(store.as_mut(), &command, args.json, now).map_err(store_error)?;
     out.write_all(text.as_bytes())?;
-    Ok(())
+    Ok(status)
 }
 
 fn open_store(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
@@ -215,6 +277,16 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             format!("update of mail '{mail}'"),
             &["blacklist", "whitelist"],
         )
+    } else if args.explain.is_some() {
+        ("explanation".to_string(), &[])
+    } else if args.report {
+        ("report".to_string(), &["since", "top", "threshold"])
+    } else if args.check {
+        ("check".to_string(), &["since", "w", "c", "ignore-file"])
+    } else if args.purge {
+        ("purge".to_string(), &[])
+    } else if args.stats {
+        ("gathering of statistics".to_string(), &[])
     } else {
         ("command line parsing".to_string(), &[])
     };
@@ -252,6 +324,33 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         v.as_deref()
             .map(|v| config::parse_in_range(v, min, max).map_err(|e| culprit(name, e)))
             .transpose()
+    };
+    let duration = |name: &str, v: &Option<String>, max: u64| {
+        v.as_deref()
+            .map(|v| match config::parse_duration(v) {
+                Ok(seconds) if seconds as u64 <= max => Ok(seconds),
+                Ok(_) => Err(bad(format!(
+                    "{}: '{v}' is longer than {} days",
+                    typed(original, name),
+                    max / 86_400
+                ))),
+                Err(e) => Err(culprit(name, e)),
+            })
+            .transpose()
+    };
+    let count = |name: &str, v: &Option<String>, min: u64, default: u64| {
+        v.as_deref()
+            .map(|v| {
+                config::parse_in_range(v, min, 1_000_000_000).map_err(|e| match e {
+                    ValueError::NotANumber(v) => bad(format!(
+                        "{}: '{v}' is not a whole number",
+                        typed(original, name)
+                    )),
+                    e => culprit(name, e),
+                })
+            })
+            .transpose()
+            .map(|n| n.unwrap_or(default))
     };
     let edits = |name: &str,
                  kind: ListKind,
@@ -320,6 +419,13 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             ipv6_prefix: number("ipv6-prefix", &args.ipv6_prefix, 0, 128)?.map(|n| n as u8),
             awl_count: number("awl-count", &args.awl_count, 0, 1_000_000)?.map(|n| n as u32),
             sender_normalize: true_false("sender-normalize", &args.sender_normalize)?,
+            group_by_host_domain: true_false("group-by-host-domain", &args.group_by_host_domain)?,
+            log_retention: duration(
+                "log-retention",
+                &args.log_retention,
+                config::MAX_LOG_RETENTION,
+            )?
+            .map(|seconds| seconds as u64),
             edits: list_edits,
         })
     } else if let Some(shown) = &args.update_domain {
@@ -337,6 +443,44 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             shown: shown.clone(),
             edits: list_edits,
         }
+    } else if let Some(values) = &args.explain {
+        Command::Explain(
+            explain::ExplainRequest::parse(values)
+                .map_err(|e| bad(format!("{command_name}: {e}")))?,
+        )
+    } else if args.report {
+        Command::Report(report::ReportOptions {
+            since: duration("since", &args.since, config::MAX_LOG_RETENTION)?
+                .unwrap_or(report::DEFAULT_REPORT_SINCE),
+            top: count("top", &args.top, 1, report::DEFAULT_TOP)? as usize,
+            threshold: count("threshold", &args.threshold, 1, report::DEFAULT_THRESHOLD)?,
+        })
+    } else if args.check {
+        let warning = count("w", &args.warning, 1, check::DEFAULT_WARNING)?;
+        let critical = count("c", &args.critical, 1, check::DEFAULT_CRITICAL)?;
+        if warning > critical {
+            return Err(bad(format!(
+                "{} {warning} is above {} {critical}",
+                typed(original, "w"),
+                typed(original, "c")
+            )));
+        }
+        let ignore = match &args.ignore_file {
+            Some(path) => check::read_ignore_file(path)
+                .map_err(|e| bad(format!("{}: {e}", typed(original, "ignore-file"))))?,
+            None => Vec::new(),
+        };
+        Command::Check(check::CheckOptions {
+            since: duration("since", &args.since, config::MAX_LOG_RETENTION)?
+                .unwrap_or(check::DEFAULT_CHECK_SINCE),
+            warning,
+            critical,
+            ignore,
+        })
+    } else if args.purge {
+        Command::Purge
+    } else if args.stats {
+        Command::Stats
     } else {
         return Err(bad("no command given (see grey_listing --help)".to_string()));
     };
@@ -359,9 +503,11 @@ const SERVER_OPTIONS: &[&str] = &[
     "ipv6-prefix",
     "awl-count",
     "sender-normalize",
+    "group-by-host-domain",
+    "log-retention",
 ];
 
-fn given_options(args: &Args) -> [(&'static str, bool); 14] {
+fn given_options(args: &Args) -> [(&'static str, bool); 22] {
     [
         ("status", args.status.is_some()),
         ("personal-conf", args.personal_conf.is_some()),
@@ -377,6 +523,14 @@ fn given_options(args: &Args) -> [(&'static str, bool); 14] {
         ("ipv6-prefix", args.ipv6_prefix.is_some()),
         ("awl-count", args.awl_count.is_some()),
         ("sender-normalize", args.sender_normalize.is_some()),
+        ("group-by-host-domain", args.group_by_host_domain.is_some()),
+        ("log-retention", args.log_retention.is_some()),
+        ("since", args.since.is_some()),
+        ("top", args.top.is_some()),
+        ("threshold", args.threshold.is_some()),
+        ("w", args.warning.is_some()),
+        ("c", args.critical.is_some()),
+        ("ignore-file", args.ignore_file.is_some()),
     ]
 }
 
@@ -394,6 +548,16 @@ fn command_as_typed(args: &Args, original: &[String]) -> String {
         ("info-domain", "id")
     } else if args.info_mailname.is_some() {
         ("info-mailname", "im")
+    } else if args.explain.is_some() {
+        ("explain", "explain")
+    } else if args.report {
+        ("report", "report")
+    } else if args.check {
+        ("check", "check")
+    } else if args.purge {
+        ("purge", "purge")
+    } else if args.stats {
+        ("stats", "stats")
     } else {
         ("help", "h")
     };
@@ -404,9 +568,20 @@ fn command_as_typed(args: &Args, original: &[String]) -> String {
         .map_or_else(|| format!("--{long}"), str::to_string)
 }
 
-fn execute(store: &mut dyn Store, command: &Command, json: bool) -> Result<String, StoreError> {
-    match command {
-        Command::Help => Ok(help::text()),
+fn execute(
+    store: &mut dyn Store,
+    command: &Command,
+    json: bool,
+    now: i64,
+) -> Result<(String, u8), StoreError> {
+    // Every command but the --check plugin exits 0 when it succeeds.
+    let text = match command {
+        Command::Check(options) => return check::run(store, options, now),
+        Command::Explain(request) => explain::run(store, request, now, json)?,
+        Command::Report(options) => report::run(store, options, now, json)?,
+        Command::Purge => maintenance::purge(store, now, json)?,
+        Command::Stats => maintenance::stats(store, now, json)?,
+        Command::Help => help::text(),
         Command::InfoServer { extended } => {
             let mut snapshot = (Settings::default(), ServerLists::default());
             store.read(&mut |tx| {
@@ -415,9 +590,10 @@ fn execute(store: &mut dyn Store, command: &Command, json: bool) -> Result<Strin
             })?;
             let (settings, lists) = snapshot;
             if json {
-                return Ok(to_json(&json!({ "settings": settings, "lists": lists })));
+                to_json(&json!({ "settings": settings, "lists": lists }))
+            } else {
+                output::info_server(&settings, &lists, *extended)
             }
-            Ok(output::info_server(&settings, &lists, *extended))
         }
         Command::InfoDomain { domain, shown } => {
             let mut status = None;
@@ -427,9 +603,10 @@ fn execute(store: &mut dyn Store, command: &Command, json: bool) -> Result<Strin
             })?;
             let enabled = status.unwrap_or(true);
             if json {
-                return Ok(to_json(&json!({ "domain": domain, "enabled": enabled })));
+                to_json(&json!({ "domain": domain, "enabled": enabled }))
+            } else {
+                output::info_domain(shown, enabled)
             }
-            Ok(output::info_domain(shown, enabled))
         }
         Command::InfoMailname { mail, shown } => {
             let mut lists = MailboxLists::default();
@@ -438,11 +615,10 @@ fn execute(store: &mut dyn Store, command: &Command, json: bool) -> Result<Strin
                 Ok(())
             })?;
             if json {
-                return Ok(to_json(
-                    &json!({ "mail": mail, "black": lists.black, "white": lists.white }),
-                ));
+                to_json(&json!({ "mail": mail, "black": lists.black, "white": lists.white }))
+            } else {
+                output::info_mailname(shown, &lists)
             }
-            Ok(output::info_mailname(shown, &lists))
         }
         Command::UpdateServer(update) => {
             store.write(&mut |tx| {
@@ -454,7 +630,7 @@ fn execute(store: &mut dyn Store, command: &Command, json: bool) -> Result<Strin
                 }
                 Ok(())
             })?;
-            Ok(success("Update of server-wide settings complete.", json))
+            success("Update of server-wide settings complete.", json)
         }
         Command::UpdateDomain {
             domain,
@@ -467,10 +643,7 @@ fn execute(store: &mut dyn Store, command: &Command, json: bool) -> Result<Strin
                 }
                 Ok(())
             })?;
-            Ok(success(
-                &format!("Update of domain '{shown}' complete."),
-                json,
-            ))
+            success(&format!("Update of domain '{shown}' complete."), json)
         }
         Command::UpdateMailname { mail, shown, edits } => {
             store.write(&mut |tx| {
@@ -479,12 +652,10 @@ fn execute(store: &mut dyn Store, command: &Command, json: bool) -> Result<Strin
                 }
                 Ok(())
             })?;
-            Ok(success(
-                &format!("Update of mail '{shown}' complete."),
-                json,
-            ))
+            success(&format!("Update of mail '{shown}' complete."), json)
         }
-    }
+    };
+    Ok((text, 0))
 }
 
 fn success(message: &str, json: bool) -> String {
@@ -495,7 +666,8 @@ fn success(message: &str, json: bool) -> String {
     }
 }
 
-fn to_json(value: &serde_json::Value) -> String {
+/// Pretty JSON with a final newline (shared by the extension commands).
+pub(crate) fn to_json(value: &serde_json::Value) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".to_string());
     text.push('\n');
     text

@@ -74,6 +74,18 @@ pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> 
             "Sender normalization",
             enabled(settings.sender_normalize),
         ));
+        out.push_str(&row(
+            "Group by host domain",
+            enabled(settings.group_by_host_domain),
+        ));
+        let retention = if settings.log_retention == 0 {
+            "disabled (no decision log)".to_string()
+        } else if settings.log_retention % 86_400 == 0 {
+            format!("{} days", settings.log_retention / 86_400)
+        } else {
+            format!("{} seconds", settings.log_retention)
+        };
+        out.push_str(&row("Decision log retention", &retention));
         out.push('\n');
     }
     out.push_str("SUCCESS: Gathering of server wide information complete.\n");

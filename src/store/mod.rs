@@ -98,6 +98,50 @@ pub struct Triplet {
     pub pass_count: u64,
 }
 
+/// One row of the decision log: what was decided for one recipient, and about whom.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct LogEntry {
+    /// Unix seconds.
+    pub time: i64,
+    /// The client network (`192.0.2.0/24`); empty without a client address.
+    pub client_network: String,
+    /// The triplet's client key (network or host domain); empty when no triplet was involved.
+    pub client_key: String,
+    /// The sender organisation (registrable domain of a server-like host name); empty if none.
+    pub organisation: String,
+    /// The client address; empty for local injection.
+    pub client_address: String,
+    /// The verified client host name; empty if none.
+    pub client_name: String,
+    /// The envelope sender as given.
+    pub sender: String,
+    /// The recipient as given.
+    pub recipient: String,
+    /// `pass`, `defer` or `reject`.
+    pub verdict: String,
+    /// The log text of the deciding rule (`new`, `triplet found`, ...).
+    pub reason: String,
+    /// The list pattern that matched, if any.
+    pub pattern: Option<String>,
+    /// Seconds the triplet waited, on its first pass.
+    pub delay: Option<i64>,
+}
+
+/// Counts over the triplets table at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct TripletCounts {
+    /// All stored triplet records.
+    pub total: u64,
+    /// Unexpired records that have passed at least once.
+    pub passed: u64,
+    /// Unexpired records still waiting for their first pass.
+    pub pending: u64,
+    /// Records expired but not yet purged.
+    pub expired: u64,
+    /// Client networks with at least `awl-count` passed, unexpired triplets (0 when AWL is off).
+    pub awl_networks: u64,
+}
+
 /// Reads and writes available inside one transaction.
 ///
 /// A write transaction is exclusive (SQLite `BEGIN IMMEDIATE`), so a read followed by a write
@@ -142,6 +186,15 @@ pub trait Tx {
     fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError>;
     /// Deletes the triplets expired at `now`; returns how many.
     fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError>;
+    /// Appends a row to the decision log.
+    fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError>;
+    /// The decision-log rows with `time >= since`, oldest first.
+    fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError>;
+    /// Deletes decision-log rows older than `before` (at most `limit` of them when given, so
+    /// the mail path can prune a little at a time); returns how many.
+    fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError>;
+    /// Counts triplets by state at `now`; `awl_count` is the auto-whitelist threshold.
+    fn triplet_counts(&mut self, now: i64, awl_count: u32) -> Result<TripletCounts, StoreError>;
 }
 
 /// A database holding the greylisting state.

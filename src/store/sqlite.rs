@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::{Store, StoreError, Triplet, TripletKey, Tx};
+use super::{LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx};
 use crate::config::{ListKind, ServerLists, Settings};
 
 /// How long a writer waits for another one before giving up (SPEC §1).
@@ -48,6 +48,23 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;
      CREATE INDEX triplets_awl ON triplets (network, expires) WHERE pass_count > 0;
      CREATE INDEX triplets_expires ON triplets (expires);",
+    // 2: the decision log read by --report, --check and --stats (extension).
+    "CREATE TABLE decision_log (
+         id             INTEGER PRIMARY KEY,
+         time           INTEGER NOT NULL,
+         client_network TEXT NOT NULL,
+         client_key     TEXT NOT NULL,
+         organisation   TEXT NOT NULL,
+         client_address TEXT NOT NULL,
+         client_name    TEXT NOT NULL,
+         sender         TEXT NOT NULL,
+         recipient      TEXT NOT NULL,
+         verdict        TEXT NOT NULL,
+         reason         TEXT NOT NULL,
+         pattern        TEXT,
+         delay          INTEGER
+     );
+     CREATE INDEX decision_log_time ON decision_log (time);",
 ];
 
 /// An open SQLite database.
@@ -488,5 +505,113 @@ impl Tx for SqliteTx<'_> {
             .and_then(|mut stmt| stmt.execute(params![now]))
             .map(|count| count as u64)
             .map_err(|e| self.err(e))
+    }
+
+    fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO decision_log
+                 (time, client_network, client_key, organisation, client_address, client_name,
+                  sender, recipient, verdict, reason, pattern, delay)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    entry.time,
+                    entry.client_network,
+                    entry.client_key,
+                    entry.organisation,
+                    entry.client_address,
+                    entry.client_name,
+                    entry.sender,
+                    entry.recipient,
+                    entry.verdict,
+                    entry.reason,
+                    entry.pattern,
+                    entry.delay,
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT time, client_network, client_key, organisation, client_address,
+                        client_name, sender, recipient, verdict, reason, pattern, delay
+                 FROM decision_log WHERE time >= ?1 ORDER BY time, id",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![since], |row| {
+            Ok(LogEntry {
+                time: row.get(0)?,
+                client_network: row.get(1)?,
+                client_key: row.get(2)?,
+                organisation: row.get(3)?,
+                client_address: row.get(4)?,
+                client_name: row.get(5)?,
+                sender: row.get(6)?,
+                recipient: row.get(7)?,
+                verdict: row.get(8)?,
+                reason: row.get(9)?,
+                pattern: row.get(10)?,
+                delay: row.get(11)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError> {
+        let limit = limit.map_or(-1, |n| n.min(i64::MAX as u64) as i64);
+        self.conn
+            .prepare_cached(
+                "DELETE FROM decision_log WHERE id IN
+                 (SELECT id FROM decision_log WHERE time < ?1 ORDER BY time LIMIT ?2)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![before, limit]))
+            .map(|count| count as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    fn triplet_counts(&mut self, now: i64, awl_count: u32) -> Result<TripletCounts, StoreError> {
+        let (total, passed, pending): (i64, i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*),
+                        coalesce(sum(expires > ?1 AND pass_count > 0), 0),
+                        coalesce(sum(expires > ?1 AND pass_count = 0), 0)
+                 FROM triplets",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![now], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let awl_networks: i64 = if awl_count == 0 {
+            0
+        } else {
+            self.conn
+                .prepare_cached(
+                    "SELECT count(*) FROM (SELECT network FROM triplets
+                     WHERE expires > ?1 AND pass_count > 0
+                     GROUP BY network HAVING count(*) >= ?2)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![now, i64::from(awl_count)], |row| row.get(0))
+                })
+                .map_err(|e| self.err(e))?
+        };
+        let count = |n: i64| n.max(0) as u64;
+        Ok(TripletCounts {
+            total: count(total),
+            passed: count(passed),
+            pending: count(pending),
+            expired: count(total - passed - pending),
+            awl_networks: count(awl_networks),
+        })
     }
 }

@@ -219,7 +219,8 @@ fn json_objects() {
                 "enabled": true, "grey_interval": 5, "expire_interval": 51840,
                 "penalty_interval": 2, "penalty_enabled": false, "personal_conf": true,
                 "ipv4_prefix": 24, "ipv6_prefix": 64, "awl_count": 5,
-                "sender_normalize": true, "group_by_host_domain": true
+                "sender_normalize": true, "group_by_host_domain": true,
+                "log_retention": 2_592_000
             },
             "lists": {
                 "black": [], "white": [],
@@ -266,7 +267,9 @@ fn info_server_extended() {
          IPv4 prefix            24\n\
          IPv6 prefix            64\n\
          Client auto-whitelist  after 5 passed triplets\n\
-         Sender normalization   enabled\n\n\
+         Sender normalization   enabled\n\
+         Group by host domain   enabled\n\
+         Decision log retention 30 days\n\n\
          SUCCESS: Gathering of server wide information complete.\n"
     );
     t.run(&["--info-server", "--extended"]).stdout(&expected);
@@ -288,7 +291,9 @@ fn info_server_extended() {
          IPv4 prefix            32\n\
          IPv6 prefix            128\n\
          Client auto-whitelist  disabled\n\
-         Sender normalization   disabled\n\n\
+         Sender normalization   disabled\n\
+         Group by host domain   enabled\n\
+         Decision log retention 30 days\n\n\
          SUCCESS: Gathering of server wide information complete.\n"
     );
     t.run(&["-extended", "-i"]).stdout(&changed);

@@ -1,0 +1,102 @@
+//! `grey_listing --check [-w N] [-c N] [-ignore-file F] [-since 24h]`: a Nagios/Icinga plugin
+//! (SPEC §2: exit 0/1/2 OK/WARNING/CRITICAL, 3 UNKNOWN for its own errors). It warns when a
+//! sender organisation (a domain) was deferred at least N times and is neither covered by a
+//! white domains pattern nor in the ignore file, so new big senders get reviewed early.
+
+use super::report::{OrganisationSummary, load, summarise};
+use crate::pattern::Pattern;
+use crate::store::{Store, StoreError};
+
+/// Default look-back of `--check`: 24 hours.
+pub const DEFAULT_CHECK_SINCE: i64 = 86_400;
+/// Default deferrals of one unlisted organisation for WARNING.
+pub const DEFAULT_WARNING: u64 = 10;
+/// Default deferrals of one unlisted organisation for CRITICAL.
+pub const DEFAULT_CRITICAL: u64 = 50;
+
+/// The validated options of `--check`.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Seconds to look back.
+    pub since: i64,
+    /// Deferrals for WARNING.
+    pub warning: u64,
+    /// Deferrals for CRITICAL.
+    pub critical: u64,
+    /// Organisations to leave alone (anchored patterns on the domain).
+    pub ignore: Vec<Pattern>,
+}
+
+/// Reads the ignore file: one domain or domain pattern (`example.com`, `*.example.net`) per
+/// line; blank lines and `#` comments are skipped.
+pub fn read_ignore_file(path: &str) -> Result<Vec<Pattern>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read '{path}': {e}"))?;
+    Ok(text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .filter(|line| !line.is_empty())
+        .map(|line| Pattern::address(line.trim_start_matches("*.")))
+        .collect())
+}
+
+/// Runs the check; returns the status line and the Nagios exit status.
+pub fn run(
+    store: &mut dyn Store,
+    options: &CheckOptions,
+    now: i64,
+) -> Result<(String, u8), StoreError> {
+    let (entries, lists, settings) = load(store, now.saturating_sub(options.since))?;
+    let deferrals = entries.iter().filter(|e| e.verdict == "defer").count();
+    let passes = entries.iter().filter(|e| e.verdict == "pass").count();
+    let flagged: Vec<OrganisationSummary> = summarise(&entries, &lists, &settings)
+        .into_iter()
+        .filter(|s| {
+            s.is_domain
+                && s.white_pattern.is_none()
+                && s.deferrals >= options.warning
+                && !options.ignore.iter().any(|p| p.is_match(&s.organisation))
+        })
+        .collect();
+    let worst = flagged.first().map_or(0, |s| s.deferrals);
+    let (status, code) = if worst >= options.critical {
+        ("CRITICAL", 2)
+    } else if worst >= options.warning {
+        ("WARNING", 1)
+    } else {
+        ("OK", 0)
+    };
+    let period = format_period(options.since);
+    let summary = if flagged.is_empty() {
+        format!(
+            "no unlisted sender organisation deferred {} times or more in the last {period}",
+            options.warning
+        )
+    } else {
+        let names: Vec<String> = flagged
+            .iter()
+            .map(|s| format!("{} ({})", s.organisation, s.deferrals))
+            .collect();
+        format!(
+            "{} unlisted sender organisation(s) deferred often in the last {period}: {}",
+            flagged.len(),
+            names.join(", ")
+        )
+    };
+    let line = format!(
+        "GREY_LISTING {status} - {summary} | unlisted_organisations={};;;0 max_deferrals={worst};{};{};0 deferrals={deferrals};;;0 passes={passes};;;0\n",
+        flagged.len(),
+        options.warning,
+        options.critical,
+    );
+    Ok((line, code))
+}
+
+/// A look-back period as the user would write it: `24h`, `7d`, `90m`.
+fn format_period(seconds: i64) -> String {
+    match seconds {
+        s if s >= 2 * 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}

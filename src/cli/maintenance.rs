@@ -1,0 +1,91 @@
+//! `grey_listing --purge` and `grey_listing --stats [--json]`.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::output::row;
+use super::to_json;
+use crate::config::Settings;
+use crate::store::{Store, StoreError, TripletCounts};
+
+/// The decisions `--stats` counts: the last 24 hours.
+const STATS_WINDOW: i64 = 86_400;
+
+/// Removes expired triplets and decision-log rows past the retention, in one write
+/// transaction, and says how many of each went.
+pub fn purge(store: &mut dyn Store, now: i64, json: bool) -> Result<String, StoreError> {
+    let mut removed = (0, 0);
+    store.write(&mut |tx| {
+        let settings = tx.settings()?;
+        // Retention 0 means no decision log: any rows left from before go.
+        let before = match i64::try_from(settings.log_retention) {
+            Ok(0) => i64::MAX,
+            Ok(retention) => now.saturating_sub(retention),
+            Err(_) => i64::MIN,
+        };
+        removed = (tx.purge_expired(now)?, tx.purge_decision_log(before, None)?);
+        Ok(())
+    })?;
+    let (triplets, log_rows) = removed;
+    if json {
+        return Ok(to_json(&json!({
+            "expired_triplets_removed": triplets,
+            "decision_log_rows_removed": log_rows,
+        })));
+    }
+    let mut out = String::new();
+    out.push_str(&row("Expired triplets", &format!("{triplets} removed")));
+    out.push_str(&row("Decision log rows", &format!("{log_rows} removed")));
+    out.push_str("\nSUCCESS: Purge complete.\n");
+    Ok(out)
+}
+
+/// Counts triplets by state and the last 24 hours' decisions by verdict.
+pub fn stats(store: &mut dyn Store, now: i64, json: bool) -> Result<String, StoreError> {
+    let mut counts = TripletCounts::default();
+    let mut settings = Settings::default();
+    let mut verdicts: BTreeMap<String, u64> = ["pass", "defer", "reject"]
+        .iter()
+        .map(|v| (v.to_string(), 0))
+        .collect();
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    store.read(&mut |tx| {
+        settings = tx.settings()?;
+        counts = tx.triplet_counts(now, settings.awl_count)?;
+        for entry in tx.decision_log(now.saturating_sub(STATS_WINDOW))? {
+            *verdicts.entry(entry.verdict).or_default() += 1;
+            *reasons.entry(entry.reason).or_default() += 1;
+        }
+        Ok(())
+    })?;
+    if json {
+        return Ok(to_json(&json!({
+            "time": now,
+            "triplets": counts,
+            "decisions_24h": verdicts,
+            "reasons_24h": reasons,
+        })));
+    }
+    let mut out = String::from("Grey listing statistics.\n\n");
+    out.push_str(&row("Triplets", &counts.total.to_string()));
+    out.push_str(&row("Passed triplets", &counts.passed.to_string()));
+    out.push_str(&row("Pending triplets", &counts.pending.to_string()));
+    out.push_str(&row("Expired triplets", &counts.expired.to_string()));
+    let awl = if settings.awl_count == 0 {
+        "0 (auto-whitelist off)".to_string()
+    } else {
+        counts.awl_networks.to_string()
+    };
+    out.push_str(&row("AWL client networks", &awl));
+    out.push_str("\nDecisions in the last 24 hours:\n");
+    for (verdict, count) in &verdicts {
+        out.push_str(&row(verdict, &count.to_string()));
+    }
+    out.push_str("\nBy reason:\n");
+    for (reason, count) in &reasons {
+        out.push_str(&row(reason, &count.to_string()));
+    }
+    out.push_str("\nSUCCESS: Gathering of statistics complete.\n");
+    Ok(out)
+}

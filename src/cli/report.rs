@@ -1,0 +1,299 @@
+//! `grey_listing --report [-since 7d] [-top N] [-threshold N] [--json]`: the sender
+//! organisations most often deferred, from the decision log, with suggested white patterns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::json;
+use tabled::settings::Style;
+use tabled::{Table, Tabled};
+
+use super::to_json;
+use crate::config::{ListKind, ServerLists, Settings};
+use crate::decision::triplet_sender;
+use crate::pattern::{Pattern, first_match};
+use crate::store::{self, LogEntry, Store, StoreError};
+
+/// Default look-back of `--report`: 7 days.
+pub const DEFAULT_REPORT_SINCE: i64 = 7 * 86_400;
+/// Default number of rows of `--report`.
+pub const DEFAULT_TOP: u64 = 10;
+/// Default deferrals from which `--report` suggests a white pattern.
+pub const DEFAULT_THRESHOLD: u64 = 5;
+
+/// The validated options of `--report`.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// Seconds to look back.
+    pub since: i64,
+    /// Rows to show.
+    pub top: usize,
+    /// Deferrals from which a white pattern is suggested.
+    pub threshold: u64,
+}
+
+/// What the decision log says about one sender organisation.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OrganisationSummary {
+    /// Registrable domain of its host names, or the client network when it has none.
+    pub organisation: String,
+    /// Whether `organisation` is a domain (white patterns can be suggested) or a network.
+    pub is_domain: bool,
+    /// Deferrals recorded.
+    pub deferrals: u64,
+    /// Distinct client addresses among the deferrals.
+    pub client_addresses: u64,
+    /// Distinct (sender, recipient) pairs deferred and accepted later in the period.
+    pub later_accepted: u64,
+    /// Distinct (sender, recipient) pairs deferred.
+    pub deferred_pairs: u64,
+    /// Median of the first-pass delays, in seconds.
+    pub median_delay: Option<i64>,
+    /// The white domains pattern that already covers one of its host names.
+    pub white_pattern: Option<String>,
+}
+
+/// Groups the decision log by sender organisation; organisations with deferrals only, most
+/// deferred first.
+pub fn summarise(
+    entries: &[LogEntry],
+    lists: &ServerLists,
+    settings: &Settings,
+) -> Vec<OrganisationSummary> {
+    #[derive(Default)]
+    struct Acc {
+        is_domain: bool,
+        deferrals: u64,
+        addresses: BTreeSet<String>,
+        /// Deferred pair -> time of its first deferral.
+        deferred: BTreeMap<(String, String), i64>,
+        accepted: BTreeSet<(String, String)>,
+        delays: Vec<i64>,
+        hosts: BTreeSet<String>,
+    }
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    for entry in entries {
+        let (name, is_domain) = if !entry.organisation.is_empty() {
+            (entry.organisation.clone(), true)
+        } else if !entry.client_network.is_empty() {
+            (entry.client_network.clone(), false)
+        } else {
+            continue;
+        };
+        let acc = groups.entry(name).or_default();
+        acc.is_domain = is_domain;
+        if !entry.client_name.is_empty() {
+            acc.hosts.insert(entry.client_name.to_ascii_lowercase());
+        }
+        let pair = (
+            triplet_sender(&entry.sender, settings.sender_normalize),
+            entry.recipient.to_lowercase(),
+        );
+        match entry.verdict.as_str() {
+            "defer" => {
+                acc.deferrals += 1;
+                acc.addresses.insert(entry.client_address.clone());
+                acc.deferred.entry(pair).or_insert(entry.time);
+            }
+            "pass" => {
+                if let Some(delay) = entry.delay {
+                    acc.delays.push(delay);
+                }
+                if acc.deferred.contains_key(&pair) {
+                    acc.accepted.insert(pair);
+                }
+            }
+            _ => {}
+        }
+    }
+    let white: Vec<Pattern> = lists
+        .domains_white
+        .iter()
+        .map(|p| ListKind::DomainsWhite.compile(p))
+        .collect();
+    let mut summaries: Vec<OrganisationSummary> = groups
+        .into_iter()
+        .filter(|(_, acc)| acc.deferrals > 0)
+        .map(|(organisation, mut acc)| {
+            acc.delays.sort_unstable();
+            let median_delay = median(&acc.delays);
+            let probe = format!("mail.{organisation}");
+            let white_pattern = acc
+                .hosts
+                .iter()
+                .map(String::as_str)
+                .chain(acc.is_domain.then_some(probe.as_str()))
+                .find_map(|host| first_match(&white, host))
+                .map(|p| p.as_str().to_string());
+            OrganisationSummary {
+                is_domain: acc.is_domain,
+                deferrals: acc.deferrals,
+                client_addresses: acc.addresses.len() as u64,
+                later_accepted: acc.accepted.len() as u64,
+                deferred_pairs: acc.deferred.len() as u64,
+                median_delay,
+                white_pattern,
+                organisation,
+            }
+        })
+        .collect();
+    summaries.sort_by(|a, b| {
+        b.deferrals
+            .cmp(&a.deferrals)
+            .then_with(|| a.organisation.cmp(&b.organisation))
+    });
+    summaries
+}
+
+fn median(sorted: &[i64]) -> Option<i64> {
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[n / 2]),
+        n => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2),
+    }
+}
+
+/// Reads the decision log since `now - since` and the lists, in one snapshot.
+pub fn load(
+    store: &mut dyn Store,
+    since: i64,
+) -> Result<(Vec<LogEntry>, ServerLists, Settings), StoreError> {
+    let mut loaded = (Vec::new(), ServerLists::default(), Settings::default());
+    store.read(&mut |tx| {
+        loaded = (
+            tx.decision_log(since)?,
+            store::server_lists(tx)?,
+            tx.settings()?,
+        );
+        Ok(())
+    })?;
+    Ok(loaded)
+}
+
+#[derive(Tabled)]
+struct Row {
+    #[tabled(rename = "Sender organisation")]
+    organisation: String,
+    #[tabled(rename = "Deferrals")]
+    deferrals: u64,
+    #[tabled(rename = "Client addresses")]
+    addresses: u64,
+    #[tabled(rename = "Later accepted")]
+    accepted: String,
+    #[tabled(rename = "Median delay")]
+    median: String,
+    #[tabled(rename = "White pattern")]
+    pattern: String,
+}
+
+/// Runs the report.
+pub fn run(
+    store: &mut dyn Store,
+    options: &ReportOptions,
+    now: i64,
+    json: bool,
+) -> Result<String, StoreError> {
+    let from = now.saturating_sub(options.since);
+    let (entries, lists, settings) = load(store, from)?;
+    let mut summaries = summarise(&entries, &lists, &settings);
+    summaries.truncate(options.top);
+    let suggestions: Vec<String> = summaries
+        .iter()
+        .filter(|s| s.is_domain && s.white_pattern.is_none() && s.deferrals >= options.threshold)
+        .map(|s| {
+            format!(
+                "grey_listing -u -domains-whitelist add:*.{}",
+                s.organisation
+            )
+        })
+        .collect();
+    if json {
+        return Ok(to_json(&json!({
+            "since": from,
+            "until": now,
+            "organisations": summaries,
+            "threshold": options.threshold,
+            "suggestions": suggestions,
+        })));
+    }
+    let mut out = format!(
+        "Sender organisations most often deferred since {} (top {}):\n\n",
+        format_time(from),
+        options.top
+    );
+    if summaries.is_empty() {
+        out.push_str("No deferrals recorded in this period.\n");
+        return Ok(out);
+    }
+    let rows: Vec<Row> = summaries
+        .iter()
+        .map(|s| Row {
+            organisation: s.organisation.clone(),
+            deferrals: s.deferrals,
+            addresses: s.client_addresses,
+            accepted: format!("{} of {}", s.later_accepted, s.deferred_pairs),
+            median: s.median_delay.map_or("-".to_string(), format_delay),
+            pattern: s.white_pattern.clone().unwrap_or_else(|| "-".to_string()),
+        })
+        .collect();
+    let mut table = Table::new(rows);
+    table.with(Style::psql());
+    out.push_str(&table.to_string());
+    out.push('\n');
+    out.push('\n');
+    if suggestions.is_empty() {
+        out.push_str(&format!(
+            "No suggestions: no unlisted sender domain was deferred {} times or more.\n",
+            options.threshold
+        ));
+    } else {
+        out.push_str(&format!(
+            "Suggested commands (sender domains deferred {} times or more, not white-listed):\n",
+            options.threshold
+        ));
+        for command in &suggestions {
+            out.push_str(command);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// A unix time as `2026-11-23 09:00:00 UTC`.
+pub fn format_time(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0).map_or_else(
+        || seconds.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// A delay in seconds as `45s`, `7m 30s`, `2h 05m`, `3d 04h`.
+pub fn format_delay(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3_600 => format!("{}m {:02}s", s / 60, s % 60),
+        3_600..86_400 => format!("{}h {:02}m", s / 3_600, s % 3_600 / 60),
+        _ => format!("{}d {:02}h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_are_readable() {
+        assert_eq!(format_delay(45), "45s");
+        assert_eq!(format_delay(450), "7m 30s");
+        assert_eq!(format_delay(7_500), "2h 05m");
+        assert_eq!(format_delay(273_600), "3d 04h");
+    }
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[1, 5, 9]), Some(5));
+        assert_eq!(median(&[1, 3]), Some(2));
+    }
+}
