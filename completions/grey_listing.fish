@@ -3,6 +3,8 @@ complete -c grey_listing -l update-mailname -l um -d 'Update the grey listing co
 complete -c grey_listing -l info-domain -l id -d 'Show the settings of a domain' -r
 complete -c grey_listing -l info-mailname -l im -d 'Show the settings of a mail user' -r
 complete -c grey_listing -l explain -d 'Walk through the decision for one message, read-only (extension)' -r
+complete -c grey_listing -l import-plesk -d 'Apply the output of Plesk\'s `grey_listing --info-server` (a file, or - for stdin; extension)' -r
+complete -c grey_listing -l import -d 'Replace the whole configuration with an --export file (or - for stdin; extension)' -r
 complete -c grey_listing -l status -d 'Enable or disable grey listing (--update-server, --update-domain)' -r
 complete -c grey_listing -l personal-conf -d 'Allow or prohibit personal grey listing configuration (--update-server)' -r
 complete -c grey_listing -l grey-interval -d 'Grey interval in minutes (--update-server)' -r
@@ -33,5 +35,6 @@ complete -c grey_listing -l report -d 'Table of the sender organisations most of
 complete -c grey_listing -l check -d 'Nagios/Icinga plugin: warn about often deferred, unlisted sender organisations (extension)'
 complete -c grey_listing -l purge -d 'Remove expired triplets and old decision-log rows (extension)'
 complete -c grey_listing -l stats -d 'Show counts of triplets and recent decisions (extension)'
+complete -c grey_listing -l export -d 'Print the whole configuration (settings, lists, domains, mailboxes) as JSON (extension)'
 complete -c grey_listing -l json -d 'Print information as a JSON object'
 complete -c grey_listing -l extended -d 'With --info-server: also show the extension settings'

@@ -225,9 +225,18 @@ pub fn parse_plesk(text: &str) -> Result<PleskConfig, ImportError> {
     Ok(config)
 }
 
+/// What `--import-plesk` changed, and what it warns about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PleskImport {
+    /// One line per changed setting or list entry.
+    pub changes: Vec<String>,
+    /// Imported black patterns known to reject legitimate senders, with the command to drop them.
+    pub warnings: Vec<String>,
+}
+
 /// Applies a Plesk configuration (settings and the four server lists) inside the caller's write
-/// transaction and returns one line per change, then warnings about harmful patterns.
-pub fn import_plesk(tx: &mut dyn Tx, config: &PleskConfig) -> Result<Vec<String>, StoreError> {
+/// transaction.
+pub fn import_plesk(tx: &mut dyn Tx, config: &PleskConfig) -> Result<PleskImport, StoreError> {
     let before = tx.settings()?;
     let after = config.settings_over(&before);
     let mut changes = Vec::new();
@@ -295,15 +304,20 @@ pub fn import_plesk(tx: &mut dyn Tx, config: &PleskConfig) -> Result<Vec<String>
         );
     }
     replace_server_lists(tx, &config.lists)?;
-    for pattern in &config.lists.domains_black {
-        if let Some(why) = plesk::known_harmful(pattern) {
-            changes.push(format!(
-                "warning: black domains pattern '{pattern}' rejects legitimate mail: {why}; \
-                 remove it with: grey_listing -u -domains-blacklist \"del:{pattern}\""
-            ));
-        }
-    }
-    Ok(changes)
+    let warnings = config
+        .lists
+        .domains_black
+        .iter()
+        .filter_map(|pattern| {
+            plesk::known_harmful(pattern).map(|why| {
+                format!(
+                    "warning: black domains pattern '{pattern}' rejects legitimate mail: {why}; \
+                     remove it with: grey_listing -u -domains-blacklist \"del:{pattern}\""
+                )
+            })
+        })
+        .collect();
+    Ok(PleskImport { changes, warnings })
 }
 
 #[cfg(test)]

@@ -108,6 +108,29 @@ pub struct Args {
     /// Show counts of triplets and recent decisions (extension).
     #[arg(long = "stats", group = "command", help_heading = "Extension commands")]
     pub stats: bool,
+    /// Apply the output of Plesk's `grey_listing --info-server` (a file, or - for stdin; extension).
+    #[arg(
+        long = "import-plesk",
+        value_name = "FILE",
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub import_plesk: Option<String>,
+    /// Print the whole configuration (settings, lists, domains, mailboxes) as JSON (extension).
+    #[arg(
+        long = "export",
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub export: bool,
+    /// Replace the whole configuration with an --export file (or - for stdin; extension).
+    #[arg(
+        long = "import",
+        value_name = "FILE",
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub import: Option<String>,
 
     /// Enable or disable grey listing (--update-server, --update-domain).
     #[arg(long = "status", value_name = "on|off", help_heading = "Options")]

@@ -131,6 +131,18 @@ const EXTENSIONS: &[Row] = &[
         "--stats",
         "prints counts: triplets (passed, pending, expired), auto-whitelisted client networks, decisions of the last 24 hours by verdict and reason",
     ),
+    (
+        "--import-plesk <file|->",
+        "applies the output of Plesk's grey_listing --info-server (settings and the four server-wide lists) in one transaction, prints what changed and warns about patterns that reject big legitimate senders",
+    ),
+    (
+        "--export",
+        "prints the whole configuration (settings, server-wide lists, domains, mailbox lists) as JSON",
+    ),
+    (
+        "--import <file|->",
+        "replaces the whole configuration with an --export file, in one transaction",
+    ),
 ];
 
 const LEFT_WIDTH: usize = 56;

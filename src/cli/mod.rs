@@ -8,6 +8,7 @@ mod help;
 mod maintenance;
 mod output;
 mod report;
+mod transfer;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -19,7 +20,9 @@ use crate::config::{
     self, ListEdit, ListKind, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MailboxLists, ServerLists,
     Settings, ValueError,
 };
+use crate::plesk::PleskConfig;
 use crate::store::{self, DbLocation, Store, StoreError};
+use crate::transfer::ConfigDump;
 
 pub use args::{Args, command, translate};
 
@@ -111,6 +114,9 @@ enum Command {
     Check(check::CheckOptions),
     Purge,
     Stats,
+    ImportPlesk(PleskConfig),
+    Export,
+    Import(ConfigDump),
 }
 
 impl Command {
@@ -132,6 +138,9 @@ impl Command {
             Command::Check(_) => "check".to_string(),
             Command::Purge => "purge".to_string(),
             Command::Stats => "gathering of statistics".to_string(),
+            Command::ImportPlesk(_) => "import of Plesk configuration".to_string(),
+            Command::Export => "export of configuration".to_string(),
+            Command::Import(_) => "import of configuration".to_string(),
         }
     }
 }
@@ -287,6 +296,12 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         ("purge".to_string(), &[])
     } else if args.stats {
         ("gathering of statistics".to_string(), &[])
+    } else if args.import_plesk.is_some() {
+        ("import of Plesk configuration".to_string(), &[])
+    } else if args.export {
+        ("export of configuration".to_string(), &[])
+    } else if args.import.is_some() {
+        ("import of configuration".to_string(), &[])
     } else {
         ("command line parsing".to_string(), &[])
     };
@@ -481,6 +496,12 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         Command::Purge
     } else if args.stats {
         Command::Stats
+    } else if let Some(source) = &args.import_plesk {
+        Command::ImportPlesk(transfer::load_plesk(source).map_err(&bad)?)
+    } else if args.export {
+        Command::Export
+    } else if let Some(source) = &args.import {
+        Command::Import(transfer::load_export(source).map_err(&bad)?)
     } else {
         return Err(bad("no command given (see grey_listing --help)".to_string()));
     };
@@ -558,6 +579,12 @@ fn command_as_typed(args: &Args, original: &[String]) -> String {
         ("purge", "purge")
     } else if args.stats {
         ("stats", "stats")
+    } else if args.import_plesk.is_some() {
+        ("import-plesk", "import-plesk")
+    } else if args.export {
+        ("export", "export")
+    } else if args.import.is_some() {
+        ("import", "import")
     } else {
         ("help", "h")
     };
@@ -581,6 +608,9 @@ fn execute(
         Command::Report(options) => report::run(store, options, now, json)?,
         Command::Purge => maintenance::purge(store, now, json)?,
         Command::Stats => maintenance::stats(store, now, json)?,
+        Command::ImportPlesk(config) => transfer::import_plesk(store, config, json)?,
+        Command::Export => transfer::export(store)?,
+        Command::Import(dump) => transfer::import(store, dump, json)?,
         Command::Help => help::text(),
         Command::InfoServer { extended } => {
             let mut snapshot = (Settings::default(), ServerLists::default());

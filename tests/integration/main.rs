@@ -16,3 +16,4 @@ mod generated;
 mod list_edit;
 mod pattern;
 mod support;
+mod transfer;

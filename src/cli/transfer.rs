@@ -1,0 +1,96 @@
+//! `--import-plesk`, `--export` and `--import`: whole configurations in and out.
+
+use std::io::Read;
+
+use serde_json::json;
+
+use crate::plesk::PleskConfig;
+use crate::store::{Store, StoreError};
+use crate::transfer::{self, ConfigDump, ImportError, PleskImport};
+
+/// Reads a file named on the command line, `-` meaning standard input.
+pub fn read_source(source: &str) -> Result<String, String> {
+    let mut text = String::new();
+    let result = if source == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::File::open(source).and_then(|mut file| file.read_to_string(&mut text).map(|_| ()))
+    };
+    result.map_err(|err| format!("cannot read '{source}': {err}"))?;
+    Ok(text)
+}
+
+/// Reads and validates Plesk's `--info-server` output.
+pub fn load_plesk(source: &str) -> Result<PleskConfig, String> {
+    let text = read_source(source)?;
+    transfer::parse_plesk(&text).map_err(|err| describe(source, err))
+}
+
+/// Reads and validates an `--export` file.
+pub fn load_export(source: &str) -> Result<ConfigDump, String> {
+    let text = read_source(source)?;
+    transfer::parse_export(&text).map_err(|err| describe(source, err))
+}
+
+fn describe(source: &str, err: ImportError) -> String {
+    let name = if source == "-" {
+        "standard input"
+    } else {
+        source
+    };
+    format!("{name}: {err}")
+}
+
+/// Applies a Plesk configuration in one transaction; prints each change, then SUCCESS.
+pub fn import_plesk(
+    store: &mut dyn Store,
+    config: &PleskConfig,
+    json: bool,
+) -> Result<String, StoreError> {
+    let mut result = PleskImport::default();
+    store.write(&mut |tx| {
+        result = transfer::import_plesk(tx, config)?;
+        Ok(())
+    })?;
+    let message = "Import of Plesk configuration complete.";
+    if json {
+        return Ok(super::to_json(&json!({
+            "success": true,
+            "message": message,
+            "changes": result.changes,
+            "warnings": result.warnings,
+        })));
+    }
+    let mut out = String::new();
+    if result.changes.is_empty() {
+        out.push_str("No changes: the configuration already matches.\n");
+    }
+    for line in result.changes.iter().chain(&result.warnings) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&format!("SUCCESS: {message}\n"));
+    Ok(out)
+}
+
+/// The whole configuration as JSON (what `--import` reads back).
+pub fn export(store: &mut dyn Store) -> Result<String, StoreError> {
+    let mut dump = None;
+    store.read(&mut |tx| {
+        dump = Some(transfer::export(tx)?);
+        Ok(())
+    })?;
+    Ok(super::to_json(&json!(dump)))
+}
+
+/// Replaces the whole configuration in one transaction.
+pub fn import(store: &mut dyn Store, dump: &ConfigDump, json: bool) -> Result<String, StoreError> {
+    store.write(&mut |tx| transfer::import(tx, dump))?;
+    let message = "Import of configuration complete.";
+    if json {
+        return Ok(super::to_json(
+            &json!({ "success": true, "message": message }),
+        ));
+    }
+    Ok(format!("SUCCESS: {message}\n"))
+}
