@@ -459,4 +459,16 @@ impl Tx for SqliteTx<'_> {
             .map(|count| count as u64)
             .map_err(|e| self.err(e))
     }
+
+    fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
+        // The `expires` index makes the inner select cheap; row values need SQLite 3.15+ (bundled).
+        self.conn
+            .prepare_cached(
+                "DELETE FROM triplets WHERE (client, sender, recipient) IN
+                 (SELECT client, sender, recipient FROM triplets WHERE expires <= ?1 LIMIT ?2)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![now, limit.min(i64::MAX as u64) as i64]))
+            .map(|count| count as u64)
+            .map_err(|e| self.err(e))
+    }
 }
