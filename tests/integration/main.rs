@@ -1,2 +1,7 @@
 //! One integration harness (links once): each module drives the real binaries or servers.
 #![allow(clippy::unwrap_used)]
+
+mod decision;
+mod filter;
+mod filter_qmail;
+mod filter_support;
