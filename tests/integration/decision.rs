@@ -367,6 +367,18 @@ fn triplet(first_seen: i64, earliest_accept: i64, expires: i64, pass_count: u64)
     }
 }
 
+/// (name, settings, AWL passes, stored triplet, verdict, reason, delay, written triplet)
+type TripletCase = (
+    &'static str,
+    Settings,
+    u64,
+    Option<Triplet>,
+    Verdict,
+    Reason,
+    Option<i64>,
+    Option<Triplet>,
+);
+
 #[test]
 fn triplet_rules() {
     // SPEC §4 steps 5–6 with the defaults: grey 5 min, expire 51840 min, penalty 2 min (off),
@@ -384,16 +396,7 @@ fn triplet_rules() {
     };
     let known = triplet(now - 100, now + 200, now + 1000, 0);
     // (name, settings, awl passes, stored triplet, verdict, reason, delay, written triplet)
-    let cases: Vec<(
-        &str,
-        Settings,
-        u64,
-        Option<Triplet>,
-        Verdict,
-        Reason,
-        Option<i64>,
-        Option<Triplet>,
-    )> = vec![
+    let cases: Vec<TripletCase> = vec![
         (
             "unknown triplet: created, deferred",
             Settings::default(),

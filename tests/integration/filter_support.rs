@@ -24,6 +24,10 @@ pub struct Sandbox {
     pub db: PathBuf,
 }
 
+/// One stored triplet: `(client, sender, recipient, first_seen, earliest_accept, last_seen,
+/// expires, pass_count)`.
+pub type TripletRow = (String, String, String, i64, i64, i64, i64, i64);
+
 /// What one handler-mode run printed and returned.
 #[derive(Debug)]
 pub struct HandlerRun {
@@ -143,9 +147,8 @@ impl Sandbox {
         rusqlite::Connection::open(&self.db).unwrap()
     }
 
-    /// The stored triplet rows `(client, sender, recipient, first_seen, earliest_accept,
-    /// last_seen, expires, pass_count)`.
-    pub fn triplets(&self) -> Vec<(String, String, String, i64, i64, i64, i64, i64)> {
+    /// The stored triplet rows, ordered by key.
+    pub fn triplets(&self) -> Vec<TripletRow> {
         let conn = self.sql();
         let mut stmt = conn
             .prepare(
