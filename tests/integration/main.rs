@@ -3,5 +3,6 @@
 
 mod decision;
 mod filter;
+mod filter_failopen;
 mod filter_qmail;
 mod filter_support;
