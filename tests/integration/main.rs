@@ -3,6 +3,7 @@
 
 mod decision;
 mod filter;
+mod filter_concurrency;
 mod filter_failopen;
 mod filter_qmail;
 mod filter_support;
