@@ -71,7 +71,7 @@ fn sixty_four_concurrent_filters() {
     let expected: BTreeSet<(String, String)> = (0..TRIPLETS)
         .map(|t| {
             let (ip, rcpt) = triplet_of(t);
-            (format!("{}.0/24", ip.rsplitn(2, '.').nth(1).unwrap()), rcpt)
+            (format!("{}.0/24", ip.rsplit_once('.').unwrap().0), rcpt)
         })
         .collect();
     let got: BTreeSet<(String, String)> = rows.iter().map(|r| (r.0.clone(), r.2.clone())).collect();
