@@ -72,11 +72,6 @@ impl SqliteStore {
         };
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
-        // The filter is one short process per message: by default the last connection to close
-        // checkpoints the WAL and deletes it, costing two or more fsyncs (~10 ms on a busy disk)
-        // per message. Leave that to SQLite's automatic checkpoint (every 1000 pages) instead.
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .map_err(sqlite_err)?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
@@ -196,6 +191,27 @@ impl SqliteStore {
     /// The underlying connection, for benchmarks and tests that need raw SQL.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// A WAL smaller than this is left in place when the last connection closes (see `Drop`).
+const WAL_KEEP_BYTES: u64 = 512 * 1024;
+
+impl Drop for SqliteStore {
+    /// The filter is one short process per message. By default the last connection to close
+    /// checkpoints the WAL and deletes it: three or four fsyncs per message (1–10 ms). Never
+    /// doing it is worse: each first connection rebuilds the WAL index from the whole log, and a
+    /// log that is only ever checkpointed by single-write connections is never restarted, so it
+    /// grows without bound. So: skip the close-time checkpoint while the WAL is small, and let
+    /// the closing connection checkpoint and delete it once it has grown past
+    /// [`WAL_KEEP_BYTES`] — one round of fsyncs every few dozen messages, and a bounded WAL.
+    fn drop(&mut self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let small = std::fs::metadata(&wal).map_or(true, |m| m.len() < WAL_KEEP_BYTES);
+        let _ = self
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, small);
     }
 }
 

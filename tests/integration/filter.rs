@@ -343,3 +343,21 @@ fn expired_triplets_are_purged_by_the_filter() {
     let senders: Vec<String> = sb.triplets().into_iter().map(|r| r.1).collect();
     assert_eq!(senders, vec!["carol@sender.example", "dave@sender.example"]);
 }
+
+#[test]
+fn write_ahead_log_stays_bounded_across_filter_runs() {
+    // SPEC §1 WAL store, one short filter process per message: the log is checkpointed and
+    // removed once it passes 512 KiB (src/store/sqlite.rs), so it cannot grow without bound.
+    // Each run appends at least two 4 KiB pages, so 200 runs would leave >= 1.6 MB unbounded.
+    let sb = Sandbox::new();
+    let wal = sb.db.with_file_name("greylist.db-wal");
+    let mut largest = 0;
+    for i in 0..200 {
+        let recipient = format!("user{i}@local.example");
+        sb.handle(T0, ALICE, &recipient).assert_verdict("DEFER");
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert!(largest > 0, "the WAL is kept between runs");
+    assert!(largest < 600 * 1024, "WAL grew to {largest} bytes");
+    assert_eq!(sb.triplets().len(), 200);
+}
