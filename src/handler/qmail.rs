@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -229,6 +230,15 @@ fn run_real_queue(path: &Path, spool: Spool, envelope: &[u8]) -> io::Result<u8> 
             .stdin(stdin)
             .stdout(Stdio::from(envelope_reader))
             .stderr(Stdio::inherit());
+        // The filter binary ignores SIGXFSZ; the real queue gets the default disposition, as if
+        // qmail-smtpd had started it directly (ignored signals survive exec).
+        // SAFETY: only the async-signal-safe `signal` is called between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         command.spawn()?
     };
     // Message and envelope are written concurrently so neither order of reading can deadlock.

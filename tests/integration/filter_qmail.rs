@@ -200,4 +200,13 @@ fn renamed_install_finds_qmail_queue_orig_beside_itself() {
         recorded(&bin.join("qmail-queue.orig.envelope")).unwrap(),
         envelope(ALICE, &[JOHN])
     );
+    // The filter ignores SIGXFSZ for itself; the real queue must start with the default.
+    let sigign =
+        String::from_utf8(recorded(&bin.join("qmail-queue.orig.sigign")).unwrap()).unwrap();
+    let mask = u64::from_str_radix(sigign.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    assert_eq!(
+        mask & (1 << (libc::SIGXFSZ - 1)),
+        0,
+        "SIGXFSZ ignored in the real queue: {sigign}"
+    );
 }

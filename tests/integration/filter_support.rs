@@ -174,11 +174,12 @@ impl Sandbox {
     }
 
     /// Writes the stand-in qmail-queue as `name` in the sandbox; it records its fd 0 to
-    /// `<name>.message`, its fd 1 to `<name>.envelope`, and exits with `$STANDIN_EXIT` (0).
+    /// `<name>.message`, its fd 1 to `<name>.envelope`, its ignored-signal mask to
+    /// `<name>.sigign`, and exits with `$STANDIN_EXIT` (0).
     pub fn standin_queue(&self, name: &str) -> PathBuf {
         let path = self.path(name);
         let script = format!(
-            "#!/bin/sh\ncat > '{p}.message' || exit 53\ncat <&1 > '{p}.envelope' || exit 54\nexit \"${{STANDIN_EXIT:-0}}\"\n",
+            "#!/bin/sh\ngrep SigIgn /proc/$$/status > '{p}.sigign'\ncat > '{p}.message' || exit 53\ncat <&1 > '{p}.envelope' || exit 54\nexit \"${{STANDIN_EXIT:-0}}\"\n",
             p = path.display()
         );
         std::fs::write(&path, script).unwrap();
