@@ -9,6 +9,9 @@ use crate::decision::Verdict;
 use crate::engine::Message;
 use crate::logging::{Fallback, Logger};
 
+/// How much of the message is kept for finding its headers.
+const HEAD_LIMIT: u64 = 1 << 20;
+
 /// The handler protocol's answers and their exit statuses (Plesk: 0 only for PASS/STOP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandlerVerdict {
@@ -56,10 +59,15 @@ pub fn run(
 ) -> HandlerVerdict {
     let mut log = Logger::open(super::LOG_IDENT, Fallback::HandlerStderr, env);
     log.info("Starting greylisting filter...");
-    // Read to the end even though only the headers matter: the caller writes the whole message
-    // and must not see a broken pipe. A read error leaves what was read so far.
+    // Only the headers matter, but stdin is read to the end so the caller, which writes the
+    // whole message, never sees a broken pipe. The first MiB is kept (the topmost `Received:`
+    // header is at the start), the rest is discarded. A read error keeps what was read so far.
     let mut message_bytes = Vec::new();
-    if let Err(err) = stdin.read_to_end(&mut message_bytes) {
+    let read = stdin
+        .take(HEAD_LIMIT)
+        .read_to_end(&mut message_bytes)
+        .and_then(|_| std::io::copy(stdin, &mut std::io::sink()));
+    if let Err(err) = read {
         log.error(&format!("error reading the message: {err}"));
     }
     let verdict = match args {

@@ -361,3 +361,30 @@ fn write_ahead_log_stays_bounded_across_filter_runs() {
     assert!(largest < 600 * 1024, "WAL grew to {largest} bytes");
     assert_eq!(sb.triplets().len(), 200);
 }
+
+#[test]
+fn handler_reads_a_large_message_to_the_end() {
+    // SPEC §5: the message on stdin is read to the end (the caller must never see a broken
+    // pipe), however large; the decision uses its headers.
+    use std::io::Write;
+    use std::process::Stdio;
+    let sb = Sandbox::new();
+    let mut message = PLAIN_MESSAGE.as_bytes().to_vec();
+    message.extend(std::iter::repeat_n(b'x', 5 << 20));
+    let mut child = sb
+        .filter(T0)
+        .args(["ctx", ALICE, JOHN])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let written = std::thread::spawn(move || stdin.write_all(&message));
+    let out = child.wait_with_output().unwrap();
+    written
+        .join()
+        .unwrap()
+        .expect("the filter must read all of stdin");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).ends_with("DEFER\n"));
+}
