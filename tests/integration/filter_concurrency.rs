@@ -102,3 +102,33 @@ fn sixty_four_concurrent_filters() {
         "the delay is logged on each triplet's first pass only"
     );
 }
+
+#[test]
+fn concurrent_first_runs_create_the_database_once() {
+    // SPEC §1: concurrent first opens do not race (schema created under BEGIN IMMEDIATE); every
+    // message is decided, none fails open.
+    let sb = Sandbox::new();
+    let runs: Vec<HandlerRun> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|t| {
+                let sb = &sb;
+                scope.spawn(move || {
+                    let mut cmd = sb.filter(T0);
+                    cmd.env("TCPREMOTEIP", format!("10.1.{t}.9")).args([
+                        "ctx",
+                        "alice@sender.example",
+                        &format!("user{t}@local.example"),
+                    ]);
+                    handler_output(cmd, b"Subject: first\n\nbody\n")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for run in &runs {
+        run.assert_verdict("DEFER");
+        assert!(run.logged("reason=new"), "{run:#?}");
+        assert!(!run.logged("error"), "{run:#?}");
+    }
+    assert_eq!(sb.triplets().len(), 32);
+}
