@@ -124,8 +124,8 @@ enum Spool {
 }
 
 /// Reads all of `input`, keeping up to [`SPOOL_THRESHOLD`] bytes in memory and spooling the
-/// rest to a temporary file. If no temporary file can be made, the message stays in memory:
-/// using more memory is better than refusing mail.
+/// rest to a temporary file. If no spool file can be made or written (a full `/tmp`), the message
+/// stays in memory: using more memory is better than refusing mail. Only a read error fails.
 fn read_message(input: &mut dyn Read, log: &mut Logger) -> io::Result<Spool> {
     let mut buffer = Vec::new();
     input
@@ -134,22 +134,49 @@ fn read_message(input: &mut dyn Read, log: &mut Logger) -> io::Result<Spool> {
     if buffer.len() <= SPOOL_THRESHOLD {
         return Ok(Spool::Memory(buffer));
     }
-    match tempfile::tempfile() {
-        Ok(mut file) => {
-            file.write_all(&buffer)?;
-            drop(buffer);
-            io::copy(input, &mut file)?;
-            file.seek(SeekFrom::Start(0))?;
-            Ok(Spool::File(file))
-        }
+    let mut file = match tempfile::tempfile() {
+        Ok(file) => file,
         Err(err) => {
             log.error(&format!(
                 "cannot create a spool file ({err}); keeping the message in memory"
             ));
             input.read_to_end(&mut buffer)?;
-            Ok(Spool::Memory(buffer))
+            return Ok(Spool::Memory(buffer));
         }
+    };
+    if let Err(err) = file.write_all(&buffer) {
+        log.error(&format!(
+            "cannot write the spool file ({err}); keeping the message in memory"
+        ));
+        input.read_to_end(&mut buffer)?;
+        return Ok(Spool::Memory(buffer));
     }
+    // Bytes of the message fully written to the file; on a write error they are read back.
+    let mut spooled = buffer.len() as u64;
+    drop(buffer);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if let Err(err) = file.write_all(&chunk[..n]) {
+            log.error(&format!(
+                "cannot write the spool file ({err}); keeping the message in memory"
+            ));
+            let mut memory = Vec::new();
+            file.seek(SeekFrom::Start(0))?;
+            (&mut file).take(spooled).read_to_end(&mut memory)?;
+            memory.extend_from_slice(&chunk[..n]);
+            input.read_to_end(&mut memory)?;
+            return Ok(Spool::Memory(memory));
+        }
+        spooled += n as u64;
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(Spool::File(file))
 }
 
 /// Runs the wrapper: `message_in` is fd 0, `envelope_in` fd 1. Returns the exit status.

@@ -210,3 +210,43 @@ fn renamed_install_finds_qmail_queue_orig_beside_itself() {
         "SIGXFSZ ignored in the real queue: {sigign}"
     );
 }
+
+#[test]
+fn spool_write_failure_keeps_the_message_in_memory() {
+    // SPEC §5 (large messages are spooled) and fail open: when the spool file cannot be
+    // written — simulated with a file-size limit (RLIMIT_FSIZE, soft only; the stand-in lifts it
+    // for itself) hit at the first write (1 MiB) or in the middle (2 MiB) — the 3 MiB message is
+    // kept in memory and still queued intact.
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    let standin = sb.standin_queue("real-queue");
+    let message = message_of(3 << 20, 11);
+    for limit in [1u64 << 20, 2 << 20] {
+        let _ = std::fs::remove_file(sb.path("real-queue.message"));
+        let mut cmd = wrapper(&sb, T0, &standin);
+        cmd.env("RELAYCLIENT", "");
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let run = queue_output(cmd, message.clone(), envelope(ALICE, &[JOHN]));
+        assert_eq!(run.code, 0, "limit {limit}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot write the spool file"),
+            "limit {limit}: {}",
+            run.stderr
+        );
+        assert!(
+            recorded(&sb.path("real-queue.message")).unwrap() == message,
+            "limit {limit}"
+        );
+    }
+}

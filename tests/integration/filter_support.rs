@@ -179,7 +179,7 @@ impl Sandbox {
     pub fn standin_queue(&self, name: &str) -> PathBuf {
         let path = self.path(name);
         let script = format!(
-            "#!/bin/sh\ngrep SigIgn /proc/$$/status > '{p}.sigign'\ncat > '{p}.message' || exit 53\ncat <&1 > '{p}.envelope' || exit 54\nexit \"${{STANDIN_EXIT:-0}}\"\n",
+            "#!/bin/sh\nulimit -f unlimited 2>/dev/null\ngrep SigIgn /proc/$$/status > '{p}.sigign'\ncat > '{p}.message' || exit 53\ncat <&1 > '{p}.envelope' || exit 54\nexit \"${{STANDIN_EXIT:-0}}\"\n",
             p = path.display()
         );
         std::fs::write(&path, script).unwrap();
