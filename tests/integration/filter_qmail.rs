@@ -250,3 +250,36 @@ fn spool_write_failure_keeps_the_message_in_memory() {
         );
     }
 }
+
+#[test]
+fn unreadable_message_or_envelope_exits_54() {
+    // qmail-queue(8): 54 = unable to read the message or envelope (temporary). A directory on
+    // fd 0 or fd 1 makes every read fail (EISDIR).
+    use std::process::Stdio;
+    let sb = Sandbox::new();
+    let standin = sb.standin_queue("real-queue");
+    let envelope_file = sb.path("envelope");
+    std::fs::write(&envelope_file, envelope(ALICE, &[JOHN])).unwrap();
+    let message_file = sb.path("message");
+    std::fs::write(&message_file, b"Subject: x\n\ny\n").unwrap();
+    let dir = || std::fs::File::open(sb.dir.path()).unwrap();
+    let file = |p: &std::path::Path| std::fs::File::open(p).unwrap();
+    for (stdin, stdout, what) in [
+        (dir(), file(&envelope_file), "message"),
+        (file(&message_file), dir(), "envelope"),
+    ] {
+        let mut cmd = wrapper(&sb, T0, &standin);
+        cmd.env("RELAYCLIENT", "")
+            .stdin(Stdio::from(stdin))
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::piped());
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(54), "{what}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error reading the {what}")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(recorded(&sb.path("real-queue.message")), None);
+}
