@@ -27,8 +27,8 @@ pub const PURGE_ONE_IN_VAR: &str = "GREY_LISTING_PURGE_ONE_IN";
 pub const DEFAULT_PURGE_ONE_IN: u64 = 100;
 
 /// At most this many expired triplets are deleted by one run, so no mail waits long for it.
-/// With the default odds that is up to 10 rows per message, far more than the rate at which
-/// triplets are created, so expired rows never pile up.
+/// With the default odds that is up to 10 rows per run on average; expired rows cannot pile up
+/// unless the average run creates more than 10 new triplets (then purge from cron as well).
 pub const PURGE_BATCH: u64 = 1000;
 
 /// Decides one message against the configured database and logs the decision. Never fails:
