@@ -13,7 +13,7 @@ use tempfile::TempDir;
 /// A fixed virtual "now" (SPEC §4: `GREY_LISTING_NOW`), so no test sleeps.
 pub const T0: i64 = 1_800_000_000;
 
-/// A message as qmail-smtpd would have received it from `dsl`-free `mx.sender.example`.
+/// A message as qmail-smtpd receives it from `mx.sender.example` (no list matches that host).
 pub const PLAIN_MESSAGE: &str = "Received: from mx.sender.example (HELO mx.sender.example) (198.51.100.7)\n  by mail.local.example with SMTP; 1 Jan 2027 00:00:00 +0000\nFrom: alice@sender.example\nSubject: hello\n\nbody\n";
 
 /// A temporary directory holding the database and whatever a test writes.
