@@ -100,22 +100,13 @@ fn database_locked_past_the_busy_timeout() {
     sb.handle(T0 + 300, ALICE, JOHN).assert_verdict("SKIP");
 }
 
-#[test]
-fn disk_full_while_writing() {
-    // "Disk full" simulated with a file-size limit of 0 bytes (RLIMIT_FSIZE): every write that
-    // would grow a file fails (EFBIG), as with ENOSPC, without needing a tmpfs or loop mount
-    // (which need CAP_SYS_ADMIN, absent in CI containers). The filter ignores SIGXFSZ so the
-    // failed write is an error it can handle. Handler mode only: the stand-in queue writes files
-    // itself and would be limited too.
-    let sb = Sandbox::new();
-    sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
-    let rows_before = sb.triplets();
-    let mut cmd = sb.filter(T0 + 300);
-    cmd.args(["ctx", "bob@sender.example", JOHN]);
+/// Limits the files `cmd` may grow to `bytes` (soft limit only, so the stand-in queue can lift
+/// it for itself with `ulimit -f unlimited`).
+fn limit_file_size(cmd: &mut std::process::Command, bytes: u64) {
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let limit = libc::rlimit {
-                rlim_cur: 0,
+                rlim_cur: bytes,
                 rlim_max: libc::RLIM_INFINITY,
             };
             if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
@@ -124,9 +115,45 @@ fn disk_full_while_writing() {
             Ok(())
         });
     }
+}
+
+#[test]
+fn disk_full_while_writing() {
+    // "Disk full" simulated with a file-size limit of 0 bytes (RLIMIT_FSIZE): every write that
+    // would grow a file fails (EFBIG), as with ENOSPC, without needing a tmpfs or loop mount
+    // (which need CAP_SYS_ADMIN, absent in CI containers). The filter ignores SIGXFSZ so the
+    // failed write is an error it can handle. The database exists and its WAL must grow for the
+    // new triplet, so the write fails in both modes.
+    let sb = Sandbox::new();
+    sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
+    let rows_before = sb.triplets();
+
+    let mut cmd = sb.filter(T0 + 300);
+    cmd.args(["ctx", "bob@sender.example", JOHN]);
+    limit_file_size(&mut cmd, 0);
     let run = handler_output(cmd, PLAIN_MESSAGE.as_bytes());
     run.assert_verdict("SKIP");
     assert!(run.logged("fail open"), "{run:#?}");
+
+    let standin = sb.standin_queue("real-queue");
+    let mut cmd = sb.filter(T0 + 300);
+    cmd.arg("--qmail-queue")
+        .env("GREY_QMAIL_QUEUE", &standin)
+        .env("TCPREMOTEIP", "198.51.100.7");
+    limit_file_size(&mut cmd, 0);
+    let env_bytes = envelope("carol@sender.example", &[JOHN]);
+    let run = queue_output(cmd, PLAIN_MESSAGE.as_bytes().to_vec(), env_bytes.clone());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("fail open"), "{}", run.stderr);
+    assert_eq!(
+        recorded(&sb.path("real-queue.message")).unwrap(),
+        PLAIN_MESSAGE.as_bytes()
+    );
+    assert_eq!(
+        recorded(&sb.path("real-queue.envelope")).unwrap(),
+        env_bytes
+    );
+
     assert_eq!(sb.triplets(), rows_before, "nothing may be half-written");
 }
 
