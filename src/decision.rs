@@ -342,7 +342,7 @@ pub fn decide_by_triplet(settings: &Settings, client: &ClientState, now: i64) ->
             ..Decision::by_rule(Verdict::Defer, Reason::EarlyRetry)
         };
     }
-    let delay = (triplet.pass_count == 0).then(|| now - triplet.first_seen);
+    let delay = (triplet.pass_count == 0).then(|| now.saturating_sub(triplet.first_seen));
     passed(triplet, delay, Reason::TripletFound)
 }
 

@@ -6,6 +6,7 @@
 //! - [`store`]: the database behind a narrow interface (SPEC §1).
 //! - [`decision`]: the decision as pure functions (SPEC §4).
 //! - [`engine`]: the decision run against a store, one transaction per message.
+//! - [`handler`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (SPEC §5).
 //! - [`cli`]: the `grey_listing` command (SPEC §2).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod handler;
 pub mod logging;
 pub mod pattern;
 pub mod plesk;

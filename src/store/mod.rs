@@ -195,6 +195,14 @@ pub trait Tx {
     fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError>;
     /// Counts triplets by state at `now`; `awl_count` is the auto-whitelist threshold.
     fn triplet_counts(&mut self, now: i64, awl_count: u32) -> Result<TripletCounts, StoreError>;
+
+    /// Deletes at most `limit` of the triplets expired at `now`; returns how many. The filter
+    /// calls this now and then so the database stays bounded without a cron job, while no single
+    /// mail waits for a large delete. Backends without a cheap bounded delete may purge all.
+    fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
+        let _ = limit;
+        self.purge_expired(now)
+    }
 }
 
 /// A database holding the greylisting state.

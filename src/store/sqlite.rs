@@ -5,6 +5,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::{LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx};
@@ -71,6 +72,9 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Set once the schema is known good; until then a close behaves as SQLite's default, so a
+    /// refused database (too new, not a database) is left exactly as it was.
+    opened: bool,
 }
 
 impl SqliteStore {
@@ -91,6 +95,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            opened: false,
         };
         store.enable_wal()?;
         // NORMAL is crash-safe in WAL mode; a power cut may forget the last commits, which only
@@ -100,6 +105,7 @@ impl SqliteStore {
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| store.error(e))?;
         store.migrate()?;
+        store.opened = true;
         Ok(store)
     }
 
@@ -207,6 +213,30 @@ impl SqliteStore {
     /// The underlying connection, for benchmarks and tests that need raw SQL.
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// A WAL smaller than this is left in place when the last connection closes (see `Drop`).
+const WAL_KEEP_BYTES: u64 = 512 * 1024;
+
+impl Drop for SqliteStore {
+    /// The filter is one short process per message. By default the last connection to close
+    /// checkpoints the WAL and deletes it: three or four fsyncs per message (1–10 ms). Never
+    /// doing it is worse: each first connection rebuilds the WAL index from the whole log, and a
+    /// log that is only ever checkpointed by single-write connections is never restarted, so it
+    /// grows without bound. So: skip the close-time checkpoint while the WAL is small, and let
+    /// the closing connection checkpoint and delete it once it has grown past
+    /// [`WAL_KEEP_BYTES`] — one round of fsyncs every few dozen messages, and a bounded WAL.
+    fn drop(&mut self) {
+        if !self.opened {
+            return;
+        }
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let small = std::fs::metadata(&wal).map_or(true, |m| m.len() < WAL_KEEP_BYTES);
+        let _ = self
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, small);
     }
 }
 
@@ -613,5 +643,17 @@ impl Tx for SqliteTx<'_> {
             expired: count(total - passed - pending),
             awl_networks: count(awl_networks),
         })
+    }
+
+    fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
+        // The `expires` index makes the inner select cheap; row values need SQLite 3.15+ (bundled).
+        self.conn
+            .prepare_cached(
+                "DELETE FROM triplets WHERE (client, sender, recipient) IN
+                 (SELECT client, sender, recipient FROM triplets WHERE expires <= ?1 LIMIT ?2)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![now, limit.min(i64::MAX as u64) as i64]))
+            .map(|count| count as u64)
+            .map_err(|e| self.err(e))
     }
 }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark of greylisting-filter (issue 4; figures go to docs/BENCHMARKS.md, section
+# "greylisting-filter"). Whole-process latency for new and known triplets against /bin/true in the
+# same run (median, p99), the same with 1,000,000 stored triplets and the size per triplet, and
+# throughput with 16 concurrent filter processes. Not run by .ci/run.
+#   RUNS=2000 MESSAGES=4000 FILL=1000000 bench/filter.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+fi
+
+cargo build --release --locked --bin greylisting-filter --bin grey_listing
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "## Machine"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "- nproc: $(nproc)"
+echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "- memory: $(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available"}')"
+echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "- sqlite3 CLI (for the fill only): $(sqlite3 --version | cut -d' ' -f1)"
+
+python3 bench/filter_bench.py \
+    --filter "$PWD/target/release/greylisting-filter" \
+    --cli "$PWD/target/release/grey_listing" \
+    --work "$work" \
+    --runs "${RUNS:-2000}" --messages "${MESSAGES:-4000}" --fill "${FILL:-1000000}"

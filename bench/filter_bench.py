@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Benchmark of greylisting-filter (handler mode) as whole processes, run by bench/filter.sh.
+
+Measures, in one run and interleaved with /bin/true so both see the same machine noise:
+  * latency of one filter run for a new triplet and for a known (passing) triplet: median, p99;
+  * the same with FILL triplets already stored, and the database size per stored triplet;
+  * throughput with 16 concurrent filter processes (messages per second).
+"""
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+T0 = 1_800_000_000
+EXPIRE = 51_840 * 60
+
+
+def letters(n):
+    """A digit-free unique name (sender normalisation folds digit runs)."""
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(97 + r) + out
+    return out
+
+
+def percentile(values, p):
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, int(round(p / 100 * (len(values) - 1)))))
+    return values[k]
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.msg = os.path.join(args.work, "message.eml")
+        with open(self.msg, "w") as f:
+            f.write("Received: from mx.sender.example (HELO mx) (198.51.100.7)\n"
+                    "  by mail.local.example with SMTP; 1 Jan 2027 00:00:00 +0000\n"
+                    "From: bench@sender.example\nSubject: bench\n\n" + "body line\n" * 200)
+        self.counter = 0
+
+    def env(self, db, now):
+        return {"PATH": "/usr/bin:/bin", "LANG": "C", "GREY_LISTING_DB": db,
+                "GREY_LISTING_LOG": "stderr", "GREY_LISTING_NOW": str(now)}
+
+    def spawn(self, argv, env):
+        with open(self.msg, "rb") as stdin:
+            start = time.perf_counter_ns()
+            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, env=env)
+            code = proc.wait()
+            return (time.perf_counter_ns() - start) / 1e6, code
+
+    def new_argv(self):
+        self.counter += 1
+        return [self.args.filter, "ctx", letters(self.counter) + "@sender.example",
+                "john@local.example"]
+
+    def latency(self, db, label):
+        known = [self.args.filter, "ctx", "known@sender.example", "john@local.example"]
+        # Create the known triplet; later runs at T0 + 1 day find it and pass.
+        self.spawn(known, self.env(db, T0))
+        kinds = {"/bin/true": [], "new triplet": [], "known triplet": []}
+        for _ in range(self.args.runs):
+            order = list(kinds)
+            random.shuffle(order)
+            for kind in order:
+                if kind == "/bin/true":
+                    ms, code = self.spawn(["/bin/true"], self.env(db, T0))
+                    expected = 0
+                elif kind == "new triplet":
+                    ms, code = self.spawn(self.new_argv(), self.env(db, T0))
+                    expected = 2
+                else:
+                    ms, code = self.spawn(known, self.env(db, T0 + 86_400))
+                    expected = 1
+                if code != expected:
+                    sys.exit(f"{kind}: exit {code}, expected {expected}")
+                kinds[kind].append(ms)
+        base = statistics.median(kinds["/bin/true"])
+        print(f"\n### Latency, {label} ({self.args.runs} runs each, interleaved)\n")
+        print("| command | median ms | p99 ms | median above /bin/true |")
+        print("|---|---|---|---|")
+        result = {}
+        for kind, values in kinds.items():
+            med, p99 = statistics.median(values), percentile(values, 99)
+            result[kind] = (med, p99)
+            extra = "" if kind == "/bin/true" else f"{med - base:+.2f} ms"
+            print(f"| {kind} | {med:.2f} | {p99:.2f} | {extra} |")
+        return result
+
+    def throughput(self, db, label, workers=16):
+        total = self.args.messages
+
+        def run_filter(i):
+            argv = [self.args.filter, "ctx", letters(10_000_000 + i) + "@sender.example",
+                    "john@local.example"]
+            return self.spawn(argv, self.env(db, T0))[1]
+
+        def run_true(_):
+            return self.spawn(["/bin/true"], self.env(db, T0))[1]
+
+        rates = {}
+        for name, fn, ok in (("/bin/true", run_true, 0), ("greylisting-filter", run_filter, 2)):
+            start = time.perf_counter()
+            with ThreadPoolExecutor(workers) as pool:
+                codes = list(pool.map(fn, range(total)))
+            elapsed = time.perf_counter() - start
+            bad = [c for c in codes if c != ok]
+            if bad:
+                sys.exit(f"throughput {name}: {len(bad)} runs exited {bad[:5]}")
+            rates[name] = total / elapsed
+        print(f"\n### Throughput, {label}: {workers} concurrent processes, {total} messages\n")
+        print("| command | messages/s |")
+        print("|---|---|")
+        for name, rate in rates.items():
+            print(f"| {name} | {rate:.0f} |")
+        print(f"\nfilter / true throughput ratio: {rates['greylisting-filter'] / rates['/bin/true']:.2f}")
+        return rates
+
+
+def checkpoint_size(db):
+    subprocess.run(["sqlite3", db, "PRAGMA wal_checkpoint(TRUNCATE);"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return os.path.getsize(db)
+
+
+def fill(db, count):
+    """Stores `count` live triplets in one transaction: 4 per /24, unique senders, 1000
+    recipients — roughly the shape of a busy server's table."""
+    sql = f"""
+BEGIN;
+WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < {count} - 1)
+INSERT INTO triplets (client, sender, recipient, network, first_seen, earliest_accept,
+                      last_seen, expires, pass_count)
+SELECT n, 'sender' || x || '@bulk' || (x % 5000) || '.example', 'user' || (x % 1000) || '@local.example',
+       n, {T0} - 3600, {T0} - 3300, {T0} - 60, {T0} + {EXPIRE}, x % 3
+FROM (SELECT x, '10.' || (x / 1024 % 256) || '.' || (x / 4 % 256) || '.0/24' AS n FROM c);
+COMMIT;
+"""
+    subprocess.run(["sqlite3", db], input=sql.encode(), check=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--filter", required=True)
+    p.add_argument("--cli", required=True)
+    p.add_argument("--work", required=True)
+    p.add_argument("--runs", type=int, default=2000)
+    p.add_argument("--messages", type=int, default=4000)
+    p.add_argument("--fill", type=int, default=1_000_000)
+    args = p.parse_args()
+    bench = Bench(args)
+
+    empty = os.path.join(args.work, "empty.db")
+    subprocess.run([args.cli, "--db", empty, "-i"], check=True, stdout=subprocess.DEVNULL)
+    lat_empty = bench.latency(empty, "empty database")
+
+    filled = os.path.join(args.work, "filled.db")
+    subprocess.run([args.cli, "--db", filled, "-i"], check=True, stdout=subprocess.DEVNULL)
+    base_size = checkpoint_size(filled)
+    start = time.perf_counter()
+    fill(filled, args.fill)
+    fill_secs = time.perf_counter() - start
+    size = checkpoint_size(filled)
+    print(f"\n### Database size\n\nfilled {args.fill} triplets in {fill_secs:.1f} s (one transaction); "
+          f"file {size / 1e6:.1f} MB, {(size - base_size) / args.fill:.0f} bytes per triplet "
+          f"(empty schema {base_size} bytes)")
+    lat_filled = bench.latency(filled, f"{args.fill} triplets stored")
+
+    print("\n### Filled vs empty (median above /bin/true)\n")
+    for kind in ("new triplet", "known triplet"):
+        e = lat_empty[kind][0] - lat_empty["/bin/true"][0]
+        f = lat_filled[kind][0] - lat_filled["/bin/true"][0]
+        print(f"- {kind}: empty {e:.2f} ms, filled {f:.2f} ms, ratio {f / e:.2f}x "
+              f"(whole process incl. exec: {lat_filled[kind][0] / lat_empty[kind][0]:.2f}x)")
+
+    bench.throughput(empty, "empty database")
+    bench.throughput(filled, f"{args.fill} triplets stored")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+//! `greylisting-filter` (SPEC §5): the decision for one message, shared by the Plesk mail-handler
+//! mode ([`plesk`]) and the qmail-queue wrapper ([`qmail`]).
+//!
+//! Everything here fails open: a database that cannot be opened, read or written, or even a bug
+//! that panics, passes the mail and logs why. Greylisting must never lose or block mail itself.
+
+pub mod facts;
+pub mod plesk;
+pub mod qmail;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::clock;
+use crate::decision::{Reason, Verdict};
+use crate::engine::{self, Message, MessageOutcome};
+use crate::logging::Logger;
+use crate::store::{self, StoreError};
+
+/// The syslog ident of the filter (SPEC §5).
+pub const LOG_IDENT: &str = "greylisting filter";
+
+/// Environment variable: purge expired triplets on one run in N (default
+/// [`DEFAULT_PURGE_ONE_IN`]; `1` = every run, `0` = never, e.g. when a cron job purges).
+pub const PURGE_ONE_IN_VAR: &str = "GREY_LISTING_PURGE_ONE_IN";
+
+/// By default one filter run in 100 deletes expired triplets.
+pub const DEFAULT_PURGE_ONE_IN: u64 = 100;
+
+/// At most this many expired triplets are deleted by one run, so no mail waits long for it.
+/// With the default odds that is up to 10 rows per run on average; expired rows cannot pile up
+/// unless the average run creates more than 10 new triplets (then purge from cron as well).
+pub const PURGE_BATCH: u64 = 1000;
+
+/// Decides one message against the configured database and logs the decision. Never fails:
+/// every store error and every panic passes the message (logged as an error).
+pub fn decide(
+    message: &Message,
+    env: &dyn Fn(&str) -> Option<String>,
+    log: &mut Logger,
+) -> Verdict {
+    let result = catch_unwind(AssertUnwindSafe(|| decide_in_store(message, env)));
+    match result {
+        Ok(Ok(run)) => {
+            log_outcome(message, &run.outcome, log);
+            if let Some(line) = run.purge_note {
+                log.info(&line);
+            }
+            run.outcome.verdict
+        }
+        Ok(Err(err)) => {
+            log.error(&format!("error: {err}; passing the message (fail open)"));
+            Verdict::Pass
+        }
+        Err(panic) => {
+            log.error(&format!(
+                "internal error: {}; passing the message (fail open)",
+                panic_text(panic.as_ref())
+            ));
+            Verdict::Pass
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+struct Run {
+    outcome: MessageOutcome,
+    purge_note: Option<String>,
+}
+
+fn decide_in_store(
+    message: &Message,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Run, StoreError> {
+    let location = store::resolve_location(None, env)?;
+    let mut db = store::open(&location)?;
+    let now = clock::now(env);
+    let outcome = engine::check_message(db.as_mut(), message, now)?;
+    // The verdict is already decided and committed; a failed purge only delays the cleanup.
+    let purge_note = if purge_due(env) {
+        let mut purged = 0;
+        match db.write(&mut |tx| {
+            purged = tx.purge_expired_batch(now, PURGE_BATCH)?;
+            Ok(())
+        }) {
+            Ok(()) => (purged > 0).then(|| format!("purged {purged} expired triplets")),
+            Err(err) => Some(format!("purge of expired triplets failed: {err}")),
+        }
+    } else {
+        None
+    };
+    Ok(Run {
+        outcome,
+        purge_note,
+    })
+}
+
+/// Whether this run should purge: with odds of one in `GREY_LISTING_PURGE_ONE_IN`.
+fn purge_due(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let one_in = env(PURGE_ONE_IN_VAR)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_PURGE_ONE_IN);
+    match one_in {
+        0 => false,
+        1 => true,
+        n => cheap_random() % n == 0,
+    }
+}
+
+/// A cheap per-process random number (no crate needed for a coin toss): clock nanoseconds mixed
+/// with the process id.
+fn cheap_random() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut x = (u64::from(nanos) << 20) ^ u64::from(std::process::id());
+    // splitmix64 finaliser.
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Logs Plesk's list-hit line (when a list decided) and one decision line per recipient.
+fn log_outcome(message: &Message, outcome: &MessageOutcome, log: &mut Logger) {
+    let client_name = message.client_name.as_deref().unwrap_or("unknown");
+    let client_address = message
+        .client_ip
+        .map_or_else(|| "none".to_string(), |ip| ip.to_string());
+    for recipient in &outcome.recipients {
+        let decision = &recipient.decision;
+        if let (Some(list_type), Some(pattern)) = (decision.reason.list_type(), &decision.pattern) {
+            let from = match decision.reason {
+                Reason::WhiteHost | Reason::BlackHost => client_name,
+                _ => message.sender.as_str(),
+            };
+            log.info(&format!(
+                "list type: {list_type}, from: {from}, match string: {pattern}"
+            ));
+        }
+        let mut reason = decision.reason.as_str().to_string();
+        match (decision.reason, &decision.write, decision.delay) {
+            (Reason::EarlyRetry, Some(triplet), _) => {
+                // Postgrey's form, which log-analysis scripts grep for; `last_seen` is now.
+                let missing = triplet.earliest_accept.saturating_sub(triplet.last_seen);
+                reason = format!("{reason} ({missing}s missing)");
+            }
+            (Reason::TripletFound, _, Some(delay)) => reason = format!("{reason}, delay={delay}"),
+            _ => {}
+        }
+        log.info(&format!(
+            "action={}, reason={reason}, client_name={client_name}, client_address={client_address}, sender={}, recipient={}",
+            decision.verdict.as_str(),
+            message.sender,
+            recipient.recipient,
+        ));
+    }
+}
