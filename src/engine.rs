@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::config::Settings;
 use crate::decision::{
     ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request, Verdict,
     client_network, combine, decide_by_policy, decide_by_triplet, triplet_sender,
@@ -60,6 +61,28 @@ pub fn check_message(
     })
 }
 
+/// Decides several messages inside a caller-provided write transaction (the policy server's
+/// group commit): settings and lists are read once, at the start of the transaction, so a change
+/// made with the CLI is seen by the next transaction; each message sees the triplets written for
+/// the messages before it. `messages` pairs each message with its decision time.
+pub fn check_messages_in_tx(
+    tx: &mut dyn Tx,
+    messages: &[(&Message, i64)],
+) -> Result<Vec<MessageOutcome>, StoreError> {
+    let settings = tx.settings()?;
+    let lists = CompiledLists::new(&store::server_lists(tx)?);
+    let mut results = Vec::with_capacity(messages.len());
+    for (message, now) in messages {
+        let outcomes = decide_recipients(tx, &settings, &lists, message, *now)?;
+        let verdict = combine(outcomes.iter().map(|o| o.decision.verdict));
+        results.push(MessageOutcome {
+            verdict,
+            recipients: outcomes,
+        });
+    }
+    Ok(results)
+}
+
 fn check_in_tx(
     tx: &mut dyn Tx,
     message: &Message,
@@ -67,6 +90,16 @@ fn check_in_tx(
 ) -> Result<Vec<RecipientOutcome>, StoreError> {
     let settings = tx.settings()?;
     let lists = CompiledLists::new(&store::server_lists(tx)?);
+    decide_recipients(tx, &settings, &lists, message, now)
+}
+
+fn decide_recipients(
+    tx: &mut dyn Tx,
+    settings: &Settings,
+    lists: &CompiledLists,
+    message: &Message,
+    now: i64,
+) -> Result<Vec<RecipientOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(message.recipients.len());
     for recipient in &message.recipients {
         let recipient_lower = recipient.to_lowercase();
@@ -89,10 +122,10 @@ fn check_in_tx(
             recipient,
             authenticated: message.authenticated,
         };
-        let decision = match decide_by_policy(&settings, &lists, &policy, &request) {
+        let decision = match decide_by_policy(settings, lists, &policy, &request) {
             PolicyOutcome::Decided(decision) => decision,
             PolicyOutcome::Greylist(ip) => {
-                let network = client_network(ip, &settings);
+                let network = client_network(ip, settings);
                 let key = TripletKey {
                     client: network.clone(),
                     sender: triplet_sender(&message.sender, settings.sender_normalize),
@@ -106,7 +139,7 @@ fn check_in_tx(
                     },
                     triplet: tx.triplet(&key)?,
                 };
-                let decision = decide_by_triplet(&settings, &state, now);
+                let decision = decide_by_triplet(settings, &state, now);
                 if let Some(write) = &decision.write {
                     tx.put_triplet(&key, &network, write)?;
                 }

@@ -7,6 +7,7 @@
 //! - [`decision`]: the decision as pure functions (SPEC §4).
 //! - [`engine`]: the decision run against a store, one transaction per message.
 //! - [`cli`]: the `grey_listing` command (SPEC §2).
+//! - [`policy`]: the Postfix policy server `greylisting-policyd` (SPEC §6).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -17,4 +18,5 @@ pub mod decision;
 pub mod engine;
 pub mod logging;
 pub mod pattern;
+pub mod policy;
 pub mod store;
