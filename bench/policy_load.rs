@@ -96,7 +96,11 @@ fn new_triplet(rng: &mut Rng) -> Triplet {
             (n >> 8) & 0xff,
             1 + (n >> 16) % 254
         ),
-        sender: format!("sender{}@domain{}.example", rng.below(1_000_000), rng.below(5000)),
+        sender: format!(
+            "sender{}@domain{}.example",
+            rng.below(1_000_000),
+            rng.below(5000)
+        ),
         recipient: format!("user{}@local.example", rng.below(1000)),
     }
 }
@@ -143,7 +147,10 @@ fn drive(addr: &str, count: usize, new_ratio: f64, seed: u64) -> Stats {
             (history[index].clone(), T + 600)
         };
         let started = Instant::now();
-        if stream.write_all(request(&triplet, time).as_bytes()).is_err() {
+        if stream
+            .write_all(request(&triplet, time).as_bytes())
+            .is_err()
+        {
             stats.errors += 1;
             return stats;
         }
@@ -236,7 +243,10 @@ fn main() {
         .map(|c| {
             let addr = options.addr.clone();
             let count = per_connection + usize::from(c < extra);
-            let seed = options.seed.wrapping_mul(1_000_003).wrapping_add(c as u64 + 1);
+            let seed = options
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(c as u64 + 1);
             let ratio = options.new_ratio;
             std::thread::spawn(move || drive(&addr, count, ratio, seed))
         })

@@ -91,3 +91,15 @@ fn serve(args: Args) -> Result<()> {
     policy::run(listener, config, shutdown)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Args;
+    use clap::CommandFactory;
+
+    // The clap definition is consistent (no clashing flags, valid defaults).
+    #[test]
+    fn clap_definition_is_valid() {
+        Args::command().debug_assert();
+    }
+}

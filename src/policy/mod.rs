@@ -1,35 +1,37 @@
 //! `greylisting-policyd`: the Postfix policy delegation server (SPEC §6).
 //!
-//! Design: one thread accepts connections (TCP or a unix socket), one small thread serves each
-//! connection (blocking reads with a short timeout tick, so idle timeouts and SIGTERM are noticed),
-//! and ONE writer thread owns the database: it decides the requests that queued up meanwhile in a
-//! single write transaction (group commit) and answers each request after that commit. Settings
-//! and lists are read at the start of every transaction, so CLI changes apply to the next request.
-//! Any database failure answers `DUNNO` (mail passes) and is logged.
+//! Design: ONE thread runs an event loop (epoll via `mio`) over the listener and every
+//! connection. Each loop turn reads whatever the ready connections sent, parses the complete
+//! requests, decides all of them in a single write transaction (group commit, [`batch`]) and only
+//! then queues the replies — so an answered decision is always stored, and the cost of a commit
+//! (and its fsync) is shared by every request that arrived meanwhile. No thread hand-offs, no
+//! locks: two system calls per request plus one commit per turn. Settings and lists are read in
+//! every transaction, so CLI changes apply to the next request. Idle connections cost a socket
+//! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
 
+pub mod batch;
 pub mod protocol;
-mod writer;
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
+use mio::{Events, Interest, Poll, Token};
 use thiserror::Error;
 
 use crate::clock;
-use crate::engine::MessageOutcome;
+use crate::engine::{Message, MessageOutcome};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
-use protocol::{Parsed, ProtocolError, ReadControl, RequestReader};
-use writer::Job;
+use batch::BatchDecider;
+use protocol::{Parsed, ProtocolError, RequestReader};
 
 /// The syslog ident of the server.
 pub const IDENT: &str = "greylisting-policyd";
@@ -40,13 +42,14 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
 /// Default bound on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
-/// How often a blocked connection thread wakes to check the idle clock and shutdown.
-const TICK: Duration = Duration::from_millis(500);
+/// How often the loop wakes without events to check idle connections and the shutdown flag.
+const TICK: Duration = Duration::from_millis(250);
 /// How long a request already in progress may still take to arrive after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Stack of a connection thread: buffers live on the heap, so a small stack suffices and
-/// thousands of idle connections stay cheap.
-const CONNECTION_STACK: usize = 256 * 1024;
+/// Token of the listening socket; connections count up from 1.
+const LISTENER: Token = Token(0);
+/// Bytes read from a socket at once.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Why the server could not start or run.
 #[derive(Debug, Error)]
@@ -188,32 +191,22 @@ impl PolicyListener {
         }
     }
 
-    fn raw_fd(&self) -> i32 {
-        match self {
-            PolicyListener::Tcp(l) => l.as_raw_fd(),
-            PolicyListener::Unix(l, _) => l.as_raw_fd(),
-        }
-    }
-
-    fn set_nonblocking(&self) -> io::Result<()> {
-        match self {
-            PolicyListener::Tcp(l) => l.set_nonblocking(true),
-            PolicyListener::Unix(l, _) => l.set_nonblocking(true),
-        }
-    }
-
-    fn accept(&self) -> io::Result<(Connection, String)> {
-        match self {
+    /// Turns the std listener into a non-blocking mio one (the unix path travels along so it is
+    /// removed when the server stops).
+    fn into_mio(mut self) -> io::Result<Listener> {
+        // A duplicate descriptor keeps the socket open when `self` is dropped; the path moves
+        // out so `self`'s Drop does not remove the socket file.
+        match &mut self {
             PolicyListener::Tcp(l) => {
-                let (s, peer) = l.accept()?;
-                s.set_nonblocking(false)?;
-                let _ = s.set_nodelay(true);
-                Ok((Connection::Tcp(s), peer.to_string()))
+                let tcp = l.try_clone()?;
+                tcp.set_nonblocking(true)?;
+                Ok(Listener::Tcp(mio::net::TcpListener::from_std(tcp)))
             }
             PolicyListener::Unix(l, path) => {
-                let (s, _) = l.accept()?;
-                s.set_nonblocking(false)?;
-                Ok((Connection::Unix(s), format!("unix:{}", path.display())))
+                let unix = l.try_clone()?;
+                unix.set_nonblocking(true)?;
+                let path = std::mem::take(path);
+                Ok(Listener::Unix(mio::net::UnixListener::from_std(unix), path))
             }
         }
     }
@@ -221,95 +214,208 @@ impl PolicyListener {
 
 impl Drop for PolicyListener {
     fn drop(&mut self) {
-        if let PolicyListener::Unix(_, path) = self {
+        if let PolicyListener::Unix(_, path) = self
+            && !path.as_os_str().is_empty()
+        {
             let _ = std::fs::remove_file(path);
         }
     }
 }
 
-enum Connection {
-    Tcp(TcpStream),
-    Unix(UnixStream),
+enum Listener {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener, PathBuf),
 }
 
-impl Connection {
-    fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
+impl Listener {
+    fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
-            Connection::Tcp(s) => s.set_read_timeout(Some(timeout)),
-            Connection::Unix(s) => s.set_read_timeout(Some(timeout)),
+            Listener::Tcp(l) => l,
+            Listener::Unix(l, _) => l,
         }
     }
 
-    fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
+    fn accept(&self) -> io::Result<(Stream, String)> {
         match self {
-            Connection::Tcp(s) => s.set_write_timeout(Some(timeout)),
-            Connection::Unix(s) => s.set_write_timeout(Some(timeout)),
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok((Stream::Tcp(s), peer.to_string()))
+            }
+            Listener::Unix(l, path) => {
+                let (s, _) = l.accept()?;
+                Ok((Stream::Unix(s), format!("unix:{}", path.display())))
+            }
         }
-    }
-
-    fn close(&self) {
-        let _ = match self {
-            Connection::Tcp(s) => s.shutdown(Shutdown::Both),
-            Connection::Unix(s) => s.shutdown(Shutdown::Both),
-        };
     }
 }
 
-impl Read for Connection {
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+}
+
+impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Connection::Tcp(s) => s.read(buf),
-            Connection::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
         }
     }
 }
 
-impl Write for Connection {
+impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Connection::Tcp(s) => s.write(buf),
-            Connection::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Connection::Tcp(s) => s.flush(),
-            Connection::Unix(s) => s.flush(),
+        Ok(())
+    }
+}
+
+/// One client connection.
+struct Conn {
+    stream: Stream,
+    peer: String,
+    reader: RequestReader,
+    /// Replies not yet written (the socket was full).
+    out: Vec<u8>,
+    /// Last byte received or reply sent (the idle clock).
+    last_activity: Instant,
+    /// The `instance` whose message already got an `X-Greylist` header.
+    last_header_instance: Option<String>,
+    /// The client closed its side: close once the replies are out.
+    eof: bool,
+    /// Close now (protocol violation, socket error).
+    dead: bool,
+}
+
+impl Conn {
+    /// Reads until the socket is drained; complete requests go to `pending`.
+    fn read_ready(
+        &mut self,
+        token: usize,
+        pending: &mut Vec<Pending>,
+        config: &Config,
+        log: &mut Logger,
+    ) {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    if self.reader.in_progress() {
+                        log.error(&format!(
+                            "closing connection from {}: {}",
+                            self.peer,
+                            ProtocolError::Truncated
+                        ));
+                        self.dead = true;
+                    } else {
+                        self.eof = true;
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    self.last_activity = Instant::now();
+                    self.reader.feed(&chunk[..n]);
+                    loop {
+                        match self.reader.take_request() {
+                            Ok(Some(attrs)) => pending.push(Pending::new(token, &attrs, config)),
+                            Ok(None) => break,
+                            Err(err) => {
+                                log.error(&format!("closing connection from {}: {err}", self.peer));
+                                self.dead = true;
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    if err.kind() != io::ErrorKind::ConnectionReset {
+                        log.error(&format!(
+                            "closing connection from {}: read error: {err}",
+                            self.peer
+                        ));
+                    }
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// True when the connection must be closed now: broken, or the client is gone and every
+    /// reply is out.
+    fn is_finished(&self) -> bool {
+        self.dead || self.eof && self.out.is_empty()
+    }
+
+    /// Writes queued replies until done or the socket is full.
+    fn flush_out(&mut self) {
+        let mut written = 0;
+        while written < self.out.len() {
+            match self.stream.write(&self.out[written..]) {
+                Ok(0) => {
+                    self.dead = true;
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.dead = true;
+                    break;
+                }
+            }
+        }
+        self.out.drain(..written);
+        if written > 0 {
+            self.last_activity = Instant::now();
         }
     }
 }
 
-/// The logger shared by all threads (a line is written under the lock).
-#[derive(Clone)]
-pub struct SharedLogger(Arc<Mutex<Logger>>);
-
-impl SharedLogger {
-    /// Wraps a logger.
-    pub fn new(logger: Logger) -> SharedLogger {
-        SharedLogger(Arc::new(Mutex::new(logger)))
-    }
-
-    /// Logs an informational line.
-    pub fn info(&self, line: &str) {
-        if let Ok(mut logger) = self.0.lock() {
-            logger.info(line);
-        }
-    }
-
-    /// Logs an error line.
-    pub fn error(&self, line: &str) {
-        if let Ok(mut logger) = self.0.lock() {
-            logger.error(line);
-        }
-    }
+/// A request waiting for the turn's transaction.
+struct Pending {
+    token: usize,
+    instance: Option<String>,
+    kind: Parsed,
 }
 
-struct Shared {
-    config: Config,
-    log: SharedLogger,
-    shutdown: Arc<AtomicBool>,
-    active: AtomicUsize,
+impl Pending {
+    fn new(token: usize, attrs: &protocol::Attributes, config: &Config) -> Pending {
+        Pending {
+            token,
+            instance: attrs
+                .get("instance")
+                .filter(|i| !i.is_empty())
+                .map(str::to_string),
+            kind: protocol::interpret(attrs, clock::system_now(), config.allow_test_time),
+        }
+    }
 }
 
 /// Runs the server on `listener` until `shutdown` becomes true (the binary sets it on SIGTERM),
@@ -321,7 +427,7 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), PolicyError> {
     let logger = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
-    run_with_logger(listener, config, shutdown, SharedLogger::new(logger))
+    run_with_logger(listener, config, shutdown, logger)
 }
 
 /// [`run`] with a caller-provided logger.
@@ -329,30 +435,25 @@ pub fn run_with_logger(
     listener: PolicyListener,
     config: Config,
     shutdown: Arc<AtomicBool>,
-    log: SharedLogger,
+    mut log: Logger,
 ) -> Result<(), PolicyError> {
     let address = listener.describe();
-    listener
-        .set_nonblocking()
-        .map_err(|cause| PolicyError::Io {
-            what: "cannot configure",
-            address: address.clone(),
+    let io_err = |what: &'static str| {
+        let address = address.clone();
+        move |cause| PolicyError::Io {
+            what,
+            address,
             cause,
-        })?;
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
-    let writer = {
-        let db = config.db.clone();
-        let synchronous = config.synchronous;
-        let log = log.clone();
-        std::thread::Builder::new()
-            .name("db-writer".to_string())
-            .spawn(move || writer::run_writer(db, synchronous, jobs_rx, log))
-            .map_err(|cause| PolicyError::Io {
-                what: "cannot start the database writer for",
-                address: address.clone(),
-                cause,
-            })?
+        }
     };
+    let mut listener = Some(listener.into_mio().map_err(io_err("cannot configure"))?);
+    let mut poll = Poll::new().map_err(io_err("cannot poll"))?;
+    if let Some(l) = listener.as_mut() {
+        poll.registry()
+            .register(l.source(), LISTENER, Interest::READABLE)
+            .map_err(io_err("cannot poll"))?;
+    }
+    let mut decider = BatchDecider::new(config.db.clone(), config.synchronous, &mut log);
     log.info(&format!(
         "Starting greylisting-policyd: listening on {address}, database {}, max connections {}, idle timeout {} s{}",
         config.db,
@@ -364,168 +465,217 @@ pub fn run_with_logger(
             ""
         }
     ));
-    let shared = Arc::new(Shared {
-        config,
-        log: log.clone(),
-        shutdown,
-        active: AtomicUsize::new(0),
-    });
-    accept_loop(&listener, &shared, &jobs_tx);
-    drop(listener);
-    log.info("Stopping greylisting-policyd: no new connections, finishing requests in flight");
-    // Connection threads notice the shutdown within one tick once their request is answered.
-    while shared.active.load(Ordering::SeqCst) > 0 {
-        std::thread::sleep(Duration::from_millis(20));
+    let mut events = Events::with_capacity(1024);
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut next_token = 1usize;
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut last_sweep = Instant::now();
+    let mut stopping_since: Option<Instant> = None;
+    // An accept that failed (out of descriptors) is retried every turn: epoll is edge-triggered.
+    let mut accept_backlog = false;
+    loop {
+        if shutdown.load(Ordering::SeqCst) && stopping_since.is_none() {
+            if let Some(mut l) = listener.take() {
+                let _ = poll.registry().deregister(l.source());
+            }
+            stopping_since = Some(Instant::now());
+            log.info(
+                "Stopping greylisting-policyd: no new connections, finishing requests in flight",
+            );
+        }
+        if let Some(since) = stopping_since {
+            let grace_over = since.elapsed() > SHUTDOWN_GRACE;
+            // Keep only connections with a request still arriving (within the grace) or replies
+            // still to write.
+            conns.retain(|_, c| {
+                !c.dead && (c.reader.in_progress() && !grace_over || !c.out.is_empty())
+            });
+            if conns.is_empty() {
+                break;
+            }
+        }
+        match poll.poll(&mut events, Some(TICK)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                log.error(&format!("poll failed: {err}"));
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        }
+        for event in events.iter() {
+            let token = event.token();
+            if token == LISTENER {
+                accept_backlog = true;
+                continue;
+            }
+            if let Some(conn) = conns.get_mut(&token.0) {
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    conn.read_ready(token.0, &mut pending, &config, &mut log);
+                }
+                if event.is_writable() && !conn.out.is_empty() {
+                    conn.flush_out();
+                }
+            }
+        }
+        if accept_backlog {
+            if let Some(l) = listener.as_mut() {
+                accept_backlog =
+                    accept_all(l, &mut poll, &mut conns, &mut next_token, &config, &mut log);
+            } else {
+                accept_backlog = false;
+            }
+        }
+        if !pending.is_empty() {
+            answer(&mut pending, &mut conns, &mut decider, &config, &mut log);
+        }
+        conns.retain(|_, c| !c.is_finished());
+        if last_sweep.elapsed() >= TICK {
+            last_sweep = Instant::now();
+            let idle = config.idle_timeout;
+            conns.retain(|_, c| {
+                let keep = c.last_activity.elapsed() < idle;
+                if !keep {
+                    log.info(&format!(
+                        "closing idle connection from {} after {} s",
+                        c.peer,
+                        idle.as_secs()
+                    ));
+                }
+                keep
+            });
+        }
     }
-    drop(jobs_tx);
-    let _ = writer.join();
+    drop(listener);
     log.info("greylisting-policyd stopped");
     Ok(())
 }
 
-fn accept_loop(listener: &PolicyListener, shared: &Arc<Shared>, jobs: &Sender<Job>) {
-    let fd = listener.raw_fd();
-    while !shared.shutdown.load(Ordering::SeqCst) {
-        let mut poll = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one pollfd we own; the timeout bounds how late a shutdown is noticed.
-        let ready = unsafe { libc::poll(&mut poll, 1, TICK.as_millis() as i32) };
-        if ready <= 0 {
-            continue;
-        }
-        let (connection, peer) = match listener.accept() {
+/// Accepts every waiting connection; returns true when accepting must be retried next turn.
+fn accept_all(
+    listener: &mut Listener,
+    poll: &mut Poll,
+    conns: &mut HashMap<usize, Conn>,
+    next_token: &mut usize,
+    config: &Config,
+    log: &mut Logger,
+) -> bool {
+    loop {
+        let (mut stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => {
-                // Out of file descriptors and the like: log, breathe, keep serving.
-                shared.log.error(&format!("accept failed: {err}"));
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
+                // Out of file descriptors and the like: log, keep serving, retry next turn.
+                log.error(&format!("accept failed: {err}"));
+                return true;
             }
         };
-        let active = shared.active.load(Ordering::SeqCst);
-        if active >= shared.config.max_connections {
-            shared.log.error(&format!(
-                "too many connections ({active}, max {}): closing connection from {peer}",
-                shared.config.max_connections
+        if conns.len() >= config.max_connections {
+            log.error(&format!(
+                "too many connections ({}, max {}): closing connection from {peer}",
+                conns.len(),
+                config.max_connections
             ));
-            connection.close();
             continue;
         }
-        shared.active.fetch_add(1, Ordering::SeqCst);
-        let thread_shared = Arc::clone(shared);
-        let thread_jobs = jobs.clone();
-        let spawned = std::thread::Builder::new()
-            .name("policy-conn".to_string())
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || {
-                serve_connection(connection, &peer, &thread_shared, &thread_jobs);
-                thread_shared.active.fetch_sub(1, Ordering::SeqCst);
-            });
-        if let Err(err) = spawned {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            shared
-                .log
-                .error(&format!("cannot start a connection thread: {err}"));
+        let token = *next_token;
+        *next_token = next_token.wrapping_add(1).max(1);
+        if let Err(err) = poll.registry().register(
+            stream.source(),
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log.error(&format!("cannot watch connection from {peer}: {err}"));
+            continue;
         }
+        conns.insert(
+            token,
+            Conn {
+                stream,
+                peer,
+                reader: RequestReader::new(),
+                out: Vec::new(),
+                last_activity: Instant::now(),
+                last_header_instance: None,
+                eof: false,
+                dead: false,
+            },
+        );
     }
 }
 
-struct Control<'a> {
-    shared: &'a Shared,
-    last_byte: Instant,
-    shutdown_seen: Option<Instant>,
-}
-
-impl ReadControl for Control<'_> {
-    fn on_tick(&mut self, in_progress: bool) -> Result<(), ProtocolError> {
-        if self.shared.shutdown.load(Ordering::SeqCst) {
-            let since = *self.shutdown_seen.get_or_insert_with(Instant::now);
-            if !in_progress || since.elapsed() > SHUTDOWN_GRACE {
-                return Err(ProtocolError::Shutdown);
-            }
-        }
-        if self.last_byte.elapsed() >= self.shared.config.idle_timeout {
-            return Err(ProtocolError::IdleTimeout);
-        }
-        Ok(())
-    }
-
-    fn on_bytes(&mut self) {
-        self.last_byte = Instant::now();
-    }
-}
-
-fn serve_connection(mut connection: Connection, peer: &str, shared: &Shared, jobs: &Sender<Job>) {
-    let tick = TICK.min(shared.config.idle_timeout);
-    if connection.set_read_timeout(tick).is_err()
-        || connection
-            .set_write_timeout(Duration::from_secs(30))
-            .is_err()
-    {
-        return;
-    }
-    let mut reader = RequestReader::new();
-    let mut control = Control {
-        shared,
-        last_byte: Instant::now(),
-        shutdown_seen: None,
+/// Decides this turn's requests in one transaction and queues the replies, in request order.
+fn answer(
+    pending: &mut Vec<Pending>,
+    conns: &mut HashMap<usize, Conn>,
+    decider: &mut BatchDecider,
+    config: &Config,
+    log: &mut Logger,
+) {
+    let checks: Vec<(&Message, i64)> = pending
+        .iter()
+        .filter_map(|p| match &p.kind {
+            Parsed::Check { message, now } => Some((message, *now)),
+            Parsed::Ignore(_) => None,
+        })
+        .collect();
+    let outcomes = if checks.is_empty() {
+        Ok(Vec::new())
+    } else {
+        decider.decide(&checks, log)
     };
-    let (reply_tx, reply_rx) = mpsc::channel();
-    loop {
-        let attrs = match reader.next_request(&mut connection, &mut control) {
-            Ok(Some(attrs)) => attrs,
-            Ok(None) | Err(ProtocolError::Shutdown) => break,
-            Err(ProtocolError::IdleTimeout) => {
-                shared.log.info(&format!(
-                    "closing idle connection from {peer} after {} s",
-                    shared.config.idle_timeout.as_secs()
-                ));
-                break;
+    drop(checks);
+    let mut outcomes = match outcomes {
+        Ok(list) => Ok(list.into_iter()),
+        Err(why) => Err(why),
+    };
+    for request in pending.drain(..) {
+        let peer = conns.get(&request.token).map_or("", |c| c.peer.as_str());
+        let mut action = match &request.kind {
+            Parsed::Ignore(why) => {
+                log.info(&format!("action=dunno, reason={why}, peer={peer}"));
+                protocol::REPLY_DUNNO.to_string()
             }
-            Err(err) => {
-                shared
-                    .log
-                    .error(&format!("closing connection from {peer}: {err}"));
-                break;
+            Parsed::Check { message, now } => {
+                let outcome = match &mut outcomes {
+                    Ok(iter) => iter.next().ok_or_else(|| "missing outcome".to_string()),
+                    Err(why) => Err(why.clone()),
+                };
+                describe_and_act(message, *now, outcome, config, log)
             }
         };
-        let action = decide(&attrs, peer, shared, jobs, &reply_tx, &reply_rx);
-        if connection.write_all(&protocol::reply(&action)).is_err() {
-            break;
+        let Some(conn) = conns.get_mut(&request.token) else {
+            continue;
+        };
+        // One X-Greylist header per message: Postfix sends every recipient of a message over the
+        // same connection with the same `instance`, as postgrey relies on too.
+        if action.starts_with("PREPEND ") {
+            if let Some(instance) = request.instance {
+                if conn.last_header_instance.as_deref() == Some(instance.as_str()) {
+                    action = protocol::REPLY_DUNNO.to_string();
+                } else {
+                    conn.last_header_instance = Some(instance);
+                }
+            }
         }
-        control.last_byte = Instant::now();
-        if shared.shutdown.load(Ordering::SeqCst) && !reader.in_progress() {
-            break;
+        conn.out.extend_from_slice(&protocol::reply(&action));
+    }
+    for conn in conns.values_mut() {
+        if !conn.out.is_empty() {
+            conn.flush_out();
         }
     }
-    connection.close();
 }
 
-type Reply = Result<MessageOutcome, String>;
-
-fn decide(
-    attrs: &protocol::Attributes,
-    peer: &str,
-    shared: &Shared,
-    jobs: &Sender<Job>,
-    reply_tx: &Sender<Reply>,
-    reply_rx: &mpsc::Receiver<Reply>,
+/// Logs the decision lines of one request and returns its action (`DUNNO` on a store failure).
+fn describe_and_act(
+    message: &Message,
+    now: i64,
+    outcome: Result<MessageOutcome, String>,
+    config: &Config,
+    log: &mut Logger,
 ) -> String {
-    let (message, now) =
-        match protocol::interpret(attrs, clock::system_now(), shared.config.allow_test_time) {
-            Parsed::Check { message, now } => (message, now),
-            Parsed::Ignore(why) => {
-                shared
-                    .log
-                    .info(&format!("action=dunno, reason={why}, peer={peer}"));
-                return protocol::REPLY_DUNNO.to_string();
-            }
-        };
     let describe = |verdict: &str, reason: &str| {
         format!(
             "action={verdict}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",
@@ -536,18 +686,6 @@ fn decide(
             protocol::clip(&message.sender),
             protocol::clip(message.recipients.first().map_or("", String::as_str)),
         )
-    };
-    let job = Job {
-        message: message.clone(),
-        now,
-        reply: reply_tx.clone(),
-    };
-    let outcome = if jobs.send(job).is_ok() {
-        reply_rx
-            .recv()
-            .unwrap_or_else(|_| Err("database writer stopped".to_string()))
-    } else {
-        Err("database writer stopped".to_string())
     };
     match outcome {
         Ok(outcome) => {
@@ -562,22 +700,20 @@ fn decide(
                         }
                         _ => message.sender.as_str(),
                     };
-                    shared.log.info(&format!(
+                    log.info(&format!(
                         "list type: {list_type}, from: {}, match string: {pattern}",
                         protocol::clip(from)
                     ));
                 }
-                shared.log.info(&describe(
+                log.info(&describe(
                     decision.verdict.as_str(),
                     decision.reason.as_str(),
                 ));
             }
-            protocol::action(&outcome, &shared.config.hostname, &header_date(now))
+            protocol::action(&outcome, &config.hostname, &header_date(now))
         }
         Err(why) => {
-            shared
-                .log
-                .error(&describe("pass", &format!("error: {why}")));
+            log.error(&describe("pass", &format!("error: {why}")));
             protocol::REPLY_DUNNO.to_string()
         }
     }

@@ -5,7 +5,6 @@
 //! line that is not an attribute is a [`ProtocolError`], and the caller closes the connection.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
 use std::net::IpAddr;
 
 use thiserror::Error;
@@ -40,15 +39,6 @@ pub enum ProtocolError {
     /// The client closed the connection in the middle of a request.
     #[error("client disconnected in the middle of a request")]
     Truncated,
-    /// No byte arrived for the idle timeout.
-    #[error("idle timeout")]
-    IdleTimeout,
-    /// The server is stopping and no request was in progress.
-    #[error("server stopping")]
-    Shutdown,
-    /// A socket error.
-    #[error("read error: {0}")]
-    Io(#[from] io::Error),
 }
 
 /// One request's attributes; a repeated name keeps its last value.
@@ -74,16 +64,7 @@ impl Attributes {
     }
 }
 
-/// What a connection's reader asks of its caller between reads.
-pub trait ReadControl {
-    /// Called after every read timeout tick; `in_progress` says whether part of a request is
-    /// buffered. Returning an error ends the connection with it.
-    fn on_tick(&mut self, in_progress: bool) -> Result<(), ProtocolError>;
-    /// Called whenever bytes arrive (resets the idle clock).
-    fn on_bytes(&mut self);
-}
-
-/// Reads requests from a byte stream within the protocol's limits.
+/// Splits the bytes of a connection into requests, within the protocol's limits.
 #[derive(Debug, Default)]
 pub struct RequestReader {
     buf: Vec<u8>,
@@ -97,9 +78,6 @@ pub struct RequestReader {
     started: bool,
 }
 
-/// How much is read from the socket at once.
-const READ_CHUNK: usize = 16 * 1024;
-
 impl RequestReader {
     /// A reader with an empty buffer.
     pub fn new() -> RequestReader {
@@ -111,49 +89,20 @@ impl RequestReader {
         self.started || self.pos < self.buf.len()
     }
 
-    /// The next complete request; `Ok(None)` when the client closed the connection cleanly
-    /// between requests. Read timeouts on `stream` become [`ReadControl::on_tick`] calls.
-    pub fn next_request(
-        &mut self,
-        stream: &mut dyn Read,
-        control: &mut dyn ReadControl,
-    ) -> Result<Option<Attributes>, ProtocolError> {
-        loop {
-            if let Some(request) = self.take_buffered()? {
-                return Ok(Some(request));
-            }
-            // Compact the buffer so it never grows beyond one line plus one chunk.
-            if self.pos > 0 {
-                self.buf.drain(..self.pos);
-                self.pos = 0;
-            }
-            let old_len = self.buf.len();
-            self.buf.resize(old_len + READ_CHUNK, 0);
-            let result = stream.read(&mut self.buf[old_len..]);
-            let read = match result {
-                Ok(n) => n,
-                Err(err) => {
-                    self.buf.truncate(old_len);
-                    match err.kind() {
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                            control.on_tick(self.in_progress())?;
-                            continue;
-                        }
-                        io::ErrorKind::Interrupted => continue,
-                        _ => return Err(ProtocolError::Io(err)),
-                    }
-                }
-            };
-            self.buf.truncate(old_len + read);
-            if read == 0 {
-                return if self.in_progress() {
-                    Err(ProtocolError::Truncated)
-                } else {
-                    Ok(None)
-                };
-            }
-            control.on_bytes();
+    /// Appends bytes received from a non-blocking socket; [`RequestReader::take_request`] then
+    /// returns the complete requests among them.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
         }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete request already buffered, or `None` until more bytes arrive. Errors
+    /// when the buffered bytes break the protocol's limits.
+    pub fn take_request(&mut self) -> Result<Option<Attributes>, ProtocolError> {
+        self.take_buffered()
     }
 
     /// Consumes complete lines from the buffer; returns a request when its blank line is there.
@@ -326,31 +275,29 @@ pub fn reply(action: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    struct NoTicks;
-    impl ReadControl for NoTicks {
-        fn on_tick(&mut self, _: bool) -> Result<(), ProtocolError> {
-            Err(ProtocolError::IdleTimeout)
-        }
-        fn on_bytes(&mut self) {}
-    }
-
+    /// Feeds `input` in small pieces (as a socket would deliver it), then reports EOF.
     fn read_all(input: &[u8]) -> Vec<Result<Option<Attributes>, String>> {
         let mut reader = RequestReader::new();
-        let mut stream = input;
         let mut out = Vec::new();
-        loop {
-            match reader.next_request(&mut stream, &mut NoTicks) {
-                Ok(Some(r)) => out.push(Ok(Some(r))),
-                Ok(None) => {
-                    out.push(Ok(None));
-                    return out;
-                }
-                Err(e) => {
-                    out.push(Err(e.to_string()));
-                    return out;
+        for piece in input.chunks(7) {
+            reader.feed(piece);
+            loop {
+                match reader.take_request() {
+                    Ok(Some(r)) => out.push(Ok(Some(r))),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e.to_string()));
+                        return out;
+                    }
                 }
             }
         }
+        if reader.in_progress() {
+            out.push(Err(ProtocolError::Truncated.to_string()));
+        } else {
+            out.push(Ok(None));
+        }
+        out
     }
 
     // SPEC §6: many requests per connection, blank line ends each.

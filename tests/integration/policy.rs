@@ -513,8 +513,15 @@ fn raise_fd_limit() {
     // SAFETY: plain system calls on a struct we own.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        // 1,000 client sockets plus the harness: root may raise the hard limit too.
+        let wanted = libc::rlimit {
+            rlim_cur: limit.rlim_max.max(4096),
+            rlim_max: limit.rlim_max.max(4096),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }
 
@@ -689,4 +696,33 @@ fn unusable_database_fails_open() {
     );
     server.wait_log("cannot open the database, mail passes");
     server.wait_log("action=pass, reason=error:");
+}
+
+// SPEC §6 (PREPEND on a triplet's first pass), like postgrey: one X-Greylist header per message —
+// the second recipient of the same `instance` gets DUNNO, a new message gets its header again.
+#[test]
+fn one_header_per_message_instance() {
+    let server = Server::start(&["--allow-test-time"]);
+    let mut c = server.connect();
+    let r = |rcpt: &str, instance: &str, t: i64| {
+        request(
+            "198.51.100.40",
+            "unknown",
+            "a@s.example",
+            rcpt,
+            &[("instance", instance), ("policy_test_time", &at(t))],
+        )
+    };
+    for rcpt in ["u@local.example", "v@local.example", "w@local.example"] {
+        assert_eq!(c.ask(&r(rcpt, "1a.1", T0)), DEFER);
+    }
+    assert!(
+        c.ask(&r("u@local.example", "2b.2", T0 + 400))
+            .starts_with("action=PREPEND X-Greylist:")
+    );
+    assert_eq!(c.ask(&r("v@local.example", "2b.2", T0 + 400)), DUNNO);
+    assert!(
+        c.ask(&r("w@local.example", "3c.3", T0 + 400))
+            .starts_with("action=PREPEND X-Greylist:")
+    );
 }
