@@ -38,6 +38,8 @@ trap cleanup EXIT
 
 wait_port() { for _ in $(seq 600); do port_in_use "$1" && return 0; sleep 0.1; done; fail "nothing listens on $1"; }
 peak_rss_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# CPU seconds (user + system) the process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
 
 start_postgrey() { # start_postgrey DBDIR
@@ -80,27 +82,29 @@ run_pair() { # run_pair LABEL OUR_DB PG_DIR
     start_ours "$2"
     local ours
     ours=$(load --addr "127.0.0.1:$OUR_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3)
-    local ours_rss
+    local ours_rss ours_cpu
     ours_rss=$(peak_rss_mib "$OUR_PID")
+    ours_cpu=$(cpu_s "$OUR_PID")
     stop "$OUR_PID"
     start_postgrey "$3"
     local pg
     pg=$(load --addr "127.0.0.1:$PG_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3)
-    local pg_rss
+    local pg_rss pg_cpu
     pg_rss=$(peak_rss_mib "$PG_PID")
+    pg_cpu=$(cpu_s "$PG_PID")
     stop "$PG_PID"
-    echo "$label ours     $ours peak_rss_mib=$ours_rss"
-    echo "$label postgrey $pg peak_rss_mib=$pg_rss"
-    python3 - "$label" "$ours" "$pg" "$ours_rss" "$pg_rss" <<'EOF' || true
-import sys
-label, ours, pg, ours_rss, pg_rss = sys.argv[1:]
-o = dict(kv.split("=") for kv in ours.split())
-p = dict(kv.split("=") for kv in pg.split())
-print(f"{label} ratio    throughput x{float(o['decisions_per_s'])/float(p['decisions_per_s']):.1f}, "
-      f"p50 {float(o['p50_ms']):.3f} vs {float(p['p50_ms']):.3f} ms, "
-      f"p99 {float(o['p99_ms']):.3f} vs {float(p['p99_ms']):.3f} ms, "
-      f"peak RSS {ours_rss} vs {pg_rss} MiB")
-EOF
+    echo "$label ours     $ours peak_rss_mib=$ours_rss server_cpu_s=$ours_cpu"
+    echo "$label postgrey $pg peak_rss_mib=$pg_rss server_cpu_s=$pg_cpu"
+    awk -v label="$label" -v ours="$ours" -v pg="$pg" -v ors="$ours_rss" -v prs="$pg_rss" \
+        -v oc="$ours_cpu" -v pc="$pg_cpu" 'BEGIN {
+        n = split(ours, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); o[kv[1]] = kv[2] }
+        n = split(pg, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); p[kv[1]] = kv[2] }
+        printf "%s ratio    throughput x%.1f, p50 %.3f vs %.3f ms, p99 %.3f vs %.3f ms, peak RSS %s vs %s MiB, server CPU per decision %.0f vs %.0f us (x%.1f)\n",
+            label, o["decisions_per_s"] / p["decisions_per_s"], o["p50_ms"], p["p50_ms"],
+            o["p99_ms"], p["p99_ms"], ors, prs, oc * 1e6 / o["requests"], pc * 1e6 / p["requests"],
+            (pc / p["requests"]) / (oc / o["requests"])
+    }'
+
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') RAM; $(date -u '+%Y-%m-%d %H:%M UTC')"

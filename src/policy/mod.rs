@@ -630,6 +630,7 @@ fn answer(
         Ok(list) => Ok(list.into_iter()),
         Err(why) => Err(why),
     };
+    let mut touched = Vec::new();
     for request in pending.drain(..) {
         let peer = conns.get(&request.token).map_or("", |c| c.peer.as_str());
         let mut action = match &request.kind {
@@ -660,9 +661,13 @@ fn answer(
             }
         }
         conn.out.extend_from_slice(&protocol::reply(&action));
+        touched.push(request.token);
     }
-    for conn in conns.values_mut() {
-        if !conn.out.is_empty() {
+    // Only the connections answered this turn; idle ones are not visited.
+    for token in touched {
+        if let Some(conn) = conns.get_mut(&token)
+            && !conn.out.is_empty()
+        {
             conn.flush_out();
         }
     }
