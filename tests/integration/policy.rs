@@ -726,3 +726,22 @@ fn one_header_per_message_instance() {
             .starts_with("action=PREPEND X-Greylist:")
     );
 }
+
+// SPEC §6 (`--listen host:port` or `unix:/path`): anything else is refused before serving.
+#[test]
+fn bad_listen_address_is_refused() {
+    let dir = TempDir::new().unwrap();
+    assert_cmd::Command::new(policyd_bin())
+        .args(["--listen", "nonsense", "--db"])
+        .arg(dir.path().join("g.db"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "invalid listen address \"nonsense\" (expected host:port or unix:/path)",
+        ));
+    assert_cmd::Command::new(policyd_bin())
+        .args(["--max-connections", "0"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("--max-connections"));
+}
