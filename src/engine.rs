@@ -153,3 +153,65 @@ fn decide_recipients(
     }
     Ok(outcomes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Reason;
+    use crate::store::SqliteStore;
+
+    fn message(ip: &str, recipient: &str) -> Message {
+        Message {
+            client_ip: ip.parse().ok(),
+            client_name: None,
+            sender: "a@sender.example".to_string(),
+            recipients: vec![recipient.to_string()],
+            authenticated: false,
+        }
+    }
+
+    // SPEC §4 step 6 inside one group-committed transaction: a later message of the batch sees
+    // the triplet an earlier one wrote (new, then early-retry; then a pass after the interval).
+    #[test]
+    fn batch_sees_its_own_writes_in_order() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+        let first = message("192.0.2.1", "u@local.example");
+        let neighbour = message("192.0.2.77", "u@local.example");
+        let other = message("192.0.2.1", "v@local.example");
+        let mut outcomes = Vec::new();
+        store
+            .write(&mut |tx| {
+                outcomes = check_messages_in_tx(
+                    tx,
+                    &[
+                        (&first, 1000),
+                        (&neighbour, 1010),
+                        (&other, 1020),
+                        (&first, 1400),
+                    ],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let reasons: Vec<Reason> = outcomes
+            .iter()
+            .map(|o| o.recipients[0].decision.reason)
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                Reason::New,
+                Reason::EarlyRetry,
+                Reason::New,
+                Reason::TripletFound
+            ]
+        );
+        assert_eq!(outcomes[3].verdict, Verdict::Pass);
+        assert_eq!(outcomes[3].recipients[0].decision.delay, Some(400));
+        // Committed: a later transaction sees the passed triplet.
+        let again = check_message(&mut store, &first, 1500).unwrap();
+        assert_eq!(again.recipients[0].decision.reason, Reason::TripletFound);
+        assert_eq!(again.recipients[0].decision.delay, None);
+    }
+}
