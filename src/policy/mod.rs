@@ -50,6 +50,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const LISTENER: Token = Token(0);
 /// Bytes read from a socket at once.
 const READ_CHUNK: usize = 16 * 1024;
+/// Replies a client may leave unread (beyond the socket buffers) before it is disconnected.
+const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
 
 /// Why the server could not start or run.
 #[derive(Debug, Error)]
@@ -669,6 +671,15 @@ fn answer(
             && !conn.out.is_empty()
         {
             conn.flush_out();
+            // A client that keeps sending but never reads its replies would grow this buffer
+            // without bound: drop it instead.
+            if conn.out.len() > MAX_UNSENT_REPLIES && !conn.dead {
+                log.error(&format!(
+                    "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
+                    conn.peer
+                ));
+                conn.dead = true;
+            }
         }
     }
 }
