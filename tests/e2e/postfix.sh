@@ -67,7 +67,7 @@ DB="$P/greylist.db"
 GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$POLICY_PORT" --db "$DB" \
     --hostname mx.e2e.test 2>"$P/policyd.log" &
 POLICYD_PID=$!
-for _ in $(seq 100); do grep -q "listening on" "$P/policyd.log" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -qs "listening on" "$P/policyd.log" && break; sleep 0.1; done
 grep -q "listening on 127.0.0.1:$POLICY_PORT" "$P/policyd.log" || fail "policyd did not start"
 
 # The private Postfix (SPEC §7).
