@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::config::Settings;
 use crate::decision::{
     ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request,
     Verdict, client_key, combine, decide_by_policy, decide_by_triplet, triplet_sender,
@@ -54,30 +55,56 @@ pub fn check_message(
 ) -> Result<MessageOutcome, StoreError> {
     let mut outcomes = Vec::new();
     store.write(&mut |tx| {
-        outcomes = check_in_tx(tx, message, now)?;
+        outcomes = check_messages_in_tx(tx, &[(message, now)])?;
         Ok(())
     })?;
-    let verdict = combine(outcomes.iter().map(|o| o.decision.verdict));
-    Ok(MessageOutcome {
-        verdict,
-        recipients: outcomes,
-    })
+    Ok(outcomes.pop().unwrap_or(MessageOutcome {
+        verdict: combine([]),
+        recipients: Vec::new(),
+    }))
 }
 
-fn check_in_tx(
+/// Decides several messages inside a caller-provided write transaction (the policy server's
+/// group commit): settings and lists are read once, at the start of the transaction, so a change
+/// made with the CLI is seen by the next transaction; each message sees the triplets written for
+/// the messages before it. `messages` pairs each message with its decision time.
+pub fn check_messages_in_tx(
     tx: &mut dyn Tx,
+    messages: &[(&Message, i64)],
+) -> Result<Vec<MessageOutcome>, StoreError> {
+    let settings = tx.settings()?;
+    let lists = CompiledLists::new(&store::server_lists(tx)?);
+    let mut results = Vec::with_capacity(messages.len());
+    for (message, now) in messages {
+        let outcomes = decide_recipients(tx, &settings, &lists, message, *now)?;
+        let verdict = combine(outcomes.iter().map(|o| o.decision.verdict));
+        results.push(MessageOutcome {
+            verdict,
+            recipients: outcomes,
+        });
+    }
+    let latest = messages.iter().map(|(_, now)| *now).max();
+    if let (true, Some(now)) = (settings.log_retention > 0, latest) {
+        let retention = i64::try_from(settings.log_retention).unwrap_or(i64::MAX);
+        tx.purge_decision_log(now.saturating_sub(retention), Some(LOG_PRUNE_PER_MESSAGE))?;
+    }
+    Ok(results)
+}
+
+fn decide_recipients(
+    tx: &mut dyn Tx,
+    settings: &Settings,
+    lists: &CompiledLists,
     message: &Message,
     now: i64,
 ) -> Result<Vec<RecipientOutcome>, StoreError> {
-    let settings = tx.settings()?;
-    let lists = CompiledLists::new(&store::server_lists(tx)?);
     let mut outcomes = Vec::with_capacity(message.recipients.len());
     // The client key does not depend on the recipient: computed once (SPEC §4 "Client key").
     let key = message.client_ip.map(|ip| {
         client_key(
             ip,
             message.client_name.as_deref(),
-            &settings,
+            settings,
             lists.domains_black(),
         )
     });
@@ -102,14 +129,14 @@ fn check_in_tx(
             recipient,
             authenticated: message.authenticated,
         };
-        let decision = match decide_by_policy(&settings, &lists, &policy, &request) {
+        let decision = match decide_by_policy(settings, lists, &policy, &request) {
             PolicyOutcome::Decided(decision) => decision,
             PolicyOutcome::Greylist(ip) => {
                 let client = key.clone().unwrap_or_else(|| {
-                    client_key(ip, request.client_name, &settings, lists.domains_black())
+                    client_key(ip, request.client_name, settings, lists.domains_black())
                 });
                 let network = client.network;
-                let key = TripletKey {
+                let triplet_key = TripletKey {
                     client: client.key,
                     sender: triplet_sender(&message.sender, settings.sender_normalize),
                     recipient: recipient_lower.clone(),
@@ -120,11 +147,11 @@ fn check_in_tx(
                     } else {
                         0
                     },
-                    triplet: tx.triplet(&key)?,
+                    triplet: tx.triplet(&triplet_key)?,
                 };
-                let decision = decide_by_triplet(&settings, &state, now);
+                let decision = decide_by_triplet(settings, &state, now);
                 if let Some(write) = &decision.write {
-                    tx.put_triplet(&key, &network, write)?;
+                    tx.put_triplet(&triplet_key, &network, write)?;
                 }
                 decision
             }
@@ -136,10 +163,6 @@ fn check_in_tx(
             recipient: recipient.clone(),
             decision,
         });
-    }
-    if settings.log_retention > 0 {
-        let before = now.saturating_sub(i64::try_from(settings.log_retention).unwrap_or(i64::MAX));
-        tx.purge_decision_log(before, Some(LOG_PRUNE_PER_MESSAGE))?;
     }
     Ok(outcomes)
 }
@@ -172,5 +195,67 @@ fn log_entry(
         reason: decision.reason.as_str().to_string(),
         pattern: decision.pattern.clone(),
         delay: decision.delay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Reason;
+    use crate::store::SqliteStore;
+
+    fn message(ip: &str, recipient: &str) -> Message {
+        Message {
+            client_ip: ip.parse().ok(),
+            client_name: None,
+            sender: "a@sender.example".to_string(),
+            recipients: vec![recipient.to_string()],
+            authenticated: false,
+        }
+    }
+
+    // SPEC §4 step 6 inside one group-committed transaction: a later message of the batch sees
+    // the triplet an earlier one wrote (new, then early-retry; then a pass after the interval).
+    #[test]
+    fn batch_sees_its_own_writes_in_order() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+        let first = message("192.0.2.1", "u@local.example");
+        let neighbour = message("192.0.2.77", "u@local.example");
+        let other = message("192.0.2.1", "v@local.example");
+        let mut outcomes = Vec::new();
+        store
+            .write(&mut |tx| {
+                outcomes = check_messages_in_tx(
+                    tx,
+                    &[
+                        (&first, 1000),
+                        (&neighbour, 1010),
+                        (&other, 1020),
+                        (&first, 1400),
+                    ],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let reasons: Vec<Reason> = outcomes
+            .iter()
+            .map(|o| o.recipients[0].decision.reason)
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                Reason::New,
+                Reason::EarlyRetry,
+                Reason::New,
+                Reason::TripletFound
+            ]
+        );
+        assert_eq!(outcomes[3].verdict, Verdict::Pass);
+        assert_eq!(outcomes[3].recipients[0].decision.delay, Some(400));
+        // Committed: a later transaction sees the passed triplet.
+        let again = check_message(&mut store, &first, 1500).unwrap();
+        assert_eq!(again.recipients[0].decision.reason, Reason::TripletFound);
+        assert_eq!(again.recipients[0].decision.delay, None);
     }
 }

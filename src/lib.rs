@@ -8,6 +8,7 @@
 //! - [`engine`]: the decision run against a store, one transaction per message.
 //! - [`handler`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (SPEC §5).
 //! - [`cli`]: the `grey_listing` command (SPEC §2).
+//! - [`policy`]: the Postfix policy server `greylisting-policyd` (SPEC §6).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -20,5 +21,6 @@ pub mod handler;
 pub mod logging;
 pub mod pattern;
 pub mod plesk;
+pub mod policy;
 pub mod store;
 pub mod transfer;

@@ -21,5 +21,6 @@ mod filter_support;
 mod generated;
 mod list_edit;
 mod pattern;
+mod policy;
 mod support;
 mod transfer;

@@ -1,0 +1,104 @@
+//! The database side of the server: decides a batch of requests in ONE write transaction (group
+//! commit) and hands back the outcomes only after that transaction committed, so every answered
+//! decision is stored. Opens the store lazily and reopens it after an error; while the store is
+//! unusable every request fails open.
+
+use std::time::{Duration, Instant};
+
+use crate::engine::{self, Message, MessageOutcome};
+use crate::logging::Logger;
+use crate::store::{self, DbLocation, SqliteStore, Store};
+
+use super::Synchronous;
+
+/// How long after a failed open the server waits before trying again (requests meanwhile pass).
+const REOPEN_DELAY: Duration = Duration::from_secs(1);
+
+/// Owns the database connection of the server.
+pub struct BatchDecider {
+    db: DbLocation,
+    synchronous: Synchronous,
+    store: Option<Box<dyn Store>>,
+    last_open_failure: Option<Instant>,
+}
+
+impl BatchDecider {
+    /// A decider for `db`; opens it at once (logging a failure, which is retried later).
+    pub fn new(db: DbLocation, synchronous: Synchronous, log: &mut Logger) -> BatchDecider {
+        let mut decider = BatchDecider {
+            db,
+            synchronous,
+            store: None,
+            last_open_failure: None,
+        };
+        decider.ensure_open(log);
+        decider
+    }
+
+    fn ensure_open(&mut self, log: &mut Logger) {
+        if self.store.is_some()
+            || self
+                .last_open_failure
+                .is_some_and(|t| t.elapsed() < REOPEN_DELAY)
+        {
+            return;
+        }
+        match open_store(&self.db, self.synchronous) {
+            Ok(opened) => {
+                self.store = Some(opened);
+                self.last_open_failure = None;
+            }
+            Err(err) => {
+                log.error(&format!("cannot open the database, mail passes: {err}"));
+                self.last_open_failure = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Decides `batch` (message, decision time) in one transaction. `Err` carries why the store
+    /// failed; the caller answers every request of the batch `DUNNO`.
+    pub fn decide(
+        &mut self,
+        batch: &[(&Message, i64)],
+        log: &mut Logger,
+    ) -> Result<Vec<MessageOutcome>, String> {
+        self.ensure_open(log);
+        let Some(store) = self.store.as_mut() else {
+            return Err("database unavailable".to_string());
+        };
+        let mut outcomes = Vec::new();
+        let result = store.write(&mut |tx| {
+            outcomes = engine::check_messages_in_tx(tx, batch)?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(outcomes),
+            Err(err) => {
+                let text = err.to_string();
+                log.error(&format!("database error, mail passes: {text}"));
+                // Reopen on the next batch: the file may have been replaced or repaired.
+                self.store = None;
+                Err(text)
+            }
+        }
+    }
+}
+
+/// Opens the store with the durability the server was asked for.
+fn open_store(db: &DbLocation, synchronous: Synchronous) -> Result<Box<dyn Store>, String> {
+    match db {
+        DbLocation::Sqlite(path) => {
+            let sqlite = SqliteStore::open(path).map_err(|e| e.to_string())?;
+            let mode = match synchronous {
+                Synchronous::Full => "FULL",
+                Synchronous::Normal => "NORMAL",
+            };
+            sqlite
+                .connection()
+                .pragma_update(None, "synchronous", mode)
+                .map_err(|e| format!("database {}: {e}", path.display()))?;
+            Ok(Box::new(sqlite))
+        }
+        other => store::open(other).map_err(|e| e.to_string()),
+    }
+}

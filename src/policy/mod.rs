@@ -1,0 +1,745 @@
+//! `greylisting-policyd`: the Postfix policy delegation server (SPEC §6).
+//!
+//! Design: ONE thread runs an event loop (epoll via `mio`) over the listener and every
+//! connection. Each loop turn reads whatever the ready connections sent, parses the complete
+//! requests, decides all of them in a single write transaction (group commit, [`batch`]) and only
+//! then queues the replies — so an answered decision is always stored, and the cost of a commit
+//! (and its fsync) is shared by every request that arrived meanwhile. No thread hand-offs, no
+//! locks: two system calls per request plus one commit per turn. Settings and lists are read in
+//! every transaction, so CLI changes apply to the next request. Idle connections cost a socket
+//! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
+
+pub mod batch;
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::TimeZone;
+use mio::{Events, Interest, Poll, Token};
+use thiserror::Error;
+
+use crate::clock;
+use crate::engine::{Message, MessageOutcome};
+use crate::logging::{Fallback, Logger};
+use crate::store::DbLocation;
+
+use batch::BatchDecider;
+use protocol::{Parsed, ProtocolError, RequestReader};
+
+/// The syslog ident of the server.
+pub const IDENT: &str = "greylisting-policyd";
+/// Default listen address: postgrey's port, loopback only (SPEC §6).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10023";
+/// Default idle timeout, longer than Postfix's 300 s `smtpd_policy_service_max_idle`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
+/// Default bound on open connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// How often the loop wakes without events to check idle connections and the shutdown flag.
+const TICK: Duration = Duration::from_millis(250);
+/// How long a request already in progress may still take to arrive after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Token of the listening socket; connections count up from 1.
+const LISTENER: Token = Token(0);
+/// Bytes read from a socket at once.
+const READ_CHUNK: usize = 16 * 1024;
+/// Replies a client may leave unread (beyond the socket buffers) before it is disconnected.
+const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
+
+/// Why the server could not start or run.
+#[derive(Debug, Error)]
+pub enum PolicyError {
+    /// The listen address is not `host:port` or `unix:/path`.
+    #[error("invalid listen address {0:?} (expected host:port or unix:/path)")]
+    BadListen(String),
+    /// Binding or accepting failed.
+    #[error("{what} {address}: {cause}")]
+    Io {
+        /// What we were doing.
+        what: &'static str,
+        /// The address involved.
+        address: String,
+        /// The OS error.
+        cause: io::Error,
+    },
+}
+
+/// How hard a commit presses the decision to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// `synchronous=FULL`: every committed batch is fsynced before its replies go out, so an
+    /// answered decision survives a power cut.
+    Full,
+    /// `synchronous=NORMAL`: survives a crash of the process, a power cut may forget the last
+    /// batches (senders are then greylisted once more; no mail is lost).
+    Normal,
+}
+
+/// Server settings (the command line).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database.
+    pub db: DbLocation,
+    /// Close a connection after this long without a byte from the client.
+    pub idle_timeout: Duration,
+    /// Bound on open connections; more are closed at once and logged.
+    pub max_connections: usize,
+    /// Honour postgrey's `policy_test_time` attribute.
+    pub allow_test_time: bool,
+    /// Host name used in the `X-Greylist` header.
+    pub hostname: String,
+    /// Durability of commits.
+    pub synchronous: Synchronous,
+}
+
+impl Config {
+    /// Defaults of SPEC §6 for a database.
+    pub fn new(db: DbLocation) -> Config {
+        Config {
+            db,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            allow_test_time: false,
+            hostname: local_hostname(),
+            synchronous: Synchronous::Full,
+        }
+    }
+}
+
+/// The machine's host name (for the header), `localhost` if it cannot be read.
+pub fn local_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit, so `--max-connections` can be reached.
+/// Failing to raise it is harmless (accept errors are logged and retried).
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// A bound listening socket.
+#[derive(Debug)]
+pub enum PolicyListener {
+    /// TCP (loopback by default).
+    Tcp(TcpListener),
+    /// A unix socket; the path is removed when the server stops.
+    Unix(UnixListener, PathBuf),
+}
+
+impl PolicyListener {
+    /// Binds `host:port` or `unix:/path` (a stale socket file at the path is replaced).
+    pub fn bind(listen: &str) -> Result<PolicyListener, PolicyError> {
+        let io_err = |what, cause| PolicyError::Io {
+            what,
+            address: listen.to_string(),
+            cause,
+        };
+        if let Some(path) = listen.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(PolicyError::BadListen(listen.to_string()));
+            }
+            let path = PathBuf::from(path);
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            }) {
+                let _ = std::fs::remove_file(&path);
+            }
+            let listener = UnixListener::bind(&path).map_err(|e| io_err("cannot listen on", e))?;
+            return Ok(PolicyListener::Unix(listener, path));
+        }
+        let addr: SocketAddr = listen
+            .parse()
+            .map_err(|_| PolicyError::BadListen(listen.to_string()))?;
+        let listener = TcpListener::bind(addr).map_err(|e| io_err("cannot listen on", e))?;
+        Ok(PolicyListener::Tcp(listener))
+    }
+
+    /// The address as given to `--listen` (the real port when bound to port 0).
+    pub fn describe(&self) -> String {
+        match self {
+            PolicyListener::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|_| "tcp".to_string(), |a| a.to_string()),
+            PolicyListener::Unix(_, path) => format!("unix:{}", path.display()),
+        }
+    }
+
+    /// Turns the std listener into a non-blocking mio one (the unix path travels along so it is
+    /// removed when the server stops).
+    fn into_mio(mut self) -> io::Result<Listener> {
+        // A duplicate descriptor keeps the socket open when `self` is dropped; the path moves
+        // out so `self`'s Drop does not remove the socket file.
+        match &mut self {
+            PolicyListener::Tcp(l) => {
+                let tcp = l.try_clone()?;
+                tcp.set_nonblocking(true)?;
+                Ok(Listener::Tcp(mio::net::TcpListener::from_std(tcp)))
+            }
+            PolicyListener::Unix(l, path) => {
+                let unix = l.try_clone()?;
+                unix.set_nonblocking(true)?;
+                let path = std::mem::take(path);
+                Ok(Listener::Unix(mio::net::UnixListener::from_std(unix), path))
+            }
+        }
+    }
+}
+
+impl Drop for PolicyListener {
+    fn drop(&mut self) {
+        if let PolicyListener::Unix(_, path) = self
+            && !path.as_os_str().is_empty()
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+enum Listener {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener, PathBuf),
+}
+
+impl Listener {
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Listener::Tcp(l) => l,
+            Listener::Unix(l, _) => l,
+        }
+    }
+
+    fn accept(&self) -> io::Result<(Stream, String)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok((Stream::Tcp(s), peer.to_string()))
+            }
+            Listener::Unix(l, path) => {
+                let (s, _) = l.accept()?;
+                Ok((Stream::Unix(s), format!("unix:{}", path.display())))
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One client connection.
+struct Conn {
+    stream: Stream,
+    peer: String,
+    reader: RequestReader,
+    /// Replies not yet written (the socket was full).
+    out: Vec<u8>,
+    /// Last byte received or reply sent (the idle clock).
+    last_activity: Instant,
+    /// The `instance` whose message already got an `X-Greylist` header.
+    last_header_instance: Option<String>,
+    /// The client closed its side: close once the replies are out.
+    eof: bool,
+    /// Close now (protocol violation, socket error).
+    dead: bool,
+}
+
+impl Conn {
+    /// Reads until the socket is drained; complete requests go to `pending`.
+    fn read_ready(
+        &mut self,
+        token: usize,
+        pending: &mut Vec<Pending>,
+        config: &Config,
+        log: &mut Logger,
+    ) {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    if self.reader.in_progress() {
+                        log.error(&format!(
+                            "closing connection from {}: {}",
+                            self.peer,
+                            ProtocolError::Truncated
+                        ));
+                        self.dead = true;
+                    } else {
+                        self.eof = true;
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    self.last_activity = Instant::now();
+                    self.reader.feed(&chunk[..n]);
+                    loop {
+                        match self.reader.take_request() {
+                            Ok(Some(attrs)) => pending.push(Pending::new(token, &attrs, config)),
+                            Ok(None) => break,
+                            Err(err) => {
+                                log.error(&format!("closing connection from {}: {err}", self.peer));
+                                self.dead = true;
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    if err.kind() != io::ErrorKind::ConnectionReset {
+                        log.error(&format!(
+                            "closing connection from {}: read error: {err}",
+                            self.peer
+                        ));
+                    }
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// True when the connection must be closed now: broken, or the client is gone and every
+    /// reply is out.
+    fn is_finished(&self) -> bool {
+        self.dead || self.eof && self.out.is_empty()
+    }
+
+    /// Writes queued replies until done or the socket is full.
+    fn flush_out(&mut self) {
+        let mut written = 0;
+        while written < self.out.len() {
+            match self.stream.write(&self.out[written..]) {
+                Ok(0) => {
+                    self.dead = true;
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.dead = true;
+                    break;
+                }
+            }
+        }
+        self.out.drain(..written);
+        if written > 0 {
+            self.last_activity = Instant::now();
+        }
+    }
+}
+
+/// A request waiting for the turn's transaction.
+struct Pending {
+    token: usize,
+    instance: Option<String>,
+    kind: Parsed,
+}
+
+impl Pending {
+    fn new(token: usize, attrs: &protocol::Attributes, config: &Config) -> Pending {
+        Pending {
+            token,
+            instance: attrs
+                .get("instance")
+                .filter(|i| !i.is_empty())
+                .map(str::to_string),
+            kind: protocol::interpret(attrs, clock::system_now(), config.allow_test_time),
+        }
+    }
+}
+
+/// Runs the server on `listener` until `shutdown` becomes true (the binary sets it on SIGTERM),
+/// then stops accepting, finishes the requests in flight and returns. Logs as
+/// `greylisting-policyd` to syslog, or stderr without it.
+pub fn run(
+    listener: PolicyListener,
+    config: Config,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), PolicyError> {
+    let logger = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
+    run_with_logger(listener, config, shutdown, logger)
+}
+
+/// [`run`] with a caller-provided logger.
+pub fn run_with_logger(
+    listener: PolicyListener,
+    config: Config,
+    shutdown: Arc<AtomicBool>,
+    mut log: Logger,
+) -> Result<(), PolicyError> {
+    let address = listener.describe();
+    let io_err = |what: &'static str| {
+        let address = address.clone();
+        move |cause| PolicyError::Io {
+            what,
+            address,
+            cause,
+        }
+    };
+    let mut listener = Some(listener.into_mio().map_err(io_err("cannot configure"))?);
+    let mut poll = Poll::new().map_err(io_err("cannot poll"))?;
+    if let Some(l) = listener.as_mut() {
+        poll.registry()
+            .register(l.source(), LISTENER, Interest::READABLE)
+            .map_err(io_err("cannot poll"))?;
+    }
+    let mut decider = BatchDecider::new(config.db.clone(), config.synchronous, &mut log);
+    log.info(&format!(
+        "Starting greylisting-policyd: listening on {address}, database {}, max connections {}, idle timeout {} s{}",
+        config.db,
+        config.max_connections,
+        config.idle_timeout.as_secs(),
+        if config.allow_test_time {
+            ", policy_test_time honoured"
+        } else {
+            ""
+        }
+    ));
+    let mut events = Events::with_capacity(1024);
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut next_token = 1usize;
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut last_sweep = Instant::now();
+    let mut stopping_since: Option<Instant> = None;
+    // An accept that failed (out of descriptors) is retried every turn: epoll is edge-triggered.
+    let mut accept_backlog = false;
+    loop {
+        if shutdown.load(Ordering::SeqCst) && stopping_since.is_none() {
+            if let Some(mut l) = listener.take() {
+                let _ = poll.registry().deregister(l.source());
+            }
+            stopping_since = Some(Instant::now());
+            log.info(
+                "Stopping greylisting-policyd: no new connections, finishing requests in flight",
+            );
+        }
+        if let Some(since) = stopping_since {
+            let grace_over = since.elapsed() > SHUTDOWN_GRACE;
+            // Keep only connections with a request still arriving (within the grace) or replies
+            // still to write.
+            conns.retain(|_, c| {
+                !c.dead && (c.reader.in_progress() && !grace_over || !c.out.is_empty())
+            });
+            if conns.is_empty() {
+                break;
+            }
+        }
+        match poll.poll(&mut events, Some(TICK)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                log.error(&format!("poll failed: {err}"));
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        }
+        for event in events.iter() {
+            let token = event.token();
+            if token == LISTENER {
+                accept_backlog = true;
+                continue;
+            }
+            if let Some(conn) = conns.get_mut(&token.0) {
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    conn.read_ready(token.0, &mut pending, &config, &mut log);
+                }
+                if event.is_writable() && !conn.out.is_empty() {
+                    conn.flush_out();
+                }
+            }
+        }
+        if accept_backlog {
+            if let Some(l) = listener.as_mut() {
+                accept_backlog =
+                    accept_all(l, &mut poll, &mut conns, &mut next_token, &config, &mut log);
+            } else {
+                accept_backlog = false;
+            }
+        }
+        if !pending.is_empty() {
+            answer(&mut pending, &mut conns, &mut decider, &config, &mut log);
+        }
+        conns.retain(|_, c| !c.is_finished());
+        if last_sweep.elapsed() >= TICK {
+            last_sweep = Instant::now();
+            let idle = config.idle_timeout;
+            conns.retain(|_, c| {
+                let keep = c.last_activity.elapsed() < idle;
+                if !keep {
+                    log.info(&format!(
+                        "closing idle connection from {} after {} s",
+                        c.peer,
+                        idle.as_secs()
+                    ));
+                }
+                keep
+            });
+        }
+    }
+    drop(listener);
+    log.info("greylisting-policyd stopped");
+    Ok(())
+}
+
+/// Accepts every waiting connection; returns true when accepting must be retried next turn.
+fn accept_all(
+    listener: &mut Listener,
+    poll: &mut Poll,
+    conns: &mut HashMap<usize, Conn>,
+    next_token: &mut usize,
+    config: &Config,
+    log: &mut Logger,
+) -> bool {
+    loop {
+        let (mut stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                // Out of file descriptors and the like: log, keep serving, retry next turn.
+                log.error(&format!("accept failed: {err}"));
+                return true;
+            }
+        };
+        if conns.len() >= config.max_connections {
+            log.error(&format!(
+                "too many connections ({}, max {}): closing connection from {peer}",
+                conns.len(),
+                config.max_connections
+            ));
+            continue;
+        }
+        let token = *next_token;
+        *next_token = next_token.wrapping_add(1).max(1);
+        if let Err(err) = poll.registry().register(
+            stream.source(),
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log.error(&format!("cannot watch connection from {peer}: {err}"));
+            continue;
+        }
+        conns.insert(
+            token,
+            Conn {
+                stream,
+                peer,
+                reader: RequestReader::new(),
+                out: Vec::new(),
+                last_activity: Instant::now(),
+                last_header_instance: None,
+                eof: false,
+                dead: false,
+            },
+        );
+    }
+}
+
+/// Decides this turn's requests in one transaction and queues the replies, in request order.
+fn answer(
+    pending: &mut Vec<Pending>,
+    conns: &mut HashMap<usize, Conn>,
+    decider: &mut BatchDecider,
+    config: &Config,
+    log: &mut Logger,
+) {
+    let checks: Vec<(&Message, i64)> = pending
+        .iter()
+        .filter_map(|p| match &p.kind {
+            Parsed::Check { message, now } => Some((message, *now)),
+            Parsed::Ignore(_) => None,
+        })
+        .collect();
+    let outcomes = if checks.is_empty() {
+        Ok(Vec::new())
+    } else {
+        decider.decide(&checks, log)
+    };
+    drop(checks);
+    let mut outcomes = match outcomes {
+        Ok(list) => Ok(list.into_iter()),
+        Err(why) => Err(why),
+    };
+    let mut touched = Vec::new();
+    for request in pending.drain(..) {
+        let peer = conns.get(&request.token).map_or("", |c| c.peer.as_str());
+        let mut action = match &request.kind {
+            Parsed::Ignore(why) => {
+                log.info(&format!("action=dunno, reason={why}, peer={peer}"));
+                protocol::REPLY_DUNNO.to_string()
+            }
+            Parsed::Check { message, now } => {
+                let outcome = match &mut outcomes {
+                    Ok(iter) => iter.next().ok_or_else(|| "missing outcome".to_string()),
+                    Err(why) => Err(why.clone()),
+                };
+                describe_and_act(message, *now, outcome, config, log)
+            }
+        };
+        let Some(conn) = conns.get_mut(&request.token) else {
+            continue;
+        };
+        // One X-Greylist header per message: Postfix sends every recipient of a message over the
+        // same connection with the same `instance`, as postgrey relies on too.
+        if action.starts_with("PREPEND ") {
+            if let Some(instance) = request.instance {
+                if conn.last_header_instance.as_deref() == Some(instance.as_str()) {
+                    action = protocol::REPLY_DUNNO.to_string();
+                } else {
+                    conn.last_header_instance = Some(instance);
+                }
+            }
+        }
+        conn.out.extend_from_slice(&protocol::reply(&action));
+        touched.push(request.token);
+    }
+    // Only the connections answered this turn; idle ones are not visited.
+    for token in touched {
+        if let Some(conn) = conns.get_mut(&token)
+            && !conn.out.is_empty()
+        {
+            conn.flush_out();
+            // A client that keeps sending but never reads its replies would grow this buffer
+            // without bound: drop it instead.
+            if conn.out.len() > MAX_UNSENT_REPLIES && !conn.dead {
+                log.error(&format!(
+                    "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
+                    conn.peer
+                ));
+                conn.dead = true;
+            }
+        }
+    }
+}
+
+/// Logs the decision lines of one request and returns its action (`DUNNO` on a store failure).
+fn describe_and_act(
+    message: &Message,
+    now: i64,
+    outcome: Result<MessageOutcome, String>,
+    config: &Config,
+    log: &mut Logger,
+) -> String {
+    let describe = |verdict: &str, reason: &str| {
+        format!(
+            "action={verdict}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",
+            message.client_name.as_deref().unwrap_or("unknown"),
+            message
+                .client_ip
+                .map_or_else(String::new, |ip| ip.to_string()),
+            protocol::clip(&message.sender),
+            protocol::clip(message.recipients.first().map_or("", String::as_str)),
+        )
+    };
+    match outcome {
+        Ok(outcome) => {
+            for recipient in &outcome.recipients {
+                let decision = &recipient.decision;
+                if let (Some(list_type), Some(pattern)) =
+                    (decision.reason.list_type(), &decision.pattern)
+                {
+                    let from = match decision.reason {
+                        crate::decision::Reason::WhiteHost | crate::decision::Reason::BlackHost => {
+                            message.client_name.as_deref().unwrap_or("unknown")
+                        }
+                        _ => message.sender.as_str(),
+                    };
+                    log.info(&format!(
+                        "list type: {list_type}, from: {}, match string: {pattern}",
+                        protocol::clip(from)
+                    ));
+                }
+                log.info(&describe(
+                    decision.verdict.as_str(),
+                    decision.reason.as_str(),
+                ));
+            }
+            protocol::action(&outcome, &config.hostname, &header_date(now))
+        }
+        Err(why) => {
+            log.error(&describe("pass", &format!("error: {why}")));
+            protocol::REPLY_DUNNO.to_string()
+        }
+    }
+}
+
+/// RFC 2822 date of `now` in local time, as mail headers carry it.
+fn header_date(now: i64) -> String {
+    match chrono::Local.timestamp_opt(now, 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.to_rfc2822(),
+        chrono::LocalResult::None => chrono::DateTime::<chrono::Utc>::from_timestamp(now, 0)
+            .map_or_else(|| now.to_string(), |t| t.to_rfc2822()),
+    }
+}

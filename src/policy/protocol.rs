@@ -1,0 +1,451 @@
+//! The Postfix policy delegation protocol (SPEC §6): `name=value` lines, a blank line ends a
+//! request, the reply is `action=...` plus a blank line, many requests per connection.
+//!
+//! Reading is bounded: a line over [`MAX_LINE`] bytes, a request over [`MAX_REQUEST`] bytes or a
+//! line that is not an attribute is a [`ProtocolError`], and the caller closes the connection.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use thiserror::Error;
+
+use crate::decision::Verdict;
+use crate::engine::{Message, MessageOutcome};
+
+/// Longest accepted line, without its newline (SPEC §6).
+pub const MAX_LINE: usize = 8 * 1024;
+/// Largest accepted request, all its lines and newlines together (SPEC §6).
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// The reply for a deferred recipient.
+pub const REPLY_DEFER: &str = "DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
+/// The reply for a rejected recipient.
+pub const REPLY_REJECT: &str = "REJECT 5.7.1 Command rejected";
+/// The reply that lets other restrictions decide.
+pub const REPLY_DUNNO: &str = "DUNNO";
+
+/// Why a connection must be closed.
+#[derive(Debug, Error)]
+pub enum ProtocolError {
+    /// A line longer than [`MAX_LINE`].
+    #[error("line longer than {MAX_LINE} bytes")]
+    LineTooLong,
+    /// A request larger than [`MAX_REQUEST`].
+    #[error("request larger than {MAX_REQUEST} bytes")]
+    RequestTooLarge,
+    /// A line that is not a `name=value` attribute.
+    #[error("garbage line ({0})")]
+    Garbage(&'static str),
+    /// The client closed the connection in the middle of a request.
+    #[error("client disconnected in the middle of a request")]
+    Truncated,
+}
+
+/// One request's attributes; a repeated name keeps its last value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attributes {
+    values: HashMap<String, String>,
+}
+
+impl Attributes {
+    /// The value of an attribute, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Sets an attribute (a later line with the same name wins).
+    pub fn insert(&mut self, name: &str, value: &str) {
+        self.values.insert(name.to_string(), value.to_string());
+    }
+
+    /// True when no attribute was given.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// Splits the bytes of a connection into requests, within the protocol's limits.
+#[derive(Debug, Default)]
+pub struct RequestReader {
+    buf: Vec<u8>,
+    /// Start of the first unconsumed byte in `buf`.
+    pos: usize,
+    /// Attributes of the request being read.
+    current: Attributes,
+    /// Bytes of the request being read, consumed lines included.
+    request_bytes: usize,
+    /// Whether any line of the current request was consumed.
+    started: bool,
+}
+
+impl RequestReader {
+    /// A reader with an empty buffer.
+    pub fn new() -> RequestReader {
+        RequestReader::default()
+    }
+
+    /// True when part of a request has arrived but not its end.
+    pub fn in_progress(&self) -> bool {
+        self.started || self.pos < self.buf.len()
+    }
+
+    /// Appends bytes received from a non-blocking socket; [`RequestReader::take_request`] then
+    /// returns the complete requests among them.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete request already buffered, or `None` until more bytes arrive. Errors
+    /// when the buffered bytes break the protocol's limits.
+    pub fn take_request(&mut self) -> Result<Option<Attributes>, ProtocolError> {
+        self.take_buffered()
+    }
+
+    /// Consumes complete lines from the buffer; returns a request when its blank line is there.
+    fn take_buffered(&mut self) -> Result<Option<Attributes>, ProtocolError> {
+        loop {
+            let rest = &self.buf[self.pos..];
+            let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
+                if rest.len() > MAX_LINE {
+                    return Err(ProtocolError::LineTooLong);
+                }
+                if self.request_bytes + rest.len() > MAX_REQUEST {
+                    return Err(ProtocolError::RequestTooLarge);
+                }
+                return Ok(None);
+            };
+            let mut line = &rest[..newline];
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            if line.len() > MAX_LINE {
+                return Err(ProtocolError::LineTooLong);
+            }
+            self.request_bytes += newline + 1;
+            if self.request_bytes > MAX_REQUEST {
+                return Err(ProtocolError::RequestTooLarge);
+            }
+            if line.is_empty() {
+                self.pos += newline + 1;
+                self.request_bytes = 0;
+                self.started = false;
+                return Ok(Some(std::mem::take(&mut self.current)));
+            }
+            let (name, value) = parse_attribute(line)?;
+            self.current.insert(name, value);
+            self.started = true;
+            self.pos += newline + 1;
+        }
+    }
+}
+
+/// Splits `name=value`, refusing what Postfix never sends: no `=`, an empty or odd name,
+/// invalid UTF-8, NUL or other control characters.
+fn parse_attribute(line: &[u8]) -> Result<(&str, &str), ProtocolError> {
+    let text = std::str::from_utf8(line).map_err(|_| ProtocolError::Garbage("not UTF-8"))?;
+    let (name, value) = text
+        .split_once('=')
+        .ok_or(ProtocolError::Garbage("no '=' in line"))?;
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !name_ok {
+        return Err(ProtocolError::Garbage("bad attribute name"));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(ProtocolError::Garbage("control character in value"));
+    }
+    Ok((name, value))
+}
+
+/// What to do with one request before the decision.
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    /// A recipient to decide: the message and the decision time.
+    Check {
+        /// The facts about the message and this one recipient.
+        message: Message,
+        /// Unix seconds to decide at.
+        now: i64,
+    },
+    /// Answer `DUNNO` at once; the text says why (for the log).
+    Ignore(String),
+}
+
+/// Turns a request into a message to decide. `now` is the server clock; `policy_test_time`
+/// replaces it only when `allow_test_time` is set (SPEC §4).
+pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed {
+    match attrs.get("request") {
+        Some("smtpd_access_policy") => {}
+        Some(other) => {
+            return Parsed::Ignore(format!(
+                "request={} is not smtpd_access_policy",
+                clip(other)
+            ));
+        }
+        None => return Parsed::Ignore("request attribute missing".to_string()),
+    }
+    let Some(address) = attrs.get("client_address").filter(|a| !a.is_empty()) else {
+        return Parsed::Ignore("client_address missing".to_string());
+    };
+    let Some(recipient) = attrs.get("recipient").filter(|r| !r.is_empty()) else {
+        return Parsed::Ignore("recipient missing".to_string());
+    };
+    let Some(client_ip) = parse_client_address(address) else {
+        return Parsed::Ignore(format!("unparseable client_address={}", clip(address)));
+    };
+    let client_name = attrs
+        .get("client_name")
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("unknown"))
+        .map(str::to_string);
+    let authenticated = attrs.get("sasl_username").is_some_and(|u| !u.is_empty());
+    let now = if allow_test_time {
+        attrs
+            .get("policy_test_time")
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .unwrap_or(now)
+    } else {
+        now
+    };
+    Parsed::Check {
+        message: Message {
+            client_ip: Some(client_ip),
+            client_name,
+            sender: attrs.get("sender").unwrap_or("").to_string(),
+            recipients: vec![recipient.to_string()],
+            authenticated,
+        },
+        now,
+    }
+}
+
+/// Postfix sends bare addresses; brackets and an `IPv6:` prefix are tolerated.
+fn parse_client_address(address: &str) -> Option<IpAddr> {
+    let trimmed = address.trim();
+    let unbracketed = trimmed
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(trimmed);
+    let bare = unbracketed
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("ipv6:"))
+        .map_or(unbracketed, |_| &unbracketed[5..]);
+    bare.parse().ok()
+}
+
+/// Shortens a client-supplied value for a log line.
+pub fn clip(value: &str) -> String {
+    const MAX: usize = 200;
+    if value.len() <= MAX {
+        return value.to_string();
+    }
+    let mut end = MAX;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &value[..end])
+}
+
+/// The action for a decided recipient (SPEC §6). `header_host` and `date` fill the
+/// `X-Greylist` header on a triplet's first pass.
+pub fn action(outcome: &MessageOutcome, header_host: &str, date: &str) -> String {
+    match outcome.verdict {
+        Verdict::Defer => REPLY_DEFER.to_string(),
+        Verdict::Reject => REPLY_REJECT.to_string(),
+        Verdict::Pass => match outcome.recipients.iter().find_map(|r| r.decision.delay) {
+            Some(delay) => format!(
+                "PREPEND X-Greylist: delayed {delay} seconds by grey_listing at {header_host}; {date}"
+            ),
+            None => REPLY_DUNNO.to_string(),
+        },
+    }
+}
+
+/// The bytes sent back for an action: `action=<action>`, then a blank line.
+pub fn reply(action: &str) -> Vec<u8> {
+    format!("action={action}\n\n").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` in small pieces (as a socket would deliver it), then reports EOF.
+    fn read_all(input: &[u8]) -> Vec<Result<Option<Attributes>, String>> {
+        let mut reader = RequestReader::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(7) {
+            reader.feed(piece);
+            loop {
+                match reader.take_request() {
+                    Ok(Some(r)) => out.push(Ok(Some(r))),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e.to_string()));
+                        return out;
+                    }
+                }
+            }
+        }
+        if reader.in_progress() {
+            out.push(Err(ProtocolError::Truncated.to_string()));
+        } else {
+            out.push(Ok(None));
+        }
+        out
+    }
+
+    // SPEC §6: many requests per connection, blank line ends each.
+    #[test]
+    fn reads_several_requests() {
+        let got = read_all(b"request=smtpd_access_policy\nsender=a@b\n\nrequest=x\n\n");
+        assert_eq!(got.len(), 3);
+        let first = got[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(first.get("sender"), Some("a@b"));
+        assert_eq!(
+            got[1].as_ref().unwrap().as_ref().unwrap().get("request"),
+            Some("x")
+        );
+        assert_eq!(got[2], Ok(None));
+    }
+
+    // SPEC §6: a line over 8 KiB closes the connection.
+    #[test]
+    fn long_line_is_refused_without_newline() {
+        let mut input = b"request=".to_vec();
+        input.extend(std::iter::repeat_n(b'a', MAX_LINE + 10));
+        let got = read_all(&input);
+        assert_eq!(
+            got.last().unwrap().as_ref().unwrap_err(),
+            "line longer than 8192 bytes"
+        );
+    }
+
+    // SPEC §6: exactly 8 KiB is still fine.
+    #[test]
+    fn line_of_exactly_the_limit_is_accepted() {
+        let mut input = b"x=".to_vec();
+        input.extend(std::iter::repeat_n(b'a', MAX_LINE - 2));
+        input.extend(b"\n\n");
+        let got = read_all(&input);
+        assert!(got[0].is_ok());
+    }
+
+    // SPEC §6: a request over 64 KiB closes the connection.
+    #[test]
+    fn large_request_is_refused() {
+        let mut input = Vec::new();
+        for i in 0..20 {
+            input.extend(format!("a{i}=").bytes());
+            input.extend(std::iter::repeat_n(b'v', 4000));
+            input.push(b'\n');
+        }
+        let got = read_all(&input);
+        assert_eq!(
+            got.last().unwrap().as_ref().unwrap_err(),
+            "request larger than 65536 bytes"
+        );
+    }
+
+    // SPEC §6: garbage closes the connection.
+    #[test]
+    fn garbage_is_refused() {
+        for input in [
+            &b"hello world\n\n"[..],
+            b"\xff\xfe=\x00\n",
+            b"=x\n",
+            b"a=b\x00c\n",
+        ] {
+            let got = read_all(input);
+            assert!(
+                got[0].as_ref().unwrap_err().starts_with("garbage"),
+                "{input:?}"
+            );
+        }
+    }
+
+    // A disconnect mid-request is reported, a clean one is not.
+    #[test]
+    fn truncated_request_is_reported() {
+        let got = read_all(b"request=smtpd_access_policy\nsender=a");
+        assert_eq!(
+            got[0].as_ref().unwrap_err(),
+            "client disconnected in the middle of a request"
+        );
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> Attributes {
+        let mut a = Attributes::default();
+        for (n, v) in pairs {
+            a.insert(n, v);
+        }
+        a
+    }
+
+    // SPEC §6: not smtpd_access_policy or missing attributes → DUNNO (Ignore).
+    #[test]
+    fn interpret_ignores_incomplete_requests() {
+        assert!(matches!(
+            interpret(&attrs(&[]), 0, false),
+            Parsed::Ignore(_)
+        ));
+        assert!(matches!(
+            interpret(&attrs(&[("request", "junk")]), 0, false),
+            Parsed::Ignore(_)
+        ));
+        let no_rcpt = attrs(&[
+            ("request", "smtpd_access_policy"),
+            ("client_address", "1.2.3.4"),
+        ]);
+        assert!(matches!(interpret(&no_rcpt, 0, false), Parsed::Ignore(_)));
+        let bad_ip = attrs(&[
+            ("request", "smtpd_access_policy"),
+            ("client_address", "1.2.3.400"),
+            ("recipient", "u@x"),
+        ]);
+        assert!(
+            matches!(interpret(&bad_ip, 0, false), Parsed::Ignore(m) if m.contains("1.2.3.400"))
+        );
+    }
+
+    // SPEC §4/§6: client_name unknown = none; sasl_username = authenticated; test time gated.
+    #[test]
+    fn interpret_builds_the_message() {
+        let a = attrs(&[
+            ("request", "smtpd_access_policy"),
+            ("client_address", "2001:db8::1"),
+            ("client_name", "unknown"),
+            ("sender", "s@x"),
+            ("recipient", "u@y"),
+            ("sasl_username", "bob"),
+            ("policy_test_time", "1000"),
+        ]);
+        let Parsed::Check { message, now } = interpret(&a, 5, false) else {
+            panic!("not a check");
+        };
+        assert_eq!(now, 5);
+        assert_eq!(message.client_name, None);
+        assert!(message.authenticated);
+        assert_eq!(message.recipients, vec!["u@y".to_string()]);
+        assert_eq!(message.client_ip, "2001:db8::1".parse().ok());
+        let Parsed::Check { now, .. } = interpret(&a, 5, true) else {
+            panic!("not a check");
+        };
+        assert_eq!(now, 1000);
+    }
+
+    #[test]
+    fn client_address_forms() {
+        assert_eq!(
+            parse_client_address("[192.0.2.1]"),
+            "192.0.2.1".parse().ok()
+        );
+        assert_eq!(parse_client_address("IPv6:::1"), "::1".parse().ok());
+        assert_eq!(parse_client_address("not-an-ip"), None);
+    }
+}

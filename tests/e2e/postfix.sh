@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# End to end with a real MTA (issue 5, SPEC §6/§7): a private Postfix on 127.0.0.1 (its own config,
+# queue and mail directories, a non-standard port) asks greylisting-policyd through
+# check_policy_service; swaks poses as remote clients through XCLIENT. Asserts:
+#   - first attempt: 4xx 4.7.1 with our text; retry after the grey interval (0 here): accepted and
+#     the delivered message carries X-Greylist;
+#   - a client whose host name matches a black pattern: 5xx 5.7.1 Command rejected;
+#   - SASL-authenticated (XCLIENT LOGIN=) and whitelisted senders pass at once;
+#   - a retry from a neighbouring address of the same /24 passes.
+# Installs postfix and swaks when missing (as root); touches nothing of the host's mail system.
+# Ports: E2E_SMTP_PORT (default 2525), E2E_POLICY_PORT (default 12023).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+SMTP_PORT=${E2E_SMTP_PORT:-2525}
+POLICY_PORT=${E2E_POLICY_PORT:-12023}
+
+fail() { echo "e2e postfix: FAIL: $*" >&2; exit 1; }
+say() { echo "e2e postfix: $*"; }
+
+install_packages() {
+    local missing=()
+    command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || missing+=(postfix)
+    command -v swaks >/dev/null 2>&1 || missing+=(swaks)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || fail "missing ${missing[*]} and not root to install them"
+    say "installing ${missing[*]}"
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null ||
+        fail "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+        fail "apt-get install ${missing[*]} failed"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+install_packages
+export PATH="$PATH:/usr/sbin:/sbin"
+[ "$(id -u)" -eq 0 ] || fail "must run as root (Postfix's master runs as root)"
+for port in "$SMTP_PORT" "$POLICY_PORT"; do
+    port_in_use "$port" && fail "port $port on 127.0.0.1 is already in use"
+done
+
+cargo build --locked --bins -q
+BIN="$ROOT/target/debug"
+
+P=$(mktemp -d /tmp/gl-e2e-postfix.XXXXXX)
+chmod 755 "$P"
+POLICYD_PID=
+POSTFIX_STARTED=
+cleanup() {
+    local rc=$?
+    if [ -n "$POSTFIX_STARTED" ]; then postfix -c "$P/etc" stop >/dev/null 2>&1 || true; fi
+    if [ -n "$POLICYD_PID" ]; then kill -TERM "$POLICYD_PID" 2>/dev/null || true; wait "$POLICYD_PID" 2>/dev/null || true; fi
+    if [ $rc -ne 0 ]; then
+        echo "---- policyd log"; tail -n 40 "$P/policyd.log" 2>/dev/null || true
+        echo "---- maillog"; tail -n 40 "$P/maillog" 2>/dev/null || true
+    fi
+    rm -rf "$P"
+    exit $rc
+}
+trap cleanup EXIT
+
+# The greylist database, set up with the real CLI: grey interval 0 so a retry passes at once.
+DB="$P/greylist.db"
+"$BIN/grey_listing" --db "$DB" -u -grey-interval 0 -whitelist 'add:*@friend.example' >/dev/null
+GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$POLICY_PORT" --db "$DB" \
+    --hostname mx.e2e.test 2>"$P/policyd.log" &
+POLICYD_PID=$!
+for _ in $(seq 100); do grep -qs "listening on" "$P/policyd.log" && break; sleep 0.1; done
+grep -q "listening on 127.0.0.1:$POLICY_PORT" "$P/policyd.log" || fail "policyd did not start"
+
+# The private Postfix (SPEC §7).
+mkdir -p "$P/etc" "$P/queue" "$P/data" "$P/mail"
+chown postfix:postfix "$P/data" "$P/mail"
+sed -e "s/^smtp \( *\)inet .*/127.0.0.1:$SMTP_PORT inet n - n - - smtpd/" \
+    -e 's/^\([^#][^ ]* \+[^ ]\+ \+[^ ]\+ \+[^ ]\+ \+\)y /\1n /' \
+    /etc/postfix/master.cf >"$P/etc/master.cf"
+cat >"$P/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $P/queue
+data_directory = $P/data
+myhostname = mx.e2e.test
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+mynetworks = 127.0.0.2/32
+alias_maps =
+alias_database =
+local_recipient_maps =
+virtual_mailbox_domains = local.example
+virtual_mailbox_base = $P/mail
+virtual_mailbox_maps = inline:{ u@local.example=u/ }
+virtual_uid_maps = static:$(id -u postfix)
+virtual_gid_maps = static:$(id -g postfix)
+smtpd_sasl_auth_enable = yes
+smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service inet:127.0.0.1:$POLICY_PORT
+smtpd_authorized_xclient_hosts = 127.0.0.1
+maillog_file = $P/maillog
+maillog_file_prefixes = /var, /dev/stdout, /tmp
+smtputf8_enable = no
+EOF
+postfix -c "$P/etc" set-permissions >/dev/null 2>&1 || true
+script -qc "postfix -c $P/etc start" /dev/null >"$P/start.log" 2>&1 || {
+    cat "$P/start.log"
+    fail "postfix did not start"
+}
+POSTFIX_STARTED=1
+for _ in $(seq 100); do port_in_use "$SMTP_PORT" && break; sleep 0.1; done
+port_in_use "$SMTP_PORT" || fail "postfix is not listening on 127.0.0.1:$SMTP_PORT"
+
+# send NAME ADDR LOGIN SENDER TAG: one SMTP transaction; prints swaks' transcript.
+send() {
+    local xclient="NAME=$1 ADDR=$2"
+    [ -n "$3" ] && xclient="$xclient LOGIN=$3"
+    swaks --server "127.0.0.1:$SMTP_PORT" --xclient "$xclient" --from "$4" --to u@local.example \
+        --header "Subject: $5" --body "e2e $5" --timeout 30 2>&1 || true
+}
+expect() { # expect OUTPUT PATTERN WHAT
+    grep -qE -- "$2" <<<"$1" || { echo "$1"; fail "$3: expected /$2/"; }
+    say "ok: $3"
+}
+delivered() { # delivered TAG: the file holding the message with that subject, waiting up to 60 s
+    for _ in $(seq 600); do
+        local f
+        f=$(grep -l -- "Subject: $1\$" "$P"/mail/u/new/* 2>/dev/null | head -n1 || true)
+        [ -n "$f" ] && { echo "$f"; return 0; }
+        sleep 0.1
+    done
+    fail "message $1 was not delivered to $P/mail/u/new/"
+}
+
+# 1. First attempt: 450 4.7.1 with our text (SPEC §7 reply codes).
+out=$(send mx1.sender.example 198.51.100.7 "" alice@sender.example first)
+expect "$out" '<\*\* *4[0-9][0-9] 4\.7\.1 .*Service unavailable - try again later' "first attempt deferred with 4xx 4.7.1"
+# 2. Retry after the grey interval: accepted, X-Greylist in the delivered file.
+out=$(send mx1.sender.example 198.51.100.7 "" alice@sender.example retry)
+expect "$out" '<- *250 .*queued as' "retry accepted"
+file=$(delivered retry)
+grep -qE '^X-Greylist: delayed [0-9]+ seconds by grey_listing at mx\.e2e\.test; ' "$file" ||
+    { cat "$file"; fail "delivered message has no X-Greylist header"; }
+say "ok: delivered message carries X-Greylist"
+# 3. A black host pattern (default dsl|broadband|hsd): 5xx 5.7.1 Command rejected.
+out=$(send host7.dsl.isp.example 192.0.2.10 "" bob@isp.example black)
+expect "$out" '<\*\* *5[0-9][0-9] 5\.7\.1 .*Command rejected' "black host pattern rejected with 5xx 5.7.1"
+# 4. SASL-authenticated (XCLIENT LOGIN=): accepted at once.
+out=$(send unknown-host.example 203.0.113.5 bob carol@roaming.example sasl)
+expect "$out" '<- *250 .*queued as' "SASL-authenticated sender accepted at once"
+grep -q "reason=authenticated" "$P/policyd.log" || fail "policyd did not log reason=authenticated"
+# 5. Whitelisted sender: accepted at once.
+out=$(send mx.friend.example 203.0.113.50 "" pal@friend.example white)
+expect "$out" '<- *250 .*queued as' "whitelisted sender accepted at once"
+grep -q "reason=server white list, .*sender=pal@friend.example" "$P/policyd.log" ||
+    fail "policyd did not log the white list hit"
+# 6. Neighbour in the same /24 retries: passes.
+out=$(send "[UNAVAILABLE]" 198.51.100.20 "" dave@neighbour.example neighbour1)
+expect "$out" '<\*\* *4[0-9][0-9] 4\.7\.1 ' "neighbour's first attempt deferred"
+out=$(send "[UNAVAILABLE]" 198.51.100.21 "" dave@neighbour.example neighbour2)
+expect "$out" '<- *250 .*queued as' "retry from another address of the same /24 accepted"
+delivered neighbour2 >/dev/null
+grep -q "action=pass, reason=triplet found, .*client_address=198.51.100.21" "$P/policyd.log" ||
+    fail "policyd did not pass the neighbour by its triplet"
+# The deferred attempts were never delivered.
+if grep -lqE -- "Subject: (first|neighbour1)\$" "$P"/mail/u/new/* 2>/dev/null; then
+    fail "a deferred attempt was delivered"
+fi
+say "all end-to-end checks passed"

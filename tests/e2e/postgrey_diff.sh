@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Differential test against postgrey (issue 5): the same request sequence, timed with
+# policy_test_time, goes to Debian's postgrey and to greylisting-policyd (--allow-test-time),
+# configured alike: postgrey --delay=300 --retry-window=2 --auto-whitelist-clients=0 (lookup by
+# /24 subnet, its default) vs ours -grey-interval 5 -expire-interval 2880 -awl-count 0
+# -ipv4-prefix 24. Where SPEC §4 and postgrey's documented behaviour agree (new, early retry, pass
+# after the delay, first-retry window expiry, /24 neighbours, case-insensitive keys) the verdicts
+# must be equal; where they differ (docs/policyd.md, "Where we differ from postgrey") each
+# server must show its own documented verdict.
+# Installs postgrey when missing (as root). Ports: E2E_POSTGREY_PORT (default 12024),
+# E2E_POLICY_PORT (default 12025); never 10023.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+PG_PORT=${E2E_POSTGREY_PORT:-12024}
+OUR_PORT=${E2E_POLICY_PORT:-12025}
+
+fail() { echo "e2e postgrey: FAIL: $*" >&2; exit 1; }
+say() { echo "e2e postgrey: $*"; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if ! [ -x /usr/sbin/postgrey ]; then
+    [ "$(id -u)" -eq 0 ] || fail "postgrey is missing and we are not root to install it"
+    say "installing postgrey"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null || fail "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgrey >/dev/null ||
+        fail "apt-get install postgrey failed"
+fi
+command -v perl >/dev/null || fail "perl is missing"
+id postgrey >/dev/null 2>&1 || fail "user postgrey is missing (Debian's postgrey package creates it)"
+for port in "$PG_PORT" "$OUR_PORT"; do
+    port_in_use "$port" && fail "port $port on 127.0.0.1 is already in use"
+done
+
+cargo build --locked --bins -q
+BIN="$ROOT/target/debug"
+
+W=$(mktemp -d /tmp/gl-e2e-postgrey.XXXXXX)
+chmod 755 "$W"
+PG_PID=
+OUR_PID=
+cleanup() {
+    local rc=$?
+    for pid in $PG_PID $OUR_PID; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ $rc -ne 0 ]; then
+        echo "---- postgrey log"; tail -n 30 "$W/postgrey.log" 2>/dev/null || true
+        echo "---- policyd log"; tail -n 30 "$W/policyd.log" 2>/dev/null || true
+    fi
+    rm -rf "$W"
+    exit $rc
+}
+trap cleanup EXIT
+
+mkdir -p "$W/pgdb"
+chown postgrey "$W/pgdb"
+: >"$W/empty_whitelist"
+/usr/sbin/postgrey --inet="127.0.0.1:$PG_PORT" --dbdir="$W/pgdb" --pidfile="$W/postgrey.pid" \
+    --delay=300 --retry-window=2 --max-age=35 --auto-whitelist-clients=0 \
+    --whitelist-clients="$W/empty_whitelist" --whitelist-recipients="$W/empty_whitelist" \
+    --hostname=pg.test >"$W/postgrey.log" 2>&1 &
+PG_PID=$!
+
+DB="$W/greylist.db"
+"$BIN/grey_listing" --db "$DB" -u -grey-interval 5 -expire-interval 2880 -awl-count 0 \
+    -ipv4-prefix 24 >/dev/null
+GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$OUR_PORT" --db "$DB" \
+    --allow-test-time --hostname ours.test 2>"$W/policyd.log" &
+OUR_PID=$!
+
+for _ in $(seq 300); do
+    port_in_use "$PG_PORT" && port_in_use "$OUR_PORT" && break
+    sleep 0.1
+done
+port_in_use "$PG_PORT" || fail "postgrey did not start"
+port_in_use "$OUR_PORT" || fail "greylisting-policyd did not start"
+
+# The scenario: label | client_address | client_name | sender | recipient | seconds after T0 |
+# expected verdict from ours | expected verdict from postgrey. "pass" = DUNNO or PREPEND,
+# "defer" = DEFER_IF_PERMIT, "closed" = connection closed without an answer.
+cat >"$W/scenario" <<'EOF'
+new triplet|198.51.100.7|mx1.a.example|alice@a.example|u@local.example|0|defer|defer
+early retry after 60 s|198.51.100.7|mx1.a.example|alice@a.example|u@local.example|60|defer|defer
+early retry after 299 s|198.51.100.7|mx1.a.example|alice@a.example|u@local.example|299|defer|defer
+retry after the delay (300 s)|198.51.100.7|mx1.a.example|alice@a.example|u@local.example|300|pass|pass
+known triplet again|198.51.100.7|mx1.a.example|alice@a.example|u@local.example|400|pass|pass
+keys are case-insensitive|198.51.100.7|mx1.a.example|Alice@A.Example|U@Local.Example|500|pass|pass
+other recipient is a new triplet|198.51.100.7|mx1.a.example|alice@a.example|v@local.example|500|defer|defer
+neighbour /24: first attempt|203.0.113.10|unknown|bob@b.example|u@local.example|0|defer|defer
+neighbour /24: retry from .77|203.0.113.77|unknown|bob@b.example|u@local.example|310|pass|pass
+other /24 is a new client|203.0.114.77|unknown|bob@b.example|u@local.example|320|defer|defer
++extension stripped (both)|198.51.100.7|mx1.a.example|alice+news@a.example|u@local.example|700|pass|pass
+first retry window: first attempt|192.0.2.5|unknown|carol@c.example|u@local.example|0|defer|defer
+first retry window: retry after 3 days|192.0.2.5|unknown|carol@c.example|u@local.example|259200|defer|defer
+first retry window: retry after the delay|192.0.2.5|unknown|carol@c.example|u@local.example|259500|pass|pass
+digit runs: first attempt from user123|198.51.100.7|mx1.a.example|user123@d.example|u@local.example|800|defer|defer
+digit runs: user123 after the delay|198.51.100.7|mx1.a.example|user123@d.example|u@local.example|1100|pass|pass
+DIFFERS digits inside a word folded by ours only|198.51.100.7|mx1.a.example|user456@d.example|u@local.example|1200|pass|defer
+DIFFERS passed triplet unseen past expiry|203.0.113.10|unknown|bob@b.example|u@local.example|432000|defer|pass
+DIFFERS unparseable client_address|999.1.2.3|unknown|eve@e.example|u@local.example|1300|pass|closed
+EOF
+
+perl -MIO::Socket::INET -e '
+    use strict; use warnings;
+    my ($pg_port, $our_port, $file) = @ARGV;
+    my $t0 = 1700000000;
+    my ($agree, $failures) = (0, 0);
+    open(my $fh, "<", $file) or die "scenario: $!";
+    sub ask {
+        my ($port, $req) = @_;
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port, Timeout => 10)
+            or return ("closed", "cannot connect");
+        $s->autoflush(1);
+        print $s $req;
+        my $reply = "";
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 20;
+        my $ok = eval { while (my $line = <$s>) { last if $line eq "\n"; $reply .= $line; } 1 };
+        alarm 0;
+        close $s;
+        return ("closed", "timeout") unless $ok;
+        return ("closed", "no reply") if $reply eq "";
+        chomp $reply;
+        return ("defer", $reply) if $reply =~ /^action=(DEFER_IF_PERMIT|DEFER|4\d\d)\b/i;
+        return ("reject", $reply) if $reply =~ /^action=(REJECT|5\d\d)\b/i;
+        return ("pass", $reply) if $reply =~ /^action=(DUNNO|PREPEND|OK)\b/i;
+        return ("other", $reply);
+    }
+    printf "%-50s %-7s %-7s\n", "step", "ours", "postgrey";
+    while (my $line = <$fh>) {
+        chomp $line;
+        my ($label, $ip, $name, $sender, $rcpt, $dt, $want_ours, $want_pg) = split /\|/, $line;
+        my $req = "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+            . "client_address=$ip\nclient_name=$name\nreverse_client_name=$name\n"
+            . "helo_name=$name\nsender=$sender\nrecipient=$rcpt\n"
+            . "instance=" . int(rand(1e9)) . "\npolicy_test_time=" . ($t0 + $dt) . "\n\n";
+        my ($ours, $ours_text) = ask($our_port, $req);
+        my ($pg, $pg_text) = ask($pg_port, $req);
+        my $ok = $ours eq $want_ours && $pg eq $want_pg;
+        printf "%-50s %-7s %-7s %s\n", $label, $ours, $pg, $ok ? "ok" : "UNEXPECTED (want $want_ours/$want_pg)";
+        if (!$ok) { $failures++; print "    ours: $ours_text\n    postgrey: $pg_text\n"; }
+        $agree++ if $ours eq $pg;
+    }
+    print "steps where both agree: $agree\n";
+    exit($failures ? 1 : 0);
+' "$PG_PORT" "$OUR_PORT" "$W/scenario" || fail "verdicts differ from the expected sequence"
+
+# Informational: postgrey 1.37 dies on "Can't call method ... on an undefined value".
+sleep 1
+if kill -0 "$PG_PID" 2>/dev/null; then say "postgrey process still running after the bad address"
+else say "postgrey process died after the bad address"; fi
+# Ours survived everything and still answers.
+kill -0 "$OUR_PID" 2>/dev/null || fail "greylisting-policyd died"
+grep -q "unparseable client_address=999.1.2.3" "$W/policyd.log" ||
+    fail "policyd did not log the unparseable client_address"
+say "differential test passed"
