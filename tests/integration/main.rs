@@ -1,6 +1,9 @@
 //! One integration harness (links once): each module drives the real binaries or servers.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod support;
+
 mod cli;
 mod cli_argv;
 mod cli_store;
@@ -8,4 +11,4 @@ mod cli_validation;
 mod generated;
 mod list_edit;
 mod pattern;
-mod support;
+mod store_behaviour;
