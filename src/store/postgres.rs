@@ -416,9 +416,11 @@ impl PgStore {
                     return result;
                 }
                 // BEGIN failed on a connection that had gone stale (server restarted since
-                // the last use): nothing ran, so try once more on a fresh connection.
+                // the last use): nothing ran, so try once more on a fresh connection. Not
+                // after a timeout: a hung server would only double the wait.
                 Attempt::BeginFailed(err) => {
-                    if broken && !reconnected {
+                    let timed_out = matches!(err, StoreError::Timeout { .. });
+                    if broken && !timed_out && !reconnected {
                         reconnected = true;
                         continue;
                     }

@@ -11,4 +11,5 @@ mod cli_validation;
 mod generated;
 mod list_edit;
 mod pattern;
+mod pg_faults;
 mod store_behaviour;

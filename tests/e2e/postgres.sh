@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The PostgreSQL store against a real server (issue 7): installs Debian's PostgreSQL 15 if it is
+# missing, starts a throwaway cluster on a free loopback port in a temporary directory (SPEC §7),
+# runs the PostgreSQL variants of the behaviour tests (store, CLI) and the faults test with
+# GREY_LISTING_TEST_PG pointing at it, then stops the cluster and deletes it (also on failure).
+#
+# Needs root (apt-get; initdb runs as the postgres user). Fails loudly on any error.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+log() { printf '== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || fail "postgres.sh must run as root (apt-get, su postgres)"
+
+bin=/usr/lib/postgresql/15/bin
+export DEBIAN_FRONTEND=noninteractive
+if [ ! -x "$bin/initdb" ] || [ ! -x "$bin/pg_ctl" ] || ! command -v psql >/dev/null; then
+    log "installing postgresql (15)"
+    apt-get update -q >/dev/null
+    apt-get install -y -q postgresql-15 postgresql-client-15 >/dev/null
+fi
+[ -x "$bin/initdb" ] || fail "no $bin/initdb after installing postgresql-15"
+id postgres >/dev/null 2>&1 || fail "the postgresql package did not create the postgres user"
+
+t=$(mktemp -d /tmp/grey_listing-pg.XXXXXX)
+chown postgres "$t"
+cleanup() {
+    su postgres -c "$bin/pg_ctl -D $t/data stop -m fast -w" >/dev/null 2>&1 || true
+    rm -rf "$t"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log "starting a throwaway cluster in $t on 127.0.0.1:$port"
+su postgres -c "$bin/initdb -D $t/data -A trust -U postgres" >"$t/initdb.log" 2>&1 \
+    || { cat "$t/initdb.log" >&2; fail "initdb failed"; }
+su postgres -c "$bin/pg_ctl -D $t/data -o '-p $port -k $t -c listen_addresses=127.0.0.1' -l $t/log start -w" >/dev/null \
+    || { cat "$t/log" >&2; fail "the cluster did not start"; }
+
+url="postgres://postgres@127.0.0.1:$port/postgres"
+psql -XAtq "$url" -c 'SELECT 1' | grep -qx 1 || fail "cannot query the cluster at $url"
+
+log "PostgreSQL variants of the behaviour tests, and the faults test (own cluster)"
+# The PostgreSQL variants are #[ignore]d in a plain `cargo test`; here they must all run and
+# pass. Each creates its own database, so they run in parallel like the SQLite ones.
+GREY_LISTING_TEST_PG="$url" GREY_LISTING_TEST_PG_BIN="$bin" \
+    cargo test --locked --test integration -- --ignored postgres 2>&1 | tee "$t/test.log"
+ran=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$t/test.log" | head -1)
+[ -n "$ran" ] && [ "$ran" -ge 30 ] || fail "expected at least 30 PostgreSQL tests to pass, got '${ran:-none}'"
+
+log "PostgreSQL store: OK ($ran tests)"
