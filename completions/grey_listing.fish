@@ -2,6 +2,7 @@ complete -c grey_listing -l update-domain -l ud -d 'Update the grey listing conf
 complete -c grey_listing -l update-mailname -l um -d 'Update the grey listing configuration of a mail user' -r
 complete -c grey_listing -l info-domain -l id -d 'Show the settings of a domain' -r
 complete -c grey_listing -l info-mailname -l im -d 'Show the settings of a mail user' -r
+complete -c grey_listing -l migrate-store -d 'Copy the configuration and the live triplets from database FROM to database TO, in one transaction on TO (extension; FROM and TO are SQLite paths or postgres:// URLs)' -r
 complete -c grey_listing -l status -d 'Enable or disable grey listing (--update-server, --update-domain)' -r
 complete -c grey_listing -l personal-conf -d 'Allow or prohibit personal grey listing configuration (--update-server)' -r
 complete -c grey_listing -l grey-interval -d 'Grey interval in minutes (--update-server)' -r
@@ -16,7 +17,7 @@ complete -c grey_listing -l ipv4-prefix -d 'Prefix length of the IPv4 client net
 complete -c grey_listing -l ipv6-prefix -d 'Prefix length of the IPv6 client network, 0-128 (--update-server; extension)' -r
 complete -c grey_listing -l awl-count -d 'Passed triplets after which a client network skips greylisting, 0 = off (--update-server; extension)' -r
 complete -c grey_listing -l sender-normalize -d 'Fold VERP, BATV and +extension sender variants into one (--update-server; extension)' -r
-complete -c grey_listing -l db -d 'Database: an SQLite file path (default: $GREY_LISTING_DB, else the `db =` line of /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db)' -r
+complete -c grey_listing -l db -d 'Database: an SQLite file path or a postgres:// URL (default: $GREY_LISTING_DB, else the `db =` line of /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db)' -r
 complete -c grey_listing -l update-server -l u -d 'Update the server-wide settings'
 complete -c grey_listing -l info-server -l i -d 'Show the server-wide settings'
 complete -c grey_listing -l help -l h -d 'Display the help page'

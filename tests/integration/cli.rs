@@ -175,7 +175,8 @@ fn help_carries_every_line_of_plesks_help_text() {
         .unwrap();
     assert!(plesk_end < extensions);
     for extension in [
-        "--db <path>",
+        "--db <path|url>",
+        "--migrate-store <from> <to>",
         "--json",
         "--extended",
         "-ipv4-prefix",

@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod cli_argv;
+mod cli_migrate;
 mod cli_store;
 mod cli_validation;
 mod generated;

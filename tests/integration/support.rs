@@ -262,7 +262,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn from(output: Output, args: &[&str]) -> Outcome {
+    /// Collects a finished run.
+    pub fn from(output: Output, args: &[&str]) -> Outcome {
         Outcome {
             args: args.iter().map(|s| s.to_string()).collect(),
             stdout: String::from_utf8(output.stdout).unwrap(),
