@@ -197,7 +197,15 @@ fn main() {
         "SELECT 1 (prepared):            median {:9.1} µs",
         pg_round_trip(&url)
     );
-    bench("PostgreSQL (loopback TCP)", &DbLocation::Postgres(url));
+    bench(
+        "PostgreSQL (loopback TCP)",
+        &DbLocation::Postgres(url.clone()),
+    );
+    // Peer run: the same without waiting for the commit's WAL flush, to show its share.
+    bench(
+        "PostgreSQL (loopback TCP, synchronous_commit=off)",
+        &DbLocation::Postgres(format!("{url}?options=-c%20synchronous_commit%3Doff")),
+    );
     pg_admin(
         &admin,
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),

@@ -9,9 +9,9 @@
 //!
 //! Timeouts (all configurable, see [`PgOptions`]):
 //! - connecting: `connect_timeout` in the URL (libpq's name, seconds), default 3 s;
-//! - every statement: the session's `statement_timeout` and `lock_timeout` (server side, a clean
-//!   error) plus the same time and one second on the client side (for a server that does not
-//!   answer at all). Default 5000 ms — SQLite's busy timeout (SPEC §1); set it with the URL
+//! - every statement: the session's `lock_timeout` (T) and `statement_timeout` (T + 250 ms),
+//!   server side, a clean error; plus T + 1 s on the client side, for a server that does not
+//!   answer at all. Default 5000 ms — SQLite's busy timeout (SPEC §1); set it with the URL
 //!   query parameter `timeout_ms=N` or the environment variable `GREY_LISTING_PG_TIMEOUT_MS`.
 //!
 //! A connection that broke (server restarted, timeout) is dropped and a new one is made at the
@@ -364,11 +364,13 @@ impl PgStore {
             last_state: None,
         };
         let ms = self.context.timeout.as_millis();
-        // idle_in_transaction: a client stuck between statements (or killed without the
-        // connection closing) must not hold triplet locks for long.
+        // The statement timeout is a quarter second longer than the lock timeout, so a lock
+        // wait is reported as "locked", not as a slow statement. idle_in_transaction: a client
+        // stuck between statements must not hold triplet locks for long.
         let session = format!(
-            "SET statement_timeout = {ms}; SET lock_timeout = {ms}; \
+            "SET lock_timeout = {ms}; SET statement_timeout = {}; \
              SET idle_in_transaction_session_timeout = {}",
+            ms + 250,
             ms * 2
         );
         wait(

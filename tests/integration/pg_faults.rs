@@ -254,3 +254,63 @@ fn postgres_stopped_hung_and_restarted() {
     drop(store);
     assert!(Path::new(&cluster.data()).exists());
 }
+
+// SPEC §1 on PostgreSQL: a triplet lock held past the timeout gives a clear `Locked` error (the
+// filter then fails open, the CLI exits 2) instead of a wait without end. No timing: the holder
+// keeps its transaction open until the waiter has its answer.
+#[test]
+#[ignore = "needs PostgreSQL in GREY_LISTING_TEST_PG: run tests/e2e/postgres.sh"]
+fn postgres_lock_held_past_the_timeout_is_locked() {
+    use std::sync::mpsc;
+
+    use grey_listing::store::TripletKey;
+
+    let t = crate::support::Test::on(crate::support::Backend::Postgres);
+    let url = t.location();
+    let key = TripletKey {
+        client: "192.0.2.0/24".to_string(),
+        sender: "a@x.example".to_string(),
+        recipient: "u@local.example".to_string(),
+    };
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let holder = {
+        let url = url.clone();
+        let key = key.clone();
+        std::thread::spawn(move || {
+            let mut store = PgStore::open_with(
+                &url,
+                PgOptions {
+                    timeout: Duration::from_secs(30),
+                },
+            )
+            .unwrap();
+            store
+                .write(&mut |tx| {
+                    tx.triplet(&key)?;
+                    locked_tx.send(()).unwrap();
+                    done_rx.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap();
+        })
+    };
+    locked_rx.recv().unwrap();
+    let mut waiter = PgStore::open_with(
+        &url,
+        PgOptions {
+            timeout: Duration::from_millis(300),
+        },
+    )
+    .unwrap();
+    let result = waiter.write(&mut |tx| tx.triplet(&key).map(|_| ()));
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let err = result.unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("is locked"), "{err}");
+    // Once the holder committed, the same store goes on.
+    waiter
+        .write(&mut |tx| tx.triplet(&key).map(|_| ()))
+        .unwrap();
+}
