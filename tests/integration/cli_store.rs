@@ -216,3 +216,27 @@ fn newer_schema_exits_2_with_a_clear_message() {
         "a too-new database must not be modified"
     );
 }
+
+// Issue 7: an unreachable PostgreSQL server is a database error (exit 2, one line) that names
+// the location with its password hidden. Port 1 on loopback refuses at once.
+#[test]
+fn unreachable_postgres_exits_2_without_the_password() {
+    let t = Test::new();
+    let url = "postgres://gl:hunter2-secret@127.0.0.1:1/greylisting?connect_timeout=1";
+    t.run_raw(&["--db", url, "-i"]).system_error(&[
+        "gathering of server wide information",
+        "postgres://gl:***@127.0.0.1:1/greylisting",
+    ]);
+    let out = t.run_raw(&["--db", url, "-u", "-status", "off"]);
+    out.system_error(&["update of server-wide settings"]);
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    // The statement timeout from the environment is checked too.
+    let out = grey_listing()
+        .env("GREY_LISTING_PG_TIMEOUT_MS", "soon")
+        .args(["--db", url, "-i"])
+        .output()
+        .unwrap();
+    let out = crate::support::Outcome::from(out, &["--db", url, "-i"]);
+    out.system_error(&["GREY_LISTING_PG_TIMEOUT_MS", "'soon'"]);
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+}

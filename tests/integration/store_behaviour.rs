@@ -4,7 +4,7 @@
 use std::sync::{Arc, Barrier};
 
 use grey_listing::config::{ListKind, ServerLists, Settings};
-use grey_listing::decision::Verdict;
+use grey_listing::decision::{Reason, Verdict};
 use grey_listing::engine::{self, Message};
 use grey_listing::store::{self, LiveTriplet, Store, StoreError, Triplet, TripletKey};
 
@@ -367,7 +367,38 @@ fn sixty_four_writers_creating_triplets(backend: Backend) {
     );
 }
 
+// Issue 7, two MX hosts on one store (library level: each "host" is a store opened once and kept,
+// as a policy server does): a triplet first seen on one host passes on the other after the grey
+// interval, and a pattern added with the CLI meanwhile takes effect on both at their next check.
+fn two_hosts_share_triplets_and_lists(backend: Backend) {
+    let t = Test::on(backend);
+    let mut mx1 = t.open();
+    let mut mx2 = t.open();
+    let first =
+        engine::check_message(mx1.as_mut(), &message(&["u@local.example"]), 50_000).unwrap();
+    assert_eq!(first.recipients[0].decision.reason, Reason::New);
+    // Too early on the other host: the same triplet, still waiting.
+    let early =
+        engine::check_message(mx2.as_mut(), &message(&["u@local.example"]), 50_060).unwrap();
+    assert_eq!(early.recipients[0].decision.reason, Reason::EarlyRetry);
+    let retry =
+        engine::check_message(mx2.as_mut(), &message(&["u@local.example"]), 50_600).unwrap();
+    assert_eq!(retry.verdict, Verdict::Pass);
+    assert_eq!(retry.recipients[0].decision.reason, Reason::TripletFound);
+    assert_eq!(retry.recipients[0].decision.delay, Some(600));
+
+    t.run(&["-u", "-blacklist", "add:*@origin.example"])
+        .stdout(crate::support::SERVER_UPDATED);
+    for host in [&mut mx1, &mut mx2] {
+        let outcome =
+            engine::check_message(host.as_mut(), &message(&["v@local.example"]), 50_700).unwrap();
+        assert_eq!(outcome.verdict, Verdict::Reject);
+        assert_eq!(outcome.recipients[0].decision.reason, Reason::ServerBlack);
+    }
+}
+
 on_both_stores!(
+    two_hosts_share_triplets_and_lists,
     settings_round_trip,
     list_order_and_no_op_edits,
     domain_flags,
