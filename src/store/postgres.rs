@@ -89,6 +89,8 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX gl_triplets_awl ON gl_triplets (network, expires) WHERE pass_count > 0;
      CREATE INDEX gl_triplets_expires ON gl_triplets (expires);",
+    // 2: one owner's lists are read in one query (`PgTx::list`).
+    "CREATE INDEX gl_list_entries_owner ON gl_list_entries (owner, id);",
 ];
 
 /// Timeouts of a [`PgStore`].
@@ -467,6 +469,7 @@ fn attempt(
         writing,
         failed: false,
         settings_read: None,
+        lists_read: None,
     };
     let result = f(&mut tx);
     let failed = tx.failed;
@@ -630,6 +633,10 @@ struct PgTx<'a> {
     failed: bool,
     /// The settings as read in this transaction, so `set_settings` writes only what changed.
     settings_read: Option<Vec<(String, String)>>,
+    /// Every list of one owner, read in one round trip by the first `list` call for that owner
+    /// (a message check reads all four server lists, then both of a mailbox's): saves round
+    /// trips, which is where the time goes (docs/BENCHMARKS.md). Any list edit clears it.
+    lists_read: Option<(String, Vec<(String, String)>)>,
 }
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
@@ -719,14 +726,32 @@ impl Tx for PgTx<'_> {
     }
 
     fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError> {
+        let cached = self
+            .lists_read
+            .as_ref()
+            .is_some_and(|(cached_owner, _)| cached_owner == owner);
+        if !cached {
+            let entries = self
+                .query(
+                    "SELECT list, pattern FROM gl_list_entries WHERE owner = $1 ORDER BY id",
+                    &[&owner],
+                )?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            self.lists_read = Some((owner.to_string(), entries));
+        }
         Ok(self
-            .query(
-                "SELECT pattern FROM gl_list_entries WHERE list = $1 AND owner = $2 ORDER BY id",
-                &[&kind.as_str(), &owner],
-            )?
-            .iter()
-            .map(|row| row.get(0))
-            .collect())
+            .lists_read
+            .as_ref()
+            .map(|(_, entries)| {
+                entries
+                    .iter()
+                    .filter(|(list, _)| list == kind.as_str())
+                    .map(|(_, pattern)| pattern.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     fn add_pattern(
@@ -735,6 +760,7 @@ impl Tx for PgTx<'_> {
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
+        self.lists_read = None;
         self.execute(
             "INSERT INTO gl_list_entries (list, owner, pattern) VALUES ($1, $2, $3)
              ON CONFLICT (list, owner, pattern) DO NOTHING",
@@ -749,6 +775,7 @@ impl Tx for PgTx<'_> {
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
+        self.lists_read = None;
         self.execute(
             "DELETE FROM gl_list_entries WHERE list = $1 AND owner = $2 AND pattern = $3",
             &[&kind.as_str(), &owner, &pattern],
@@ -812,6 +839,9 @@ impl Tx for PgTx<'_> {
             // hash also covers the row that is not there yet, and is released at COMMIT or
             // ROLLBACK. put_triplet's INSERT ... ON CONFLICT then cannot make duplicate rows
             // whatever happens. A hash collision only serialises two unrelated triplets.
+            // The lock is its own statement, before the read: under READ COMMITTED each
+            // statement reads the data committed when it starts, so a read in the same
+            // statement as the lock wait could see the row as it was before the wait.
             self.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext($2 || chr(31) || $3 || chr(31) || $4))",
                 &[&LOCK_NS_TRIPLET, &key.client, &key.sender, &key.recipient],

@@ -1,5 +1,5 @@
-//! Faults of the PostgreSQL store against a real server (issue 7): a server that stops, comes
-//! back, or hangs. The test starts its own throwaway cluster (SPEC §7) so stopping it cannot
+//! PostgreSQL-only behaviour against a real server (issue 7): faults (a server that stops, comes
+//! back, or hangs), a lock held past the timeout, and schema versions. The test starts its own throwaway cluster (SPEC §7) so stopping it cannot
 //! disturb the other tests; it needs Debian's PostgreSQL 15 binaries (tests/e2e/postgres.sh
 //! installs them) and is run by that script with the other PostgreSQL tests.
 
@@ -313,4 +313,34 @@ fn postgres_lock_held_past_the_timeout_is_locked() {
     waiter
         .write(&mut |tx| tx.triplet(&key).map(|_| ()))
         .unwrap();
+}
+
+// Issue 7 / SPEC §1: the PostgreSQL schema is versioned like the SQLite one: a database at an
+// older version is migrated on first use, keeping its data; a newer one is refused clearly.
+#[test]
+#[ignore = "needs PostgreSQL in GREY_LISTING_TEST_PG: run tests/e2e/postgres.sh"]
+fn postgres_older_schema_is_migrated_newer_refused() {
+    use crate::support::{Backend, Test, pg_admin};
+
+    let t = Test::on(Backend::Postgres);
+    t.run(&["-u", "-blacklist", "add:*@kept.example"])
+        .stdout(crate::support::SERVER_UPDATED);
+    // Back to version 1: without migration 2's index.
+    pg_admin(
+        &t.location(),
+        "DROP INDEX gl_list_entries_owner; UPDATE grey_listing_schema SET version = 1",
+    );
+    let out = t.run(&["-i", "--json"]).json();
+    assert_eq!(out["lists"]["black"], serde_json::json!(["*@kept.example"]));
+    // The index is back and there is exactly one version row, 2.
+    let version_ok = "DO $$ BEGIN \
+        IF (SELECT count(*) FROM pg_indexes WHERE indexname = 'gl_list_entries_owner') <> 1 \
+           OR (SELECT max(version) FROM grey_listing_schema) <> 2 \
+           OR (SELECT count(*) FROM grey_listing_schema) <> 1 \
+        THEN RAISE EXCEPTION 'schema not migrated'; END IF; END $$";
+    pg_admin(&t.location(), version_ok);
+
+    pg_admin(&t.location(), "UPDATE grey_listing_schema SET version = 99");
+    t.run(&["-i"])
+        .system_error(&["schema version 99", "newer than this program's 2"]);
 }
