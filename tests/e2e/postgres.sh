@@ -49,4 +49,25 @@ GREY_LISTING_TEST_PG="$url" GREY_LISTING_TEST_PG_BIN="$bin" \
 ran=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$t/test.log" | head -1)
 [ -n "$ran" ] && [ "$ran" -ge 30 ] || fail "expected at least 30 PostgreSQL tests to pass, got '${ran:-none}'"
 
-log "PostgreSQL store: OK ($ran tests)"
+log "grey_listing through GREY_LISTING_DB and the db = line of the configuration file"
+cargo build --locked --bin grey_listing
+gl=$PWD/target/debug/grey_listing
+psql -XAtq "$url" -c 'CREATE DATABASE gl_e2e' >/dev/null
+e2e="postgres://postgres:not-shown@127.0.0.1:$port/gl_e2e"
+printf 'db = %s\n' "$e2e" >"$t/grey_listing.conf"
+GREY_LISTING_CONF="$t/grey_listing.conf" "$gl" -u -status off -blacklist 'add:*@e2e.example' \
+    | grep -qx 'SUCCESS: Update of server-wide settings complete.' || fail "update through the conf file"
+GREY_LISTING_CONF=/nonexistent GREY_LISTING_DB="$e2e" "$gl" -i >"$t/info.txt" || fail "-i through GREY_LISTING_DB"
+grep -qx 'Grey listing checking  disabled' "$t/info.txt" || fail "setting not stored in PostgreSQL"
+grep -qx '\*@e2e.example' "$t/info.txt" || fail "pattern not stored in PostgreSQL"
+
+log "--migrate-store PostgreSQL -> SQLite -> a second PostgreSQL database"
+psql -XAtq "$url" -c 'CREATE DATABASE gl_e2e_back' >/dev/null
+"$gl" --migrate-store "$e2e" "$t/copy.db" >"$t/migrate.txt" || fail "migrate to SQLite"
+grep -q '^SUCCESS: Migration of store complete.$' "$t/migrate.txt" || fail "no SUCCESS line"
+if grep -q not-shown "$t/migrate.txt"; then fail "password printed by --migrate-store"; fi
+"$gl" --migrate-store "$t/copy.db" "postgres://postgres@127.0.0.1:$port/gl_e2e_back" >/dev/null || fail "migrate back"
+"$gl" --db "postgres://postgres@127.0.0.1:$port/gl_e2e_back" -i | cmp -s - "$t/info.txt" \
+    || fail "configuration differs after PostgreSQL -> SQLite -> PostgreSQL"
+
+log "PostgreSQL store: OK ($ran tests, CLI and --migrate-store)"
