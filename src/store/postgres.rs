@@ -48,8 +48,8 @@ const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 50..=600_000;
 const LOCK_NS_SCHEMA: i32 = 0x474C_5300;
 const LOCK_NS_TRIPLET: i32 = 0x474C_5400;
 
-/// How often a write transaction is re-run after PostgreSQL aborted it to break a deadlock
-/// (two messages locking the same triplets in different recipient orders).
+/// How often a write transaction is re-run after PostgreSQL aborted it to break a deadlock or a
+/// serialisation failure (not expected from message checks, which hold one triplet lock each).
 const DEADLOCK_RETRIES: u32 = 3;
 
 /// The schema version this build writes. Each entry of [`MIGRATIONS`] moves one version up.
@@ -470,6 +470,7 @@ fn attempt(
         failed: false,
         settings_read: None,
         lists_read: None,
+        triplet_locks: Vec::new(),
     };
     let result = f(&mut tx);
     let failed = tx.failed;
@@ -637,6 +638,8 @@ struct PgTx<'a> {
     /// (a message check reads all four server lists, then both of a mailbox's): saves round
     /// trips, which is where the time goes (docs/BENCHMARKS.md). Any list edit clears it.
     lists_read: Option<(String, Vec<(String, String)>)>,
+    /// The (client, sender) pairs whose triplet lock this transaction holds.
+    triplet_locks: Vec<(String, String)>,
 }
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
@@ -831,21 +834,30 @@ impl Tx for PgTx<'_> {
     }
 
     fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
-        if self.writing {
+        let lock = (key.client.clone(), key.sender.clone());
+        if self.writing && !self.triplet_locks.contains(&lock) {
             // The check-and-update of a triplet must be atomic (SPEC §1): two MX hosts seeing
             // the same retry must not both count it, and two early retries must both add their
             // penalty. SELECT ... FOR UPDATE would lock only a row that exists, leaving a new
-            // triplet's first sighting racy; a transaction-scoped advisory lock on the key's
-            // hash also covers the row that is not there yet, and is released at COMMIT or
-            // ROLLBACK. put_triplet's INSERT ... ON CONFLICT then cannot make duplicate rows
-            // whatever happens. A hash collision only serialises two unrelated triplets.
+            // triplet's first sighting racy; a transaction-scoped advisory lock also covers the
+            // row that is not there yet, and is released at COMMIT or ROLLBACK. put_triplet's
+            // INSERT ... ON CONFLICT then cannot make duplicate rows whatever happens.
+            //
+            // The lock is on the client and sender, not the whole triplet: every recipient of
+            // one message shares them, so a message check holds one such lock, and two messages
+            // naming the same recipients in different orders cannot deadlock (they would with
+            // one lock per recipient). Messages from the same client and sender are serialised,
+            // which costs nothing worth measuring; a hash collision does the same to two
+            // unrelated ones.
+            //
             // The lock is its own statement, before the read: under READ COMMITTED each
             // statement reads the data committed when it starts, so a read in the same
             // statement as the lock wait could see the row as it was before the wait.
             self.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2 || chr(31) || $3 || chr(31) || $4))",
-                &[&LOCK_NS_TRIPLET, &key.client, &key.sender, &key.recipient],
+                "SELECT pg_advisory_xact_lock($1, hashtext($2 || chr(31) || $3))",
+                &[&LOCK_NS_TRIPLET, &key.client, &key.sender],
             )?;
+            self.triplet_locks.push(lock);
         }
         Ok(self
             .query(

@@ -397,7 +397,52 @@ fn two_hosts_share_triplets_and_lists(backend: Backend) {
     }
 }
 
+// Issue 7: messages naming the same recipients in opposite orders, concurrently, all succeed
+// and all count (on PostgreSQL the triplet locks can deadlock; the store re-runs the victim).
+fn opposite_recipient_orders_all_succeed(backend: Backend) {
+    let t = Test::on(backend);
+    let forward = ["a@local.example", "b@local.example", "c@local.example"];
+    let backward = ["c@local.example", "b@local.example", "a@local.example"];
+    {
+        let mut store = t.open();
+        write(store.as_mut(), |tx| {
+            let mut settings = tx.settings()?;
+            settings.awl_count = 0;
+            tx.set_settings(&settings)
+        });
+        engine::check_message(store.as_mut(), &message(&forward), 10_000).unwrap();
+    }
+    let location = store::DbLocation::parse(&t.location());
+    let threads = 16;
+    let rounds = 5;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let location = location.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let mut store = store::open(&location).unwrap();
+                barrier.wait();
+                let order = if i % 2 == 0 { forward } else { backward };
+                for _ in 0..rounds {
+                    let outcome =
+                        engine::check_message(store.as_mut(), &message(&order), 10_600).unwrap();
+                    assert_eq!(outcome.verdict, Verdict::Pass);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let mut store = t.open();
+    for row in read(store.as_mut(), |tx| tx.live_triplets(10_600)) {
+        assert_eq!(row.triplet.pass_count, (threads * rounds) as u64, "{row:?}");
+    }
+}
+
 on_both_stores!(
+    opposite_recipient_orders_all_succeed,
     two_hosts_share_triplets_and_lists,
     settings_round_trip,
     list_order_and_no_op_edits,
