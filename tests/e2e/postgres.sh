@@ -15,10 +15,11 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 bin=/usr/lib/postgresql/15/bin
 export DEBIAN_FRONTEND=noninteractive
-if [ ! -x "$bin/initdb" ] || [ ! -x "$bin/pg_ctl" ] || ! command -v psql >/dev/null; then
+if [ ! -x "$bin/initdb" ] || [ ! -x "$bin/pg_ctl" ] || ! command -v psql >/dev/null \
+    || ! command -v python3 >/dev/null; then
     log "installing postgresql (15)"
     apt-get update -q >/dev/null
-    apt-get install -y -q postgresql-15 postgresql-client-15 >/dev/null
+    apt-get install -y -q postgresql-15 postgresql-client-15 python3 >/dev/null
 fi
 [ -x "$bin/initdb" ] || fail "no $bin/initdb after installing postgresql-15"
 id postgres >/dev/null 2>&1 || fail "the postgresql package did not create the postgres user"
@@ -60,6 +61,11 @@ GREY_LISTING_CONF="$t/grey_listing.conf" "$gl" -u -status off -blacklist 'add:*@
 GREY_LISTING_CONF=/nonexistent GREY_LISTING_DB="$e2e" "$gl" -i >"$t/info.txt" || fail "-i through GREY_LISTING_DB"
 grep -qx 'Grey listing checking  disabled' "$t/info.txt" || fail "setting not stored in PostgreSQL"
 grep -qx '\*@e2e.example' "$t/info.txt" || fail "pattern not stored in PostgreSQL"
+
+log "the same database through the cluster's unix socket"
+socket=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$t")
+"$gl" --db "postgres://postgres@$socket:$port/gl_e2e" -i | cmp -s - "$t/info.txt" \
+    || fail "unix-socket URL shows a different configuration"
 
 log "--migrate-store PostgreSQL -> SQLite -> a second PostgreSQL database"
 psql -XAtq "$url" -c 'CREATE DATABASE gl_e2e_back' >/dev/null
