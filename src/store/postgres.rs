@@ -16,6 +16,10 @@
 //!
 //! A connection that broke (server restarted, timeout) is dropped and a new one is made at the
 //! next [`Store::write`] / [`Store::read`], so a long-running policy server recovers by itself.
+//!
+//! Each [`PgStore`] is one connection and drives it on its own runtime with `block_on`, so it
+//! must be used from an ordinary thread, not from inside another tokio runtime's task (use one
+//! store per worker thread, or `spawn_blocking`, in an async server).
 
 use std::collections::HashMap;
 use std::future::Future;
