@@ -42,7 +42,7 @@ for port in "$SMTP_PORT" "$POLICY_PORT"; do
 done
 
 cargo build --locked --bins -q
-BIN="$ROOT/target/debug"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 P=$(mktemp -d /tmp/gl-e2e-postfix.XXXXXX)
 chmod 755 "$P"

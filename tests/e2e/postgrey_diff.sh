@@ -33,7 +33,7 @@ for port in "$PG_PORT" "$OUR_PORT"; do
 done
 
 cargo build --locked --bins -q
-BIN="$ROOT/target/debug"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 W=$(mktemp -d /tmp/gl-e2e-postgrey.XXXXXX)
 chmod 755 "$W"
