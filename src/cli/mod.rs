@@ -119,32 +119,6 @@ enum Command {
     Import(ConfigDump),
 }
 
-impl Command {
-    fn operation(&self) -> String {
-        match self {
-            Command::Help => "help".to_string(),
-            Command::InfoServer { .. } => "gathering of server wide information".to_string(),
-            Command::InfoDomain { shown, .. } => {
-                format!("gathering of information for domain '{shown}'")
-            }
-            Command::InfoMailname { shown, .. } => {
-                format!("gathering of information for mail '{shown}'")
-            }
-            Command::UpdateServer(_) => "update of server-wide settings".to_string(),
-            Command::UpdateDomain { shown, .. } => format!("update of domain '{shown}'"),
-            Command::UpdateMailname { shown, .. } => format!("update of mail '{shown}'"),
-            Command::Explain(_) => "explanation".to_string(),
-            Command::Report(_) => "report".to_string(),
-            Command::Check(_) => "check".to_string(),
-            Command::Purge => "purge".to_string(),
-            Command::Stats => "gathering of statistics".to_string(),
-            Command::ImportPlesk(_) => "import of Plesk configuration".to_string(),
-            Command::Export => "export of configuration".to_string(),
-            Command::Import(_) => "import of configuration".to_string(),
-        }
-    }
-}
-
 /// Changes to the server-wide settings; `None` leaves a setting as it is.
 #[derive(Debug, Default)]
 struct ServerUpdate {
@@ -234,8 +208,8 @@ fn run_command(
         .collect::<Option<_>>()
         .ok_or_else(|| parsing("an argument is not valid UTF-8".to_string()))?;
     let args = args::parse(&translate(&original), &original).map_err(parsing)?;
+    let operation = command_spec(&args).operation;
     let command = validate(&args, &original)?;
-    let operation = command.operation();
     if let Command::Help = command {
         out.write_all(help::text().as_bytes())?;
         return Ok(0);
@@ -266,50 +240,15 @@ fn typed(original: &[String], long: &str) -> String {
 }
 
 fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
-    let (operation, allowed): (String, &[&str]) = if args.help {
-        ("help".to_string(), &[])
-    } else if args.info_server {
-        ("gathering of server wide information".to_string(), &[])
-    } else if let Some(domain) = &args.info_domain {
-        (
-            format!("gathering of information for domain '{domain}'"),
-            &[],
-        )
-    } else if let Some(mail) = &args.info_mailname {
-        (format!("gathering of information for mail '{mail}'"), &[])
-    } else if args.update_server {
-        ("update of server-wide settings".to_string(), SERVER_OPTIONS)
-    } else if let Some(domain) = &args.update_domain {
-        (format!("update of domain '{domain}'"), &["status"])
-    } else if let Some(mail) = &args.update_mailname {
-        (
-            format!("update of mail '{mail}'"),
-            &["blacklist", "whitelist"],
-        )
-    } else if args.explain.is_some() {
-        ("explanation".to_string(), &[])
-    } else if args.report {
-        ("report".to_string(), &["since", "top", "threshold"])
-    } else if args.check {
-        ("check".to_string(), &["since", "w", "c", "ignore-file"])
-    } else if args.purge {
-        ("purge".to_string(), &[])
-    } else if args.stats {
-        ("gathering of statistics".to_string(), &[])
-    } else if args.import_plesk.is_some() {
-        ("import of Plesk configuration".to_string(), &[])
-    } else if args.export {
-        ("export of configuration".to_string(), &[])
-    } else if args.import.is_some() {
-        ("import of configuration".to_string(), &[])
-    } else {
-        ("command line parsing".to_string(), &[])
-    };
+    let spec = command_spec(args);
+    let command_name = command_as_typed(&spec, original);
+    let CommandSpec {
+        operation, allowed, ..
+    } = spec;
     let bad = |message: String| CliError::BadInput {
         operation: operation.clone(),
         message,
     };
-    let command_name = command_as_typed(args, original);
     for (name, given) in given_options(args) {
         if given && !allowed.contains(&name) {
             return Err(bad(format!(
@@ -555,39 +494,101 @@ fn given_options(args: &Args) -> [(&'static str, bool); 22] {
     ]
 }
 
-/// The command as the user typed it, for messages (`-ud`, `--update-domain`).
-fn command_as_typed(args: &Args, original: &[String]) -> String {
-    let (long, short) = if args.update_server {
-        ("update-server", "u")
-    } else if args.update_domain.is_some() {
-        ("update-domain", "ud")
-    } else if args.update_mailname.is_some() {
-        ("update-mailname", "um")
-    } else if args.info_server {
-        ("info-server", "i")
-    } else if args.info_domain.is_some() {
-        ("info-domain", "id")
-    } else if args.info_mailname.is_some() {
-        ("info-mailname", "im")
-    } else if args.explain.is_some() {
-        ("explain", "explain")
-    } else if args.report {
-        ("report", "report")
-    } else if args.check {
-        ("check", "check")
-    } else if args.purge {
-        ("purge", "purge")
-    } else if args.stats {
-        ("stats", "stats")
-    } else if args.import_plesk.is_some() {
-        ("import-plesk", "import-plesk")
-    } else if args.export {
-        ("export", "export")
-    } else if args.import.is_some() {
-        ("import", "import")
-    } else {
-        ("help", "h")
+/// One command's names, the operation its messages name, and the options it allows — the one
+/// table validation, error messages and `command_as_typed` all read.
+struct CommandSpec {
+    long: &'static str,
+    short: &'static str,
+    operation: String,
+    allowed: &'static [&'static str],
+}
+
+/// The spec of the command clap parsed (its `command` group admits exactly one).
+fn command_spec(args: &Args) -> CommandSpec {
+    let spec = |long, short, operation: String, allowed| CommandSpec {
+        long,
+        short,
+        operation,
+        allowed,
     };
+    if args.help {
+        spec("help", "h", "help".to_string(), &[])
+    } else if args.info_server {
+        spec(
+            "info-server",
+            "i",
+            "gathering of server wide information".to_string(),
+            &[],
+        )
+    } else if let Some(domain) = &args.info_domain {
+        let operation = format!("gathering of information for domain '{domain}'");
+        spec("info-domain", "id", operation, &[])
+    } else if let Some(mail) = &args.info_mailname {
+        let operation = format!("gathering of information for mail '{mail}'");
+        spec("info-mailname", "im", operation, &[])
+    } else if args.update_server {
+        let operation = "update of server-wide settings".to_string();
+        spec("update-server", "u", operation, SERVER_OPTIONS)
+    } else if let Some(domain) = &args.update_domain {
+        spec(
+            "update-domain",
+            "ud",
+            format!("update of domain '{domain}'"),
+            &["status"],
+        )
+    } else if let Some(mail) = &args.update_mailname {
+        let operation = format!("update of mail '{mail}'");
+        spec(
+            "update-mailname",
+            "um",
+            operation,
+            &["blacklist", "whitelist"],
+        )
+    } else if args.explain.is_some() {
+        spec("explain", "explain", "explanation".to_string(), &[])
+    } else if args.report {
+        spec(
+            "report",
+            "report",
+            "report".to_string(),
+            &["since", "top", "threshold"],
+        )
+    } else if args.check {
+        spec(
+            "check",
+            "check",
+            "check".to_string(),
+            &["since", "w", "c", "ignore-file"],
+        )
+    } else if args.purge {
+        spec("purge", "purge", "purge".to_string(), &[])
+    } else if args.stats {
+        spec("stats", "stats", "gathering of statistics".to_string(), &[])
+    } else if args.import_plesk.is_some() {
+        let operation = "import of Plesk configuration".to_string();
+        spec("import-plesk", "import-plesk", operation, &[])
+    } else if args.export {
+        spec(
+            "export",
+            "export",
+            "export of configuration".to_string(),
+            &[],
+        )
+    } else if args.import.is_some() {
+        spec(
+            "import",
+            "import",
+            "import of configuration".to_string(),
+            &[],
+        )
+    } else {
+        spec("help", "h", "command line parsing".to_string(), &[])
+    }
+}
+
+/// The command as the user typed it, for messages (`-ud`, `--update-domain`).
+fn command_as_typed(spec: &CommandSpec, original: &[String]) -> String {
+    let (long, short) = (spec.long, spec.short);
     original
         .iter()
         .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
