@@ -2,6 +2,7 @@ complete -c grey_listing -l update-domain -l ud -d 'Update the grey listing conf
 complete -c grey_listing -l update-mailname -l um -d 'Update the grey listing configuration of a mail user' -r
 complete -c grey_listing -l info-domain -l id -d 'Show the settings of a domain' -r
 complete -c grey_listing -l info-mailname -l im -d 'Show the settings of a mail user' -r
+complete -c grey_listing -l migrate-store -d 'Copy the configuration and the live triplets from database FROM to database TO, in one transaction on TO (extension; FROM and TO are SQLite paths or postgres:// URLs)' -r
 complete -c grey_listing -l explain -d 'Walk through the decision for one message, read-only (extension)' -r
 complete -c grey_listing -l import-plesk -d 'Apply the output of Plesk\'s `grey_listing --info-server` (a file, or - for stdin; extension)' -r
 complete -c grey_listing -l import -d 'Replace the whole configuration with an --export file (or - for stdin; extension)' -r
@@ -27,7 +28,7 @@ complete -c grey_listing -l threshold -d 'Deferrals from which --report suggests
 complete -c grey_listing -l w -d 'Deferrals of one unlisted organisation that make --check warn (extension)' -r
 complete -c grey_listing -l c -d 'Deferrals of one unlisted organisation that make --check critical (extension)' -r
 complete -c grey_listing -l ignore-file -d 'File of sender organisations --check ignores, one domain pattern a line (extension)' -r
-complete -c grey_listing -l db -d 'Database: an SQLite file path (default: $GREY_LISTING_DB, else the `db =` line of /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db)' -r
+complete -c grey_listing -l db -d 'Database: an SQLite file path or a postgres:// URL (default: $GREY_LISTING_DB, else the `db =` line of /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db)' -r
 complete -c grey_listing -l update-server -l u -d 'Update the server-wide settings'
 complete -c grey_listing -l info-server -l i -d 'Show the server-wide settings'
 complete -c grey_listing -l help -l h -d 'Display the help page'

@@ -75,6 +75,16 @@ pub struct Args {
         help_heading = "Commands"
     )]
     pub info_mailname: Option<String>,
+    /// Copy the configuration and the live triplets from database FROM to database TO, in one
+    /// transaction on TO (extension; FROM and TO are SQLite paths or postgres:// URLs).
+    #[arg(
+        long = "migrate-store",
+        num_args = 2,
+        value_names = ["FROM", "TO"],
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub migrate_store: Option<Vec<String>>,
     /// Display the help page.
     #[arg(
         long = "help",
@@ -280,11 +290,12 @@ pub struct Args {
     )]
     pub ignore_file: Option<String>,
 
-    /// Database: an SQLite file path (default: $GREY_LISTING_DB, else the `db =` line of
-    /// /etc/grey_listing.conf or $GREY_LISTING_CONF, else /var/lib/grey_listing/greylist.db).
+    /// Database: an SQLite file path or a postgres:// URL (default: $GREY_LISTING_DB, else the
+    /// `db =` line of /etc/grey_listing.conf or $GREY_LISTING_CONF, else
+    /// /var/lib/grey_listing/greylist.db).
     #[arg(
         long = "db",
-        value_name = "PATH",
+        value_name = "PATH|URL",
         global = true,
         help_heading = "Global options"
     )]

@@ -117,6 +117,10 @@ enum Command {
     ImportPlesk(PleskConfig),
     Export,
     Import(ConfigDump),
+    MigrateStore {
+        from: DbLocation,
+        to: DbLocation,
+    },
 }
 
 /// Changes to the server-wide settings; `None` leaves a setting as it is.
@@ -218,6 +222,12 @@ fn run_command(
         operation: operation.clone(),
         source,
     };
+    if let Command::MigrateStore { from, to } = &command {
+        let text =
+            migrate_store(from, to, crate::clock::now(env), args.json).map_err(store_error)?;
+        out.write_all(text.as_bytes())?;
+        return Ok(0);
+    }
     let location = store::resolve_location(args.db.as_deref(), env).map_err(store_error)?;
     let mut store = open_store(&location).map_err(store_error)?;
     let now = crate::clock::now(env);
@@ -334,7 +344,9 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
     )?);
 
     let grey_max = u64::from(MAX_GREY_MINUTES);
-    let command = if args.help {
+    let command = if let Some(pair) = &args.migrate_store {
+        validate_migration(pair, args, original).map_err(bad)?
+    } else if args.help {
         Command::Help
     } else if args.info_server {
         Command::InfoServer {
@@ -445,6 +457,111 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         return Err(bad("no command given (see grey_listing --help)".to_string()));
     };
     Ok(command)
+}
+
+/// Checks `--migrate-store FROM TO` before anything is opened: two different locations, no
+/// `--db` (the locations are given), and an SQLite source that exists (opening a missing one
+/// would create an empty database and copy its defaults).
+fn validate_migration(
+    pair: &[String],
+    args: &Args,
+    original: &[String],
+) -> Result<Command, String> {
+    let typed_command = command_as_typed(&command_spec(args), original);
+    if args.db.is_some() {
+        return Err(format!(
+            "option '{}' is not allowed with {typed_command}: give FROM and TO",
+            typed(original, "db")
+        ));
+    }
+    let [from, to] = pair else {
+        return Err(format!("{typed_command} needs two databases: FROM TO"));
+    };
+    if from.is_empty() || to.is_empty() {
+        return Err(format!("{typed_command}: a database location is empty"));
+    }
+    let (from, to) = (DbLocation::parse(from), DbLocation::parse(to));
+    if from == to {
+        return Err(format!(
+            "{typed_command}: FROM and TO are the same database ({from})"
+        ));
+    }
+    if let DbLocation::Sqlite(path) = &from
+        && !path.exists()
+    {
+        return Err(format!(
+            "{typed_command}: source database {} does not exist",
+            path.display()
+        ));
+    }
+    Ok(Command::MigrateStore { from, to })
+}
+
+/// Copies the configuration (as `--export`/`--import` would) and the triplets not expired at
+/// `now` from one store to another. The source is read in one read transaction, the target
+/// written in one write transaction: the target's configuration is replaced, its triplets with
+/// the same key are replaced and its other triplets are kept.
+fn migrate_store(
+    from: &DbLocation,
+    to: &DbLocation,
+    now: i64,
+    json: bool,
+) -> Result<String, StoreError> {
+    let mut source = store::open(from)?;
+    let mut dump = None;
+    let mut triplets = Vec::new();
+    source.read(&mut |tx| {
+        dump = Some(crate::transfer::export(tx)?);
+        triplets = tx.live_triplets(now)?;
+        Ok(())
+    })?;
+    drop(source);
+    let Some(dump) = dump else {
+        return Err(StoreError::Unsupported(format!("nothing read from {from}")));
+    };
+    let mut target = store::open(to)?;
+    target.write(&mut |tx| {
+        crate::transfer::import(tx, &dump)?;
+        for live in &triplets {
+            tx.put_triplet(&live.key, &live.network, &live.triplet)?;
+        }
+        Ok(())
+    })?;
+    let patterns = dump.lists.black.len()
+        + dump.lists.white.len()
+        + dump.lists.domains_white.len()
+        + dump.lists.domains_black.len();
+    let mailbox_patterns: usize = dump
+        .mailboxes
+        .values()
+        .map(|lists| lists.black.len() + lists.white.len())
+        .sum();
+    let message = "Migration of store complete.";
+    if json {
+        return Ok(to_json(&json!({
+            "from": from.to_string(),
+            "to": to.to_string(),
+            "server_list_patterns": patterns,
+            "domains": dump.domains.len(),
+            "mailboxes": dump.mailboxes.len(),
+            "mailbox_patterns": mailbox_patterns,
+            "live_triplets": triplets.len(),
+            "success": true,
+            "message": message,
+        })));
+    }
+    let mut text = format!("Copied from {from} to {to}:\n\n");
+    text.push_str(&output::row("Settings", "copied"));
+    text.push_str(&output::row("Server list patterns", &patterns.to_string()));
+    text.push_str(&output::row("Domains", &dump.domains.len().to_string()));
+    text.push_str(&output::row("Mailboxes", &dump.mailboxes.len().to_string()));
+    text.push_str(&output::row(
+        "Mailbox patterns",
+        &mailbox_patterns.to_string(),
+    ));
+    text.push_str(&output::row("Live triplets", &triplets.len().to_string()));
+    text.push_str(&format!("\nSUCCESS: {message}\n"));
+    Ok(text)
 }
 
 /// Options `--update-server` takes: all of them.
@@ -581,6 +698,9 @@ fn command_spec(args: &Args) -> CommandSpec {
             "import of configuration".to_string(),
             &[],
         )
+    } else if args.migrate_store.is_some() {
+        let operation = "migration of store".to_string();
+        spec("migrate-store", "migrate-store", operation, &[])
     } else {
         spec("help", "h", "command line parsing".to_string(), &[])
     }
@@ -676,6 +796,8 @@ fn execute(
             })?;
             success(&format!("Update of domain '{shown}' complete."), json)
         }
+        // Handled by `run` before any store is opened: it needs two stores, not one.
+        Command::MigrateStore { .. } => String::new(),
         Command::UpdateMailname { mail, shown, edits } => {
             store.write(&mut |tx| {
                 for (kind, edit) in edits {

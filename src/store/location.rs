@@ -41,23 +41,40 @@ impl std::fmt::Display for DbLocation {
     }
 }
 
-/// Hides the password of a connection URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+/// Hides the password of a connection URL (`postgres://user:secret@host` → `postgres://user:***@host`),
+/// whether it is in the user part or a `password=` query parameter.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
     };
     let (authority, tail) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
-    match authority.rsplit_once('@') {
+    let mut shown = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
             let hidden = if userinfo.contains(':') { ":***" } else { "" };
             format!("{scheme}://{user}{hidden}@{host}{tail}")
         }
-        None => url.to_string(),
+        None => format!("{scheme}://{authority}{tail}"),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
     }
+    shown
 }
 
 /// Resolves the database location from the command line value, the environment and the
@@ -161,5 +178,10 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            redact("postgresql://u:p@w@h/db?password=x&connect_timeout=2"),
+            "postgresql://u:***@h/db?password=***&connect_timeout=2"
+        );
+        assert_eq!(redact("postgres://u@h"), "postgres://u@h");
     }
 }

@@ -5,6 +5,7 @@
 //! shared PostgreSQL backend plugs in without touching the decision logic.
 
 mod location;
+pub mod postgres;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ use thiserror::Error;
 
 use crate::config::{ListEdit, ListKind, MailboxLists, ServerLists, Settings};
 
-pub use location::{DbLocation, resolve_location};
+pub use location::{DbLocation, redact, resolve_location};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Why the store could not do what was asked.
@@ -58,6 +60,22 @@ pub enum StoreError {
         found: i64,
         /// Highest version this build knows.
         supported: i64,
+    },
+    /// PostgreSQL reported an error, or the connection failed (never contains the password).
+    #[error("database {location}: {message}")]
+    Postgres {
+        /// Which database (credentials redacted).
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The database server did not answer in time (statement timeout or a hung connection).
+    #[error("database {location} did not answer within {waited_ms} ms")]
+    Timeout {
+        /// Which database (credentials redacted).
+        location: String,
+        /// How long we waited.
+        waited_ms: u64,
     },
     /// A database location this build cannot use.
     #[error("unsupported database location {0}")]
@@ -142,10 +160,22 @@ pub struct TripletCounts {
     pub awl_networks: u64,
 }
 
+/// A triplet with its key and client network, as copied between stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTriplet {
+    /// The triplet's key.
+    pub key: TripletKey,
+    /// The client network it came from (for the auto-whitelist).
+    pub network: String,
+    /// Its state.
+    pub triplet: Triplet,
+}
+
 /// Reads and writes available inside one transaction.
 ///
-/// A write transaction is exclusive (SQLite `BEGIN IMMEDIATE`), so a read followed by a write
-/// inside it is atomic: two filter processes cannot both create the same triplet.
+/// A write transaction is exclusive (SQLite `BEGIN IMMEDIATE`), or, on PostgreSQL, locks each
+/// triplet it reads, so a read followed by a write inside it is atomic: two filter processes
+/// cannot both create the same triplet.
 pub trait Tx {
     /// The server-wide settings.
     fn settings(&mut self) -> Result<Settings, StoreError>;
@@ -203,11 +233,15 @@ pub trait Tx {
         let _ = limit;
         self.purge_expired(now)
     }
+    /// Every triplet not expired at `now`, ordered by key (for `--migrate-store`).
+    fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError>;
 }
 
 /// A database holding the greylisting state.
 pub trait Store {
     /// Runs `f` in one write transaction (committed if `f` succeeds, rolled back otherwise).
+    /// The PostgreSQL store runs `f` again (at most a few times) when the server rolled the
+    /// transaction back to break a deadlock, so `f` must not keep state across runs.
     fn write(
         &mut self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
@@ -225,7 +259,7 @@ pub trait Store {
 pub fn open(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
     match location {
         DbLocation::Sqlite(path) => Ok(Box::new(SqliteStore::open(path)?)),
-        DbLocation::Postgres(url) => Err(StoreError::Unsupported(location::redact(url))),
+        DbLocation::Postgres(url) => Ok(Box::new(PgStore::open(url)?)),
     }
 }
 

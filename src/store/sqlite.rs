@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::{LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx};
+use super::{LiveTriplet, LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx};
 use crate::config::{ListKind, ServerLists, Settings};
 
 /// How long a writer waits for another one before giving up (SPEC §1).
@@ -655,5 +655,35 @@ impl Tx for SqliteTx<'_> {
             .and_then(|mut stmt| stmt.execute(params![now, limit.min(i64::MAX as u64) as i64]))
             .map(|count| count as u64)
             .map_err(|e| self.err(e))
+    }
+
+    fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT client, sender, recipient, network,
+                        first_seen, earliest_accept, last_seen, expires, pass_count
+                 FROM triplets WHERE expires > ?1 ORDER BY client, sender, recipient",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![now], |row| {
+            Ok(LiveTriplet {
+                key: TripletKey {
+                    client: row.get(0)?,
+                    sender: row.get(1)?,
+                    recipient: row.get(2)?,
+                },
+                network: row.get(3)?,
+                triplet: Triplet {
+                    first_seen: row.get(4)?,
+                    earliest_accept: row.get(5)?,
+                    last_seen: row.get(6)?,
+                    expires: row.get(7)?,
+                    pass_count: row.get::<_, i64>(8)?.max(0) as u64,
+                },
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
     }
 }

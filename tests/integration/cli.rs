@@ -3,20 +3,18 @@
 
 use serde_json::json;
 
-use crate::support::{INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test};
+use crate::support::{Backend, INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test};
 
 // SPEC §2: `--info-server` on a new database prints exactly the default block.
-#[test]
-fn info_server_on_a_new_database_prints_the_defaults() {
-    Test::new()
+fn info_server_on_a_new_database_prints_the_defaults(backend: Backend) {
+    Test::on(backend)
         .run(&["--info-server"])
         .stdout(INFO_SERVER_DEFAULTS);
 }
 
 // SPEC §2: a domain never set is `enabled`; `-status off` makes it `disabled`.
-#[test]
-fn info_domain_shows_the_domain_flag() {
-    let t = Test::new();
+fn info_domain_shows_the_domain_flag(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&["--info-domain", "example.com"]).stdout(
         "Grey listing configuration for example.com\n\n\
          Grey listing checking  enabled\n\n\
@@ -39,9 +37,8 @@ fn info_domain_shows_the_domain_flag() {
 }
 
 // SPEC §2: `--info-mailname` prints both of the mailbox's lists, empty ones as header + blank.
-#[test]
-fn info_mailname_shows_the_mailbox_lists() {
-    let t = Test::new();
+fn info_mailname_shows_the_mailbox_lists(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&["--info-mailname", "john@example.com"]).stdout(
         "Grey listing configuration for john@example.com\n\n\
          User's black list:\n\n\
@@ -61,9 +58,8 @@ fn info_mailname_shows_the_mailbox_lists() {
 
 // SPEC §2: the three update SUCCESS lines; an update with no options changes nothing and still
 // prints its SUCCESS line.
-#[test]
-fn update_commands_print_their_success_lines_and_no_options_change_nothing() {
-    let t = Test::new();
+fn update_commands_print_their_success_lines_and_no_options_change_nothing(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&["--update-server"]).stdout(SERVER_UPDATED);
     t.run(&["--update-domain", "example.com"])
         .stdout("SUCCESS: Update of domain 'example.com' complete.\n");
@@ -179,7 +175,8 @@ fn help_carries_every_line_of_plesks_help_text() {
         .unwrap();
     assert!(plesk_end < extensions);
     for extension in [
-        "--db <path>",
+        "--db <path|url>",
+        "--migrate-store <from> <to>",
         "--json",
         "--extended",
         "-ipv4-prefix",
@@ -208,9 +205,8 @@ fn help_page_snapshot() {
 }
 
 // SPEC §2: `--json` gives the same information as an object (byte-exact snapshots).
-#[test]
-fn json_objects() {
-    let t = Test::new();
+fn json_objects(backend: Backend) {
+    let t = Test::on(backend);
     let server = t.run(&["-i", "--json"]);
     assert_eq!(
         server.json(),
@@ -255,9 +251,8 @@ fn json_objects() {
 }
 
 // SPEC §2: `--info-server --extended` is Plesk's block, then `Extension settings:`, then SUCCESS.
-#[test]
-fn info_server_extended() {
-    let t = Test::new();
+fn info_server_extended(backend: Backend) {
+    let t = Test::on(backend);
     let plesk_block = INFO_SERVER_DEFAULTS
         .strip_suffix("SUCCESS: Gathering of server wide information complete.\n")
         .unwrap();
@@ -302,9 +297,8 @@ fn info_server_extended() {
 }
 
 // SPEC §2 / issue 3: the seven commands in long and short form, with one or two leading dashes.
-#[test]
-fn long_and_short_forms_of_all_seven_commands() {
-    let t = Test::new();
+fn long_and_short_forms_of_all_seven_commands(backend: Backend) {
+    let t = Test::on(backend);
     let help = include_str!("snapshots/help.txt");
     for form in ["--help", "-help", "-h", "--h"] {
         t.run(&[form]).stdout(help);
@@ -442,9 +436,8 @@ fn global_flags_anywhere_on_the_line() {
 }
 
 // SPEC §2: the last of a repeated scalar option wins; repeated list edits all apply, in order.
-#[test]
-fn last_repeated_scalar_wins() {
-    let t = Test::new();
+fn last_repeated_scalar_wins(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&[
         "-u",
         "-grey-interval",
@@ -494,9 +487,8 @@ fn last_repeated_scalar_wins() {
 
 // SPEC §2 list-edit grammar: several groups applied in order, adds of present patterns and
 // deletes of missing ones are no-ops, patterns compare as literal strings, insertion order kept.
-#[test]
-fn list_edit_groups_apply_in_order() {
-    let t = Test::new();
+fn list_edit_groups_apply_in_order(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&[
         "-u",
         "-blacklist",
@@ -583,9 +575,8 @@ fn with_extra<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 // Issue 3 (seed 000): whitelisting Microsoft's outbound pool, as the admin typed it.
-#[test]
-fn admin_whitelists_messaging_microsoft_com() {
-    let t = Test::new();
+fn admin_whitelists_messaging_microsoft_com(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&[
         "--update-server",
         "-domains-whitelist",
@@ -602,9 +593,8 @@ fn admin_whitelists_messaging_microsoft_com() {
 }
 
 // Issue 3: the short form with an unquoted pattern.
-#[test]
-fn admin_whitelists_outlook_protection() {
-    let t = Test::new();
+fn admin_whitelists_outlook_protection(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&[
         "-u",
         "-domains-whitelist",
@@ -621,9 +611,8 @@ fn admin_whitelists_outlook_protection() {
 }
 
 // Issue 3: turning a domain off, then `--info-domain` shows `disabled`.
-#[test]
-fn admin_disables_a_domain() {
-    let t = Test::new();
+fn admin_disables_a_domain(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&["--update-domain", "example.com", "-status", "off"])
         .stdout("SUCCESS: Update of domain 'example.com' complete.\n");
     t.run(&["--info-domain", "example.com"]).stdout(
@@ -636,9 +625,8 @@ fn admin_disables_a_domain() {
 }
 
 // Issue 3: the long one-line server configuration.
-#[test]
-fn admin_configures_the_whole_server_in_one_command() {
-    let t = Test::new();
+fn admin_configures_the_whole_server_in_one_command(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&[
         "--update-server",
         "-status",
@@ -676,9 +664,8 @@ Personal grey listing configuration allowed
 }
 
 // Issue 3: a mailbox's own white list.
-#[test]
-fn admin_whitelists_ietf_for_a_mailbox() {
-    let t = Test::new();
+fn admin_whitelists_ietf_for_a_mailbox(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&["-um", "johndoe@example.com", "-whitelist", "add:*@ietf.org"])
         .stdout("SUCCESS: Update of mail 'johndoe@example.com' complete.\n");
     t.run(&["-im", "johndoe@example.com"]).stdout(
@@ -693,9 +680,8 @@ fn admin_whitelists_ietf_for_a_mailbox() {
 }
 
 // Issue 3: nine big senders in one group, kept in the order given.
-#[test]
-fn admin_whitelists_nine_big_senders() {
-    let t = Test::new();
+fn admin_whitelists_nine_big_senders(backend: Backend) {
+    let t = Test::on(backend);
     let senders = [
         "*.adobe.com",
         "*.amazonses.com",
@@ -723,9 +709,8 @@ fn admin_whitelists_nine_big_senders() {
 }
 
 // Issue 3 (seed 001): adding Plesk's digit pattern back, then replacing it in one edit.
-#[test]
-fn admin_adds_then_replaces_the_digit_pattern() {
-    let t = Test::new();
+fn admin_adds_then_replaces_the_digit_pattern(backend: Backend) {
+    let t = Test::on(backend);
     let digits = "*[0-9][0-9]-[0-9][0-9]-[0-9][0-9]*";
     t.run(&["-u", "-domains-blacklist", &format!("add:{digits}")])
         .stdout(SERVER_UPDATED);
@@ -752,9 +737,8 @@ fn admin_adds_then_replaces_the_digit_pattern() {
 }
 
 // SPEC §2: `-um` works whatever `-personal-conf` says.
-#[test]
-fn mailbox_lists_are_editable_while_personal_conf_is_prohibited() {
-    let t = Test::new();
+fn mailbox_lists_are_editable_while_personal_conf_is_prohibited(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&["-u", "-personal-conf", "false"])
         .stdout(SERVER_UPDATED);
     t.run(&["-um", "a@example.com", "-blacklist", "add:*@bad.example"])
@@ -773,9 +757,8 @@ fn mailbox_lists_are_editable_while_personal_conf_is_prohibited() {
 }
 
 // SPEC §2: the numeric bounds are inclusive (grey and penalty 0..=43200, expire 1..=5256000).
-#[test]
-fn numeric_bounds_are_inclusive() {
-    let t = Test::new();
+fn numeric_bounds_are_inclusive(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&[
         "-u",
         "-grey-interval",
@@ -818,9 +801,8 @@ fn numeric_bounds_are_inclusive() {
 
 // SPEC §2: domains and mail addresses name the same domain or mailbox whatever their case (the
 // filter looks recipients up lower-cased); the messages repeat the name as the admin typed it.
-#[test]
-fn domain_and_mailbox_names_ignore_case() {
-    let t = Test::new();
+fn domain_and_mailbox_names_ignore_case(backend: Backend) {
+    let t = Test::on(backend);
     t.run(&["-ud", "Example.COM", "-status", "off"])
         .stdout("SUCCESS: Update of domain 'Example.COM' complete.\n");
     t.run(&["-id", "example.com"]).stdout(
@@ -835,3 +817,26 @@ fn domain_and_mailbox_names_ignore_case() {
         json!({"mail": "john@example.com", "black": [], "white": ["*@ietf.org"]})
     );
 }
+
+// Issue 7: the CLI behaves the same on both stores.
+on_both_stores!(
+    info_server_on_a_new_database_prints_the_defaults,
+    info_domain_shows_the_domain_flag,
+    info_mailname_shows_the_mailbox_lists,
+    update_commands_print_their_success_lines_and_no_options_change_nothing,
+    json_objects,
+    info_server_extended,
+    long_and_short_forms_of_all_seven_commands,
+    last_repeated_scalar_wins,
+    list_edit_groups_apply_in_order,
+    admin_whitelists_messaging_microsoft_com,
+    admin_whitelists_outlook_protection,
+    admin_disables_a_domain,
+    admin_configures_the_whole_server_in_one_command,
+    admin_whitelists_ietf_for_a_mailbox,
+    admin_whitelists_nine_big_senders,
+    admin_adds_then_replaces_the_digit_pattern,
+    mailbox_lists_are_editable_while_personal_conf_is_prohibited,
+    numeric_bounds_are_inclusive,
+    domain_and_mailbox_names_ignore_case,
+);

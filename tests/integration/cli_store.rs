@@ -7,25 +7,26 @@ use std::process::Stdio;
 use rusqlite::Connection;
 use serde_json::json;
 
-use crate::support::{INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test, grey_listing};
+use crate::support::{Backend, INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test, grey_listing};
 
 // Issue 3 / SPEC §1: 20 CLI processes started at once on a database none of them has created
 // yet, each adding a different pattern: all succeed and all 20 patterns are there afterwards.
 #[test]
 fn twenty_concurrent_cli_processes_all_succeed() {
-    concurrent_adds(20);
+    concurrent_adds(20, Backend::Sqlite);
 }
 
-// SPEC §1: up to 64 concurrent writers never see "database is locked".
-#[test]
-fn sixty_four_concurrent_cli_processes_all_succeed() {
-    concurrent_adds(64);
+// SPEC §1: up to 64 concurrent writers never see "database is locked" (issue 7: on both stores).
+fn sixty_four_concurrent_cli_processes_all_succeed(backend: Backend) {
+    concurrent_adds(64, backend);
 }
+
+on_both_stores!(sixty_four_concurrent_cli_processes_all_succeed);
 
 /// Starts `count` `grey_listing -u -blacklist add:...` processes at once on a new database and
 /// checks every one succeeded and every pattern is stored, the defaults seeded once.
-fn concurrent_adds(count: usize) {
-    let t = Test::new();
+fn concurrent_adds(count: usize, backend: Backend) {
+    let t = Test::on(backend);
     let children: Vec<_> = (0..count)
         .map(|i| {
             let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("grey_listing"));
@@ -33,7 +34,7 @@ fn concurrent_adds(count: usize) {
                 .env("GREY_LISTING_CONF", "/nonexistent/grey_listing.conf")
                 .args(["-u", "-blacklist", &format!("add:*@sender{i}.example")])
                 .arg("--db")
-                .arg(t.db())
+                .arg(t.location())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             cmd.spawn().unwrap()
@@ -214,4 +215,28 @@ fn newer_schema_exits_2_with_a_clear_message() {
         t.files() == before,
         "a too-new database must not be modified"
     );
+}
+
+// Issue 7: an unreachable PostgreSQL server is a database error (exit 2, one line) that names
+// the location with its password hidden. Port 1 on loopback refuses at once.
+#[test]
+fn unreachable_postgres_exits_2_without_the_password() {
+    let t = Test::new();
+    let url = "postgres://gl:hunter2-secret@127.0.0.1:1/greylisting?connect_timeout=1";
+    t.run_raw(&["--db", url, "-i"]).system_error(&[
+        "gathering of server wide information",
+        "postgres://gl:***@127.0.0.1:1/greylisting",
+    ]);
+    let out = t.run_raw(&["--db", url, "-u", "-status", "off"]);
+    out.system_error(&["update of server-wide settings"]);
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    // The statement timeout from the environment is checked too.
+    let out = grey_listing()
+        .env("GREY_LISTING_PG_TIMEOUT_MS", "soon")
+        .args(["--db", url, "-i"])
+        .output()
+        .unwrap();
+    let out = crate::support::Outcome::from(out, &["--db", url, "-i"]);
+    out.system_error(&["GREY_LISTING_PG_TIMEOUT_MS", "'soon'"]);
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
 }

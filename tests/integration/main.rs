@@ -1,8 +1,12 @@
 //! One integration harness (links once): each module drives the real binaries or servers.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod support;
+
 mod cli;
 mod cli_argv;
+mod cli_migrate;
 mod cli_store;
 mod cli_validation;
 mod decision;
@@ -21,6 +25,7 @@ mod filter_support;
 mod generated;
 mod list_edit;
 mod pattern;
+mod pg_faults;
 mod policy;
-mod support;
+mod store_behaviour;
 mod transfer;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use assert_cmd::Command;
 use tempfile::TempDir;
@@ -56,17 +57,160 @@ pub fn grey_listing() -> Command {
     cmd
 }
 
-/// One temporary directory holding the database `g.db`; every run gets `--db <dir>/g.db`.
+/// Which store a parametrised test runs against (issue 7: one behaviour suite, both stores).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A new SQLite file in a temporary directory.
+    Sqlite,
+    /// A new database on the PostgreSQL server named by `GREY_LISTING_TEST_PG`.
+    Postgres,
+}
+
+/// The environment variable naming a PostgreSQL server for the tests, as an admin URL such as
+/// `postgres://postgres@127.0.0.1:5432/postgres` (tests/e2e/postgres.sh sets it).
+pub const TEST_PG_ENV: &str = "GREY_LISTING_TEST_PG";
+
+/// Declares the `sqlite` and `postgres` variants of behaviour tests written as
+/// `fn name(backend: Backend)`. The PostgreSQL variants are `#[ignore]`d so a plain
+/// `cargo test` needs no server; tests/e2e/postgres.sh runs them with `--ignored`, and there a
+/// missing server URL makes every one of them FAIL rather than skip.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(crate::support::Backend::Sqlite)
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                #[ignore = "needs PostgreSQL in GREY_LISTING_TEST_PG: run tests/e2e/postgres.sh"]
+                fn $name() {
+                    super::$name(crate::support::Backend::Postgres)
+                }
+            )*
+        }
+    };
+}
+
+/// The admin URL of the test server; panics (fails the test) when it is not set.
+pub fn test_pg_url() -> String {
+    match std::env::var(TEST_PG_ENV) {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{TEST_PG_ENV} is not set: PostgreSQL tests need a server URL \
+             (tests/e2e/postgres.sh starts a throwaway cluster and sets it)"
+        ),
+    }
+}
+
+/// Runs SQL on the server as the admin URL's user.
+pub fn pg_admin(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = url
+            .parse::<tokio_postgres::Config>()
+            .unwrap()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let driver = tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap();
+        drop(client);
+        let _ = driver.await;
+    });
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").unwrap() + 3;
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{name}{query}", &base[..authority_end])
+}
+
+/// A database created on the test server for one test and dropped afterwards.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    /// The URL of the new database.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates `gl_test_<pid>_<n>` on the server of `GREY_LISTING_TEST_PG`.
+    pub fn create() -> PgDatabase {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let admin = test_pg_url();
+        let name = format!(
+            "gl_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        // Two calls: a multi-statement query is one transaction, which CREATE DATABASE refuses.
+        pg_admin(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        pg_admin(&admin, &format!("CREATE DATABASE {name}"));
+        let url = with_database(&admin, &name);
+        PgDatabase { admin, name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Best effort: a failed drop must not hide the test's own result.
+        let admin = self.admin.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = std::panic::catch_unwind(move || pg_admin(&admin, &sql));
+    }
+}
+
+/// A temporary directory and, on PostgreSQL, a fresh database; every run gets `--db <location>`
+/// (for SQLite `<dir>/g.db`).
 pub struct Test {
     dir: TempDir,
+    pg: Option<PgDatabase>,
 }
 
 impl Test {
-    /// A fresh directory with no database yet.
+    /// A fresh directory with no SQLite database yet.
     pub fn new() -> Test {
+        Test::on(Backend::Sqlite)
+    }
+
+    /// A fresh, empty database location on `backend`.
+    pub fn on(backend: Backend) -> Test {
         Test {
             dir: tempfile::tempdir().unwrap(),
+            pg: (backend == Backend::Postgres).then(PgDatabase::create),
         }
+    }
+
+    /// The location given with `--db`: the SQLite path or the PostgreSQL URL.
+    pub fn location(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db().to_str().unwrap().to_string(),
+        }
+    }
+
+    /// Opens the store at [`Test::location`] through the library.
+    pub fn open(&self) -> Box<dyn grey_listing::store::Store> {
+        grey_listing::store::open(&grey_listing::store::DbLocation::parse(&self.location()))
+            .unwrap()
     }
 
     /// The temporary directory.
@@ -74,15 +218,15 @@ impl Test {
         self.dir.path()
     }
 
-    /// The database path passed with `--db`.
+    /// The SQLite database path (passed with `--db` unless the test runs on PostgreSQL).
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("g.db")
     }
 
-    /// Runs `grey_listing <args> --db <db>`.
+    /// Runs `grey_listing <args> --db <location>`.
     pub fn run(&self, args: &[&str]) -> Outcome {
         let mut cmd = grey_listing();
-        cmd.args(args).arg("--db").arg(self.db());
+        cmd.args(args).arg("--db").arg(self.location());
         Outcome::from(cmd.output().unwrap(), args)
     }
 
@@ -118,7 +262,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn from(output: Output, args: &[&str]) -> Outcome {
+    /// Collects a finished run.
+    pub fn from(output: Output, args: &[&str]) -> Outcome {
         Outcome {
             args: args.iter().map(|s| s.to_string()).collect(),
             stdout: String::from_utf8(output.stdout).unwrap(),

@@ -1,0 +1,457 @@
+//! The store interface (SPEC §1) behaves the same on SQLite and PostgreSQL (issue 7): the
+//! library's `Store`/`Tx` driven directly, each test on a fresh database of each backend.
+
+use std::sync::{Arc, Barrier};
+
+use grey_listing::config::{ListKind, ServerLists, Settings};
+use grey_listing::decision::{Reason, Verdict};
+use grey_listing::engine::{self, Message};
+use grey_listing::store::{self, LiveTriplet, Store, StoreError, Triplet, TripletKey};
+
+use crate::support::{Backend, Test};
+
+fn key(client: &str, sender: &str, recipient: &str) -> TripletKey {
+    TripletKey {
+        client: client.to_string(),
+        sender: sender.to_string(),
+        recipient: recipient.to_string(),
+    }
+}
+
+fn triplet(expires: i64, pass_count: u64) -> Triplet {
+    Triplet {
+        first_seen: 1_000,
+        earliest_accept: 1_300,
+        last_seen: 1_000,
+        expires,
+        pass_count,
+    }
+}
+
+/// Runs a write transaction, panicking on a store error.
+fn write(store: &mut dyn Store, mut f: impl FnMut(&mut dyn store::Tx) -> Result<(), StoreError>) {
+    store.write(&mut |tx| f(tx)).unwrap();
+}
+
+/// Runs a read transaction and returns what `f` computed.
+fn read<T: Default>(
+    store: &mut dyn Store,
+    mut f: impl FnMut(&mut dyn store::Tx) -> Result<T, StoreError>,
+) -> T {
+    let mut value = T::default();
+    store
+        .read(&mut |tx| {
+            value = f(tx)?;
+            Ok(())
+        })
+        .unwrap();
+    value
+}
+
+// SPEC §2 defaults of a new database; settings written in one transaction read back whole.
+fn settings_round_trip(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    let (settings, lists) = read(store.as_mut(), |tx| {
+        Ok((tx.settings()?, store::server_lists(tx)?))
+    });
+    assert_eq!(settings, Settings::default());
+    assert_eq!(lists, ServerLists::defaults());
+    let changed = Settings {
+        enabled: false,
+        grey_interval: 17,
+        expire_interval: 99,
+        penalty_interval: 3,
+        penalty_enabled: true,
+        personal_conf: false,
+        ipv4_prefix: 32,
+        ipv6_prefix: 48,
+        awl_count: 0,
+        sender_normalize: false,
+        ..Settings::default()
+    };
+    write(store.as_mut(), |tx| tx.set_settings(&changed));
+    // A second store (another process, another MX host) sees the committed change.
+    let mut other = t.open();
+    assert_eq!(read(other.as_mut(), |tx| tx.settings()), changed);
+}
+
+// SPEC §2: lists keep insertion order; adding an existing pattern and deleting a missing one
+// are no-ops; patterns compare as literal strings; mailbox lists are separate.
+fn list_order_and_no_op_edits(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    write(store.as_mut(), |tx| {
+        for pattern in ["*x.com", "*.x.com", "a@b.example", "*x.com"] {
+            tx.add_pattern(ListKind::Black, "", pattern)?;
+        }
+        tx.delete_pattern(ListKind::Black, "", "missing@example.com")?;
+        tx.add_pattern(ListKind::White, "john@example.com", "*@ietf.org")?;
+        tx.add_pattern(ListKind::Black, "amy@example.com", "*@spam.example")
+    });
+    let (black, john, mailboxes) = read(store.as_mut(), |tx| {
+        Ok((
+            tx.list(ListKind::Black, "")?,
+            tx.list(ListKind::White, "john@example.com")?,
+            tx.mailboxes()?,
+        ))
+    });
+    assert_eq!(black, ["*x.com", "*.x.com", "a@b.example"]);
+    assert_eq!(john, ["*@ietf.org"]);
+    assert_eq!(mailboxes, ["amy@example.com", "john@example.com"]);
+    write(store.as_mut(), |tx| {
+        tx.delete_pattern(ListKind::Black, "", "*x.com")?;
+        // Re-adding puts it at the end.
+        tx.add_pattern(ListKind::Black, "", "*x.com")
+    });
+    let black = read(store.as_mut(), |tx| tx.list(ListKind::Black, ""));
+    assert_eq!(black, ["*.x.com", "a@b.example", "*x.com"]);
+}
+
+// SPEC §2: a domain never set is enabled (no flag); flags are set, listed sorted, forgotten.
+fn domain_flags(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    assert_eq!(
+        read(store.as_mut(), |tx| tx.domain_status("b.example")),
+        None
+    );
+    write(store.as_mut(), |tx| {
+        tx.set_domain_status("b.example", false)?;
+        tx.set_domain_status("a.example", true)?;
+        tx.set_domain_status("b.example", false)
+    });
+    let (b, domains) = read(store.as_mut(), |tx| {
+        Ok((tx.domain_status("b.example")?, tx.domains()?))
+    });
+    assert_eq!(b, Some(false));
+    assert_eq!(
+        domains,
+        [
+            ("a.example".to_string(), true),
+            ("b.example".to_string(), false)
+        ]
+    );
+    write(store.as_mut(), |tx| tx.delete_domain("b.example"));
+    assert_eq!(
+        read(store.as_mut(), |tx| tx.domain_status("b.example")),
+        None
+    );
+}
+
+// SPEC §4: a triplet is recorded, read back, and replaced in place (one row per key).
+fn triplet_put_get(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    let k = key("192.0.2.0/24", "a@b.example", "u@local.example");
+    assert_eq!(read(store.as_mut(), |tx| tx.triplet(&k)), None);
+    write(store.as_mut(), |tx| {
+        tx.put_triplet(&k, "192.0.2.0/24", &triplet(5_000, 0))
+    });
+    assert_eq!(
+        read(store.as_mut(), |tx| tx.triplet(&k)),
+        Some(triplet(5_000, 0))
+    );
+    write(store.as_mut(), |tx| {
+        tx.put_triplet(&k, "192.0.2.0/24", &triplet(9_000, 1))
+    });
+    let live = read(store.as_mut(), |tx| tx.live_triplets(0));
+    assert_eq!(
+        live,
+        [LiveTriplet {
+            key: k.clone(),
+            network: "192.0.2.0/24".to_string(),
+            triplet: triplet(9_000, 1),
+        }]
+    );
+}
+
+// SPEC §4 step 5: the auto-whitelist counts distinct unexpired triplets of a network that
+// passed at least once.
+fn awl_passes(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    write(store.as_mut(), |tx| {
+        let net = "198.51.100.0/24";
+        tx.put_triplet(&key(net, "a@x", "u@y"), net, &triplet(5_000, 1))?;
+        tx.put_triplet(&key(net, "b@x", "u@y"), net, &triplet(5_000, 3))?;
+        // Never passed.
+        tx.put_triplet(&key(net, "c@x", "u@y"), net, &triplet(5_000, 0))?;
+        // Expired at now = 4_000.
+        tx.put_triplet(&key(net, "d@x", "u@y"), net, &triplet(4_000, 2))?;
+        // Keyed by host domain, but counted for its network.
+        tx.put_triplet(
+            &key("sender.example", "e@x", "u@y"),
+            net,
+            &triplet(5_000, 1),
+        )?;
+        // Another network.
+        tx.put_triplet(
+            &key("203.0.113.0/24", "a@x", "u@y"),
+            "203.0.113.0/24",
+            &triplet(5_000, 1),
+        )
+    });
+    assert_eq!(
+        read(store.as_mut(), |tx| tx.awl_passes("198.51.100.0/24", 4_000)),
+        3
+    );
+    assert_eq!(
+        read(store.as_mut(), |tx| tx.awl_passes("192.0.2.0/24", 4_000)),
+        0
+    );
+}
+
+// SPEC §2 expire interval: purging deletes exactly the triplets expired at `now`.
+fn purge_expired(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    write(store.as_mut(), |tx| {
+        for (i, expires) in [100, 200, 300, 400].into_iter().enumerate() {
+            let k = key("192.0.2.0/24", &format!("s{i}@x"), "u@y");
+            tx.put_triplet(&k, "192.0.2.0/24", &triplet(expires, 0))?;
+        }
+        Ok(())
+    });
+    let mut purged = 0;
+    write(store.as_mut(), |tx| {
+        purged = tx.purge_expired(200)?;
+        Ok(())
+    });
+    assert_eq!(purged, 2);
+    let left: Vec<i64> = read(store.as_mut(), |tx| tx.live_triplets(0))
+        .iter()
+        .map(|live| live.triplet.expires)
+        .collect();
+    assert_eq!(left, [300, 400]);
+    // live_triplets leaves out the ones expired at `now` without deleting them.
+    assert_eq!(read(store.as_mut(), |tx| tx.live_triplets(300)).len(), 1);
+}
+
+// SPEC §1/§2: a transaction whose closure fails writes nothing.
+fn failed_transaction_rolls_back(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    let result = store.write(&mut |tx| {
+        tx.add_pattern(ListKind::Black, "", "*@rolled-back.example")?;
+        tx.set_domain_status("rolled-back.example", false)?;
+        Err(StoreError::Unsupported("stop here".to_string()))
+    });
+    assert!(matches!(result, Err(StoreError::Unsupported(_))));
+    let (black, domain) = read(store.as_mut(), |tx| {
+        Ok((
+            tx.list(ListKind::Black, "")?,
+            tx.domain_status("rolled-back.example")?,
+        ))
+    });
+    assert!(black.is_empty(), "{black:?}");
+    assert_eq!(domain, None);
+    // The store is still usable after the rollback.
+    write(store.as_mut(), |tx| {
+        tx.add_pattern(ListKind::Black, "", "*@kept.example")
+    });
+    assert_eq!(
+        read(store.as_mut(), |tx| tx.list(ListKind::Black, "")),
+        ["*@kept.example"]
+    );
+}
+
+// SPEC §1: concurrent first opens do not race — every one succeeds and the defaults are
+// seeded exactly once.
+fn concurrent_first_opens(backend: Backend) {
+    let t = Test::on(backend);
+    let location = store::DbLocation::parse(&t.location());
+    let barrier = Arc::new(Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let location = location.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut store = store::open(&location).unwrap();
+                read(store.as_mut(), |tx| tx.list(ListKind::DomainsWhite, "")).len()
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), 11);
+    }
+}
+
+const WRITERS: usize = 64;
+const ROUNDS: usize = 4;
+
+fn message(recipients: &[&str]) -> Message {
+    Message {
+        client_ip: Some("192.0.2.7".parse().unwrap()),
+        client_name: None,
+        sender: "sender@origin.example".to_string(),
+        recipients: recipients.iter().map(|r| r.to_string()).collect(),
+        authenticated: false,
+    }
+}
+
+// SPEC §1 + §4 / issue 7: 64 concurrent writers (threads, each with its own store) checking the
+// same triplets lose no update and create no duplicate row: every pass is counted.
+fn sixty_four_writers_lose_nothing(backend: Backend) {
+    let t = Test::on(backend);
+    let recipients = ["u1@local.example", "u2@local.example"];
+    {
+        let mut store = t.open();
+        write(store.as_mut(), |tx| {
+            let mut settings = tx.settings()?;
+            // No auto-whitelist: every check must go through the triplet itself.
+            settings.awl_count = 0;
+            tx.set_settings(&settings)
+        });
+        let first = engine::check_message(store.as_mut(), &message(&recipients), 10_000).unwrap();
+        assert_eq!(first.verdict, Verdict::Defer);
+    }
+    // After the grey interval (5 minutes) every retry passes and counts.
+    let now = 10_000 + 600;
+    let location = store::DbLocation::parse(&t.location());
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let location = location.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let mut store = store::open(&location).unwrap();
+                barrier.wait();
+                for _ in 0..ROUNDS {
+                    let outcome =
+                        engine::check_message(store.as_mut(), &message(&recipients), now).unwrap();
+                    assert_eq!(outcome.verdict, Verdict::Pass);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let mut store = t.open();
+    let live = read(store.as_mut(), |tx| tx.live_triplets(now));
+    assert_eq!(live.len(), recipients.len(), "{live:?}");
+    for row in live {
+        assert_eq!(row.triplet.pass_count, (WRITERS * ROUNDS) as u64, "{row:?}");
+    }
+}
+
+// SPEC §1 / issue 7: 64 concurrent writers each creating their own triplets: all are there.
+fn sixty_four_writers_creating_triplets(backend: Backend) {
+    let t = Test::on(backend);
+    let location = store::DbLocation::parse(&t.location());
+    t.open();
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let location = location.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let mut store = store::open(&location).unwrap();
+                barrier.wait();
+                let recipient = format!("user{i}@local.example");
+                let outcome =
+                    engine::check_message(store.as_mut(), &message(&[&recipient]), 20_000).unwrap();
+                assert_eq!(outcome.verdict, Verdict::Defer);
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let mut store = t.open();
+    assert_eq!(
+        read(store.as_mut(), |tx| tx.live_triplets(20_000)).len(),
+        WRITERS
+    );
+}
+
+// Issue 7, two MX hosts on one store (library level: each "host" is a store opened once and kept,
+// as a policy server does): a triplet first seen on one host passes on the other after the grey
+// interval, and a pattern added with the CLI meanwhile takes effect on both at their next check.
+fn two_hosts_share_triplets_and_lists(backend: Backend) {
+    let t = Test::on(backend);
+    let mut mx1 = t.open();
+    let mut mx2 = t.open();
+    let first =
+        engine::check_message(mx1.as_mut(), &message(&["u@local.example"]), 50_000).unwrap();
+    assert_eq!(first.recipients[0].decision.reason, Reason::New);
+    // Too early on the other host: the same triplet, still waiting.
+    let early =
+        engine::check_message(mx2.as_mut(), &message(&["u@local.example"]), 50_060).unwrap();
+    assert_eq!(early.recipients[0].decision.reason, Reason::EarlyRetry);
+    let retry =
+        engine::check_message(mx2.as_mut(), &message(&["u@local.example"]), 50_600).unwrap();
+    assert_eq!(retry.verdict, Verdict::Pass);
+    assert_eq!(retry.recipients[0].decision.reason, Reason::TripletFound);
+    assert_eq!(retry.recipients[0].decision.delay, Some(600));
+
+    t.run(&["-u", "-blacklist", "add:*@origin.example"])
+        .stdout(crate::support::SERVER_UPDATED);
+    for host in [&mut mx1, &mut mx2] {
+        let outcome =
+            engine::check_message(host.as_mut(), &message(&["v@local.example"]), 50_700).unwrap();
+        assert_eq!(outcome.verdict, Verdict::Reject);
+        assert_eq!(outcome.recipients[0].decision.reason, Reason::ServerBlack);
+    }
+}
+
+// Issue 7: messages naming the same recipients in opposite orders, concurrently, all succeed
+// and all count (on PostgreSQL the triplet locks can deadlock; the store re-runs the victim).
+fn opposite_recipient_orders_all_succeed(backend: Backend) {
+    let t = Test::on(backend);
+    let forward = ["a@local.example", "b@local.example", "c@local.example"];
+    let backward = ["c@local.example", "b@local.example", "a@local.example"];
+    {
+        let mut store = t.open();
+        write(store.as_mut(), |tx| {
+            let mut settings = tx.settings()?;
+            settings.awl_count = 0;
+            tx.set_settings(&settings)
+        });
+        engine::check_message(store.as_mut(), &message(&forward), 10_000).unwrap();
+    }
+    let location = store::DbLocation::parse(&t.location());
+    let threads = 16;
+    let rounds = 5;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let location = location.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let mut store = store::open(&location).unwrap();
+                barrier.wait();
+                let order = if i % 2 == 0 { forward } else { backward };
+                for _ in 0..rounds {
+                    let outcome =
+                        engine::check_message(store.as_mut(), &message(&order), 10_600).unwrap();
+                    assert_eq!(outcome.verdict, Verdict::Pass);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let mut store = t.open();
+    for row in read(store.as_mut(), |tx| tx.live_triplets(10_600)) {
+        assert_eq!(row.triplet.pass_count, (threads * rounds) as u64, "{row:?}");
+    }
+}
+
+on_both_stores!(
+    opposite_recipient_orders_all_succeed,
+    two_hosts_share_triplets_and_lists,
+    settings_round_trip,
+    list_order_and_no_op_edits,
+    domain_flags,
+    triplet_put_get,
+    awl_passes,
+    purge_expired,
+    failed_transaction_rolls_back,
+    concurrent_first_opens,
+    sixty_four_writers_lose_nothing,
+    sixty_four_writers_creating_triplets,
+);
