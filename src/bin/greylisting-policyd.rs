@@ -47,6 +47,10 @@ struct Args {
     /// Durability of each committed batch of decisions.
     #[arg(long, value_enum, default_value_t = SyncMode::Full)]
     synchronous: SyncMode,
+    /// Database connections deciding requests in parallel, 1 to 64 (default: 1 for SQLite,
+    /// 4 for PostgreSQL).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    db_connections: Option<u16>,
 }
 
 fn parse_positive(value: &str) -> Result<usize, String> {
@@ -78,6 +82,9 @@ fn serve(args: Args) -> Result<()> {
         SyncMode::Full => Synchronous::Full,
         SyncMode::Normal => Synchronous::Normal,
     };
+    if let Some(connections) = args.db_connections {
+        config.db_connections = usize::from(connections);
+    }
     if let Some(hostname) = args.hostname {
         config.hostname = hostname;
     }

@@ -1,10 +1,23 @@
-//! The database side of the server: decides a batch of requests in ONE write transaction (group
-//! commit) and hands back the outcomes only after that transaction committed, so every answered
-//! decision is stored. Opens the store lazily and reopens it after an error; while the store is
-//! unusable every request fails open.
+//! The database side of the server: decides a batch of requests in write transactions (group
+//! commit) and hands back the outcomes only after they committed, so every answered decision is
+//! stored. Opens the store lazily and reopens it after an error; while the store is unusable the
+//! requests it should have decided fail open.
+//!
+//! With one database connection (the default for SQLite, whose writers take turns anyway) the
+//! whole batch is one transaction on the event-loop thread. With a pool of N connections (the
+//! default for PostgreSQL, where every statement is a network round trip) the batch is split in
+//! N parts decided at the same time, each by a worker thread owning one connection, each part
+//! one transaction. The split is by envelope sender: requests that could touch the same triplet
+//! (the PostgreSQL store locks a triplet by client and sender) always go to the same worker, in
+//! arrival order, so the workers never wait on each other's locks.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::decision::triplet_sender;
 use crate::engine::{self, Message, MessageOutcome};
 use crate::logging::Logger;
 use crate::store::{self, DbLocation, SqliteStore, Store};
@@ -14,28 +27,221 @@ use super::Synchronous;
 /// How long after a failed open the server waits before trying again (requests meanwhile pass).
 const REOPEN_DELAY: Duration = Duration::from_secs(1);
 
-/// Owns the database connection of the server.
+/// Connections used when the command line does not say: one for SQLite (writers serialise, and
+/// one connection keeps group commit whole), four for PostgreSQL (enough to overlap round trips
+/// on a small MX without holding many server backends).
+pub fn default_connections(db: &DbLocation) -> usize {
+    match db {
+        DbLocation::Sqlite(_) => 1,
+        _ => 4,
+    }
+}
+
+/// The outcome of one request: its decision, or why the store could not decide it.
+pub type Decided = Result<MessageOutcome, String>;
+
+/// Owns the database connection(s) of the server.
 pub struct BatchDecider {
+    /// The single connection, used on the calling thread (pool of one).
+    inline: Option<Connection>,
+    /// The worker threads of a larger pool.
+    workers: Vec<Worker>,
+    /// Where every worker sends its answers.
+    answers: Receiver<Answer>,
+}
+
+impl BatchDecider {
+    /// A decider for `db` with `connections` connections (at least one); opens them at once,
+    /// logging a failure, which is retried later.
+    pub fn new(
+        db: DbLocation,
+        synchronous: Synchronous,
+        connections: usize,
+        log: &mut Logger,
+    ) -> BatchDecider {
+        let (answer_tx, answers) = mpsc::channel();
+        if connections <= 1 {
+            let mut connection = Connection::new(db, synchronous);
+            let mut errors = Vec::new();
+            connection.ensure_open(&mut errors);
+            log_all(log, errors);
+            return BatchDecider {
+                inline: Some(connection),
+                workers: Vec::new(),
+                answers,
+            };
+        }
+        let workers = (0..connections)
+            .map(|index| Worker::start(index, db.clone(), synchronous, answer_tx.clone()))
+            .collect();
+        BatchDecider {
+            inline: None,
+            workers,
+            answers,
+        }
+    }
+
+    /// Decides `batch` (message, decision time); one outcome per request, in order. A request
+    /// whose connection failed gets `Err` with the reason (the caller answers `DUNNO`).
+    pub fn decide(&mut self, batch: &[(&Message, i64)], log: &mut Logger) -> Vec<Decided> {
+        if let Some(connection) = self.inline.as_mut() {
+            let mut errors = Vec::new();
+            let outcome = connection.decide(batch, &mut errors);
+            log_all(log, errors);
+            return spread(outcome, batch.len());
+        }
+        // Scatter by sender, gather in request order.
+        let mut parts: Vec<Vec<usize>> = vec![Vec::new(); self.workers.len()];
+        for (position, (message, _)) in batch.iter().enumerate() {
+            parts[shard(&message.sender, self.workers.len())].push(position);
+        }
+        let mut waiting = 0;
+        let mut results: Vec<Option<Decided>> = vec![None; batch.len()];
+        for (worker, positions) in self.workers.iter().zip(&parts) {
+            if positions.is_empty() {
+                continue;
+            }
+            let job: Vec<(Message, i64)> = positions
+                .iter()
+                .map(|&p| (batch[p].0.clone(), batch[p].1))
+                .collect();
+            if worker.jobs.send(job).is_ok() {
+                waiting += 1;
+            } else {
+                for &p in positions {
+                    results[p] = Some(Err("database worker stopped".to_string()));
+                }
+            }
+        }
+        while waiting > 0 {
+            let Ok(answer) = self.answers.recv() else {
+                break;
+            };
+            waiting -= 1;
+            log_all(log, answer.errors);
+            let positions = &parts[answer.worker];
+            for (&p, decided) in positions
+                .iter()
+                .zip(spread(answer.outcome, positions.len()))
+            {
+                results[p] = Some(decided);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("database worker stopped".to_string())))
+            .collect()
+    }
+}
+
+impl Drop for BatchDecider {
+    fn drop(&mut self) {
+        for worker in self.workers.drain(..) {
+            // Closing the job channel ends the worker's loop.
+            drop(worker.jobs);
+            if let Some(thread) = worker.thread {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// Which worker decides a request from `sender`: every sender that normalises to the same
+/// triplet sender (whatever the setting says) lands on the same worker.
+fn shard(sender: &str, workers: usize) -> usize {
+    let mut hasher = DefaultHasher::new();
+    triplet_sender(sender, true).hash(&mut hasher);
+    (hasher.finish() % workers.max(1) as u64) as usize
+}
+
+/// One result per request from one transaction's outcome.
+fn spread(outcome: Result<Vec<MessageOutcome>, String>, count: usize) -> Vec<Decided> {
+    match outcome {
+        Ok(list) if list.len() == count => list.into_iter().map(Ok).collect(),
+        Ok(_) => vec![Err("missing outcome".to_string()); count],
+        Err(why) => vec![Err(why); count],
+    }
+}
+
+fn log_all(log: &mut Logger, errors: Vec<String>) {
+    for line in errors {
+        log.error(&line);
+    }
+}
+
+/// What a worker sends back for one job.
+struct Answer {
+    worker: usize,
+    outcome: Result<Vec<MessageOutcome>, String>,
+    /// Error lines to log (the logger belongs to the event-loop thread).
+    errors: Vec<String>,
+}
+
+/// A pool thread owning one connection.
+struct Worker {
+    jobs: Sender<Vec<(Message, i64)>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    fn start(
+        index: usize,
+        db: DbLocation,
+        synchronous: Synchronous,
+        answers: Sender<Answer>,
+    ) -> Worker {
+        let (jobs, job_rx) = mpsc::channel::<Vec<(Message, i64)>>();
+        let thread = std::thread::Builder::new()
+            .name(format!("db-{index}"))
+            .spawn(move || {
+                let mut connection = Connection::new(db, synchronous);
+                let mut errors = Vec::new();
+                connection.ensure_open(&mut errors);
+                // Startup errors go out with the first answer.
+                for job in job_rx {
+                    let batch: Vec<(&Message, i64)> = job.iter().map(|(m, t)| (m, *t)).collect();
+                    let outcome = connection.decide(&batch, &mut errors);
+                    let answer = Answer {
+                        worker: index,
+                        outcome,
+                        errors: std::mem::take(&mut errors),
+                    };
+                    if answers.send(answer).is_err() {
+                        break;
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => Worker {
+                jobs,
+                thread: Some(thread),
+            },
+            // No thread: its jobs cannot be sent (the receiver is gone), so its requests fail
+            // open with "database worker stopped".
+            Err(_) => Worker { jobs, thread: None },
+        }
+    }
+}
+
+/// One database connection, opened lazily and reopened after an error.
+struct Connection {
     db: DbLocation,
     synchronous: Synchronous,
     store: Option<Box<dyn Store>>,
     last_open_failure: Option<Instant>,
 }
 
-impl BatchDecider {
-    /// A decider for `db`; opens it at once (logging a failure, which is retried later).
-    pub fn new(db: DbLocation, synchronous: Synchronous, log: &mut Logger) -> BatchDecider {
-        let mut decider = BatchDecider {
+impl Connection {
+    fn new(db: DbLocation, synchronous: Synchronous) -> Connection {
+        Connection {
             db,
             synchronous,
             store: None,
             last_open_failure: None,
-        };
-        decider.ensure_open(log);
-        decider
+        }
     }
 
-    fn ensure_open(&mut self, log: &mut Logger) {
+    fn ensure_open(&mut self, errors: &mut Vec<String>) {
         if self.store.is_some()
             || self
                 .last_open_failure
@@ -49,20 +255,19 @@ impl BatchDecider {
                 self.last_open_failure = None;
             }
             Err(err) => {
-                log.error(&format!("cannot open the database, mail passes: {err}"));
+                errors.push(format!("cannot open the database, mail passes: {err}"));
                 self.last_open_failure = Some(Instant::now());
             }
         }
     }
 
-    /// Decides `batch` (message, decision time) in one transaction. `Err` carries why the store
-    /// failed; the caller answers every request of the batch `DUNNO`.
-    pub fn decide(
+    /// Decides `batch` in one transaction. `Err` carries why the store failed.
+    fn decide(
         &mut self,
         batch: &[(&Message, i64)],
-        log: &mut Logger,
+        errors: &mut Vec<String>,
     ) -> Result<Vec<MessageOutcome>, String> {
-        self.ensure_open(log);
+        self.ensure_open(errors);
         let Some(store) = self.store.as_mut() else {
             return Err("database unavailable".to_string());
         };
@@ -75,7 +280,7 @@ impl BatchDecider {
             Ok(()) => Ok(outcomes),
             Err(err) => {
                 let text = err.to_string();
-                log.error(&format!("database error, mail passes: {text}"));
+                errors.push(format!("database error, mail passes: {text}"));
                 // Reopen on the next batch: the file may have been replaced or repaired.
                 self.store = None;
                 Err(text)
@@ -100,5 +305,65 @@ fn open_store(db: &DbLocation, synchronous: Synchronous) -> Result<Box<dyn Store
             Ok(Box::new(sqlite))
         }
         other => store::open(other).map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Senders that share a triplet sender (SPEC §4 normalisation) share a worker, so the
+    // PostgreSQL triplet lock (client, sender) is never wanted by two workers at once.
+    #[test]
+    fn normalised_senders_share_a_shard() {
+        for workers in 1..=8 {
+            assert_eq!(
+                shard("Bob+news@Example.com", workers),
+                shard("bob@example.com", workers)
+            );
+            assert_eq!(
+                shard("prvs=1234567890=bob@example.com", workers),
+                shard("bob@example.com", workers)
+            );
+            assert!(shard("anyone@example.org", workers) < workers);
+        }
+    }
+
+    #[test]
+    fn a_failed_transaction_fails_every_request_of_its_part() {
+        let spread = spread(Err("down".to_string()), 3);
+        assert_eq!(spread.len(), 3);
+        assert!(
+            spread
+                .iter()
+                .all(|d| d.as_ref().is_err_and(|e| e == "down"))
+        );
+    }
+
+    // A pool decides a batch on several connections and returns the outcomes in request order.
+    #[test]
+    fn pool_answers_in_request_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = DbLocation::Sqlite(dir.path().join("g.db"));
+        let mut log = Logger::stderr(crate::logging::Fallback::Stderr);
+        let mut decider = BatchDecider::new(db, Synchronous::Normal, 3, &mut log);
+        let messages: Vec<Message> = (0..12)
+            .map(|i| Message {
+                client_ip: Some(format!("192.0.2.{i}").parse().expect("ip")),
+                client_name: None,
+                sender: format!("s{}@example.org", ["a", "b", "c", "d"][i % 4]),
+                recipients: vec![format!("r{i}@example.com")],
+                authenticated: i % 3 == 0,
+            })
+            .collect();
+        let batch: Vec<(&Message, i64)> = messages.iter().map(|m| (m, 1_000)).collect();
+        let decided = decider.decide(&batch, &mut log);
+        assert_eq!(decided.len(), 12);
+        for (i, d) in decided.iter().enumerate() {
+            let outcome = d.as_ref().expect("decided");
+            assert_eq!(outcome.recipients[0].recipient, format!("r{i}@example.com"));
+            let expected = if i % 3 == 0 { "pass" } else { "defer" };
+            assert_eq!(outcome.verdict.as_str(), expected, "request {i}");
+        }
     }
 }

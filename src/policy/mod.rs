@@ -4,8 +4,9 @@
 //! connection. Each loop turn reads whatever the ready connections sent, parses the complete
 //! requests, decides all of them in a single write transaction (group commit, [`batch`]) and only
 //! then queues the replies — so an answered decision is always stored, and the cost of a commit
-//! (and its fsync) is shared by every request that arrived meanwhile. No thread hand-offs, no
-//! locks: two system calls per request plus one commit per turn. Settings and lists are read in
+//! (and its fsync) is shared by every request that arrived meanwhile. On SQLite no thread
+//! hand-offs, no locks: two system calls per request plus one commit per turn. On PostgreSQL a
+//! small pool of connections decides parts of each turn's batch at once ([`batch`]). Settings and lists are read in
 //! every transaction, so CLI changes apply to the next request. Idle connections cost a socket
 //! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
 
@@ -97,12 +98,15 @@ pub struct Config {
     pub hostname: String,
     /// Durability of commits.
     pub synchronous: Synchronous,
+    /// Database connections deciding each batch in parallel (see [`batch`]).
+    pub db_connections: usize,
 }
 
 impl Config {
     /// Defaults of SPEC §6 for a database.
     pub fn new(db: DbLocation) -> Config {
         Config {
+            db_connections: batch::default_connections(&db),
             db,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -455,10 +459,17 @@ pub fn run_with_logger(
             .register(l.source(), LISTENER, Interest::READABLE)
             .map_err(io_err("cannot poll"))?;
     }
-    let mut decider = BatchDecider::new(config.db.clone(), config.synchronous, &mut log);
+    let mut decider = BatchDecider::new(
+        config.db.clone(),
+        config.synchronous,
+        config.db_connections,
+        &mut log,
+    );
     log.info(&format!(
-        "Starting greylisting-policyd: listening on {address}, database {}, max connections {}, idle timeout {} s{}",
+        "Starting greylisting-policyd: listening on {address}, database {} ({} connection{}), max connections {}, idle timeout {} s{}",
         config.db,
+        config.db_connections,
+        if config.db_connections == 1 { "" } else { "s" },
         config.max_connections,
         config.idle_timeout.as_secs(),
         if config.allow_test_time {
@@ -622,16 +633,13 @@ fn answer(
             Parsed::Ignore(_) => None,
         })
         .collect();
-    let outcomes = if checks.is_empty() {
-        Ok(Vec::new())
+    let mut outcomes = if checks.is_empty() {
+        Vec::new()
     } else {
         decider.decide(&checks, log)
-    };
+    }
+    .into_iter();
     drop(checks);
-    let mut outcomes = match outcomes {
-        Ok(list) => Ok(list.into_iter()),
-        Err(why) => Err(why),
-    };
     let mut touched = Vec::new();
     for request in pending.drain(..) {
         let peer = conns.get(&request.token).map_or("", |c| c.peer.as_str());
@@ -641,10 +649,9 @@ fn answer(
                 protocol::REPLY_DUNNO.to_string()
             }
             Parsed::Check { message, now } => {
-                let outcome = match &mut outcomes {
-                    Ok(iter) => iter.next().ok_or_else(|| "missing outcome".to_string()),
-                    Err(why) => Err(why.clone()),
-                };
+                let outcome = outcomes
+                    .next()
+                    .unwrap_or_else(|| Err("missing outcome".to_string()));
                 describe_and_act(message, *now, outcome, config, log)
             }
         };
