@@ -160,6 +160,21 @@ pub struct TripletCounts {
     pub awl_networks: u64,
 }
 
+impl TripletCounts {
+    /// From the counts an SQL backend computed (signed integers): expired = total minus the
+    /// unexpired ones.
+    fn from_sql(total: i64, passed: i64, pending: i64, awl_networks: i64) -> TripletCounts {
+        let count = |n: i64| n.max(0) as u64;
+        TripletCounts {
+            total: count(total),
+            passed: count(passed),
+            pending: count(pending),
+            expired: count(total - passed - pending),
+            awl_networks: count(awl_networks),
+        }
+    }
+}
+
 /// A triplet with its key and client network, as copied between stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveTriplet {

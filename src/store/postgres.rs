@@ -1049,14 +1049,12 @@ impl Tx for PgTx<'_> {
             .first()
             .map_or(0, |row| row.get(0))
         };
-        let count = |n: i64| n.max(0) as u64;
-        Ok(TripletCounts {
-            total: count(total),
-            passed: count(passed),
-            pending: count(pending),
-            expired: count(total - passed - pending),
-            awl_networks: count(awl_networks),
-        })
+        Ok(TripletCounts::from_sql(
+            total,
+            passed,
+            pending,
+            awl_networks,
+        ))
     }
 
     fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {

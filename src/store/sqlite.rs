@@ -635,14 +635,12 @@ impl Tx for SqliteTx<'_> {
                 })
                 .map_err(|e| self.err(e))?
         };
-        let count = |n: i64| n.max(0) as u64;
-        Ok(TripletCounts {
-            total: count(total),
-            passed: count(passed),
-            pending: count(pending),
-            expired: count(total - passed - pending),
-            awl_networks: count(awl_networks),
-        })
+        Ok(TripletCounts::from_sql(
+            total,
+            passed,
+            pending,
+            awl_networks,
+        ))
     }
 
     fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
