@@ -144,7 +144,8 @@ runuser -u "$unit_user" -g "${unit_group:-$unit_user}" -- \
     2>"$W/policyd.log" &
 POLICYD_PID=$!
 for _ in $(seq 100); do grep -qs "listening on" "$W/policyd.log" && break; sleep 0.1; done
-grep -q "listening on 127.0.0.1:$POLICY_PORT" "$W/policyd.log" || fail "policyd did not start"
+grep -q "listening on 127.0.0.1:$POLICY_PORT, database /var/lib/grey_listing/greylist.db" "$W/policyd.log" ||
+    fail "policyd did not start on the database /etc/grey_listing.conf names"
 
 # One policy request over loopback; prints the action line.
 ask() {
@@ -178,7 +179,14 @@ printf 'Received: from mx.sender.example (HELO mx) (203.0.113.9)\n  by mx with S
     fail "filter exited $status with: $(cat "$W/filter.err")"
 grep -qx 'LOG action=defer, reason=new, client_name=mx.sender.example, client_address=203.0.113.9, sender=a@b.example, recipient=u@local.example' "$W/filter.err" ||
     fail "filter did not log its decision"
-/usr/bin/grey_listing --purge >/dev/null || fail "grey_listing --purge failed"
+
+say "smoke test: the daily purge as its unit runs it"
+purge_unit="$unit_dir/grey-listing-purge.service"
+purge_user=$(sed -n 's/^User=//p' "$purge_unit" | tail -n1)
+read -r -a purge_argv <<<"$(sed -n 's/^ExecStart=//p' "$purge_unit" | tail -n1)"
+[ -n "$purge_user" ] && [ ${#purge_argv[@]} -gt 0 ] || fail "cannot read User= and ExecStart= from $purge_unit"
+runuser -u "$purge_user" -- "${purge_argv[@]}" >"$W/purge.out" 2>&1 ||
+    fail "'${purge_argv[*]}' as $purge_user failed: $(cat "$W/purge.out")"
 
 say "dpkg -r keeps the database, dpkg --purge removes it"
 dpkg -r grey-listing >/dev/null || fail "dpkg -r failed"
