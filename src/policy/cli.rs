@@ -108,8 +108,8 @@ const SECTIONS: &[Section] = &[
             ("0", "Stopped by SIGTERM or SIGINT."),
             (
                 "2",
-                "Could not start: bad listen address, address in use, database location not \
-                 found.",
+                "Could not start: a bad command-line option or listen address, the address in use, \
+                 no database location.",
             ),
         ],
     },
