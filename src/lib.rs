@@ -19,6 +19,7 @@ pub mod decision;
 pub mod engine;
 pub mod handler;
 pub mod logging;
+pub mod manual;
 pub mod pattern;
 pub mod plesk;
 pub mod policy;

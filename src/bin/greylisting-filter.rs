@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
 
 use grey_listing::clock::process_env;
+use grey_listing::handler::cli::InfoRequest;
 use grey_listing::handler::plesk::{self, HandlerVerdict};
 use grey_listing::handler::qmail::{self, InstallStyle, QueueExit};
 
@@ -19,6 +20,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let argv: Vec<OsString> = std::env::args_os().collect();
+    // `--help`/`--version` as the only argument: never a handler call (it needs at least three).
+    if let Some(request) = InfoRequest::from_args(argv.get(1..).unwrap_or(&[])) {
+        let _ = write!(std::io::stdout(), "{}", request.text());
+        return ExitCode::SUCCESS;
+    }
     let argv0 = argv.first().cloned().unwrap_or_default();
     let style = if argv.get(1).is_some_and(|a| a == "--qmail-queue") {
         Some(InstallStyle::Flag)

@@ -11,6 +11,7 @@
 //! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
 
 pub mod batch;
+pub mod cli;
 pub mod protocol;
 
 use std::collections::HashMap;

@@ -390,3 +390,28 @@ fn handler_reads_a_large_message_to_the_end() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).ends_with("DEFER\n"));
 }
+
+#[test]
+fn lone_help_prints_the_help_and_touches_no_database() {
+    // Issue 8 / SPEC §5: `--help` as the ONLY argument prints the help (exit 0); a handler call
+    // always has a context, a sender and a recipient, so it cannot be mistaken for one.
+    let sb = Sandbox::new();
+    let output = sb.filter(T0).arg("--help").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        help.contains("greylisting-filter <CONTEXT> <SENDER> <RECIPIENT>..."),
+        "{help}"
+    );
+    assert!(help.contains("GREY_QMAIL_QUEUE"), "{help}");
+    assert!(output.stderr.is_empty());
+    assert!(!sb.db.exists());
+}
+
+#[test]
+fn a_sender_that_looks_like_an_option_is_mail() {
+    // SPEC §5: no getopt in handler mode — `--help` as the sender is greylisted like any sender.
+    let sb = Sandbox::new();
+    sb.handle(T0, "--help", JOHN).assert_verdict("DEFER");
+    sb.handle(T0 + 300, "--help", JOHN).assert_verdict("SKIP");
+}

@@ -16,6 +16,15 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         .render(&mut man)
         .unwrap();
     files.push((PathBuf::from("man/grey_listing.1"), man));
+    // Issue 8: one man page per binary, from the library's clap definitions.
+    files.push((
+        PathBuf::from("man/greylisting-filter.1"),
+        grey_listing::handler::cli::man_page().unwrap(),
+    ));
+    files.push((
+        PathBuf::from("man/greylisting-policyd.1"),
+        grey_listing::policy::cli::man_page().unwrap(),
+    ));
     for (shell, name) in [
         (Shell::Bash, "grey_listing.bash"),
         (Shell::Zsh, "_grey_listing"),
@@ -82,7 +91,10 @@ fn generated_files_name_every_command_and_option() {
         "db",
         "json",
     ];
-    for (path, contents) in generated() {
+    for (path, contents) in generated()
+        .into_iter()
+        .filter(|(path, _)| !path.to_string_lossy().starts_with("man/greylisting-"))
+    {
         // roff escapes the hyphen as `\-`.
         let text = String::from_utf8(contents).unwrap().replace("\\-", "-");
         for name in names {
@@ -92,5 +104,70 @@ fn generated_files_name_every_command_and_option() {
                 path.display()
             );
         }
+    }
+}
+
+// Issue 8 / SPEC §5: the filter's man page documents both modes, every environment variable the
+// filter reads and the exit statuses of each mode.
+#[test]
+fn filter_man_page_documents_modes_environment_and_exit_statuses() {
+    let page = String::from_utf8(grey_listing::handler::cli::man_page().unwrap())
+        .unwrap()
+        .replace("\\-", "-");
+    for needle in [
+        ".SH SYNOPSIS",
+        "<CONTEXT> <SENDER> <RECIPIENT>...",
+        "--qmail-queue",
+        ".SH \"ENVIRONMENT\"",
+        "GREY_LISTING_DB",
+        "GREY_LISTING_CONF",
+        "GREY_LISTING_NOW",
+        "TCPREMOTEIP",
+        "TCPREMOTEHOST",
+        "RELAYCLIENT",
+        "SMTPAUTHUSER, AUTHUSER",
+        "GREY_QMAIL_QUEUE",
+        "GREY_LISTING_LOG",
+        ".SH \"EXIT STATUS\"",
+        "1 SKIP (pass), 2 DEFER, 3 REJECT",
+        "\\fB71\\fR",
+        "\\fB31\\fR",
+        "\\fB91\\fR",
+    ] {
+        assert!(
+            page.contains(needle),
+            "filter man page lacks {needle:?}:\n{page}"
+        );
+    }
+    // clap_mangen's catch-all section is replaced by ours.
+    assert!(!page.contains(".SH EXTRA"));
+}
+
+// Issue 8 / SPEC §6: the policy server's man page lists every option of the binary.
+#[test]
+fn policyd_man_page_lists_every_option() {
+    let page = String::from_utf8(grey_listing::policy::cli::man_page().unwrap())
+        .unwrap()
+        .replace("\\-", "-");
+    for needle in [
+        "--listen",
+        "127.0.0.1:10023",
+        "--db",
+        "--idle-timeout",
+        "330",
+        "--max-connections",
+        "4096",
+        "--allow-test-time",
+        "--hostname",
+        "--synchronous",
+        "--db-connections",
+        "GREY_LISTING_DB",
+        "SIGTERM",
+        ".SH \"EXIT STATUS\"",
+    ] {
+        assert!(
+            page.contains(needle),
+            "policyd man page lacks {needle:?}:\n{page}"
+        );
     }
 }

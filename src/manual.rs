@@ -1,0 +1,120 @@
+//! Man pages for the binaries whose documentation needs more than clap's sections: clap_mangen
+//! renders the title, NAME, SYNOPSIS, DESCRIPTION and OPTIONS from the clap [`Command`], and the
+//! sections clap has no place for (ENVIRONMENT, EXIT STATUS, FILES, ...) are appended here as
+//! plain roff. The same [`Section`]s feed `--help`'s trailing text, so help and man page agree.
+
+use std::io;
+
+use clap::Command;
+
+/// A man-page section made of tagged paragraphs (`.TP`) and/or plain paragraphs.
+#[derive(Debug, Clone, Copy)]
+pub struct Section {
+    /// Section heading, upper case by convention (`ENVIRONMENT`).
+    pub title: &'static str,
+    /// Untagged text printed before the items (may be empty).
+    pub intro: &'static str,
+    /// `(tag, text)` pairs: a variable name, an exit status, a file path.
+    pub items: &'static [(&'static str, &'static str)],
+}
+
+/// Escapes text for roff: backslashes, hyphens (so `man` does not turn `-` into a dash) and a
+/// leading control character (`.` or `'`).
+fn escape(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
+/// Renders the extra sections as roff.
+fn render_sections(sections: &[Section]) -> String {
+    let mut roff = String::new();
+    for section in sections {
+        roff.push_str(&format!(".SH \"{}\"\n", section.title));
+        if !section.intro.is_empty() {
+            roff.push_str(&escape(section.intro));
+            roff.push('\n');
+        }
+        for (tag, text) in section.items {
+            roff.push_str(".TP\n");
+            roff.push_str(&format!("\\fB{}\\fR\n", escape(tag)));
+            roff.push_str(&escape(text));
+            roff.push('\n');
+        }
+    }
+    roff
+}
+
+/// The sections as plain text for `--help` (`after_long_help`): heading, then indented items.
+pub fn help_text(sections: &[Section]) -> String {
+    let mut text = String::new();
+    for section in sections {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!("{}:\n", title_case(section.title)));
+        if !section.intro.is_empty() {
+            text.push_str(&format!("  {}\n", section.intro));
+        }
+        for (tag, item) in section.items {
+            text.push_str(&format!("  {tag}\n          {item}\n"));
+        }
+    }
+    text
+}
+
+/// `EXIT STATUS` → `Exit status` (help headings are not shouted).
+fn title_case(title: &str) -> String {
+    let lower = title.to_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Renders a complete man page: clap_mangen's page for `command` (title, NAME, SYNOPSIS,
+/// DESCRIPTION, options), with `sections` inserted before its VERSION section.
+pub fn render(command: Command, sections: &[Section]) -> io::Result<Vec<u8>> {
+    // clap_mangen would render after_long_help as an "EXTRA" section; ours replace it.
+    let command = command
+        .after_help(None::<&str>)
+        .after_long_help(None::<&str>);
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command).render(&mut page)?;
+    let page = String::from_utf8_lossy(&page).into_owned();
+    let extra = render_sections(sections);
+    let page = match page.find("\n.SH VERSION\n") {
+        Some(at) => format!("{}\n{extra}{}", &page[..at], &page[at + 1..]),
+        None => format!("{page}{extra}"),
+    };
+    Ok(page.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_hyphens_backslashes_and_leading_dots() {
+        assert_eq!(escape("a-b"), "a\\-b");
+        assert_eq!(escape("a\\b"), "a\\\\b");
+        assert_eq!(escape(".qmail"), "\\&.qmail");
+    }
+
+    #[test]
+    fn help_text_lists_every_item() {
+        const SECTIONS: &[Section] = &[Section {
+            title: "EXIT STATUS",
+            intro: "",
+            items: &[("0", "fine"), ("2", "broken")],
+        }];
+        let text = help_text(SECTIONS);
+        assert!(text.starts_with("Exit status:\n"));
+        assert!(text.contains("  0\n          fine\n"));
+        assert!(text.contains("  2\n          broken\n"));
+    }
+}

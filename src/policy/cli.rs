@@ -1,0 +1,159 @@
+//! The `greylisting-policyd` command line (clap), in the library so the man page is generated
+//! from the same definition the binary parses with.
+
+use clap::{CommandFactory, Parser, ValueEnum};
+
+use super::Synchronous;
+use crate::manual::{self, Section};
+
+/// Durability of each committed batch, as given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    /// fsync every committed batch before answering (survives a power cut).
+    Full,
+    /// Survives a process crash; a power cut may forget the last batches.
+    Normal,
+}
+
+impl From<SyncMode> for Synchronous {
+    fn from(mode: SyncMode) -> Synchronous {
+        match mode {
+            SyncMode::Full => Synchronous::Full,
+            SyncMode::Normal => Synchronous::Normal,
+        }
+    }
+}
+
+/// Postfix policy delegation server for greylisting (check_policy_service), drop-in for postgrey.
+#[derive(Debug, Parser)]
+#[command(
+    name = "greylisting-policyd",
+    version,
+    long_about = "Postfix policy delegation server for greylisting (check_policy_service), drop-in \
+                  for postgrey. It shares its database with grey_listing and greylisting-filter; \
+                  settings and lists changed with grey_listing apply to the next request.\n\n\
+                  Postfix main.cf, after reject_unauth_destination:\n\
+                  smtpd_recipient_restrictions = ..., reject_unauth_destination, \
+                  check_policy_service inet:127.0.0.1:10023\n\n\
+                  Answers: action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later \
+                  (greylisted), action=REJECT 5.7.1 Command rejected (black list), \
+                  action=PREPEND X-Greylist: delayed <N> seconds ... (first pass of a triplet), \
+                  action=DUNNO otherwise. If the database cannot be used the answer is DUNNO and \
+                  the error is logged."
+)]
+pub struct Args {
+    /// Where to listen: host:port (TCP) or unix:/path.
+    #[arg(long, default_value = super::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Database path or postgres:// URL (default: GREY_LISTING_DB, then /etc/grey_listing.conf, then
+    /// /var/lib/grey_listing/greylist.db).
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Seconds without a byte from a client before its connection is closed.
+    #[arg(long, default_value_t = super::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Most open connections; more are closed at once and logged.
+    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = parse_positive)]
+    pub max_connections: usize,
+    /// Honour postgrey's policy_test_time attribute (tests and simulations only).
+    #[arg(long)]
+    pub allow_test_time: bool,
+    /// Host name in the X-Greylist header (default: this machine's name).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Durability of each committed batch of decisions.
+    #[arg(long, value_enum, default_value_t = SyncMode::Full)]
+    pub synchronous: SyncMode,
+    /// Database connections deciding requests in parallel, 1 to 64 (default: 1 for SQLite,
+    /// 4 for PostgreSQL).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub db_connections: Option<u16>,
+}
+
+fn parse_positive(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{value:?} is not a positive number")),
+    }
+}
+
+/// Sections of the man page after the options.
+const SECTIONS: &[Section] = &[
+    Section {
+        title: "ENVIRONMENT",
+        intro: "",
+        items: &[
+            (
+                "GREY_LISTING_DB",
+                "Database path, used when --db is not given.",
+            ),
+            (
+                "GREY_LISTING_CONF",
+                "Path of the configuration file (default /etc/grey_listing.conf).",
+            ),
+            (
+                "GREY_LISTING_LOG",
+                "stderr: log to stderr instead of syslog (also the fallback without /dev/log).",
+            ),
+        ],
+    },
+    Section {
+        title: "SIGNALS",
+        intro: "",
+        items: &[(
+            "SIGTERM, SIGINT",
+            "Stop accepting connections, answer the requests in flight, exit 0.",
+        )],
+    },
+    Section {
+        title: "EXIT STATUS",
+        intro: "",
+        items: &[
+            ("0", "Stopped by SIGTERM or SIGINT."),
+            (
+                "2",
+                "Could not start: a bad command-line option or listen address, the address in use, \
+                 no database location.",
+            ),
+        ],
+    },
+    Section {
+        title: "FILES",
+        intro: "",
+        items: &[
+            (
+                "/etc/grey_listing.conf",
+                "The line db = <path> names the shared database.",
+            ),
+            (
+                "/var/lib/grey_listing/greylist.db",
+                "Default database, shared with grey_listing and greylisting-filter.",
+            ),
+            (
+                "syslog, facility mail, ident greylisting-policyd",
+                "One action=..., reason=... line per decision; errors and closed connections.",
+            ),
+        ],
+    },
+];
+
+/// The clap command of `greylisting-policyd` (what [`Args`] parses).
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+/// The man page `man/greylisting-policyd.1`.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    manual::render(command(), SECTIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The clap definition is consistent (no clashing flags, valid defaults).
+    #[test]
+    fn clap_definition_is_valid() {
+        command().debug_assert();
+    }
+}
