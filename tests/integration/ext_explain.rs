@@ -1,6 +1,7 @@
 //! `grey_listing --explain` (issue 6): walks SPEC §4 at the virtual time, read-only.
 
 use crate::ext_support::{Db, T0, value};
+use crate::support::Backend;
 
 const SES: (&str, &str) = ("54.240.8.17", "a8-17.smtp-out.amazonses.com");
 
@@ -58,9 +59,8 @@ fn explains_a_new_triplet_without_changing_the_database() {
 
 // SPEC §4 step 6 at virtual times: early retry, then the retry in time, from another address
 // of the same organisation.
-#[test]
-fn follows_the_triplet_through_virtual_time() {
-    let db = Db::new();
+fn follows_the_triplet_through_virtual_time(backend: Backend) {
+    let db = Db::on(backend);
     db.deliver(
         T0,
         SES.0,
@@ -110,9 +110,8 @@ fn follows_the_triplet_through_virtual_time() {
 }
 
 // SPEC §4 steps 3–4: list hits name the pattern; the walk stops at the deciding check.
-#[test]
-fn names_the_matching_pattern() {
-    let db = Db::new();
+fn names_the_matching_pattern(backend: Backend) {
+    let db = Db::on(backend);
     db.ok(T0, &["-u", "-blacklist", "add:*@bad.example"]);
     let text = db.ok(
         T0,
@@ -153,9 +152,8 @@ fn names_the_matching_pattern() {
 
 // SPEC §4 steps 1 and 4: a disabled domain decides at step 2; mailbox lists are skipped while
 // personal configuration is prohibited, and the walk says so.
-#[test]
-fn domain_switch_and_personal_lists() {
-    let db = Db::new();
+fn domain_switch_and_personal_lists(backend: Backend) {
+    let db = Db::on(backend);
     db.ok(
         T0,
         &[
@@ -217,3 +215,9 @@ fn domain_switch_and_personal_lists() {
     assert_eq!(value(&text, "Verdict"), "pass (disabled for domain)");
     assert!(!text.contains("Authentication"), "{text}");
 }
+
+on_both_stores!(
+    follows_the_triplet_through_virtual_time,
+    names_the_matching_pattern,
+    domain_switch_and_personal_lists,
+);
