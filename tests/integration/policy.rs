@@ -1,7 +1,6 @@
 //! `greylisting-policyd` over loopback (SPEC §6): the real binary, a real database (SQLite, and
-//! PostgreSQL for the `postgres` variants), real
-//! sockets. Time is driven with `policy_test_time` (`--allow-test-time`), so nothing sleeps for a
-//! grey interval.
+//! PostgreSQL for the `postgres` variants), real sockets. Time is driven with `policy_test_time`
+//! (`--allow-test-time`), so nothing sleeps for a grey interval.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
