@@ -117,15 +117,7 @@ impl Sandbox {
     /// `greylisting-filter` with Plesk's bare environment (PATH, LANG) plus the database,
     /// stderr logging, no random purges and the virtual time `now`.
     pub fn filter(&self, now: i64) -> Command {
-        let mut cmd = Command::cargo_bin("greylisting-filter").unwrap();
-        cmd.env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("LANG", "C")
-            .env("GREY_LISTING_DB", self.location())
-            .env("GREY_LISTING_LOG", "stderr")
-            .env("GREY_LISTING_PURGE_ONE_IN", "0")
-            .env("GREY_LISTING_NOW", now.to_string());
-        cmd
+        filter_at(&self.location(), now)
     }
 
     /// Runs handler mode with `args` (context, sender, recipients), extra env and `message`.
@@ -209,6 +201,20 @@ impl Sandbox {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
     }
+}
+
+/// `greylisting-filter` on the database `location` (a path or a URL) with Plesk's bare
+/// environment (PATH, LANG), stderr logging, no random purges and the virtual time `now`.
+pub fn filter_at(location: &str, now: i64) -> Command {
+    let mut cmd = Command::cargo_bin("greylisting-filter").unwrap();
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LANG", "C")
+        .env("GREY_LISTING_DB", location)
+        .env("GREY_LISTING_LOG", "stderr")
+        .env("GREY_LISTING_PURGE_ONE_IN", "0")
+        .env("GREY_LISTING_NOW", now.to_string());
+    cmd
 }
 
 /// Runs `cmd` with `stdin` bytes and collects the handler's stderr lines and status.

@@ -26,6 +26,7 @@ mod generated;
 mod list_edit;
 mod pattern;
 mod pg_faults;
+mod pg_multi_mx;
 mod policy;
 mod store_behaviour;
 mod transfer;

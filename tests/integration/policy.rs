@@ -14,9 +14,9 @@ use tempfile::TempDir;
 
 use crate::support::{Backend, Test};
 
-const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
-const REJECT: &str = "action=REJECT 5.7.1 Command rejected";
-const DUNNO: &str = "action=DUNNO";
+pub const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
+pub const REJECT: &str = "action=REJECT 5.7.1 Command rejected";
+pub const DUNNO: &str = "action=DUNNO";
 
 /// A running policy server and its collected log lines.
 pub struct Server {
@@ -128,6 +128,11 @@ impl Server {
         }
     }
 
+    /// Every log line collected so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         // SAFETY: signalling our own child.
@@ -165,6 +170,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client on an already connected stream.
+    pub fn over(stream: Box<dyn ReadWrite>) -> Client {
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Sends raw bytes.
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)
@@ -228,7 +241,7 @@ fn at(t: i64) -> String {
     t.to_string()
 }
 
-const T0: i64 = 1_700_000_000;
+pub const T0: i64 = 1_700_000_000;
 
 // SPEC §4 step 6 and §6: new → defer, early retry → defer, retry after the grey interval → PREPEND
 // X-Greylist with the delay, later → DUNNO; many requests on one connection.
