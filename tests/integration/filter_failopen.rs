@@ -64,7 +64,7 @@ fn directory_missing_and_not_creatable() {
     let sb = Sandbox::new();
     let file = sb.path("regular-file");
     std::fs::write(&file, "not a directory").unwrap();
-    assert_fails_open(&sb, &file.join("sub/greylist.db"), "uncreatable directory");
+    assert_fails_open(&sb, file.join("sub/greylist.db"), "uncreatable directory");
 }
 
 #[test]

@@ -25,6 +25,7 @@ mod filter_support;
 mod generated;
 mod list_edit;
 mod pattern;
+mod pg_binary_faults;
 mod pg_faults;
 mod pg_multi_mx;
 mod policy;

@@ -199,6 +199,13 @@ impl Client {
         }
     }
 
+    /// Sends a request and returns its reply, `None` when the connection failed or closed (or
+    /// a read timeout set on the stream expired).
+    pub fn send_and_reply(&mut self, request: &str) -> Option<String> {
+        self.send(request.as_bytes()).ok()?;
+        self.reply()
+    }
+
     /// Sends a request and returns its reply.
     pub fn ask(&mut self, request: &str) -> String {
         self.send(request.as_bytes()).unwrap();
