@@ -27,7 +27,7 @@ mod list_edit;
 mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
-mod pg_multi_mx;
 mod policy;
+mod postgres_multi_mx;
 mod store_behaviour;
 mod transfer;

@@ -3,7 +3,8 @@
 //! `greylisting-filter` processes all share one database. Virtual time throughout
 //! (`policy_test_time` with `--allow-test-time`, `GREY_LISTING_NOW` for the filter), no sleeps.
 //!
-//! PostgreSQL-only: `#[ignore]`d in a plain `cargo test`, run by tests/e2e/postgres.sh.
+//! PostgreSQL-only: `#[ignore]`d in a plain `cargo test`, run by tests/e2e/postgres.sh (which
+//! selects tests whose path contains `postgres`, hence the module name).
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
