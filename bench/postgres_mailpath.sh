@@ -57,6 +57,15 @@ echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "- PostgreSQL: $("$bin/postgres" --version), same machine, TCP over loopback"
 echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# CPU seconds (user + system) the cluster's exited processes (backends) have used so far.
+pg_children_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($16 + $17) / hz }' "/proc/$(head -1 "$t/data/postmaster.pid")/stat"; }
+
+echo
+echo "### Where a filter run's time goes on PostgreSQL"
+echo
+echo "- $(python3 bench/pg_connect_cost.py "$port" 500)"
+
+pg_cpu_0=$(pg_children_cpu)
 python3 bench/filter_bench.py \
     --filter "$ROOT/target/release/greylisting-filter" \
     --cli "$ROOT/target/release/grey_listing" \
@@ -85,8 +94,11 @@ policyd_run() { # policyd_run LABEL DB
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     echo "$1 $out server_cpu_s=$cpu"
 }
+pg_cpu_1=$(pg_children_cpu)
 sqlite_line=$(policyd_run SQLite "$t/policyd.db")
 pg_line=$(policyd_run PostgreSQL "postgres://postgres@127.0.0.1:$port/policyd_bench")
+sleep 1 # the backend of policyd's connection exits after policyd; let the postmaster reap it
+pg_cpu_2=$(pg_children_cpu)
 echo "$sqlite_line"
 echo "$pg_line"
 awk -v s="$sqlite_line" -v p="$pg_line" 'BEGIN {
@@ -96,7 +108,6 @@ awk -v s="$sqlite_line" -v p="$pg_line" 'BEGIN {
         P["decisions_per_s"] / S["decisions_per_s"], P["p50_ms"], S["p50_ms"], P["p99_ms"], S["p99_ms"],
         P["server_cpu_s"] * 1e6 / P["requests"], S["server_cpu_s"] * 1e6 / S["requests"]
 }'
-# Backend CPU: what the PostgreSQL server processes used in total (postmaster's children).
 echo
-echo "- PostgreSQL server CPU for the whole run (all backends): $(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f s", ($16 + $17) / hz }' "/proc/$(head -1 "$t/data/postmaster.pid")/stat") (children's user+system)"
+echo "- PostgreSQL backends' CPU (user+system): filter phase (both latency and throughput, PostgreSQL runs only) $(awk -v a="$pg_cpu_0" -v b="$pg_cpu_1" 'BEGIN { printf "%.1f s", b - a }'), policyd phase $(awk -v a="$pg_cpu_1" -v b="$pg_cpu_2" 'BEGIN { printf "%.1f s", b - a }')"
 echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
