@@ -196,23 +196,33 @@ fn multi_recipient_rule_end_to_end(backend: Backend) {
     assert_eq!(rows[0].2, JOHN);
 }
 
-#[test]
-fn database_location_from_the_configuration_file() {
-    // SPEC §1/§5: Plesk gives handlers a bare environment; `db =` in the configuration file.
-    let sb = Sandbox::new();
-    let db = sb.path("from-conf/greylist.db");
+fn database_location_from_the_configuration_file(backend: Backend) {
+    // SPEC §1/§5: Plesk gives handlers a bare environment; `db =` in the configuration file
+    // (a path, or on several MX hosts the shared database's URL).
+    let sb = Sandbox::on(backend);
+    let sqlite_file = sb.path("from-conf/greylist.db");
+    let location = match backend {
+        Backend::Sqlite => sqlite_file.to_str().unwrap().to_string(),
+        Backend::Postgres => sb.location(),
+    };
     let conf = sb.path("grey_listing.conf");
-    std::fs::write(&conf, format!("# test\ndb = {}\n", db.display())).unwrap();
+    std::fs::write(&conf, format!("# test\ndb = {location}\n")).unwrap();
     let mut cmd = sb.filter(T0);
     cmd.env_remove("GREY_LISTING_DB")
         .env("GREY_LISTING_CONF", &conf)
         .args(["ctx", ALICE, JOHN]);
     crate::filter_support::handler_output(cmd, PLAIN_MESSAGE.as_bytes()).assert_verdict("DEFER");
-    assert!(
-        db.exists(),
-        "the filter must have created the configured database"
-    );
-    assert!(!sb.db.exists());
+    match backend {
+        Backend::Sqlite => {
+            assert!(
+                sqlite_file.exists(),
+                "the filter must have created the configured database"
+            );
+            assert!(!sb.db.exists());
+        }
+        // The only way to the test's database was the file: the triplet is stored there.
+        Backend::Postgres => assert_eq!(sb.triplets().len(), 1),
+    }
 }
 
 fn cli_changes_take_effect_immediately(backend: Backend) {
@@ -381,6 +391,7 @@ fn handler_reads_a_large_message_to_the_end() {
 }
 
 on_both_stores!(
+    database_location_from_the_configuration_file,
     new_triplet_defers_then_passes_after_the_interval,
     senders_and_recipients_compare_case_insensitively,
     bounce_with_empty_sender_is_greylisted,
