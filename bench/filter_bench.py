@@ -5,6 +5,10 @@ Measures, in one run and interleaved with /bin/true so both see the same machine
   * latency of one filter run for a new triplet and for a known (passing) triplet: median, p99;
   * the same with FILL triplets already stored, and the database size per stored triplet;
   * throughput with 16 concurrent filter processes (messages per second).
+
+With `--compare LABEL=LOCATION` (repeatable; bench/postgres_mailpath.sh) it instead measures the
+same latencies for several database locations (a SQLite path, a PostgreSQL URL) interleaved in
+one loop with /bin/true, and the throughput for each, so the stores see the same machine noise.
 """
 
 import argparse
@@ -126,6 +130,53 @@ class Bench:
         return rates
 
 
+    def compare(self, stores):
+        """Latency of new and known triplets for each (label, location), interleaved with each
+        other and with /bin/true; then throughput for each."""
+        kinds = {"/bin/true": []}
+        for label, _ in stores:
+            kinds[f"{label}: new triplet"] = []
+            kinds[f"{label}: known triplet"] = []
+        known = [self.args.filter, "ctx", "known@sender.example", "john@local.example"]
+        for _, location in stores:
+            self.spawn(known, self.env(location, T0))
+        jobs = [("/bin/true", None, None)]
+        for label, location in stores:
+            jobs += [(f"{label}: new triplet", location, "new"),
+                     (f"{label}: known triplet", location, "known")]
+        for _ in range(self.args.runs):
+            random.shuffle(jobs)
+            for kind, location, what in jobs:
+                if what is None:
+                    ms, code = self.spawn(["/bin/true"], self.env("/nonexistent", T0))
+                    expected = 0
+                elif what == "new":
+                    ms, code = self.spawn(self.new_argv(), self.env(location, T0))
+                    expected = 2
+                else:
+                    ms, code = self.spawn(known, self.env(location, T0 + 86_400))
+                    expected = 1
+                if code != expected:
+                    sys.exit(f"{kind}: exit {code}, expected {expected}")
+                kinds[kind].append(ms)
+        base = statistics.median(kinds["/bin/true"])
+        print(f"\n### Filter latency per store ({self.args.runs} runs each, interleaved)\n")
+        print("| command | median ms | p99 ms | median above /bin/true |")
+        print("|---|---|---|---|")
+        for kind, values in kinds.items():
+            med, p99 = statistics.median(values), percentile(values, 99)
+            extra = "" if kind == "/bin/true" else f"{med - base:+.2f} ms"
+            print(f"| {kind} | {med:.2f} | {p99:.2f} | {extra} |")
+        if len(stores) == 2:
+            (a, _), (b, _) = stores
+            for what in ("new triplet", "known triplet"):
+                ma = statistics.median(kinds[f"{a}: {what}"]) - base
+                mb = statistics.median(kinds[f"{b}: {what}"]) - base
+                print(f"\n{what}: {b} / {a} (above /bin/true) = {mb / ma:.2f}x")
+        for label, location in stores:
+            self.throughput(location, label)
+
+
 def checkpoint_size(db):
     subprocess.run(["sqlite3", db, "PRAGMA wal_checkpoint(TRUNCATE);"], check=True,
                    stdout=subprocess.DEVNULL)
@@ -156,8 +207,17 @@ def main():
     p.add_argument("--runs", type=int, default=2000)
     p.add_argument("--messages", type=int, default=4000)
     p.add_argument("--fill", type=int, default=1_000_000)
+    p.add_argument("--compare", action="append", default=[], metavar="LABEL=LOCATION")
     args = p.parse_args()
     bench = Bench(args)
+
+    if args.compare:
+        stores = [tuple(item.split("=", 1)) for item in args.compare]
+        for _, location in stores:
+            subprocess.run([args.cli, "--db", location, "-i"], check=True,
+                           stdout=subprocess.DEVNULL)
+        bench.compare(stores)
+        return
 
     empty = os.path.join(args.work, "empty.db")
     subprocess.run([args.cli, "--db", empty, "-i"], check=True, stdout=subprocess.DEVNULL)

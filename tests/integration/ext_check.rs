@@ -2,6 +2,7 @@
 //! codes 0/1/2 and 3 for its own errors, one status line with perfdata.
 
 use crate::ext_support::{Db, T0, seed_week};
+use crate::support::Backend;
 
 fn check(db: &Db, args: &[&str]) -> (i32, String) {
     let out = db
@@ -17,9 +18,8 @@ fn check(db: &Db, args: &[&str]) -> (i32, String) {
 
 // Nagios codes: OK below -w, WARNING at -w, CRITICAL at -c; white-listed organisations and
 // networks never count.
-#[test]
-fn status_follows_the_thresholds() {
-    let db = Db::new();
+fn status_follows_the_thresholds(backend: Backend) {
+    let db = Db::on(backend);
     seed_week(&db);
     let (code, line) = check(&db, &[]);
     assert_eq!(code, 0, "{line}");
@@ -43,9 +43,8 @@ fn status_follows_the_thresholds() {
 }
 
 // Issue 6: organisations in the ignore file are left alone; -since bounds the period.
-#[test]
-fn ignore_file_and_since() {
-    let db = Db::new();
+fn ignore_file_and_since(backend: Backend) {
+    let db = Db::on(backend);
     seed_week(&db);
     let dir = tempfile::tempdir().unwrap();
     let ignore = dir.path().join("ignore");
@@ -97,3 +96,5 @@ fn database_errors_are_unknown() {
     );
     assert_eq!(stdout.lines().count(), 1);
 }
+
+on_both_stores!(status_follows_the_thresholds, ignore_file_and_since,);

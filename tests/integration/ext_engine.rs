@@ -2,35 +2,32 @@
 //! (SPEC §4 "Client key"), the network-keyed auto-whitelist (SPEC §4 step 5) and the decision
 //! log with its retention (issue 6).
 
-use grey_listing::decision::{Reason, Verdict};
-use grey_listing::store::SqliteStore;
-
 use crate::ext_support::{Db, T0};
+use crate::support::Backend;
+use grey_listing::decision::{Reason, Verdict};
 
 const SES_1: (&str, &str) = ("54.240.8.17", "a8-17.smtp-out.amazonses.com");
 const SES_2: (&str, &str) = ("54.240.27.90", "a27-90.smtp-out.amazonses.com");
 
+/// The whole decision log, oldest first, through the store API (works on both stores).
 fn log_rows(db: &Db) -> Vec<(i64, String, String, String, String)> {
-    let store = SqliteStore::open(db.file()).unwrap();
-    let mut stmt = store
-        .connection()
-        .prepare(
-            "SELECT time, client_key, organisation, verdict, reason FROM decision_log ORDER BY id",
-        )
+    let mut store = db.open();
+    let mut rows = Vec::new();
+    store
+        .read(&mut |tx| {
+            rows = tx.decision_log(i64::MIN)?;
+            Ok(())
+        })
         .unwrap();
-    stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    rows.into_iter()
+        .map(|e| (e.time, e.client_key, e.organisation, e.verdict, e.reason))
+        .collect()
 }
 
 // SPEC §4 "Client key": with group-by-host-domain (default on) a retry from another address
 // and another /24 of the same provider finds the triplet.
-#[test]
-fn provider_retry_from_another_subnet_finds_the_triplet() {
-    let db = Db::new();
+fn provider_retry_from_another_subnet_finds_the_triplet(backend: Backend) {
+    let db = Db::on(backend);
     let first = db.deliver(
         T0,
         SES_1.0,
@@ -53,9 +50,8 @@ fn provider_retry_from_another_subnet_finds_the_triplet() {
 }
 
 // SPEC §4: with the setting off the key is the network, as without the extension.
-#[test]
-fn without_grouping_another_subnet_is_a_new_client() {
-    let db = Db::new();
+fn without_grouping_another_subnet_is_a_new_client(backend: Backend) {
+    let db = Db::on(backend);
     db.ok(T0, &["-u", "-group-by-host-domain", "false"]);
     db.deliver(
         T0,
@@ -77,9 +73,8 @@ fn without_grouping_another_subnet_is_a_new_client() {
 
 // SPEC §4: host names that contain the client address (end-user lines) keep the network key,
 // so two customers of one ISP never share a triplet.
-#[test]
-fn end_user_lines_are_not_grouped() {
-    let db = Db::new();
+fn end_user_lines_are_not_grouped(backend: Backend) {
+    let db = Db::on(backend);
     db.deliver(
         T0,
         "198.51.100.7",
@@ -99,9 +94,8 @@ fn end_user_lines_are_not_grouped() {
 
 // SPEC §4 step 5: the auto-whitelist is keyed by network, never by host domain: an
 // organisation's whitelisted /24 does not whitelist its other networks.
-#[test]
-fn auto_whitelist_is_keyed_by_network() {
-    let db = Db::new();
+fn auto_whitelist_is_keyed_by_network(backend: Backend) {
+    let db = Db::on(backend);
     db.ok(T0, &["-u", "-awl-count", "2"]);
     for (n, sender) in ["a@one.example", "b@two.example"].iter().enumerate() {
         let t = T0 + n as i64 * 1000;
@@ -129,9 +123,8 @@ fn auto_whitelist_is_keyed_by_network() {
 
 // Issue 6: every recipient decision is logged with client key and organisation; rows older
 // than the retention are pruned by the mail path; retention 0 writes no log.
-#[test]
-fn decisions_are_logged_and_pruned_after_retention() {
-    let db = Db::new();
+fn decisions_are_logged_and_pruned_after_retention(backend: Backend) {
+    let db = Db::on(backend);
     db.ok(T0, &["-u", "-log-retention", "1d"]);
     db.deliver(
         T0,
@@ -189,3 +182,11 @@ fn decisions_are_logged_and_pruned_after_retention() {
     );
     assert_eq!(log_rows(&db).len(), 1);
 }
+
+on_both_stores!(
+    provider_retry_from_another_subnet_finds_the_triplet,
+    without_grouping_another_subnet_is_a_new_client,
+    end_user_lines_are_not_grouped,
+    auto_whitelist_is_keyed_by_network,
+    decisions_are_logged_and_pruned_after_retention,
+);

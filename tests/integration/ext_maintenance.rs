@@ -1,11 +1,11 @@
 //! `grey_listing --stats` and `--purge` (issue 6), at virtual times.
 
 use crate::ext_support::{Db, T0, seed_week, value};
+use crate::support::Backend;
 
 // Issue 6: counts of triplets (passed, pending), AWL client networks, decisions over 24 h.
-#[test]
-fn stats_count_triplets_and_recent_decisions() {
-    let db = Db::new();
+fn stats_count_triplets_and_recent_decisions(backend: Backend) {
+    let db = Db::on(backend);
     seed_week(&db);
     let now = T0 + 3 * 3_600;
     let text = db.ok(now, &["--stats"]);
@@ -33,9 +33,8 @@ fn stats_count_triplets_and_recent_decisions() {
 }
 
 // Issue 6: --purge removes expired triplets and log rows past the retention, and says so.
-#[test]
-fn purge_removes_expired_triplets_and_old_log_rows() {
-    let db = Db::new();
+fn purge_removes_expired_triplets_and_old_log_rows(backend: Backend) {
+    let db = Db::on(backend);
     seed_week(&db);
     let text = db.ok(T0 + 86_400, &["--purge"]);
     assert_eq!(value(&text, "Expired triplets"), "0 removed");
@@ -74,3 +73,8 @@ fn version_1_database_gains_the_decision_log() {
             .contains("Grey interval          7 minutes\n")
     );
 }
+
+on_both_stores!(
+    stats_count_triplets_and_recent_decisions,
+    purge_removes_expired_triplets_and_old_log_rows,
+);

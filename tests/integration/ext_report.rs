@@ -2,12 +2,12 @@
 //! decision log the engine writes, with suggested white patterns.
 
 use crate::ext_support::{Db, T0, seed_week};
+use crate::support::Backend;
 
 // Issue 6: deferrals, distinct client addresses, later accepted, median delay, white pattern;
 // suggestions only for unlisted domains at or above the threshold.
-#[test]
-fn reports_deferred_organisations_and_suggests_patterns() {
-    let db = Db::new();
+fn reports_deferred_organisations_and_suggests_patterns(backend: Backend) {
+    let db = Db::on(backend);
     seed_week(&db);
     let text = db.ok(T0 + 86_400, &["--report"]);
     assert!(
@@ -46,9 +46,8 @@ fn reports_deferred_organisations_and_suggests_patterns() {
 }
 
 // Issue 6: -top limits the rows, -threshold the suggestions, -since the period; --json.
-#[test]
-fn options_and_json() {
-    let db = Db::new();
+fn options_and_json(backend: Backend) {
+    let db = Db::on(backend);
     seed_week(&db);
     let json: serde_json::Value = serde_json::from_str(&db.ok(
         T0 + 86_400,
@@ -70,3 +69,8 @@ fn options_and_json() {
     let wide = db.ok(T0 + 8 * 86_400, &["--report", "-since", "9d"]);
     assert!(wide.contains("amazonses.com"), "{wide}");
 }
+
+on_both_stores!(
+    reports_deferred_organisations_and_suggests_patterns,
+    options_and_json,
+);

@@ -5,11 +5,11 @@
 use predicates::prelude::*;
 
 use crate::ext_support::{Db, T0};
+use crate::support::Backend;
 
 // SPEC §2: extension settings appear in the Extension settings block and in --json.
-#[test]
-fn new_settings_show_in_extended_and_json_output() {
-    let db = Db::new();
+fn new_settings_show_in_extended_and_json_output(backend: Backend) {
+    let db = Db::on(backend);
     let defaults = db.ok(T0, &["--info-server", "--extended"]);
     assert!(
         defaults.contains("Group by host domain   enabled\n"),
@@ -44,9 +44,8 @@ fn new_settings_show_in_extended_and_json_output() {
 }
 
 // SPEC §2: Plesk's --info-server block is unchanged by extension settings.
-#[test]
-fn plesk_info_server_output_is_unchanged() {
-    let db = Db::new();
+fn plesk_info_server_output_is_unchanged(backend: Backend) {
+    let db = Db::on(backend);
     let before = db.ok(T0, &["--info-server"]);
     db.ok(
         T0,
@@ -110,3 +109,8 @@ fn help_lists_the_extension_commands() {
         assert!(extensions.contains(name), "{name} missing from help");
     }
 }
+
+on_both_stores!(
+    new_settings_show_in_extended_and_json_output,
+    plesk_info_server_output_is_unchanged,
+);

@@ -7,28 +7,57 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use grey_listing::engine::{self, Message, MessageOutcome};
-use grey_listing::store::SqliteStore;
+use grey_listing::store::{DbLocation, Store};
+
+use crate::support::{Backend, PgDatabase};
 
 /// A fixed virtual "now": 2026-11-23 09:00:00 UTC.
 pub const T0: i64 = 1_795_424_400;
 
-/// A temporary directory holding one database file.
+/// A temporary directory holding one database file, or a fresh PostgreSQL database for the
+/// `postgres` variants (issue 7: one suite, both stores).
 pub struct Db {
     _dir: tempfile::TempDir,
+    /// The SQLite database path (unused on PostgreSQL).
     pub path: PathBuf,
+    pg: Option<PgDatabase>,
 }
 
 impl Db {
+    /// A new SQLite location (the file is created by the first run).
     pub fn new() -> Db {
+        Db::on(Backend::Sqlite)
+    }
+
+    /// A new, empty database location on `backend`.
+    pub fn on(backend: Backend) -> Db {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("greylist.db");
-        Db { _dir: dir, path }
+        let pg = (backend == Backend::Postgres).then(PgDatabase::create);
+        Db {
+            _dir: dir,
+            path,
+            pg,
+        }
+    }
+
+    /// The location the binaries get: the SQLite path or the PostgreSQL URL.
+    pub fn location(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.path.to_str().unwrap().to_string(),
+        }
+    }
+
+    /// Opens the store through the library.
+    pub fn open(&self) -> Box<dyn Store> {
+        grey_listing::store::open(&DbLocation::parse(&self.location())).unwrap()
     }
 
     /// `grey_listing` on this database at virtual time `now`.
     pub fn cli(&self, now: i64) -> Command {
         let mut cmd = Command::cargo_bin("grey_listing").unwrap();
-        cmd.env("GREY_LISTING_DB", &self.path)
+        cmd.env("GREY_LISTING_DB", self.location())
             .env("GREY_LISTING_NOW", now.to_string())
             .env_remove("GREY_LISTING_CONF")
             .env("GREY_LISTING_LOG", "stderr");
@@ -55,7 +84,7 @@ impl Db {
         sender: &str,
         recipient: &str,
     ) -> MessageOutcome {
-        let mut store = SqliteStore::open(&self.path).unwrap();
+        let mut store = self.open();
         let message = Message {
             client_ip: Some(ip.parse::<IpAddr>().unwrap()),
             client_name: host.map(str::to_string),
@@ -63,10 +92,12 @@ impl Db {
             recipients: vec![recipient.to_string()],
             authenticated: false,
         };
-        engine::check_message(&mut store, &message, now).unwrap()
+        engine::check_message(&mut *store, &message, now).unwrap()
     }
 
+    /// The SQLite database file (SQLite-only inspection).
     pub fn file(&self) -> &Path {
+        assert!(self.pg.is_none(), "file() is the SQLite file only");
         &self.path
     }
 }

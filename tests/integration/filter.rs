@@ -2,14 +2,14 @@
 //! temporary database with virtual time.
 
 use crate::filter_support::{PLAIN_MESSAGE, Sandbox, T0};
+use crate::support::Backend;
 
 const ALICE: &str = "alice@sender.example";
 const JOHN: &str = "john@local.example";
 
-#[test]
-fn new_triplet_defers_then_passes_after_the_interval() {
+fn new_triplet_defers_then_passes_after_the_interval(backend: Backend) {
     // SPEC §5 verdict protocol: LOG lines, then DEFER (exit 2) / SKIP (exit 1); SPEC §4 step 6.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let run = sb.handle(T0, ALICE, JOHN);
     run.assert_verdict("DEFER");
     assert_eq!(
@@ -30,10 +30,9 @@ fn new_triplet_defers_then_passes_after_the_interval() {
     );
 }
 
-#[test]
-fn senders_and_recipients_compare_case_insensitively() {
+fn senders_and_recipients_compare_case_insensitively(backend: Backend) {
     // SPEC §4: the triplet's sender and recipient are lower-cased.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     sb.handle(T0, "Alice@Sender.Example", "JOHN@local.example")
         .assert_verdict("DEFER");
     let run = sb.handle(T0 + 400, "alice@SENDER.example", "john@LOCAL.EXAMPLE");
@@ -47,21 +46,19 @@ fn senders_and_recipients_compare_case_insensitively() {
     assert_eq!(rows[0].0, "sender.example");
 }
 
-#[test]
-fn bounce_with_empty_sender_is_greylisted() {
+fn bounce_with_empty_sender_is_greylisted(backend: Backend) {
     // SPEC §5: the sender is an empty argument for bounces.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let run = sb.handle(T0, "", JOHN);
     run.assert_verdict("DEFER");
     assert!(run.logged("sender=, recipient=john@local.example"));
     sb.handle(T0 + 300, "", JOHN).assert_verdict("SKIP");
 }
 
-#[test]
-fn client_facts_from_received_headers() {
+fn client_facts_from_received_headers(backend: Backend) {
     // SPEC §5: the topmost Received header, qmail-smtpd and Postfix forms; host names are then
     // matched against the domain lists (a `dsl` host is rejected by the default black list).
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let cases = [
         // qmail-smtpd with a host name; qmail-queue's own line on top is skipped.
         (
@@ -95,10 +92,9 @@ fn client_facts_from_received_headers() {
     }
 }
 
-#[test]
-fn environment_facts_beat_the_received_header() {
+fn environment_facts_beat_the_received_header(backend: Backend) {
     // SPEC §5: TCPREMOTEIP/TCPREMOTEHOST first.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let message =
         "Received: from host-dsl-9.isp.example (HELO pc) (192.0.2.9)\n by h with SMTP; x\n\nbody\n";
     let run = sb.handler(
@@ -115,10 +111,9 @@ fn environment_facts_beat_the_received_header() {
     assert!(run.logged("client_address=203.0.113.5"));
 }
 
-#[test]
-fn authenticated_and_relay_clients_pass() {
+fn authenticated_and_relay_clients_pass(backend: Backend) {
     // SPEC §5: RELAYCLIENT set even empty, SMTPAUTHUSER/AUTHUSER non-empty, or ESMTPA/ESMTPSA.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     for env in [
         &[("RELAYCLIENT", "")][..],
         &[("SMTPAUTHUSER", "bob")][..],
@@ -154,10 +149,9 @@ fn authenticated_and_relay_clients_pass() {
         .assert_verdict("DEFER");
 }
 
-#[test]
-fn no_client_address_is_a_local_injection() {
+fn no_client_address_is_a_local_injection(backend: Backend) {
     // SPEC §4 step 2: no client IP → pass.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let run = sb.handler(T0, &[], &["ctx", ALICE, JOHN], "Subject: local\n\nbody\n");
     run.assert_verdict("SKIP");
     assert!(run.logged("reason=no client address, client_name=unknown, client_address=none"));
@@ -166,11 +160,10 @@ fn no_client_address_is_a_local_injection() {
         .assert_verdict("SKIP");
 }
 
-#[test]
-fn multi_recipient_rule_end_to_end() {
+fn multi_recipient_rule_end_to_end(backend: Backend) {
     // SPEC §4: deferred if any recipient defers, rejected only if all reject, otherwise passed;
     // all triplets are recorded.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let (a, b, c) = ("a@local.example", "b@local.example", "c@local.example");
     sb.cli(&["-um", a, "-blacklist", "add:*@sender.example"]);
     sb.cli(&["-um", b, "-blacklist", "add:alice@*"]);
@@ -203,29 +196,38 @@ fn multi_recipient_rule_end_to_end() {
     assert_eq!(rows[0].2, JOHN);
 }
 
-#[test]
-fn database_location_from_the_configuration_file() {
-    // SPEC §1/§5: Plesk gives handlers a bare environment; `db =` in the configuration file.
-    let sb = Sandbox::new();
-    let db = sb.path("from-conf/greylist.db");
+fn database_location_from_the_configuration_file(backend: Backend) {
+    // SPEC §1/§5: Plesk gives handlers a bare environment; `db =` in the configuration file
+    // (a path, or on several MX hosts the shared database's URL).
+    let sb = Sandbox::on(backend);
+    let sqlite_file = sb.path("from-conf/greylist.db");
+    let location = match backend {
+        Backend::Sqlite => sqlite_file.to_str().unwrap().to_string(),
+        Backend::Postgres => sb.location(),
+    };
     let conf = sb.path("grey_listing.conf");
-    std::fs::write(&conf, format!("# test\ndb = {}\n", db.display())).unwrap();
+    std::fs::write(&conf, format!("# test\ndb = {location}\n")).unwrap();
     let mut cmd = sb.filter(T0);
     cmd.env_remove("GREY_LISTING_DB")
         .env("GREY_LISTING_CONF", &conf)
         .args(["ctx", ALICE, JOHN]);
     crate::filter_support::handler_output(cmd, PLAIN_MESSAGE.as_bytes()).assert_verdict("DEFER");
-    assert!(
-        db.exists(),
-        "the filter must have created the configured database"
-    );
-    assert!(!sb.db.exists());
+    match backend {
+        Backend::Sqlite => {
+            assert!(
+                sqlite_file.exists(),
+                "the filter must have created the configured database"
+            );
+            assert!(!sb.db.exists());
+        }
+        // The only way to the test's database was the file: the triplet is stored there.
+        Backend::Postgres => assert_eq!(sb.triplets().len(), 1),
+    }
 }
 
-#[test]
-fn cli_changes_take_effect_immediately() {
+fn cli_changes_take_effect_immediately(backend: Backend) {
     // SPEC §1/§4: one store, no cache: each filter run sees the CLI's last write.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
     sb.cli(&["-u", "-status", "off"]);
     let run = sb.handle(T0 + 1, ALICE, JOHN);
@@ -249,11 +251,10 @@ fn cli_changes_take_effect_immediately() {
         .assert_verdict("SKIP");
 }
 
-#[test]
-fn seed_000_microsoft_outbound_pool() {
+fn seed_000_microsoft_outbound_pool(backend: Backend) {
     // SPEC §2 defaults and seed 000: `pool` is not a default black pattern; an admin's `*pool*`
     // rejects even a white-listed sender; a white host pattern beats it.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let message = "Received: from mail.bigfish.com (db3outboundpool.messaging.microsoft.com [40.107.1.2])\n by mx.local.example (Postfix) with ESMTPS id 1\n\nbody\n";
     let run = |sb: &Sandbox| sb.handler(T0, &[], &["ctx", "someone@bigfish.com", JOHN], message);
     run(&sb).assert_verdict("DEFER");
@@ -273,11 +274,10 @@ fn seed_000_microsoft_outbound_pool() {
     run(&sb).assert_verdict("SKIP");
 }
 
-#[test]
-fn scenario_one_triplet_through_its_life() {
+fn scenario_one_triplet_through_its_life(backend: Backend) {
     // SPEC §4 step 6 with virtual time: new → early retry (without, then with penalty) →
     // accepted → refreshed → expired → new.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let expire = 51_840 * 60;
     let row = |sb: &Sandbox| {
         let rows = sb.triplets();
@@ -323,10 +323,9 @@ fn scenario_one_triplet_through_its_life() {
     );
 }
 
-#[test]
-fn expired_triplets_are_purged_by_the_filter() {
+fn expired_triplets_are_purged_by_the_filter(backend: Backend) {
     // SPEC §4 via docs/filter.md: a filter run (here forced every run) deletes expired rows.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
     sb.handle(T0, "bob@sender.example", JOHN)
         .assert_verdict("DEFER");
@@ -415,3 +414,19 @@ fn a_sender_that_looks_like_an_option_is_mail() {
     sb.handle(T0, "--help", JOHN).assert_verdict("DEFER");
     sb.handle(T0 + 300, "--help", JOHN).assert_verdict("SKIP");
 }
+
+on_both_stores!(
+    database_location_from_the_configuration_file,
+    new_triplet_defers_then_passes_after_the_interval,
+    senders_and_recipients_compare_case_insensitively,
+    bounce_with_empty_sender_is_greylisted,
+    client_facts_from_received_headers,
+    environment_facts_beat_the_received_header,
+    authenticated_and_relay_clients_pass,
+    no_client_address_is_a_local_injection,
+    multi_recipient_rule_end_to_end,
+    cli_changes_take_effect_immediately,
+    seed_000_microsoft_outbound_pool,
+    scenario_one_triplet_through_its_life,
+    expired_triplets_are_purged_by_the_filter,
+);

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::filter_support::{HandlerRun, Sandbox, T0, handler_output};
+use crate::support::Backend;
 
 const PROCESSES: usize = 64;
 const MESSAGES: usize = 2_000;
@@ -49,9 +50,8 @@ fn round(sb: &Sandbox, now: i64) -> Vec<(usize, HandlerRun)> {
     results.into_inner().unwrap()
 }
 
-#[test]
-fn sixty_four_concurrent_filters() {
-    let sb = Sandbox::new();
+fn sixty_four_concurrent_filters(backend: Backend) {
+    let sb = Sandbox::on(backend);
     // Create the database once so the rounds measure steady-state writes (concurrent first opens
     // are covered by the store's own migration lock).
     sb.cli(&["-u", "-grey-interval", "5"]);
@@ -103,11 +103,10 @@ fn sixty_four_concurrent_filters() {
     );
 }
 
-#[test]
-fn concurrent_first_runs_create_the_database_once() {
+fn concurrent_first_runs_create_the_database_once(backend: Backend) {
     // SPEC §1: concurrent first opens do not race (schema created under BEGIN IMMEDIATE); every
     // message is decided, none fails open.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let runs: Vec<HandlerRun> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..32)
             .map(|t| {
@@ -132,3 +131,8 @@ fn concurrent_first_runs_create_the_database_once() {
     }
     assert_eq!(sb.triplets().len(), 32);
 }
+
+on_both_stores!(
+    sixty_four_concurrent_filters,
+    concurrent_first_runs_create_the_database_once,
+);

@@ -2,7 +2,7 @@
 //! mail passes (`SKIP`, or the real qmail-queue runs) and the error is logged. And it never
 //! panics, whatever the argv, environment or input (proptest).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -16,12 +16,15 @@ use crate::filter_support::{
 const ALICE: &str = "alice@sender.example";
 const JOHN: &str = "john@local.example";
 
-/// Runs both modes against the database at `db` and asserts that the mail passes with an error
-/// logged: `SKIP` in handler mode, the real queue run with identical bytes in qmail-queue mode.
-fn assert_fails_open(sb: &Sandbox, db: &Path, what: &str) {
+/// Runs both modes against the database at `db` (a path or a URL) and asserts that the mail
+/// passes with an error logged: `SKIP` in handler mode, the real queue run with identical bytes
+/// in qmail-queue mode. Returns both runs' stderr text, for further checks.
+pub fn assert_fails_open(sb: &Sandbox, db: impl AsRef<OsStr>, what: &str) -> (String, String) {
+    let db = db.as_ref();
     let mut cmd = sb.filter(T0);
     cmd.env("GREY_LISTING_DB", db).args(["ctx", ALICE, JOHN]);
-    let run = handler_output(cmd, PLAIN_MESSAGE.as_bytes());
+    let handler = handler_output(cmd, PLAIN_MESSAGE.as_bytes());
+    let run = &handler;
     run.assert_verdict("SKIP");
     assert!(
         run.logs()
@@ -53,6 +56,7 @@ fn assert_fails_open(sb: &Sandbox, db: &Path, what: &str) {
         envelope(ALICE, &[JOHN]),
         "{what}"
     );
+    (handler.lines.join("\n"), run.stderr)
 }
 
 #[test]
@@ -60,7 +64,7 @@ fn directory_missing_and_not_creatable() {
     let sb = Sandbox::new();
     let file = sb.path("regular-file");
     std::fs::write(&file, "not a directory").unwrap();
-    assert_fails_open(&sb, &file.join("sub/greylist.db"), "uncreatable directory");
+    assert_fails_open(&sb, file.join("sub/greylist.db"), "uncreatable directory");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use crate::filter_support::{Sandbox, T0, envelope, queue_output, recorded};
+use crate::support::Backend;
 
 const ALICE: &str = "alice@sender.example";
 const JOHN: &str = "john@local.example";
@@ -100,11 +101,10 @@ fn passed_mail_reaches_the_real_queue_byte_identical() {
     }
 }
 
-#[test]
-fn greylisting_in_qmail_queue_mode() {
+fn greylisting_in_qmail_queue_mode(backend: Backend) {
     // SPEC §5: defer exits 71 without running the real queue; the retry after the interval is
     // queued; the real queue's exit status comes back unchanged.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let standin = sb.standin_queue("real-queue");
     let message = b"Subject: hi\n\nhello\n".to_vec();
     let run = queue_output(
@@ -135,10 +135,9 @@ fn greylisting_in_qmail_queue_mode() {
     );
 }
 
-#[test]
-fn reject_and_malformed_envelope() {
+fn reject_and_malformed_envelope(backend: Backend) {
     // SPEC §5: reject exits 31, a malformed envelope 91; the real queue is not run.
-    let sb = Sandbox::new();
+    let sb = Sandbox::on(backend);
     let standin = sb.standin_queue("real-queue");
     let mut cmd = wrapper(&sb, T0, &standin);
     cmd.env("TCPREMOTEHOST", "ppp-42.isp.example");
@@ -283,3 +282,8 @@ fn unreadable_message_or_envelope_exits_54() {
     }
     assert_eq!(recorded(&sb.path("real-queue.message")), None);
 }
+
+on_both_stores!(
+    greylisting_in_qmail_queue_mode,
+    reject_and_malformed_envelope,
+);

@@ -1,5 +1,6 @@
-//! Helpers shared by the `greylisting-filter` tests: a temporary database, the real binaries,
-//! a stand-in qmail-queue that records what it receives, and pipes for fd 1.
+//! Helpers shared by the `greylisting-filter` tests: a temporary database (SQLite, or a fresh
+//! PostgreSQL database for the `postgres` variants), the real binaries, a stand-in qmail-queue
+//! that records what it receives, and pipes for fd 1.
 
 use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -9,6 +10,8 @@ use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
 use tempfile::TempDir;
+
+use crate::support::{Backend, PgDatabase};
 
 /// A fixed virtual "now" (SPEC §4: `GREY_LISTING_NOW`), so no test sleeps.
 pub const T0: i64 = 1_800_000_000;
@@ -20,8 +23,10 @@ pub const PLAIN_MESSAGE: &str = "Received: from mx.sender.example (HELO mx.sende
 pub struct Sandbox {
     /// Keeps the directory alive.
     pub dir: TempDir,
-    /// The database path handed to the binaries.
+    /// The SQLite database path (handed to the binaries unless the sandbox is on PostgreSQL).
     pub db: PathBuf,
+    /// The PostgreSQL database, for a sandbox on that store.
+    pg: Option<PgDatabase>,
 }
 
 /// One stored triplet: `(client, sender, recipient, first_seen, earliest_accept, last_seen,
@@ -82,11 +87,26 @@ impl HandlerRun {
 }
 
 impl Sandbox {
-    /// A fresh directory; the database is created by the first run.
+    /// A fresh directory; the SQLite database is created by the first run.
     pub fn new() -> Sandbox {
+        Sandbox::on(Backend::Sqlite)
+    }
+
+    /// A fresh directory and a fresh, empty database on `backend` (issue 7: the filter's
+    /// behaviour suite runs on both stores).
+    pub fn on(backend: Backend) -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db").join("greylist.db");
-        Sandbox { dir, db }
+        let pg = (backend == Backend::Postgres).then(PgDatabase::create);
+        Sandbox { dir, db, pg }
+    }
+
+    /// The database location handed to the binaries: the SQLite path or the PostgreSQL URL.
+    pub fn location(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db.to_str().unwrap().to_string(),
+        }
     }
 
     /// A path inside the sandbox.
@@ -97,15 +117,7 @@ impl Sandbox {
     /// `greylisting-filter` with Plesk's bare environment (PATH, LANG) plus the database,
     /// stderr logging, no random purges and the virtual time `now`.
     pub fn filter(&self, now: i64) -> Command {
-        let mut cmd = Command::cargo_bin("greylisting-filter").unwrap();
-        cmd.env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("LANG", "C")
-            .env("GREY_LISTING_DB", &self.db)
-            .env("GREY_LISTING_LOG", "stderr")
-            .env("GREY_LISTING_PURGE_ONE_IN", "0")
-            .env("GREY_LISTING_NOW", now.to_string());
-        cmd
+        filter_at(&self.location(), now)
     }
 
     /// Runs handler mode with `args` (context, sender, recipients), extra env and `message`.
@@ -135,42 +147,45 @@ impl Sandbox {
             .unwrap()
             .env_clear()
             .arg("--db")
-            .arg(&self.db)
+            .arg(self.location())
             .args(args)
             .output()
             .unwrap();
         assert!(out.status.success(), "grey_listing {args:?}: {out:?}");
     }
 
-    /// Opens the database directly (test-side inspection).
+    /// Opens the SQLite database file directly (test-side inspection of SQLite-only details).
     pub fn sql(&self) -> rusqlite::Connection {
+        assert!(self.pg.is_none(), "sql() inspects the SQLite file only");
         rusqlite::Connection::open(&self.db).unwrap()
     }
 
-    /// The stored triplet rows, ordered by key.
+    /// Every stored triplet row (expired ones included), ordered by key, read through the
+    /// store API so the same assertion holds on both stores.
     pub fn triplets(&self) -> Vec<TripletRow> {
-        let conn = self.sql();
-        let mut stmt = conn
-            .prepare(
-                "SELECT client, sender, recipient, first_seen, earliest_accept, last_seen, expires,
-                 pass_count FROM triplets ORDER BY client, sender, recipient",
-            )
+        let location = grey_listing::store::DbLocation::parse(&self.location());
+        let mut store = grey_listing::store::open(&location).unwrap();
+        let mut rows = Vec::new();
+        store
+            .read(&mut |tx| {
+                rows = tx.live_triplets(i64::MIN)?;
+                Ok(())
+            })
             .unwrap();
-        stmt.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.key.client,
+                    r.key.sender,
+                    r.key.recipient,
+                    r.triplet.first_seen,
+                    r.triplet.earliest_accept,
+                    r.triplet.last_seen,
+                    r.triplet.expires,
+                    i64::try_from(r.triplet.pass_count).unwrap(),
+                )
+            })
+            .collect()
     }
 
     /// Writes the stand-in qmail-queue as `name` in the sandbox; it records its fd 0 to
@@ -186,6 +201,20 @@ impl Sandbox {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
     }
+}
+
+/// `greylisting-filter` on the database `location` (a path or a URL) with Plesk's bare
+/// environment (PATH, LANG), stderr logging, no random purges and the virtual time `now`.
+pub fn filter_at(location: &str, now: i64) -> Command {
+    let mut cmd = Command::cargo_bin("greylisting-filter").unwrap();
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LANG", "C")
+        .env("GREY_LISTING_DB", location)
+        .env("GREY_LISTING_LOG", "stderr")
+        .env("GREY_LISTING_PURGE_ONE_IN", "0")
+        .env("GREY_LISTING_NOW", now.to_string());
+    cmd
 }
 
 /// Runs `cmd` with `stdin` bytes and collects the handler's stderr lines and status.

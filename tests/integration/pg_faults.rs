@@ -16,13 +16,15 @@ use grey_listing::store::{PgStore, Store, StoreError, postgres::PgOptions};
 const DEFAULT_PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// A password that must never show up in an error (trust authentication ignores it).
-const PASSWORD: &str = "n0t-in-any-message";
+pub const PASSWORD: &str = "n0t-in-any-message";
 
-/// A private PostgreSQL cluster in a temporary directory on a free loopback port.
-struct Cluster {
+/// A private PostgreSQL cluster in a temporary directory on a free loopback port (shared with
+/// the binary-level fault tests in pg_binary_faults.rs).
+pub struct Cluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
-    port: u16,
+    /// The TCP port it listens on (127.0.0.1).
+    pub port: u16,
 }
 
 fn is_root() -> bool {
@@ -44,7 +46,7 @@ fn as_postgres(command: &str) {
 }
 
 impl Cluster {
-    fn start_new() -> Cluster {
+    pub fn start_new() -> Cluster {
         let bin = std::env::var_os("GREY_LISTING_TEST_PG_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PG_BIN));
@@ -94,15 +96,15 @@ impl Cluster {
         ));
     }
 
-    fn start(&self) {
+    pub fn start(&self) {
         self.pg_ctl("start -w");
     }
 
-    fn stop(&self) {
+    pub fn stop(&self) {
         self.pg_ctl("stop -m fast -w");
     }
 
-    fn url(&self, query: &str) -> String {
+    pub fn url(&self, query: &str) -> String {
         format!(
             "postgres://postgres:{PASSWORD}@127.0.0.1:{}/postgres?{query}",
             self.port
@@ -110,13 +112,13 @@ impl Cluster {
     }
 
     /// The postmaster's process id, from the first line of its pid file.
-    fn postmaster_pid(&self) -> i32 {
+    pub fn postmaster_pid(&self) -> i32 {
         let text = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
         text.lines().next().unwrap().trim().parse().unwrap()
     }
 
     /// The backend process of every grey_listing connection (application_name).
-    fn grey_listing_backends(&self) -> Vec<i32> {
+    pub fn grey_listing_backends(&self) -> Vec<i32> {
         let output = Command::new("psql")
             .args(["-XAtq", "-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", "postgres", "-d", "postgres", "-c"])
@@ -150,7 +152,7 @@ impl Drop for Cluster {
     }
 }
 
-fn signal(pid: i32, signal: libc::c_int) {
+pub fn signal(pid: i32, signal: libc::c_int) {
     // SAFETY: sending a signal to a process we started (the cluster's) has no memory effects.
     let rc = unsafe { libc::kill(pid, signal) };
     assert_eq!(rc, 0, "kill({pid}, {signal})");

@@ -1,20 +1,22 @@
-//! `greylisting-policyd` over loopback (SPEC §6): the real binary, a real SQLite file, real
-//! sockets. Time is driven with `policy_test_time` (`--allow-test-time`), so nothing sleeps for a
-//! grey interval.
+//! `greylisting-policyd` over loopback (SPEC §6): the real binary, a real database (SQLite, and
+//! PostgreSQL for the `postgres` variants), real sockets. Time is driven with `policy_test_time`
+//! (`--allow-test-time`), so nothing sleeps for a grey interval.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
-const REJECT: &str = "action=REJECT 5.7.1 Command rejected";
-const DUNNO: &str = "action=DUNNO";
+use crate::support::{Backend, Test};
+
+pub const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
+pub const REJECT: &str = "action=REJECT 5.7.1 Command rejected";
+pub const DUNNO: &str = "action=DUNNO";
 
 /// A running policy server and its collected log lines.
 pub struct Server {
@@ -22,17 +24,17 @@ pub struct Server {
     /// Where it listens (`host:port` or `unix:/path`).
     pub addr: String,
     log: Arc<Mutex<Vec<String>>>,
-    /// The database file.
-    pub db: PathBuf,
-    _dir: Option<TempDir>,
+    /// The database location given with `--db` (a SQLite path or a PostgreSQL URL).
+    pub db: String,
+    _store: Option<Test>,
 }
 
 fn policyd_bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("greylisting-policyd")
 }
 
-/// Runs the `grey_listing` CLI on a database; panics unless it succeeds.
-pub fn cli(db: &Path, args: &[&str]) {
+/// Runs the `grey_listing` CLI on a database location; panics unless it succeeds.
+pub fn cli(db: &str, args: &[&str]) {
     let out = Command::new(assert_cmd::cargo::cargo_bin("grey_listing"))
         .arg("--db")
         .arg(db)
@@ -43,17 +45,21 @@ pub fn cli(db: &Path, args: &[&str]) {
 }
 
 impl Server {
-    /// Starts the server on a fresh database in a temporary directory.
+    /// Starts the server on a fresh SQLite database in a temporary directory.
     pub fn start(extra: &[&str]) -> Server {
-        let dir = TempDir::new().unwrap();
-        let db = dir.path().join("greylist.db");
-        let mut server = Server::start_on(&db, "127.0.0.1:0", extra);
-        server._dir = Some(dir);
+        Server::start_in(Backend::Sqlite, extra)
+    }
+
+    /// Starts the server on a fresh database of `backend` (issue 7: one suite, both stores).
+    pub fn start_in(backend: Backend, extra: &[&str]) -> Server {
+        let store = Test::on(backend);
+        let mut server = Server::start_on(&store.location(), "127.0.0.1:0", extra);
+        server._store = Some(store);
         server
     }
 
-    /// Starts the server on `db`, listening on `listen`.
-    pub fn start_on(db: &Path, listen: &str, extra: &[&str]) -> Server {
+    /// Starts the server on the database location `db`, listening on `listen`.
+    pub fn start_on(db: &str, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(policyd_bin())
             .arg("--listen")
             .arg(listen)
@@ -89,8 +95,8 @@ impl Server {
             child,
             addr,
             log,
-            db: db.to_path_buf(),
-            _dir: None,
+            db: db.to_string(),
+            _store: None,
         }
     }
 
@@ -120,6 +126,11 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Every log line collected so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     /// Sends SIGTERM.
@@ -159,6 +170,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client on an already connected stream.
+    pub fn over(stream: Box<dyn ReadWrite>) -> Client {
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Sends raw bytes.
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)
@@ -178,6 +197,13 @@ impl Client {
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
             }
         }
+    }
+
+    /// Sends a request and returns its reply, `None` when the connection failed or closed (or
+    /// a read timeout set on the stream expired).
+    pub fn send_and_reply(&mut self, request: &str) -> Option<String> {
+        self.send(request.as_bytes()).ok()?;
+        self.reply()
     }
 
     /// Sends a request and returns its reply.
@@ -222,13 +248,12 @@ fn at(t: i64) -> String {
     t.to_string()
 }
 
-const T0: i64 = 1_700_000_000;
+pub const T0: i64 = 1_700_000_000;
 
 // SPEC §4 step 6 and §6: new → defer, early retry → defer, retry after the grey interval → PREPEND
 // X-Greylist with the delay, later → DUNNO; many requests on one connection.
-#[test]
-fn triplet_lifecycle_with_test_time() {
-    let server = Server::start(&["--allow-test-time"]);
+fn triplet_lifecycle_with_test_time(backend: Backend) {
+    let server = Server::start_in(backend, &["--allow-test-time"]);
     cli(&server.db, &["-u", "-grey-interval", "5"]);
     let mut c = server.connect();
     let ask = |c: &mut Client, t: i64| {
@@ -265,9 +290,8 @@ fn triplet_lifecycle_with_test_time() {
 }
 
 // SPEC §4 (client key = /24): a retry from a neighbour in the same /24 passes.
-#[test]
-fn neighbour_in_same_network_passes() {
-    let server = Server::start(&["--allow-test-time"]);
+fn neighbour_in_same_network_passes(backend: Backend) {
+    let server = Server::start_in(backend, &["--allow-test-time"]);
     let mut c = server.connect();
     let r = |ip: &str, t: i64| {
         request(
@@ -288,9 +312,8 @@ fn neighbour_in_same_network_passes() {
 }
 
 // SPEC §4: without --allow-test-time, policy_test_time is ignored (the real clock decides).
-#[test]
-fn test_time_is_ignored_without_the_flag() {
-    let server = Server::start(&[]);
+fn test_time_is_ignored_without_the_flag(backend: Backend) {
+    let server = Server::start_in(backend, &[]);
     let mut c = server.connect();
     let r = |t: i64| {
         request(
@@ -308,9 +331,8 @@ fn test_time_is_ignored_without_the_flag() {
 }
 
 // SPEC §4 steps 2–4: authenticated (sasl_username), white/black host patterns, sender white list.
-#[test]
-fn list_and_authentication_rules() {
-    let server = Server::start(&[]);
+fn list_and_authentication_rules(backend: Backend) {
+    let server = Server::start_in(backend, &[]);
     cli(&server.db, &["-u", "-whitelist", "add:*@friend.example"]);
     let mut c = server.connect();
     // Default black host pattern dsl|broadband|hsd.
@@ -372,9 +394,8 @@ fn list_and_authentication_rules() {
 }
 
 // Issue 5: settings changed with the CLI take effect on the next request, no restart.
-#[test]
-fn cli_changes_apply_to_the_next_request() {
-    let server = Server::start(&[]);
+fn cli_changes_apply_to_the_next_request(backend: Backend) {
+    let server = Server::start_in(backend, &[]);
     let mut c = server.connect();
     let r = |sender: &str| request("198.51.100.20", "unknown", sender, "u@local.example", &[]);
     assert_eq!(c.ask(&r("a@one.example")), DEFER);
@@ -585,7 +606,7 @@ fn unix_socket_listener() {
     let db = dir.path().join("g.db");
     let sock = dir.path().join("policy.sock");
     let listen = format!("unix:{}", sock.display());
-    let server = Server::start_on(&db, &listen, &[]);
+    let server = Server::start_on(db.to_str().unwrap(), &listen, &[]);
     assert_eq!(server.addr, listen);
     let mut c = server.connect();
     assert_eq!(
@@ -600,16 +621,23 @@ fn unix_socket_listener() {
     );
 }
 
-fn triplet_count(db: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT count(*) FROM triplets", [], |r| r.get(0))
-        .unwrap()
+/// How many triplet records the store at `db` holds (through the store API, so it works on
+/// both stores).
+pub fn triplet_count(db: &str) -> usize {
+    let mut store = grey_listing::store::open(&grey_listing::store::DbLocation::parse(db)).unwrap();
+    let mut count = 0;
+    store
+        .read(&mut |tx| {
+            count = tx.live_triplets(i64::MIN)?.len();
+            Ok(())
+        })
+        .unwrap();
+    count
 }
 
 // Issue 5: many concurrent clients; every answered decision is stored (group commit).
-#[test]
-fn concurrent_clients_all_decisions_stored() {
-    let server = Server::start(&["--allow-test-time"]);
+fn concurrent_clients_all_decisions_stored(backend: Backend) {
+    let server = Server::start_in(backend, &["--allow-test-time"]);
     let addr = server.addr.clone();
     let threads: Vec<_> = (0..20)
         .map(|t| {
@@ -639,9 +667,8 @@ fn concurrent_clients_all_decisions_stored() {
 }
 
 // SPEC §6: SIGTERM stops accepting, finishes the request in flight (its decision stored), exit 0.
-#[test]
-fn sigterm_finishes_requests_in_flight_and_exits_zero() {
-    let mut server = Server::start(&[]);
+fn sigterm_finishes_requests_in_flight_and_exits_zero(backend: Backend) {
+    let mut server = Server::start_in(backend, &[]);
     let mut c = server.connect();
     assert_eq!(
         c.ask(&request(
@@ -682,7 +709,7 @@ fn unusable_database_fails_open() {
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"not a directory").unwrap();
     let db = blocker.join("greylist.db");
-    let server = Server::start_on(&db, "127.0.0.1:0", &[]);
+    let server = Server::start_on(db.to_str().unwrap(), "127.0.0.1:0", &[]);
     let mut c = server.connect();
     assert_eq!(
         c.ask(&request(
@@ -700,9 +727,8 @@ fn unusable_database_fails_open() {
 
 // SPEC §6 (PREPEND on a triplet's first pass), like postgrey: one X-Greylist header per message —
 // the second recipient of the same `instance` gets DUNNO, a new message gets its header again.
-#[test]
-fn one_header_per_message_instance() {
-    let server = Server::start(&["--allow-test-time"]);
+fn one_header_per_message_instance(backend: Backend) {
+    let server = Server::start_in(backend, &["--allow-test-time"]);
     let mut c = server.connect();
     let r = |rcpt: &str, instance: &str, t: i64| {
         request(
@@ -745,3 +771,14 @@ fn bad_listen_address_is_refused() {
         .failure()
         .stderr(predicates::str::contains("--max-connections"));
 }
+
+on_both_stores!(
+    triplet_lifecycle_with_test_time,
+    neighbour_in_same_network_passes,
+    test_time_is_ignored_without_the_flag,
+    list_and_authentication_rules,
+    cli_changes_apply_to_the_next_request,
+    concurrent_clients_all_decisions_stored,
+    sigterm_finishes_requests_in_flight_and_exits_zero,
+    one_header_per_message_instance,
+);

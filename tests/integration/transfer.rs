@@ -1,6 +1,6 @@
 //! `--import-plesk`, `--export`, `--import` (issue 8) through the real `grey_listing` binary.
 
-use crate::support::{INFO_SERVER_DEFAULTS, Test, grey_listing};
+use crate::support::{Backend, INFO_SERVER_DEFAULTS, Test, grey_listing};
 
 /// SPEC §7: the newer Plesk format (seed 000, line breaks restored).
 const NEWER_PLESK: &str = "Grey listing configuration.
@@ -69,9 +69,8 @@ fn write(t: &Test, name: &str, text: &str) -> String {
 
 // Issue 8: importing Plesk's newer output reproduces Plesk's --info-server byte for byte, and
 // the import prints what changed and warns about the patterns that reject big senders.
-#[test]
-fn import_plesk_newer_format_round_trips_through_info_server() {
-    let t = Test::new();
+fn import_plesk_newer_format_round_trips_through_info_server(backend: Backend) {
+    let t = Test::on(backend);
     let file = write(&t, "plesk.txt", NEWER_PLESK);
     let out = t.run(&["--import-plesk", &file]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -103,12 +102,11 @@ fn import_plesk_newer_format_round_trips_through_info_server() {
 }
 
 // SPEC §7: the older format, read from standard input with `-`.
-#[test]
-fn import_plesk_older_format_from_stdin() {
-    let t = Test::new();
+fn import_plesk_older_format_from_stdin(backend: Backend) {
+    let t = Test::on(backend);
     let out = grey_listing()
         .args(["--import-plesk", "-", "--db"])
-        .arg(t.db())
+        .arg(t.location())
         .write_stdin(OLDER_PLESK)
         .output()
         .unwrap();
@@ -158,9 +156,8 @@ fn import_plesk_rejects_other_text_and_changes_nothing() {
 }
 
 // Issue 8: --export then --import into another database reproduces the whole configuration.
-#[test]
-fn export_import_round_trip() {
-    let source = Test::new();
+fn export_import_round_trip(backend: Backend) {
+    let source = Test::on(backend);
     source.run(&[
         "-u",
         "-grey-interval",
@@ -180,7 +177,7 @@ fn export_import_round_trip() {
         "*@ietf.org"
     );
 
-    let target = Test::new();
+    let target = Test::on(backend);
     target.run(&["-um", "old@example.com", "-blacklist", "add:*@x.example"]);
     let file = write(&target, "export.json", &export.stdout);
     target
@@ -219,3 +216,9 @@ fn import_refuses_invalid_exports() {
     std::fs::remove_file(t.dir().join("other.json")).unwrap();
     assert_eq!(t.files(), before);
 }
+
+on_both_stores!(
+    export_import_round_trip,
+    import_plesk_newer_format_round_trips_through_info_server,
+    import_plesk_older_format_from_stdin,
+);
