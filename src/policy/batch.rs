@@ -71,9 +71,23 @@ impl BatchDecider {
                 answers,
             };
         }
-        let workers = (0..connections)
-            .map(|index| Worker::start(index, db.clone(), synchronous, answer_tx.clone()))
-            .collect();
+        // The first connection opens alone (creating or migrating the schema of a new
+        // database under its lock); the others start once it has tried, so they do not queue
+        // on that lock all at once and hit the store's lock timeout.
+        let (opened_tx, opened) = mpsc::channel();
+        let mut workers = vec![Worker::start(
+            0,
+            db.clone(),
+            synchronous,
+            answer_tx.clone(),
+            Some(opened_tx),
+        )];
+        let _ = opened.recv();
+        workers.extend(
+            (1..connections).map(|index| {
+                Worker::start(index, db.clone(), synchronous, answer_tx.clone(), None)
+            }),
+        );
         BatchDecider {
             inline: None,
             workers,
@@ -189,6 +203,7 @@ impl Worker {
         db: DbLocation,
         synchronous: Synchronous,
         answers: Sender<Answer>,
+        opened: Option<Sender<()>>,
     ) -> Worker {
         let (jobs, job_rx) = mpsc::channel::<Vec<(Message, i64)>>();
         let thread = std::thread::Builder::new()
@@ -197,6 +212,9 @@ impl Worker {
                 let mut connection = Connection::new(db, synchronous);
                 let mut errors = Vec::new();
                 connection.ensure_open(&mut errors);
+                if let Some(opened) = opened {
+                    let _ = opened.send(());
+                }
                 // Startup errors go out with the first answer.
                 for job in job_rx {
                     let batch: Vec<(&Message, i64)> = job.iter().map(|(m, t)| (m, *t)).collect();
