@@ -1,11 +1,14 @@
 //! The database side of the server: decides a batch of requests in ONE write transaction (group
 //! commit) and hands back the outcomes only after that transaction committed, so every answered
 //! decision is stored. Opens the store lazily and reopens it after an error; while the store is
-//! unusable every request fails open.
+//! unusable every request fails open. The configuration (settings, lists, domain flags) is kept
+//! between transactions in an [`engine::ConfigCache`], checked against the store's configuration
+//! stamp in every transaction, so a request costs only its triplet statements and a change made
+//! with the CLI still applies to the very next request.
 
 use std::time::{Duration, Instant};
 
-use crate::engine::{self, Message, MessageOutcome};
+use crate::engine::{self, ConfigCache, Message, MessageOutcome};
 use crate::logging::Logger;
 use crate::store::{self, DbLocation, SqliteStore, Store};
 
@@ -20,6 +23,8 @@ pub struct BatchDecider {
     synchronous: Synchronous,
     store: Option<Box<dyn Store>>,
     last_open_failure: Option<Instant>,
+    /// Configuration read from the store, valid while its stamp stays the same.
+    cache: ConfigCache,
 }
 
 impl BatchDecider {
@@ -30,6 +35,7 @@ impl BatchDecider {
             synchronous,
             store: None,
             last_open_failure: None,
+            cache: ConfigCache::new(),
         };
         decider.ensure_open(log);
         decider
@@ -45,6 +51,8 @@ impl BatchDecider {
         }
         match open_store(&self.db, self.synchronous) {
             Ok(opened) => {
+                // Another file may now be behind the location: read the configuration afresh.
+                self.cache.clear();
                 self.store = Some(opened);
                 self.last_open_failure = None;
             }
@@ -67,8 +75,9 @@ impl BatchDecider {
             return Err("database unavailable".to_string());
         };
         let mut outcomes = Vec::new();
+        let cache = &mut self.cache;
         let result = store.write(&mut |tx| {
-            outcomes = engine::check_messages_in_tx(tx, batch)?;
+            outcomes = engine::check_messages_cached(tx, cache, batch)?;
             Ok(())
         });
         match result {

@@ -196,6 +196,15 @@ pub trait Tx {
     /// Counts triplets by state at `now`; `awl_count` is the auto-whitelist threshold.
     fn triplet_counts(&mut self, now: i64, awl_count: u32) -> Result<TripletCounts, StoreError>;
 
+    /// A stamp of the configuration (settings, lists, per-domain flags) as this transaction sees
+    /// it: equal stamps mean equal configuration, and every committed configuration write, by
+    /// any process, changes it. A long-running reader (the policy server) keeps what it read
+    /// from the configuration while the stamp stays the same. `None` (the default) means the
+    /// backend offers no stamp: read the configuration in every transaction.
+    fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
     /// Deletes at most `limit` of the triplets expired at `now`; returns how many. The filter
     /// calls this now and then so the database stays bounded without a cron job, while no single
     /// mail waits for a large delete. Backends without a cheap bounded delete may purge all.

@@ -22,5 +22,6 @@ mod generated;
 mod list_edit;
 mod pattern;
 mod policy;
+mod policy_cache;
 mod support;
 mod transfer;
