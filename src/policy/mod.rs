@@ -5,9 +5,10 @@
 //! requests, decides all of them in a single write transaction (group commit, [`batch`]) and only
 //! then queues the replies — so an answered decision is always stored, and the cost of a commit
 //! (and its fsync) is shared by every request that arrived meanwhile. No thread hand-offs, no
-//! locks: two system calls per request plus one commit per turn. Settings and lists are read in
-//! every transaction, so CLI changes apply to the next request. Idle connections cost a socket
-//! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
+//! locks: two system calls per request plus one commit per turn. The configuration is cached
+//! between transactions and checked against the store's configuration stamp in every one
+//! ([`batch`]), so CLI changes apply to the next request. Idle connections cost a socket and a
+//! small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
 
 pub mod batch;
 pub mod protocol;
