@@ -82,6 +82,11 @@ pub fn check_messages_in_tx(
 /// cache starts over, so a flood of distinct recipient addresses cannot grow memory unbounded.
 const MAX_CACHED_RECIPIENTS: usize = 65_536;
 
+/// The server-wide part of the configuration: settings and compiled server lists.
+type ServerConfig = (Settings, CompiledLists);
+/// Lower-cased recipient → its domain's flag and its own compiled lists.
+type RecipientCache = HashMap<String, RecipientPolicy>;
+
 /// What a long-running decider (the policy server) keeps from the configuration between
 /// transactions: the settings, the compiled server lists and, per recipient seen, its domain's
 /// flag and its own compiled lists. Everything is tied to the store's configuration stamp
@@ -95,9 +100,9 @@ pub struct ConfigCache {
     /// The stamp the contents below belong to.
     stamp: Option<i64>,
     /// Settings and compiled server lists, once read.
-    server: Option<(Settings, CompiledLists)>,
+    server: Option<ServerConfig>,
     /// Lower-cased recipient → its domain flag and own lists, compiled.
-    recipients: HashMap<String, RecipientPolicy>,
+    recipients: RecipientCache,
     /// How many times the configuration was (re)read; for tests and diagnostics.
     loads: u64,
 }
@@ -144,17 +149,10 @@ impl ConfigCache {
     /// Makes the cache valid for the transaction `tx`: keeps its contents when the stamp is the
     /// one they were read under, otherwise reads the settings and server lists again. Returns
     /// the settings with the compiled server lists, and the per-recipient part.
-    #[allow(clippy::type_complexity)]
     fn refresh(
         &mut self,
         tx: &mut dyn Tx,
-    ) -> Result<
-        (
-            &(Settings, CompiledLists),
-            &mut HashMap<String, RecipientPolicy>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<(&ServerConfig, &mut RecipientCache), StoreError> {
         let stamp = if self.keep { tx.config_stamp()? } else { None };
         if stamp.is_none() || stamp != self.stamp {
             self.clear();
@@ -204,7 +202,7 @@ pub fn check_messages_cached(
 fn recipient_policy<'c>(
     tx: &mut dyn Tx,
     settings: &Settings,
-    recipients: &'c mut HashMap<String, RecipientPolicy>,
+    recipients: &'c mut RecipientCache,
     recipient_lower: &str,
 ) -> Result<&'c RecipientPolicy, StoreError> {
     if recipients.len() >= MAX_CACHED_RECIPIENTS && !recipients.contains_key(recipient_lower) {
@@ -233,7 +231,7 @@ fn decide_recipients(
     tx: &mut dyn Tx,
     settings: &Settings,
     lists: &CompiledLists,
-    recipients: &mut HashMap<String, RecipientPolicy>,
+    recipients: &mut RecipientCache,
     message: &Message,
     now: i64,
 ) -> Result<Vec<RecipientOutcome>, StoreError> {
@@ -356,8 +354,8 @@ mod tests {
 
     // Issue 5: the configuration is read once and reused while nothing changes it; a write to
     // any configuration table by another connection (the CLI) — a domain flag, a mailbox list
-    // entry, the settings — makes the very next transaction read it again (SPEC §4 steps 1, 4
-    // and the grey interval of step 6), while triplet writes do not.
+    // entry, the settings — makes the very next transaction read it again (SPEC §4 steps 1 and
+    // 4), while triplet writes do not.
     #[test]
     fn config_cache_reloads_exactly_after_configuration_writes() {
         let dir = tempfile::TempDir::new().unwrap();
