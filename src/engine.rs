@@ -269,7 +269,8 @@ fn decide_recipients(
                 };
                 let state = ClientState {
                     awl_passes: if settings.awl_count > 0 {
-                        tx.awl_passes(&network, now)?
+                        // Only compared with the threshold: counting may stop there.
+                        tx.awl_passes_up_to(&network, now, u64::from(settings.awl_count))?
                     } else {
                         0
                     },
@@ -478,6 +479,68 @@ mod tests {
             );
             stamps.push(now);
         }
+    }
+
+    // SPEC §4 step 5 (auto-whitelist after `awl-count` distinct unexpired passed triplets): the
+    // mail path's count stops at the threshold, is exact below it, ignores expired and
+    // never-passed records, is served by the auto-whitelist index, and decides as before.
+    #[test]
+    fn awl_count_stops_at_the_threshold() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+        let network = "198.51.100.0/24";
+        store
+            .write(&mut |tx| {
+                for i in 0..10 {
+                    let key = TripletKey {
+                        client: network.to_string(),
+                        sender: format!("s{i}@x.example"),
+                        recipient: "u@local.example".to_string(),
+                    };
+                    let triplet = crate::store::Triplet {
+                        first_seen: 100,
+                        earliest_accept: 400,
+                        last_seen: 500,
+                        // One expired record and one that never passed among ten.
+                        expires: if i == 0 { 900 } else { 5000 },
+                        pass_count: if i == 1 { 0 } else { 1 },
+                    };
+                    tx.put_triplet(&key, network, &triplet)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let mut counts = Vec::new();
+        store
+            .read(&mut |tx| {
+                counts = vec![
+                    tx.awl_passes(network, 1000)?,
+                    tx.awl_passes_up_to(network, 1000, 5)?,
+                    tx.awl_passes_up_to(network, 1000, 20)?,
+                    tx.awl_passes_up_to("203.0.113.0/24", 1000, 5)?,
+                ];
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(counts, vec![8, 5, 8, 0]);
+        let plan: Vec<String> = store
+            .connection()
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT count(*) FROM (SELECT 1 FROM triplets
+                 WHERE network = ?1 AND expires > ?2 AND pass_count > 0 LIMIT ?3)",
+            )
+            .unwrap()
+            .query_map(rusqlite::params![network, 1000, 5], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("triplets_awl")),
+            "plan: {plan:?}"
+        );
+        let neighbour = message("198.51.100.77", "v@local.example");
+        let outcome = check_message(&mut store, &neighbour, 1000).unwrap();
+        assert_eq!(outcome.recipients[0].decision.reason, Reason::ClientAwl);
     }
 
     // SPEC §4 step 6 inside one group-committed transaction: a later message of the batch sees

@@ -184,6 +184,19 @@ pub trait Tx {
     ) -> Result<(), StoreError>;
     /// How many distinct unexpired triplets from `network` have passed at least once.
     fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError>;
+    /// [`Tx::awl_passes`] for the mail path, which only compares the count with the AWL
+    /// threshold: a backend may stop counting at `enough` (the result is exact below it, and at
+    /// least `enough` otherwise), so a large provider's network with thousands of passed
+    /// triplets costs no more than a small one. The default counts them all.
+    fn awl_passes_up_to(
+        &mut self,
+        network: &str,
+        now: i64,
+        enough: u64,
+    ) -> Result<u64, StoreError> {
+        let _ = enough;
+        self.awl_passes(network, now)
+    }
     /// Deletes the triplets expired at `now`; returns how many.
     fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError>;
     /// Appends a row to the decision log.

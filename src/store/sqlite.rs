@@ -571,6 +571,29 @@ impl Tx for SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
+    fn awl_passes_up_to(
+        &mut self,
+        network: &str,
+        now: i64,
+        enough: u64,
+    ) -> Result<u64, StoreError> {
+        // The partial index (network, expires) WHERE pass_count > 0 serves the inner select;
+        // LIMIT stops the scan at the threshold.
+        self.conn
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM triplets
+                 WHERE network = ?1 AND expires > ?2 AND pass_count > 0 LIMIT ?3)",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![network, now, enough.min(i64::MAX as u64) as i64],
+                    |row| row.get::<_, i64>(0),
+                )
+            })
+            .map(|count| count.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
     fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
         self.conn
             .prepare_cached("DELETE FROM triplets WHERE expires <= ?1")
