@@ -1,6 +1,8 @@
 //! Runs the pure decision of [`crate::decision`] against a store: reads what it needs, decides
 //! every recipient and writes the triplets back, all in one write transaction.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
 use crate::config::Settings;
@@ -64,19 +66,123 @@ pub fn check_message(
     }))
 }
 
-/// Decides several messages inside a caller-provided write transaction (the policy server's
-/// group commit): settings and lists are read once, at the start of the transaction, so a change
-/// made with the CLI is seen by the next transaction; each message sees the triplets written for
-/// the messages before it. `messages` pairs each message with its decision time.
+/// Decides several messages inside a caller-provided write transaction: settings and lists are
+/// read once, at the start of the transaction, so a change made with the CLI is seen by the
+/// next transaction; each message sees the triplets written for the messages before it.
+/// `messages` pairs each message with its decision time. Nothing is kept for later
+/// transactions; the policy server uses [`check_messages_cached`] instead.
 pub fn check_messages_in_tx(
     tx: &mut dyn Tx,
     messages: &[(&Message, i64)],
 ) -> Result<Vec<MessageOutcome>, StoreError> {
-    let settings = tx.settings()?;
-    let lists = CompiledLists::new(&store::server_lists(tx)?);
+    check_messages_cached(tx, &mut ConfigCache::single_transaction(), messages)
+}
+
+/// Recipients whose policy (domain flag, own lists) a [`ConfigCache`] keeps at most; past it the
+/// cache starts over, so a flood of distinct recipient addresses cannot grow memory unbounded.
+const MAX_CACHED_RECIPIENTS: usize = 65_536;
+
+/// The server-wide part of the configuration: settings and compiled server lists.
+type ServerConfig = (Settings, CompiledLists);
+/// Lower-cased recipient → its domain's flag and its own compiled lists.
+type RecipientCache = HashMap<String, RecipientPolicy>;
+
+/// What a long-running decider (the policy server) keeps from the configuration between
+/// transactions: the settings, the compiled server lists and, per recipient seen, its domain's
+/// flag and its own compiled lists. Everything is tied to the store's configuration stamp
+/// ([`Tx::config_stamp`]), read at the start of every transaction: when another process (the
+/// CLI) has committed any configuration change, the stamp differs and everything is read again,
+/// so the change applies to the very next request. A backend without a stamp gets no caching.
+#[derive(Debug)]
+pub struct ConfigCache {
+    /// Whether to keep anything past one transaction (false: read everything every time).
+    keep: bool,
+    /// The stamp the contents below belong to.
+    stamp: Option<i64>,
+    /// Settings and compiled server lists, once read.
+    server: Option<ServerConfig>,
+    /// Lower-cased recipient → its domain flag and own lists, compiled.
+    recipients: RecipientCache,
+    /// How many times the configuration was (re)read; for tests and diagnostics.
+    loads: u64,
+}
+
+impl Default for ConfigCache {
+    fn default() -> ConfigCache {
+        ConfigCache::new()
+    }
+}
+
+impl ConfigCache {
+    /// An empty cache that keeps the configuration between transactions while the store's
+    /// stamp stays the same.
+    pub fn new() -> ConfigCache {
+        ConfigCache {
+            keep: true,
+            stamp: None,
+            server: None,
+            recipients: HashMap::new(),
+            loads: 0,
+        }
+    }
+
+    /// A cache for one transaction only: no stamp is read, nothing is reused.
+    fn single_transaction() -> ConfigCache {
+        ConfigCache {
+            keep: false,
+            ..ConfigCache::new()
+        }
+    }
+
+    /// How many times the settings and server lists were read from the store.
+    pub fn loads(&self) -> u64 {
+        self.loads
+    }
+
+    /// Forgets everything (the store was reopened, for instance).
+    pub fn clear(&mut self) {
+        self.stamp = None;
+        self.server = None;
+        self.recipients.clear();
+    }
+
+    /// Makes the cache valid for the transaction `tx`: keeps its contents when the stamp is the
+    /// one they were read under, otherwise reads the settings and server lists again. Returns
+    /// the settings with the compiled server lists, and the per-recipient part.
+    fn refresh(
+        &mut self,
+        tx: &mut dyn Tx,
+    ) -> Result<(&ServerConfig, &mut RecipientCache), StoreError> {
+        let stamp = if self.keep { tx.config_stamp()? } else { None };
+        if stamp.is_none() || stamp != self.stamp {
+            self.clear();
+            self.stamp = stamp;
+        }
+        let server = match &mut self.server {
+            Some(server) => server,
+            empty @ None => {
+                let settings = tx.settings()?;
+                let lists = CompiledLists::new(&store::server_lists(tx)?);
+                self.loads += 1;
+                empty.insert((settings, lists))
+            }
+        };
+        Ok((server, &mut self.recipients))
+    }
+}
+
+/// [`check_messages_in_tx`] with a configuration cache kept by the caller across transactions:
+/// the configuration is read only when the store's stamp says it changed, so a request costs
+/// the triplet statements alone. Same decisions as [`check_messages_in_tx`].
+pub fn check_messages_cached(
+    tx: &mut dyn Tx,
+    cache: &mut ConfigCache,
+    messages: &[(&Message, i64)],
+) -> Result<Vec<MessageOutcome>, StoreError> {
+    let ((settings, lists), recipients) = cache.refresh(tx)?;
     let mut results = Vec::with_capacity(messages.len());
     for (message, now) in messages {
-        let outcomes = decide_recipients(tx, &settings, &lists, message, *now)?;
+        let outcomes = decide_recipients(tx, settings, lists, recipients, message, *now)?;
         let verdict = combine(outcomes.iter().map(|o| o.decision.verdict));
         results.push(MessageOutcome {
             verdict,
@@ -91,10 +197,41 @@ pub fn check_messages_in_tx(
     Ok(results)
 }
 
+/// The recipient's policy (its domain's flag, its own lists) from `recipients`, read from the
+/// store inside `tx` on first sight.
+fn recipient_policy<'c>(
+    tx: &mut dyn Tx,
+    settings: &Settings,
+    recipients: &'c mut RecipientCache,
+    recipient_lower: &str,
+) -> Result<&'c RecipientPolicy, StoreError> {
+    if recipients.len() >= MAX_CACHED_RECIPIENTS && !recipients.contains_key(recipient_lower) {
+        recipients.clear();
+    }
+    match recipients.entry(recipient_lower.to_string()) {
+        Entry::Occupied(known) => Ok(known.into_mut()),
+        Entry::Vacant(unknown) => {
+            let domain = recipient_lower.rsplit_once('@').map_or("", |(_, d)| d);
+            let domain_enabled = if settings.enabled {
+                tx.domain_status(domain)?
+            } else {
+                None
+            };
+            let mailbox = if settings.personal_conf {
+                store::mailbox_lists(tx, recipient_lower)?
+            } else {
+                Default::default()
+            };
+            Ok(unknown.insert(RecipientPolicy::new(domain_enabled, &mailbox)))
+        }
+    }
+}
+
 fn decide_recipients(
     tx: &mut dyn Tx,
     settings: &Settings,
     lists: &CompiledLists,
+    recipients: &mut RecipientCache,
     message: &Message,
     now: i64,
 ) -> Result<Vec<RecipientOutcome>, StoreError> {
@@ -110,18 +247,7 @@ fn decide_recipients(
     });
     for recipient in &message.recipients {
         let recipient_lower = recipient.to_lowercase();
-        let domain = recipient_lower.rsplit_once('@').map_or("", |(_, d)| d);
-        let domain_enabled = if settings.enabled {
-            tx.domain_status(domain)?
-        } else {
-            None
-        };
-        let mailbox = if settings.personal_conf {
-            store::mailbox_lists(tx, &recipient_lower)?
-        } else {
-            Default::default()
-        };
-        let policy = RecipientPolicy::new(domain_enabled, &mailbox);
+        let policy = recipient_policy(tx, settings, recipients, &recipient_lower)?;
         let request = Request {
             client_ip: message.client_ip,
             client_name: message.client_name.as_deref(),
@@ -129,7 +255,7 @@ fn decide_recipients(
             recipient,
             authenticated: message.authenticated,
         };
-        let decision = match decide_by_policy(settings, lists, &policy, &request) {
+        let decision = match decide_by_policy(settings, lists, policy, &request) {
             PolicyOutcome::Decided(decision) => decision,
             PolicyOutcome::Greylist(ip) => {
                 let client = key.clone().unwrap_or_else(|| {
@@ -143,7 +269,8 @@ fn decide_recipients(
                 };
                 let state = ClientState {
                     awl_passes: if settings.awl_count > 0 {
-                        tx.awl_passes(&network, now)?
+                        // Only compared with the threshold: counting may stop there.
+                        tx.awl_passes_up_to(&network, now, u64::from(settings.awl_count))?
                     } else {
                         0
                     },
@@ -201,6 +328,7 @@ fn log_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ListKind;
     use crate::decision::Reason;
     use crate::store::SqliteStore;
 
@@ -212,6 +340,207 @@ mod tests {
             recipients: vec![recipient.to_string()],
             authenticated: false,
         }
+    }
+
+    fn decide_cached(store: &mut SqliteStore, cache: &mut ConfigCache, m: &Message) -> Reason {
+        let mut outcomes = Vec::new();
+        store
+            .write(&mut |tx| {
+                outcomes = check_messages_cached(tx, cache, &[(m, 1000)])?;
+                Ok(())
+            })
+            .unwrap();
+        outcomes[0].recipients[0].decision.reason
+    }
+
+    // Issue 5: the configuration is read once and reused while nothing changes it; a write to
+    // any configuration table by another connection (the CLI) — a domain flag, a mailbox list
+    // entry, the settings — makes the very next transaction read it again (SPEC §4 steps 1 and
+    // 4), while triplet writes do not.
+    #[test]
+    fn config_cache_reloads_exactly_after_configuration_writes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("g.db");
+        let mut store = SqliteStore::open(&path).unwrap();
+        let mut cli = SqliteStore::open(&path).unwrap();
+        let mut cache = ConfigCache::new();
+        let m = message("192.0.2.1", "u@local.example");
+        assert_eq!(decide_cached(&mut store, &mut cache, &m), Reason::New);
+        assert_eq!(
+            decide_cached(&mut store, &mut cache, &m),
+            Reason::EarlyRetry
+        );
+        assert_eq!(
+            cache.loads(),
+            1,
+            "unchanged configuration is not read again"
+        );
+
+        cli.write(&mut |tx| tx.set_domain_status("local.example", false))
+            .unwrap();
+        assert_eq!(
+            decide_cached(&mut store, &mut cache, &m),
+            Reason::DomainDisabled
+        );
+        assert_eq!(cache.loads(), 2);
+        cli.write(&mut |tx| tx.delete_domain("local.example"))
+            .unwrap();
+        assert_eq!(
+            decide_cached(&mut store, &mut cache, &m),
+            Reason::EarlyRetry
+        );
+
+        cli.write(&mut |tx| tx.add_pattern(ListKind::White, "u@local.example", "*@sender.example"))
+            .unwrap();
+        assert_eq!(
+            decide_cached(&mut store, &mut cache, &m),
+            Reason::MailboxWhite
+        );
+        cli.write(&mut |tx| {
+            tx.delete_pattern(ListKind::White, "u@local.example", "*@sender.example")
+        })
+        .unwrap();
+        assert_eq!(
+            decide_cached(&mut store, &mut cache, &m),
+            Reason::EarlyRetry
+        );
+        assert_eq!(cache.loads(), 5);
+
+        cli.write(&mut |tx| {
+            let mut settings = tx.settings()?;
+            settings.enabled = false;
+            tx.set_settings(&settings)
+        })
+        .unwrap();
+        assert_eq!(decide_cached(&mut store, &mut cache, &m), Reason::Disabled);
+        assert_eq!(cache.loads(), 6);
+
+        // Triplet writes by another process leave the configuration stamp alone.
+        let key = TripletKey {
+            client: "198.51.100.0/24".to_string(),
+            sender: "x@y.example".to_string(),
+            recipient: "u@local.example".to_string(),
+        };
+        let triplet = crate::store::Triplet {
+            first_seen: 1,
+            earliest_accept: 2,
+            last_seen: 1,
+            expires: 5000,
+            pass_count: 0,
+        };
+        cli.write(&mut |tx| tx.put_triplet(&key, "198.51.100.0/24", &triplet))
+            .unwrap();
+        assert_eq!(decide_cached(&mut store, &mut cache, &m), Reason::Disabled);
+        assert_eq!(cache.loads(), 6);
+    }
+
+    // Issue 5 (SPEC §1 store interface): the SQLite stamp stays put while only reading and takes
+    // a value never seen before after every kind of configuration write — list entries added and
+    // deleted, domain flags set and forgotten, settings rewritten.
+    #[test]
+    fn sqlite_stamp_changes_with_every_configuration_table() {
+        fn stamp(store: &mut SqliteStore) -> i64 {
+            let mut found = None;
+            store
+                .read(&mut |tx| {
+                    found = tx.config_stamp()?;
+                    Ok(())
+                })
+                .unwrap();
+            found.expect("SQLite offers a configuration stamp")
+        }
+        type ConfigWrite = fn(&mut dyn Tx) -> Result<(), StoreError>;
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+        let first = stamp(&mut store);
+        assert_eq!(
+            stamp(&mut store),
+            first,
+            "reading does not change the stamp"
+        );
+        let mut stamps = vec![first];
+        let writes: [ConfigWrite; 6] = [
+            |tx| tx.add_pattern(ListKind::Black, "", "*@spam.example"),
+            |tx| tx.delete_pattern(ListKind::Black, "", "*@spam.example"),
+            |tx| tx.set_domain_status("a.example", false),
+            |tx| tx.set_domain_status("a.example", true),
+            |tx| tx.delete_domain("a.example"),
+            |tx| {
+                let settings = tx.settings()?;
+                tx.set_settings(&settings)
+            },
+        ];
+        for write in writes {
+            store.write(&mut |tx| write(tx)).unwrap();
+            let now = stamp(&mut store);
+            assert!(
+                !stamps.contains(&now),
+                "stamp {now} seen before: {stamps:?}"
+            );
+            stamps.push(now);
+        }
+    }
+
+    // SPEC §4 step 5 (auto-whitelist after `awl-count` distinct unexpired passed triplets): the
+    // mail path's count stops at the threshold, is exact below it, ignores expired and
+    // never-passed records, is served by the auto-whitelist index, and decides as before.
+    #[test]
+    fn awl_count_stops_at_the_threshold() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+        let network = "198.51.100.0/24";
+        store
+            .write(&mut |tx| {
+                for i in 0..10 {
+                    let key = TripletKey {
+                        client: network.to_string(),
+                        sender: format!("s{i}@x.example"),
+                        recipient: "u@local.example".to_string(),
+                    };
+                    let triplet = crate::store::Triplet {
+                        first_seen: 100,
+                        earliest_accept: 400,
+                        last_seen: 500,
+                        // One expired record and one that never passed among ten.
+                        expires: if i == 0 { 900 } else { 5000 },
+                        pass_count: if i == 1 { 0 } else { 1 },
+                    };
+                    tx.put_triplet(&key, network, &triplet)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let mut counts = Vec::new();
+        store
+            .read(&mut |tx| {
+                counts = vec![
+                    tx.awl_passes(network, 1000)?,
+                    tx.awl_passes_up_to(network, 1000, 5)?,
+                    tx.awl_passes_up_to(network, 1000, 20)?,
+                    tx.awl_passes_up_to("203.0.113.0/24", 1000, 5)?,
+                ];
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(counts, vec![8, 5, 8, 0]);
+        let plan: Vec<String> = store
+            .connection()
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT count(*) FROM (SELECT 1 FROM triplets
+                 WHERE network = ?1 AND expires > ?2 AND pass_count > 0 LIMIT ?3)",
+            )
+            .unwrap()
+            .query_map(rusqlite::params![network, 1000, 5], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("triplets_awl")),
+            "plan: {plan:?}"
+        );
+        let neighbour = message("198.51.100.77", "v@local.example");
+        let outcome = check_message(&mut store, &neighbour, 1000).unwrap();
+        assert_eq!(outcome.recipients[0].decision.reason, Reason::ClientAwl);
     }
 
     // SPEC §4 step 6 inside one group-committed transaction: a later message of the batch sees

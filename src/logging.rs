@@ -22,7 +22,12 @@ enum Sink {
 /// A logger with a fixed ident.
 pub struct Logger {
     sink: Sink,
+    /// Stderr lines held for one write (see [`Logger::hold_stderr_lines`]); `None`: write at once.
+    held: Option<Vec<u8>>,
 }
+
+/// Held stderr bytes past which they are written at once, whatever the caller does.
+const HELD_MAX: usize = 64 * 1024;
 
 impl Logger {
     /// Connects to syslog as `ident` (facility mail); falls back to stderr as `fallback` says.
@@ -39,13 +44,49 @@ impl Logger {
             (false, true) => syslog::unix(formatter).map_or(Sink::Stderr(fallback), Sink::Syslog),
             _ => Sink::Stderr(fallback),
         };
-        Logger { sink }
+        Logger { sink, held: None }
     }
 
     /// A logger that writes only to stderr in the given form.
     pub fn stderr(fallback: Fallback) -> Logger {
         Logger {
             sink: Sink::Stderr(fallback),
+            held: None,
+        }
+    }
+
+    /// From now on, lines that go to stderr are collected and written by [`Logger::flush`] in
+    /// one system call (the policy server flushes once per turn of its loop, instead of two
+    /// writes per line). Syslog lines are still sent one by one, at once. Dropping the logger
+    /// flushes.
+    pub fn hold_stderr_lines(&mut self) {
+        if self.held.is_none() {
+            self.held = Some(Vec::new());
+        }
+    }
+
+    /// Writes the held stderr lines, if any. Errors are ignored (SPEC §5).
+    pub fn flush(&mut self) {
+        if let Some(held) = self.held.as_mut()
+            && !held.is_empty()
+        {
+            let _ = std::io::stderr().lock().write_all(held);
+            held.clear();
+        }
+    }
+
+    fn stderr_line(&mut self, fallback: Fallback, line: &str) {
+        match self.held.as_mut() {
+            Some(held) => {
+                if fallback == Fallback::HandlerStderr {
+                    held.extend_from_slice(b"LOG ");
+                }
+                push_one_line(held, line);
+                if held.len() > HELD_MAX {
+                    self.flush();
+                }
+            }
+            None => write_stderr(fallback, line),
         }
     }
 
@@ -54,10 +95,13 @@ impl Logger {
         match &mut self.sink {
             Sink::Syslog(logger) => {
                 if logger.info(line).is_err() {
-                    write_stderr(Fallback::Stderr, line);
+                    self.stderr_line(Fallback::Stderr, line);
                 }
             }
-            Sink::Stderr(fallback) => write_stderr(*fallback, line),
+            Sink::Stderr(fallback) => {
+                let fallback = *fallback;
+                self.stderr_line(fallback, line);
+            }
         }
     }
 
@@ -66,10 +110,13 @@ impl Logger {
         match &mut self.sink {
             Sink::Syslog(logger) => {
                 if logger.err(line).is_err() {
-                    write_stderr(Fallback::Stderr, line);
+                    self.stderr_line(Fallback::Stderr, line);
                 }
             }
-            Sink::Stderr(fallback) => write_stderr(*fallback, line),
+            Sink::Stderr(fallback) => {
+                let fallback = *fallback;
+                self.stderr_line(fallback, line);
+            }
         }
     }
 
@@ -77,6 +124,24 @@ impl Logger {
     pub fn is_syslog(&self) -> bool {
         matches!(self.sink, Sink::Syslog(_))
     }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Appends `line` and a newline; embedded newlines would break the one-line-per-record form.
+fn push_one_line(out: &mut Vec<u8>, line: &str) {
+    let start = out.len();
+    out.extend_from_slice(line.as_bytes());
+    for byte in &mut out[start..] {
+        if *byte == b'\n' || *byte == b'\r' {
+            *byte = b' ';
+        }
+    }
+    out.push(b'\n');
 }
 
 fn write_stderr(fallback: Fallback, line: &str) {

@@ -229,6 +229,19 @@ pub trait Tx {
     ) -> Result<(), StoreError>;
     /// How many distinct unexpired triplets from `network` have passed at least once.
     fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError>;
+    /// [`Tx::awl_passes`] for the mail path, which only compares the count with the AWL
+    /// threshold: a backend may stop counting at `enough` (the result is exact below it, and at
+    /// least `enough` otherwise), so a large provider's network with thousands of passed
+    /// triplets costs no more than a small one. The default counts them all.
+    fn awl_passes_up_to(
+        &mut self,
+        network: &str,
+        now: i64,
+        enough: u64,
+    ) -> Result<u64, StoreError> {
+        let _ = enough;
+        self.awl_passes(network, now)
+    }
     /// Deletes the triplets expired at `now`; returns how many.
     fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError>;
     /// Appends a row to the decision log.
@@ -240,6 +253,15 @@ pub trait Tx {
     fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError>;
     /// Counts triplets by state at `now`; `awl_count` is the auto-whitelist threshold.
     fn triplet_counts(&mut self, now: i64, awl_count: u32) -> Result<TripletCounts, StoreError>;
+
+    /// A stamp of the configuration (settings, lists, per-domain flags) as this transaction sees
+    /// it: equal stamps mean equal configuration, and every committed configuration write, by
+    /// any process, changes it. A long-running reader (the policy server) keeps what it read
+    /// from the configuration while the stamp stays the same. `None` (the default) means the
+    /// backend offers no stamp: read the configuration in every transaction.
+    fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 
     /// Deletes at most `limit` of the triplets expired at `now`; returns how many. The filter
     /// calls this now and then so the database stays bounded without a cron job, while no single

@@ -114,6 +114,28 @@ const MIGRATIONS: &[&str] = &[
          delay          bigint
      );
      CREATE INDEX gl_decision_log_time ON gl_decision_log (time);",
+    // 4: a configuration stamp that every write to settings, lists or domain flags changes in
+    // the same transaction (statement triggers, so writes by any host and any later version
+    // count), so a policy server can cache its configuration and still see every change at its
+    // very next request (the SQLite schema's version 3). Random values: a database restored
+    // from a backup cannot present a stamp a running server has seen with other contents.
+    "CREATE TABLE gl_config_generation (
+         id         integer PRIMARY KEY CHECK (id = 1),
+         generation bigint NOT NULL
+     );
+     INSERT INTO gl_config_generation (id, generation)
+         VALUES (1, (random() * 9e18)::bigint);
+     CREATE FUNCTION gl_bump_config_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         UPDATE gl_config_generation SET generation = (random() * 9e18)::bigint WHERE id = 1;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER gl_settings_config AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+         ON gl_settings FOR EACH STATEMENT EXECUTE FUNCTION gl_bump_config_generation();
+     CREATE TRIGGER gl_list_entries_config AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+         ON gl_list_entries FOR EACH STATEMENT EXECUTE FUNCTION gl_bump_config_generation();
+     CREATE TRIGGER gl_domains_config AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+         ON gl_domains FOR EACH STATEMENT EXECUTE FUNCTION gl_bump_config_generation();",
 ];
 
 /// Timeouts of a [`PgStore`].
@@ -720,6 +742,16 @@ fn triplet_from(row: &Row, offset: usize) -> Triplet {
 }
 
 impl Tx for PgTx<'_> {
+    fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT generation FROM gl_config_generation WHERE id = 1",
+                &[],
+            )?
+            .first()
+            .map(|row| row.get(0)))
+    }
+
     fn settings(&mut self) -> Result<Settings, StoreError> {
         let pairs: Vec<(String, String)> = self
             .query("SELECT name, value FROM gl_settings", &[])?
@@ -929,6 +961,21 @@ impl Tx for PgTx<'_> {
         let rows = self.query(
             "SELECT count(*) FROM gl_triplets WHERE network = $1 AND expires > $2 AND pass_count > 0",
             &[&network, &now],
+        )?;
+        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0)).max(0) as u64)
+    }
+
+    fn awl_passes_up_to(
+        &mut self,
+        network: &str,
+        now: i64,
+        enough: u64,
+    ) -> Result<u64, StoreError> {
+        // The partial index gl_triplets_awl serves the inner select; LIMIT stops at the threshold.
+        let rows = self.query(
+            "SELECT count(*) FROM (SELECT 1 FROM gl_triplets
+             WHERE network = $1 AND expires > $2 AND pass_count > 0 LIMIT $3) AS passed",
+            &[&network, &now, &(enough.min(i64::MAX as u64) as i64)],
         )?;
         Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0)).max(0) as u64)
     }

@@ -66,6 +66,35 @@ const MIGRATIONS: &[&str] = &[
          delay          INTEGER
      );
      CREATE INDEX decision_log_time ON decision_log (time);",
+    // 3: a configuration stamp that every write to settings, lists or domain flags changes in
+    // the same transaction (triggers, so writes by any process and any later version count), so
+    // the policy server can cache its configuration and still see every change on the very next
+    // request. A random start and random steps: a database replaced by another one (or restored
+    // from a backup) cannot present a stamp a running server has already seen with other
+    // contents. `IF NOT EXISTS`: a database whose version was lowered by hand keeps its table.
+    "CREATE TABLE IF NOT EXISTS config_generation (
+         id         INTEGER PRIMARY KEY CHECK (id = 1),
+         generation INTEGER NOT NULL
+     );
+     INSERT OR IGNORE INTO config_generation (id, generation) VALUES (1, random());
+     CREATE TRIGGER IF NOT EXISTS config_settings_insert AFTER INSERT ON settings
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
+     CREATE TRIGGER IF NOT EXISTS config_settings_update AFTER UPDATE ON settings
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
+     CREATE TRIGGER IF NOT EXISTS config_settings_delete AFTER DELETE ON settings
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
+     CREATE TRIGGER IF NOT EXISTS config_lists_insert AFTER INSERT ON list_entries
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
+     CREATE TRIGGER IF NOT EXISTS config_lists_update AFTER UPDATE ON list_entries
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
+     CREATE TRIGGER IF NOT EXISTS config_lists_delete AFTER DELETE ON list_entries
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
+     CREATE TRIGGER IF NOT EXISTS config_domains_insert AFTER INSERT ON domains
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
+     CREATE TRIGGER IF NOT EXISTS config_domains_update AFTER UPDATE ON domains
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
+     CREATE TRIGGER IF NOT EXISTS config_domains_delete AFTER DELETE ON domains
+         BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;",
 ];
 
 /// An open SQLite database.
@@ -92,6 +121,12 @@ impl SqliteStore {
         };
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
+        // Query-planner stability: a cached statement keeps its plan whatever values are bound.
+        // Without it SQLite re-compiles some statements (a `LIMIT ?`, the list lookup) on every
+        // new binding, which cost the policy server a full parse per request; our queries are
+        // plain index lookups whose best plan does not depend on the values.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(sqlite_err)?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
@@ -356,6 +391,13 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
+    fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT generation FROM config_generation WHERE id = 1")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)).optional())
+            .map_err(|e| self.err(e))
+    }
+
     fn settings(&mut self) -> Result<Settings, StoreError> {
         let mut stmt = self
             .conn
@@ -525,6 +567,29 @@ impl Tx for SqliteTx<'_> {
         self.conn
             .prepare_cached("SELECT count(*) FROM triplets WHERE network = ?1 AND expires > ?2 AND pass_count > 0")
             .and_then(|mut stmt| stmt.query_row(params![network, now], |row| row.get::<_, i64>(0)))
+            .map(|count| count.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    fn awl_passes_up_to(
+        &mut self,
+        network: &str,
+        now: i64,
+        enough: u64,
+    ) -> Result<u64, StoreError> {
+        // The partial index (network, expires) WHERE pass_count > 0 serves the inner select;
+        // LIMIT stops the scan at the threshold.
+        self.conn
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM triplets
+                 WHERE network = ?1 AND expires > ?2 AND pass_count > 0 LIMIT ?3)",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![network, now, enough.min(i64::MAX as u64) as i64],
+                    |row| row.get::<_, i64>(0),
+                )
+            })
             .map(|count| count.max(0) as u64)
             .map_err(|e| self.err(e))
     }

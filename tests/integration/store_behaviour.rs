@@ -441,8 +441,72 @@ fn opposite_recipient_orders_all_succeed(backend: Backend) {
     }
 }
 
+/// The configuration stamp as a fresh transaction sees it.
+fn stamp(store: &mut dyn Store) -> i64 {
+    read(store, |tx| {
+        Ok(tx.config_stamp()?.expect("this backend offers a stamp"))
+    })
+}
+
+// Issue 5 / issue 7: the configuration stamp a policy server caches against changes with every
+// committed configuration write by another connection (a settings value, a list entry, a domain
+// flag), stays put while only triplets change, and does not change for a rolled-back write.
+fn config_stamp_follows_configuration_writes(backend: Backend) {
+    let t = Test::on(backend);
+    let mut server = t.open();
+    let mut admin = t.open();
+    let first = stamp(server.as_mut());
+    assert_eq!(stamp(server.as_mut()), first);
+    write(server.as_mut(), |tx| {
+        tx.put_triplet(
+            &key("192.0.2.0/24", "s@x", "r@y"),
+            "192.0.2.0/24",
+            &triplet(9_000, 1),
+        )
+    });
+    assert_eq!(
+        stamp(server.as_mut()),
+        first,
+        "a triplet write is not configuration"
+    );
+    let mut seen = vec![first];
+    let edits: [&dyn Fn(&mut dyn store::Tx) -> Result<(), StoreError>; 4] = [
+        &|tx| tx.add_pattern(ListKind::DomainsBlack, "", "*.new.example"),
+        &|tx| tx.delete_pattern(ListKind::DomainsBlack, "", "*.new.example"),
+        &|tx| tx.set_domain_status("example.com", false),
+        &|tx| {
+            let settings = Settings {
+                grey_interval: 7,
+                ..tx.settings()?
+            };
+            tx.set_settings(&settings)
+        },
+    ];
+    for edit in edits {
+        write(admin.as_mut(), |tx| edit(tx));
+        let now = stamp(server.as_mut());
+        assert!(
+            !seen.contains(&now),
+            "stamp {now} repeated after a change: {seen:?}"
+        );
+        seen.push(now);
+    }
+    let before = stamp(server.as_mut());
+    let failed = admin.write(&mut |tx| {
+        tx.add_pattern(ListKind::DomainsWhite, "", "*.rolled-back.example")?;
+        Err(StoreError::Unsupported("abort".to_string()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(
+        stamp(server.as_mut()),
+        before,
+        "a rolled-back write changed the stamp"
+    );
+}
+
 on_both_stores!(
     opposite_recipient_orders_all_succeed,
+    config_stamp_follows_configuration_writes,
     two_hosts_share_triplets_and_lists,
     settings_round_trip,
     list_order_and_no_op_edits,
