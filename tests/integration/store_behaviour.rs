@@ -441,6 +441,9 @@ fn opposite_recipient_orders_all_succeed(backend: Backend) {
     }
 }
 
+/// One configuration write inside a transaction.
+type ConfigEdit = dyn Fn(&mut dyn store::Tx) -> Result<(), StoreError>;
+
 /// The configuration stamp as a fresh transaction sees it.
 fn stamp(store: &mut dyn Store) -> i64 {
     read(store, |tx| {
@@ -470,7 +473,7 @@ fn config_stamp_follows_configuration_writes(backend: Backend) {
         "a triplet write is not configuration"
     );
     let mut seen = vec![first];
-    let edits: [&dyn Fn(&mut dyn store::Tx) -> Result<(), StoreError>; 4] = [
+    let edits: [&ConfigEdit; 4] = [
         &|tx| tx.add_pattern(ListKind::DomainsBlack, "", "*.new.example"),
         &|tx| tx.delete_pattern(ListKind::DomainsBlack, "", "*.new.example"),
         &|tx| tx.set_domain_status("example.com", false),
