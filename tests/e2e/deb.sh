@@ -14,29 +14,18 @@ ROOT=$(pwd)
 POLICY_PORT=${E2E_DEB_POLICY_PORT:-12024}
 CARGO_DEB_VERSION=3.8.0
 
-say() { echo "e2e deb: $*"; }
-fail() { echo "e2e deb: FAIL: $*" >&2; exit 1; }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+E2E_NAME=deb
+source tests/e2e/lib.sh
 
-[ "$(id -u)" -eq 0 ] || fail "must run as root (dpkg -i)"
+require_root "dpkg -i"
 export PATH="$PATH:/usr/sbin:/sbin"
-
-missing=()
-command -v lintian >/dev/null || missing+=(lintian)
-command -v adduser >/dev/null || missing+=(adduser)
-command -v runuser >/dev/null || missing+=(util-linux)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null || fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
-        fail "apt-get install ${missing[*]} failed"
-fi
+ensure_packages lintian:lintian adduser:adduser runuser:util-linux
 if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
     say "installing cargo-deb $CARGO_DEB_VERSION"
     cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet ||
         fail "cargo install cargo-deb failed"
 fi
-port_in_use "$POLICY_PORT" && fail "port $POLICY_PORT on 127.0.0.1 is already in use"
+ports_free "$POLICY_PORT"
 
 # An earlier, interrupted run may have left the package installed.
 dpkg --purge grey-listing >/dev/null 2>&1 || true

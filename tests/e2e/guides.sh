@@ -30,27 +30,13 @@ DNS_IP=${E2E_GUIDES_DNS_IP:-127.0.53.53}
 TESTED=(plesk-event-handler plesk-handler-run plesk-log qmail-wrapper qmail-log
     postfix-main-cf postfix-swaks postfix-defer-reply postfix-log)
 
-say() { echo "e2e guides: $*"; }
-fail() { echo "e2e guides: FAIL: $*" >&2; exit 1; }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+E2E_NAME=guides
+source tests/e2e/lib.sh
 
-[ "$(id -u)" -eq 0 ] || fail "must run as root (Postfix's master, a DNS stub on port 53)"
+require_root "Postfix's master, a DNS stub on port 53"
 export PATH="$PATH:/usr/sbin:/sbin"
-missing=()
-command -v postfix >/dev/null || missing+=(postfix)
-command -v swaks >/dev/null || missing+=(swaks)
-command -v tcpserver >/dev/null || missing+=(ucspi-tcp)
-command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null || fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
-        fail "apt-get install ${missing[*]} failed"
-fi
-for port in "$SMTP_PORT" "$POLICY_PORT" "$QMAIL_PORT"; do
-    port_in_use "$port" && fail "port $port on 127.0.0.1 is already in use"
-done
+ensure_packages postfix:postfix swaks:swaks tcpserver:ucspi-tcp python3:python3
+ports_free "$SMTP_PORT" "$POLICY_PORT" "$QMAIL_PORT"
 
 # Every marker in the guides is one this script tests, and the other way round.
 found=$(sed -n 's/^<!-- tested: \([a-z0-9-]*\) -->$/\1/p' "$DOCS"/*.md | sort)
@@ -82,8 +68,7 @@ expect_logged() {
     done <<<"$lines"
 }
 
-cargo build --locked --bins -q
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+build_debug_binaries
 # The guides name the installed binaries; run the ones just built.
 installed_paths() { sed "s#/usr/bin/\(grey_listing\|greylisting-filter\|greylisting-policyd\)#$BIN/\1#g"; }
 
@@ -96,7 +81,7 @@ cleanup() {
     if [ -n "$POSTFIX_STARTED" ]; then postfix -c "$T/postfix/etc" stop >/dev/null 2>&1 || true; fi
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     if [ $rc -ne 0 ]; then
-        for log in "$T"/*.log "$T"/*.err "$T/postfix/maillog"; do
+        for log in "$T"/*.log "$T"/*.err "$T/postfix/start.log" "$T/postfix/maillog"; do
             [ -f "$log" ] && { echo "---- $log"; tail -n 30 "$log"; }
         done
     fi
@@ -223,47 +208,17 @@ POSTFIX_DB="$T/postfix.db"
 GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$POLICY_PORT" --db "$POSTFIX_DB" \
     --hostname your.mx 2>"$T/policyd.log" &
 PIDS+=($!)
-for _ in $(seq 100); do grep -qs "listening on" "$T/policyd.log" && break; sleep 0.1; done
-grep -q "listening on 127.0.0.1:$POLICY_PORT" "$T/policyd.log" || fail "policyd did not start"
+wait_policyd "$T/policyd.log" "$POLICY_PORT"
 
 P="$T/postfix"
-mkdir -p "$P/etc" "$P/queue" "$P/data" "$P/mail"
-chown postfix:postfix "$P/data" "$P/mail"
-sed -e "s/^smtp \( *\)inet .*/127.0.0.1:$SMTP_PORT inet n - n - - smtpd/" \
-    -e 's/^\([^#][^ ]* \+[^ ]\+ \+[^ ]\+ \+[^ ]\+ \+\)y /\1n /' \
-    /etc/postfix/master.cf >"$P/etc/master.cf"
-cat >"$P/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $P/queue
-data_directory = $P/data
-myhostname = your.mx
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mydestination =
-mynetworks = 127.0.0.2/32
-alias_maps =
-alias_database =
-local_recipient_maps =
-virtual_mailbox_domains = example.com
-virtual_mailbox_base = $P/mail
-virtual_mailbox_maps = inline:{ you@example.com=you/ }
-virtual_uid_maps = static:$(id -u postfix)
-virtual_gid_maps = static:$(id -g postfix)
-smtpd_authorized_xclient_hosts = 127.0.0.1
-maillog_file = $P/maillog
-maillog_file_prefixes = /var, /dev/stdout, /tmp
-smtputf8_enable = no
-EOF
+postfix_config "$P" "$SMTP_PORT" your.mx example.com you
 # The guide's lines, with the test's policy port.
 block postfix.md postfix-main-cf | sed "s#inet:127.0.0.1:10023#inet:127.0.0.1:$POLICY_PORT#" >>"$P/etc/main.cf"
 grep -q "check_policy_service inet:127.0.0.1:$POLICY_PORT" "$P/etc/main.cf" ||
     fail "the guide's main.cf lines do not call check_policy_service inet:127.0.0.1:10023"
 postfix -c "$P/etc" check >"$T/postfix-check.log" 2>&1 || fail "postfix check rejects the configuration"
-postfix -c "$P/etc" set-permissions >/dev/null 2>&1 || true
-script -qc "postfix -c $P/etc start" /dev/null >"$T/postfix-start.log" 2>&1 || fail "postfix did not start"
 POSTFIX_STARTED=1
-for _ in $(seq 100); do port_in_use "$SMTP_PORT" && break; sleep 0.1; done
-port_in_use "$SMTP_PORT" || fail "postfix is not listening on 127.0.0.1:$SMTP_PORT"
+postfix_start "$P" "$SMTP_PORT"
 
 # The guide's swaks command, pointed at the private Postfix; XCLIENT makes the connection look
 # like the outside client of the guide's log line.

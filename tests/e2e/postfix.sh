@@ -15,34 +15,14 @@ ROOT=$(pwd)
 SMTP_PORT=${E2E_SMTP_PORT:-2525}
 POLICY_PORT=${E2E_POLICY_PORT:-12023}
 
-fail() { echo "e2e postfix: FAIL: $*" >&2; exit 1; }
-say() { echo "e2e postfix: $*"; }
+E2E_NAME=postfix
+source tests/e2e/lib.sh
 
-install_packages() {
-    local missing=()
-    command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || missing+=(postfix)
-    command -v swaks >/dev/null 2>&1 || missing+=(swaks)
-    [ ${#missing[@]} -eq 0 ] && return 0
-    [ "$(id -u)" -eq 0 ] || fail "missing ${missing[*]} and not root to install them"
-    say "installing ${missing[*]}"
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null ||
-        fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
-        fail "apt-get install ${missing[*]} failed"
-}
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-install_packages
 export PATH="$PATH:/usr/sbin:/sbin"
-[ "$(id -u)" -eq 0 ] || fail "must run as root (Postfix's master runs as root)"
-for port in "$SMTP_PORT" "$POLICY_PORT"; do
-    port_in_use "$port" && fail "port $port on 127.0.0.1 is already in use"
-done
-
-cargo build --locked --bins -q
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+require_root "Postfix's master runs as root"
+ensure_packages postfix:postfix swaks:swaks
+ports_free "$SMTP_PORT" "$POLICY_PORT"
+build_debug_binaries
 
 P=$(mktemp -d /tmp/gl-e2e-postfix.XXXXXX)
 chmod 755 "$P"
@@ -67,47 +47,16 @@ DB="$P/greylist.db"
 GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$POLICY_PORT" --db "$DB" \
     --hostname mx.e2e.test 2>"$P/policyd.log" &
 POLICYD_PID=$!
-for _ in $(seq 100); do grep -qs "listening on" "$P/policyd.log" && break; sleep 0.1; done
-grep -q "listening on 127.0.0.1:$POLICY_PORT" "$P/policyd.log" || fail "policyd did not start"
+wait_policyd "$P/policyd.log" "$POLICY_PORT"
 
-# The private Postfix (SPEC §7).
-mkdir -p "$P/etc" "$P/queue" "$P/data" "$P/mail"
-chown postfix:postfix "$P/data" "$P/mail"
-sed -e "s/^smtp \( *\)inet .*/127.0.0.1:$SMTP_PORT inet n - n - - smtpd/" \
-    -e 's/^\([^#][^ ]* \+[^ ]\+ \+[^ ]\+ \+[^ ]\+ \+\)y /\1n /' \
-    /etc/postfix/master.cf >"$P/etc/master.cf"
-cat >"$P/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $P/queue
-data_directory = $P/data
-myhostname = mx.e2e.test
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mydestination =
-mynetworks = 127.0.0.2/32
-alias_maps =
-alias_database =
-local_recipient_maps =
-virtual_mailbox_domains = local.example
-virtual_mailbox_base = $P/mail
-virtual_mailbox_maps = inline:{ u@local.example=u/ }
-virtual_uid_maps = static:$(id -u postfix)
-virtual_gid_maps = static:$(id -g postfix)
+# The private Postfix (SPEC §7), asking the policy server at RCPT time.
+postfix_config "$P" "$SMTP_PORT" mx.e2e.test local.example u
+cat >>"$P/etc/main.cf" <<EOF
 smtpd_sasl_auth_enable = yes
 smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service inet:127.0.0.1:$POLICY_PORT
-smtpd_authorized_xclient_hosts = 127.0.0.1
-maillog_file = $P/maillog
-maillog_file_prefixes = /var, /dev/stdout, /tmp
-smtputf8_enable = no
 EOF
-postfix -c "$P/etc" set-permissions >/dev/null 2>&1 || true
-script -qc "postfix -c $P/etc start" /dev/null >"$P/start.log" 2>&1 || {
-    cat "$P/start.log"
-    fail "postfix did not start"
-}
 POSTFIX_STARTED=1
-for _ in $(seq 100); do port_in_use "$SMTP_PORT" && break; sleep 0.1; done
-port_in_use "$SMTP_PORT" || fail "postfix is not listening on 127.0.0.1:$SMTP_PORT"
+postfix_start "$P" "$SMTP_PORT"
 
 # send NAME ADDR LOGIN SENDER TAG: one SMTP transaction; prints swaks' transcript.
 send() {

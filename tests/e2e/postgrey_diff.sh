@@ -15,25 +15,13 @@ ROOT=$(pwd)
 PG_PORT=${E2E_POSTGREY_PORT:-12024}
 OUR_PORT=${E2E_POLICY_PORT:-12025}
 
-fail() { echo "e2e postgrey: FAIL: $*" >&2; exit 1; }
-say() { echo "e2e postgrey: $*"; }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+E2E_NAME=postgrey
+source tests/e2e/lib.sh
 
-if ! [ -x /usr/sbin/postgrey ]; then
-    [ "$(id -u)" -eq 0 ] || fail "postgrey is missing and we are not root to install it"
-    say "installing postgrey"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null || fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgrey >/dev/null ||
-        fail "apt-get install postgrey failed"
-fi
-command -v perl >/dev/null || fail "perl is missing"
+ensure_packages postgrey:postgrey perl:perl
 id postgrey >/dev/null 2>&1 || fail "user postgrey is missing (Debian's postgrey package creates it)"
-for port in "$PG_PORT" "$OUR_PORT"; do
-    port_in_use "$port" && fail "port $port on 127.0.0.1 is already in use"
-done
-
-cargo build --locked --bins -q
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+ports_free "$PG_PORT" "$OUR_PORT"
+build_debug_binaries
 
 W=$(mktemp -d /tmp/gl-e2e-postgrey.XXXXXX)
 chmod 755 "$W"
