@@ -80,7 +80,7 @@ pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> 
         ));
         let retention = if settings.log_retention == 0 {
             "disabled (no decision log)".to_string()
-        } else if settings.log_retention % 86_400 == 0 {
+        } else if settings.log_retention.is_multiple_of(86_400) {
             format!("{} days", settings.log_retention / 86_400)
         } else {
             format!("{} seconds", settings.log_retention)

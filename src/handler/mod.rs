@@ -113,7 +113,7 @@ fn purge_due(env: &dyn Fn(&str) -> Option<String>) -> bool {
     match one_in {
         0 => false,
         1 => true,
-        n => cheap_random() % n == 0,
+        n => cheap_random().is_multiple_of(n),
     }
 }
 

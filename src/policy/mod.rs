@@ -681,13 +681,13 @@ fn answer(
         };
         // One X-Greylist header per message: Postfix sends every recipient of a message over the
         // same connection with the same `instance`, as postgrey relies on too.
-        if action.starts_with("PREPEND ") {
-            if let Some(instance) = request.instance {
-                if conn.last_header_instance.as_deref() == Some(instance.as_str()) {
-                    action = protocol::REPLY_DUNNO.to_string();
-                } else {
-                    conn.last_header_instance = Some(instance);
-                }
+        if action.starts_with("PREPEND ")
+            && let Some(instance) = request.instance
+        {
+            if conn.last_header_instance.as_deref() == Some(instance.as_str()) {
+                action = protocol::REPLY_DUNNO.to_string();
+            } else {
+                conn.last_header_instance = Some(instance);
             }
         }
         conn.out.extend_from_slice(&protocol::reply(&action));
