@@ -292,7 +292,9 @@ fn awl_follows_a_triplet_through_its_life(backend: Backend) {
             ))
         })
     };
-    let steps: [(&str, Triplet, (u64, u64), (u64, u64)); 6] = [
+    // (network written, state written, AWL counts of `net`, of `other`: full and up to 5)
+    type Step = (&'static str, Triplet, (u64, u64), (u64, u64));
+    let steps: [Step; 6] = [
         // new: pending
         (net, triplet(5_000, 0), (0, 0), (0, 0)),
         // first pass
