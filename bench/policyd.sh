@@ -5,12 +5,15 @@
 # Defaults: 200000 requests, 50 connections, 30 % new triplets, then the same again against
 # stores pre-filled with 1000000 triplets. Prints decisions/s, p50/p99 latency and peak RSS for
 # both, and the ratios. Ports 12030 (postgrey) and 12031 (ours); never 10023.
+# LOAD_DRIVER=threads runs the load generator with one thread per connection (runs before
+# 2026-11-23 14:00 UTC) instead of its default single epoll thread (events).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 REQUESTS=${1:-200000}
 CONNECTIONS=${2:-50}
 PREFILL=${3:-1000000}
+DRIVER=${LOAD_DRIVER:-events}
 PG_PORT=12030
 OUR_PORT=12031
 
@@ -81,14 +84,14 @@ run_pair() { # run_pair LABEL OUR_DB PG_DIR
     local label=$1
     start_ours "$2"
     local ours
-    ours=$(load --addr "127.0.0.1:$OUR_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3)
+    ours=$(load --addr "127.0.0.1:$OUR_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 --driver "$DRIVER")
     local ours_rss ours_cpu
     ours_rss=$(peak_rss_mib "$OUR_PID")
     ours_cpu=$(cpu_s "$OUR_PID")
     stop "$OUR_PID"
     start_postgrey "$3"
     local pg
-    pg=$(load --addr "127.0.0.1:$PG_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3)
+    pg=$(load --addr "127.0.0.1:$PG_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 --driver "$DRIVER")
     local pg_rss pg_cpu
     pg_rss=$(peak_rss_mib "$PG_PID")
     pg_cpu=$(cpu_s "$PG_PID")
@@ -108,7 +111,7 @@ run_pair() { # run_pair LABEL OUR_DB PG_DIR
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') RAM; $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "load: $REQUESTS requests, $CONNECTIONS connections, 30 % new triplets; postgrey $(dpkg-query -W -f '${Version}' postgrey 2>/dev/null)"
+echo "load: $REQUESTS requests, $CONNECTIONS connections, 30 % new triplets, $DRIVER driver; postgrey $(dpkg-query -W -f '${Version}' postgrey 2>/dev/null)"
 
 # Run 1: empty stores.
 "$ROOT/target/release/grey_listing" --db "$W/empty.db" -i >/dev/null

@@ -525,10 +525,10 @@ mod tests {
         assert_eq!(counts, vec![8, 5, 8, 0]);
         let plan: Vec<String> = store
             .connection()
-            .prepare(
-                "EXPLAIN QUERY PLAN SELECT count(*) FROM (SELECT 1 FROM triplets
-                 WHERE network = ?1 AND expires > ?2 AND pass_count > 0 LIMIT ?3)",
-            )
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                crate::store::sqlite::AWL_PASSES_UP_TO
+            ))
             .unwrap()
             .query_map(rusqlite::params![network, 1000, 5], |row| row.get(3))
             .unwrap()

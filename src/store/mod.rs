@@ -6,7 +6,7 @@
 
 mod location;
 pub mod postgres;
-mod sqlite;
+pub(crate) mod sqlite;
 
 use std::path::PathBuf;
 
@@ -265,7 +265,9 @@ pub trait Tx {
 
     /// Deletes at most `limit` of the triplets expired at `now`; returns how many. The filter
     /// calls this now and then so the database stays bounded without a cron job, while no single
-    /// mail waits for a large delete. Backends without a cheap bounded delete may purge all.
+    /// mail waits for a large delete. A backend may look at only part of the table per call
+    /// (SQLite: a window of triplets after where the previous call stopped), as long as repeated
+    /// calls cover it all. Backends without a cheap bounded delete may purge all.
     fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
         let _ = limit;
         self.purge_expired(now)

@@ -95,6 +95,28 @@ const MIGRATIONS: &[&str] = &[
          BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;
      CREATE TRIGGER IF NOT EXISTS config_domains_delete AFTER DELETE ON domains
          BEGIN UPDATE config_generation SET generation = random() WHERE id = 1; END;",
+    // 4: cheaper triplet writes for the policy server. Each pass used to rewrite the triplet's
+    // entries in two indexes besides its row — three B-tree pages written per request instead
+    // of one, most of the server's commit cost:
+    // - `triplets_expires` served only the purge. It is gone; the filter's bounded purge walks
+    //   the table in key order from where the previous one stopped (`purge_cursor`), and a full
+    //   purge scans the table once.
+    // - the auto-whitelist index keyed on (network, expires) moved with every pass. It is now
+    //   keyed on the network alone and covers the triplets whose `passed` flag is set: a column
+    //   that changes only when a triplet first passes (or is created again), so updating the
+    //   pass count and expiry of a passed triplet leaves the index alone. `passed` is always
+    //   `pass_count > 0`; only `put_triplet` writes either.
+    "DROP INDEX IF EXISTS triplets_expires;
+     DROP INDEX IF EXISTS triplets_awl;
+     ALTER TABLE triplets ADD COLUMN passed INTEGER NOT NULL DEFAULT 0;
+     UPDATE triplets SET passed = 1 WHERE pass_count > 0;
+     CREATE INDEX triplets_awl ON triplets (network) WHERE passed = 1;
+     CREATE TABLE IF NOT EXISTS purge_cursor (
+         id        INTEGER PRIMARY KEY CHECK (id = 1),
+         client    TEXT NOT NULL,
+         sender    TEXT NOT NULL,
+         recipient TEXT NOT NULL
+     );",
 ];
 
 /// An open SQLite database.
@@ -250,6 +272,15 @@ impl SqliteStore {
         &self.conn
     }
 }
+
+/// The auto-whitelist count of a network, stopping at a threshold: the partial index
+/// `triplets_awl` (network) WHERE passed = 1 finds the network's passed triplets, LIMIT stops the
+/// scan at the threshold. (`passed = 1` must appear as written for SQLite to use that index.)
+pub(crate) const AWL_PASSES_UP_TO: &str = "SELECT count(*) FROM (SELECT 1 FROM triplets
+     WHERE network = ?1 AND passed = 1 AND expires > ?2 LIMIT ?3)";
+
+/// How many triplets a bounded purge may visit per triplet it may delete.
+const PURGE_WINDOW_PER_ROW: u64 = 10;
 
 /// A WAL smaller than this is left in place when the last connection closes (see `Drop`).
 const WAL_KEEP_BYTES: u64 = 512 * 1024;
@@ -540,11 +571,18 @@ impl Tx for SqliteTx<'_> {
         network: &str,
         triplet: &Triplet,
     ) -> Result<(), StoreError> {
-        self.conn
+        let pass_count = triplet.pass_count.min(i64::MAX as u64) as i64;
+        // Most writes update a triplet that exists and keep its network and `passed` flag: an
+        // UPDATE that sets no indexed column rewrites the row in place and no index page. Any
+        // other write (a new triplet, its first pass, a changed network prefix setting) replaces
+        // the row and its index entries whole.
+        let updated = self
+            .conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO triplets
-                 (client, sender, recipient, network, first_seen, earliest_accept, last_seen, expires, pass_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "UPDATE triplets SET first_seen = ?5, earliest_accept = ?6, last_seen = ?7,
+                        expires = ?8, pass_count = ?9
+                 WHERE client = ?1 AND sender = ?2 AND recipient = ?3 AND network = ?4
+                   AND passed = (?9 > 0)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -556,7 +594,31 @@ impl Tx for SqliteTx<'_> {
                     triplet.earliest_accept,
                     triplet.last_seen,
                     triplet.expires,
-                    triplet.pass_count.min(i64::MAX as u64) as i64,
+                    pass_count,
+                ])
+            })
+            .map_err(|e| self.err(e))?;
+        if updated > 0 {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO triplets
+                 (client, sender, recipient, network, first_seen, earliest_accept, last_seen,
+                  expires, pass_count, passed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 > 0)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    key.client,
+                    key.sender,
+                    key.recipient,
+                    network,
+                    triplet.first_seen,
+                    triplet.earliest_accept,
+                    triplet.last_seen,
+                    triplet.expires,
+                    pass_count,
                 ])
             })
             .map_err(|e| self.err(e))?;
@@ -565,7 +627,9 @@ impl Tx for SqliteTx<'_> {
 
     fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError> {
         self.conn
-            .prepare_cached("SELECT count(*) FROM triplets WHERE network = ?1 AND expires > ?2 AND pass_count > 0")
+            .prepare_cached(
+                "SELECT count(*) FROM triplets WHERE network = ?1 AND passed = 1 AND expires > ?2",
+            )
             .and_then(|mut stmt| stmt.query_row(params![network, now], |row| row.get::<_, i64>(0)))
             .map(|count| count.max(0) as u64)
             .map_err(|e| self.err(e))
@@ -577,13 +641,8 @@ impl Tx for SqliteTx<'_> {
         now: i64,
         enough: u64,
     ) -> Result<u64, StoreError> {
-        // The partial index (network, expires) WHERE pass_count > 0 serves the inner select;
-        // LIMIT stops the scan at the threshold.
         self.conn
-            .prepare_cached(
-                "SELECT count(*) FROM (SELECT 1 FROM triplets
-                 WHERE network = ?1 AND expires > ?2 AND pass_count > 0 LIMIT ?3)",
-            )
+            .prepare_cached(AWL_PASSES_UP_TO)
             .and_then(|mut stmt| {
                 stmt.query_row(
                     params![network, now, enough.min(i64::MAX as u64) as i64],
@@ -709,15 +768,95 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
-        // The `expires` index makes the inner select cheap; row values need SQLite 3.15+ (bundled).
-        self.conn
+        // There is no `expires` index (migration 4): visit at most PURGE_WINDOW_PER_ROW × limit
+        // triplets in key order, starting after the key the previous call stopped at, and
+        // delete the expired ones among them. Calls take turns over the whole table; each holds
+        // the write lock for a bounded time whatever the table's size.
+        if limit == 0 {
+            return Ok(0);
+        }
+        let window = limit
+            .saturating_mul(PURGE_WINDOW_PER_ROW)
+            .clamp(1, i64::MAX as u64) as i64;
+        let cursor: Option<TripletKey> = self
+            .conn
+            .prepare_cached("SELECT client, sender, recipient FROM purge_cursor WHERE id = 1")
+            .and_then(|mut stmt| {
+                stmt.query_row([], |row| {
+                    Ok(TripletKey {
+                        client: row.get(0)?,
+                        sender: row.get(1)?,
+                        recipient: row.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        let mut expired: Vec<TripletKey> = Vec::new();
+        let mut last_visited: Option<TripletKey> = None;
+        let mut visited = 0i64;
+        {
+            let mut stmt = match cursor {
+                None => self.conn.prepare_cached(
+                    "SELECT client, sender, recipient, expires FROM triplets
+                     ORDER BY client, sender, recipient LIMIT ?1",
+                ),
+                Some(_) => self.conn.prepare_cached(
+                    "SELECT client, sender, recipient, expires FROM triplets
+                     WHERE (client, sender, recipient) > (?2, ?3, ?4)
+                     ORDER BY client, sender, recipient LIMIT ?1",
+                ),
+            }
+            .map_err(|e| self.err(e))?;
+            let mut rows = match &cursor {
+                None => stmt.query(params![window]),
+                Some(key) => stmt.query(params![window, key.client, key.sender, key.recipient]),
+            }
+            .map_err(|e| self.err(e))?;
+            while (expired.len() as u64) < limit
+                && let Some(row) = rows.next().map_err(|e| self.err(e))?
+            {
+                visited += 1;
+                let key = TripletKey {
+                    client: row.get(0).map_err(|e| self.err(e))?,
+                    sender: row.get(1).map_err(|e| self.err(e))?,
+                    recipient: row.get(2).map_err(|e| self.err(e))?,
+                };
+                let expires: i64 = row.get(3).map_err(|e| self.err(e))?;
+                if expires <= now {
+                    expired.push(key.clone());
+                }
+                last_visited = Some(key);
+            }
+        }
+        let mut delete = self
+            .conn
             .prepare_cached(
-                "DELETE FROM triplets WHERE (client, sender, recipient) IN
-                 (SELECT client, sender, recipient FROM triplets WHERE expires <= ?1 LIMIT ?2)",
+                "DELETE FROM triplets WHERE client = ?1 AND sender = ?2 AND recipient = ?3",
             )
-            .and_then(|mut stmt| stmt.execute(params![now, limit.min(i64::MAX as u64) as i64]))
-            .map(|count| count as u64)
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        for key in &expired {
+            delete
+                .execute(params![key.client, key.sender, key.recipient])
+                .map_err(|e| self.err(e))?;
+        }
+        // Stopped before the window was used up only at the table's end or at the limit.
+        let at_end = visited < window && (expired.len() as u64) < limit;
+        match last_visited.filter(|_| !at_end) {
+            Some(key) => self
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO purge_cursor (id, client, sender, recipient)
+                     VALUES (1, ?1, ?2, ?3)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![key.client, key.sender, key.recipient])),
+            None => self
+                .conn
+                .prepare_cached("DELETE FROM purge_cursor")
+                .and_then(|mut stmt| stmt.execute([])),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(expired.len() as u64)
     }
 
     fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {

@@ -7,7 +7,9 @@ use std::process::Stdio;
 use rusqlite::Connection;
 use serde_json::json;
 
-use crate::support::{Backend, INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test, grey_listing};
+use crate::support::{
+    Backend, INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test, UNDO_SCHEMA_4, grey_listing,
+};
 
 // Issue 3 / SPEC §1: 20 CLI processes started at once on a database none of them has created
 // yet, each adding a different pattern: all succeed and all 20 patterns are there afterwards.
@@ -191,6 +193,68 @@ fn older_schema_is_migrated() {
     // Reopening a current schema changes nothing.
     drop(conn);
     t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
+}
+
+// SPEC §1: a schema-3 database (an `expires` index, the auto-whitelist index on (network,
+// expires), no `passed` flag) is migrated on its first open by this version: its triplets keep
+// their state and auto-whitelist counts, passed ones are flagged, the old indexes are gone.
+#[test]
+fn schema_3_triplets_survive_migration() {
+    let t = Test::new();
+    t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
+    {
+        // Turn the new database back into the shape schema 3 had, with triplets in it.
+        let conn = Connection::open(t.db()).unwrap();
+        conn.execute_batch(UNDO_SCHEMA_4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO triplets VALUES
+                 ('198.51.100.0/24', 'a@x', 'u@y', '198.51.100.0/24', 1000, 1300, 1400, 9000, 2),
+                 ('198.51.100.0/24', 'b@x', 'u@y', '198.51.100.0/24', 1000, 1300, 1000, 9000, 0),
+                 ('mx.example', 'c@x', 'u@y', '198.51.100.0/24', 1000, 1300, 1400, 9000, 1),
+                 ('198.51.100.0/24', 'd@x', 'u@y', '198.51.100.0/24', 1000, 1300, 1400, 1500, 1);",
+        )
+        .unwrap();
+    }
+    t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
+    let conn = Connection::open(t.db()).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 4, "schema version {version}");
+    let flags: Vec<(String, i64, i64)> = conn
+        .prepare("SELECT sender, pass_count, passed FROM triplets ORDER BY sender")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = [("a@x", 2, 1), ("b@x", 0, 0), ("c@x", 1, 1), ("d@x", 1, 1)];
+    assert_eq!(
+        flags,
+        expected.map(|(s, c, p)| (s.to_string(), c, p)).to_vec()
+    );
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'triplets'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(indexes, ["triplets_awl"]);
+    drop(conn);
+    let mut store = t.open();
+    let mut passes = (0, 0);
+    store
+        .read(&mut |tx| {
+            // At 2000 the last one has expired: two live passed triplets in the network.
+            passes = (
+                tx.awl_passes("198.51.100.0/24", 2_000)?,
+                tx.awl_passes_up_to("198.51.100.0/24", 2_000, 5)?,
+            );
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(passes, (2, 2));
 }
 
 // SPEC §1: a database written by a newer version is refused with a clear message, exit 2, and

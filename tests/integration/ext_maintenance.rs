@@ -60,9 +60,9 @@ fn version_1_database_gains_the_decision_log() {
     db.ok(T0, &["-u", "-grey-interval", "7"]);
     {
         let store = grey_listing::store::SqliteStore::open(db.file()).unwrap();
-        store
-            .connection()
-            .execute_batch("DROP TABLE decision_log; PRAGMA user_version = 1;")
+        let conn = store.connection();
+        conn.execute_batch(crate::support::UNDO_SCHEMA_4).unwrap();
+        conn.execute_batch("DROP TABLE decision_log; PRAGMA user_version = 1;")
             .unwrap();
     }
     db.deliver(T0, "192.0.2.1", None, "a@b.example", "u@local.example");

@@ -228,6 +228,108 @@ fn purge_expired(backend: Backend) {
     assert_eq!(read(store.as_mut(), |tx| tx.live_triplets(300)).len(), 1);
 }
 
+// SPEC §2 expire interval: the filter's bounded purge (a few rows per message) removes at most
+// `limit` triplets per call, never a live one, and repeated calls reach every expired triplet
+// however the table is ordered. SQLite looks at a window of the table per call (no `expires`
+// index since schema 4); here the table is several windows long.
+fn bounded_purge_covers_the_table(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    write(store.as_mut(), |tx| {
+        for i in 0..300 {
+            // Every third triplet expired at now = 500; the keys interleave them.
+            let expires = if i % 3 == 0 { 400 } else { 9_000 };
+            let k = key(&format!("192.0.{}.0/24", i % 7), &format!("s{i}@x"), "u@y");
+            tx.put_triplet(&k, &k.client, &triplet(expires, 1))?;
+        }
+        Ok(())
+    });
+    let mut total = 0;
+    let mut calls = 0;
+    while total < 100 {
+        calls += 1;
+        assert!(
+            calls <= 60,
+            "100 expired triplets not purged after 60 calls"
+        );
+        let mut purged = 0;
+        write(store.as_mut(), |tx| {
+            purged = tx.purge_expired_batch(500, 10)?;
+            Ok(())
+        });
+        assert!(purged <= 10, "a call with limit 10 purged {purged}");
+        total += purged;
+    }
+    assert_eq!(total, 100);
+    let left = read(store.as_mut(), |tx| tx.live_triplets(0));
+    assert_eq!(left.len(), 200);
+    assert!(left.iter().all(|live| live.triplet.expires == 9_000));
+    // Nothing more to find, however often it is called.
+    for _ in 0..5 {
+        write(store.as_mut(), |tx| {
+            assert_eq!(tx.purge_expired_batch(500, 10)?, 0);
+            Ok(())
+        });
+    }
+}
+
+// SPEC §4 step 5 across a triplet's life: it counts for the auto-whitelist from its first pass,
+// keeps counting while its passes and expiry are updated, stops when it is created again (an
+// expired triplet seen anew) and follows a change of network. On SQLite this exercises the
+// `passed` flag behind the auto-whitelist index (schema 4), which must always equal
+// `pass_count > 0`.
+fn awl_follows_a_triplet_through_its_life(backend: Backend) {
+    let t = Test::on(backend);
+    let mut store = t.open();
+    let net = "198.51.100.0/24";
+    let other = "198.51.0.0/16";
+    let k = key("198.51.100.7", "a@x", "u@y");
+    let count = |store: &mut dyn Store, network: &'static str| {
+        read(store, |tx| {
+            Ok((
+                tx.awl_passes(network, 2_000)?,
+                tx.awl_passes_up_to(network, 2_000, 5)?,
+            ))
+        })
+    };
+    // (network written, state written, AWL counts of `net`, of `other`: full and up to 5)
+    type Step = (&'static str, Triplet, (u64, u64), (u64, u64));
+    let steps: [Step; 6] = [
+        // new: pending
+        (net, triplet(5_000, 0), (0, 0), (0, 0)),
+        // first pass
+        (net, triplet(5_000, 1), (1, 1), (0, 0)),
+        // more passes, a later expiry
+        (net, triplet(6_000, 2), (1, 1), (0, 0)),
+        (net, triplet(7_000, 3), (1, 1), (0, 0)),
+        // created again after expiring: pending
+        (net, triplet(8_000, 0), (0, 0), (0, 0)),
+        // passes again, now recorded under a wider network
+        (other, triplet(8_000, 1), (0, 0), (1, 1)),
+    ];
+    for (i, (network, state, in_net, in_other)) in steps.into_iter().enumerate() {
+        write(store.as_mut(), |tx| tx.put_triplet(&k, network, &state));
+        assert_eq!(count(store.as_mut(), net), in_net, "step {i}: {net}");
+        assert_eq!(count(store.as_mut(), other), in_other, "step {i}: {other}");
+        assert_eq!(
+            read(store.as_mut(), |tx| tx.triplet(&k)),
+            Some(state),
+            "step {i}"
+        );
+        if backend == Backend::Sqlite {
+            let conn = rusqlite::Connection::open(t.db()).unwrap();
+            let mismatched: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM triplets WHERE passed <> (pass_count > 0)",
+                    [],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(mismatched, 0, "step {i}: passed flag out of step");
+        }
+    }
+}
+
 // SPEC §1/§2: a transaction whose closure fails writes nothing.
 fn failed_transaction_rolls_back(backend: Backend) {
     let t = Test::on(backend);
@@ -517,6 +619,8 @@ on_both_stores!(
     triplet_put_get,
     awl_passes,
     purge_expired,
+    bounded_purge_covers_the_table,
+    awl_follows_a_triplet_through_its_life,
     failed_transaction_rolls_back,
     concurrent_first_opens,
     sixty_four_writers_lose_nothing,

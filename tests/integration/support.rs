@@ -47,6 +47,16 @@ SUCCESS: Gathering of server wide information complete.
 /// SPEC §2's SUCCESS line of `--update-server`.
 pub const SERVER_UPDATED: &str = "SUCCESS: Update of server-wide settings complete.\n";
 
+/// SQL that turns an SQLite database of the current schema back into the shape schema 3 had
+/// (before migration 4): the triplet indexes of then, no `passed` flag, no purge cursor. For
+/// tests of the migrations; run it on a database without triplets.
+pub const UNDO_SCHEMA_4: &str = "DROP INDEX triplets_awl;
+     ALTER TABLE triplets DROP COLUMN passed;
+     DROP TABLE purge_cursor;
+     CREATE INDEX triplets_awl ON triplets (network, expires) WHERE pass_count > 0;
+     CREATE INDEX triplets_expires ON triplets (expires);
+     PRAGMA user_version = 3;";
+
 /// A `grey_listing` command without any database-location environment, so the test decides
 /// where the database is (a stray `GREY_LISTING_DB` or `/etc/grey_listing.conf` cannot leak in).
 pub fn grey_listing() -> Command {
