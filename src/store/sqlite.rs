@@ -572,6 +572,18 @@ impl Tx for SqliteTx<'_> {
         triplet: &Triplet,
     ) -> Result<(), StoreError> {
         let pass_count = triplet.pass_count.min(i64::MAX as u64) as i64;
+        // The same numbered values for both statements.
+        let values = params![
+            key.client,
+            key.sender,
+            key.recipient,
+            network,
+            triplet.first_seen,
+            triplet.earliest_accept,
+            triplet.last_seen,
+            triplet.expires,
+            pass_count,
+        ];
         // Most writes update a triplet that exists and keep its network and `passed` flag: an
         // UPDATE that sets no indexed column rewrites the row in place and no index page. Any
         // other write (a new triplet, its first pass, a changed network prefix setting) replaces
@@ -584,44 +596,19 @@ impl Tx for SqliteTx<'_> {
                  WHERE client = ?1 AND sender = ?2 AND recipient = ?3 AND network = ?4
                    AND passed = (?9 > 0)",
             )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    key.client,
-                    key.sender,
-                    key.recipient,
-                    network,
-                    triplet.first_seen,
-                    triplet.earliest_accept,
-                    triplet.last_seen,
-                    triplet.expires,
-                    pass_count,
-                ])
-            })
+            .and_then(|mut stmt| stmt.execute(values))
             .map_err(|e| self.err(e))?;
-        if updated > 0 {
-            return Ok(());
+        if updated == 0 {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO triplets
+                     (client, sender, recipient, network, first_seen, earliest_accept, last_seen,
+                      expires, pass_count, passed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 > 0)",
+                )
+                .and_then(|mut stmt| stmt.execute(values))
+                .map_err(|e| self.err(e))?;
         }
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO triplets
-                 (client, sender, recipient, network, first_seen, earliest_accept, last_seen,
-                  expires, pass_count, passed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9 > 0)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    key.client,
-                    key.sender,
-                    key.recipient,
-                    network,
-                    triplet.first_seen,
-                    triplet.earliest_accept,
-                    triplet.last_seen,
-                    triplet.expires,
-                    pass_count,
-                ])
-            })
-            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -769,16 +756,15 @@ impl Tx for SqliteTx<'_> {
 
     fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
         // There is no `expires` index (migration 4): visit at most PURGE_WINDOW_PER_ROW × limit
-        // triplets in key order, starting after the key the previous call stopped at, and
+        // triplets in key order, starting at the key where the previous call stopped, and
         // delete the expired ones among them. Calls take turns over the whole table; each holds
         // the write lock for a bounded time whatever the table's size.
         if limit == 0 {
             return Ok(0);
         }
-        let window = limit
-            .saturating_mul(PURGE_WINDOW_PER_ROW)
-            .clamp(1, i64::MAX as u64) as i64;
-        let cursor: Option<TripletKey> = self
+        let window = limit.saturating_mul(PURGE_WINDOW_PER_ROW);
+        // Where to start: the saved key, or the smallest key there is.
+        let start = self
             .conn
             .prepare_cached("SELECT client, sender, recipient FROM purge_cursor WHERE id = 1")
             .and_then(|mut stmt| {
@@ -791,42 +777,50 @@ impl Tx for SqliteTx<'_> {
                 })
                 .optional()
             })
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))?
+            .unwrap_or(TripletKey {
+                client: String::new(),
+                sender: String::new(),
+                recipient: String::new(),
+            });
         let mut expired: Vec<TripletKey> = Vec::new();
-        let mut last_visited: Option<TripletKey> = None;
-        let mut visited = 0i64;
+        // The first key this call leaves for the next one; None once the table's end is reached.
+        let mut next_start: Option<TripletKey> = None;
         {
-            let mut stmt = match cursor {
-                None => self.conn.prepare_cached(
+            // One row past the window, to learn where the next call starts.
+            let mut stmt = self
+                .conn
+                .prepare_cached(
                     "SELECT client, sender, recipient, expires FROM triplets
-                     ORDER BY client, sender, recipient LIMIT ?1",
-                ),
-                Some(_) => self.conn.prepare_cached(
-                    "SELECT client, sender, recipient, expires FROM triplets
-                     WHERE (client, sender, recipient) > (?2, ?3, ?4)
-                     ORDER BY client, sender, recipient LIMIT ?1",
-                ),
-            }
-            .map_err(|e| self.err(e))?;
-            let mut rows = match &cursor {
-                None => stmt.query(params![window]),
-                Some(key) => stmt.query(params![window, key.client, key.sender, key.recipient]),
-            }
-            .map_err(|e| self.err(e))?;
-            while (expired.len() as u64) < limit
-                && let Some(row) = rows.next().map_err(|e| self.err(e))?
-            {
-                visited += 1;
+                     WHERE (client, sender, recipient) >= (?1, ?2, ?3)
+                     ORDER BY client, sender, recipient LIMIT ?4",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows_wanted = window.saturating_add(1).min(i64::MAX as u64) as i64;
+            let mut rows = stmt
+                .query(params![
+                    start.client,
+                    start.sender,
+                    start.recipient,
+                    rows_wanted
+                ])
+                .map_err(|e| self.err(e))?;
+            let mut visited = 0u64;
+            while let Some(row) = rows.next().map_err(|e| self.err(e))? {
                 let key = TripletKey {
                     client: row.get(0).map_err(|e| self.err(e))?,
                     sender: row.get(1).map_err(|e| self.err(e))?,
                     recipient: row.get(2).map_err(|e| self.err(e))?,
                 };
+                if visited == window || expired.len() as u64 == limit {
+                    next_start = Some(key);
+                    break;
+                }
+                visited += 1;
                 let expires: i64 = row.get(3).map_err(|e| self.err(e))?;
                 if expires <= now {
-                    expired.push(key.clone());
+                    expired.push(key);
                 }
-                last_visited = Some(key);
             }
         }
         let mut delete = self
@@ -840,9 +834,7 @@ impl Tx for SqliteTx<'_> {
                 .execute(params![key.client, key.sender, key.recipient])
                 .map_err(|e| self.err(e))?;
         }
-        // Stopped before the window was used up only at the table's end or at the limit.
-        let at_end = visited < window && (expired.len() as u64) < limit;
-        match last_visited.filter(|_| !at_end) {
+        match next_start {
             Some(key) => self
                 .conn
                 .prepare_cached(
