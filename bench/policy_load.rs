@@ -260,8 +260,7 @@ fn drive_events(addr: &str, sessions: Vec<Session>) -> Stats {
     };
     let mut clients = Vec::with_capacity(sessions.len());
     for mut session in sessions {
-        // Blocking connect, then non-blocking: every connection is up before the clock starts
-        // mattering, and a refused one counts as an error.
+        // Blocking connect, then non-blocking; a refused connection counts as an error.
         let Ok(stream) = TcpStream::connect(addr) else {
             session.stats.errors += 1;
             total.merge(session.stats);
@@ -336,16 +335,11 @@ fn drive_events(addr: &str, sessions: Vec<Session>) -> Stats {
             }
             loop {
                 match client.stream.read(&mut chunk) {
-                    Ok(0) => {
-                        client.session.stats.errors += 1;
-                        client.done = true;
-                        active -= 1;
-                        break;
-                    }
-                    Ok(n) => client.reply.extend_from_slice(&chunk[..n]),
+                    Ok(n) if n > 0 => client.reply.extend_from_slice(&chunk[..n]),
                     Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => {
+                    // Closed or broken before the whole reply came.
+                    _ => {
                         client.session.stats.errors += 1;
                         client.done = true;
                         active -= 1;
@@ -354,9 +348,7 @@ fn drive_events(addr: &str, sessions: Vec<Session>) -> Stats {
                 }
             }
             if !client.done && client.reply.ends_with(b"\n\n") {
-                let reply = std::mem::take(&mut client.reply);
-                client.session.record(&reply, client.started);
-                client.reply = reply;
+                client.session.record(&client.reply, client.started);
                 if !send(client) {
                     active -= 1;
                 }
