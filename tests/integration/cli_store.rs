@@ -164,10 +164,14 @@ fn new_database_modes_and_wal() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(journal, "wal");
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version = schema_version(&conn);
     assert!(version >= 1, "schema version {version}");
+}
+
+/// The schema version SQLite records in the file (`PRAGMA user_version`).
+fn schema_version(conn: &Connection) -> i64 {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
 }
 
 // SPEC §1: an older schema (here version 0: a file some other tool left with an unrelated table)
@@ -182,9 +186,7 @@ fn older_schema_is_migrated() {
     }
     t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
     let conn = Connection::open(t.db()).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version = schema_version(&conn);
     assert!(version >= 1);
     let x: i64 = conn
         .query_row("SELECT x FROM unrelated", [], |r| r.get(0))
@@ -217,9 +219,7 @@ fn schema_3_triplets_survive_migration() {
     }
     t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
     let conn = Connection::open(t.db()).unwrap();
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version = schema_version(&conn);
     assert!(version >= 4, "schema version {version}");
     let flags: Vec<(String, i64, i64)> = conn
         .prepare("SELECT sender, pass_count, passed FROM triplets ORDER BY sender")
