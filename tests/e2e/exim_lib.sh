@@ -64,7 +64,7 @@ exim_resolver() {
     printf 'nameserver %s\noptions timeout:2 attempts:1\n' "$2" >"$1/resolv.conf"
 }
 
-# exim_namespace DIR COMMAND...: runs COMMAND in a private mount namespace where
+# exim_namespace DIR COMMAND...: runs COMMAND (at most 60 s) in a private mount namespace where
 # DIR/resolv.conf is /etc/resolv.conf and, when DIR/aliases exists, it is /etc/aliases.
 EXIM_NAMESPACE='mount --bind "$1/resolv.conf" /etc/resolv.conf || exit 97
 if [ -f "$1/aliases" ]; then mount --bind "$1/aliases" /etc/aliases || exit 97; fi
@@ -73,18 +73,16 @@ exec "$@"'
 exim_namespace() {
     local dir=$1
     shift
-    unshare --mount sh -c "$EXIM_NAMESPACE" sh "$dir" "$@"
+    timeout 60 unshare --mount sh -c "$EXIM_NAMESPACE" sh "$dir" "$@"
 }
 
 # exim_session DIR IP SMTP [EXIM_ARGS...]: one host-checking session of the Exim configured in
 # DIR/exim.conf as if from IP, the SMTP lines (printf format) on stdin; prints Exim's output.
-# Bounded by 60 s.
 exim_session() {
     local dir=$1 ip=$2 smtp=$3
     shift 3
     # shellcheck disable=SC2059
-    printf "$smtp" | timeout 60 unshare --mount sh -c "$EXIM_NAMESPACE" sh "$dir" \
-        "$EXIM" -C "$dir/exim.conf" "$@" -bh "$ip" 2>&1
+    printf "$smtp" | exim_namespace "$dir" "$EXIM" -C "$dir/exim.conf" "$@" -bh "$ip" 2>&1
 }
 
 # exim_guide_acl PORT: the ACL file of docs/integration/exim.md (its `exim-acl` block), asking
