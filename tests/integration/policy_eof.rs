@@ -87,7 +87,7 @@ fn every_pipelined_reply_is_flushed_before_the_close() {
         .repeat(REQUESTS)
         .into_bytes();
     let last = exim_request("192.0.2.23");
-    bytes.extend_from_slice(last[..last.len() - 1].as_bytes());
+    bytes.extend_from_slice(&last.as_bytes()[..last.len() - 1]);
     let (replies, rest) = half_close_exchange(&server, &bytes);
     assert_eq!(replies.len(), REQUESTS + 1);
     assert!(replies[..REQUESTS].iter().all(|r| r == DUNNO));
