@@ -34,7 +34,7 @@ use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
 use batch::BatchDecider;
-use protocol::{Parsed, ProtocolError, RequestReader};
+use protocol::{Parsed, RequestReader};
 
 /// The syslog ident of the server.
 pub const IDENT: &str = "greylisting-policyd";
@@ -340,16 +340,7 @@ impl Conn {
         loop {
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
-                    if self.reader.in_progress() {
-                        log.error(&format!(
-                            "closing connection from {}: {}",
-                            self.peer,
-                            ProtocolError::Truncated
-                        ));
-                        self.dead = true;
-                    } else {
-                        self.eof = true;
-                    }
+                    self.end_of_stream(token, pending, config, log);
                     return;
                 }
                 Ok(n) => {
@@ -384,6 +375,31 @@ impl Conn {
                     return;
                 }
             }
+        }
+    }
+
+    /// The client closed its side. Exim's `${readsocket}` writes one request, half-closes and
+    /// reads until the server closes: a request cut off here is answered as if its blank line
+    /// had come. Either way the connection is only read no more; it closes once every queued
+    /// reply is written (or the peer is gone), never with a reply half sent.
+    fn end_of_stream(
+        &mut self,
+        token: usize,
+        pending: &mut Vec<Pending>,
+        config: &Config,
+        log: &mut Logger,
+    ) {
+        self.eof = true;
+        match self.reader.finish() {
+            Ok(Some(attrs)) => {
+                log.info(&format!(
+                    "request from {} ended by the end of the stream without its empty line: answered as complete",
+                    self.peer
+                ));
+                pending.push(Pending::new(token, &attrs, config));
+            }
+            Ok(None) => {}
+            Err(err) => log.error(&format!("closing connection from {}: {err}", self.peer)),
         }
     }
 
@@ -541,11 +557,16 @@ pub fn run_with_logger(
                 continue;
             }
             if let Some(conn) = conns.get_mut(&token.0) {
-                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                // After the end of the stream the connection only writes its last replies.
+                if !conn.eof && (event.is_readable() || event.is_read_closed() || event.is_error())
+                {
                     let closing = event.is_read_closed() || event.is_error();
                     conn.read_ready(token.0, closing, &mut pending, &config, &mut log);
                 }
-                if event.is_writable() && !conn.out.is_empty() {
+                // A peer gone while replies wait: the write fails and closes the connection
+                // now rather than at the idle timeout.
+                let can_write = event.is_writable() || event.is_write_closed() || event.is_error();
+                if can_write && !conn.out.is_empty() {
                     conn.flush_out();
                 }
             }

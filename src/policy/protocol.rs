@@ -123,6 +123,29 @@ impl RequestReader {
         self.take_buffered()
     }
 
+    /// The request cut off by the client's end of stream, answered as if its blank line had
+    /// come: Exim's `${readsocket}` writes a request, half-closes and reads the answer until the
+    /// server closes, and an Exim configuration may well leave out the final blank line (or even
+    /// the last newline). Call once, after the last [`RequestReader::take_request`]. A last
+    /// line that is not an attribute is [`ProtocolError::Truncated`]: the client really was cut
+    /// off.
+    pub fn finish(&mut self) -> Result<Option<Attributes>, ProtocolError> {
+        // Nothing can follow: the reader ends empty whatever the outcome. What stays in the
+        // buffer has no newline; its size was checked when it arrived.
+        let buf = std::mem::take(&mut self.buf);
+        let rest = buf.get(self.pos..).unwrap_or_default();
+        let line = rest.strip_suffix(b"\r").unwrap_or(rest);
+        let mut current = std::mem::take(&mut self.current);
+        let started = std::mem::take(&mut self.started) || !line.is_empty();
+        self.pos = 0;
+        self.request_bytes = 0;
+        if !line.is_empty() {
+            let (name, value) = parse_attribute(line).map_err(|_| ProtocolError::Truncated)?;
+            current.insert(name, value);
+        }
+        Ok(started.then_some(current))
+    }
+
     /// Consumes complete lines from the buffer; returns a request when its blank line is there.
     fn take_buffered(&mut self) -> Result<Option<Attributes>, ProtocolError> {
         loop {
@@ -310,11 +333,7 @@ mod tests {
                 }
             }
         }
-        if reader.in_progress() {
-            out.push(Err(ProtocolError::Truncated.to_string()));
-        } else {
-            out.push(Ok(None));
-        }
+        out.push(reader.finish().map_err(|e| e.to_string()));
         out
     }
 
@@ -387,14 +406,47 @@ mod tests {
         }
     }
 
-    // A disconnect mid-request is reported, a clean one is not.
+    // A disconnect inside a line that cannot be an attribute is reported, a clean one is not.
     #[test]
     fn truncated_request_is_reported() {
-        let got = read_all(b"request=smtpd_access_policy\nsender=a");
+        let got = read_all(b"request=smtpd_access_policy\nsend");
         assert_eq!(
             got[0].as_ref().unwrap_err(),
             "client disconnected in the middle of a request"
         );
+    }
+
+    // Exim's `${readsocket}` half-closes after its request: EOF stands in for the blank line,
+    // also for a last line without its newline; nothing buffered gives nothing.
+    #[test]
+    fn end_of_stream_completes_the_request() {
+        for input in [
+            &b"request=smtpd_access_policy\nsender=a=b@x\n"[..],
+            b"request=smtpd_access_policy\nsender=a=b@x",
+            b"request=smtpd_access_policy\r\nsender=a=b@x\r",
+        ] {
+            let mut reader = RequestReader::new();
+            reader.feed(input);
+            assert!(matches!(reader.take_request(), Ok(None)), "{input:?}");
+            let request = reader.finish().unwrap().unwrap();
+            assert_eq!(request.get("request"), Some("smtpd_access_policy"));
+            assert_eq!(request.get("sender"), Some("a=b@x"), "{input:?}");
+            assert!(!reader.in_progress());
+            assert!(matches!(reader.finish(), Ok(None)));
+        }
+        let mut reader = RequestReader::new();
+        reader.feed(b"request=smtpd_access_policy\n\n");
+        assert!(reader.take_request().unwrap().is_some());
+        assert!(matches!(reader.finish(), Ok(None)));
+    }
+
+    // A last line that is no attribute means the client was really cut off.
+    #[test]
+    fn end_of_stream_inside_garbage_is_truncated() {
+        let mut reader = RequestReader::new();
+        reader.feed(b"request=smtpd_access_policy\nsend");
+        assert!(matches!(reader.take_request(), Ok(None)));
+        assert!(matches!(reader.finish(), Err(ProtocolError::Truncated)));
     }
 
     fn attrs(pairs: &[(&str, &str)]) -> Attributes {
