@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
+use crate::bounds;
 use crate::config::Settings;
 use crate::decision::{
     ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request,
@@ -246,7 +247,9 @@ fn decide_recipients(
         )
     });
     for recipient in &message.recipients {
-        let recipient_lower = recipient.to_lowercase();
+        // Bounded before anything is looked up, cached or stored: an over-long recipient is no
+        // mailbox (an address has at most 320 bytes) and must not grow the cache or the store.
+        let recipient_lower = bounds::bound(&recipient.to_lowercase()).into_owned();
         let policy = recipient_policy(tx, settings, recipients, &recipient_lower)?;
         let request = Request {
             client_ip: message.client_ip,
@@ -264,7 +267,11 @@ fn decide_recipients(
                 let network = client.network;
                 let triplet_key = TripletKey {
                     client: client.key,
-                    sender: triplet_sender(&message.sender, settings.sender_normalize),
+                    sender: bounds::bound(&triplet_sender(
+                        &message.sender,
+                        settings.sender_normalize,
+                    ))
+                    .into_owned(),
                     recipient: recipient_lower.clone(),
                 };
                 let state = ClientState {
@@ -315,9 +322,12 @@ fn log_entry(
             .client_ip
             .map(|ip| ip.to_string())
             .unwrap_or_default(),
-        client_name: message.client_name.clone().unwrap_or_default(),
-        sender: message.sender.clone(),
-        recipient: recipient.to_string(),
+        client_name: message
+            .client_name
+            .as_deref()
+            .map_or_else(String::new, |name| bounds::bound(name).into_owned()),
+        sender: bounds::bound(&message.sender).into_owned(),
+        recipient: bounds::bound(recipient).into_owned(),
         verdict: decision.verdict.as_str().to_string(),
         reason: decision.reason.as_str().to_string(),
         pattern: decision.pattern.clone(),
