@@ -108,6 +108,17 @@ pub fn host_matchable(host: &str) -> bool {
     host.len() <= MAX_HOST_NAME_BYTES
 }
 
+/// `text` for an error message: whole up to [`MAX_PATTERN_CHARS`] characters, else its first 64
+/// characters and its length, so a refused 130 KB argument does not become a 130 KB line.
+pub fn abridged(text: &str) -> String {
+    let chars = text.chars().count();
+    if chars <= MAX_PATTERN_CHARS {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(64).collect();
+    format!("{head}... ({chars} characters)")
+}
+
 /// Checks one pattern's length.
 pub fn check_pattern_length(pattern: &str) -> Result<(), String> {
     let chars = pattern.chars().count();
@@ -184,6 +195,9 @@ mod tests {
         assert!(check_pattern_length(&"a".repeat(MAX_PATTERN_CHARS)).is_ok());
         let err = check_pattern_length(&"é".repeat(MAX_PATTERN_CHARS + 1)).unwrap_err();
         assert!(err.contains("1024"), "{err}");
+        assert_eq!(abridged("add:x"), "add:x");
+        let long = abridged(&"z".repeat(5000));
+        assert_eq!(long, format!("{}... (5000 characters)", "z".repeat(64)));
         let many = vec!["p".to_string(); MAX_LIST_PATTERNS + 1];
         assert!(check_list_size(&many).unwrap_err().contains("10000"));
         let wide = vec!["q".repeat(1000); 66];
