@@ -64,7 +64,9 @@ fn is_hidden(c: char) -> bool {
 }
 
 fn escape_with<'a>(value: &'a str, extra: &[u8]) -> Cow<'a, str> {
-    let needs = |c: char| is_hidden(c) || c == '\\' || c == ',' || (c.is_ascii() && extra.contains(&(c as u8)));
+    let needs = |c: char| {
+        is_hidden(c) || c == '\\' || c == ',' || (c.is_ascii() && extra.contains(&(c as u8)))
+    };
     if !value.chars().any(needs) {
         return Cow::Borrowed(value);
     }

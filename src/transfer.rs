@@ -110,8 +110,9 @@ pub fn parse_export(text: &str) -> Result<ConfigDump, ImportError> {
                 .map_err(|why| ImportError::Invalid(format!("mailbox {mail}: {why}")))?;
         }
         for (name, list) in [("black", &lists.black), ("white", &lists.white)] {
-            bounds::check_list_size(list)
-                .map_err(|why| ImportError::Invalid(format!("mailbox {mail} {name} list: {why}")))?;
+            bounds::check_list_size(list).map_err(|why| {
+                ImportError::Invalid(format!("mailbox {mail} {name} list: {why}"))
+            })?;
         }
     }
     Ok(dump)

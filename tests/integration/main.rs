@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod bounds;
 mod cli;
 mod cli_argv;
 mod cli_migrate;
