@@ -25,6 +25,7 @@ mod filter_qmail;
 mod filter_support;
 mod generated;
 mod list_edit;
+mod log_injection;
 mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
