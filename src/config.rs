@@ -353,7 +353,7 @@ pub fn parse_duration(value: &str) -> Result<i64, ValueError> {
 /// Parses the list-edit grammar `<add|del>:<pattern1[,pattern2]>;<add|del>:...`.
 pub fn parse_list_edit(edit: &str) -> Result<ListEdit, ValueError> {
     let malformed = |why: String| ValueError::MalformedEdit {
-        edit: edit.to_string(),
+        edit: crate::bounds::abridged(edit),
         why,
     };
     let mut groups = Vec::new();
@@ -396,6 +396,7 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("empty pattern".to_string());
     }
+    crate::bounds::check_pattern_length(pattern)?;
     if pattern.split('|').any(str::is_empty) {
         return Err(format!("pattern '{pattern}' has an empty '|' alternative"));
     }

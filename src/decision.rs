@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::bounds;
 use crate::config::{ListKind, MailboxLists, ServerLists, Settings};
 use crate::pattern::{Pattern, first_match};
 use crate::store::Triplet;
@@ -256,7 +257,9 @@ fn policy_rules(
     if request.client_ip.is_none() {
         return Some(Decision::by_rule(Verdict::Pass, Reason::LocalInjection));
     }
-    if let Some(host) = request.client_name {
+    // A name too long to be a DNS name, or a sender over the value limit, matches no pattern:
+    // it is greylisted under its bounded key, and costs the matcher nothing.
+    if let Some(host) = request.client_name.filter(|h| bounds::host_matchable(h)) {
         if let Some(pattern) = first_match(&lists.domains_white, host) {
             return Some(Decision::by_pattern(
                 Verdict::Pass,
@@ -273,6 +276,9 @@ fn policy_rules(
         }
     }
     let sender = request.sender;
+    if !bounds::sender_matchable(sender) {
+        return None;
+    }
     let mut address_lists: Vec<(&[Pattern], Verdict, Reason)> = Vec::with_capacity(4);
     if settings.personal_conf {
         address_lists.push((&recipient.white, Verdict::Pass, Reason::MailboxWhite));
@@ -513,6 +519,9 @@ fn host_organisation(
     client_name: Option<&str>,
     domains_black: &[Pattern],
 ) -> Result<String, KeyBasis> {
+    if client_name.is_some_and(|name| !bounds::host_matchable(name.trim().trim_end_matches('.'))) {
+        return Err(KeyBasis::NetworkNoRegistrableDomain);
+    }
     let host = client_name
         .map(|name| name.trim().trim_end_matches('.').to_ascii_lowercase())
         .filter(|name| !name.is_empty() && name != "unknown")

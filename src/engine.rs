@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 
+use crate::bounds;
 use crate::config::Settings;
 use crate::decision::{
     ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request,
@@ -245,8 +246,15 @@ fn decide_recipients(
             lists.domains_black(),
         )
     });
+    // The sender as the triplets and the decision log store it, computed once per message (a
+    // bounded sender costs a hash of the whole value).
+    let sender_key =
+        bounds::bound(&triplet_sender(&message.sender, settings.sender_normalize)).into_owned();
+    let sender_logged = bounds::bound(&message.sender);
     for recipient in &message.recipients {
-        let recipient_lower = recipient.to_lowercase();
+        // Bounded before anything is looked up, cached or stored: an over-long recipient is no
+        // mailbox (an address has at most 320 bytes) and must not grow the cache or the store.
+        let recipient_lower = bounds::bound(&recipient.to_lowercase()).into_owned();
         let policy = recipient_policy(tx, settings, recipients, &recipient_lower)?;
         let request = Request {
             client_ip: message.client_ip,
@@ -264,7 +272,7 @@ fn decide_recipients(
                 let network = client.network;
                 let triplet_key = TripletKey {
                     client: client.key,
-                    sender: triplet_sender(&message.sender, settings.sender_normalize),
+                    sender: sender_key.clone(),
                     recipient: recipient_lower.clone(),
                 };
                 let state = ClientState {
@@ -284,7 +292,12 @@ fn decide_recipients(
             }
         };
         if settings.log_retention > 0 {
-            tx.log_decision(&log_entry(message, recipient, key.as_ref(), &decision, now))?;
+            let facts = LoggedFacts {
+                message,
+                sender: &sender_logged,
+                recipient,
+            };
+            tx.log_decision(&log_entry(&facts, key.as_ref(), &decision, now))?;
         }
         outcomes.push(RecipientOutcome {
             recipient: recipient.clone(),
@@ -294,15 +307,22 @@ fn decide_recipients(
     Ok(outcomes)
 }
 
+/// What a decision-log row says about the message: the sender already bounded.
+struct LoggedFacts<'a> {
+    message: &'a Message,
+    sender: &'a str,
+    recipient: &'a str,
+}
+
 /// The decision-log row for one recipient's decision.
 fn log_entry(
-    message: &Message,
-    recipient: &str,
+    facts: &LoggedFacts<'_>,
     key: Option<&ClientKey>,
     decision: &Decision,
     now: i64,
 ) -> LogEntry {
     let keyed = decision.write.is_some();
+    let message = facts.message;
     LogEntry {
         time: now,
         client_network: key.map(|k| k.network.clone()).unwrap_or_default(),
@@ -315,9 +335,12 @@ fn log_entry(
             .client_ip
             .map(|ip| ip.to_string())
             .unwrap_or_default(),
-        client_name: message.client_name.clone().unwrap_or_default(),
-        sender: message.sender.clone(),
-        recipient: recipient.to_string(),
+        client_name: message
+            .client_name
+            .as_deref()
+            .map_or_else(String::new, |name| bounds::bound(name).into_owned()),
+        sender: facts.sender.to_string(),
+        recipient: bounds::bound(facts.recipient).into_owned(),
         verdict: decision.verdict.as_str().to_string(),
         reason: decision.reason.as_str().to_string(),
         pattern: decision.pattern.clone(),

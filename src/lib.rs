@@ -9,14 +9,17 @@
 //! - [`handler`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (SPEC §5).
 //! - [`cli`]: the `grey_listing` command (SPEC §2).
 //! - [`policy`]: the Postfix policy server `greylisting-policyd` (SPEC §6).
+//! - [`bounds`] and [`escape`]: size limits and escaping for every value from outside.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bounds;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod escape;
 pub mod handler;
 pub mod logging;
 pub mod manual;

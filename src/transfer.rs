@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::bounds;
 use crate::config::{self, ListKind, MailboxLists, ServerLists, Settings};
 use crate::plesk::{self, PleskConfig};
 use crate::store::{self, StoreError, Tx};
@@ -108,6 +109,11 @@ pub fn parse_export(text: &str) -> Result<ConfigDump, ImportError> {
             config::check_pattern(pattern)
                 .map_err(|why| ImportError::Invalid(format!("mailbox {mail}: {why}")))?;
         }
+        for (name, list) in [("black", &lists.black), ("white", &lists.white)] {
+            bounds::check_list_size(list).map_err(|why| {
+                ImportError::Invalid(format!("mailbox {mail} {name} list: {why}"))
+            })?;
+        }
     }
     Ok(dump)
 }
@@ -156,6 +162,8 @@ fn validate_lists(lists: &ServerLists) -> Result<(), ImportError> {
             config::check_pattern(pattern)
                 .map_err(|why| ImportError::Invalid(format!("lists.{}: {why}", kind.as_str())))?;
         }
+        bounds::check_list_size(lists.get(kind))
+            .map_err(|why| ImportError::Invalid(format!("lists.{}: {why}", kind.as_str())))?;
     }
     Ok(())
 }

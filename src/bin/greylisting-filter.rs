@@ -5,11 +5,43 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use grey_listing::clock::process_env;
 use grey_listing::handler::cli::InfoRequest;
 use grey_listing::handler::plesk::{self, HandlerVerdict};
 use grey_listing::handler::qmail::{self, InstallStyle, QueueExit};
+
+/// Which of fds 0 and 1 were closed when the process started: bit 0 for fd 0, bit 1 for fd 1;
+/// bit 7 says the check ran. It has to run before `main`: the Rust runtime reopens closed
+/// standard descriptors on /dev/null before calling `main`, after which a closed fd 1 reads as
+/// an empty envelope (exit 91, "malformed") and a closed fd 0 as an empty message, hiding the
+/// real fault. Functions in `.init_array` are called by the C library before `main` and so
+/// before the runtime's start-up, on glibc and musl alike.
+static CLOSED_AT_START: AtomicU8 = AtomicU8::new(0);
+
+extern "C" fn record_closed_fds() {
+    let mut bits = 0x80;
+    for fd in [0, 1] {
+        // SAFETY: F_GETFD only reads the descriptor table; -1 (EBADF) means not open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            bits |= 1 << fd;
+        }
+    }
+    CLOSED_AT_START.store(bits, Ordering::Relaxed);
+}
+
+// SAFETY: `.init_array` holds plain `extern "C" fn()` pointers called once at start-up; the
+// function touches nothing but one atomic and the `fcntl` system call.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_CLOSED_FDS: extern "C" fn() = record_closed_fds;
+
+/// The descriptor (0 or 1) that was closed at start-up, if any.
+fn closed_at_start() -> Option<i32> {
+    let bits = CLOSED_AT_START.load(Ordering::Relaxed);
+    [0, 1].into_iter().find(|fd| bits & (1 << fd) != 0)
+}
 
 fn main() -> ExitCode {
     // A panic message on stderr would break the handler protocol; the library logs panics itself.
@@ -35,6 +67,9 @@ fn main() -> ExitCode {
     };
     let code = match style {
         Some(style) => catch_unwind(AssertUnwindSafe(|| {
+            if let Some(fd) = closed_at_start() {
+                return qmail::closed_descriptor(fd, &process_env);
+            }
             let mut envelope = match qmail::envelope_fd() {
                 Ok(file) => file,
                 Err(err) => {

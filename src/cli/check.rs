@@ -4,6 +4,7 @@
 //! white domains pattern nor in the ignore file, so new big senders get reviewed early.
 
 use super::report::{OrganisationSummary, load, summarise};
+use crate::escape::escape_plugin;
 use crate::pattern::Pattern;
 use crate::store::{Store, StoreError};
 
@@ -74,7 +75,9 @@ pub fn run(
     } else {
         let names: Vec<String> = flagged
             .iter()
-            .map(|s| format!("{} ({})", s.organisation, s.deferrals))
+            // Names from the decision log: escaped, and `|`, `;`, `=` too, so none can end the
+            // status text or forge performance data.
+            .map(|s| format!("{} ({})", escape_plugin(&s.organisation), s.deferrals))
             .collect();
         format!(
             "{} unlisted sender organisation(s) deferred often in the last {period}: {}",

@@ -9,11 +9,13 @@ use serde_json::json;
 
 use super::output::row;
 use super::to_json;
+use crate::bounds;
 use crate::config::{self, ListKind, MailboxLists, ServerLists, Settings};
 use crate::decision::{
     ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, Reason, RecipientPolicy,
     Request, client_key, decide_by_policy, decide_by_triplet, triplet_sender,
 };
+use crate::escape::{escape, shown};
 use crate::pattern::{Pattern, first_match};
 use crate::store::{self, Store, StoreError, Triplet, TripletKey};
 
@@ -92,8 +94,10 @@ pub fn run(
         .rsplit_once('@')
         .map_or("", |(_, d)| d)
         .to_string();
-    let sender_key_for =
-        |settings: &Settings| triplet_sender(&request.sender, settings.sender_normalize);
+    // The triplet key exactly as the mail path stores it (bounded when over-long).
+    let sender_key_for = |settings: &Settings| {
+        bounds::bound(&triplet_sender(&request.sender, settings.sender_normalize)).into_owned()
+    };
     let mut snapshot = Snapshot::default();
     let mut client = None;
     store.read(&mut |tx| {
@@ -170,21 +174,22 @@ pub fn run(
             "pattern": decision.pattern,
         })));
     }
+    // Every value below came from the command line or the store: printed bounded and escaped.
     let mut out = format!(
         "Explanation for client {} ({}), sender <{}>, recipient <{}> at {}\n\n",
         request.client_ip,
         request
             .client_name
             .as_deref()
-            .unwrap_or("no verified host name"),
-        request.sender,
-        request.recipient,
+            .map_or_else(|| "no verified host name".to_string(), shown),
+        shown(&request.sender),
+        shown(&request.recipient),
         super::report::format_time(now),
     );
     for (number, step) in steps.iter().enumerate() {
         let mut result = step.result.clone();
         if let Some(pattern) = &step.pattern {
-            result.push_str(&format!(" (pattern {pattern})"));
+            result.push_str(&format!(" (pattern {})", escape(pattern)));
         }
         out.push_str(&row(&format!("{:>2}. {}", number + 1, step.check), &result));
     }
@@ -192,13 +197,15 @@ pub fn run(
     out.push_str(&row("Client network", &client.network));
     out.push_str(&row(
         "Client key",
-        &format!("{} ({})", client.key, client.basis.as_str()),
+        &format!("{} ({})", shown(&client.key), client.basis.as_str()),
     ));
     out.push_str(&row(
         "Triplet",
         &format!(
             "{} / <{}> / <{}>",
-            client.key, sender_key, request.recipient
+            shown(&client.key),
+            shown(&sender_key),
+            shown(&request.recipient)
         ),
     ));
     out.push_str(&row("Triplet state", &triplet_text(snapshot.triplet, now)));
@@ -209,7 +216,7 @@ pub fn run(
         decision.reason.as_str()
     );
     if let Some(pattern) = &decision.pattern {
-        verdict.push_str(&format!(", pattern {pattern}"));
+        verdict.push_str(&format!(", pattern {}", escape(pattern)));
     }
     out.push_str(&row("Verdict", &verdict));
     out.push_str("\nNothing was changed: --explain only reads the database.\n");
@@ -249,6 +256,7 @@ fn walk(
     if decided(&[Reason::Disabled]) {
         return steps;
     }
+    let domain = shown(domain);
     let domain_text = match snapshot.domain_enabled {
         None => format!("{domain}: enabled (never set)"),
         Some(true) => format!("{domain}: enabled"),
@@ -268,12 +276,20 @@ fn walk(
     };
     let host_check = |kind: ListKind, verdict: &str| match request.client_name.as_deref() {
         None => ("no verified host name".to_string(), None),
+        Some(host) if !bounds::host_matchable(host) => (
+            format!(
+                "{}: longer than {} bytes, matches no pattern",
+                shown(host),
+                bounds::MAX_HOST_NAME_BYTES
+            ),
+            None,
+        ),
         Some(host) => match first_match(&compile(kind, snapshot.lists.get(kind)), host) {
             Some(pattern) => (
-                format!("{host} matches: {verdict}"),
+                format!("{} matches: {verdict}", shown(host)),
                 Some(pattern.as_str().to_string()),
             ),
-            None => (format!("{host}: no match"), None),
+            None => (format!("{}: no match", shown(host)), None),
         },
     };
     let (result, pattern) = host_check(ListKind::DomainsWhite, "pass");
@@ -289,16 +305,26 @@ fn walk(
     let sender_shown = if request.sender.is_empty() {
         "<> (bounce)".to_string()
     } else {
-        format!("<{}>", request.sender)
+        format!("<{}>", shown(&request.sender))
     };
-    let address_check =
-        |patterns: Vec<Pattern>, verdict: &str| match first_match(&patterns, &request.sender) {
+    let address_check = |patterns: Vec<Pattern>, verdict: &str| {
+        if !bounds::sender_matchable(&request.sender) {
+            return (
+                format!(
+                    "{sender_shown}: longer than {} bytes, matches no pattern",
+                    bounds::MAX_VALUE_BYTES
+                ),
+                None,
+            );
+        }
+        match first_match(&patterns, &request.sender) {
             Some(pattern) => (
                 format!("{sender_shown} matches: {verdict}"),
                 Some(pattern.as_str().to_string()),
             ),
             None => (format!("{sender_shown}: no match"), None),
-        };
+        }
+    };
     let personal = |patterns: &[String], verdict: &str| {
         if settings.personal_conf {
             address_check(compile(ListKind::White, patterns), verdict)

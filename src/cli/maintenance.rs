@@ -7,6 +7,7 @@ use serde_json::json;
 use super::output::row;
 use super::to_json;
 use crate::config::Settings;
+use crate::escape::escape;
 use crate::store::{Store, StoreError, TripletCounts};
 
 /// The decisions `--stats` counts: the last 24 hours.
@@ -79,12 +80,13 @@ pub fn stats(store: &mut dyn Store, now: i64, json: bool) -> Result<String, Stor
     };
     out.push_str(&row("AWL client networks", &awl));
     out.push_str("\nDecisions in the last 24 hours:\n");
+    // Verdicts and reasons are read from the store: printed escaped like every stored value.
     for (verdict, count) in &verdicts {
-        out.push_str(&row(verdict, &count.to_string()));
+        out.push_str(&row(&escape(verdict), &count.to_string()));
     }
     out.push_str("\nBy reason:\n");
     for (reason, count) in &reasons {
-        out.push_str(&row(reason, &count.to_string()));
+        out.push_str(&row(&escape(reason), &count.to_string()));
     }
     out.push_str("\nSUCCESS: Gathering of statistics complete.\n");
     Ok(out)

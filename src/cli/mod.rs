@@ -16,6 +16,7 @@ use std::io::Write;
 use serde_json::json;
 use thiserror::Error;
 
+use crate::bounds;
 use crate::config::{
     self, ListEdit, ListKind, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MailboxLists, ServerLists,
     Settings, ValueError,
@@ -218,9 +219,16 @@ fn run_command(
         out.write_all(help::text().as_bytes())?;
         return Ok(0);
     }
-    let store_error = |source| CliError::Store {
-        operation: operation.clone(),
-        source,
+    let store_error = |source| match source {
+        // A check that needed the stored values refused the change: bad input, nothing written.
+        StoreError::Refused(message) => CliError::BadInput {
+            operation: operation.clone(),
+            message,
+        },
+        source => CliError::Store {
+            operation: operation.clone(),
+            source,
+        },
     };
     if let Command::MigrateStore { from, to } = &command {
         let text =
@@ -779,7 +787,7 @@ fn execute(
                 for (kind, edit) in &update.edits {
                     store::apply_list_edit(tx, *kind, "", edit)?;
                 }
-                Ok(())
+                check_list_sizes(tx, &update.edits, "")
             })?;
             success("Update of server-wide settings complete.", json)
         }
@@ -803,12 +811,46 @@ fn execute(
                 for (kind, edit) in edits {
                     store::apply_list_edit(tx, *kind, mail, edit)?;
                 }
-                Ok(())
+                check_list_sizes(tx, edits, mail)
             })?;
             success(&format!("Update of mail '{shown}' complete."), json)
         }
     };
     Ok((text, 0))
+}
+
+/// After the edits, inside their transaction: every list an edit added to must still be within
+/// the list limits ([`bounds::check_list_size`]); otherwise the whole command is refused and
+/// rolled back. `owner` is `""` for the server lists, else the mailbox.
+fn check_list_sizes(
+    tx: &mut dyn store::Tx,
+    edits: &[(ListKind, ListEdit)],
+    owner: &str,
+) -> Result<(), StoreError> {
+    let mut checked: Vec<ListKind> = Vec::new();
+    for (kind, edit) in edits {
+        let adds = edit.groups.iter().any(|g| g.op == config::EditOp::Add);
+        if !adds || checked.contains(kind) {
+            continue;
+        }
+        checked.push(*kind);
+        let list = tx.list(*kind, owner)?;
+        bounds::check_list_size(&list)
+            .map_err(|why| StoreError::Refused(format!("{}: {why}", list_name(*kind, owner))))?;
+    }
+    Ok(())
+}
+
+/// A list as messages name it.
+fn list_name(kind: ListKind, owner: &str) -> String {
+    match (kind, owner) {
+        (ListKind::Black, "") => "server black list".to_string(),
+        (ListKind::White, "") => "server white list".to_string(),
+        (ListKind::DomainsWhite, _) => "white domains patterns list".to_string(),
+        (ListKind::DomainsBlack, _) => "black domains patterns list".to_string(),
+        (ListKind::Black, mail) => format!("black list of {mail}"),
+        (ListKind::White, mail) => format!("white list of {mail}"),
+    }
 }
 
 fn success(message: &str, json: bool) -> String {

@@ -9,8 +9,10 @@ use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
 use super::to_json;
-use crate::config::{ListKind, ServerLists, Settings};
+use crate::bounds;
+use crate::config::{self, ListKind, ServerLists, Settings};
 use crate::decision::triplet_sender;
+use crate::escape::escape;
 use crate::pattern::{Pattern, first_match};
 use crate::store::{self, LogEntry, Store, StoreError};
 
@@ -82,7 +84,7 @@ pub fn summarise(
         };
         let acc = groups.entry(name).or_default();
         acc.is_domain = is_domain;
-        if !entry.client_name.is_empty() {
+        if !entry.client_name.is_empty() && bounds::host_matchable(&entry.client_name) {
             acc.hosts.insert(entry.client_name.to_ascii_lowercase());
         }
         let pair = (
@@ -200,6 +202,9 @@ pub fn run(
     let suggestions: Vec<String> = summaries
         .iter()
         .filter(|s| s.is_domain && s.white_pattern.is_none() && s.deferrals >= options.threshold)
+        // A command to paste into a shell: only for names that are plain domain names, whatever
+        // the decision log holds.
+        .filter(|s| config::parse_domain(&s.organisation).is_ok_and(|d| d == s.organisation))
         .map(|s| {
             format!(
                 "grey_listing -u -domains-whitelist add:*.{}",
@@ -228,12 +233,15 @@ pub fn run(
     let rows: Vec<Row> = summaries
         .iter()
         .map(|s| Row {
-            organisation: s.organisation.clone(),
+            organisation: escape(&s.organisation).into_owned(),
             deferrals: s.deferrals,
             addresses: s.client_addresses,
             accepted: format!("{} of {}", s.later_accepted, s.deferred_pairs),
             median: s.median_delay.map_or("-".to_string(), format_delay),
-            pattern: s.white_pattern.clone().unwrap_or_else(|| "-".to_string()),
+            pattern: s
+                .white_pattern
+                .as_deref()
+                .map_or_else(|| "-".to_string(), |p| escape(p).into_owned()),
         })
         .collect();
     let mut table = Table::new(rows);

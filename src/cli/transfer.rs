@@ -4,20 +4,35 @@ use std::io::Read;
 
 use serde_json::json;
 
+use crate::bounds;
 use crate::plesk::PleskConfig;
 use crate::store::{Store, StoreError};
 use crate::transfer::{self, ConfigDump, ImportError, PleskImport};
 
-/// Reads a file named on the command line, `-` meaning standard input.
+/// Reads a file named on the command line, `-` meaning standard input, up to
+/// [`bounds::MAX_IMPORT_BYTES`]: a bigger input (or an endless one, `/dev/zero`) is refused
+/// after reading one byte past the limit, never held in memory whole.
 pub fn read_source(source: &str) -> Result<String, String> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
+    let limit = bounds::MAX_IMPORT_BYTES;
     let result = if source == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
+        std::io::stdin().take(limit + 1).read_to_end(&mut bytes)
     } else {
-        std::fs::File::open(source).and_then(|mut file| file.read_to_string(&mut text).map(|_| ()))
+        std::fs::File::open(source).and_then(|file| file.take(limit + 1).read_to_end(&mut bytes))
     };
     result.map_err(|err| format!("cannot read '{source}': {err}"))?;
-    Ok(text)
+    if bytes.len() as u64 > limit {
+        let name = if source == "-" {
+            "standard input".to_string()
+        } else {
+            format!("'{source}'")
+        };
+        return Err(format!(
+            "{name} is larger than the limit of {} MiB ({limit} bytes)",
+            limit / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("cannot read '{source}': not valid UTF-8 text"))
 }
 
 /// Reads and validates Plesk's `--info-server` output.

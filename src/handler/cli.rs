@@ -84,6 +84,10 @@ const EXIT_STATUS: Section = Section {
         ),
         ("31", "Rejected (black list)."),
         ("91", "Malformed envelope."),
+        (
+            "54",
+            "The message (fd 0) or the envelope (fd 1) is closed or cannot be read (temporary).",
+        ),
     ],
 };
 

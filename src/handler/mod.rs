@@ -14,6 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::clock;
 use crate::decision::{Reason, Verdict};
 use crate::engine::{self, Message, MessageOutcome};
+use crate::escape;
 use crate::logging::Logger;
 use crate::store::{self, StoreError};
 
@@ -32,17 +33,49 @@ pub const DEFAULT_PURGE_ONE_IN: u64 = 100;
 /// unless the average run creates more than 10 new triplets (then purge from cron as well).
 pub const PURGE_BATCH: u64 = 1000;
 
+/// The envelope as the filter's log lines show it: each address bounded and escaped from the
+/// bytes that arrived ([`escape::shown_bytes`]), so a byte that is not UTF-8 is logged as
+/// `\xNN` rather than as the U+FFFD that [`envelope_text`] leaves in the decision's copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShownEnvelope {
+    /// The sender, as logged.
+    pub sender: String,
+    /// The recipients, as logged, in envelope order.
+    pub recipients: Vec<String>,
+}
+
+impl ShownEnvelope {
+    /// From the raw envelope addresses.
+    pub fn new(sender: &[u8], recipients: &[&[u8]]) -> ShownEnvelope {
+        ShownEnvelope {
+            sender: escape::shown_bytes(sender),
+            recipients: recipients.iter().map(|r| escape::shown_bytes(r)).collect(),
+        }
+    }
+}
+
+/// The text the decision and the store use for an envelope address that arrived as bytes
+/// (qmail's envelope, the handler's argv). Both stores keep text — PostgreSQL cannot hold
+/// invalid UTF-8 at all — so a byte that is not part of a UTF-8 character becomes U+FFFD here;
+/// such a sender still gets its own triplet, matches `?` as one character, and its exact bytes
+/// appear in the log line ([`ShownEnvelope`]).
+pub fn envelope_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Decides one message against the configured database and logs the decision. Never fails:
-/// every store error and every panic passes the message (logged as an error).
+/// every store error and every panic passes the message (logged as an error). `shown` is the
+/// envelope as the log lines show it.
 pub fn decide(
     message: &Message,
+    shown: &ShownEnvelope,
     env: &dyn Fn(&str) -> Option<String>,
     log: &mut Logger,
 ) -> Verdict {
     let result = catch_unwind(AssertUnwindSafe(|| decide_in_store(message, env)));
     match result {
         Ok(Ok(run)) => {
-            log_outcome(message, &run.outcome, log);
+            log_outcome(message, shown, &run.outcome, log);
             if let Some(line) = run.purge_note {
                 log.info(&line);
             }
@@ -132,21 +165,32 @@ fn cheap_random() -> u64 {
     x ^ (x >> 31)
 }
 
-/// Logs Plesk's list-hit line (when a list decided) and one decision line per recipient.
-fn log_outcome(message: &Message, outcome: &MessageOutcome, log: &mut Logger) {
-    let client_name = message.client_name.as_deref().unwrap_or("unknown");
+/// Logs Plesk's list-hit line (when a list decided) and one decision line per recipient. Every
+/// value from the client or the store is bounded and escaped, so it cannot forge a field or a
+/// line.
+fn log_outcome(
+    message: &Message,
+    shown: &ShownEnvelope,
+    outcome: &MessageOutcome,
+    log: &mut Logger,
+) {
+    let client_name = message
+        .client_name
+        .as_deref()
+        .map_or_else(|| "unknown".to_string(), escape::shown);
     let client_address = message
         .client_ip
         .map_or_else(|| "none".to_string(), |ip| ip.to_string());
-    for recipient in &outcome.recipients {
+    for (index, recipient) in outcome.recipients.iter().enumerate() {
         let decision = &recipient.decision;
         if let (Some(list_type), Some(pattern)) = (decision.reason.list_type(), &decision.pattern) {
             let from = match decision.reason {
-                Reason::WhiteHost | Reason::BlackHost => client_name,
-                _ => message.sender.as_str(),
+                Reason::WhiteHost | Reason::BlackHost => &client_name,
+                _ => &shown.sender,
             };
             log.info(&format!(
-                "list type: {list_type}, from: {from}, match string: {pattern}"
+                "list type: {list_type}, from: {from}, match string: {}",
+                escape::escape(pattern)
             ));
         }
         let mut reason = decision.reason.as_str().to_string();
@@ -162,8 +206,12 @@ fn log_outcome(message: &Message, outcome: &MessageOutcome, log: &mut Logger) {
         log.info(&format!(
             "action={}, reason={reason}, client_name={client_name}, client_address={client_address}, sender={}, recipient={}",
             decision.verdict.as_str(),
-            message.sender,
-            recipient.recipient,
+            shown.sender,
+            shown
+                .recipients
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| escape::shown(&recipient.recipient)),
         ));
     }
 }

@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 
 use super::facts;
 use crate::decision::Verdict;
@@ -77,14 +78,16 @@ pub fn run(
             let message = Message {
                 client_ip: client.ip,
                 client_name: client.name,
-                sender: sender.to_string_lossy().into_owned(),
+                sender: super::envelope_text(sender.as_bytes()),
                 recipients: recipients
                     .iter()
-                    .map(|r| r.to_string_lossy().into_owned())
+                    .map(|r| super::envelope_text(r.as_bytes()))
                     .collect(),
                 authenticated: client.authenticated,
             };
-            HandlerVerdict::from(super::decide(&message, env, &mut log))
+            let raw: Vec<&[u8]> = recipients.iter().map(|r| r.as_bytes()).collect();
+            let shown = super::ShownEnvelope::new(sender.as_bytes(), &raw);
+            HandlerVerdict::from(super::decide(&message, &shown, env, &mut log))
         }
         _ => {
             log.error(&format!(

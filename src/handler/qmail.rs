@@ -179,6 +179,18 @@ fn read_message(input: &mut dyn Read, log: &mut Logger) -> io::Result<Spool> {
     Ok(Spool::File(file))
 }
 
+/// The exit status when fd 0 (the message) or fd 1 (the envelope) was closed when we started:
+/// qmail's "unable to read" (54, temporary), logged naming the descriptor, instead of reading
+/// an empty message or envelope from the /dev/null the Rust runtime puts in its place.
+pub fn closed_descriptor(fd: i32, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    let mut log = Logger::open(super::LOG_IDENT, Fallback::Stderr, env);
+    let what = if fd == 0 { "message" } else { "envelope" };
+    log.error(&format!(
+        "cannot read the {what}: fd {fd} is closed; asking the sender to retry"
+    ));
+    QueueExit::ReadError.code()
+}
+
 /// Runs the wrapper: `message_in` is fd 0, `envelope_in` fd 1. Returns the exit status.
 pub fn run(
     style: InstallStyle,
@@ -213,15 +225,17 @@ pub fn run(
     let message = Message {
         client_ip: client.ip,
         client_name: client.name,
-        sender: String::from_utf8_lossy(&envelope.sender).into_owned(),
+        sender: super::envelope_text(&envelope.sender),
         recipients: envelope
             .recipients
             .iter()
-            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .map(|r| super::envelope_text(r))
             .collect(),
         authenticated: client.authenticated,
     };
-    match super::decide(&message, env, &mut log) {
+    let recipients: Vec<&[u8]> = envelope.recipients.iter().map(Vec::as_slice).collect();
+    let shown = super::ShownEnvelope::new(&envelope.sender, &recipients);
+    match super::decide(&message, &shown, env, &mut log) {
         Verdict::Defer => QueueExit::Temporary.code(),
         Verdict::Reject => QueueExit::Reject.code(),
         Verdict::Pass => {

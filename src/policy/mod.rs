@@ -744,7 +744,10 @@ fn describe_and_act(
     let describe = |verdict: &str, reason: &str| {
         format!(
             "action={verdict}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",
-            message.client_name.as_deref().unwrap_or("unknown"),
+            message
+                .client_name
+                .as_deref()
+                .map_or_else(|| "unknown".to_string(), protocol::clip),
             message
                 .client_ip
                 .map_or_else(String::new, |ip| ip.to_string()),
@@ -766,8 +769,9 @@ fn describe_and_act(
                         _ => message.sender.as_str(),
                     };
                     log.info(&format!(
-                        "list type: {list_type}, from: {}, match string: {pattern}",
-                        protocol::clip(from)
+                        "list type: {list_type}, from: {}, match string: {}",
+                        protocol::clip(from),
+                        crate::escape::escape(pattern)
                     ));
                 }
                 log.info(&describe(

@@ -279,17 +279,11 @@ fn parse_client_address(address: &str) -> Option<IpAddr> {
     bare.parse().ok()
 }
 
-/// Shortens a client-supplied value for a log line.
+/// A client-supplied value as a log line shows it: bounded and escaped exactly as the filter
+/// and the CLI show it ([`crate::escape::shown`]), so a long sender has the same key in every
+/// log and no value can forge a field or a line.
 pub fn clip(value: &str) -> String {
-    const MAX: usize = 200;
-    if value.len() <= MAX {
-        return value.to_string();
-    }
-    let mut end = MAX;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &value[..end])
+    crate::escape::shown(value)
 }
 
 /// The action for a decided recipient (SPEC §6). `header_host` and `date` fill the

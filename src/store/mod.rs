@@ -80,6 +80,11 @@ pub enum StoreError {
     /// A database location this build cannot use.
     #[error("unsupported database location {0}")]
     Unsupported(String),
+    /// A change refused by a check that needs the stored values (a list edit that would pass
+    /// a list's size limit): the transaction is rolled back, nothing is written. Bad input for
+    /// the CLI (exit 1), not a database fault.
+    #[error("{0}")]
+    Refused(String),
     /// A configuration file that could not be read.
     #[error("configuration file {path}: {why}")]
     Config {

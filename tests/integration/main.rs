@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod bounds;
 mod cli;
 mod cli_argv;
 mod cli_migrate;
@@ -24,6 +25,7 @@ mod filter_qmail;
 mod filter_support;
 mod generated;
 mod list_edit;
+mod log_injection;
 mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
