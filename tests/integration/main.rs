@@ -17,6 +17,7 @@ mod ext_maintenance;
 mod ext_report;
 mod ext_settings;
 mod ext_support;
+mod files;
 mod filter;
 mod filter_concurrency;
 mod filter_failopen;
