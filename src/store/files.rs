@@ -246,7 +246,9 @@ mod tests {
         assert!(err.contains("symbolic link"), "{err}");
         assert!(prepare(&link).is_err());
         assert!(!target.exists(), "nothing created at the link's target");
-        let err = check_regular(Path::new("/dev/null")).unwrap_err().to_string();
+        let err = check_regular(Path::new("/dev/null"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("character device"), "{err}");
         let err = check_regular(dir.path()).unwrap_err().to_string();
         assert!(err.contains("a directory"), "{err}");
@@ -260,7 +262,10 @@ mod tests {
         std::os::unix::fs::symlink("/nonexistent", companion(&db, "-wal")).unwrap();
         let err = prepare(&db).unwrap_err().to_string();
         assert!(err.contains("g.db-wal"), "{err}");
-        assert!(!db.exists(), "no database created beside a planted companion");
+        assert!(
+            !db.exists(),
+            "no database created beside a planted companion"
+        );
     }
 
     #[test]

@@ -8,11 +8,19 @@ use rusqlite::Connection;
 
 use crate::support::{SERVER_UPDATED, Test};
 
-const EDIT: &[&str] = &["-u", "-blacklist", "add:*@spam.example", "-grey-interval", "7"];
+const EDIT: &[&str] = &[
+    "-u",
+    "-blacklist",
+    "add:*@spam.example",
+    "-grey-interval",
+    "7",
+];
 
 /// Runs `-i --json` on the SQLite file `db` and returns (grey interval, server black list).
 fn settings_of(t: &Test, db: &std::path::Path) -> (u64, Vec<String>) {
-    let json = t.run_raw(&["-i", "--json", "--db", db.to_str().unwrap()]).json();
+    let json = t
+        .run_raw(&["-i", "--json", "--db", db.to_str().unwrap()])
+        .json();
     let grey = json["settings"]["grey_interval"].as_u64().unwrap();
     let black = serde_json::from_value(json["lists"]["black"].clone()).unwrap();
     (grey, black)
@@ -60,11 +68,12 @@ fn a_blocked_checkpoint_warns_and_backup_still_copies_the_change() {
     );
 
     let backup = t.dir().join("backup.db");
-    t.run(&["--backup", backup.to_str().unwrap()]).stdout(&format!(
-        "SUCCESS: Backup of {} written to {}.\n",
-        t.db().display(),
-        backup.display()
-    ));
+    t.run(&["--backup", backup.to_str().unwrap()])
+        .stdout(&format!(
+            "SUCCESS: Backup of {} written to {}.\n",
+            t.db().display(),
+            backup.display()
+        ));
     // The reader's transaction is still open, and still sees the old settings.
     let grey: String = reader
         .query_row(
@@ -118,7 +127,12 @@ fn backup_refuses_links_and_special_files() {
     t.run(&["--backup", link.to_str().unwrap()])
         .bad_input(&["backup", "link.db", "symbolic link"]);
     assert_eq!(std::fs::read(&target).unwrap(), b"keep");
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     let dangling = t.dir().join("dangling.db");
     std::os::unix::fs::symlink(t.dir().join("missing"), &dangling).unwrap();
     t.run(&["--backup", dangling.to_str().unwrap()])

@@ -259,8 +259,11 @@ fn bad_input_leaves_an_existing_database_byte_for_byte_unchanged() {
     t.run(&["-u", "-grey-interval", "6"]).stdout(SERVER_UPDATED);
     t.run(&["-ud", "example.com", "-status", "off"])
         .stdout("SUCCESS: Update of domain 'example.com' complete.\n");
-    held.execute("INSERT INTO domains (domain, enabled) VALUES ('held.example', 1)", [])
-        .unwrap();
+    held.execute(
+        "INSERT INTO domains (domain, enabled) VALUES ('held.example', 1)",
+        [],
+    )
+    .unwrap();
     let before = t.files();
     assert!(
         before.contains_key("g.db-wal"),

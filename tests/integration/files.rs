@@ -33,7 +33,11 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 fn mode(path: &Path) -> u32 {
-    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 // A symbolic link in place of the database, to a missing file or to an existing empty file
@@ -54,7 +58,11 @@ fn a_symlinked_database_is_refused_and_its_target_untouched() {
     std::fs::remove_file(t.db()).unwrap();
     std::os::unix::fs::symlink(&empty, t.db()).unwrap();
     t.run(&["-i"]).system_error(&["symbolic link"]);
-    assert_eq!(std::fs::read(&empty).unwrap(), b"", "the target became a database");
+    assert_eq!(
+        std::fs::read(&empty).unwrap(),
+        b"",
+        "the target became a database"
+    );
 }
 
 // A symbolic link planted as a companion file (-wal, -shm, -journal), next to a new or an
@@ -92,7 +100,11 @@ fn devices_directories_and_fifos_are_refused() {
     let journal_before = journal.exists();
     run_on(Path::new("/dev/null"), &["-u", "-status", "off"])
         .system_error(&["/dev/null", "character device"]);
-    assert_eq!(journal.exists(), journal_before, "/dev/null-journal created");
+    assert_eq!(
+        journal.exists(),
+        journal_before,
+        "/dev/null-journal created"
+    );
 
     let dir = t.dir().join("a-directory");
     std::fs::create_dir(&dir).unwrap();
@@ -174,7 +186,13 @@ fn mail_path_fails_open_on_a_symlinked_database() {
 
     let server = Server::start_on(db.to_str().unwrap(), "127.0.0.1:0", &[]);
     let mut c = server.connect();
-    let ask = request("192.0.2.1", "unknown", "a@b.example", "u@local.example", &[]);
+    let ask = request(
+        "192.0.2.1",
+        "unknown",
+        "a@b.example",
+        "u@local.example",
+        &[],
+    );
     assert_eq!(c.ask(&ask), DUNNO);
     server.wait_log("symbolic link");
     assert!(!target.exists(), "a file was created at the link's target");
@@ -223,6 +241,9 @@ fn the_filter_fails_open_on_a_newer_schema_and_leaves_it_alone() {
     let sb = Sandbox::new();
     let (handler_log, _) = assert_fails_open(&sb, t.db(), "newer schema");
     assert!(handler_log.contains("schema version 9999"), "{handler_log}");
-    assert!(t.files() == before, "the filter modified the newer database");
+    assert!(
+        t.files() == before,
+        "the filter modified the newer database"
+    );
     assert_eq!(journal_mode(&t.db()), "delete");
 }
