@@ -62,7 +62,10 @@ impl SqliteStore {
         finish(temp.as_file()).map_err(io("cannot write the backup"))?;
         temp.persist(target)
             .map_err(|err| io("cannot rename the backup to")(err.error))?;
-        Ok(())
+        // The rename itself is durable once the directory is on disk.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("cannot sync the directory of"))
     }
 
     /// Copies every page in one step: one read transaction on the source, so the copy is
