@@ -6,6 +6,7 @@ complete -c grey_listing -l migrate-store -d 'Copy the configuration and the liv
 complete -c grey_listing -l explain -d 'Walk through the decision for one message, read-only (extension)' -r
 complete -c grey_listing -l import-plesk -d 'Apply the output of Plesk\'s `grey_listing --info-server` (a file, or - for stdin; extension)' -r
 complete -c grey_listing -l import -d 'Replace the whole configuration with an --export file (or - for stdin; extension)' -r
+complete -c grey_listing -l backup -d 'Write a consistent copy of the SQLite database to FILE, even while it is in use (extension)' -r
 complete -c grey_listing -l status -d 'Enable or disable grey listing (--update-server, --update-domain)' -r
 complete -c grey_listing -l personal-conf -d 'Allow or prohibit personal grey listing configuration (--update-server)' -r
 complete -c grey_listing -l grey-interval -d 'Grey interval in minutes (--update-server)' -r

@@ -141,6 +141,14 @@ pub struct Args {
         help_heading = "Extension commands"
     )]
     pub import: Option<String>,
+    /// Write a consistent copy of the SQLite database to FILE, even while it is in use (extension).
+    #[arg(
+        long = "backup",
+        value_name = "FILE",
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub backup: Option<String>,
 
     /// Enable or disable grey listing (--update-server, --update-domain).
     #[arg(long = "status", value_name = "on|off", help_heading = "Options")]

@@ -147,6 +147,10 @@ const EXTENSIONS: &[Row] = &[
         "--import <file|->",
         "replaces the whole configuration with an --export file, in one transaction",
     ),
+    (
+        "--backup <file>",
+        "writes a consistent copy of the SQLite database to the file (mode 0640), even while the filter and policyd use it; a symbolic link is refused. For PostgreSQL use pg_dump or --export",
+    ),
 ];
 
 const LEFT_WIDTH: usize = 56;

@@ -2,6 +2,7 @@
 //! the store and apply the whole change in one transaction, then print Plesk's texts.
 
 mod args;
+mod backup;
 mod check;
 mod explain;
 mod help;
@@ -122,6 +123,7 @@ enum Command {
         from: DbLocation,
         to: DbLocation,
     },
+    Backup(std::path::PathBuf),
 }
 
 /// Changes to the server-wide settings; `None` leaves a setting as it is.
@@ -237,10 +239,16 @@ fn run_command(
         return Ok(0);
     }
     let location = store::resolve_location(args.db.as_deref(), env).map_err(store_error)?;
+    if let Command::Backup(target) = &command {
+        let text = backup::run(&location, target, &operation, args.json)?;
+        out.write_all(text.as_bytes())?;
+        return Ok(0);
+    }
     let mut store = open_store(&location).map_err(store_error)?;
     let now = crate::clock::now(env);
     let (text, status) = execute(store.as_mut(), &command, args.json, now).map_err(store_error)?;
     out.write_all(text.as_bytes())?;
+    backup::checkpoint_or_warn(store.as_mut());
     Ok(status)
 }
 
@@ -461,6 +469,8 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         Command::Export
     } else if let Some(source) = &args.import {
         Command::Import(transfer::load_export(source).map_err(&bad)?)
+    } else if let Some(target) = &args.backup {
+        Command::Backup(backup::check_target(target).map_err(&bad)?)
     } else {
         return Err(bad("no command given (see grey_listing --help)".to_string()));
     };
@@ -535,6 +545,7 @@ fn migrate_store(
         }
         Ok(())
     })?;
+    backup::checkpoint_or_warn(target.as_mut());
     let patterns = dump.lists.black.len()
         + dump.lists.white.len()
         + dump.lists.domains_white.len()
@@ -706,6 +717,8 @@ fn command_spec(args: &Args) -> CommandSpec {
             "import of configuration".to_string(),
             &[],
         )
+    } else if args.backup.is_some() {
+        spec("backup", "backup", "backup".to_string(), &[])
     } else if args.migrate_store.is_some() {
         let operation = "migration of store".to_string();
         spec("migrate-store", "migrate-store", operation, &[])
@@ -806,6 +819,8 @@ fn execute(
         }
         // Handled by `run` before any store is opened: it needs two stores, not one.
         Command::MigrateStore { .. } => String::new(),
+        // Handled by `run`: it needs the SQLite store itself, not the store interface.
+        Command::Backup(_) => String::new(),
         Command::UpdateMailname { mail, shown, edits } => {
             store.write(&mut |tx| {
                 for (kind, edit) in edits {

@@ -4,6 +4,8 @@
 //! interface of reads and writes inside one transaction. All SQL is in the backend modules, so a
 //! shared PostgreSQL backend plugs in without touching the decision logic.
 
+mod backup;
+pub(crate) mod files;
 mod location;
 pub mod postgres;
 pub(crate) mod sqlite;
@@ -297,6 +299,13 @@ pub trait Store {
     ) -> Result<(), StoreError>;
     /// The location, for messages (credentials redacted).
     fn describe(&self) -> String;
+    /// Makes what this connection committed part of the database's main file, so a plain copy
+    /// of that file holds it (SQLite: a WAL checkpoint). Returns `false` when other connections
+    /// kept it from completing within the busy timeout; the changes stay committed either way.
+    /// Backends without such a file have nothing to do.
+    fn checkpoint(&mut self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// Opens (creating if needed) the store at a resolved location.

@@ -1,13 +1,12 @@
 //! The embedded SQLite store: one file shared by the CLI, the filter and the policy server.
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+use super::files;
 use super::{LiveTriplet, LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx};
 use crate::config::{ListKind, ServerLists, Settings};
 
@@ -126,22 +125,29 @@ pub struct SqliteStore {
     /// Set once the schema is known good; until then a close behaves as SQLite's default, so a
     /// refused database (too new, not a database) is left exactly as it was.
     opened: bool,
+    /// Whether a write transaction (or a migration) committed since the last checkpoint.
+    changed: bool,
 }
 
 impl SqliteStore {
     /// Opens the database at `path`, creating its directory (mode 2770), the file (mode 0660) and
-    /// the schema as needed, and migrating an older schema.
+    /// the schema as needed, and migrating an older schema. A database or companion file that is
+    /// a symbolic link or not a regular file is refused, and a database written by a newer
+    /// version is refused before anything is written to it.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        prepare_file(path)?;
+        let real = files::prepare(path)?;
+        // NOFOLLOW: a symbolic link planted between our checks and SQLite's open is refused too
+        // (`prepare` resolved the directory, so only the file itself is checked here).
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let location = path.display().to_string();
         let sqlite_err = |source| StoreError::Sqlite {
             location: location.clone(),
             source,
         };
-        let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
+        let conn = Connection::open_with_flags(&real, flags).map_err(sqlite_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
         // Query-planner stability: a cached statement keeps its plan whatever values are bound.
         // Without it SQLite re-compiles some statements (a `LIMIT ?`, the list lookup) on every
@@ -153,7 +159,12 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             opened: false,
+            changed: false,
         };
+        // A plain read before anything else: a database from a newer version is refused before
+        // its journal mode or anything else in it changes.
+        let version = store.user_version()?;
+        store.check_not_too_new(version)?;
         store.enable_wal()?;
         // NORMAL is crash-safe in WAL mode; a power cut may forget the last commits, which only
         // means a sender is greylisted once more — never a lost message.
@@ -234,7 +245,9 @@ impl SqliteStore {
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| sqlite_or_locked(&path, e))?;
-        tx.commit().map_err(|e| sqlite_or_locked(&path, e))
+        tx.commit().map_err(|e| sqlite_or_locked(&path, e))?;
+        self.changed = true;
+        Ok(())
     }
 
     fn check_not_too_new(&self, version: i64) -> Result<(), StoreError> {
@@ -264,7 +277,44 @@ impl SqliteStore {
         };
         f(&mut handle)?;
         // Dropping `tx` on the error path above rolls back.
-        tx.commit().map_err(|e| sqlite_or_locked(&path, e))
+        tx.commit().map_err(|e| sqlite_or_locked(&path, e))?;
+        if matches!(behavior, TransactionBehavior::Immediate) {
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Moves every committed change from the WAL into the database file and empties the WAL
+    /// (`wal_checkpoint(TRUNCATE)`), so a plain copy of the database file holds them. Returns
+    /// whether it completed within the busy timeout; nothing to do when this connection changed
+    /// nothing.
+    fn checkpoint_wal(&mut self) -> Result<bool, StoreError> {
+        if !self.changed {
+            return Ok(true);
+        }
+        let started = Instant::now();
+        loop {
+            // SQLite waits (busy handler) for readers still using the log, but answers "busy"
+            // at once while another connection runs a checkpoint: so retry until the timeout.
+            let result = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                    row.get::<_, i64>(0)
+                });
+            match result {
+                Ok(0) => {
+                    self.changed = false;
+                    return Ok(true);
+                }
+                Ok(_) => {}
+                Err(err) if is_busy(&err) => {}
+                Err(err) => return Err(self.error(err)),
+            }
+            if started.elapsed() >= BUSY_TIMEOUT {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The underlying connection, for benchmarks and tests that need raw SQL.
@@ -324,6 +374,10 @@ impl Store for SqliteStore {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    fn checkpoint(&mut self) -> Result<bool, StoreError> {
+        self.checkpoint_wal()
+    }
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {
@@ -345,49 +399,6 @@ fn sqlite_or_locked(location: &str, source: rusqlite::Error) -> StoreError {
             source,
         }
     }
-}
-
-/// Creates the parent directory (2770) and the database file (0660) if missing, so root's CLI,
-/// the filter and the policy server (group `greylisting`) can all write it and its WAL files,
-/// which SQLite creates with the main file's permissions.
-fn prepare_file(path: &Path) -> Result<(), StoreError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.exists()
-    {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o2770)
-            .create(parent)
-            .map_err(|source| StoreError::Io {
-                what: "cannot create database directory",
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        // The mode given to mkdir is filtered by the umask; set it outright.
-        let _ = std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o2770));
-    }
-    if !path.exists() {
-        let created = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o660)
-            .open(path);
-        match created {
-            Ok(file) => {
-                let _ = file.set_permissions(std::fs::Permissions::from_mode(0o660));
-            }
-            // Another process created it first: fine.
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(source) => {
-                return Err(StoreError::Io {
-                    what: "cannot create database file",
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 fn seed_defaults(conn: &Connection) -> rusqlite::Result<()> {

@@ -183,6 +183,7 @@ fn help_carries_every_line_of_plesks_help_text() {
         "-ipv6-prefix",
         "-awl-count",
         "-sender-normalize",
+        "--backup <file>",
     ] {
         let at = out.stdout.find(&format!("  {extension}")).unwrap();
         assert!(

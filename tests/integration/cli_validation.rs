@@ -244,8 +244,9 @@ fn bad_input_creates_no_database() {
 }
 
 // SPEC §2: bad input leaves an existing database byte-for-byte unchanged, -wal and -shm
-// included. A connection held open here keeps SQLite from folding the WAL back at exit, so the
-// WAL file really is there to compare.
+// included. The CLI folds its own changes into the main file, so a connection held open here
+// writes a row itself and keeps SQLite from folding the WAL back: the WAL file really has
+// frames to compare.
 #[test]
 fn bad_input_leaves_an_existing_database_byte_for_byte_unchanged() {
     let t = Test::new();
@@ -258,6 +259,11 @@ fn bad_input_leaves_an_existing_database_byte_for_byte_unchanged() {
     t.run(&["-u", "-grey-interval", "6"]).stdout(SERVER_UPDATED);
     t.run(&["-ud", "example.com", "-status", "off"])
         .stdout("SUCCESS: Update of domain 'example.com' complete.\n");
+    held.execute(
+        "INSERT INTO domains (domain, enabled) VALUES ('held.example', 1)",
+        [],
+    )
+    .unwrap();
     let before = t.files();
     assert!(
         before.contains_key("g.db-wal"),

@@ -5,6 +5,7 @@
 mod support;
 
 mod bounds;
+mod backup;
 mod cli;
 mod cli_argv;
 mod cli_migrate;
@@ -18,6 +19,7 @@ mod ext_maintenance;
 mod ext_report;
 mod ext_settings;
 mod ext_support;
+mod files;
 mod filter;
 mod filter_concurrency;
 mod filter_failopen;

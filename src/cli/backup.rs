@@ -1,0 +1,101 @@
+//! `grey_listing --backup FILE`, and the checkpoint after every CLI change that keeps a plain
+//! copy of the SQLite database file complete.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{CliError, success};
+use crate::store::{DbLocation, SqliteStore, Store, StoreError, files};
+
+/// Checks `--backup FILE` before anything is opened: a new name or an existing regular file.
+/// A symbolic link is refused rather than followed or replaced: whoever planted it would choose
+/// where root writes the copy.
+pub(super) fn check_target(file: &str) -> Result<PathBuf, String> {
+    if file.is_empty() {
+        return Err("--backup needs a file name".to_string());
+    }
+    let path = PathBuf::from(file);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(format!(
+            "{file} is a symbolic link; give a regular file or a new name"
+        )),
+        Ok(meta) if !meta.is_file() => Err(format!("{file} is not a regular file")),
+        _ => Ok(path),
+    }
+}
+
+/// Runs `--backup`: SQLite only; the database must exist (a backup never creates one) and must
+/// not be the target itself.
+pub(super) fn run(
+    location: &DbLocation,
+    target: &Path,
+    operation: &str,
+    json: bool,
+) -> Result<String, CliError> {
+    let bad = |message: String| CliError::BadInput {
+        operation: operation.to_string(),
+        message,
+    };
+    let store_error = |source| CliError::Store {
+        operation: operation.to_string(),
+        source,
+    };
+    let db = match location {
+        DbLocation::Sqlite(db) => db,
+        DbLocation::Postgres(_) => {
+            return Err(bad(
+                "a PostgreSQL store is backed up with pg_dump or grey_listing --export".to_string(),
+            ));
+        }
+    };
+    if !files::check_regular(db).map_err(store_error)? {
+        return Err(bad(format!("database {} does not exist", db.display())));
+    }
+    if same_file(db, target) {
+        return Err(bad(format!(
+            "{} is the database itself; give another file",
+            target.display()
+        )));
+    }
+    let store = SqliteStore::open(db).map_err(store_error)?;
+    store.backup_to(target).map_err(store_error)?;
+    Ok(success(
+        &format!(
+            "Backup of {} written to {}.",
+            db.display(),
+            target.display()
+        ),
+        json,
+    ))
+}
+
+/// Whether two paths name one file (an existing target with the database's device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// After a command: moves what it committed into the database's main file, so a plain copy of
+/// that file holds it. When other connections keep the checkpoint from completing, the change
+/// stays committed and a warning says where it is.
+pub(super) fn checkpoint_or_warn(store: &mut dyn Store) {
+    let complete = match store.checkpoint() {
+        Ok(complete) => complete,
+        Err(StoreError::Locked { .. }) => false,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "Warning: checkpoint failed: {err}");
+            false
+        }
+    };
+    if !complete {
+        let _ = writeln!(
+            std::io::stderr(),
+            "Warning: the change is still only in {}-wal; use grey_listing --backup to copy \
+             the database",
+            store.describe()
+        );
+    }
+}
