@@ -28,6 +28,7 @@ use crate::logging::Logger;
 use crate::store::{self, DbLocation, SqliteStore, Store};
 
 use super::Synchronous;
+use super::reload::{self, FileId};
 
 /// Log pages after which a commit of the server checkpoints the WAL into the database.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
@@ -127,7 +128,7 @@ impl BatchDecider {
                 .iter()
                 .map(|&p| (batch[p].0.clone(), batch[p].1))
                 .collect();
-            if worker.jobs.send(job).is_ok() {
+            if worker.jobs.send(Job::Decide(job)).is_ok() {
                 waiting += 1;
             } else {
                 for &p in positions {
@@ -139,12 +140,15 @@ impl BatchDecider {
             let Ok(answer) = self.answers.recv() else {
                 break;
             };
-            waiting -= 1;
             log_all(log, answer.errors);
+            log_notes(log, answer.notes);
+            // A note (a reopened database) answers no job.
+            let Some(outcome) = answer.outcome else {
+                continue;
+            };
+            waiting -= 1;
             let positions = &parts[answer.worker];
-            for (&p, decided) in positions
-                .iter()
-                .zip(spread(answer.outcome, positions.len()))
+            for (&p, decided) in positions.iter().zip(spread(outcome, positions.len()))
             {
                 results[p] = Some(decided);
             }
@@ -153,6 +157,48 @@ impl BatchDecider {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err("database worker stopped".to_string())))
             .collect()
+    }
+}
+
+impl BatchDecider {
+    /// Reopens every connection whose SQLite file was deleted or replaced since it was opened
+    /// (a deleted one is created anew, as the CLI would). Called on a timer, not per request.
+    pub fn check_replaced(&mut self, log: &mut Logger) {
+        if let Some(connection) = self.inline.as_mut() {
+            let (mut notes, mut errors) = (Vec::new(), Vec::new());
+            connection.check_replaced(&mut notes, &mut errors);
+            log_notes(log, notes);
+            log_all(log, errors);
+            return;
+        }
+        for worker in &self.workers {
+            let _ = worker.jobs.send(Job::CheckReplaced);
+        }
+        self.log_worker_notes(log);
+    }
+
+    /// Closes every connection and opens `db` instead (SIGHUP).
+    pub fn reopen(&mut self, db: &DbLocation, log: &mut Logger) {
+        if let Some(connection) = self.inline.as_mut() {
+            let (mut notes, mut errors) = (Vec::new(), Vec::new());
+            connection.reopen(db.clone(), &mut notes, &mut errors);
+            log_notes(log, notes);
+            log_all(log, errors);
+            return;
+        }
+        for worker in &self.workers {
+            let _ = worker.jobs.send(Job::Reopen(db.clone()));
+        }
+        self.log_worker_notes(log);
+    }
+
+    /// Logs what the workers reported since (their notes of an earlier check arrive here, one
+    /// interval later at most, or with the next batch).
+    fn log_worker_notes(&mut self, log: &mut Logger) {
+        while let Ok(answer) = self.answers.try_recv() {
+            log_all(log, answer.errors);
+            log_notes(log, answer.notes);
+        }
     }
 }
 
@@ -191,17 +237,36 @@ fn log_all(log: &mut Logger, errors: Vec<String>) {
     }
 }
 
-/// What a worker sends back for one job.
+fn log_notes(log: &mut Logger, notes: Vec<String>) {
+    for line in notes {
+        log.info(&line);
+    }
+}
+
+/// What a worker is asked to do.
+enum Job {
+    /// Decide a part of a batch and answer with its outcome.
+    Decide(Vec<(Message, i64)>),
+    /// Reopen if the database file was deleted or replaced; answer only if something happened.
+    CheckReplaced,
+    /// Close the connection and open this database instead.
+    Reopen(DbLocation),
+}
+
+/// What a worker sends back: the outcome of a `Decide` job, or only lines to log.
 struct Answer {
     worker: usize,
-    outcome: Result<Vec<MessageOutcome>, String>,
+    /// `None`: not the answer to a `Decide` job, only lines to log.
+    outcome: Option<Result<Vec<MessageOutcome>, String>>,
     /// Error lines to log (the logger belongs to the event-loop thread).
     errors: Vec<String>,
+    /// Informational lines to log.
+    notes: Vec<String>,
 }
 
 /// A pool thread owning one connection.
 struct Worker {
-    jobs: Sender<Vec<(Message, i64)>>,
+    jobs: Sender<Job>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -213,7 +278,7 @@ impl Worker {
         answers: Sender<Answer>,
         opened: Option<Sender<()>>,
     ) -> Worker {
-        let (jobs, job_rx) = mpsc::channel::<Vec<(Message, i64)>>();
+        let (jobs, job_rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name(format!("db-{index}"))
             .spawn(move || {
@@ -224,13 +289,31 @@ impl Worker {
                     let _ = opened.send(());
                 }
                 // Startup errors go out with the first answer.
+                let mut notes = Vec::new();
                 for job in job_rx {
-                    let batch: Vec<(&Message, i64)> = job.iter().map(|(m, t)| (m, *t)).collect();
-                    let outcome = connection.decide(&batch, &mut errors);
+                    let outcome = match job {
+                        Job::Decide(job) => {
+                            let batch: Vec<(&Message, i64)> =
+                                job.iter().map(|(m, t)| (m, *t)).collect();
+                            Some(connection.decide(&batch, &mut errors))
+                        }
+                        Job::CheckReplaced => {
+                            connection.check_replaced(&mut notes, &mut errors);
+                            None
+                        }
+                        Job::Reopen(db) => {
+                            connection.reopen(db, &mut notes, &mut errors);
+                            None
+                        }
+                    };
+                    if outcome.is_none() && notes.is_empty() && errors.is_empty() {
+                        continue;
+                    }
                     let answer = Answer {
                         worker: index,
                         outcome,
                         errors: std::mem::take(&mut errors),
+                        notes: std::mem::take(&mut notes),
                     };
                     if answers.send(answer).is_err() {
                         break;
@@ -254,6 +337,8 @@ struct Connection {
     db: DbLocation,
     synchronous: Synchronous,
     store: Option<Box<dyn Store>>,
+    /// The SQLite file the open store uses (`None`: unknown, reopen at the next check).
+    opened_file: Option<FileId>,
     last_open_failure: Option<Instant>,
     /// Configuration read from the store, valid while its stamp stays the same.
     cache: ConfigCache,
@@ -265,6 +350,7 @@ impl Connection {
             db,
             synchronous,
             store: None,
+            opened_file: None,
             last_open_failure: None,
             cache: ConfigCache::new(),
         }
@@ -278,8 +364,17 @@ impl Connection {
         {
             return;
         }
+        // The file's identity before and after the open: if they differ, the file was replaced
+        // meanwhile and which one SQLite holds is unknown, so the next check reopens.
+        let path = match &self.db {
+            DbLocation::Sqlite(path) => Some(path.clone()),
+            _ => None,
+        };
+        let before = path.as_deref().and_then(reload::file_id);
         match open_store(&self.db, self.synchronous) {
             Ok(opened) => {
+                let after = path.as_deref().and_then(reload::file_id);
+                self.opened_file = after.filter(|id| before.is_none_or(|b| b == *id));
                 // Another file may now be behind the location: read the configuration afresh.
                 self.cache.clear();
                 self.store = Some(opened);
@@ -289,6 +384,40 @@ impl Connection {
                 errors.push(format!("cannot open the database, mail passes: {err}"));
                 self.last_open_failure = Some(Instant::now());
             }
+        }
+    }
+
+    /// Reopens when the SQLite file at the path is not the one this connection opened.
+    fn check_replaced(&mut self, notes: &mut Vec<String>, errors: &mut Vec<String>) {
+        let DbLocation::Sqlite(path) = &self.db else {
+            // A PostgreSQL server keeps its database whatever happens to local files.
+            return;
+        };
+        if self.store.is_none() {
+            // Not open: the next batch opens whatever is there.
+            return;
+        }
+        let current = reload::file_id(path);
+        if !reload::must_reopen(self.opened_file, current) {
+            return;
+        }
+        notes.push(reload::replaced_line(&self.db, current));
+        self.store = None;
+        self.last_open_failure = None;
+        self.ensure_open(errors);
+        if self.store.is_some() {
+            notes.push(format!("database {} reopened", self.db));
+        }
+    }
+
+    /// Closes the store and opens `db` (which may be the same location) at once.
+    fn reopen(&mut self, db: DbLocation, notes: &mut Vec<String>, errors: &mut Vec<String>) {
+        self.db = db;
+        self.store = None;
+        self.last_open_failure = None;
+        self.ensure_open(errors);
+        if self.store.is_some() {
+            notes.push(format!("database {} opened", self.db));
         }
     }
 
