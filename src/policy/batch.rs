@@ -402,7 +402,9 @@ impl Connection {
             return;
         }
         notes.push(reload::replaced_line(&self.db, current));
-        self.store = None;
+        if let Some(mut old) = self.store.take() {
+            old.abandon_replaced();
+        }
         self.last_open_failure = None;
         self.ensure_open(errors);
         if self.store.is_some() {

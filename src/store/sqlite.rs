@@ -324,6 +324,14 @@ impl Store for SqliteStore {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    fn abandon_replaced(&mut self) {
+        // Checkpoints into the old (unlinked) file and truncates the log this handle has open,
+        // which is the one still at the path unless a new log was moved there too.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {

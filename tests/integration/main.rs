@@ -29,6 +29,7 @@ mod pg_binary_faults;
 mod pg_faults;
 mod policy;
 mod policy_cache;
+mod policy_lifecycle;
 mod postgres_multi_mx;
 mod store_behaviour;
 mod transfer;

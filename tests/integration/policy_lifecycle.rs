@@ -1,0 +1,415 @@
+//! `greylisting-policyd` on a real server's terms: the database deleted or replaced under it,
+//! SIGHUP, a hostile `--hostname`, and the unix socket's mode and group. The real binary, real
+//! signals, a temporary database.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::policy::{Client, DEFER, DUNNO, cli, request, triplet_count};
+
+/// The bound within which a deleted or replaced database must be noticed, times three.
+const NOTICE_WITHIN: Duration = Duration::from_secs(15);
+
+fn policyd_bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("greylisting-policyd")
+}
+
+/// A policy server started with exactly the given arguments and environment.
+struct Daemon {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts `greylisting-policyd ARGS` under `umask` with `env` added (and `GREY_LISTING_DB`
+    /// removed, so the configuration file counts); waits until it listens.
+    fn start(args: &[&str], env: &[(&str, &str)], umask: &str) -> Daemon {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("umask \"$0\"; exec \"$@\"")
+            .arg(umask)
+            .arg(policyd_bin())
+            .args(args)
+            .env_remove("GREY_LISTING_DB")
+            .env("GREY_LISTING_LOG", "stderr")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread_log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = addr_tx.send(rest.split(',').next().unwrap_or("").to_string());
+                }
+                thread_log.lock().unwrap().push(line);
+            }
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not report its address");
+        Daemon { child, addr, log }
+    }
+
+    fn connect(&self) -> Client {
+        match self.addr.strip_prefix("unix:") {
+            Some(path) => Client::over(Box::new(UnixStream::connect(path).unwrap())),
+            None => Client::over(Box::new(std::net::TcpStream::connect(&self.addr).unwrap())),
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line containing {needle:?}; log: {:#?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A request for a triplet nobody asked about before (the sender is spelt in letters: digit
+/// runs in a sender fold together).
+fn fresh_request(n: usize) -> String {
+    let mut word = String::new();
+    let mut rest = n;
+    loop {
+        word.push(char::from(b'a' + (rest % 26) as u8));
+        rest /= 26;
+        if rest == 0 {
+            break;
+        }
+    }
+    request(
+        "198.51.100.7",
+        "unknown",
+        &format!("{word}@sender.example"),
+        "u@local.example",
+        &[],
+    )
+}
+
+/// Asks fresh triplets until the answer is `want`; panics after `NOTICE_WITHIN` from `since`.
+fn until_answer(client: &mut Client, want: &str, since: Instant, first: usize) -> usize {
+    let mut n = first;
+    loop {
+        n += 1;
+        if client.ask(&fresh_request(n)) == want {
+            return n;
+        }
+        assert!(
+            since.elapsed() < NOTICE_WITHIN,
+            "still no {want:?} {NOTICE_WITHIN:?} after the database changed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn remove_database(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+}
+
+// `rm greylist.db*` under a running server: it notices within 5 s and creates a new database as
+// the CLI would, so a CLI change on the new file applies and triplets go to the new file.
+#[test]
+fn deleted_database_is_noticed_and_the_new_file_used() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("greylist.db");
+    cli(path_str(&db), &["-u", "-grey-interval", "5"]);
+    let server = Daemon::start(
+        &["--listen", "127.0.0.1:0", "--db", path_str(&db)],
+        &[],
+        "007",
+    );
+    let mut client = server.connect();
+    assert_eq!(client.ask(&fresh_request(0)), DEFER);
+    remove_database(&db);
+    let removed = Instant::now();
+    // Left alone, the server creates the new database itself.
+    server.wait_log("was deleted: creating a new one");
+    assert!(removed.elapsed() < NOTICE_WITHIN);
+    server.wait_log(&format!("database {} reopened", db.display()));
+    assert!(db.exists());
+    cli(path_str(&db), &["-u", "-status", "off"]);
+    let n = until_answer(&mut client, DUNNO, removed, 0);
+    // Greylisting on again in the new file: a fresh triplet is deferred and stored there.
+    cli(path_str(&db), &["-u", "-status", "on"]);
+    let before = triplet_count(path_str(&db));
+    assert_eq!(client.ask(&fresh_request(n + 1)), DEFER);
+    assert_eq!(triplet_count(path_str(&db)), before + 1);
+}
+
+// A restored copy moved over the database: the server switches to it within 5 s.
+#[test]
+fn database_replaced_by_mv_is_reopened() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("greylist.db");
+    cli(path_str(&db), &["-u", "-grey-interval", "5"]);
+    let server = Daemon::start(
+        &["--listen", "127.0.0.1:0", "--db", path_str(&db)],
+        &[],
+        "007",
+    );
+    let mut client = server.connect();
+    assert_eq!(client.ask(&fresh_request(0)), DEFER);
+    let restored = dir.path().join("restored.db");
+    cli(path_str(&restored), &["-u", "-status", "off"]);
+    // A restored copy is one self-contained file (as --backup writes it): no log beside it.
+    rusqlite::Connection::open(&restored)
+        .unwrap()
+        .query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
+        .unwrap();
+    // Only the file is moved: the log of the old database stays at the path, and must not be
+    // applied to the restored one.
+    std::fs::rename(&restored, &db).unwrap();
+    let moved = Instant::now();
+    let n = until_answer(&mut client, DUNNO, moved, 0);
+    server.wait_log("was replaced by another file");
+    cli(path_str(&db), &["-u", "-status", "on"]);
+    // The restored file had no triplet (the one decided before is in the old file): the new
+    // one went into it.
+    assert_eq!(triplet_count(path_str(&db)), 0);
+    assert_eq!(client.ask(&fresh_request(n + 1)), DEFER);
+    assert_eq!(triplet_count(path_str(&db)), 1);
+}
+
+// SIGHUP used to kill the server (exit 129). Now it reads the configuration file again and
+// serves on, from the database the file now names.
+#[test]
+fn sighup_rereads_the_configuration_file_and_serves_on() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let conf = dir.path().join("grey_listing.conf");
+    std::fs::write(&conf, format!("db = {}\n", a.display())).unwrap();
+    cli(path_str(&b), &["-u", "-grey-interval", "5"]);
+    let mut server = Daemon::start(
+        &["--listen", "127.0.0.1:0"],
+        &[("GREY_LISTING_CONF", path_str(&conf))],
+        "007",
+    );
+    let mut client = server.connect();
+    assert_eq!(client.ask(&fresh_request(1)), DEFER);
+    assert_eq!(triplet_count(path_str(&a)), 1);
+    std::fs::write(&conf, format!("# moved\ndb = {}\n", b.display())).unwrap();
+    server.signal(libc::SIGHUP);
+    server.wait_log(&format!("database changed from {} to {}", a.display(), b.display()));
+    assert!(server.is_running(), "SIGHUP ended the server");
+    // The same connection goes on; decisions now go to b.
+    assert_eq!(client.ask(&fresh_request(2)), DEFER);
+    assert_eq!(triplet_count(path_str(&b)), 1);
+    assert_eq!(triplet_count(path_str(&a)), 1);
+    // A new connection too.
+    assert_eq!(server.connect().ask(&fresh_request(3)), DEFER);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit(), Some(0));
+}
+
+// An invalid configuration on SIGHUP: logged, the previous one kept, still serving.
+#[test]
+fn sighup_with_an_invalid_configuration_keeps_the_old_one() {
+    let dir = TempDir::new().unwrap();
+    let a = dir.path().join("a.db");
+    let conf = dir.path().join("grey_listing.conf");
+    std::fs::write(&conf, format!("db = {}\n", a.display())).unwrap();
+    let mut server = Daemon::start(
+        &["--listen", "127.0.0.1:0"],
+        &[("GREY_LISTING_CONF", path_str(&conf))],
+        "007",
+    );
+    let mut client = server.connect();
+    assert_eq!(client.ask(&fresh_request(1)), DEFER);
+    std::fs::write(&conf, "db =\n").unwrap();
+    server.signal(libc::SIGHUP);
+    let line = server.wait_log("keeping the previous configuration");
+    assert!(line.contains(path_str(&conf)), "{line}");
+    assert!(server.is_running());
+    assert_eq!(client.ask(&fresh_request(2)), DEFER);
+    assert_eq!(triplet_count(path_str(&a)), 2);
+}
+
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(policyd_bin())
+        .args(args)
+        .env("GREY_LISTING_LOG", "stderr")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+// A CR/LF in --hostname would inject an extra `action=` line into the replies.
+#[test]
+fn hostname_with_line_breaks_or_too_long_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("g.db");
+    let base = ["--listen", "127.0.0.1:0", "--db", path_str(&db)];
+    let injected = "mx.test\r\naction=REJECT 5.7.1 injected";
+    let err = refused(&[&base[..], &["--hostname", injected]].concat());
+    assert!(err.contains("invalid --hostname"), "{err}");
+    assert!(err.contains(r"\r\n"), "the value is not shown escaped: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let long = format!("{}.example", "a".repeat(254 - ".example".len()));
+    assert_eq!(long.len(), 254);
+    let err = refused(&[&base[..], &["--hostname", &long]].concat());
+    assert!(err.contains("invalid --hostname") && err.contains("254 bytes"), "{err}");
+    for bad in ["", "mx_1.example", "mx.example "] {
+        let err = refused(&[&base[..], &["--hostname", bad]].concat());
+        assert!(err.contains("invalid --hostname"), "{bad:?}: {err}");
+    }
+    // Nothing was created.
+    assert!(!db.exists());
+    // 253 bytes is fine.
+    let longest = &long[1..];
+    let _ok = Daemon::start(&[&base[..], &["--hostname", longest]].concat(), &[], "022");
+}
+
+// The socket's mode is --socket-mode (default 0660) whatever the umask; its group is
+// --socket-group; it is removed at exit.
+#[test]
+fn socket_mode_and_group_whatever_the_umask() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("g.db");
+    let sock = dir.path().join("policy.sock");
+    let listen = format!("unix:{}", sock.display());
+    for (umask, extra, mode) in [
+        ("077", &[][..], 0o660),
+        ("000", &[][..], 0o660),
+        ("077", &["--socket-mode", "0660"][..], 0o660),
+        ("000", &["--socket-mode", "0640"][..], 0o640),
+    ] {
+        let mut server = Daemon::start(
+            &[&["--listen", &listen, "--db", path_str(&db)][..], extra].concat(),
+            &[],
+            umask,
+        );
+        let meta = std::fs::symlink_metadata(&sock).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, mode, "umask {umask} {extra:?}");
+        assert_eq!(server.connect().ask(&fresh_request(1)), DEFER);
+        server.signal(libc::SIGTERM);
+        assert_eq!(server.wait_exit(), Some(0));
+        assert!(!sock.exists(), "socket left behind at exit");
+    }
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } == 0 {
+        // Root may give the socket to any group, named or numbered.
+        let server = Daemon::start(
+            &["--listen", &listen, "--db", path_str(&db), "--socket-group", "4242"],
+            &[],
+            "022",
+        );
+        assert_eq!(std::fs::symlink_metadata(&sock).unwrap().gid(), 4242);
+        drop(server);
+    }
+    let err = refused(&["--listen", &listen, "--socket-mode", "0666"]);
+    assert!(err.contains("world-writable"), "{err}");
+    let err = refused(&["--listen", "127.0.0.1:0", "--socket-group", "4242"]);
+    assert!(err.contains("unix socket only"), "{err}");
+}
+
+// A user who is neither root nor in the group cannot give it the socket: refused at start,
+// with the unit setting that fixes it.
+#[test]
+fn socket_group_the_user_cannot_use_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let sock = dir.path().join("policy.sock");
+    let mut command = Command::new(policyd_bin());
+    command
+        .args(["--listen", &format!("unix:{}", sock.display())])
+        .args(["--db", path_str(&dir.path().join("g.db"))])
+        .args(["--socket-group", "4243"])
+        .env("GREY_LISTING_LOG", "stderr");
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } == 0 {
+        // As nobody: std drops root's supplementary groups with the user.
+        command.uid(65534).gid(65534);
+    }
+    let out = command.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("add SupplementaryGroups=4243 to the systemd unit"),
+        "{err}"
+    );
+    assert!(!sock.exists());
+    let err = refused(&[
+        "--listen",
+        &format!("unix:{}", sock.display()),
+        "--socket-group",
+        "no-such-group-gl",
+    ]);
+    assert!(err.contains("no such group"), "{err}");
+}
+
+// A regular file at the socket's path is never removed.
+#[test]
+fn a_regular_file_at_the_socket_path_is_kept() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("important");
+    std::fs::write(&file, b"data").unwrap();
+    let err = refused(&[
+        "--listen",
+        &format!("unix:{}", file.display()),
+        "--db",
+        path_str(&dir.path().join("g.db")),
+    ]);
+    assert!(err.contains("not a socket (a regular file)"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"data");
+}
