@@ -238,7 +238,11 @@ mod tests {
             .set_read_timeout(Some(Duration::from_millis(300)))
             .expect("timeout");
         log.info("lost");
-        assert_eq!(receive(&second), None, "the old connection reached the new socket");
+        assert_eq!(
+            receive(&second),
+            None,
+            "the old connection reached the new socket"
+        );
         log.reconnect();
         second
             .set_read_timeout(Some(Duration::from_secs(5)))

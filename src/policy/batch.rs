@@ -51,6 +51,8 @@ pub type Decided = Result<MessageOutcome, String>;
 
 /// Owns the database connection(s) of the server.
 pub struct BatchDecider {
+    /// Where the connections are (the pool checks an SQLite file for them).
+    db: DbLocation,
     /// The single connection, used on the calling thread (pool of one).
     inline: Option<Connection>,
     /// The worker threads of a larger pool.
@@ -75,6 +77,7 @@ impl BatchDecider {
             connection.ensure_open(&mut errors);
             log_all(log, errors);
             return BatchDecider {
+                db: connection.db.clone(),
                 inline: Some(connection),
                 workers: Vec::new(),
                 answers,
@@ -98,6 +101,7 @@ impl BatchDecider {
             }),
         );
         BatchDecider {
+            db,
             inline: None,
             workers,
             answers,
@@ -148,8 +152,7 @@ impl BatchDecider {
             };
             waiting -= 1;
             let positions = &parts[answer.worker];
-            for (&p, decided) in positions.iter().zip(spread(outcome, positions.len()))
-            {
+            for (&p, decided) in positions.iter().zip(spread(outcome, positions.len())) {
                 results[p] = Some(decided);
             }
         }
@@ -171,14 +174,21 @@ impl BatchDecider {
             log_all(log, errors);
             return;
         }
-        for worker in &self.workers {
-            let _ = worker.jobs.send(Job::CheckReplaced);
-        }
-        self.log_worker_notes(log);
+        let DbLocation::Sqlite(path) = &self.db else {
+            return;
+        };
+        // Every pooled connection lets go of the old file before any opens the new one: the
+        // log and index files beside the path may still be the old database's, and a
+        // connection to the new file must not share them with one to the old. The workers are
+        // idle between batches, so this round trip is short.
+        let current = reload::file_id(path);
+        self.all_workers(|| Job::Abandon(current), log);
     }
 
-    /// Closes every connection and opens `db` instead (SIGHUP).
+    /// Closes every connection and opens `db` instead (SIGHUP). A pool opens it with the next
+    /// batch, so a slow database server does not hold up the loop here.
     pub fn reopen(&mut self, db: &DbLocation, log: &mut Logger) {
+        self.db = db.clone();
         if let Some(connection) = self.inline.as_mut() {
             let (mut notes, mut errors) = (Vec::new(), Vec::new());
             connection.reopen(db.clone(), &mut notes, &mut errors);
@@ -186,16 +196,20 @@ impl BatchDecider {
             log_all(log, errors);
             return;
         }
-        for worker in &self.workers {
-            let _ = worker.jobs.send(Job::Reopen(db.clone()));
-        }
-        self.log_worker_notes(log);
+        self.all_workers(|| Job::Close(db.clone()), log);
     }
 
-    /// Logs what the workers reported since (their notes of an earlier check arrive here, one
-    /// interval later at most, or with the next batch).
-    fn log_worker_notes(&mut self, log: &mut Logger) {
-        while let Ok(answer) = self.answers.try_recv() {
+    /// Sends a job to every worker and waits until each has answered it.
+    fn all_workers(&mut self, job: impl Fn() -> Job, log: &mut Logger) {
+        let sent = self
+            .workers
+            .iter()
+            .filter(|worker| worker.jobs.send(job()).is_ok())
+            .count();
+        for _ in 0..sent {
+            let Ok(answer) = self.answers.recv() else {
+                break;
+            };
             log_all(log, answer.errors);
             log_notes(log, answer.notes);
         }
@@ -247,10 +261,11 @@ fn log_notes(log: &mut Logger, notes: Vec<String>) {
 enum Job {
     /// Decide a part of a batch and answer with its outcome.
     Decide(Vec<(Message, i64)>),
-    /// Reopen if the database file was deleted or replaced; answer only if something happened.
-    CheckReplaced,
-    /// Close the connection and open this database instead.
-    Reopen(DbLocation),
+    /// Close the connection if its SQLite file is no longer the one now at the path (this
+    /// identity); the next batch opens the new one. Always answered.
+    Abandon(Option<FileId>),
+    /// Close the connection; the next batch opens this database. Always answered.
+    Close(DbLocation),
 }
 
 /// What a worker sends back: the outcome of a `Decide` job, or only lines to log.
@@ -297,18 +312,15 @@ impl Worker {
                                 job.iter().map(|(m, t)| (m, *t)).collect();
                             Some(connection.decide(&batch, &mut errors))
                         }
-                        Job::CheckReplaced => {
-                            connection.check_replaced(&mut notes, &mut errors);
+                        Job::Abandon(current) => {
+                            connection.abandon_if_replaced(current, &mut notes);
                             None
                         }
-                        Job::Reopen(db) => {
-                            connection.reopen(db, &mut notes, &mut errors);
+                        Job::Close(db) => {
+                            connection.close(db);
                             None
                         }
                     };
-                    if outcome.is_none() && notes.is_empty() && errors.is_empty() {
-                        continue;
-                    }
                     let answer = Answer {
                         worker: index,
                         outcome,
@@ -387,36 +399,50 @@ impl Connection {
         }
     }
 
-    /// Reopens when the SQLite file at the path is not the one this connection opened.
+    /// Reopens at once when the SQLite file at the path is not the one this connection opened.
     fn check_replaced(&mut self, notes: &mut Vec<String>, errors: &mut Vec<String>) {
         let DbLocation::Sqlite(path) = &self.db else {
             // A PostgreSQL server keeps its database whatever happens to local files.
             return;
         };
-        if self.store.is_none() {
-            // Not open: the next batch opens whatever is there.
-            return;
-        }
         let current = reload::file_id(path);
+        if self.abandon_if_replaced(current, notes) {
+            self.ensure_open(errors);
+            if self.store.is_some() {
+                notes.push(format!("database {} reopened", self.db));
+            }
+        }
+    }
+
+    /// Closes the store when its SQLite file is not `current`, the file now at the path; true
+    /// when it did. The next [`Connection::ensure_open`] opens the file at the path (creating
+    /// it if there is none).
+    fn abandon_if_replaced(&mut self, current: Option<FileId>, notes: &mut Vec<String>) -> bool {
+        if !matches!(self.db, DbLocation::Sqlite(_)) || self.store.is_none() {
+            // Not open: the next batch opens whatever is there.
+            return false;
+        }
         if !reload::must_reopen(self.opened_file, current) {
-            return;
+            return false;
         }
         notes.push(reload::replaced_line(&self.db, current));
         if let Some(mut old) = self.store.take() {
             old.abandon_replaced();
         }
         self.last_open_failure = None;
-        self.ensure_open(errors);
-        if self.store.is_some() {
-            notes.push(format!("database {} reopened", self.db));
-        }
+        true
+    }
+
+    /// Closes the store; the next [`Connection::ensure_open`] opens `db`.
+    fn close(&mut self, db: DbLocation) {
+        self.db = db;
+        self.store = None;
+        self.last_open_failure = None;
     }
 
     /// Closes the store and opens `db` (which may be the same location) at once.
     fn reopen(&mut self, db: DbLocation, notes: &mut Vec<String>, errors: &mut Vec<String>) {
-        self.db = db;
-        self.store = None;
-        self.last_open_failure = None;
+        self.close(db);
         self.ensure_open(errors);
         if self.store.is_some() {
             notes.push(format!("database {} opened", self.db));

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod cli;
+mod hostname;
 pub mod protocol;
 pub mod reload;
 pub mod socket;
@@ -36,6 +37,7 @@ use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
 use batch::BatchDecider;
+pub use hostname::{FALLBACK_HOSTNAME, MAX_HOSTNAME, check_hostname, local_hostname};
 use protocol::{Parsed, ProtocolError, RequestReader};
 use reload::{Lifecycle, LocationSource};
 use socket::{SocketError, SocketOptions};
@@ -139,55 +141,6 @@ impl Config {
     }
 }
 
-/// The header's host name when the machine's cannot be used.
-pub const FALLBACK_HOSTNAME: &str = "localhost";
-
-/// The machine's host name (for the header); `Err` says why it cannot be used. It goes into a
-/// reply line, so only a valid host name is taken (see [`check_hostname`]).
-pub fn local_hostname() -> Result<String, String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return Err(format!(
-            "cannot read the host name: {}",
-            io::Error::last_os_error()
-        ));
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]);
-    check_hostname(&name)
-        .map(|()| name.to_string())
-        .map_err(|why| format!("the system host name {} {why}", name.escape_debug()))
-}
-
-/// Longest host name accepted (a DNS name's limit).
-pub const MAX_HOSTNAME: usize = 253;
-
-/// A host name for the `X-Greylist` header: 1 to 253 bytes of letters, digits, `.` and `-`.
-/// Anything else could break the reply (a CR/LF would inject another `action=` line).
-pub fn check_hostname(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("is empty".to_string());
-    }
-    if name.len() > MAX_HOSTNAME {
-        return Err(format!(
-            "is {} bytes long, at most {MAX_HOSTNAME} are allowed",
-            name.len()
-        ));
-    }
-    match name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '-'))
-    {
-        Some(bad) => Err(format!(
-            "contains {:?}; only letters, digits, '.' and '-' are allowed",
-            bad
-        )),
-        None => Ok(()),
-    }
-}
-
 /// Raises the soft limit of open files to the hard limit, so `--max-connections` can be reached.
 /// Failing to raise it is harmless (accept errors are logged and retried).
 pub fn raise_fd_limit() {
@@ -223,10 +176,7 @@ impl PolicyListener {
     /// Binds `host:port` or `unix:/path`; a unix socket gets the mode and group of `options`
     /// before it accepts anything (see [`socket::bind_unix`]: a stale socket is replaced, any
     /// other file at the path is refused).
-    pub fn bind_with(
-        listen: &str,
-        options: &SocketOptions,
-    ) -> Result<PolicyListener, PolicyError> {
+    pub fn bind_with(listen: &str, options: &SocketOptions) -> Result<PolicyListener, PolicyError> {
         let io_err = |what, cause| PolicyError::Io {
             what,
             address: listen.to_string(),

@@ -48,7 +48,11 @@ impl Daemon {
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut child = command.spawn().unwrap();
+        Daemon::from_child(command.spawn().unwrap())
+    }
+
+    /// Collects the log of a started server (stderr piped); waits until it listens.
+    fn from_child(mut child: Child) -> Daemon {
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -200,16 +204,34 @@ fn deleted_database_is_noticed_and_the_new_file_used() {
 // A restored copy moved over the database: the server switches to it within 5 s.
 #[test]
 fn database_replaced_by_mv_is_reopened() {
+    replaced_by_mv(&[]);
+}
+
+// The same with a pool of connections, each of which must switch.
+#[test]
+fn database_replaced_by_mv_is_reopened_by_every_pooled_connection() {
+    replaced_by_mv(&["--db-connections", "3"]);
+}
+
+fn replaced_by_mv(extra: &[&str]) {
     let dir = TempDir::new().unwrap();
     let db = dir.path().join("greylist.db");
     cli(path_str(&db), &["-u", "-grey-interval", "5"]);
     let server = Daemon::start(
-        &["--listen", "127.0.0.1:0", "--db", path_str(&db)],
+        &[
+            &["--listen", "127.0.0.1:0", "--db", path_str(&db)][..],
+            extra,
+        ]
+        .concat(),
         &[],
         "007",
     );
     let mut client = server.connect();
     assert_eq!(client.ask(&fresh_request(0)), DEFER);
+    // Senders spread over every pooled connection.
+    for n in 100..110 {
+        assert_eq!(client.ask(&fresh_request(n)), DEFER);
+    }
     let restored = dir.path().join("restored.db");
     cli(path_str(&restored), &["-u", "-status", "off"]);
     // A restored copy is one self-contained file (as --backup writes it): no log beside it.
@@ -223,12 +245,24 @@ fn database_replaced_by_mv_is_reopened() {
     let moved = Instant::now();
     let n = until_answer(&mut client, DUNNO, moved, 0);
     server.wait_log("was replaced by another file");
+    // Every connection switches: ten senders in a row, all on the restored configuration.
+    for m in n + 1..n + 11 {
+        while client.ask(&fresh_request(m)) != DUNNO {
+            assert!(
+                moved.elapsed() < NOTICE_WITHIN,
+                "a connection stayed on the old file"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     cli(path_str(&db), &["-u", "-status", "on"]);
-    // The restored file had no triplet (the one decided before is in the old file): the new
-    // one went into it.
+    // The restored file had no triplet (those decided before are in the old file): the new
+    // ones go into it.
     assert_eq!(triplet_count(path_str(&db)), 0);
-    assert_eq!(client.ask(&fresh_request(n + 1)), DEFER);
-    assert_eq!(triplet_count(path_str(&db)), 1);
+    for m in 200..210 {
+        assert_eq!(client.ask(&fresh_request(m)), DEFER);
+    }
+    assert_eq!(triplet_count(path_str(&db)), 10);
 }
 
 // SIGHUP used to kill the server (exit 129). Now it reads the configuration file again and
@@ -250,7 +284,11 @@ fn sighup_rereads_the_configuration_file_and_serves_on() {
     assert_eq!(triplet_count(path_str(&a)), 1);
     std::fs::write(&conf, format!("# moved\ndb = {}\n", b.display())).unwrap();
     server.signal(libc::SIGHUP);
-    server.wait_log(&format!("database changed from {} to {}", a.display(), b.display()));
+    server.wait_log(&format!(
+        "database changed from {} to {}",
+        a.display(),
+        b.display()
+    ));
     assert!(server.is_running(), "SIGHUP ended the server");
     // The same connection goes on; decisions now go to b.
     assert_eq!(client.ask(&fresh_request(2)), DEFER);
@@ -304,12 +342,18 @@ fn hostname_with_line_breaks_or_too_long_is_refused() {
     let injected = "mx.test\r\naction=REJECT 5.7.1 injected";
     let err = refused(&[&base[..], &["--hostname", injected]].concat());
     assert!(err.contains("invalid --hostname"), "{err}");
-    assert!(err.contains(r"\r\n"), "the value is not shown escaped: {err}");
+    assert!(
+        err.contains(r"\r\n"),
+        "the value is not shown escaped: {err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
     let long = format!("{}.example", "a".repeat(254 - ".example".len()));
     assert_eq!(long.len(), 254);
     let err = refused(&[&base[..], &["--hostname", &long]].concat());
-    assert!(err.contains("invalid --hostname") && err.contains("254 bytes"), "{err}");
+    assert!(
+        err.contains("invalid --hostname") && err.contains("254 bytes"),
+        "{err}"
+    );
     for bad in ["", "mx_1.example", "mx.example "] {
         let err = refused(&[&base[..], &["--hostname", bad]].concat());
         assert!(err.contains("invalid --hostname"), "{bad:?}: {err}");
@@ -341,7 +385,11 @@ fn socket_mode_and_group_whatever_the_umask() {
             umask,
         );
         let meta = std::fs::symlink_metadata(&sock).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o7777, mode, "umask {umask} {extra:?}");
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            mode,
+            "umask {umask} {extra:?}"
+        );
         assert_eq!(server.connect().ask(&fresh_request(1)), DEFER);
         server.signal(libc::SIGTERM);
         assert_eq!(server.wait_exit(), Some(0));
@@ -351,7 +399,14 @@ fn socket_mode_and_group_whatever_the_umask() {
     if unsafe { libc::geteuid() } == 0 {
         // Root may give the socket to any group, named or numbered.
         let server = Daemon::start(
-            &["--listen", &listen, "--db", path_str(&db), "--socket-group", "4242"],
+            &[
+                "--listen",
+                &listen,
+                "--db",
+                path_str(&db),
+                "--socket-group",
+                "4242",
+            ],
             &[],
             "022",
         );
@@ -412,4 +467,52 @@ fn a_regular_file_at_the_socket_path_is_kept() {
     ]);
     assert!(err.contains("not a socket (a regular file)"), "{err}");
     assert_eq!(std::fs::read(&file).unwrap(), b"data");
+}
+
+// A system host name that is not a valid host name (here `bad_name`, in a UTS namespace of the
+// server's own) is not put into the header: localhost instead, and a log line says why.
+#[test]
+fn an_invalid_system_host_name_falls_back_to_localhost() {
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root for a UTS namespace; covered by the unit tests of check_hostname");
+        return;
+    }
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("g.db");
+    cli(path_str(&db), &["-u", "-grey-interval", "0"]);
+    let mut command = Command::new(policyd_bin());
+    command
+        .args(["--listen", "127.0.0.1:0", "--db", path_str(&db)])
+        .env("GREY_LISTING_LOG", "stderr")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only two system calls on constant data, both
+    // async-signal-safe; nothing is allocated.
+    unsafe {
+        command.pre_exec(|| {
+            let name = b"bad_name";
+            if libc::unshare(libc::CLONE_NEWUTS) != 0
+                || libc::sethostname(name.as_ptr().cast(), name.len()) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = Daemon::from_child(command.spawn().unwrap());
+    let line = server.wait_log("the system host name");
+    assert!(
+        line.contains("bad_name") && line.contains("localhost"),
+        "{line}"
+    );
+    let mut client = server.connect();
+    assert_eq!(client.ask(&fresh_request(1)), DEFER);
+    let header = client.ask(&fresh_request(1));
+    assert!(
+        header.starts_with("action=PREPEND X-Greylist: delayed ")
+            && header.contains(" by grey_listing at localhost; "),
+        "{header}"
+    );
 }
