@@ -150,9 +150,10 @@ const SECTIONS: &[Section] = &[
             ),
             (
                 "/var/spool/postfix/greylisting/socket",
-                "The unix socket of the packaged setup (--listen unix:/var/spool/postfix/\
-                 greylisting/socket --socket-group postfix; Postfix: check_policy_service \
-                 unix:greylisting/socket).",
+                "Where the documented Postfix setup puts the unix socket (--listen \
+                 unix:/var/spool/postfix/greylisting/socket --socket-group postfix; Postfix: \
+                 check_policy_service unix:greylisting/socket). The packaged unit makes the \
+                 directory: owner greylisting, group postfix, mode 2750.",
             ),
             (
                 "syslog, facility mail, ident greylisting-policyd",
