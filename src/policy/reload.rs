@@ -88,7 +88,12 @@ impl Lifecycle {
 fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
     log.reconnect();
     let resolved = match &config.location_source {
-        LocationSource::Fixed => Ok(config.db.clone()),
+        LocationSource::Fixed => {
+            log.info(&format!("SIGHUP: reopening the database {}", config.db));
+            let db = config.db.clone();
+            decider.reopen(&db, log);
+            return;
+        }
         LocationSource::Resolve { cli } => resolve_location(cli.as_deref(), &clock::process_env),
     };
     match resolved {
