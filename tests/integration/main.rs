@@ -30,6 +30,7 @@ mod pg_faults;
 mod policy;
 mod policy_cache;
 mod policy_lifecycle;
+mod policy_options;
 mod postgres_multi_mx;
 mod store_behaviour;
 mod transfer;
