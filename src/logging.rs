@@ -24,7 +24,23 @@ pub struct Logger {
     sink: Sink,
     /// Stderr lines held for one write (see [`Logger::hold_stderr_lines`]); `None`: write at once.
     held: Option<Vec<u8>>,
+    /// How the syslog connection was made, to make it again ([`Logger::reconnect`]); `None` for
+    /// a stderr-only logger.
+    origin: Option<Origin>,
 }
+
+/// What [`Logger::open`] was given.
+struct Origin {
+    ident: String,
+    fallback: Fallback,
+    /// `GREY_LISTING_LOG=stderr`: never syslog.
+    forced: bool,
+    /// The syslog socket.
+    socket: std::path::PathBuf,
+}
+
+/// The syslog socket.
+const SYSLOG_SOCKET: &str = "/dev/log";
 
 /// Held stderr bytes past which they are written at once, whatever the caller does.
 const HELD_MAX: usize = 64 * 1024;
@@ -33,18 +49,25 @@ impl Logger {
     /// Connects to syslog as `ident` (facility mail); falls back to stderr as `fallback` says.
     /// Setting `GREY_LISTING_LOG=stderr` forces the fallback (useful in tests).
     pub fn open(ident: &str, fallback: Fallback, env: &dyn Fn(&str) -> Option<String>) -> Logger {
-        let forced = env("GREY_LISTING_LOG").is_some_and(|v| v == "stderr");
-        let formatter = Formatter3164 {
-            facility: Facility::LOG_MAIL,
-            hostname: None,
-            process: ident.to_string(),
-            pid: std::process::id(),
+        let origin = Origin {
+            ident: ident.to_string(),
+            fallback,
+            forced: env("GREY_LISTING_LOG").is_some_and(|v| v == "stderr"),
+            socket: SYSLOG_SOCKET.into(),
         };
-        let sink = match (forced, std::path::Path::new("/dev/log").exists()) {
-            (false, true) => syslog::unix(formatter).map_or(Sink::Stderr(fallback), Sink::Syslog),
-            _ => Sink::Stderr(fallback),
-        };
-        Logger { sink, held: None }
+        Logger {
+            sink: origin.connect(),
+            held: None,
+            origin: Some(origin),
+        }
+    }
+
+    /// Connects to syslog again (a daemon does so on SIGHUP: syslogd or journald may have been
+    /// restarted, leaving the old socket dead). A stderr-only logger stays as it is.
+    pub fn reconnect(&mut self) {
+        if let Some(origin) = &self.origin {
+            self.sink = origin.connect();
+        }
     }
 
     /// A logger that writes only to stderr in the given form.
@@ -52,6 +75,7 @@ impl Logger {
         Logger {
             sink: Sink::Stderr(fallback),
             held: None,
+            origin: None,
         }
     }
 
@@ -126,6 +150,22 @@ impl Logger {
     }
 }
 
+impl Origin {
+    fn connect(&self) -> Sink {
+        let formatter = Formatter3164 {
+            facility: Facility::LOG_MAIL,
+            hostname: None,
+            process: self.ident.clone(),
+            pid: std::process::id(),
+        };
+        if self.forced || !self.socket.exists() {
+            return Sink::Stderr(self.fallback);
+        }
+        syslog::unix_custom(formatter, &self.socket)
+            .map_or(Sink::Stderr(self.fallback), Sink::Syslog)
+    }
+}
+
 impl Drop for Logger {
     fn drop(&mut self) {
         self.flush();
@@ -152,4 +192,73 @@ fn write_stderr(fallback: Fallback, line: &str) {
         Fallback::Stderr => writeln!(stderr, "{line}"),
         Fallback::HandlerStderr => writeln!(stderr, "LOG {line}"),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+
+    fn receive(socket: &UnixDatagram) -> Option<String> {
+        let mut buf = [0u8; 2048];
+        let n = socket.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).to_string())
+    }
+
+    // A syslog daemon restarted under a running server: its old socket is gone, and only a
+    // reconnect reaches the new one.
+    #[test]
+    fn reconnect_reaches_a_restarted_syslog() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        let first = UnixDatagram::bind(&path).expect("bind");
+        first
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let origin = Origin {
+            ident: "gl-test".to_string(),
+            fallback: Fallback::Stderr,
+            forced: false,
+            socket: path.clone(),
+        };
+        let mut log = Logger {
+            sink: origin.connect(),
+            held: None,
+            origin: Some(origin),
+        };
+        assert!(log.is_syslog());
+        log.info("one");
+        assert!(receive(&first).expect("first line").contains("gl-test"));
+        // The daemon restarts: a new socket at the same path.
+        drop(first);
+        std::fs::remove_file(&path).expect("remove");
+        let second = UnixDatagram::bind(&path).expect("bind again");
+        second
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        log.info("lost");
+        assert_eq!(
+            receive(&second),
+            None,
+            "the old connection reached the new socket"
+        );
+        log.reconnect();
+        second
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        log.info("after reconnect");
+        assert!(
+            receive(&second)
+                .expect("line after reconnect")
+                .contains("after reconnect")
+        );
+    }
+
+    #[test]
+    fn a_stderr_logger_stays_on_stderr() {
+        let mut log = Logger::stderr(Fallback::Stderr);
+        log.reconnect();
+        assert!(!log.is_syslog());
+    }
 }

@@ -1,5 +1,5 @@
 //! `greylisting-policyd`: the Postfix policy server. Parses flags, binds, installs SIGTERM/SIGINT
-//! handling and runs the library's server loop.
+//! and SIGHUP handling and runs the library's server loop.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,6 +11,8 @@ use clap::Parser;
 
 use grey_listing::clock::process_env;
 use grey_listing::policy::cli::Args;
+use grey_listing::policy::reload::LocationSource;
+use grey_listing::policy::socket::SocketOptions;
 use grey_listing::policy::{self, Config, PolicyListener};
 use grey_listing::store::resolve_location;
 
@@ -26,9 +28,20 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: Args) -> Result<()> {
+    // First, before anything is opened: a host name that could break a reply line.
+    if let Some(hostname) = &args.hostname {
+        policy::check_hostname(hostname).map_err(|why| {
+            // Escaped and cut: the value is hostile until checked.
+            let shown: String = hostname.escape_debug().take(80).collect();
+            anyhow::anyhow!("invalid --hostname \"{shown}\": it {why}")
+        })?;
+    }
     let db = resolve_location(args.db.as_deref(), &process_env)
         .context("cannot find the database location")?;
     let mut config = Config::new(db);
+    config.location_source = LocationSource::Resolve {
+        cli: args.db.clone(),
+    };
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.max_connections = args.max_connections;
     config.allow_test_time = args.allow_test_time;
@@ -45,7 +58,18 @@ fn serve(args: Args) -> Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .context("cannot install the signal handler")?;
     }
-    let listener = PolicyListener::bind(&args.listen)?;
-    policy::run(listener, config, shutdown)?;
+    // SIGHUP would otherwise end the process (and leave the unix socket behind).
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .context("cannot install the signal handler")?;
+    if args.socket_group.is_some() && !args.listen.starts_with("unix:") {
+        anyhow::bail!("--socket-group applies to a unix socket only (--listen unix:/path)");
+    }
+    let socket = SocketOptions {
+        mode: args.socket_mode,
+        group: args.socket_group.clone(),
+    };
+    let listener = PolicyListener::bind_with(&args.listen, &socket)?;
+    policy::run(listener, config, shutdown, reload)?;
     Ok(())
 }

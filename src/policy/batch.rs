@@ -28,6 +28,7 @@ use crate::logging::Logger;
 use crate::store::{self, DbLocation, SqliteStore, Store};
 
 use super::Synchronous;
+use super::reload::{self, FileId};
 
 /// Log pages after which a commit of the server checkpoints the WAL into the database.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
@@ -50,6 +51,8 @@ pub type Decided = Result<MessageOutcome, String>;
 
 /// Owns the database connection(s) of the server.
 pub struct BatchDecider {
+    /// Where the connections are (the pool checks an SQLite file for them).
+    db: DbLocation,
     /// The single connection, used on the calling thread (pool of one).
     inline: Option<Connection>,
     /// The worker threads of a larger pool.
@@ -74,6 +77,7 @@ impl BatchDecider {
             connection.ensure_open(&mut errors);
             log_all(log, errors);
             return BatchDecider {
+                db: connection.db.clone(),
                 inline: Some(connection),
                 workers: Vec::new(),
                 answers,
@@ -97,6 +101,7 @@ impl BatchDecider {
             }),
         );
         BatchDecider {
+            db,
             inline: None,
             workers,
             answers,
@@ -127,7 +132,7 @@ impl BatchDecider {
                 .iter()
                 .map(|&p| (batch[p].0.clone(), batch[p].1))
                 .collect();
-            if worker.jobs.send(job).is_ok() {
+            if worker.jobs.send(Job::Decide(job)).is_ok() {
                 waiting += 1;
             } else {
                 for &p in positions {
@@ -139,13 +144,15 @@ impl BatchDecider {
             let Ok(answer) = self.answers.recv() else {
                 break;
             };
-            waiting -= 1;
             log_all(log, answer.errors);
+            log_notes(log, answer.notes);
+            // A note (a reopened database) answers no job.
+            let Some(outcome) = answer.outcome else {
+                continue;
+            };
+            waiting -= 1;
             let positions = &parts[answer.worker];
-            for (&p, decided) in positions
-                .iter()
-                .zip(spread(answer.outcome, positions.len()))
-            {
+            for (&p, decided) in positions.iter().zip(spread(outcome, positions.len())) {
                 results[p] = Some(decided);
             }
         }
@@ -153,6 +160,59 @@ impl BatchDecider {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err("database worker stopped".to_string())))
             .collect()
+    }
+}
+
+impl BatchDecider {
+    /// Reopens every connection whose SQLite file was deleted or replaced since it was opened
+    /// (a deleted one is created anew, as the CLI would). Called on a timer, not per request.
+    pub fn check_replaced(&mut self, log: &mut Logger) {
+        if let Some(connection) = self.inline.as_mut() {
+            let (mut notes, mut errors) = (Vec::new(), Vec::new());
+            connection.check_replaced(&mut notes, &mut errors);
+            log_notes(log, notes);
+            log_all(log, errors);
+            return;
+        }
+        let DbLocation::Sqlite(path) = &self.db else {
+            return;
+        };
+        // Every pooled connection lets go of the old file before any opens the new one: the
+        // log and index files beside the path may still be the old database's, and a
+        // connection to the new file must not share them with one to the old. The workers are
+        // idle between batches, so this round trip is short.
+        let current = reload::file_id(path);
+        self.all_workers(|| Job::Abandon(current), log);
+    }
+
+    /// Closes every connection and opens `db` instead (SIGHUP). A pool opens it with the next
+    /// batch, so a slow database server does not hold up the loop here.
+    pub fn reopen(&mut self, db: &DbLocation, log: &mut Logger) {
+        self.db = db.clone();
+        if let Some(connection) = self.inline.as_mut() {
+            let (mut notes, mut errors) = (Vec::new(), Vec::new());
+            connection.reopen(db.clone(), &mut notes, &mut errors);
+            log_notes(log, notes);
+            log_all(log, errors);
+            return;
+        }
+        self.all_workers(|| Job::Close(db.clone()), log);
+    }
+
+    /// Sends a job to every worker and waits until each has answered it.
+    fn all_workers(&mut self, job: impl Fn() -> Job, log: &mut Logger) {
+        let sent = self
+            .workers
+            .iter()
+            .filter(|worker| worker.jobs.send(job()).is_ok())
+            .count();
+        for _ in 0..sent {
+            let Ok(answer) = self.answers.recv() else {
+                break;
+            };
+            log_all(log, answer.errors);
+            log_notes(log, answer.notes);
+        }
     }
 }
 
@@ -191,17 +251,37 @@ fn log_all(log: &mut Logger, errors: Vec<String>) {
     }
 }
 
-/// What a worker sends back for one job.
+fn log_notes(log: &mut Logger, notes: Vec<String>) {
+    for line in notes {
+        log.info(&line);
+    }
+}
+
+/// What a worker is asked to do.
+enum Job {
+    /// Decide a part of a batch and answer with its outcome.
+    Decide(Vec<(Message, i64)>),
+    /// Close the connection if its SQLite file is no longer the one now at the path (this
+    /// identity); the next batch opens the new one. Always answered.
+    Abandon(Option<FileId>),
+    /// Close the connection; the next batch opens this database. Always answered.
+    Close(DbLocation),
+}
+
+/// What a worker sends back: the outcome of a `Decide` job, or only lines to log.
 struct Answer {
     worker: usize,
-    outcome: Result<Vec<MessageOutcome>, String>,
+    /// `None`: not the answer to a `Decide` job, only lines to log.
+    outcome: Option<Result<Vec<MessageOutcome>, String>>,
     /// Error lines to log (the logger belongs to the event-loop thread).
     errors: Vec<String>,
+    /// Informational lines to log.
+    notes: Vec<String>,
 }
 
 /// A pool thread owning one connection.
 struct Worker {
-    jobs: Sender<Vec<(Message, i64)>>,
+    jobs: Sender<Job>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -213,7 +293,7 @@ impl Worker {
         answers: Sender<Answer>,
         opened: Option<Sender<()>>,
     ) -> Worker {
-        let (jobs, job_rx) = mpsc::channel::<Vec<(Message, i64)>>();
+        let (jobs, job_rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name(format!("db-{index}"))
             .spawn(move || {
@@ -224,13 +304,28 @@ impl Worker {
                     let _ = opened.send(());
                 }
                 // Startup errors go out with the first answer.
+                let mut notes = Vec::new();
                 for job in job_rx {
-                    let batch: Vec<(&Message, i64)> = job.iter().map(|(m, t)| (m, *t)).collect();
-                    let outcome = connection.decide(&batch, &mut errors);
+                    let outcome = match job {
+                        Job::Decide(job) => {
+                            let batch: Vec<(&Message, i64)> =
+                                job.iter().map(|(m, t)| (m, *t)).collect();
+                            Some(connection.decide(&batch, &mut errors))
+                        }
+                        Job::Abandon(current) => {
+                            connection.abandon_if_replaced(current, &mut notes);
+                            None
+                        }
+                        Job::Close(db) => {
+                            connection.close(db);
+                            None
+                        }
+                    };
                     let answer = Answer {
                         worker: index,
                         outcome,
                         errors: std::mem::take(&mut errors),
+                        notes: std::mem::take(&mut notes),
                     };
                     if answers.send(answer).is_err() {
                         break;
@@ -254,6 +349,8 @@ struct Connection {
     db: DbLocation,
     synchronous: Synchronous,
     store: Option<Box<dyn Store>>,
+    /// The SQLite file the open store uses (`None`: unknown, reopen at the next check).
+    opened_file: Option<FileId>,
     last_open_failure: Option<Instant>,
     /// Configuration read from the store, valid while its stamp stays the same.
     cache: ConfigCache,
@@ -265,6 +362,7 @@ impl Connection {
             db,
             synchronous,
             store: None,
+            opened_file: None,
             last_open_failure: None,
             cache: ConfigCache::new(),
         }
@@ -278,8 +376,17 @@ impl Connection {
         {
             return;
         }
+        // The file's identity before and after the open: if they differ, the file was replaced
+        // meanwhile and which one SQLite holds is unknown, so the next check reopens.
+        let path = match &self.db {
+            DbLocation::Sqlite(path) => Some(path.clone()),
+            _ => None,
+        };
+        let before = path.as_deref().and_then(reload::file_id);
         match open_store(&self.db, self.synchronous) {
             Ok(opened) => {
+                let after = path.as_deref().and_then(reload::file_id);
+                self.opened_file = after.filter(|id| before.is_none_or(|b| b == *id));
                 // Another file may now be behind the location: read the configuration afresh.
                 self.cache.clear();
                 self.store = Some(opened);
@@ -289,6 +396,56 @@ impl Connection {
                 errors.push(format!("cannot open the database, mail passes: {err}"));
                 self.last_open_failure = Some(Instant::now());
             }
+        }
+    }
+
+    /// Reopens at once when the SQLite file at the path is not the one this connection opened.
+    fn check_replaced(&mut self, notes: &mut Vec<String>, errors: &mut Vec<String>) {
+        let DbLocation::Sqlite(path) = &self.db else {
+            // A PostgreSQL server keeps its database whatever happens to local files.
+            return;
+        };
+        let current = reload::file_id(path);
+        if self.abandon_if_replaced(current, notes) {
+            self.ensure_open(errors);
+            if self.store.is_some() {
+                notes.push(format!("database {} reopened", self.db));
+            }
+        }
+    }
+
+    /// Closes the store when its SQLite file is not `current`, the file now at the path; true
+    /// when it did. The next [`Connection::ensure_open`] opens the file at the path (creating
+    /// it if there is none).
+    fn abandon_if_replaced(&mut self, current: Option<FileId>, notes: &mut Vec<String>) -> bool {
+        if !matches!(self.db, DbLocation::Sqlite(_)) || self.store.is_none() {
+            // Not open: the next batch opens whatever is there.
+            return false;
+        }
+        if !reload::must_reopen(self.opened_file, current) {
+            return false;
+        }
+        notes.push(reload::replaced_line(&self.db, current));
+        if let Some(mut old) = self.store.take() {
+            old.abandon_replaced();
+        }
+        self.last_open_failure = None;
+        true
+    }
+
+    /// Closes the store; the next [`Connection::ensure_open`] opens `db`.
+    fn close(&mut self, db: DbLocation) {
+        self.db = db;
+        self.store = None;
+        self.last_open_failure = None;
+    }
+
+    /// Closes the store and opens `db` (which may be the same location) at once.
+    fn reopen(&mut self, db: DbLocation, notes: &mut Vec<String>, errors: &mut Vec<String>) {
+        self.close(db);
+        self.ensure_open(errors);
+        if self.store.is_some() {
+            notes.push(format!("database {} opened", self.db));
         }
     }
 

@@ -45,6 +45,13 @@ pub struct Args {
     /// Where to listen: host:port (TCP) or unix:/path.
     #[arg(long, default_value = super::DEFAULT_LISTEN)]
     pub listen: String,
+    /// Permissions of the unix socket, octal; never world-writable.
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = super::socket::parse_mode)]
+    pub socket_mode: u32,
+    /// Group of the unix socket, e.g. postfix (needs root or membership of the group: in a
+    /// systemd unit, SupplementaryGroups=GROUP).
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
     /// Database path or postgres:// URL (default: GREY_LISTING_DB, then /etc/grey_listing.conf, then
     /// /var/lib/grey_listing/greylist.db).
     #[arg(long)]
@@ -58,7 +65,8 @@ pub struct Args {
     /// Honour postgrey's policy_test_time attribute (tests and simulations only).
     #[arg(long)]
     pub allow_test_time: bool,
-    /// Host name in the X-Greylist header (default: this machine's name).
+    /// Host name in the X-Greylist header: at most 253 letters, digits, '.' and '-' (default:
+    /// this machine's name, or localhost if that is not a valid host name).
     #[arg(long)]
     pub hostname: Option<String>,
     /// Durability of each committed batch of decisions.
@@ -100,10 +108,18 @@ const SECTIONS: &[Section] = &[
     Section {
         title: "SIGNALS",
         intro: "",
-        items: &[(
-            "SIGTERM, SIGINT",
-            "Stop accepting connections, answer the requests in flight, exit 0.",
-        )],
+        items: &[
+            (
+                "SIGTERM, SIGINT",
+                "Stop accepting connections, answer the requests in flight, exit 0.",
+            ),
+            (
+                "SIGHUP",
+                "Read the configuration file again (an invalid one is logged and the previous \
+                 configuration kept), reopen the database it names, reconnect to syslog, go on \
+                 serving.",
+            ),
+        ],
     },
     Section {
         title: "EXIT STATUS",
@@ -112,8 +128,9 @@ const SECTIONS: &[Section] = &[
             ("0", "Stopped by SIGTERM or SIGINT."),
             (
                 "2",
-                "Could not start: a bad command-line option or listen address, the address in use, \
-                 no database location.",
+                "Could not start: a bad command-line option, listen address or --hostname, the \
+                 address in use, a file that is not a socket at the unix socket's path, a \
+                 --socket-group the process may not use, an invalid configuration file.",
             ),
         ],
     },
@@ -127,7 +144,16 @@ const SECTIONS: &[Section] = &[
             ),
             (
                 "/var/lib/grey_listing/greylist.db",
-                "Default database, shared with grey_listing and greylisting-filter.",
+                "Default database, shared with grey_listing and greylisting-filter. Deleted or \
+                 replaced while the server runs, it is noticed within 5 seconds and reopened \
+                 (created anew if missing).",
+            ),
+            (
+                "/var/spool/postfix/greylisting/socket",
+                "Where the documented Postfix setup puts the unix socket (--listen \
+                 unix:/var/spool/postfix/greylisting/socket --socket-group postfix; Postfix: \
+                 check_policy_service unix:greylisting/socket). The packaged unit makes the \
+                 directory: owner greylisting, group postfix, mode 2750.",
             ),
             (
                 "syslog, facility mail, ident greylisting-policyd",

@@ -13,7 +13,10 @@
 
 pub mod batch;
 pub mod cli;
+mod hostname;
 pub mod protocol;
+pub mod reload;
+pub mod socket;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -34,7 +37,10 @@ use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
 use batch::BatchDecider;
+pub use hostname::{FALLBACK_HOSTNAME, MAX_HOSTNAME, check_hostname, local_hostname};
 use protocol::{Parsed, RequestReader};
+use reload::{Lifecycle, LocationSource};
+use socket::{SocketError, SocketOptions};
 
 /// The syslog ident of the server.
 pub const IDENT: &str = "greylisting-policyd";
@@ -72,6 +78,9 @@ pub enum PolicyError {
         /// The OS error.
         cause: io::Error,
     },
+    /// The unix socket could not be set up as asked.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
 }
 
 /// How hard a commit presses the decision to disk.
@@ -102,35 +111,33 @@ pub struct Config {
     pub synchronous: Synchronous,
     /// Database connections deciding each batch in parallel (see [`batch`]).
     pub db_connections: usize,
+    /// Where SIGHUP finds the database location again.
+    pub location_source: LocationSource,
+    /// Lines logged when the server starts (what was wrong with the defaults it fell back from).
+    pub notes: Vec<String>,
 }
 
 impl Config {
     /// Defaults of SPEC §6 for a database.
     pub fn new(db: DbLocation) -> Config {
+        let mut notes = Vec::new();
+        let hostname = local_hostname().unwrap_or_else(|why| {
+            notes.push(format!(
+                "{why}; the X-Greylist header names {FALLBACK_HOSTNAME} (set --hostname)"
+            ));
+            FALLBACK_HOSTNAME.to_string()
+        });
         Config {
             db_connections: batch::default_connections(&db),
             db,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             allow_test_time: false,
-            hostname: local_hostname(),
+            hostname,
             synchronous: Synchronous::Full,
+            location_source: LocationSource::Fixed,
+            notes,
         }
-    }
-}
-
-/// The machine's host name (for the header), `localhost` if it cannot be read.
-pub fn local_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".to_string();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    match std::str::from_utf8(&buf[..end]) {
-        Ok(name) if !name.is_empty() => name.to_string(),
-        _ => "localhost".to_string(),
     }
 }
 
@@ -161,8 +168,15 @@ pub enum PolicyListener {
 }
 
 impl PolicyListener {
-    /// Binds `host:port` or `unix:/path` (a stale socket file at the path is replaced).
+    /// Binds `host:port` or `unix:/path` (a unix socket with the default mode and group).
     pub fn bind(listen: &str) -> Result<PolicyListener, PolicyError> {
+        PolicyListener::bind_with(listen, &SocketOptions::default())
+    }
+
+    /// Binds `host:port` or `unix:/path`; a unix socket gets the mode and group of `options`
+    /// before it accepts anything (see [`socket::bind_unix`]: a stale socket is replaced, any
+    /// other file at the path is refused).
+    pub fn bind_with(listen: &str, options: &SocketOptions) -> Result<PolicyListener, PolicyError> {
         let io_err = |what, cause| PolicyError::Io {
             what,
             address: listen.to_string(),
@@ -173,13 +187,7 @@ impl PolicyListener {
                 return Err(PolicyError::BadListen(listen.to_string()));
             }
             let path = PathBuf::from(path);
-            if std::fs::symlink_metadata(&path).is_ok_and(|m| {
-                use std::os::unix::fs::FileTypeExt;
-                m.file_type().is_socket()
-            }) {
-                let _ = std::fs::remove_file(&path);
-            }
-            let listener = UnixListener::bind(&path).map_err(|e| io_err("cannot listen on", e))?;
+            let listener = socket::bind_unix(&path, options)?;
             return Ok(PolicyListener::Unix(listener, path));
         }
         let addr: SocketAddr = listen
@@ -455,22 +463,25 @@ impl Pending {
 }
 
 /// Runs the server on `listener` until `shutdown` becomes true (the binary sets it on SIGTERM),
-/// then stops accepting, finishes the requests in flight and returns. Logs as
+/// then stops accepting, finishes the requests in flight and returns. When `reload` becomes true
+/// (SIGHUP) it reads the configuration again and reopens the database (see [`reload`]). Logs as
 /// `greylisting-policyd` to syslog, or stderr without it.
 pub fn run(
     listener: PolicyListener,
     config: Config,
     shutdown: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
 ) -> Result<(), PolicyError> {
     let logger = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
-    run_with_logger(listener, config, shutdown, logger)
+    run_with_logger(listener, config, shutdown, reload, logger)
 }
 
 /// [`run`] with a caller-provided logger.
 pub fn run_with_logger(
     listener: PolicyListener,
-    config: Config,
+    mut config: Config,
     shutdown: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
     mut log: Logger,
 ) -> Result<(), PolicyError> {
     let address = listener.describe();
@@ -510,8 +521,12 @@ pub fn run_with_logger(
             ""
         }
     ));
+    for note in std::mem::take(&mut config.notes) {
+        log.error(&note);
+    }
     // Whoever started us learns the address (and that we are up) at once.
     log.flush();
+    let mut lifecycle = Lifecycle::new(reload);
     let mut events = Events::with_capacity(1024);
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut next_token = 1usize;
@@ -521,6 +536,7 @@ pub fn run_with_logger(
     // An accept that failed (out of descriptors) is retried every turn: epoll is edge-triggered.
     let mut accept_backlog = false;
     loop {
+        lifecycle.tick(&mut config, &mut decider, &mut log);
         if shutdown.load(Ordering::SeqCst) && stopping_since.is_none() {
             if let Some(mut l) = listener.take() {
                 let _ = poll.registry().deregister(l.source());

@@ -306,6 +306,11 @@ pub trait Store {
     fn checkpoint(&mut self) -> Result<bool, StoreError> {
         Ok(true)
     }
+    /// Called before a long-lived connection is dropped because its database file was deleted
+    /// or replaced under it. SQLite empties its write-ahead log through the handle it holds: a
+    /// log of the old file left at the path would otherwise be applied to the file now there.
+    /// Other stores have nothing to do.
+    fn abandon_replaced(&mut self) {}
 }
 
 /// Opens (creating if needed) the store at a resolved location.

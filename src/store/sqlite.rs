@@ -378,6 +378,14 @@ impl Store for SqliteStore {
     fn checkpoint(&mut self) -> Result<bool, StoreError> {
         self.checkpoint_wal()
     }
+
+    fn abandon_replaced(&mut self) {
+        // Checkpoints into the old (unlinked) file and truncates the log this handle has open,
+        // which is the one still at the path unless a new log was moved there too.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {

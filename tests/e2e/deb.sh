@@ -90,7 +90,8 @@ done
 [ -n "$unit" ] || fail "greylisting-policyd.service not installed"
 unit_dir=$(dirname "$unit")
 for directive in 'User=greylisting' 'ProtectSystem=strict' 'ReadWritePaths=/var/lib/grey_listing' \
-    'NoNewPrivileges=yes' 'Restart=on-failure'; do
+    'NoNewPrivileges=yes' 'Restart=always' 'ExecReload=/bin/kill -HUP $MAINPID' \
+    'ReadWritePaths=-/var/spool/postfix/greylisting'; do
     grep -qx "$directive" "$unit" || fail "unit lacks $directive"
 done
 [ -f "$unit_dir/grey-listing-purge.timer" ] || fail "purge timer not installed"
@@ -161,10 +162,30 @@ grep -q "action=defer, reason=new, client_name=unknown, client_address=198.51.10
 # The server process runs as the unit's user (runuser's child execs into it).
 server_pid=$(pgrep -u "$unit_user" -f "^${start_argv[0]} " || true)
 [ -n "$server_pid" ] || fail "no greylisting-policyd process runs as $unit_user"
+# systemctl reload: the unit's ExecReload= with systemd's $MAINPID; the server serves on.
+read -r -a reload_argv <<<"$(unit_value ExecReload)"
+[ ${#reload_argv[@]} -gt 0 ] || fail "no ExecReload= in $unit"
+"${reload_argv[@]/\$MAINPID/$server_pid}" || fail "ExecReload '${reload_argv[*]}' failed"
+for _ in $(seq 100); do grep -qs "SIGHUP: configuration read again" "$W/policyd.log" && break; sleep 0.1; done
+grep -q "SIGHUP: configuration read again, reopening the database /var/lib/grey_listing/greylist.db" "$W/policyd.log" ||
+    fail "policyd did not reload on ExecReload"
+kill -0 "$server_pid" 2>/dev/null || fail "policyd ended on ExecReload"
+third=$(ask 198.51.100.7)
+[ "$third" = "action=DUNNO" ] || fail "request after the reload answered '$third', want DUNNO"
 # SIGTERM to the server itself (as systemd's KillMode sends it); runuser passes its status on.
 kill -TERM "$server_pid"
 wait "$POLICYD_PID" || fail "policyd did not exit 0 on SIGTERM"
 POLICYD_PID=
+
+say "the unit's ExecStartPre makes the socket directory for Postfix"
+pre=$(unit_value ExecStartPre)
+[[ "$pre" == +* ]] || fail "ExecStartPre '$pre' does not run as root ('+')"
+/bin/sh -c "$(sed -n "s/^ExecStartPre=+\/bin\/sh -c '\(.*\)'\$/\1/p" "$unit" | tail -n1)" ||
+    fail "ExecStartPre failed"
+if getent group postfix >/dev/null && [ -d /var/spool/postfix ]; then
+    [ "$(stat -c '%a %U %G' /var/spool/postfix/greylisting)" = "2750 greylisting postfix" ] ||
+        fail "/var/spool/postfix/greylisting is $(stat -c '%a %U %G' /var/spool/postfix/greylisting), want 2750 greylisting postfix"
+fi
 
 say "smoke test: the filter as a Plesk mail handler (bare environment, the greylisting user)"
 status=0
@@ -191,6 +212,7 @@ dpkg -r grey-listing >/dev/null || fail "dpkg -r failed"
 dpkg --purge grey-listing >/dev/null || fail "dpkg --purge failed"
 [ ! -e /var/lib/grey_listing ] || fail "dpkg --purge left /var/lib/grey_listing"
 [ ! -e /etc/grey_listing.conf ] || fail "dpkg --purge left /etc/grey_listing.conf"
+[ ! -e /var/spool/postfix/greylisting ] || fail "dpkg --purge left /var/spool/postfix/greylisting"
 getent passwd greylisting >/dev/null && fail "dpkg --purge left the greylisting user"
 
 say "PASS"

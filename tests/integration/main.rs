@@ -34,6 +34,8 @@ mod pg_faults;
 mod policy;
 mod policy_cache;
 mod policy_eof;
+mod policy_lifecycle;
+mod policy_options;
 mod postgres_multi_mx;
 mod store_behaviour;
 mod transfer;
