@@ -5,6 +5,8 @@
 //! shared PostgreSQL backend plugs in without touching the decision logic.
 
 mod location;
+mod pgpass;
+mod pgurl;
 pub mod postgres;
 pub(crate) mod sqlite;
 
