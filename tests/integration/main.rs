@@ -27,6 +27,7 @@ mod list_edit;
 mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
+mod pg_secrets;
 mod policy;
 mod policy_cache;
 mod postgres_multi_mx;
