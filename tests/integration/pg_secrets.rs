@@ -197,3 +197,58 @@ fn password_file_problems_are_one_line_naming_the_file() {
     assert!(text.contains("Connection refused"), "{text}");
     assert_secret_hidden("grey_listing", &location, &text);
 }
+
+/// Against a real server that checks passwords: a password holding every awkward character,
+/// read from `password_file=` by the CLI and the filter, and from `PGPASSFILE` (escaped as
+/// libpq wants), really authenticates; a wrong one is refused without showing either.
+#[test]
+#[ignore = "needs PostgreSQL 15 binaries: run tests/e2e/postgres.sh"]
+fn postgres_password_file_and_pgpassfile_authenticate() {
+    let password = format!("{HEAD}/?@#%:&' \\{TAIL}");
+    let cluster = crate::pg_faults::Cluster::start_with_password(&password);
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?connect_timeout=10",
+        cluster.port
+    );
+    let file = secret_file(dir.path(), "pw", &format!("{password}\n"), 0o640);
+    let url = format!("{base}&password_file={}", file.display());
+
+    let out = grey_listing()
+        .args(["--db", &url, "-u", "-blacklist", "add:*@pw-file.example"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_secret_hidden("grey_listing", &url, &all_output(&out));
+    let run = filter_run(&url);
+    run.assert_verdict("DEFER");
+    assert_secret_hidden("greylisting-filter", &url, &run.lines.join("\n"));
+
+    let escaped = password.replace('\\', "\\\\").replace(':', "\\:");
+    let pgpass = secret_file(
+        dir.path(),
+        "pgpass",
+        &format!(
+            "# other servers first\nelsewhere:*:*:*:wrong\n127.0.0.1:{}:postgres:postgres:{escaped}\n",
+            cluster.port
+        ),
+        0o600,
+    );
+    let out = grey_listing()
+        .env("PGPASSFILE", &pgpass)
+        .args(["--db", &base, "-i"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = all_output(&out);
+    assert!(text.contains("*@pw-file.example"), "{text}");
+    assert_secret_hidden("grey_listing with PGPASSFILE", &base, &text);
+
+    let wrong = secret_file(dir.path(), "wrong", &format!("{HEAD}-{TAIL}\n"), 0o600);
+    let url = format!("{base}&password_file={}", wrong.display());
+    let out = grey_listing().args(["--db", &url, "-i"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = all_output(&out);
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert_secret_hidden("grey_listing, wrong password", &url, &text);
+}
