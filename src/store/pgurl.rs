@@ -241,6 +241,12 @@ fn scan_query(value: &str, start: usize, scan: &mut Scan) {
     let mut at = start;
     let mut after_password = false;
     while at < value.len() {
+        if value[at..].starts_with('&') {
+            // An empty pair (`&&`, a leading `&`): skipped, and not passed on to the driver,
+            // which would read the next key as `&key`.
+            at += 1;
+            continue;
+        }
         let Some(eq) = value[at..].find('=').map(|i| at + i) else {
             // The driver rejects a key without '=' ("unterminated parameter").
             if after_password {

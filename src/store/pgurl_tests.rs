@@ -128,6 +128,12 @@ fn own_parameters_are_taken_out() {
             password_file: Some("/a b".into()),
         }
     );
+    // Empty pairs are dropped, as before the driver saw the query.
+    let (driver, _) = split_own("postgres://h/db?&application_name=x&&connect_timeout=2&").unwrap();
+    assert_eq!(
+        driver,
+        "postgres://h/db?application_name=x&connect_timeout=2"
+    );
     let (driver, own) = split_own("postgres://h/db?password_file=/x").unwrap();
     assert_eq!(driver, "postgres://h/db");
     assert_eq!(own.password_file.as_deref(), Some("/x"));
