@@ -11,7 +11,7 @@ pub const DEFAULT_DB: &str = "/var/lib/grey_listing/greylist.db";
 pub const DEFAULT_CONF: &str = "/etc/grey_listing.conf";
 
 /// A resolved database location.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DbLocation {
     /// An SQLite file.
     Sqlite(PathBuf),
@@ -20,14 +20,25 @@ pub enum DbLocation {
 }
 
 impl DbLocation {
-    /// Classifies a location string: `postgres://`/`postgresql://` URLs, else a file path.
+    /// Classifies a location string: `postgres://`/`postgresql://` URLs and key=value
+    /// connection strings (`host=... dbname=...`), else a file path.
     pub fn parse(value: &str) -> DbLocation {
-        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        if super::pgurl::is_url(value) || super::pgurl::is_key_value(value) {
             DbLocation::Postgres(value.to_string())
         } else {
             DbLocation::Sqlite(PathBuf::from(
                 value.strip_prefix("sqlite://").unwrap_or(value),
             ))
+        }
+    }
+}
+
+/// Redacted like [`Display`](std::fmt::Display): a `{:?}` must not show a password either.
+impl std::fmt::Debug for DbLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbLocation::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            DbLocation::Postgres(url) => f.debug_tuple("Postgres").field(&redact(url)).finish(),
         }
     }
 }
@@ -41,40 +52,11 @@ impl std::fmt::Display for DbLocation {
     }
 }
 
-/// Hides the password of a connection URL (`postgres://user:secret@host` → `postgres://user:***@host`),
-/// whether it is in the user part or a `password=` query parameter.
+/// Hides the password of a PostgreSQL connection string (`postgres://user:secret@host` →
+/// `postgres://user:***@host`, `password=` in a URL's query or a key=value string), reading it
+/// exactly as the driver does so no character of a password is ever shown.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, query)) => (rest, Some(query)),
-        None => (rest, None),
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let mut shown = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}{tail}")
-        }
-        None => format!("{scheme}://{authority}{tail}"),
-    };
-    if let Some(query) = query {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
-                _ => pair.to_string(),
-            })
-            .collect();
-        shown.push('?');
-        shown.push_str(&pairs.join("&"));
-    }
-    shown
+    super::pgurl::redact(url)
 }
 
 /// Resolves the database location from the command line value, the environment and the
@@ -183,5 +165,25 @@ mod tests {
             "postgresql://u:***@h/db?password=***&connect_timeout=2"
         );
         assert_eq!(redact("postgres://u@h"), "postgres://u@h");
+        let location = DbLocation::parse("postgres://u:S3cr/et?PW@h/db");
+        assert_eq!(
+            format!("{location:?}"),
+            r#"Postgres("postgres://u:***@h/db")"#
+        );
+        assert_eq!(location.to_string(), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn key_value_connection_strings_are_postgres() {
+        let location = DbLocation::parse("host=db.example.net user=gl password='a b'");
+        assert!(matches!(location, DbLocation::Postgres(_)));
+        assert_eq!(
+            location.to_string(),
+            "host=db.example.net user=gl password=***"
+        );
+        assert!(matches!(
+            DbLocation::parse("greylist.db"),
+            DbLocation::Sqlite(_)
+        ));
     }
 }

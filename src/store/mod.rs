@@ -7,6 +7,8 @@
 mod backup;
 pub(crate) mod files;
 mod location;
+mod pgpass;
+mod pgurl;
 pub mod postgres;
 pub(crate) mod sqlite;
 

@@ -33,6 +33,7 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::{
     LiveTriplet, LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx, location,
+    pgpass, pgurl,
 };
 use crate::config::{ListKind, ServerLists, Settings};
 
@@ -44,7 +45,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const TIMEOUT_ENV: &str = "GREY_LISTING_PG_TIMEOUT_MS";
 /// Our own URL query parameter for the statement timeout (milliseconds); removed from the URL
 /// before it reaches the driver, which refuses options it does not know.
-pub const TIMEOUT_PARAM: &str = "timeout_ms";
+pub const TIMEOUT_PARAM: &str = super::pgurl::TIMEOUT_PARAM;
 
 /// Bounds for a configured timeout, so a typo cannot disable it or make it absurdly long.
 const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 50..=600_000;
@@ -171,27 +172,24 @@ fn parse_timeout_ms(name: &str, value: &str) -> Result<Duration, String> {
         })
 }
 
-/// Splits our own `timeout_ms` parameter off a URL's query string.
-fn split_own_params(url: &str) -> Result<(String, Option<Duration>), String> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_string(), None));
-    };
-    let mut timeout = None;
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some((TIMEOUT_PARAM, value)) => {
-                timeout = Some(parse_timeout_ms(TIMEOUT_PARAM, value)?);
-            }
-            _ => kept.push(pair),
-        }
-    }
-    let url = if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
-    Ok((url, timeout))
+/// The driver's configuration for a connection string: our own parameters (`timeout_ms`,
+/// `password_file`) taken out first, the password read from `password_file` or `PGPASSFILE`
+/// when given so. Also returns the `timeout_ms` of the string. Errors name no password.
+fn driver_config(
+    url: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Option<Duration>), String> {
+    let (driver_url, own) = pgurl::split_own(url)?;
+    let timeout = own
+        .timeout_ms
+        .map(|value| parse_timeout_ms(TIMEOUT_PARAM, &value))
+        .transpose()?;
+    // The string was checked above as the driver reads it; what the driver may still reject
+    // (a bad port or option value) is named by the option only, never by its value.
+    let mut config =
+        Config::from_str(&driver_url).map_err(|e| format!("invalid connection string: {e}"))?;
+    pgpass::apply(&mut config, own.password_file.as_deref(), env)?;
+    Ok((config, timeout))
 }
 
 /// One live connection and the statements prepared on it.
@@ -321,16 +319,16 @@ impl PgStore {
         PgStore::open_with(url, options)
     }
 
-    /// Opens the database at `url`; a `timeout_ms` in the URL beats `options.timeout`.
+    /// Opens the database at `url`; a `timeout_ms` in the URL beats `options.timeout`. A
+    /// password may also come from `password_file=` in the URL or the process's `PGPASSFILE`.
     pub fn open_with(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
         let shown = location::redact(url);
         let invalid = |message: String| StoreError::Postgres {
             location: shown.clone(),
             message,
         };
-        let (driver_url, url_timeout) = split_own_params(url).map_err(invalid)?;
-        let mut config = Config::from_str(&driver_url)
-            .map_err(|e| invalid(format!("invalid connection URL: {e}")))?;
+        let (mut config, url_timeout) =
+            driver_config(url, &crate::clock::process_env).map_err(invalid)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
@@ -1120,27 +1118,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_timeout_parameter_is_split_off() {
-        assert_eq!(
-            split_own_params("postgres://u:p@h/db?timeout_ms=250&connect_timeout=2").unwrap(),
-            (
-                "postgres://u:p@h/db?connect_timeout=2".to_string(),
-                Some(Duration::from_millis(250))
-            )
+    fn own_parameters_are_taken_out_before_the_driver() {
+        let no_env = |_: &str| None;
+        let (config, timeout) = driver_config(
+            "postgres://u:p@h/db?timeout_ms=250&connect_timeout=2",
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(timeout, Some(Duration::from_millis(250)));
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(config.get_password(), Some(&b"p"[..]));
+        let (_, timeout) = driver_config("postgres://h/db", &no_env).unwrap();
+        assert_eq!(timeout, None);
+        assert!(driver_config("postgres://h/db?timeout_ms=0", &no_env).is_err());
+        assert!(driver_config("postgres://h/db?timeout_ms=abc", &no_env).is_err());
+
+        // password_file: read, and not passed on (the driver refuses unknown options).
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "S3cr/et?PW\n").unwrap();
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(&file, private).unwrap();
+        let url = format!(
+            "postgres://gl@h/db?password_file={}&application_name=x",
+            file.display()
         );
-        assert_eq!(
-            split_own_params("postgres://h/db?timeout_ms=800").unwrap(),
-            (
-                "postgres://h/db".to_string(),
-                Some(Duration::from_millis(800))
-            )
-        );
-        assert_eq!(
-            split_own_params("postgres://h/db").unwrap(),
-            ("postgres://h/db".to_string(), None)
-        );
-        assert!(split_own_params("postgres://h/db?timeout_ms=0").is_err());
-        assert!(split_own_params("postgres://h/db?timeout_ms=abc").is_err());
+        let (config, _) = driver_config(&url, &no_env).unwrap();
+        assert_eq!(config.get_password(), Some(&b"S3cr/et?PW"[..]));
+        assert_eq!(config.get_application_name(), Some("x"));
+        // The same in the key=value form.
+        let kv = format!("host=h user=gl password_file={}", file.display());
+        let (config, _) = driver_config(&kv, &no_env).unwrap();
+        assert_eq!(config.get_password(), Some(&b"S3cr/et?PW"[..]));
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod log_injection;
 mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
+mod pg_secrets;
 mod policy;
 mod policy_cache;
 mod policy_eof;

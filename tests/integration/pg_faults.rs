@@ -47,6 +47,16 @@ fn as_postgres(command: &str) {
 
 impl Cluster {
     pub fn start_new() -> Cluster {
+        Cluster::start_with(None)
+    }
+
+    /// A cluster where every login, also over the unix socket, needs `password` for the user
+    /// `postgres` (scram-sha-256).
+    pub fn start_with_password(password: &str) -> Cluster {
+        Cluster::start_with(Some(password))
+    }
+
+    fn start_with(password: Option<&str>) -> Cluster {
         let bin = std::env::var_os("GREY_LISTING_TEST_PG_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PG_BIN));
@@ -71,8 +81,24 @@ impl Cluster {
             .unwrap()
             .port();
         let cluster = Cluster { dir, bin, port };
+        let auth = match password {
+            None => "-A trust".to_string(),
+            Some(password) => {
+                let file = cluster.dir.path().join("pwfile");
+                std::fs::write(&file, format!("{password}\n")).unwrap();
+                if is_root() {
+                    let status = Command::new("chown")
+                        .arg("postgres")
+                        .arg(&file)
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                }
+                format!("-A scram-sha-256 --pwfile={}", file.display())
+            }
+        };
         as_postgres(&format!(
-            "{} -D {} -A trust -U postgres >{}/initdb.log 2>&1",
+            "{} -D {} {auth} -U postgres >{}/initdb.log 2>&1",
             cluster.bin.join("initdb").display(),
             cluster.data().display(),
             cluster.dir.path().display()
