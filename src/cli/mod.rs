@@ -139,6 +139,8 @@ struct ServerUpdate {
     group_by_host_domain: Option<bool>,
     log_retention: Option<u64>,
     edits: Vec<(ListKind, ListEdit)>,
+    /// `-grey-interval` and `-expire-interval` as the user spelled them, for the refusal.
+    interval_names: [String; 2],
 }
 
 impl ServerUpdate {
@@ -163,6 +165,21 @@ impl ServerUpdate {
             self.group_by_host_domain,
         );
         set(&mut settings.log_retention, self.log_retention);
+    }
+
+    /// Applies the update over `stored` and checks the result (the stored values matter: a
+    /// lower expire interval alone can fall under the stored grey interval).
+    fn applied(&self, stored: &Settings) -> Result<Settings, StoreError> {
+        let mut settings = stored.clone();
+        self.apply(&mut settings);
+        if !settings.intervals_make_sense() {
+            let [grey, expire] = &self.interval_names;
+            return Err(StoreError::Refused(format!(
+                "{expire} {} (minutes) must be longer than {grey} {} (minutes)",
+                settings.expire_interval, settings.grey_interval
+            )));
+        }
+        Ok(settings)
     }
 }
 
@@ -218,9 +235,16 @@ fn run_command(
         out.write_all(help::text().as_bytes())?;
         return Ok(0);
     }
-    let store_error = |source| CliError::Store {
-        operation: operation.clone(),
-        source,
+    let store_error = |source| match source {
+        // A check against the stored values refused the change: bad input, rolled back.
+        StoreError::Refused(message) => CliError::BadInput {
+            operation: operation.clone(),
+            message,
+        },
+        source => CliError::Store {
+            operation: operation.clone(),
+            source,
+        },
     };
     if let Command::MigrateStore { from, to } = &command {
         let text =
@@ -229,6 +253,13 @@ fn run_command(
         return Ok(0);
     }
     let location = store::resolve_location(args.db.as_deref(), env).map_err(store_error)?;
+    if let (Command::UpdateServer(update), DbLocation::Sqlite(path)) = (&command, &location)
+        && std::fs::symlink_metadata(path).is_err()
+    {
+        // A database not created yet holds the defaults: check against them and create
+        // nothing when the change is refused. (Created meanwhile: the transaction checks again.)
+        update.applied(&Settings::default()).map_err(store_error)?;
+    }
     let mut store = open_store(&location).map_err(store_error)?;
     let now = crate::clock::now(env);
     let (text, status) = execute(store.as_mut(), &command, args.json, now).map_err(store_error)?;
@@ -383,16 +414,29 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             penalty_status: true_false("penalty-status", &args.penalty_status)?,
             ipv4_prefix: number("ipv4-prefix", &args.ipv4_prefix, 0, 32)?.map(|n| n as u8),
             ipv6_prefix: number("ipv6-prefix", &args.ipv6_prefix, 0, 128)?.map(|n| n as u8),
-            awl_count: number("awl-count", &args.awl_count, 0, 1_000_000)?.map(|n| n as u32),
+            awl_count: number("awl-count", &args.awl_count, 0, u64::from(config::MAX_AWL_COUNT))?.map(|n| n as u32),
             sender_normalize: true_false("sender-normalize", &args.sender_normalize)?,
             group_by_host_domain: true_false("group-by-host-domain", &args.group_by_host_domain)?,
-            log_retention: duration(
+            log_retention: match duration(
                 "log-retention",
                 &args.log_retention,
                 config::MAX_LOG_RETENTION,
-            )?
-            .map(|seconds| seconds as u64),
+            )? {
+                // Kept in whole minutes, the unit `--json` and `--export` show it in.
+                Some(seconds) if seconds % 60 != 0 => {
+                    return Err(bad(format!(
+                        "{}: '{}' is not a whole number of minutes",
+                        typed(original, "log-retention"),
+                        args.log_retention.as_deref().unwrap_or_default()
+                    )));
+                }
+                seconds => seconds.map(|seconds| seconds as u64),
+            },
             edits: list_edits,
+            interval_names: [
+                typed(original, "grey-interval"),
+                typed(original, "expire-interval"),
+            ],
         })
     } else if let Some(shown) = &args.update_domain {
         let domain =
@@ -773,8 +817,7 @@ fn execute(
         }
         Command::UpdateServer(update) => {
             store.write(&mut |tx| {
-                let mut settings = tx.settings()?;
-                update.apply(&mut settings);
+                let settings = update.applied(&tx.settings_for_update()?)?;
                 tx.set_settings(&settings)?;
                 for (kind, edit) in &update.edits {
                     store::apply_list_edit(tx, *kind, "", edit)?;

@@ -80,6 +80,10 @@ pub enum StoreError {
     /// A database location this build cannot use.
     #[error("unsupported database location {0}")]
     Unsupported(String),
+    /// The change makes no sense with the stored values (an expire interval not longer than
+    /// the grey interval); the transaction was rolled back. The text names the culprit.
+    #[error("{0}")]
+    Refused(String),
     /// A configuration file that could not be read.
     #[error("configuration file {path}: {why}")]
     Config {
@@ -194,6 +198,13 @@ pub struct LiveTriplet {
 pub trait Tx {
     /// The server-wide settings.
     fn settings(&mut self) -> Result<Settings, StoreError>;
+    /// The server-wide settings, locked until the transaction ends, for a write that checks the
+    /// new values against the stored ones: two admins changing the grey and the expire interval
+    /// at once must not both pass the check against the other's old value. SQLite's write
+    /// transaction is exclusive already (the default); PostgreSQL locks the settings rows.
+    fn settings_for_update(&mut self) -> Result<Settings, StoreError> {
+        self.settings()
+    }
     /// Replaces the server-wide settings.
     fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError>;
     /// A list's patterns in insertion order. `owner` is `""` for server lists, else a mailbox.
