@@ -421,7 +421,8 @@ mod tests {
 
     #[test]
     fn bad_exports_are_refused() {
-        assert!(matches!(parse_export("{}"), Err(ImportError::Json(_))));
+        assert!(matches!(parse_export("{"), Err(ImportError::Json(_))));
+        assert!(matches!(parse_export("{}"), Err(ImportError::Format { .. })));
         let (_dir, mut source) = store();
         let mut dump = None;
         source

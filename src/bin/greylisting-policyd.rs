@@ -12,7 +12,8 @@ use clap::Parser;
 use grey_listing::clock::process_env;
 use grey_listing::policy::cli::Args;
 use grey_listing::policy::{self, Config, PolicyListener};
-use grey_listing::store::resolve_location;
+use grey_listing::conf_file::read_conf;
+use grey_listing::store::location_with_conf;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -26,8 +27,10 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: Args) -> Result<()> {
-    let db = resolve_location(args.db.as_deref(), &process_env)
-        .context("cannot find the database location")?;
+    // Read at start whatever --db says: a broken configuration file is found now, not at the
+    // first reload.
+    let conf = read_conf(&process_env)?;
+    let db = location_with_conf(args.db.as_deref(), &process_env, &conf);
     let mut config = Config::new(db);
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.max_connections = args.max_connections;

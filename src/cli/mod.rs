@@ -59,6 +59,9 @@ pub enum CliError {
         #[source]
         source: StoreError,
     },
+    /// The configuration file is missing, unreadable or invalid (the text is the whole line).
+    #[error("{0}")]
+    Config(crate::conf_file::ConfError),
     /// Writing the output failed.
     #[error("An error occurred during output: {0}")]
     Output(#[from] std::io::Error),
@@ -72,7 +75,9 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::BadInput { .. } => ExitCode::BadInput,
-            CliError::Store { .. } | CliError::Output(_) => ExitCode::System,
+            CliError::Store { .. } | CliError::Config(_) | CliError::Output(_) => {
+                ExitCode::System
+            }
             CliError::PluginUnknown(_) => ExitCode::PluginUnknown,
         }
     }
@@ -241,6 +246,7 @@ fn run_command(
             operation: operation.clone(),
             message,
         },
+        StoreError::Config(err) => CliError::Config(err),
         source => CliError::Store {
             operation: operation.clone(),
             source,

@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use crate::config::{ListEdit, ListKind, MailboxLists, ServerLists, Settings};
 
-pub use location::{DbLocation, redact, resolve_location};
+pub use location::{DbLocation, location_with_conf, redact, resolve_location};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -84,14 +84,9 @@ pub enum StoreError {
     /// the grey interval); the transaction was rolled back. The text names the culprit.
     #[error("{0}")]
     Refused(String),
-    /// A configuration file that could not be read.
-    #[error("configuration file {path}: {why}")]
-    Config {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        why: String,
-    },
+    /// The configuration file that names the database is missing, unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] crate::conf_file::ConfError),
 }
 
 /// The key of a greylisting triplet.
