@@ -92,6 +92,7 @@ impl CliError {
 #[derive(Debug)]
 enum Command {
     Help,
+    Version,
     InfoServer {
         extended: bool,
     },
@@ -240,6 +241,10 @@ fn run_command(
         out.write_all(help::text().as_bytes())?;
         return Ok(0);
     }
+    if let Command::Version = command {
+        writeln!(out, "grey_listing {}", env!("CARGO_PKG_VERSION"))?;
+        return Ok(0);
+    }
     let store_error = |source| match source {
         // A check against the stored values refused the change: bad input, rolled back.
         StoreError::Refused(message) => CliError::BadInput {
@@ -385,6 +390,8 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         validate_migration(pair, args, original).map_err(bad)?
     } else if args.help {
         Command::Help
+    } else if args.version {
+        Command::Version
     } else if args.info_server {
         Command::InfoServer {
             extended: args.extended,
@@ -680,6 +687,8 @@ fn command_spec(args: &Args) -> CommandSpec {
     };
     if args.help {
         spec("help", "h", "help".to_string(), &[])
+    } else if args.version {
+        spec("version", "V", "version".to_string(), &[])
     } else if args.info_server {
         spec(
             "info-server",
@@ -783,6 +792,7 @@ fn execute(
         Command::Export => transfer::export(store)?,
         Command::Import(dump) => transfer::import(store, dump, json)?,
         Command::Help => help::text(),
+        Command::Version => String::new(),
         Command::InfoServer { extended } => {
             let mut snapshot = (Settings::default(), ServerLists::default());
             store.read(&mut |tx| {

@@ -35,3 +35,4 @@ mod postgres_multi_mx;
 mod store_behaviour;
 mod transfer;
 mod unprivileged;
+mod version;
