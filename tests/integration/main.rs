@@ -26,6 +26,7 @@ mod filter_support;
 mod generated;
 mod interval_rules;
 mod list_edit;
+mod log_lines;
 mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
