@@ -129,6 +129,23 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Commands that never write: a user who may only read the database can run them.
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::InfoServer { .. }
+                | Command::InfoDomain { .. }
+                | Command::InfoMailname { .. }
+                | Command::Explain(_)
+                | Command::Report(_)
+                | Command::Check(_)
+                | Command::Stats
+                | Command::Export
+        )
+    }
+}
+
 /// Changes to the server-wide settings; `None` leaves a setting as it is.
 #[derive(Debug, Default)]
 struct ServerUpdate {
@@ -271,7 +288,12 @@ fn run_command(
         // nothing when the change is refused. (Created meanwhile: the transaction checks again.)
         update.applied(&Settings::default()).map_err(store_error)?;
     }
-    let mut store = open_store(&location).map_err(store_error)?;
+    let mut store = if command.only_reads() {
+        store::open_for_reading(&location)
+    } else {
+        open_store(&location)
+    }
+    .map_err(store_error)?;
     let now = crate::clock::now(env);
     let (text, status) = execute(store.as_mut(), &command, args.json, now).map_err(store_error)?;
     out.write_all(text.as_bytes())?;

@@ -6,6 +6,7 @@
 
 mod location;
 pub mod postgres;
+mod read_only;
 pub(crate) mod sqlite;
 
 use std::path::PathBuf;
@@ -60,6 +61,28 @@ pub enum StoreError {
         found: i64,
         /// Highest version this build knows.
         supported: i64,
+    },
+    /// The database needs a schema migration, which a read-only open cannot do.
+    #[error(
+        "database {location} has schema version {found}, older than this program's {supported}, \
+         and this user cannot write it: run grey_listing once as root or as a member of group \
+         greylisting (for example grey_listing --info-server) to migrate it"
+    )]
+    NeedsMigration {
+        /// Which database.
+        location: String,
+        /// Version found in the file.
+        found: i64,
+        /// The version this build needs.
+        supported: i64,
+    },
+    /// This user lacks a permission the database needs; the message says which and how to fix it.
+    #[error("cannot read database {location}: {message}")]
+    Permission {
+        /// Which database.
+        location: String,
+        /// The missing permission and the fix.
+        message: String,
     },
     /// PostgreSQL reported an error, or the connection failed (never contains the password).
     #[error("database {location}: {message}")]
@@ -305,6 +328,18 @@ pub fn open(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
     match location {
         DbLocation::Sqlite(path) => Ok(Box::new(SqliteStore::open(path)?)),
         DbLocation::Postgres(url) => Ok(Box::new(PgStore::open(url)?)),
+    }
+}
+
+/// Opens the store for a command that only reads: as [`open`], except that an SQLite database
+/// this user cannot open read-write is opened read-only (no WAL switch, no migration, nothing
+/// written), so a monitoring user with read access can run the information commands.
+pub fn open_for_reading(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
+    match location {
+        DbLocation::Sqlite(path) if !read_only::writable(path) => {
+            Ok(Box::new(read_only::open(path)?))
+        }
+        _ => open(location),
     }
 }
 

@@ -32,6 +32,7 @@ mod pg_binary_faults;
 mod pg_faults;
 mod policy;
 mod policy_cache;
+mod read_only;
 mod postgres_multi_mx;
 mod store_behaviour;
 mod transfer;
