@@ -46,7 +46,13 @@ pub fn missing_permission(path: &Path, need: Need) -> Option<String> {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     // SAFETY: getuid(2) has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
-    for dir in absolute.ancestors().skip(1).collect::<Vec<_>>().into_iter().rev() {
+    for dir in absolute
+        .ancestors()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         if dir.as_os_str().is_empty() {
             continue;
         }

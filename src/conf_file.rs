@@ -139,10 +139,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<ConfFile, ConfError> {
             } else {
                 ""
             };
-            return Err(bad(format!(
-                "control character {:?} in the line{hint}",
-                c
-            )));
+            return Err(bad(format!("control character {:?} in the line{hint}", c)));
         }
         let Some((key, value)) = trimmed.split_once('=') else {
             return Err(bad(format!(
@@ -199,10 +196,7 @@ mod tests {
             parsed("db = /srv/a#b.db\n").unwrap().db.as_deref(),
             Some("/srv/a#b.db")
         );
-        assert_eq!(
-            parsed("db=\"/x\"").unwrap().db.as_deref(),
-            Some("\"/x\"")
-        );
+        assert_eq!(parsed("db=\"/x\"").unwrap().db.as_deref(), Some("\"/x\""));
         assert_eq!(
             parsed("db = postgres://u@h/d?a=b").unwrap().db.as_deref(),
             Some("postgres://u@h/d?a=b")
@@ -216,10 +210,18 @@ mod tests {
         for (text, line, what) in [
             ("db: /path\n", 1, "'db: /path' is not a 'key = value' line"),
             ("#\ndatabase = /path\n", 2, "unknown key 'database'"),
-            ("db = /a\ndb = /b\n", 2, "key 'db' given twice (first on line 1)"),
+            (
+                "db = /a\ndb = /b\n",
+                2,
+                "key 'db' given twice (first on line 1)",
+            ),
             ("db =\n", 1, "key 'db' has an empty value"),
             ("= /a\n", 1, "unknown key ''"),
-            ("db: postgres://u:secret@h/d\n", 1, "'db: postgres://u:***@h/d' is not"),
+            (
+                "db: postgres://u:secret@h/d\n",
+                1,
+                "'db: postgres://u:***@h/d' is not",
+            ),
             ("db = /a\r\n", 1, "Windows line ends"),
             ("resolver = 1.1.1.1\nDB = /a\n", 2, "unknown key 'DB'"),
         ] {
@@ -230,10 +232,7 @@ mod tests {
             );
         }
         let err = parse(Path::new("/c.conf"), b"db = /a\xff\n").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("{prefix}1: not valid UTF-8")
-        );
+        assert_eq!(err.to_string(), format!("{prefix}1: not valid UTF-8"));
     }
 
     // The file the Debian package installs is valid.

@@ -145,7 +145,10 @@ mod minutes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Seconds as minutes, rounded up (a retention is a lower bound: never show less).
-    pub(super) fn serialize<S: Serializer>(seconds: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        seconds: &u64,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(seconds.div_ceil(60))
     }
 

@@ -98,7 +98,11 @@ pub fn parse_export(text: &str) -> Result<ConfigDump, ImportError> {
     let mut dump: ConfigDump = serde_json::from_value(value)?;
     dump.version = EXPORT_VERSION;
     validate_settings(&dump.settings)?;
-    check_intervals(&dump.settings, "settings.grey_interval", "settings.expire_interval")?;
+    check_intervals(
+        &dump.settings,
+        "settings.grey_interval",
+        "settings.expire_interval",
+    )?;
     validate_lists(&dump.lists)?;
     for domain in dump.domains.keys() {
         if config::parse_domain(domain).ok().as_deref() != Some(domain.as_str()) {
@@ -422,7 +426,10 @@ mod tests {
     #[test]
     fn bad_exports_are_refused() {
         assert!(matches!(parse_export("{"), Err(ImportError::Json(_))));
-        assert!(matches!(parse_export("{}"), Err(ImportError::Format { .. })));
+        assert!(matches!(
+            parse_export("{}"),
+            Err(ImportError::Format { .. })
+        ));
         let (_dir, mut source) = store();
         let mut dump = None;
         source

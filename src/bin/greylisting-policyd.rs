@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use grey_listing::clock::process_env;
+use grey_listing::conf_file::read_conf;
 use grey_listing::policy::cli::Args;
 use grey_listing::policy::{self, Config, PolicyListener};
-use grey_listing::conf_file::read_conf;
 use grey_listing::store::location_with_conf;
 
 fn main() -> ExitCode {

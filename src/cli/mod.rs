@@ -75,9 +75,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::BadInput { .. } => ExitCode::BadInput,
-            CliError::Store { .. } | CliError::Config(_) | CliError::Output(_) => {
-                ExitCode::System
-            }
+            CliError::Store { .. } | CliError::Config(_) | CliError::Output(_) => ExitCode::System,
             CliError::PluginUnknown(_) => ExitCode::PluginUnknown,
         }
     }
@@ -449,7 +447,13 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             penalty_status: true_false("penalty-status", &args.penalty_status)?,
             ipv4_prefix: number("ipv4-prefix", &args.ipv4_prefix, 0, 32)?.map(|n| n as u8),
             ipv6_prefix: number("ipv6-prefix", &args.ipv6_prefix, 0, 128)?.map(|n| n as u8),
-            awl_count: number("awl-count", &args.awl_count, 0, u64::from(config::MAX_AWL_COUNT))?.map(|n| n as u32),
+            awl_count: number(
+                "awl-count",
+                &args.awl_count,
+                0,
+                u64::from(config::MAX_AWL_COUNT),
+            )?
+            .map(|n| n as u32),
             sender_normalize: true_false("sender-normalize", &args.sender_normalize)?,
             group_by_host_domain: true_false("group-by-host-domain", &args.group_by_host_domain)?,
             log_retention: match duration(

@@ -113,7 +113,8 @@ const SECTIONS: &[Section] = &[
             (
                 "2",
                 "Could not start: a bad command-line option or listen address, the address in use, \
-                 no database location.",
+                 no database location, or a configuration file that is missing (when named by \
+                 GREY_LISTING_CONF), unreadable or invalid (it is read at start even with --db).",
             ),
         ],
     },

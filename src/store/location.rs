@@ -104,7 +104,10 @@ pub fn location_with_conf(
 }
 
 /// `--db`, else a non-empty `GREY_LISTING_DB`.
-fn explicit_location(cli: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Option<DbLocation> {
+fn explicit_location(
+    cli: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<DbLocation> {
     if let Some(value) = cli {
         return Some(DbLocation::parse(value));
     }

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteStore};
 use super::StoreError;
+use super::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteStore};
 use crate::access::{self, Need};
 
 /// The files SQLite keeps beside the database in WAL mode.

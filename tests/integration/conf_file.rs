@@ -44,7 +44,10 @@ fn bad_lines_are_errors_naming_file_and_line() {
         (
             format!("db: {}\n", db.display()),
             1,
-            format!("'db: {}' is not a 'key = value' line (keys: db, resolver)", db.display()),
+            format!(
+                "'db: {}' is not a 'key = value' line (keys: db, resolver)",
+                db.display()
+            ),
         ),
         (
             format!("# ours\ndatabase = {}\n", db.display()),
@@ -112,7 +115,10 @@ fn the_file_is_read_only_when_needed() {
         .assert()
         .success();
     // And a good file is used.
-    let file = conf(&t, &format!("resolver = 127.0.0.1\ndb = {}\n", db.display()));
+    let file = conf(
+        &t,
+        &format!("resolver = 127.0.0.1\ndb = {}\n", db.display()),
+    );
     let out = run_with_conf(&file, &["-i", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["settings"]["grey_interval"], 7);

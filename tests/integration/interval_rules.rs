@@ -26,16 +26,22 @@ fn intervals(t: &Test) -> (serde_json::Value, serde_json::Value) {
 // exact text, exit 1, nothing changed (the other options of the same command included).
 fn expire_not_longer_than_grey_is_refused(backend: Backend) {
     let t = Test::on(backend);
-    t.run(&["-u", "-penalty-interval", "4"]).stdout(SERVER_UPDATED);
+    t.run(&["-u", "-penalty-interval", "4"])
+        .stdout(SERVER_UPDATED);
     let refused = t.run(&["-u", "-status", "off", "-expire-interval", "3"]);
     assert_eq!(
-        (refused.code, refused.stdout.as_str(), refused.stderr.as_str()),
+        (
+            refused.code,
+            refused.stdout.as_str(),
+            refused.stderr.as_str()
+        ),
         (1, "", REFUSED_3_5)
     );
     // Equal is refused too; the grey interval raised over the stored expire interval as well.
     t.run(&["-u", "-expire-interval", "5"])
         .bad_input(&["-expire-interval 5 (minutes) must be longer than -grey-interval 5"]);
-    t.run(&["-u", "-expire-interval", "60"]).stdout(SERVER_UPDATED);
+    t.run(&["-u", "-expire-interval", "60"])
+        .stdout(SERVER_UPDATED);
     t.run(&["--update-server", "--grey-interval", "60"])
         .bad_input(&["-expire-interval 60 (minutes) must be longer than --grey-interval 60"]);
     let settings = t.run(&["-i", "--json"]).json()["settings"].clone();
@@ -47,10 +53,7 @@ fn expire_not_longer_than_grey_is_refused(backend: Backend) {
     // Both in one command: judged on the result, not on the order of the options.
     t.run(&["-u", "-expire-interval", "3", "-grey-interval", "2"])
         .stdout(SERVER_UPDATED);
-    assert_eq!(
-        intervals(&t),
-        (serde_json::json!(2), serde_json::json!(3))
-    );
+    assert_eq!(intervals(&t), (serde_json::json!(2), serde_json::json!(3)));
 }
 
 // On a database that does not exist yet the defaults are the stored values, and a refused
@@ -61,7 +64,8 @@ fn refused_on_a_new_database_creates_nothing() {
     let refused = t.run(&["-u", "-expire-interval", "3"]);
     assert_eq!((refused.code, refused.stderr.as_str()), (1, REFUSED_3_5));
     assert!(t.files().is_empty(), "{:?}", t.files().keys());
-    t.run(&["-u", "-expire-interval", "6"]).stdout(SERVER_UPDATED);
+    t.run(&["-u", "-expire-interval", "6"])
+        .stdout(SERVER_UPDATED);
 }
 
 // `--import` applies the same rule (its own wording, naming the file's fields).
@@ -82,7 +86,10 @@ fn import_refuses_expire_not_longer_than_grey(backend: Backend) {
         )
     );
     refused.bad_input(&[]);
-    assert_eq!(intervals(&t), (serde_json::json!(7), serde_json::json!(51840)));
+    assert_eq!(
+        intervals(&t),
+        (serde_json::json!(7), serde_json::json!(51840))
+    );
 }
 
 // `--import-plesk` too: Plesk's text gives both intervals.
@@ -90,7 +97,10 @@ fn import_plesk_refuses_expire_not_longer_than_grey(backend: Backend) {
     let t = Test::on(backend);
     t.run(&["-u", "-grey-interval", "7"]).stdout(SERVER_UPDATED);
     let info = t.run(&["-i"]).stdout;
-    let bad = info.replace("Expire interval        51840 minutes", "Expire interval        3 minutes");
+    let bad = info.replace(
+        "Expire interval        51840 minutes",
+        "Expire interval        3 minutes",
+    );
     assert_ne!(bad, info);
     let file = write(&t, "plesk.txt", &bad);
     let refused = t.run(&["--import-plesk", &file]);
@@ -102,7 +112,10 @@ fn import_plesk_refuses_expire_not_longer_than_grey(backend: Backend) {
         )
     );
     refused.bad_input(&[]);
-    assert_eq!(intervals(&t), (serde_json::json!(7), serde_json::json!(51840)));
+    assert_eq!(
+        intervals(&t),
+        (serde_json::json!(7), serde_json::json!(51840))
+    );
 }
 
 // `--import` refuses what `--update-server` refuses: the auto-whitelist count and the log
@@ -117,7 +130,11 @@ fn import_refuses_the_ranges_the_cli_refuses() {
     let good = t.run(&["--export"]).stdout;
     let before = t.files();
     for (from, to, name) in [
-        ("\"awl_count\": 5", "\"awl_count\": 1000001", "settings.awl_count"),
+        (
+            "\"awl_count\": 5",
+            "\"awl_count\": 1000001",
+            "settings.awl_count",
+        ),
         (
             "\"log_retention\": 43200",
             "\"log_retention\": 5256001",
@@ -159,7 +176,10 @@ fn json_gives_every_interval_in_minutes() {
     t.run(&["-u", "-log-retention", "90s"])
         .bad_input(&["-log-retention", "'90s' is not a whole number of minutes"]);
     let text = t.run(&["-i", "--extended"]).stdout;
-    assert!(text.contains("Decision log retention 2160 minutes\n"), "{text}");
+    assert!(
+        text.contains("Decision log retention 2160 minutes\n"),
+        "{text}"
+    );
 }
 
 // `--export` writes version 2 (minutes); `--import` still reads version 1 (seconds, rounded up

@@ -22,10 +22,13 @@ fn stamped<'a>(line: &'a str, ident: &str, from: f64, to: f64) -> (u32, &'a str)
         time.len() == "2026-03-16T09:06:42.123456+01:00".len() && time.as_bytes()[10] == b'T',
         "not an RFC 3339 time with microseconds: {line:?}"
     );
-    let parsed = chrono::DateTime::parse_from_rfc3339(time)
-        .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let parsed =
+        chrono::DateTime::parse_from_rfc3339(time).unwrap_or_else(|e| panic!("{line:?}: {e}"));
     let at = parsed.timestamp_micros() as f64 / 1e6;
-    assert!(at >= from - 1.0 && at <= to + 1.0, "{line:?}: time outside the run");
+    assert!(
+        at >= from - 1.0 && at <= to + 1.0,
+        "{line:?}: time outside the run"
+    );
     // The local offset, as the mail log shows it.
     let local = chrono::Local::now().offset().local_minus_utc();
     assert_eq!(parsed.offset().local_minus_utc(), local, "{line:?}");
@@ -80,7 +83,9 @@ fn qmail_queue_mode_log_lines_carry_time_and_ident() {
         .map(|line| stamped(line, "greylisting filter", from, to).1)
         .collect();
     assert!(
-        texts.iter().any(|t| t.starts_with("action=defer, reason=new")),
+        texts
+            .iter()
+            .any(|t| t.starts_with("action=defer, reason=new")),
         "{texts:?}"
     );
 }

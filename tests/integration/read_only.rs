@@ -24,8 +24,14 @@ impl Db {
         open_dir(t.dir());
         let path = t.dir().join("d").join("g.db");
         let db = Db { t, path };
-        db.root(&["-u", "-grey-interval", "7", "-blacklist", "add:*@spam.example"])
-            .stdout(SERVER_UPDATED);
+        db.root(&[
+            "-u",
+            "-grey-interval",
+            "7",
+            "-blacklist",
+            "add:*@spam.example",
+        ])
+        .stdout(SERVER_UPDATED);
         db.root(&["-ud", "example.com", "-status", "off"]);
         db.root(&["-um", "john@example.com", "-whitelist", "add:*@ietf.org"]);
         db
@@ -36,7 +42,8 @@ impl Db {
     }
 
     fn root(&self, args: &[&str]) -> crate::support::Outcome {
-        self.t.run_raw(&[args, &["--db", self.path.to_str().unwrap()]].concat())
+        self.t
+            .run_raw(&[args, &["--db", self.path.to_str().unwrap()]].concat())
     }
 
     fn nobody(&self, args: &[&str]) -> crate::support::Outcome {
@@ -99,7 +106,13 @@ const INFO: &[&[&str]] = &[
     &["--export"],
     &["--stats"],
     &["--report"],
-    &["--explain", "198.51.100.7", "-", "a@sender.example", "u@example.com"],
+    &[
+        "--explain",
+        "198.51.100.7",
+        "-",
+        "a@sender.example",
+        "u@example.com",
+    ],
 ];
 
 #[test]
@@ -126,10 +139,11 @@ fn without_access_the_message_names_the_missing_permission() {
     );
     // Traverse alone is not enough: the file itself needs read permission.
     setfacl(&["-m", "u:nobody:x", db.dir().to_str().unwrap()]);
-    db.nobody(&["-im", "john@example.com"]).system_error(&[&format!(
-        "uid 65534 has no read permission on {}",
-        db.path.display()
-    )]);
+    db.nobody(&["-im", "john@example.com"])
+        .system_error(&[&format!(
+            "uid 65534 has no read permission on {}",
+            db.path.display()
+        )]);
     assert_unchanged(&before, &db.files());
 }
 
@@ -138,7 +152,10 @@ fn with_read_access_the_information_commands_work_and_write_nothing() {
     let db = Db::new();
     // The WAL is in use (a small WAL is kept after the last close): read through -wal and -shm.
     assert!(
-        std::fs::metadata(db.path.with_file_name("g.db-wal")).unwrap().len() > 0,
+        std::fs::metadata(db.path.with_file_name("g.db-wal"))
+            .unwrap()
+            .len()
+            > 0,
         "{:?}",
         db.files().keys()
     );
@@ -155,12 +172,20 @@ fn with_read_access_the_information_commands_work_and_write_nothing() {
     }
     let check = db.nobody(&["--check"]);
     assert_eq!(check.code, 0, "{}", check.stdout);
-    assert!(check.stdout.starts_with("GREY_LISTING OK"), "{}", check.stdout);
+    assert!(
+        check.stdout.starts_with("GREY_LISTING OK"),
+        "{}",
+        check.stdout
+    );
     assert_unchanged(&before, &db.files());
     // Writing is still refused, and changes nothing.
     let update = db.nobody(&["-u", "-grey-interval", "9"]);
     assert_eq!(update.code, 2, "{}", update.stderr);
-    assert!(db.root(&["-i"]).stdout.contains("Grey interval          7 minutes"));
+    assert!(
+        db.root(&["-i"])
+            .stdout
+            .contains("Grey interval          7 minutes")
+    );
 }
 
 // No WAL content: the main file holds everything and is read as immutable (a read-only user

@@ -12,7 +12,13 @@ pub const NOBODY_UID: u32 = 65_534;
 /// really yields uid 65534 (panics otherwise: the test must not pass without dropping).
 pub fn as_nobody(program: &Path) -> Command {
     let probe = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "id", "-u"])
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "id",
+            "-u",
+        ])
         .output()
         .unwrap_or_else(|err| panic!("cannot run setpriv to drop privileges: {err}"));
     let uid = String::from_utf8_lossy(&probe.stdout).trim().to_string();
