@@ -56,6 +56,67 @@ fn expire_not_longer_than_grey_is_refused(backend: Backend) {
     assert_eq!(intervals(&t), (serde_json::json!(2), serde_json::json!(3)));
 }
 
+// Two admins at once: one raises the grey interval while the other lowers the expire interval.
+// Each change alone is fine; together they are not. The second waits for the first (SQLite's
+// exclusive write, PostgreSQL's lock on the settings rows) and is judged on its result.
+fn concurrent_changes_are_judged_on_the_committed_values(backend: Backend) {
+    let t = Test::on(backend);
+    t.run(&["-u", "-expire-interval", "200"])
+        .stdout(SERVER_UPDATED);
+    let mut store = t.open();
+    let mut second = None;
+    store
+        .write(&mut |tx| {
+            let mut settings = tx.settings_for_update()?;
+            if second.is_none() {
+                let mut cmd =
+                    std::process::Command::new(assert_cmd::cargo::cargo_bin("grey_listing"));
+                cmd.env_remove("GREY_LISTING_DB").args([
+                    "-u",
+                    "-expire-interval",
+                    "50",
+                    "--db",
+                    &t.location(),
+                ]);
+                second = Some(cmd.output_in_thread());
+                // Give it the time to reach its own read of the settings, where it must wait.
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            settings.grey_interval = 100;
+            tx.set_settings(&settings)
+        })
+        .unwrap();
+    drop(store);
+    let out = second.unwrap().join().unwrap();
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (
+            Some(1),
+            "An error occurred during update of server-wide settings: -expire-interval 50 \
+             (minutes) must be longer than -grey-interval 100 (minutes)\n"
+                .to_string()
+        )
+    );
+    assert_eq!(
+        intervals(&t),
+        (serde_json::json!(100), serde_json::json!(200))
+    );
+}
+
+/// Runs a command to completion on another thread.
+trait OutputInThread {
+    fn output_in_thread(self) -> std::thread::JoinHandle<std::process::Output>;
+}
+
+impl OutputInThread for std::process::Command {
+    fn output_in_thread(mut self) -> std::thread::JoinHandle<std::process::Output> {
+        std::thread::spawn(move || self.output().unwrap())
+    }
+}
+
 // On a database that does not exist yet the defaults are the stored values, and a refused
 // change creates nothing.
 #[test]
@@ -207,6 +268,7 @@ fn export_is_version_2_and_version_1_still_imports() {
 
 on_both_stores!(
     expire_not_longer_than_grey_is_refused,
+    concurrent_changes_are_judged_on_the_committed_values,
     import_refuses_expire_not_longer_than_grey,
     import_plesk_refuses_expire_not_longer_than_grey,
 );
