@@ -23,7 +23,7 @@ _grey_listing() {
 
     case "${cmd}" in
         grey_listing)
-            opts="--u --update-server --ud --update-domain --um --update-mailname --i --info-server --id --info-domain --im --info-mailname --migrate-store --h --help --explain --report --check --purge --stats --import-plesk --export --import --backup --status --personal-conf --grey-interval --expire-interval --penalty-interval --penalty-status --blacklist --whitelist --domains-whitelist --domains-blacklist --ipv4-prefix --ipv6-prefix --awl-count --sender-normalize --group-by-host-domain --log-retention --since --top --threshold --w --c --ignore-file --db --json --extended"
+            opts="--u --update-server --ud --update-domain --um --update-mailname --i --info-server --id --info-domain --im --info-mailname --migrate-store --h --help --V --version --explain --report --check --purge --stats --import-plesk --export --import --backup --status --personal-conf --grey-interval --expire-interval --penalty-interval --penalty-status --blacklist --whitelist --domains-whitelist --domains-blacklist --ipv4-prefix --ipv6-prefix --awl-count --sender-normalize --group-by-host-domain --log-retention --since --top --threshold --w --c --ignore-file --db --json --extended"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -33,6 +33,7 @@ complete -c grey_listing -l db -d 'Database: an SQLite file path or a postgres:/
 complete -c grey_listing -l update-server -l u -d 'Update the server-wide settings'
 complete -c grey_listing -l info-server -l i -d 'Show the server-wide settings'
 complete -c grey_listing -l help -l h -d 'Display the help page'
+complete -c grey_listing -l version -l V -d 'Print the program name and version (extension)'
 complete -c grey_listing -l report -d 'Table of the sender organisations most often deferred (extension)'
 complete -c grey_listing -l check -d 'Nagios/Icinga plugin: warn about often deferred, unlisted sender organisations (extension)'
 complete -c grey_listing -l purge -d 'Remove expired triplets and old decision-log rows (extension)'

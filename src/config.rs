@@ -14,6 +14,9 @@ pub const MAX_GREY_MINUTES: u32 = 43_200;
 /// Upper bound of the expire interval, in minutes (10 years).
 pub const MAX_EXPIRE_MINUTES: u32 = 5_256_000;
 
+/// Upper bound of the auto-whitelist count (the CLI and `--import` both refuse more).
+pub const MAX_AWL_COUNT: u32 = 1_000_000;
+
 /// Plesk's white host patterns that a new database starts with, in their printed order.
 pub const DEFAULT_DOMAINS_WHITELIST: &[&str] = &[
     "*.office365.com",
@@ -64,7 +67,9 @@ pub struct Settings {
     pub sender_normalize: bool,
     /// Key verified, non-residential clients by registrable domain instead of network.
     pub group_by_host_domain: bool,
-    /// Seconds the decision log keeps a row (0 = no decision log is written).
+    /// Seconds the decision log keeps a row (0 = no decision log is written). Shown and read
+    /// in minutes in JSON, like every other interval there.
+    #[serde(with = "minutes")]
     pub log_retention: u64,
 }
 
@@ -131,6 +136,37 @@ impl Settings {
             }
         }
         settings
+    }
+}
+
+/// Seconds kept in memory and in the stores, minutes in JSON (`--json`, `--export`): one unit
+/// for every interval an admin reads, the unit of Plesk's options.
+mod minutes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Seconds as minutes, rounded up (a retention is a lower bound: never show less).
+    pub(super) fn serialize<S: Serializer>(
+        seconds: &u64,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(seconds.div_ceil(60))
+    }
+
+    /// Minutes as seconds; a count too large to hold in seconds is an error, not a wrap.
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        let minutes = u64::deserialize(deserializer)?;
+        minutes
+            .checked_mul(60)
+            .ok_or_else(|| serde::de::Error::custom(format!("{minutes} minutes is too long")))
+    }
+}
+
+impl Settings {
+    /// Whether the intervals make sense together: an expire interval not longer than the grey
+    /// interval removes every triplet before its retry is accepted, so no new sender would ever
+    /// get through.
+    pub fn intervals_make_sense(&self) -> bool {
+        self.expire_interval > self.grey_interval
     }
 }
 

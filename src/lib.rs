@@ -14,8 +14,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod bounds;
+pub mod access;
 pub mod cli;
 pub mod clock;
+pub mod conf_file;
 pub mod config;
 pub mod decision;
 pub mod engine;

@@ -1,5 +1,13 @@
-//! Log lines for the mail path (SPEC §5): syslog, facility mail, with a stderr fallback when
-//! there is no `/dev/log` (containers, tests). Logging never fails the caller.
+//! Log lines for the mail path: syslog, facility mail, with a stderr fallback when there is no
+//! `/dev/log` (containers, tests). Logging never fails the caller.
+//!
+//! Stderr lines carry what syslog would have added, so they line up with the mail log:
+//! `2026-03-16T09:06:42.123456+01:00 greylisting filter[25916]: <text>` — local time in RFC 3339
+//! with microseconds and the UTC offset. That is the form Debian's rsyslog (since Debian 12) and
+//! `journalctl -o short-iso-precise` write the mail log in, it sorts as plain text across days,
+//! years and daylight-saving changes (the offset is part of it), and it separates the messages of
+//! one busy second. In the Plesk handler protocol the line keeps `LOG ` first (`LOG <time>
+//! <ident>[<pid>]: <text>`): the verdict must stay the only line without it.
 
 use std::io::Write;
 
@@ -22,6 +30,8 @@ enum Sink {
 /// A logger with a fixed ident.
 pub struct Logger {
     sink: Sink,
+    /// `ident[pid]: ` (empty for [`Logger::stderr`]), after the time on stderr lines.
+    tag: String,
     /// Stderr lines held for one write (see [`Logger::hold_stderr_lines`]); `None`: write at once.
     held: Option<Vec<u8>>,
     /// How the syslog connection was made, to make it again ([`Logger::reconnect`]); `None` for
@@ -55,8 +65,10 @@ impl Logger {
             forced: env("GREY_LISTING_LOG").is_some_and(|v| v == "stderr"),
             socket: SYSLOG_SOCKET.into(),
         };
+        let tag = format!("{}[{}]: ", origin.ident, std::process::id());
         Logger {
             sink: origin.connect(),
+            tag,
             held: None,
             origin: Some(origin),
         }
@@ -74,6 +86,7 @@ impl Logger {
     pub fn stderr(fallback: Fallback) -> Logger {
         Logger {
             sink: Sink::Stderr(fallback),
+            tag: String::new(),
             held: None,
             origin: None,
         }
@@ -100,17 +113,25 @@ impl Logger {
     }
 
     fn stderr_line(&mut self, fallback: Fallback, line: &str) {
+        let mut record = Vec::with_capacity(line.len() + 64);
+        if fallback == Fallback::HandlerStderr {
+            record.extend_from_slice(b"LOG ");
+        }
+        record.extend_from_slice(timestamp(chrono::Local::now()).as_bytes());
+        record.push(b' ');
+        record.extend_from_slice(self.tag.as_bytes());
+        push_one_line(&mut record, line);
         match self.held.as_mut() {
             Some(held) => {
-                if fallback == Fallback::HandlerStderr {
-                    held.extend_from_slice(b"LOG ");
-                }
-                push_one_line(held, line);
+                held.extend_from_slice(&record);
                 if held.len() > HELD_MAX {
                     self.flush();
                 }
             }
-            None => write_stderr(fallback, line),
+            // One write per record, so lines of concurrent processes do not interleave.
+            None => {
+                let _ = std::io::stderr().lock().write_all(&record);
+            }
         }
     }
 
@@ -184,19 +205,35 @@ fn push_one_line(out: &mut Vec<u8>, line: &str) {
     out.push(b'\n');
 }
 
-fn write_stderr(fallback: Fallback, line: &str) {
-    // One line per record: embedded newlines would break the handler protocol.
-    let line = line.replace(['\n', '\r'], " ");
-    let mut stderr = std::io::stderr().lock();
-    let _ = match fallback {
-        Fallback::Stderr => writeln!(stderr, "{line}"),
-        Fallback::HandlerStderr => writeln!(stderr, "LOG {line}"),
-    };
+/// The time on a stderr log line: local time, RFC 3339 with microseconds and the UTC offset.
+fn timestamp<Tz: chrono::TimeZone>(now: chrono::DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    now.format("%Y-%m-%dT%H:%M:%S%.6f%:z").to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_are_rfc_3339_with_offset_and_microseconds() {
+        let zone = chrono::FixedOffset::east_opt(3_600).unwrap();
+        let time = zone.timestamp_opt(1_773_648_402, 123_456_789).unwrap();
+        assert_eq!(timestamp(time), "2026-03-16T09:06:42.123456+01:00");
+        let parsed = chrono::DateTime::parse_from_rfc3339(&timestamp(time)).unwrap();
+        assert_eq!(parsed.timestamp(), 1_773_648_402);
+    }
+
+    #[test]
+    fn one_record_per_line() {
+        let mut out = Vec::new();
+        push_one_line(&mut out, "a\nb\rc");
+        assert_eq!(out, b"a b c\n");
+    }
+
     use std::os::unix::net::UnixDatagram;
     use std::time::Duration;
 
@@ -224,6 +261,7 @@ mod tests {
         };
         let mut log = Logger {
             sink: origin.connect(),
+            tag: String::new(),
             held: None,
             origin: Some(origin),
         };

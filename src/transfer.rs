@@ -14,8 +14,9 @@ use crate::store::{self, StoreError, Tx};
 
 /// The `format` field of an export, so a wrong file is refused clearly.
 pub const EXPORT_FORMAT: &str = "grey_listing-configuration";
-/// The version of the export format.
-pub const EXPORT_VERSION: u32 = 1;
+/// The version of the export format `--export` writes. Version 2 gives `log_retention` in
+/// minutes like every other interval; version 1 gave it in seconds and is still read.
+pub const EXPORT_VERSION: u32 = 2;
 
 /// A whole configuration: settings, server lists, per-domain flags and per-mailbox lists.
 /// Triplets are state, not configuration, and are not included.
@@ -23,7 +24,7 @@ pub const EXPORT_VERSION: u32 = 1;
 pub struct ConfigDump {
     /// Always [`EXPORT_FORMAT`].
     pub format: String,
-    /// Always [`EXPORT_VERSION`] for now.
+    /// [`EXPORT_VERSION`] when written; version 1 files are converted when read.
     pub version: u32,
     /// Server-wide settings.
     pub settings: Settings,
@@ -45,7 +46,7 @@ pub enum ImportError {
     Json(#[from] serde_json::Error),
     /// A wrong `format` or `version` field.
     #[error(
-        "not a grey_listing export (format '{format}', version {version}; expected '{EXPORT_FORMAT}', version {EXPORT_VERSION})"
+        "not a grey_listing export (format '{format}', version {version}; expected '{EXPORT_FORMAT}', version 1 or {EXPORT_VERSION})"
     )]
     Format {
         /// The format found.
@@ -83,14 +84,26 @@ pub fn export(tx: &mut dyn Tx) -> Result<ConfigDump, StoreError> {
 
 /// Parses and validates an export.
 pub fn parse_export(text: &str) -> Result<ConfigDump, ImportError> {
-    let dump: ConfigDump = serde_json::from_str(text)?;
-    if dump.format != EXPORT_FORMAT || dump.version != EXPORT_VERSION {
+    let mut value: serde_json::Value = serde_json::from_str(text)?;
+    let format = value["format"].as_str().unwrap_or_default().to_string();
+    let version = value["version"].as_u64().unwrap_or_default();
+    if format != EXPORT_FORMAT || !(1..=u64::from(EXPORT_VERSION)).contains(&version) {
         return Err(ImportError::Format {
-            format: dump.format,
-            version: dump.version,
+            format,
+            version: u32::try_from(version).unwrap_or(u32::MAX),
         });
     }
+    if version == 1 {
+        upgrade_version_1(&mut value);
+    }
+    let mut dump: ConfigDump = serde_json::from_value(value)?;
+    dump.version = EXPORT_VERSION;
     validate_settings(&dump.settings)?;
+    check_intervals(
+        &dump.settings,
+        "settings.grey_interval",
+        "settings.expire_interval",
+    )?;
     validate_lists(&dump.lists)?;
     for domain in dump.domains.keys() {
         if config::parse_domain(domain).ok().as_deref() != Some(domain.as_str()) {
@@ -118,6 +131,28 @@ pub fn parse_export(text: &str) -> Result<ConfigDump, ImportError> {
     Ok(dump)
 }
 
+/// Version 1 gave `log_retention` in seconds: as minutes, rounded up (a retention is kept at
+/// least as long as asked). A value that is not a number is left for the parser to refuse.
+fn upgrade_version_1(value: &mut serde_json::Value) {
+    if let Some(retention) = value.pointer_mut("/settings/log_retention")
+        && let Some(seconds) = retention.as_u64()
+    {
+        *retention = serde_json::Value::from(seconds.div_ceil(60));
+    }
+}
+
+/// The rule `--update-server` applies: an expire interval longer than the grey interval.
+fn check_intervals(settings: &Settings, grey: &str, expire: &str) -> Result<(), ImportError> {
+    if settings.intervals_make_sense() {
+        return Ok(());
+    }
+    Err(ImportError::Invalid(format!(
+        "{expire} {} (minutes) must be longer than {grey} {} (minutes)",
+        settings.expire_interval, settings.grey_interval
+    )))
+}
+
+/// The ranges `--update-server` accepts, so an import cannot store what the CLI refuses.
 fn validate_settings(settings: &Settings) -> Result<(), ImportError> {
     let checks = [
         (
@@ -140,6 +175,19 @@ fn validate_settings(settings: &Settings) -> Result<(), ImportError> {
         ),
         ("ipv4_prefix", u64::from(settings.ipv4_prefix), 0, 32),
         ("ipv6_prefix", u64::from(settings.ipv6_prefix), 0, 128),
+        (
+            "awl_count",
+            u64::from(settings.awl_count),
+            0,
+            u64::from(config::MAX_AWL_COUNT),
+        ),
+        // In minutes, as the file gives it.
+        (
+            "log_retention",
+            settings.log_retention / 60,
+            0,
+            config::MAX_LOG_RETENTION / 60,
+        ),
     ];
     for (name, value, min, max) in checks {
         if value < min || value > max {
@@ -228,7 +276,10 @@ fn replace_list(
 /// Parses and validates Plesk's `--info-server` text.
 pub fn parse_plesk(text: &str) -> Result<PleskConfig, ImportError> {
     let config = plesk::parse_info_server(text)?;
-    validate_settings(&config.settings_over(&Settings::default()))?;
+    let settings = config.settings_over(&Settings::default());
+    validate_settings(&settings)?;
+    // Plesk's text gives both intervals, so the file alone decides.
+    check_intervals(&settings, "Grey interval", "Expire interval")?;
     validate_lists(&config.lists)?;
     Ok(config)
 }
@@ -382,7 +433,11 @@ mod tests {
 
     #[test]
     fn bad_exports_are_refused() {
-        assert!(matches!(parse_export("{}"), Err(ImportError::Json(_))));
+        assert!(matches!(parse_export("{"), Err(ImportError::Json(_))));
+        assert!(matches!(
+            parse_export("{}"),
+            Err(ImportError::Format { .. })
+        ));
         let (_dir, mut source) = store();
         let mut dump = None;
         source

@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use grey_listing::clock::process_env;
+use grey_listing::conf_file::read_conf;
 use grey_listing::policy::cli::Args;
 use grey_listing::policy::reload::LocationSource;
 use grey_listing::policy::socket::SocketOptions;
 use grey_listing::policy::{self, Config, PolicyListener};
-use grey_listing::store::resolve_location;
+use grey_listing::store::location_with_conf;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -36,8 +37,10 @@ fn serve(args: Args) -> Result<()> {
             anyhow::anyhow!("invalid --hostname \"{shown}\": it {why}")
         })?;
     }
-    let db = resolve_location(args.db.as_deref(), &process_env)
-        .context("cannot find the database location")?;
+    // Read at start whatever --db says: a broken configuration file is found now, not at the
+    // first reload.
+    let conf = read_conf(&process_env)?;
+    let db = location_with_conf(args.db.as_deref(), &process_env, &conf);
     let mut config = Config::new(db);
     config.location_source = LocationSource::Resolve {
         cli: args.db.clone(),

@@ -17,7 +17,8 @@ use clap::{ArgAction, ArgGroup, CommandFactory, Parser};
                   Every option and command is accepted with one or two leading dashes.",
     override_usage = "grey_listing <command> [mail-address|domain-name] [<option> <value>]...",
     disable_help_flag = true,
-    // Plesk has no --version; clap's would surface as a parse error. `version` stays for the man page.
+    // Our own `--version`/`-V` command below (clap's flag would bypass the one-or-two-dash
+    // translation); `version` stays for the man page.
     disable_version_flag = true,
     args_override_self = true,
     group(ArgGroup::new("command").required(true).multiple(false))
@@ -93,6 +94,14 @@ pub struct Args {
         help_heading = "Commands"
     )]
     pub help: bool,
+    /// Print the program name and version (extension).
+    #[arg(
+        long = "version",
+        visible_alias = "V",
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub version: bool,
     /// Walk through the decision for one message, read-only (extension).
     #[arg(
         long = "explain",

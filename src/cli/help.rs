@@ -80,6 +80,10 @@ const EXTENSIONS: &[Row] = &[
         "database to use: an SQLite file or a postgres:// URL (default: $GREY_LISTING_DB, the 'db =' line of /etc/grey_listing.conf, or /var/lib/grey_listing/greylist.db). Allowed with every command but --migrate-store",
     ),
     (
+        "--version or -V",
+        "prints the program name and version (grey_listing <version>)",
+    ),
+    (
         "--migrate-store <from> <to>",
         "copies the configuration and the unexpired triplets from database <from> to database <to> (SQLite paths or postgres:// URLs), in one transaction on <to>, and prints the counts",
     ),

@@ -61,6 +61,9 @@ pub enum CliError {
         #[source]
         source: StoreError,
     },
+    /// The configuration file is missing, unreadable or invalid (the text is the whole line).
+    #[error("{0}")]
+    Config(crate::conf_file::ConfError),
     /// Writing the output failed.
     #[error("An error occurred during output: {0}")]
     Output(#[from] std::io::Error),
@@ -74,7 +77,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::BadInput { .. } => ExitCode::BadInput,
-            CliError::Store { .. } | CliError::Output(_) => ExitCode::System,
+            CliError::Store { .. } | CliError::Config(_) | CliError::Output(_) => ExitCode::System,
             CliError::PluginUnknown(_) => ExitCode::PluginUnknown,
         }
     }
@@ -89,6 +92,7 @@ impl CliError {
 #[derive(Debug)]
 enum Command {
     Help,
+    Version,
     InfoServer {
         extended: bool,
     },
@@ -126,6 +130,23 @@ enum Command {
     Backup(std::path::PathBuf),
 }
 
+impl Command {
+    /// Commands that never write: a user who may only read the database can run them.
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::InfoServer { .. }
+                | Command::InfoDomain { .. }
+                | Command::InfoMailname { .. }
+                | Command::Explain(_)
+                | Command::Report(_)
+                | Command::Check(_)
+                | Command::Stats
+                | Command::Export
+        )
+    }
+}
+
 /// Changes to the server-wide settings; `None` leaves a setting as it is.
 #[derive(Debug, Default)]
 struct ServerUpdate {
@@ -142,6 +163,8 @@ struct ServerUpdate {
     group_by_host_domain: Option<bool>,
     log_retention: Option<u64>,
     edits: Vec<(ListKind, ListEdit)>,
+    /// `-grey-interval` and `-expire-interval` as the user spelled them, for the refusal.
+    interval_names: [String; 2],
 }
 
 impl ServerUpdate {
@@ -166,6 +189,21 @@ impl ServerUpdate {
             self.group_by_host_domain,
         );
         set(&mut settings.log_retention, self.log_retention);
+    }
+
+    /// Applies the update over `stored` and checks the result (the stored values matter: a
+    /// lower expire interval alone can fall under the stored grey interval).
+    fn applied(&self, stored: &Settings) -> Result<Settings, StoreError> {
+        let mut settings = stored.clone();
+        self.apply(&mut settings);
+        if !settings.intervals_make_sense() {
+            let [grey, expire] = &self.interval_names;
+            return Err(StoreError::Refused(format!(
+                "{expire} {} (minutes) must be longer than {grey} {} (minutes)",
+                settings.expire_interval, settings.grey_interval
+            )));
+        }
+        Ok(settings)
     }
 }
 
@@ -221,12 +259,17 @@ fn run_command(
         out.write_all(help::text().as_bytes())?;
         return Ok(0);
     }
+    if let Command::Version = command {
+        writeln!(out, "grey_listing {}", env!("CARGO_PKG_VERSION"))?;
+        return Ok(0);
+    }
     let store_error = |source| match source {
-        // A check that needed the stored values refused the change: bad input, nothing written.
+        // A check against the stored values refused the change: bad input, rolled back.
         StoreError::Refused(message) => CliError::BadInput {
             operation: operation.clone(),
             message,
         },
+        StoreError::Config(err) => CliError::Config(err),
         source => CliError::Store {
             operation: operation.clone(),
             source,
@@ -244,7 +287,19 @@ fn run_command(
         out.write_all(text.as_bytes())?;
         return Ok(0);
     }
-    let mut store = open_store(&location).map_err(store_error)?;
+    if let (Command::UpdateServer(update), DbLocation::Sqlite(path)) = (&command, &location)
+        && std::fs::symlink_metadata(path).is_err()
+    {
+        // A database not created yet holds the defaults: check against them and create
+        // nothing when the change is refused. (Created meanwhile: the transaction checks again.)
+        update.applied(&Settings::default()).map_err(store_error)?;
+    }
+    let mut store = if command.only_reads() {
+        store::open_for_reading(&location)
+    } else {
+        open_store(&location)
+    }
+    .map_err(store_error)?;
     let now = crate::clock::now(env);
     let (text, status) = execute(store.as_mut(), &command, args.json, now).map_err(store_error)?;
     out.write_all(text.as_bytes())?;
@@ -364,6 +419,8 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         validate_migration(pair, args, original).map_err(bad)?
     } else if args.help {
         Command::Help
+    } else if args.version {
+        Command::Version
     } else if args.info_server {
         Command::InfoServer {
             extended: args.extended,
@@ -399,16 +456,35 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             penalty_status: true_false("penalty-status", &args.penalty_status)?,
             ipv4_prefix: number("ipv4-prefix", &args.ipv4_prefix, 0, 32)?.map(|n| n as u8),
             ipv6_prefix: number("ipv6-prefix", &args.ipv6_prefix, 0, 128)?.map(|n| n as u8),
-            awl_count: number("awl-count", &args.awl_count, 0, 1_000_000)?.map(|n| n as u32),
+            awl_count: number(
+                "awl-count",
+                &args.awl_count,
+                0,
+                u64::from(config::MAX_AWL_COUNT),
+            )?
+            .map(|n| n as u32),
             sender_normalize: true_false("sender-normalize", &args.sender_normalize)?,
             group_by_host_domain: true_false("group-by-host-domain", &args.group_by_host_domain)?,
-            log_retention: duration(
+            log_retention: match duration(
                 "log-retention",
                 &args.log_retention,
                 config::MAX_LOG_RETENTION,
-            )?
-            .map(|seconds| seconds as u64),
+            )? {
+                // Kept in whole minutes, the unit `--json` and `--export` show it in.
+                Some(seconds) if seconds % 60 != 0 => {
+                    return Err(bad(format!(
+                        "{}: '{}' is not a whole number of minutes",
+                        typed(original, "log-retention"),
+                        args.log_retention.as_deref().unwrap_or_default()
+                    )));
+                }
+                seconds => seconds.map(|seconds| seconds as u64),
+            },
             edits: list_edits,
+            interval_names: [
+                typed(original, "grey-interval"),
+                typed(original, "expire-interval"),
+            ],
         })
     } else if let Some(shown) = &args.update_domain {
         let domain =
@@ -649,6 +725,8 @@ fn command_spec(args: &Args) -> CommandSpec {
     };
     if args.help {
         spec("help", "h", "help".to_string(), &[])
+    } else if args.version {
+        spec("version", "V", "version".to_string(), &[])
     } else if args.info_server {
         spec(
             "info-server",
@@ -754,6 +832,7 @@ fn execute(
         Command::Export => transfer::export(store)?,
         Command::Import(dump) => transfer::import(store, dump, json)?,
         Command::Help => help::text(),
+        Command::Version => String::new(),
         Command::InfoServer { extended } => {
             let mut snapshot = (Settings::default(), ServerLists::default());
             store.read(&mut |tx| {
@@ -794,8 +873,7 @@ fn execute(
         }
         Command::UpdateServer(update) => {
             store.write(&mut |tx| {
-                let mut settings = tx.settings()?;
-                update.apply(&mut settings);
+                let settings = update.applied(&tx.settings_for_update()?)?;
                 tx.set_settings(&settings)?;
                 for (kind, edit) in &update.edits {
                     store::apply_list_edit(tx, *kind, "", edit)?;

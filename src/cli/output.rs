@@ -83,7 +83,7 @@ pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> 
         } else if settings.log_retention.is_multiple_of(86_400) {
             format!("{} days", settings.log_retention / 86_400)
         } else {
-            format!("{} seconds", settings.log_retention)
+            format!("{} minutes", settings.log_retention.div_ceil(60))
         };
         out.push_str(&row("Decision log retention", &retention));
         out.push('\n');

@@ -140,7 +140,8 @@ pub fn command() -> Command {
             "greylisting-filter <CONTEXT> <SENDER> <RECIPIENT>...\n\
              greylisting-filter --qmail-queue\n\
              qmail-queue\n\
-             greylisting-filter --help",
+             greylisting-filter --help\n\
+             greylisting-filter --version",
         )
         .disable_help_flag(true)
         .disable_version_flag(true)
@@ -175,6 +176,7 @@ pub fn command() -> Command {
         .arg(
             Arg::new("version")
                 .long("version")
+                .short('V')
                 .action(ArgAction::Version)
                 .help("Print version (only as the sole argument)"),
         )
@@ -201,7 +203,7 @@ impl InfoRequest {
     pub fn from_args(args: &[OsString]) -> Option<InfoRequest> {
         match args {
             [only] if only == "--help" => Some(InfoRequest::Help),
-            [only] if only == "--version" => Some(InfoRequest::Version),
+            [only] if only == "--version" || only == "-V" => Some(InfoRequest::Version),
             _ => None,
         }
     }
@@ -238,6 +240,14 @@ mod tests {
         );
         assert_eq!(
             InfoRequest::from_args(&args(&["ctx", "--help", "u@x"])),
+            None
+        );
+        assert_eq!(
+            InfoRequest::from_args(&args(&["-V"])),
+            Some(InfoRequest::Version)
+        );
+        assert_eq!(
+            InfoRequest::from_args(&args(&["ctx", "--version", "u@x"])),
             None
         );
         assert_eq!(InfoRequest::from_args(&args(&["-h"])), None);

@@ -1,14 +1,13 @@
 //! Finding the database (SPEC §1): `--db` > `GREY_LISTING_DB` > `db =` in the configuration file
 //! > `/var/lib/grey_listing/greylist.db`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::StoreError;
+use crate::conf_file::{self, ConfFile};
 
 /// The default SQLite database.
 pub const DEFAULT_DB: &str = "/var/lib/grey_listing/greylist.db";
-/// The default configuration file (its path can be overridden by `GREY_LISTING_CONF`).
-pub const DEFAULT_CONF: &str = "/etc/grey_listing.conf";
 
 /// A resolved database location.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,58 +59,43 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Resolves the database location from the command line value, the environment and the
-/// configuration file. `env` is passed in so tests and the filter's bare environment are explicit.
+/// configuration file, which is read (and checked whole) only when neither of the first two
+/// names the database. `env` is passed in so tests and the filter's bare environment are
+/// explicit.
 pub fn resolve_location(
     cli: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DbLocation, StoreError> {
-    if let Some(value) = cli {
-        return Ok(DbLocation::parse(value));
+    if let Some(location) = explicit_location(cli, env) {
+        return Ok(location);
     }
-    if let Some(value) = env("GREY_LISTING_DB").filter(|v| !v.is_empty()) {
-        return Ok(DbLocation::parse(&value));
-    }
-    let conf = env("GREY_LISTING_CONF")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONF));
-    if let Some(value) = db_from_conf(&conf)? {
-        return Ok(DbLocation::parse(&value));
-    }
-    Ok(DbLocation::Sqlite(PathBuf::from(DEFAULT_DB)))
+    let conf = conf_file::read_conf(env)?;
+    Ok(location_with_conf(cli, env, &conf))
 }
 
-/// Reads the `db = ...` line of the configuration file; a missing file is not an error.
-fn db_from_conf(path: &Path) -> Result<Option<String>, StoreError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => {
-            return Err(StoreError::Config {
-                path: path.to_path_buf(),
-                why: err.to_string(),
-            });
-        }
-    };
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') {
-            continue;
-        }
-        if let Some((name, value)) = line.split_once('=')
-            && name.trim() == "db"
-        {
-            let value = value.trim().trim_matches('"');
-            if value.is_empty() {
-                return Err(StoreError::Config {
-                    path: path.to_path_buf(),
-                    why: "empty 'db =' line".to_string(),
-                });
-            }
-            return Ok(Some(value.to_string()));
-        }
+/// The location when the configuration file has been read already (the policy server reads it
+/// at start and on SIGHUP whatever `--db` says).
+pub fn location_with_conf(
+    cli: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    conf: &ConfFile,
+) -> DbLocation {
+    explicit_location(cli, env)
+        .or_else(|| conf.db.as_deref().map(DbLocation::parse))
+        .unwrap_or_else(|| DbLocation::Sqlite(PathBuf::from(DEFAULT_DB)))
+}
+
+/// `--db`, else a non-empty `GREY_LISTING_DB`.
+fn explicit_location(
+    cli: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<DbLocation> {
+    if let Some(value) = cli {
+        return Some(DbLocation::parse(value));
     }
-    Ok(None)
+    env("GREY_LISTING_DB")
+        .filter(|v| !v.is_empty())
+        .map(|value| DbLocation::parse(&value))
 }
 
 #[cfg(test)]
@@ -145,11 +129,21 @@ mod tests {
             resolve_location(None, &with_env(None)).unwrap(),
             DbLocation::Sqlite("/srv/from-conf.db".into())
         );
+        let empty = |name: &str| (name == "GREY_LISTING_CONF").then(|| "/dev/null".to_string());
+        assert_eq!(
+            resolve_location(None, &empty).unwrap(),
+            DbLocation::Sqlite(DEFAULT_DB.into())
+        );
+        // A file named by GREY_LISTING_CONF must exist, but is read only when needed.
         let missing =
             |name: &str| (name == "GREY_LISTING_CONF").then(|| "/nonexistent/x.conf".to_string());
+        assert!(matches!(
+            resolve_location(None, &missing),
+            Err(StoreError::Config(_))
+        ));
         assert_eq!(
-            resolve_location(None, &missing).unwrap(),
-            DbLocation::Sqlite(DEFAULT_DB.into())
+            resolve_location(Some("/a.db"), &missing).unwrap(),
+            DbLocation::Sqlite("/a.db".into())
         );
     }
 

@@ -10,6 +10,7 @@ mod location;
 mod pgpass;
 mod pgurl;
 pub mod postgres;
+mod read_only;
 pub(crate) mod sqlite;
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use thiserror::Error;
 
 use crate::config::{ListEdit, ListKind, MailboxLists, ServerLists, Settings};
 
-pub use location::{DbLocation, redact, resolve_location};
+pub use location::{DbLocation, location_with_conf, redact, resolve_location};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -65,6 +66,28 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: i64,
     },
+    /// The database needs a schema migration, which a read-only open cannot do.
+    #[error(
+        "database {location} has schema version {found}, older than this program's {supported}, \
+         and this user cannot write it: run grey_listing once as root or as a member of group \
+         greylisting (for example grey_listing --info-server) to migrate it"
+    )]
+    NeedsMigration {
+        /// Which database.
+        location: String,
+        /// Version found in the file.
+        found: i64,
+        /// The version this build needs.
+        supported: i64,
+    },
+    /// This user lacks a permission the database needs; the message says which and how to fix it.
+    #[error("cannot read database {location}: {message}")]
+    Permission {
+        /// Which database.
+        location: String,
+        /// The missing permission and the fix.
+        message: String,
+    },
     /// PostgreSQL reported an error, or the connection failed (never contains the password).
     #[error("database {location}: {message}")]
     Postgres {
@@ -84,19 +107,14 @@ pub enum StoreError {
     /// A database location this build cannot use.
     #[error("unsupported database location {0}")]
     Unsupported(String),
-    /// A change refused by a check that needs the stored values (a list edit that would pass
-    /// a list's size limit): the transaction is rolled back, nothing is written. Bad input for
-    /// the CLI (exit 1), not a database fault.
+    /// A change refused by a check that needs the stored values (a list edit that would pass a
+    /// list's size limit, an expire interval not longer than the grey interval): the transaction
+    /// is rolled back, nothing is written. Bad input for the CLI (exit 1), not a database fault.
     #[error("{0}")]
     Refused(String),
-    /// A configuration file that could not be read.
-    #[error("configuration file {path}: {why}")]
-    Config {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        why: String,
-    },
+    /// The configuration file that names the database is missing, unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] crate::conf_file::ConfError),
 }
 
 /// The key of a greylisting triplet.
@@ -203,6 +221,13 @@ pub struct LiveTriplet {
 pub trait Tx {
     /// The server-wide settings.
     fn settings(&mut self) -> Result<Settings, StoreError>;
+    /// The server-wide settings, locked until the transaction ends, for a write that checks the
+    /// new values against the stored ones: two admins changing the grey and the expire interval
+    /// at once must not both pass the check against the other's old value. SQLite's write
+    /// transaction is exclusive already (the default); PostgreSQL locks the settings rows.
+    fn settings_for_update(&mut self) -> Result<Settings, StoreError> {
+        self.settings()
+    }
     /// Replaces the server-wide settings.
     fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError>;
     /// A list's patterns in insertion order. `owner` is `""` for server lists, else a mailbox.
@@ -320,6 +345,18 @@ pub fn open(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
     match location {
         DbLocation::Sqlite(path) => Ok(Box::new(SqliteStore::open(path)?)),
         DbLocation::Postgres(url) => Ok(Box::new(PgStore::open(url)?)),
+    }
+}
+
+/// Opens the store for a command that only reads: as [`open`], except that an SQLite database
+/// this user cannot open read-write is opened read-only (no WAL switch, no migration, nothing
+/// written), so a monitoring user with read access can run the information commands.
+pub fn open_for_reading(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
+    match location {
+        DbLocation::Sqlite(path) if !read_only::writable(path) => {
+            Ok(Box::new(read_only::open(path)?))
+        }
+        _ => open(location),
     }
 }
 

@@ -761,6 +761,22 @@ impl Tx for PgTx<'_> {
         Ok(settings)
     }
 
+    fn settings_for_update(&mut self) -> Result<Settings, StoreError> {
+        // Locked in name order, so two updates cannot deadlock on each other's rows. Under READ
+        // COMMITTED a row that another update changed is read as committed after the wait.
+        let pairs: Vec<(String, String)> = self
+            .query(
+                "SELECT name, value FROM gl_settings ORDER BY name FOR UPDATE",
+                &[],
+            )?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.settings_read = Some(pairs);
+        Ok(settings)
+    }
+
     fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError> {
         // Only the values that differ from what this transaction read are written. Writers run
         // under READ COMMITTED without a table lock, so two admins changing different settings

@@ -14,7 +14,7 @@ use crate::config::{ListKind, ServerLists, Settings};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this build writes. Each entry of [`MIGRATIONS`] moves one version up.
-const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migrations, in order: `MIGRATIONS[n]` upgrades a version-`n` database to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -175,6 +175,17 @@ impl SqliteStore {
         store.migrate()?;
         store.opened = true;
         Ok(store)
+    }
+
+    /// Wraps a connection `super::read_only` opened read-only: no WAL switch, no migration, and
+    /// nothing to configure at close.
+    pub(crate) fn from_read_only(conn: Connection, path: &Path) -> SqliteStore {
+        SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+            opened: false,
+            changed: false,
+        }
     }
 
     fn error(&self, source: rusqlite::Error) -> StoreError {

@@ -194,7 +194,9 @@ printf 'Received: from mx.sender.example (HELO mx) (203.0.113.9)\n  by mx with S
         /usr/bin/greylisting-filter ctx a@b.example u@local.example 2>"$W/filter.err" || status=$?
 [ "$status" = 2 ] && [ "$(tail -n1 "$W/filter.err")" = DEFER ] ||
     fail "filter exited $status with: $(cat "$W/filter.err")"
-grep -qx 'LOG action=defer, reason=new, client_name=mx.sender.example, client_address=203.0.113.9, sender=a@b.example, recipient=u@local.example' "$W/filter.err" ||
+# Each LOG line carries the time and `greylisting filter[<pid>]: ` as syslog would.
+sed -E 's/^LOG [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[+-][0-9]{2}:[0-9]{2} greylisting filter\[[0-9]+\]: /LOG /' "$W/filter.err" |
+    grep -qx 'LOG action=defer, reason=new, client_name=mx.sender.example, client_address=203.0.113.9, sender=a@b.example, recipient=u@local.example' ||
     fail "filter did not log its decision"
 
 say "smoke test: the daily purge as its unit runs it"

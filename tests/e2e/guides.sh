@@ -65,14 +65,16 @@ block() {
     printf '%s\n' "$text"
 }
 # expect_logged FILE NAME IDENT LOG [PREFIX]: every line of the guide's log block written by IDENT,
-# without its syslog prefix (`ident[pid]: `) and with PREFIX before it, is a line of LOG.
+# without its syslog prefix (`ident[pid]: `) and with PREFIX before it, is a line of LOG once
+# the stderr log's own `<time> IDENT[pid]: ` is taken off (after PREFIX).
 expect_logged() {
-    local text lines line
+    local text lines line logged
     text=$(block "$1" "$2")
     lines=$(sed -n "s/^$3\[[0-9]*\]: //p" <<<"$text")
     [ -n "$lines" ] || fail "$1: block $2 has no line from $3"
+    logged=$(sed -E "s/^(${5:-})[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[+-][0-9]{2}:[0-9]{2} $3\[[0-9]+\]: /\1/" "$4")
     while IFS= read -r line; do
-        grep -qxF -- "${5:-}$line" "$4" || fail "not logged as $1 says: ${5:-}$line"
+        grep -qxF -- "${5:-}$line" <<<"$logged" || fail "not logged as $1 says: ${5:-}$line"
     done <<<"$lines"
 }
 

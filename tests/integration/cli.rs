@@ -217,7 +217,7 @@ fn json_objects(backend: Backend) {
                 "penalty_interval": 2, "penalty_enabled": false, "personal_conf": true,
                 "ipv4_prefix": 24, "ipv6_prefix": 64, "awl_count": 5,
                 "sender_normalize": true, "group_by_host_domain": true,
-                "log_retention": 2_592_000
+                "log_retention": 43_200
             },
             "lists": {
                 "black": [], "white": [],

@@ -141,9 +141,10 @@ fn configuration_file_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.starts_with(
-        "An error occurred during gathering of server wide information: configuration file "
-    ));
+    assert!(
+        stderr.starts_with("An error occurred during reading the configuration: "),
+        "{stderr}"
+    );
     assert!(stderr.contains(t.dir().to_str().unwrap()), "{stderr}");
 }
 

@@ -11,7 +11,7 @@ const BAD_INPUT: &[(&[&str], &[&str])] = &[
     // unknown command or option
     (&["--frobnicate"], &["--frobnicate"]),
     (&["-frobnicate"], &["-frobnicate"]),
-    (&["--version"], &["--version"]),
+    (&["--verbose"], &["--verbose"]),
     (&["-u", "-colour", "blue"], &["-colour"]),
     (&["-u", "--grey-intervall", "5"], &["--grey-intervall"]),
     (&[], &["no command"]),

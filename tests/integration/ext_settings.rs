@@ -34,7 +34,7 @@ fn new_settings_show_in_extended_and_json_output(backend: Backend) {
     assert!(text.contains("Decision log retention 7 days\n"), "{text}");
     let json: serde_json::Value = serde_json::from_str(&db.ok(T0, &["-i", "--json"])).unwrap();
     assert_eq!(json["settings"]["group_by_host_domain"], false);
-    assert_eq!(json["settings"]["log_retention"], 7 * 86_400);
+    assert_eq!(json["settings"]["log_retention"], 7 * 24 * 60);
     db.ok(T0, &["-u", "-log-retention", "0d"]);
     let text = db.ok(T0, &["-i", "--extended"]);
     assert!(

@@ -329,7 +329,7 @@ fn expired_triplets_are_purged_by_the_filter(backend: Backend) {
     sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
     sb.handle(T0, "bob@sender.example", JOHN)
         .assert_verdict("DEFER");
-    sb.cli(&["-u", "-expire-interval", "1"]);
+    sb.cli(&["-u", "-expire-interval", "6"]);
     // The expiry of existing rows was fixed when written; a much later run sees them expired.
     let later = T0 + 51_840 * 60 + 1;
     sb.handle(later - 2, "carol@sender.example", JOHN)

@@ -29,6 +29,16 @@ pub struct Sandbox {
     pg: Option<PgDatabase>,
 }
 
+/// A stderr log line without its `<RFC 3339 time> <ident>[<pid>]: ` start, if it has one.
+pub fn strip_stamp<'a>(line: &'a str, ident: &str) -> Option<&'a str> {
+    let (time, rest) = line.split_once(' ')?;
+    chrono::DateTime::parse_from_rfc3339(time).ok()?;
+    let rest = rest.strip_prefix(ident)?.strip_prefix('[')?;
+    let (pid, text) = rest.split_once("]: ")?;
+    pid.parse::<u32>().ok()?;
+    Some(text)
+}
+
 /// One stored triplet: `(client, sender, recipient, first_seen, earliest_accept, last_seen,
 /// expires, pass_count)`.
 pub type TripletRow = (String, String, String, i64, i64, i64, i64, i64);
@@ -48,11 +58,15 @@ impl HandlerRun {
         self.lines.last().map(String::as_str).unwrap_or("")
     }
 
-    /// The `LOG` lines, without the prefix.
+    /// The `LOG` lines, without the prefix, the time and `greylisting filter[<pid>]: `.
     pub fn logs(&self) -> Vec<&str> {
         self.lines
             .iter()
             .filter_map(|l| l.strip_prefix("LOG "))
+            .map(|l| {
+                strip_stamp(l, "greylisting filter")
+                    .unwrap_or_else(|| panic!("LOG line without time and ident: {l:?}"))
+            })
             .collect()
     }
 
