@@ -13,8 +13,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod bounds;
 pub mod access;
+pub mod bounds;
 pub mod cli;
 pub mod clock;
 pub mod conf_file;

@@ -4,8 +4,8 @@
 #[macro_use]
 mod support;
 
-mod bounds;
 mod backup;
+mod bounds;
 mod cli;
 mod cli_argv;
 mod cli_migrate;
