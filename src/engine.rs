@@ -10,6 +10,7 @@ use crate::decision::{
     ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request,
     Verdict, client_key, combine, decide_by_policy, decide_by_triplet, triplet_sender,
 };
+use crate::names;
 use crate::store::{self, LogEntry, Store, StoreError, TripletKey, Tx};
 
 /// Old decision-log rows pruned per message at most, so the mail path never does a long delete
@@ -236,22 +237,26 @@ fn decide_recipients(
     now: i64,
 ) -> Result<Vec<RecipientOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(message.recipients.len());
+    // Names are matched and keyed in A-label form, as the CLI stores them (never failing: a
+    // name that cannot be converted is used lower-cased).
+    let client_name = message.client_name.as_deref().map(names::host_for_matching);
+    let sender = names::address_for_matching(&message.sender);
     // The client key does not depend on the recipient: computed once (SPEC §4 "Client key").
     let key = message.client_ip.map(|ip| {
         client_key(
             ip,
-            message.client_name.as_deref(),
+            client_name.as_deref(),
             settings,
             lists.domains_black(),
         )
     });
     for recipient in &message.recipients {
-        let recipient_lower = recipient.to_lowercase();
+        let recipient_lower = names::address_for_matching(recipient).to_lowercase();
         let policy = recipient_policy(tx, settings, recipients, &recipient_lower)?;
         let request = Request {
             client_ip: message.client_ip,
-            client_name: message.client_name.as_deref(),
-            sender: &message.sender,
+            client_name: client_name.as_deref(),
+            sender: &sender,
             recipient,
             authenticated: message.authenticated,
         };
@@ -264,7 +269,7 @@ fn decide_recipients(
                 let network = client.network;
                 let triplet_key = TripletKey {
                     client: client.key,
-                    sender: triplet_sender(&message.sender, settings.sender_normalize),
+                    sender: triplet_sender(&sender, settings.sender_normalize),
                     recipient: recipient_lower.clone(),
                 };
                 let state = ClientState {

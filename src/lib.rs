@@ -20,6 +20,7 @@ pub mod engine;
 pub mod handler;
 pub mod logging;
 pub mod manual;
+pub mod names;
 pub mod pattern;
 pub mod plesk;
 pub mod policy;
