@@ -454,15 +454,18 @@ pub enum ListChange {
     Del(String),
 }
 
-/// What an edit does to `list` (patterns compare ignoring case, as the matcher does): the
-/// changes to make, in order, and a `Warning:` line for each add of a pattern already there
-/// (its stored spelling is kept) and each delete that removes nothing. `list_name` names the list
-/// in those lines.
+/// What an edit does to the list `kind` of `owner` (`""`: the server's) holding `list`
+/// (patterns compare ignoring case, as the matcher does): the changes to make, in order, and the
+/// `Warning:` lines — for each pattern added that will not match as meant
+/// ([`crate::pattern::lint`]), each add of a pattern already there (its stored spelling is
+/// kept) and each delete that removes nothing.
 pub fn plan_edit(
     list: &[String],
     edit: &ListEdit,
-    list_name: &str,
+    kind: ListKind,
+    owner: &str,
 ) -> (Vec<ListChange>, Vec<String>) {
+    let list_name = kind.display_name(owner);
     let mut current = list.to_vec();
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
@@ -471,6 +474,7 @@ pub fn plan_edit(
             let present = current.iter().any(|p| same_pattern(p, pattern));
             match (group.op, present) {
                 (EditOp::Add, false) => {
+                    warnings.extend(crate::pattern::lint::warnings(pattern, kind.lint_target()));
                     current.push(pattern.clone());
                     changes.push(ListChange::Add(pattern.clone()));
                 }
@@ -496,7 +500,8 @@ pub fn plan_edit(
 /// Applies an edit to a list held in memory (insertion order kept; adds of present patterns and
 /// deletes of missing ones change nothing; patterns compare ignoring case).
 pub fn apply_edit(list: &mut Vec<String>, edit: &ListEdit) {
-    let (changes, _) = plan_edit(list, edit, "list");
+    // Which list only shapes the warnings, which are not wanted here.
+    let (changes, _) = plan_edit(list, edit, ListKind::Black, "");
     for change in changes {
         match change {
             ListChange::Add(pattern) => list.push(pattern),
@@ -604,7 +609,7 @@ mod tests {
     fn edits_compare_ignoring_case_and_warn_about_noops() {
         let list = vec!["*.AmazonSES.com".to_string(), "*x.com".to_string()];
         let edit = parse_list_edit("del:*.amazonses.com;add:*X.COM,*.x.com;del:nothere").unwrap();
-        let (changes, warnings) = plan_edit(&list, &edit, "white domains patterns list");
+        let (changes, warnings) = plan_edit(&list, &edit, ListKind::DomainsWhite, "");
         assert_eq!(
             changes,
             [

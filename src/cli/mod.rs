@@ -269,20 +269,6 @@ fn print_warnings(warnings: &mut Vec<String>) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The warnings for the patterns an edit adds that will not match as their author meant.
-fn lint_edits(edits: &[(ListKind, ListEdit)]) -> Vec<String> {
-    edits
-        .iter()
-        .flat_map(|(kind, edit)| {
-            edit.groups
-                .iter()
-                .filter(|group| group.op == config::EditOp::Add)
-                .flat_map(|group| &group.patterns)
-                .flat_map(|pattern| crate::pattern::lint::warnings(pattern, kind.lint_target()))
-        })
-        .collect()
-}
-
 fn open_store(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
     store::open(location)
 }
@@ -844,7 +830,6 @@ fn execute(
                 }
                 Ok(())
             })?;
-            warnings.extend(lint_edits(&update.edits));
             warnings.extend(found);
             success("Update of server-wide settings complete.", json)
         }
@@ -872,7 +857,6 @@ fn execute(
                 }
                 Ok(())
             })?;
-            warnings.extend(lint_edits(edits));
             warnings.extend(found);
             success(&format!("Update of mail '{shown}' complete."), json)
         }

@@ -347,7 +347,7 @@ pub fn mailbox_lists(tx: &mut dyn Tx, mail: &str) -> Result<MailboxLists, StoreE
 }
 
 /// Applies a list edit group by group, in order; patterns compare ignoring case. Returns the
-/// `Warning:` lines for adds of patterns already there and deletes that removed nothing.
+/// `Warning:` lines of [`crate::config::plan_edit`].
 pub fn apply_list_edit(
     tx: &mut dyn Tx,
     kind: ListKind,
@@ -355,7 +355,7 @@ pub fn apply_list_edit(
     edit: &ListEdit,
 ) -> Result<Vec<String>, StoreError> {
     let list = tx.list(kind, owner)?;
-    let (changes, warnings) = crate::config::plan_edit(&list, edit, &kind.display_name(owner));
+    let (changes, warnings) = crate::config::plan_edit(&list, edit, kind, owner);
     for change in changes {
         match change {
             ListChange::Add(pattern) => tx.add_pattern(kind, owner, &pattern)?,

@@ -299,6 +299,21 @@ impl Outcome {
         self
     }
 
+    /// Success with warnings: exit 0, exactly `expected` on stdout and exactly the `warnings`
+    /// lines, in order, on stderr.
+    #[track_caller]
+    pub fn warns(&self, expected: &str, warnings: &[&str]) -> &Outcome {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            (self.code, lines.as_slice()),
+            (0, warnings),
+            "grey_listing {:?}: exit status and warnings",
+            self.args
+        );
+        assert_eq!(self.stdout, expected, "grey_listing {:?}: stdout", self.args);
+        self
+    }
+
     /// Bad input (SPEC §2): exit 1, nothing on stdout, exactly one stderr line that starts
     /// `An error occurred during` and contains every one of `names`.
     #[track_caller]
