@@ -253,7 +253,8 @@ fn upgrade_notice(pattern: &str) -> String {
         .next()
         .unwrap_or_else(|| "it now matches whole labels only".to_string());
     format!(
-        "Warning: white domains pattern '{pattern}' matches differently since this upgrade          (white patterns match the whole host name or whole labels at its end): {why}"
+        "Warning: white domains pattern '{pattern}' matches differently since this upgrade \
+         (white patterns match the whole host name or whole labels at its end): {why}"
     )
 }
 

@@ -32,3 +32,4 @@ mod policy_cache;
 mod postgres_multi_mx;
 mod store_behaviour;
 mod transfer;
+mod white_patterns;
