@@ -654,9 +654,15 @@ mod tests {
         assert!(parse_mail("@example.com").is_err());
         assert!(parse_mail("a@b@c.com").is_err());
         assert_eq!(parse_domain("Bücher.de").unwrap(), "xn--bcher-kva.de");
-        assert_eq!(parse_domain("xn--bcher-kva.de").unwrap(), "xn--bcher-kva.de");
+        assert_eq!(
+            parse_domain("xn--bcher-kva.de").unwrap(),
+            "xn--bcher-kva.de"
+        );
         assert!(parse_domain("xn--zz.de").is_err());
-        assert_eq!(parse_mail("jörg@bücher.de").unwrap(), "jörg@xn--bcher-kva.de");
+        assert_eq!(
+            parse_mail("jörg@bücher.de").unwrap(),
+            "jörg@xn--bcher-kva.de"
+        );
     }
 
     #[test]

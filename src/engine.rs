@@ -242,14 +242,9 @@ fn decide_recipients(
     let client_name = message.client_name.as_deref().map(names::host_for_matching);
     let sender = names::address_for_matching(&message.sender);
     // The client key does not depend on the recipient: computed once (SPEC §4 "Client key").
-    let key = message.client_ip.map(|ip| {
-        client_key(
-            ip,
-            client_name.as_deref(),
-            settings,
-            lists.domains_black(),
-        )
-    });
+    let key = message
+        .client_ip
+        .map(|ip| client_key(ip, client_name.as_deref(), settings, lists.domains_black()));
     for recipient in &message.recipients {
         let recipient_lower = names::address_for_matching(recipient).to_lowercase();
         let policy = recipient_policy(tx, settings, recipients, &recipient_lower)?;

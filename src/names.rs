@@ -96,10 +96,19 @@ mod tests {
 
     #[test]
     fn both_spellings_are_one_name() {
-        assert_eq!(domain_to_ascii("Bücher.DE").as_deref(), Some("xn--bcher-kva.de"));
-        assert_eq!(domain_to_ascii("xn--bcher-kva.de").as_deref(), Some("xn--bcher-kva.de"));
+        assert_eq!(
+            domain_to_ascii("Bücher.DE").as_deref(),
+            Some("xn--bcher-kva.de")
+        );
+        assert_eq!(
+            domain_to_ascii("xn--bcher-kva.de").as_deref(),
+            Some("xn--bcher-kva.de")
+        );
         // Non-transitional: ß is kept, not mapped to ss.
-        assert_eq!(domain_to_ascii("straße.de").as_deref(), Some("xn--strae-oqa.de"));
+        assert_eq!(
+            domain_to_ascii("straße.de").as_deref(),
+            Some("xn--strae-oqa.de")
+        );
         assert_eq!(domain_to_ascii("xn--zz.de"), None);
     }
 
@@ -107,7 +116,10 @@ mod tests {
     fn the_mail_path_converts_and_fails_open() {
         assert_eq!(host_for_matching("MX.Bücher.de"), "mx.xn--bcher-kva.de");
         assert_eq!(host_for_matching("MX.Example.COM"), "mx.example.com");
-        assert_eq!(address_for_matching("Jörg@Bücher.de"), "Jörg@xn--bcher-kva.de");
+        assert_eq!(
+            address_for_matching("Jörg@Bücher.de"),
+            "Jörg@xn--bcher-kva.de"
+        );
         assert_eq!(address_for_matching("Bob@Example.com"), "Bob@Example.com");
         assert_eq!(address_for_matching(""), "");
         // UTS 46 refuses a label that starts with a combining mark: kept, lower-cased.
@@ -116,8 +128,14 @@ mod tests {
 
     #[test]
     fn patterns_convert_name_labels_only() {
-        assert_eq!(pattern_to_ascii("*.bücher.de", true).unwrap(), "*.xn--bcher-kva.de");
-        assert_eq!(pattern_to_ascii("*.AmazonSES.com", true).unwrap(), "*.AmazonSES.com");
+        assert_eq!(
+            pattern_to_ascii("*.bücher.de", true).unwrap(),
+            "*.xn--bcher-kva.de"
+        );
+        assert_eq!(
+            pattern_to_ascii("*.AmazonSES.com", true).unwrap(),
+            "*.AmazonSES.com"
+        );
         assert_eq!(
             pattern_to_ascii("jörg@bücher.de|*@x.de", false).unwrap(),
             "jörg@xn--bcher-kva.de|*@x.de"

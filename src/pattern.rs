@@ -57,16 +57,16 @@ impl Pattern {
     /// unterminated `[` is a literal). Empty alternatives are dropped, because an empty
     /// unanchored alternative would match every host — the CLI refuses them anyway.
     pub fn new(source: &str, anchoring: Anchoring) -> Pattern {
-        let nonempty = source.split('|').filter(|alternative| !alternative.is_empty());
+        let nonempty = source
+            .split('|')
+            .filter(|alternative| !alternative.is_empty());
         let alternatives = match anchoring {
             // Each alternative P becomes two whole-name alternatives: P' and `*.P'`.
             Anchoring::WholeLabels => nonempty
                 .flat_map(white::label_alternatives)
                 .map(|alternative| compile_alternative(&alternative))
                 .collect(),
-            Anchoring::Substring | Anchoring::Whole => {
-                nonempty.map(compile_alternative).collect()
-            }
+            Anchoring::Substring | Anchoring::Whole => nonempty.map(compile_alternative).collect(),
         };
         Pattern {
             source: source.to_string(),

@@ -121,7 +121,13 @@ mod tests {
         ] {
             assert_eq!(foreign_syntax(pattern), Some(what), "{pattern}");
         }
-        for fine in ["*@example.com", "[^0-9]x@y.com", "a[$]b@c.d", "a/b@c.d", "[0-9[0-9]]"] {
+        for fine in [
+            "*@example.com",
+            "[^0-9]x@y.com",
+            "a[$]b@c.d",
+            "a/b@c.d",
+            "[0-9[0-9]]",
+        ] {
             assert_eq!(foreign_syntax(fine), None, "{fine}");
         }
     }

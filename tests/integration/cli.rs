@@ -370,8 +370,12 @@ fn every_option_with_one_or_two_dashes() {
         ];
         for (option, field, pattern) in lists {
             let t = Test::new();
-            t.run(&["-u", &format!("{dashes}{option}"), &format!("add:{pattern}")])
-                .stdout(SERVER_UPDATED);
+            t.run(&[
+                "-u",
+                &format!("{dashes}{option}"),
+                &format!("add:{pattern}"),
+            ])
+            .stdout(SERVER_UPDATED);
             let list = t.run(&["-i", "--json"]).json()["lists"][field].clone();
             assert_eq!(list.as_array().unwrap().last(), Some(&json!(pattern)));
         }

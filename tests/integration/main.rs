@@ -23,6 +23,7 @@ mod filter_failopen;
 mod filter_qmail;
 mod filter_support;
 mod generated;
+mod idn;
 mod list_edit;
 mod pattern;
 mod pg_binary_faults;

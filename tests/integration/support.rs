@@ -310,7 +310,11 @@ impl Outcome {
             "grey_listing {:?}: exit status and warnings",
             self.args
         );
-        assert_eq!(self.stdout, expected, "grey_listing {:?}: stdout", self.args);
+        assert_eq!(
+            self.stdout, expected,
+            "grey_listing {:?}: stdout",
+            self.args
+        );
         self
     }
 

@@ -48,12 +48,21 @@ fn borrowed_white_names_are_greylisted(backend: Backend) {
 #[test]
 fn report_uses_the_decision_matcher() {
     let db = Db::new();
-    db.deliver(EXT_T0, "203.0.113.9", Some("mx.google.com.attacker.example"), "a@x.example", "u@local.example");
+    db.deliver(
+        EXT_T0,
+        "203.0.113.9",
+        Some("mx.google.com.attacker.example"),
+        "a@x.example",
+        "u@local.example",
+    );
     let report: serde_json::Value =
         serde_json::from_str(&db.ok(EXT_T0 + 60, &["--report", "--json"])).unwrap();
     let organisations = report["organisations"].as_array().unwrap();
     assert_eq!(organisations.len(), 1, "{report}");
-    assert_eq!(organisations[0]["organisation"], "attacker.example", "{report}");
+    assert_eq!(
+        organisations[0]["organisation"], "attacker.example",
+        "{report}"
+    );
     assert!(organisations[0]["white_pattern"].is_null(), "{report}");
 }
 
@@ -63,44 +72,101 @@ fn warnings_for_patterns_that_will_not_match_as_meant() {
     let t = Test::new();
     let white = "Warning: white domains pattern";
     let cases: &[(&str, &str, String)] = &[
-        ("-domains-whitelist", "*amazonses*", format!(
-            "{white} '*amazonses*': '*amazonses*' ends in '*', so any domain owner can match it \
+        (
+            "-domains-whitelist",
+            "*amazonses*",
+            format!(
+                "{white} '*amazonses*': '*amazonses*' ends in '*', so any domain owner can match it \
              with a name such as 'amazonses.attacker.example'; end it with the domain \
              (*.example.com)"
-        )),
-        ("-domains-whitelist", "amazonses", format!(
-            "{white} 'amazonses': 'amazonses' has no '.' and no wildcard, so it matches only \
+            ),
+        ),
+        (
+            "-domains-whitelist",
+            "amazonses",
+            format!(
+                "{white} 'amazonses': 'amazonses' has no '.' and no wildcard, so it matches only \
              names ending in '.amazonses'"
-        )),
-        ("-domains-whitelist", "*-out.amazonses.com", format!(
-            "{white} '*-out.amazonses.com': '*-out.amazonses.com' matches only \
+            ),
+        ),
+        (
+            "-domains-whitelist",
+            "*-out.amazonses.com",
+            format!(
+                "{white} '*-out.amazonses.com': '*-out.amazonses.com' matches only \
              '-out.amazonses.com' and names ending in '.-out.amazonses.com'; write the whole \
              label after '*.' (as in *.smtp-out.amazonses.com)"
-        )),
-        ("-domains-whitelist", "ok.example|*", "Warning: pattern 'ok.example|*' has an \
-             alternative that is only '*', so it matches every client host name".to_string()),
-        ("-whitelist", "*", "Warning: pattern '*' has an alternative that is only '*', so it \
-             matches every sender".to_string()),
-        ("-whitelist", "\"*@example.com\"", "Warning: pattern '\"*@example.com\"' contains a \
+            ),
+        ),
+        (
+            "-domains-whitelist",
+            "ok.example|*",
+            "Warning: pattern 'ok.example|*' has an \
+             alternative that is only '*', so it matches every client host name"
+                .to_string(),
+        ),
+        (
+            "-whitelist",
+            "*",
+            "Warning: pattern '*' has an alternative that is only '*', so it \
+             matches every sender"
+                .to_string(),
+        ),
+        (
+            "-whitelist",
+            "\"*@example.com\"",
+            "Warning: pattern '\"*@example.com\"' contains a \
              quote; patterns are wildcards (* ? [...] |), not quoted strings or regular \
-             expressions, so it will not match as meant".to_string()),
-        ("-blacklist", "*@example\\.com", "Warning: pattern '*@example\\.com' contains a \
+             expressions, so it will not match as meant"
+                .to_string(),
+        ),
+        (
+            "-blacklist",
+            "*@example\\.com",
+            "Warning: pattern '*@example\\.com' contains a \
              backslash; patterns are wildcards (* ? [...] |), not quoted strings or regular \
-             expressions, so it will not match as meant".to_string()),
-        ("-blacklist", "/.*@example.com/", "Warning: pattern '/.*@example.com/' contains a \
+             expressions, so it will not match as meant"
+                .to_string(),
+        ),
+        (
+            "-blacklist",
+            "/.*@example.com/",
+            "Warning: pattern '/.*@example.com/' contains a \
              /.../ regular expression; patterns are wildcards (* ? [...] |), not quoted strings \
-             or regular expressions, so it will not match as meant".to_string()),
-        ("-blacklist", "^spam@example.com", "Warning: pattern '^spam@example.com' contains '^' \
+             or regular expressions, so it will not match as meant"
+                .to_string(),
+        ),
+        (
+            "-blacklist",
+            "^spam@example.com",
+            "Warning: pattern '^spam@example.com' contains '^' \
              outside a [...] class; patterns are wildcards (* ? [...] |), not quoted strings or \
-             regular expressions, so it will not match as meant".to_string()),
-        ("-blacklist", "spam@example.com$", "Warning: pattern 'spam@example.com$' contains '$' \
+             regular expressions, so it will not match as meant"
+                .to_string(),
+        ),
+        (
+            "-blacklist",
+            "spam@example.com$",
+            "Warning: pattern 'spam@example.com$' contains '$' \
              outside a [...] class; patterns are wildcards (* ? [...] |), not quoted strings or \
-             regular expressions, so it will not match as meant".to_string()),
-        ("-blacklist", "spam.example", "Warning: address pattern 'spam.example' has no '@' in \
+             regular expressions, so it will not match as meant"
+                .to_string(),
+        ),
+        (
+            "-blacklist",
+            "spam.example",
+            "Warning: address pattern 'spam.example' has no '@' in \
              an alternative, which must match the whole envelope sender (write *@example.com \
-             for a domain)".to_string()),
-        ("-domains-blacklist", "*@mx.example", "Warning: host-name pattern '*@mx.example' \
-             contains '@', but client host names never do, so it never matches".to_string()),
+             for a domain)"
+                .to_string(),
+        ),
+        (
+            "-domains-blacklist",
+            "*@mx.example",
+            "Warning: host-name pattern '*@mx.example' \
+             contains '@', but client host names never do, so it never matches"
+                .to_string(),
+        ),
     ];
     for (option, pattern, warning) in cases {
         t.run(&["-u", option, &format!("add:{pattern}")])
@@ -122,39 +188,64 @@ fn warnings_for_patterns_that_will_not_match_as_meant() {
 // says so (still SUCCESS, exit 0).
 fn edits_compare_ignoring_case(backend: Backend) {
     let t = Test::on(backend);
-    let white_domains = |t: &Test| t.run(&["-i", "--json"]).json()["lists"]["domains_white"].clone();
+    let white_domains =
+        |t: &Test| t.run(&["-i", "--json"]).json()["lists"]["domains_white"].clone();
     t.run(&["-u", "-domains-whitelist", "add:*.AmazonSES.com"])
         .stdout(SERVER_UPDATED);
-    t.run(&["-u", "-domains-whitelist", "add:*.amazonses.COM"]).warns(
-        SERVER_UPDATED,
-        &["Warning: *.amazonses.COM is already in the white domains patterns list"],
-    );
-    assert_eq!(white_domains(&t).as_array().unwrap().last().unwrap(), "*.AmazonSES.com");
-    t.run(&["-u", "-domains-whitelist", "del:*.amazonses.com"])
-        .stdout(SERVER_UPDATED);
-    assert!(!white_domains(&t).to_string().to_lowercase().contains("amazonses"));
-    t.run(&["-u", "-domains-whitelist", "del:*.amazonses.com"]).warns(
-        SERVER_UPDATED,
-        &["Warning: *.amazonses.com is not in the white domains patterns list"],
-    );
-    t.run(&["-u", "-blacklist", "del:*@X.example", "-domains-blacklist", "del:DSL"])
+    t.run(&["-u", "-domains-whitelist", "add:*.amazonses.COM"])
         .warns(
             SERVER_UPDATED,
-            &[
-                "Warning: *@X.example is not in the server black list",
-                "Warning: DSL is not in the black domains patterns list",
-            ],
+            &["Warning: *.amazonses.COM is already in the white domains patterns list"],
         );
-    t.run(&["-u", "-whitelist", "add:*@Y.example;add:*@y.EXAMPLE"]).warns(
-        SERVER_UPDATED,
-        &["Warning: *@y.EXAMPLE is already in the server white list"],
+    assert_eq!(
+        white_domains(&t).as_array().unwrap().last().unwrap(),
+        "*.AmazonSES.com"
     );
-    let mail = "u@local.example";
-    t.run(&["-um", mail, "-whitelist", "add:*@Z.example", "-blacklist", "del:*@z.example"])
+    t.run(&["-u", "-domains-whitelist", "del:*.amazonses.com"])
+        .stdout(SERVER_UPDATED);
+    assert!(
+        !white_domains(&t)
+            .to_string()
+            .to_lowercase()
+            .contains("amazonses")
+    );
+    t.run(&["-u", "-domains-whitelist", "del:*.amazonses.com"])
         .warns(
-            &format!("SUCCESS: Update of mail '{mail}' complete.\n"),
-            &["Warning: *@z.example is not in the black list of u@local.example"],
+            SERVER_UPDATED,
+            &["Warning: *.amazonses.com is not in the white domains patterns list"],
         );
+    t.run(&[
+        "-u",
+        "-blacklist",
+        "del:*@X.example",
+        "-domains-blacklist",
+        "del:DSL",
+    ])
+    .warns(
+        SERVER_UPDATED,
+        &[
+            "Warning: *@X.example is not in the server black list",
+            "Warning: DSL is not in the black domains patterns list",
+        ],
+    );
+    t.run(&["-u", "-whitelist", "add:*@Y.example;add:*@y.EXAMPLE"])
+        .warns(
+            SERVER_UPDATED,
+            &["Warning: *@y.EXAMPLE is already in the server white list"],
+        );
+    let mail = "u@local.example";
+    t.run(&[
+        "-um",
+        mail,
+        "-whitelist",
+        "add:*@Z.example",
+        "-blacklist",
+        "del:*@z.example",
+    ])
+    .warns(
+        &format!("SUCCESS: Update of mail '{mail}' complete.\n"),
+        &["Warning: *@z.example is not in the black list of u@local.example"],
+    );
     t.run(&["-um", mail, "-whitelist", "del:*@z.EXAMPLE;del:*@z.example"])
         .warns(
             &format!("SUCCESS: Update of mail '{mail}' complete.\n"),
@@ -245,7 +336,9 @@ fn upgrade_names_white_patterns_once_and_check_warns_until_edited(backend: Backe
     assert_eq!(code, 1, "{line}");
     assert!(
         line.starts_with("GREY_LISTING WARNING - ")
-            && line.contains("2 white domains pattern(s) to review: *amazonses*, *-out.amazonses.com |"),
+            && line.contains(
+                "2 white domains pattern(s) to review: *amazonses*, *-out.amazonses.com |"
+            ),
         "{line}"
     );
     t.run(&[
