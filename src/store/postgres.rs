@@ -139,7 +139,7 @@ const MIGRATIONS: &[&str] = &[
     // 5: white host patterns now match whole names and whole-label suffixes only. The stored
     // white patterns that the new rule would warn about are recorded (by the step after this
     // one in `migrate`) so the next CLI command names them (the SQLite schema's version 5).
-    "CREATE TABLE gl_pattern_notices (
+    "CREATE TABLE IF NOT EXISTS gl_pattern_notices (
          id      bigserial PRIMARY KEY,
          pattern text NOT NULL
      );",
