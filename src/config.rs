@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::pattern::Pattern;
+use crate::pattern::lint::Target;
+use crate::pattern::{Pattern, same_pattern};
 
 /// Upper bound of the grey and penalty intervals, in minutes (30 days).
 pub const MAX_GREY_MINUTES: u32 = 43_200;
@@ -201,11 +202,40 @@ impl ListKind {
         }
     }
 
-    /// Host-name lists are matched unanchored, address lists anchored (SPEC §3).
+    /// Black host-name patterns are matched unanchored, white ones on whole labels, address
+    /// patterns anchored. The decision, `--explain`, `--report` and `--check` all compile here.
     pub fn compile(self, source: &str) -> Pattern {
         match self {
-            ListKind::DomainsWhite | ListKind::DomainsBlack => Pattern::host(source),
+            ListKind::DomainsWhite => Pattern::white_host(source),
+            ListKind::DomainsBlack => Pattern::host(source),
             ListKind::Black | ListKind::White => Pattern::address(source),
+        }
+    }
+
+    /// Whether the list holds client host-name patterns (else envelope-address patterns).
+    pub fn is_host(self) -> bool {
+        matches!(self, ListKind::DomainsWhite | ListKind::DomainsBlack)
+    }
+
+    /// Which warnings a pattern added to this list gets.
+    pub fn lint_target(self) -> Target {
+        match self {
+            ListKind::Black => Target::BlackAddress,
+            ListKind::White => Target::WhiteAddress,
+            ListKind::DomainsWhite => Target::WhiteHost,
+            ListKind::DomainsBlack => Target::BlackHost,
+        }
+    }
+
+    /// The list as warnings name it; `owner` is `""` for server lists, else the mailbox.
+    pub fn display_name(self, owner: &str) -> String {
+        match (self, owner) {
+            (ListKind::Black, "") => "server black list".to_string(),
+            (ListKind::White, "") => "server white list".to_string(),
+            (ListKind::Black, mail) => format!("black list of {mail}"),
+            (ListKind::White, mail) => format!("white list of {mail}"),
+            (ListKind::DomainsWhite, _) => "white domains patterns list".to_string(),
+            (ListKind::DomainsBlack, _) => "black domains patterns list".to_string(),
         }
     }
 }
@@ -263,9 +293,9 @@ pub struct MailboxLists {
 /// Add or delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EditOp {
-    /// Add the patterns (existing ones are left as they are).
+    /// Add the patterns (existing ones are left as stored and get a warning).
     Add,
-    /// Delete the patterns (missing ones are ignored).
+    /// Delete the patterns (missing ones change nothing and get a warning).
     Del,
 }
 
@@ -321,6 +351,14 @@ pub enum ValueError {
     /// A mail address that cannot be one.
     #[error("'{0}' is not a valid mail address (expected mail@domain)")]
     Mail(String),
+    /// A pattern whose names have no A-label form.
+    #[error("pattern '{pattern}': {why}")]
+    PatternName {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A duration that is not a number with a unit.
     #[error("invalid duration '{0}' (expected a number with a unit: 90m, 36h, 7d)")]
     Duration(String),
@@ -444,27 +482,99 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Applies an edit to a list held in memory (insertion order kept; adds of present patterns and
-/// deletes of missing ones are no-ops; patterns compare as literal strings).
-pub fn apply_edit(list: &mut Vec<String>, edit: &ListEdit) {
+/// One change a list edit makes to a stored list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListChange {
+    /// Append this pattern.
+    Add(String),
+    /// Delete the stored pattern spelt exactly so.
+    Del(String),
+}
+
+/// What an edit does to the list `kind` of `owner` (`""`: the server's) holding `list`
+/// (patterns compare ignoring case, as the matcher does): the changes to make, in order, and the
+/// `Warning:` lines — for each pattern added that will not match as meant
+/// ([`crate::pattern::lint`]), each add of a pattern already there (its stored spelling is
+/// kept) and each delete that removes nothing.
+pub fn plan_edit(
+    list: &[String],
+    edit: &ListEdit,
+    kind: ListKind,
+    owner: &str,
+) -> (Vec<ListChange>, Vec<String>) {
+    let list_name = kind.display_name(owner);
+    let mut current = list.to_vec();
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
     for group in &edit.groups {
         for pattern in &group.patterns {
-            let position = list.iter().position(|p| p == pattern);
-            match (group.op, position) {
-                (EditOp::Add, None) => list.push(pattern.clone()),
-                (EditOp::Del, Some(index)) => {
-                    list.remove(index);
+            let present = current.iter().any(|p| same_pattern(p, pattern));
+            match (group.op, present) {
+                (EditOp::Add, false) => {
+                    warnings.extend(crate::pattern::lint::warnings(pattern, kind.lint_target()));
+                    current.push(pattern.clone());
+                    changes.push(ListChange::Add(pattern.clone()));
                 }
-                _ => {}
+                (EditOp::Add, true) => {
+                    warnings.push(format!("Warning: {pattern} is already in the {list_name}"));
+                }
+                (EditOp::Del, true) => current.retain(|p| {
+                    let same = same_pattern(p, pattern);
+                    if same {
+                        changes.push(ListChange::Del(p.clone()));
+                    }
+                    !same
+                }),
+                (EditOp::Del, false) => {
+                    warnings.push(format!("Warning: {pattern} is not in the {list_name}"));
+                }
             }
+        }
+    }
+    (changes, warnings)
+}
+
+/// Applies an edit to a list held in memory (insertion order kept; adds of present patterns and
+/// deletes of missing ones change nothing; patterns compare ignoring case).
+pub fn apply_edit(list: &mut Vec<String>, edit: &ListEdit) {
+    // Which list only shapes the warnings, which are not wanted here.
+    let (changes, _) = plan_edit(list, edit, ListKind::Black, "");
+    for change in changes {
+        match change {
+            ListChange::Add(pattern) => list.push(pattern),
+            ListChange::Del(pattern) => list.retain(|p| *p != pattern),
         }
     }
 }
 
-/// Validates and normalises (lower case, no trailing dot) a domain name.
+/// Puts the names in an edit's patterns into A-label form (see [`crate::names`]).
+pub fn edit_to_ascii(kind: ListKind, edit: ListEdit) -> Result<ListEdit, ValueError> {
+    let groups = edit
+        .groups
+        .into_iter()
+        .map(|group| {
+            let patterns = group
+                .patterns
+                .into_iter()
+                .map(|pattern| {
+                    crate::names::pattern_to_ascii(&pattern, kind.is_host())
+                        .map_err(|why| ValueError::PatternName { pattern, why })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(EditGroup {
+                op: group.op,
+                patterns,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ListEdit { groups })
+}
+
+/// Validates and normalises (A-label form, lower case, no trailing dot) a domain name.
 pub fn parse_domain(value: &str) -> Result<String, ValueError> {
     let bad = || ValueError::Domain(value.to_string());
-    let domain = value.strip_suffix('.').unwrap_or(value).to_lowercase();
+    let domain = value.strip_suffix('.').unwrap_or(value);
+    let domain = crate::names::domain_to_ascii(domain).ok_or_else(bad)?;
     if domain.is_empty() || domain.len() > 253 {
         return Err(bad());
     }
@@ -475,7 +585,7 @@ pub fn parse_domain(value: &str) -> Result<String, ValueError> {
             && !label.ends_with('-')
             && label
                 .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
             return Err(bad());
         }
@@ -483,7 +593,8 @@ pub fn parse_domain(value: &str) -> Result<String, ValueError> {
     Ok(domain)
 }
 
-/// Validates and normalises (lower-case) a mail address `local@domain`.
+/// Validates and normalises a mail address `local@domain`: lower case, the domain in A-label
+/// form (the local part is not converted).
 pub fn parse_mail(value: &str) -> Result<String, ValueError> {
     let bad = || ValueError::Mail(value.to_string());
     let (local, domain) = value.rsplit_once('@').ok_or_else(bad)?;
@@ -532,6 +643,27 @@ mod tests {
     }
 
     #[test]
+    fn edits_compare_ignoring_case_and_warn_about_noops() {
+        let list = vec!["*.AmazonSES.com".to_string(), "*x.com".to_string()];
+        let edit = parse_list_edit("del:*.amazonses.com;add:*X.COM,*.x.com;del:nothere").unwrap();
+        let (changes, warnings) = plan_edit(&list, &edit, ListKind::DomainsWhite, "");
+        assert_eq!(
+            changes,
+            [
+                ListChange::Del("*.AmazonSES.com".to_string()),
+                ListChange::Add("*.x.com".to_string())
+            ]
+        );
+        assert_eq!(
+            warnings,
+            [
+                "Warning: *X.COM is already in the white domains patterns list",
+                "Warning: nothere is not in the white domains patterns list"
+            ]
+        );
+    }
+
+    #[test]
     fn minutes_ranges() {
         assert_eq!(parse_in_range("0", 0, 43_200), Ok(0));
         assert!(matches!(
@@ -558,6 +690,16 @@ mod tests {
         assert!(parse_mail("example.com").is_err());
         assert!(parse_mail("@example.com").is_err());
         assert!(parse_mail("a@b@c.com").is_err());
+        assert_eq!(parse_domain("Bücher.de").unwrap(), "xn--bcher-kva.de");
+        assert_eq!(
+            parse_domain("xn--bcher-kva.de").unwrap(),
+            "xn--bcher-kva.de"
+        );
+        assert!(parse_domain("xn--zz.de").is_err());
+        assert_eq!(
+            parse_mail("jörg@bücher.de").unwrap(),
+            "jörg@xn--bcher-kva.de"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::decision::{
     ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request,
     Verdict, client_key, combine, decide_by_policy, decide_by_triplet, triplet_sender,
 };
+use crate::names;
 use crate::store::{self, LogEntry, Store, StoreError, TripletKey, Tx};
 
 /// Old decision-log rows pruned per message at most, so the mail path never does a long delete
@@ -237,29 +238,29 @@ fn decide_recipients(
     now: i64,
 ) -> Result<Vec<RecipientOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(message.recipients.len());
+    // Names are matched and keyed in A-label form, as the CLI stores them (never failing: a
+    // name that cannot be converted is used lower-cased).
+    let client_name = message.client_name.as_deref().map(names::host_for_matching);
+    let sender = names::address_for_matching(&message.sender);
     // The client key does not depend on the recipient: computed once (SPEC §4 "Client key").
-    let key = message.client_ip.map(|ip| {
-        client_key(
-            ip,
-            message.client_name.as_deref(),
-            settings,
-            lists.domains_black(),
-        )
-    });
+    let key = message
+        .client_ip
+        .map(|ip| client_key(ip, client_name.as_deref(), settings, lists.domains_black()));
     // The sender as the triplets and the decision log store it, computed once per message (a
     // bounded sender costs a hash of the whole value).
     let sender_key =
-        bounds::bound(&triplet_sender(&message.sender, settings.sender_normalize)).into_owned();
+        bounds::bound(&triplet_sender(&sender, settings.sender_normalize)).into_owned();
     let sender_logged = bounds::bound(&message.sender);
     for recipient in &message.recipients {
         // Bounded before anything is looked up, cached or stored: an over-long recipient is no
         // mailbox (an address has at most 320 bytes) and must not grow the cache or the store.
-        let recipient_lower = bounds::bound(&recipient.to_lowercase()).into_owned();
+        let recipient_lower =
+            bounds::bound(&names::address_for_matching(recipient).to_lowercase()).into_owned();
         let policy = recipient_policy(tx, settings, recipients, &recipient_lower)?;
         let request = Request {
             client_ip: message.client_ip,
-            client_name: message.client_name.as_deref(),
-            sender: &message.sender,
+            client_name: client_name.as_deref(),
+            sender: &sender,
             recipient,
             authenticated: message.authenticated,
         };

@@ -8,6 +8,11 @@
 
 use std::fmt;
 
+pub mod lint;
+mod white;
+
+pub use white::white_host_warnings;
+
 /// How an alternative is matched against its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Anchoring {
@@ -16,6 +21,10 @@ pub enum Anchoring {
     Substring,
     /// Address patterns: an alternative must match the whole envelope sender.
     Whole,
+    /// White host-name patterns: an alternative matches the whole name or a whole-label suffix
+    /// of it, so a white pattern cannot be borrowed by `google.com.attacker.example` or
+    /// `notgoogle.com` (see [`white`] for the exact rule).
+    WholeLabels,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +57,17 @@ impl Pattern {
     /// unterminated `[` is a literal). Empty alternatives are dropped, because an empty
     /// unanchored alternative would match every host — the CLI refuses them anyway.
     pub fn new(source: &str, anchoring: Anchoring) -> Pattern {
-        let alternatives = source
+        let nonempty = source
             .split('|')
-            .filter(|alternative| !alternative.is_empty())
-            .map(compile_alternative)
-            .collect();
+            .filter(|alternative| !alternative.is_empty());
+        let alternatives = match anchoring {
+            // Each alternative P becomes two whole-name alternatives: P' and `*.P'`.
+            Anchoring::WholeLabels => nonempty
+                .flat_map(white::label_alternatives)
+                .map(|alternative| compile_alternative(&alternative))
+                .collect(),
+            Anchoring::Substring | Anchoring::Whole => nonempty.map(compile_alternative).collect(),
+        };
         Pattern {
             source: source.to_string(),
             alternatives,
@@ -60,9 +75,14 @@ impl Pattern {
         }
     }
 
-    /// A host-name pattern (unanchored).
+    /// A black host-name pattern (unanchored).
     pub fn host(source: &str) -> Pattern {
         Pattern::new(source, Anchoring::Substring)
+    }
+
+    /// A white host-name pattern (whole name or whole-label suffix).
+    pub fn white_host(source: &str) -> Pattern {
+        Pattern::new(source, Anchoring::WholeLabels)
     }
 
     /// An envelope-address pattern (anchored).
@@ -77,6 +97,11 @@ impl Pattern {
 
     /// True if any alternative matches `text`, ignoring case.
     pub fn is_match(&self, text: &str) -> bool {
+        let text = match self.anchoring {
+            // A fully qualified name (`mx.google.com.`) is the same host.
+            Anchoring::WholeLabels => text.strip_suffix('.').unwrap_or(text),
+            Anchoring::Substring | Anchoring::Whole => text,
+        };
         let text: Vec<char> = text.chars().map(fold_case).collect();
         self.alternatives
             .iter()
@@ -93,6 +118,12 @@ impl fmt::Display for Pattern {
 /// Returns the first pattern of `patterns` that matches `text`.
 pub fn first_match<'a>(patterns: &'a [Pattern], text: &str) -> Option<&'a Pattern> {
     patterns.iter().find(|pattern| pattern.is_match(text))
+}
+
+/// True when two patterns are the same ignoring case, as the matcher compares them, so list
+/// edits treat `*.X.com` and `*.x.com` as one pattern.
+pub fn same_pattern(a: &str, b: &str) -> bool {
+    a.chars().map(fold_case).eq(b.chars().map(fold_case))
 }
 
 fn fold_case(c: char) -> char {
@@ -138,6 +169,12 @@ fn compile_alternative(source: &str) -> Vec<Token> {
         }
     }
     tokens
+}
+
+/// The index after the `]` closing a bracket class that starts at `chars[start] == '['`, or
+/// `None` when the `[` is a literal (fnmatch rules, as the matcher reads it).
+pub(crate) fn class_end(chars: &[char], start: usize) -> Option<usize> {
+    parse_class(chars, start).map(|(_, next)| next)
 }
 
 /// Parses a bracket class starting at `chars[start] == '['`. Returns the token and the index
@@ -188,10 +225,9 @@ fn match_tokens(tokens: &[Token], text: &[char], anchoring: Anchoring) -> bool {
     let n = text.len();
     let mut reachable = vec![false; n + 1];
     // Unanchored matching is anchored matching with an implicit `*` on both sides.
-    if anchoring == Anchoring::Substring {
-        reachable.fill(true);
-    } else {
-        reachable[0] = true;
+    match anchoring {
+        Anchoring::Substring => reachable.fill(true),
+        Anchoring::Whole | Anchoring::WholeLabels => reachable[0] = true,
     }
     let mut next = vec![false; n + 1];
     for token in tokens {
@@ -214,7 +250,7 @@ fn match_tokens(tokens: &[Token], text: &[char], anchoring: Anchoring) -> bool {
     }
     match anchoring {
         Anchoring::Substring => reachable.iter().any(|&r| r),
-        Anchoring::Whole => reachable[n],
+        Anchoring::Whole | Anchoring::WholeLabels => reachable[n],
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::report::{OrganisationSummary, load, summarise};
 use crate::escape::escape_plugin;
-use crate::pattern::Pattern;
+use crate::pattern::{Pattern, white_host_warnings};
 use crate::store::{Store, StoreError};
 
 /// Default look-back of `--check`: 24 hours.
@@ -59,9 +59,17 @@ pub fn run(
         })
         .collect();
     let worst = flagged.first().map_or(0, |s| s.deferrals);
+    // White host patterns any domain owner can match (or that lost their meaning when white
+    // patterns moved to whole-label matching) stay a WARNING until they are edited.
+    let borrowable: Vec<&str> = lists
+        .domains_white
+        .iter()
+        .filter(|p| !white_host_warnings(p).is_empty())
+        .map(String::as_str)
+        .collect();
     let (status, code) = if worst >= options.critical {
         ("CRITICAL", 2)
-    } else if worst >= options.warning {
+    } else if worst >= options.warning || !borrowable.is_empty() {
         ("WARNING", 1)
     } else {
         ("OK", 0)
@@ -83,6 +91,15 @@ pub fn run(
             "{} unlisted sender organisation(s) deferred often in the last {period}: {}",
             flagged.len(),
             names.join(", ")
+        )
+    };
+    let summary = if borrowable.is_empty() {
+        summary
+    } else {
+        format!(
+            "{summary}; {} white domains pattern(s) to review: {}",
+            borrowable.len(),
+            borrowable.join(", ")
         )
     };
     let line = format!(

@@ -47,7 +47,7 @@ impl ExplainRequest {
             s if s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
                 return Err(format!("'{s}' is not a valid sender address"));
             }
-            s => s.to_string(),
+            s => crate::names::address_for_matching(s).into_owned(),
         };
         let recipient = config::parse_mail(recipient).map_err(|e| e.to_string())?;
         Ok(ExplainRequest {

@@ -301,10 +301,44 @@ fn run_command(
     }
     .map_err(store_error)?;
     let now = crate::clock::now(env);
-    let (text, status) = execute(store.as_mut(), &command, args.json, now).map_err(store_error)?;
+    // Patterns an upgrade made match differently are named once, by the first command after it.
+    let mut warnings: Vec<String> = store::take_pattern_notices(store.as_mut())
+        .map_err(store_error)?
+        .iter()
+        .map(|pattern| upgrade_notice(pattern))
+        .collect();
+    print_warnings(&mut warnings)?;
+    let (text, status) =
+        execute(store.as_mut(), &command, args.json, now, &mut warnings).map_err(store_error)?;
+    print_warnings(&mut warnings)?;
     out.write_all(text.as_bytes())?;
     backup::checkpoint_or_warn(store.as_mut());
     Ok(status)
+}
+
+/// The line naming a stored white host pattern that matches differently since the upgrade to
+/// whole-label matching.
+fn upgrade_notice(pattern: &str) -> String {
+    let why = crate::pattern::white_host_warnings(pattern)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "it now matches whole labels only".to_string());
+    format!(
+        "Warning: white domains pattern '{pattern}' matches differently since this upgrade \
+         (white patterns match the whole host name or whole labels at its end): {why}"
+    )
+}
+
+/// Writes `Warning:` lines to standard error (the command still succeeds) and empties the list.
+fn print_warnings(warnings: &mut Vec<String>) -> Result<(), CliError> {
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    let mut stderr = std::io::stderr().lock();
+    for line in warnings.drain(..) {
+        writeln!(stderr, "{line}")?;
+    }
+    Ok(())
 }
 
 fn open_store(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
@@ -395,6 +429,7 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             .iter()
             .map(|v| {
                 config::parse_list_edit(v)
+                    .and_then(|edit| config::edit_to_ascii(kind, edit))
                     .map_err(|e| culprit(name, e))
                     .map(|edit| (kind, edit))
             })
@@ -429,14 +464,14 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         let domain =
             config::parse_domain(shown).map_err(|e| bad(format!("{command_name}: {e}")))?;
         Command::InfoDomain {
+            shown: shown_as_stored(shown, &domain),
             domain,
-            shown: shown.clone(),
         }
     } else if let Some(shown) = &args.info_mailname {
         let mail = config::parse_mail(shown).map_err(|e| bad(format!("{command_name}: {e}")))?;
         Command::InfoMailname {
+            shown: shown_as_stored(shown, &mail),
             mail,
-            shown: shown.clone(),
         }
     } else if args.update_server {
         Command::UpdateServer(ServerUpdate {
@@ -490,15 +525,15 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         let domain =
             config::parse_domain(shown).map_err(|e| bad(format!("{command_name}: {e}")))?;
         Command::UpdateDomain {
+            shown: shown_as_stored(shown, &domain),
             domain,
-            shown: shown.clone(),
             status: on_off("status", &args.status)?,
         }
     } else if let Some(shown) = &args.update_mailname {
         let mail = config::parse_mail(shown).map_err(|e| bad(format!("{command_name}: {e}")))?;
         Command::UpdateMailname {
+            shown: shown_as_stored(shown, &mail),
             mail,
-            shown: shown.clone(),
             edits: list_edits,
         }
     } else if let Some(values) = &args.explain {
@@ -551,6 +586,16 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         return Err(bad("no command given (see grey_listing --help)".to_string()));
     };
     Ok(command)
+}
+
+/// The name or address as output shows it: as the user typed it (Plesk echoes it), unless it
+/// holds non-ASCII letters — then the stored A-label form, so output names what is stored.
+fn shown_as_stored(given: &str, stored: &str) -> String {
+    if given.is_ascii() {
+        given.to_string()
+    } else {
+        stored.to_string()
+    }
 }
 
 /// Checks `--migrate-store FROM TO` before anything is opened: two different locations, no
@@ -815,11 +860,13 @@ fn command_as_typed(spec: &CommandSpec, original: &[String]) -> String {
         .map_or_else(|| format!("--{long}"), str::to_string)
 }
 
+/// Runs a validated command; `Warning:` lines for standard error are added to `warnings`.
 fn execute(
     store: &mut dyn Store,
     command: &Command,
     json: bool,
     now: i64,
+    warnings: &mut Vec<String>,
 ) -> Result<(String, u8), StoreError> {
     // Every command but the --check plugin exits 0 when it succeeds.
     let text = match command {
@@ -872,14 +919,18 @@ fn execute(
             }
         }
         Command::UpdateServer(update) => {
+            let mut found = Vec::new();
             store.write(&mut |tx| {
+                // A re-run transaction (PostgreSQL deadlock retry) starts over.
+                found.clear();
                 let settings = update.applied(&tx.settings_for_update()?)?;
                 tx.set_settings(&settings)?;
                 for (kind, edit) in &update.edits {
-                    store::apply_list_edit(tx, *kind, "", edit)?;
+                    found.extend(store::apply_list_edit(tx, *kind, "", edit)?);
                 }
                 check_list_sizes(tx, &update.edits, "")
             })?;
+            warnings.extend(found);
             success("Update of server-wide settings complete.", json)
         }
         Command::UpdateDomain {
@@ -900,12 +951,15 @@ fn execute(
         // Handled by `run`: it needs the SQLite store itself, not the store interface.
         Command::Backup(_) => String::new(),
         Command::UpdateMailname { mail, shown, edits } => {
+            let mut found = Vec::new();
             store.write(&mut |tx| {
+                found.clear();
                 for (kind, edit) in edits {
-                    store::apply_list_edit(tx, *kind, mail, edit)?;
+                    found.extend(store::apply_list_edit(tx, *kind, mail, edit)?);
                 }
                 check_list_sizes(tx, edits, mail)
             })?;
+            warnings.extend(found);
             success(&format!("Update of mail '{shown}' complete."), json)
         }
     };

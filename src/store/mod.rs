@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::config::{ListEdit, ListKind, MailboxLists, ServerLists, Settings};
+use crate::config::{ListChange, ListEdit, ListKind, MailboxLists, ServerLists, Settings};
 
 pub use location::{DbLocation, location_with_conf, redact, resolve_location};
 pub use postgres::PgStore;
@@ -232,6 +232,11 @@ pub trait Tx {
     fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError>;
     /// A list's patterns in insertion order. `owner` is `""` for server lists, else a mailbox.
     fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError>;
+    /// The stored white host patterns an upgrade recorded because they match differently now,
+    /// not yet reported.
+    fn pattern_notices(&mut self) -> Result<Vec<String>, StoreError>;
+    /// Forgets the recorded notices (they have been reported).
+    fn clear_pattern_notices(&mut self) -> Result<(), StoreError>;
     /// Adds a pattern at the end of a list; a no-op if it is there already.
     fn add_pattern(&mut self, kind: ListKind, owner: &str, pattern: &str)
     -> Result<(), StoreError>;
@@ -360,6 +365,27 @@ pub fn open_for_reading(location: &DbLocation) -> Result<Box<dyn Store>, StoreEr
     }
 }
 
+/// Takes the notices an upgrade recorded (see [`Tx::pattern_notices`]): returns them and clears
+/// them, so they are reported once. Costs one read when there are none. When they cannot be
+/// cleared (a database the caller may only read) they are still returned, and stay for the
+/// next command.
+pub fn take_pattern_notices(store: &mut dyn Store) -> Result<Vec<String>, StoreError> {
+    let mut notices = Vec::new();
+    store.read(&mut |tx| {
+        notices = tx.pattern_notices()?;
+        Ok(())
+    })?;
+    if notices.is_empty() {
+        return Ok(notices);
+    }
+    let mut taken = Vec::new();
+    let cleared = store.write(&mut |tx| {
+        taken = tx.pattern_notices()?;
+        tx.clear_pattern_notices()
+    });
+    Ok(if cleared.is_ok() { taken } else { notices })
+}
+
 /// Reads all four server-wide lists.
 pub fn server_lists(tx: &mut dyn Tx) -> Result<ServerLists, StoreError> {
     Ok(ServerLists {
@@ -378,20 +404,21 @@ pub fn mailbox_lists(tx: &mut dyn Tx, mail: &str) -> Result<MailboxLists, StoreE
     })
 }
 
-/// Applies a list edit group by group, in order.
+/// Applies a list edit group by group, in order; patterns compare ignoring case. Returns the
+/// `Warning:` lines of [`crate::config::plan_edit`].
 pub fn apply_list_edit(
     tx: &mut dyn Tx,
     kind: ListKind,
     owner: &str,
     edit: &ListEdit,
-) -> Result<(), StoreError> {
-    for group in &edit.groups {
-        for pattern in &group.patterns {
-            match group.op {
-                crate::config::EditOp::Add => tx.add_pattern(kind, owner, pattern)?,
-                crate::config::EditOp::Del => tx.delete_pattern(kind, owner, pattern)?,
-            }
+) -> Result<Vec<String>, StoreError> {
+    let list = tx.list(kind, owner)?;
+    let (changes, warnings) = crate::config::plan_edit(&list, edit, kind, owner);
+    for change in changes {
+        match change {
+            ListChange::Add(pattern) => tx.add_pattern(kind, owner, &pattern)?,
+            ListChange::Del(pattern) => tx.delete_pattern(kind, owner, &pattern)?,
         }
     }
-    Ok(())
+    Ok(warnings)
 }

@@ -137,7 +137,17 @@ const MIGRATIONS: &[&str] = &[
          ON gl_list_entries FOR EACH STATEMENT EXECUTE FUNCTION gl_bump_config_generation();
      CREATE TRIGGER gl_domains_config AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
          ON gl_domains FOR EACH STATEMENT EXECUTE FUNCTION gl_bump_config_generation();",
+    // 5: white host patterns now match whole names and whole-label suffixes only. The stored
+    // white patterns that the new rule would warn about are recorded (by the step after this
+    // one in `migrate`) so the next CLI command names them (the SQLite schema's version 5).
+    "CREATE TABLE IF NOT EXISTS gl_pattern_notices (
+         id      bigserial PRIMARY KEY,
+         pattern text NOT NULL
+     );",
 ];
+
+/// The migration step after which stored white patterns are checked against the whole-label rule.
+const WHITE_RULE_MIGRATION: usize = 4;
 
 /// Timeouts of a [`PgStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -593,6 +603,22 @@ fn migrate(runtime: &Runtime, context: &Context, conn: &mut Conn) -> Result<(), 
                     }
                 }
             }
+            if index == WHITE_RULE_MIGRATION {
+                let white = ListKind::DomainsWhite.as_str();
+                let rows = run!(client.query(
+                    "SELECT pattern FROM gl_list_entries WHERE list = $1 AND owner = '' ORDER BY id",
+                    &[&white]
+                ))?;
+                for row in rows {
+                    let pattern: String = row.get(0);
+                    if !crate::pattern::white_host_warnings(&pattern).is_empty() {
+                        run!(client.execute(
+                            "INSERT INTO gl_pattern_notices (pattern) VALUES ($1)",
+                            &[&pattern]
+                        ))?;
+                    }
+                }
+            }
         }
         run!(client.batch_execute("DELETE FROM grey_listing_schema"))?;
         run!(client.execute(
@@ -824,6 +850,19 @@ impl Tx for PgTx<'_> {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    fn pattern_notices(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .query("SELECT pattern FROM gl_pattern_notices ORDER BY id", &[])?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
+    }
+
+    fn clear_pattern_notices(&mut self) -> Result<(), StoreError> {
+        self.execute("DELETE FROM gl_pattern_notices", &[])?;
+        Ok(())
     }
 
     fn add_pattern(

@@ -116,7 +116,17 @@ const MIGRATIONS: &[&str] = &[
          sender    TEXT NOT NULL,
          recipient TEXT NOT NULL
      );",
+    // 5: white host patterns now match whole names and whole-label suffixes only. The stored
+    // white patterns that the new rule would warn about are recorded (by
+    // `record_white_pattern_notices`, run after this step) so the next CLI command names them.
+    "CREATE TABLE IF NOT EXISTS pattern_notices (
+         id      INTEGER PRIMARY KEY,
+         pattern TEXT NOT NULL
+     );",
 ];
+
+/// The migration step after which stored white patterns are checked against the whole-label rule.
+const WHITE_RULE_MIGRATION: usize = 4;
 
 /// An open SQLite database.
 pub struct SqliteStore {
@@ -252,6 +262,9 @@ impl SqliteStore {
                 .map_err(|e| sqlite_or_locked(&path, e))?;
             if index == 0 {
                 seed_defaults(&tx).map_err(|e| sqlite_or_locked(&path, e))?;
+            }
+            if index == WHITE_RULE_MIGRATION {
+                record_white_pattern_notices(&tx).map_err(|e| sqlite_or_locked(&path, e))?;
             }
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -439,6 +452,24 @@ fn seed_defaults(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Records the stored white host patterns that match differently under the whole-label rule in
+/// a way their author should look at (see [`crate::pattern::white_host_warnings`]).
+fn record_white_pattern_notices(conn: &Connection) -> rusqlite::Result<()> {
+    let patterns: Vec<String> = conn
+        .prepare("SELECT pattern FROM list_entries WHERE list = ?1 AND owner = '' ORDER BY id")?
+        .query_map(params![ListKind::DomainsWhite.as_str()], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for pattern in patterns {
+        if !crate::pattern::white_host_warnings(&pattern).is_empty() {
+            conn.execute(
+                "INSERT INTO pattern_notices (pattern) VALUES (?1)",
+                params![pattern],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// The [`Tx`] of an SQLite transaction.
 struct SqliteTx<'a> {
     conn: &'a Connection,
@@ -497,6 +528,23 @@ impl Tx for SqliteTx<'_> {
         stmt.query_map(params![kind.as_str(), owner], |row| row.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
+    }
+
+    fn pattern_notices(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT pattern FROM pattern_notices ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    fn clear_pattern_notices(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM pattern_notices", [])
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn add_pattern(

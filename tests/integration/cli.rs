@@ -363,18 +363,22 @@ fn every_option_with_one_or_two_dashes() {
             let settings = &t.run(&["-i", "--json"]).json()["settings"];
             assert_eq!(&settings[field], expected, "{dashes}{option} {value}");
         }
-        let lists: &[(&str, &str)] = &[
-            ("blacklist", "black"),
-            ("whitelist", "white"),
-            ("domains-whitelist", "domains_white"),
-            ("domains-blacklist", "domains_black"),
+        let lists: &[(&str, &str, &str)] = &[
+            ("blacklist", "black", "*@x.example"),
+            ("whitelist", "white", "*@x.example"),
+            ("domains-whitelist", "domains_white", "*.x.example"),
+            ("domains-blacklist", "domains_black", "*.x.example"),
         ];
-        for (option, field) in lists {
+        for (option, field, pattern) in lists {
             let t = Test::new();
-            t.run(&["-u", &format!("{dashes}{option}"), "add:*@x.example"])
-                .stdout(SERVER_UPDATED);
+            t.run(&[
+                "-u",
+                &format!("{dashes}{option}"),
+                &format!("add:{pattern}"),
+            ])
+            .stdout(SERVER_UPDATED);
             let list = t.run(&["-i", "--json"]).json()["lists"][field].clone();
-            assert_eq!(list.as_array().unwrap().last(), Some(&json!("*@x.example")));
+            assert_eq!(list.as_array().unwrap().last(), Some(&json!(pattern)));
         }
         let t = Test::new();
         let mail = "m@example.com";
@@ -486,18 +490,36 @@ fn last_repeated_scalar_wins(backend: Backend) {
     );
 }
 
-// SPEC §2 list-edit grammar: several groups applied in order, adds of present patterns and
-// deletes of missing ones are no-ops, patterns compare as literal strings, insertion order kept.
+// List-edit grammar: several groups applied in order, adds of present patterns and deletes of
+// missing ones change nothing (with a warning), `*.x.com` and `*x.com` are different patterns,
+// insertion order kept.
 fn list_edit_groups_apply_in_order(backend: Backend) {
     let t = Test::on(backend);
     t.run(&[
         "-u",
         "-blacklist",
-        "add:*.x.com,*x.com;add:c@d.example;del:*x.com,missing@x;add:*.x.com",
+        "add:*.x.com,*x.com;add:c@d.example;del:*x.com,missing@x.com;add:*.x.com",
     ])
-    .stdout(SERVER_UPDATED);
-    t.run(&["-u", "-blacklist", "del:nothing@here;add:*x.com"])
-        .stdout(SERVER_UPDATED);
+    .warns(
+        SERVER_UPDATED,
+        &[
+            "Warning: address pattern '*.x.com' has no '@' in an alternative, which must match \
+             the whole envelope sender (write *@example.com for a domain)",
+            "Warning: address pattern '*x.com' has no '@' in an alternative, which must match \
+             the whole envelope sender (write *@example.com for a domain)",
+            "Warning: missing@x.com is not in the server black list",
+            "Warning: *.x.com is already in the server black list",
+        ],
+    );
+    t.run(&["-u", "-blacklist", "del:nothing@here.example;add:*x.com"])
+        .warns(
+            SERVER_UPDATED,
+            &[
+                "Warning: nothing@here.example is not in the server black list",
+                "Warning: address pattern '*x.com' has no '@' in an alternative, which must \
+                 match the whole envelope sender (write *@example.com for a domain)",
+            ],
+        );
     assert_eq!(
         t.run(&["-i", "--json"]).json()["lists"]["black"],
         json!(["*.x.com", "c@d.example", "*x.com"])

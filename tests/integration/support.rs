@@ -48,9 +48,10 @@ SUCCESS: Gathering of server wide information complete.
 pub const SERVER_UPDATED: &str = "SUCCESS: Update of server-wide settings complete.\n";
 
 /// SQL that turns an SQLite database of the current schema back into the shape schema 3 had
-/// (before migration 4): the triplet indexes of then, no `passed` flag, no purge cursor. For
-/// tests of the migrations; run it on a database without triplets.
-pub const UNDO_SCHEMA_4: &str = "DROP INDEX triplets_awl;
+/// (before migrations 4 and 5): the triplet indexes of then, no `passed` flag, no purge cursor,
+/// no pattern notices. For tests of the migrations; run it on a database without triplets.
+pub const UNDO_SCHEMA_4: &str = "DROP TABLE pattern_notices;
+     DROP INDEX triplets_awl;
      ALTER TABLE triplets DROP COLUMN passed;
      DROP TABLE purge_cursor;
      CREATE INDEX triplets_awl ON triplets (network, expires) WHERE pass_count > 0;
@@ -295,6 +296,25 @@ impl Outcome {
             self.stdout, expected,
             "grey_listing {:?}: stdout differs\n--- got ---\n{}--- expected ---\n{}",
             self.args, self.stdout, expected
+        );
+        self
+    }
+
+    /// Success with warnings: exit 0, exactly `expected` on stdout and exactly the `warnings`
+    /// lines, in order, on stderr.
+    #[track_caller]
+    pub fn warns(&self, expected: &str, warnings: &[&str]) -> &Outcome {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            (self.code, lines.as_slice()),
+            (0, warnings),
+            "grey_listing {:?}: exit status and warnings",
+            self.args
+        );
+        assert_eq!(
+            self.stdout, expected,
+            "grey_listing {:?}: stdout",
+            self.args
         );
         self
     }
