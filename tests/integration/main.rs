@@ -28,6 +28,7 @@ mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
 mod policy;
+mod policy_bounds;
 mod policy_cache;
 mod postgres_multi_mx;
 mod store_behaviour;
