@@ -24,6 +24,12 @@ use super::Conn;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default bound on the bytes held for incomplete requests, all connections together.
 pub const DEFAULT_PARTIAL_BUDGET: usize = 64 * 1024 * 1024;
+/// Incomplete-request bytes freed since the heap was last trimmed past which the next sweep
+/// hands the free heap back to the system.
+const TRIM_AFTER: usize = 8 * 1024 * 1024;
+/// Only incomplete requests at least this large count towards [`TRIM_AFTER`]: the few hundred
+/// bytes of an ordinary request are reused by the next one, trimming for them would be waste.
+const TRIM_COUNTS_FROM: usize = 4 * 1024;
 
 /// Why the server closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +96,8 @@ impl ClosedConnections {
 pub(super) struct Table {
     conns: HashMap<usize, Conn>,
     partial_total: usize,
+    /// Incomplete-request bytes released since the heap was last trimmed.
+    released: usize,
     closed: std::sync::Arc<ClosedConnections>,
 }
 
@@ -98,6 +106,7 @@ impl Table {
         Table {
             conns: HashMap::new(),
             partial_total: 0,
+            released: 0,
             closed,
         }
     }
@@ -140,6 +149,9 @@ impl Table {
             conn.request_started = Some(conn.last_activity);
         }
         let held = conn.reader.partial_bytes();
+        if conn.partial_accounted >= TRIM_COUNTS_FROM {
+            self.released += conn.partial_accounted.saturating_sub(held);
+        }
         self.partial_total = self.partial_total - conn.partial_accounted + held;
         conn.partial_accounted = held;
         while self.partial_total > budget {
@@ -216,6 +228,10 @@ impl Table {
         for (token, cause) in expired {
             self.remove(token, Some(cause));
         }
+        if self.released >= TRIM_AFTER {
+            self.released = 0;
+            trim_heap();
+        }
     }
 
     /// Keeps only the connections `keep` accepts (shutdown: those still worth finishing).
@@ -234,9 +250,24 @@ impl Table {
     fn remove(&mut self, token: usize, cause: Option<CloseCause>) {
         if let Some(conn) = self.conns.remove(&token) {
             self.partial_total -= conn.partial_accounted;
+            if conn.partial_accounted >= TRIM_COUNTS_FROM {
+                self.released += conn.partial_accounted;
+            }
             if let Some(cause) = cause {
                 self.closed.record(cause);
             }
         }
+    }
+}
+
+/// Returns the free memory at the top of the heap and in its free pages to the system: glibc's
+/// allocator keeps freed request buffers otherwise, so memory that incomplete requests once held
+/// would stay resident after they are gone.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free; no pointer of ours is
+    // involved.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
