@@ -82,7 +82,7 @@ fn decide_and_describe(
 }
 
 /// The message a panic was raised with (`panic!` gives a `&str` or a `String`).
-pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
+pub(super) fn panic_text(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_string()
     } else if let Some(text) = payload.downcast_ref::<String>() {
