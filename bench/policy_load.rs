@@ -13,6 +13,11 @@
 //! `--prefill-sqlite PATH --prefill-count N` instead inserts N passed triplets into an existing
 //! grey_listing database (key space disjoint from the load's) and exits.
 //!
+//! `--slow-clients N` first opens N more connections that each send the start of a request and
+//! then trickle one more byte a second (slow or hostile local clients holding connection slots;
+//! `bench/policyd_slow.sh`); the load then runs beside them. The output adds how many of them the
+//! server closed meanwhile (`slow_closed`).
+//!
 //! Output: one `key=value` line (`decisions_per_s`, `p50_ms`, `p99_ms`, counts).
 
 use std::io::{Read, Write};
@@ -30,6 +35,7 @@ struct Options {
     driver: Driver,
     prefill_sqlite: Option<String>,
     prefill_count: usize,
+    slow_clients: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -48,6 +54,7 @@ fn parse_options() -> Result<Options, String> {
         driver: Driver::Events,
         prefill_sqlite: None,
         prefill_count: 1_000_000,
+        slow_clients: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -72,6 +79,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--prefill-sqlite" => o.prefill_sqlite = Some(value),
             "--prefill-count" => o.prefill_count = value.parse().map_err(bad)?,
+            "--slow-clients" => o.slow_clients = value.parse().map_err(bad)?,
             _ => return Err(format!("unknown option {arg}")),
         }
     }
@@ -365,6 +373,53 @@ fn drive_events(addr: &str, sessions: Vec<Session>) -> Stats {
     total
 }
 
+/// Slow clients: connections that started a request and add one byte a second, until the
+/// server closes them or `stop` is set. Returns the thread; it yields how many were closed.
+fn start_slow_clients(
+    addr: &str,
+    count: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::thread::JoinHandle<usize>, String> {
+    let mut streams = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut stream =
+            TcpStream::connect(addr).map_err(|e| format!("slow client {i}: connect: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        stream
+            .write_all(b"request=smtpd_access_policy\nsender=")
+            .map_err(|e| format!("slow client {i}: {e}"))?;
+        streams.push(Some(stream));
+    }
+    Ok(std::thread::spawn(move || {
+        let mut closed = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let round = Instant::now();
+            for slot in streams.iter_mut() {
+                if let Some(stream) = slot
+                    && stream.write_all(b"a").is_err()
+                {
+                    *slot = None;
+                    closed += 1;
+                }
+            }
+            if let Some(rest) = Duration::from_secs(1).checked_sub(round.elapsed()) {
+                std::thread::sleep(rest);
+            }
+        }
+        // A write may still succeed on a socket the server already closed: count those too.
+        for stream in streams.iter_mut().flatten() {
+            let _ = stream.set_nonblocking(true);
+            let mut byte = [0u8; 1];
+            match stream.read(&mut byte) {
+                Ok(0) => closed += 1,
+                Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => closed += 1,
+                _ => {}
+            }
+        }
+        closed
+    }))
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -434,6 +489,18 @@ fn main() {
             Session::new(count, options.new_ratio, seed)
         })
         .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slow = if options.slow_clients > 0 {
+        match start_slow_clients(&options.addr, options.slow_clients, stop.clone()) {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                eprintln!("policy_load: {e}");
+                std::process::exit(1);
+            }
+        }
+    } else {
+        None
+    };
     let started = Instant::now();
     let mut total = Stats::default();
     match options.driver {
@@ -455,11 +522,19 @@ fn main() {
         }
     }
     let wall = started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let slow_closed = slow.map(|thread| thread.join().unwrap_or(0));
     total.latencies_us.sort_unstable();
     let done = total.latencies_us.len();
+    let slow = slow_closed.map_or_else(String::new, |closed| {
+        format!(
+            " slow_clients={} slow_closed={closed}",
+            options.slow_clients
+        )
+    });
     println!(
         "requests={done} connections={} wall_s={wall:.2} decisions_per_s={:.0} p50_ms={:.3} \
-         p99_ms={:.3} defer={} pass={} other={} errors={}",
+         p99_ms={:.3} defer={} pass={} other={} errors={}{slow}",
         options.connections,
         done as f64 / wall,
         percentile(&total.latencies_us, 0.50),

@@ -47,6 +47,7 @@ fn serve(args: Args) -> Result<()> {
     };
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.max_connections = args.max_connections;
+    config.request_timeout = Duration::from_secs(args.request_timeout);
     config.allow_test_time = args.allow_test_time;
     config.synchronous = args.synchronous.into();
     if let Some(connections) = args.db_connections {

@@ -18,6 +18,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -461,10 +462,35 @@ impl Connection {
         };
         let mut outcomes = Vec::new();
         let cache = &mut self.cache;
-        let result = store.write(&mut |tx| {
-            outcomes = engine::check_messages_cached(tx, cache, batch)?;
-            Ok(())
-        });
+        // A panic inside the transaction must not leave it open nor kill the server: it is
+        // caught here, the connection dropped (which rolls the transaction back, also on
+        // PostgreSQL, whose server ends a closed session's transaction) with the cached
+        // configuration, and both are opened afresh for the next batch.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            store.write(&mut |tx| {
+                outcomes = engine::check_messages_cached(tx, cache, batch)?;
+                #[cfg(test)]
+                panic_hook(batch);
+                Ok(())
+            })
+        }));
+        let result = match result {
+            Ok(result) => result,
+            Err(payload) => {
+                let why = format!(
+                    "panic while deciding: {}",
+                    super::decide::panic_text(payload.as_ref())
+                );
+                errors.push(format!(
+                    "{why}; its {} request{} pass, the database connection is reopened",
+                    batch.len(),
+                    if batch.len() == 1 { "" } else { "s" }
+                ));
+                self.store = None;
+                self.cache.clear();
+                return Err(why);
+            }
+        };
         match result {
             Ok(()) => Ok(outcomes),
             Err(err) => {
@@ -506,9 +532,82 @@ fn open_store(db: &DbLocation, synchronous: Synchronous) -> Result<Box<dyn Store
     }
 }
 
+/// A recipient whose decision panics inside the store transaction, after its writes (tests
+/// only: the real inputs that used to panic no longer do).
+#[cfg(test)]
+pub(super) const PANIC_RECIPIENT: &str = "panic-in-transaction@hook.invalid";
+
+#[cfg(test)]
+fn panic_hook(batch: &[(&Message, i64)]) {
+    if batch
+        .iter()
+        .any(|(m, _)| m.recipients.iter().any(|r| r == PANIC_RECIPIENT))
+    {
+        panic!("test hook: {PANIC_RECIPIENT}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(ip: &str, recipient: &str) -> Message {
+        Message {
+            client_ip: Some(ip.parse().expect("ip")),
+            client_name: None,
+            sender: "s@example.org".to_string(),
+            recipients: vec![recipient.to_string()],
+            authenticated: false,
+        }
+    }
+
+    fn triplets(db: &DbLocation) -> usize {
+        let mut store = store::open(db).expect("open");
+        let mut count = 0;
+        store
+            .read(&mut |tx| {
+                count = tx.live_triplets(i64::MIN)?.len();
+                Ok(())
+            })
+            .expect("read");
+        count
+    }
+
+    // A panic inside the transaction fails the batch open (every request Err), rolls back what
+    // the batch wrote, leaves no lock behind, and the next batch is decided on a fresh
+    // connection — with one connection and with a pool.
+    #[test]
+    fn a_panic_in_the_transaction_rolls_back_and_the_next_batch_is_decided() {
+        for connections in [1, 2] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let db = DbLocation::Sqlite(dir.path().join("g.db"));
+            let mut log = Logger::stderr(crate::logging::Fallback::Stderr);
+            let mut decider =
+                BatchDecider::new(db.clone(), Synchronous::Normal, connections, &mut log);
+            let ok = message("192.0.2.1", "u@example.com");
+            let bad = message("192.0.2.2", PANIC_RECIPIENT);
+            let decided = decider.decide(&[(&ok, 1_000), (&bad, 1_000)], &mut log);
+            assert_eq!(decided.len(), 2);
+            assert!(
+                decided.iter().all(|d| d
+                    .as_ref()
+                    .is_err_and(|e| e.contains("panic while deciding"))),
+                "{connections}: {decided:?}"
+            );
+            assert_eq!(triplets(&db), 0, "the panicked batch was rolled back");
+            // Nothing holds the write lock: another connection writes at once.
+            let mut other = store::open(&db).expect("open");
+            other.write(&mut |_| Ok(())).expect("no lock left behind");
+            drop(other);
+            let next = message("192.0.2.3", "v@example.com");
+            let decided = decider.decide(&[(&next, 1_000)], &mut log);
+            assert_eq!(
+                decided[0].as_ref().expect("decided").verdict.as_str(),
+                "defer"
+            );
+            assert_eq!(triplets(&db), 1);
+        }
+    }
 
     // Senders that share a triplet sender (SPEC §4 normalisation) share a worker, so the
     // PostgreSQL triplet lock (client, sender) is never wanted by two workers at once.

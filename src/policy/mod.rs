@@ -13,12 +13,15 @@
 
 pub mod batch;
 pub mod cli;
+pub mod connections;
+mod decide;
 mod hostname;
 pub mod protocol;
 pub mod reload;
+#[cfg(test)]
+mod server_tests;
 pub mod socket;
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixListener;
@@ -27,7 +30,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::TimeZone;
 use mio::{Events, Interest, Poll, Token};
 use thiserror::Error;
 
@@ -37,6 +39,7 @@ use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
 use batch::BatchDecider;
+use connections::{CloseCause, ClosedConnections, Table};
 pub use hostname::{FALLBACK_HOSTNAME, MAX_HOSTNAME, check_hostname, local_hostname};
 use protocol::{Parsed, RequestReader};
 use reload::{Lifecycle, LocationSource};
@@ -101,8 +104,16 @@ pub struct Config {
     pub db: DbLocation,
     /// Close a connection after this long without a byte from the client.
     pub idle_timeout: Duration,
-    /// Bound on open connections; more are closed at once and logged.
+    /// Bound on open connections; at the bound the connection idle longest is closed to admit
+    /// a new one.
     pub max_connections: usize,
+    /// Time a request may take from its first byte to its end.
+    pub request_timeout: Duration,
+    /// Bound on the bytes held for incomplete requests, all connections together (64 MiB;
+    /// smaller in tests).
+    pub partial_request_budget: usize,
+    /// Connections the server closed, by cause (shared with whoever reports them).
+    pub closed: Arc<ClosedConnections>,
     /// Honour postgrey's `policy_test_time` attribute.
     pub allow_test_time: bool,
     /// Host name used in the `X-Greylist` header.
@@ -132,6 +143,9 @@ impl Config {
             db,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: connections::DEFAULT_REQUEST_TIMEOUT,
+            partial_request_budget: connections::DEFAULT_PARTIAL_BUDGET,
+            closed: Arc::new(ClosedConnections::default()),
             allow_test_time: false,
             hostname,
             synchronous: Synchronous::Full,
@@ -319,6 +333,12 @@ struct Conn {
     out: Vec<u8>,
     /// Last byte received or reply sent (the idle clock).
     last_activity: Instant,
+    /// When the first byte of the request in progress arrived (the request clock).
+    request_started: Option<Instant>,
+    /// The reader's incomplete-request bytes as last added to the table's total.
+    partial_accounted: usize,
+    /// Why the server is closing the connection, when it decided to (counted on removal).
+    close_cause: Option<CloseCause>,
     /// The `instance` whose message already got an `X-Greylist` header.
     last_header_instance: Option<String>,
     /// The client closed its side: close once the replies are out.
@@ -361,6 +381,7 @@ impl Conn {
                             Ok(None) => break,
                             Err(err) => {
                                 log.error(&format!("closing connection from {}: {err}", self.peer));
+                                self.close_cause = Some(CloseCause::BadInput);
                                 self.dead = true;
                                 return;
                             }
@@ -373,7 +394,12 @@ impl Conn {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
-                    if err.kind() != io::ErrorKind::ConnectionReset {
+                    if err.kind() == io::ErrorKind::ConnectionReset && self.reader.in_progress() {
+                        log.error(&format!(
+                            "closing connection from {}: client reset the connection in the middle of a request",
+                            self.peer
+                        ));
+                    } else if err.kind() != io::ErrorKind::ConnectionReset {
                         log.error(&format!(
                             "closing connection from {}: read error: {err}",
                             self.peer
@@ -435,7 +461,12 @@ impl Conn {
                 }
             }
         }
-        self.out.drain(..written);
+        if written == self.out.len() {
+            // Release the buffer with the replies (as the request buffer is released).
+            self.out = Vec::new();
+        } else {
+            self.out.drain(..written);
+        }
         if written > 0 {
             self.last_activity = Instant::now();
         }
@@ -509,12 +540,13 @@ pub fn run_with_logger(
         &mut log,
     );
     log.info(&format!(
-        "Starting greylisting-policyd: listening on {address}, database {} ({} connection{}), max connections {}, idle timeout {} s{}",
+        "Starting greylisting-policyd: listening on {address}, database {} ({} connection{}), max connections {}, idle timeout {} s, request timeout {} s{}",
         config.db,
         config.db_connections,
         if config.db_connections == 1 { "" } else { "s" },
         config.max_connections,
         config.idle_timeout.as_secs(),
+        config.request_timeout.as_secs(),
         if config.allow_test_time {
             ", policy_test_time honoured"
         } else {
@@ -528,7 +560,7 @@ pub fn run_with_logger(
     log.flush();
     let mut lifecycle = Lifecycle::new(reload);
     let mut events = Events::with_capacity(1024);
-    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut conns = Table::new(Arc::clone(&config.closed));
     let mut next_token = 1usize;
     let mut pending: Vec<Pending> = Vec::new();
     let mut last_sweep = Instant::now();
@@ -550,7 +582,7 @@ pub fn run_with_logger(
             let grace_over = since.elapsed() > SHUTDOWN_GRACE;
             // Keep only connections with a request still arriving (within the grace) or replies
             // still to write.
-            conns.retain(|_, c| {
+            conns.retain(|c| {
                 !c.dead && (c.reader.in_progress() && !grace_over || !c.out.is_empty())
             });
             if conns.is_empty() {
@@ -572,6 +604,7 @@ pub fn run_with_logger(
                 accept_backlog = true;
                 continue;
             }
+            let requests_before = pending.len();
             if let Some(conn) = conns.get_mut(&token.0) {
                 // After the end of the stream the connection only writes its last replies.
                 if !conn.eof && (event.is_readable() || event.is_read_closed() || event.is_error())
@@ -586,6 +619,8 @@ pub fn run_with_logger(
                     conn.flush_out();
                 }
             }
+            let completed = pending.len() > requests_before;
+            conns.after_read(token.0, completed, config.partial_request_budget, &mut log);
         }
         if accept_backlog {
             if let Some(l) = listener.as_mut() {
@@ -598,21 +633,10 @@ pub fn run_with_logger(
         if !pending.is_empty() {
             answer(&mut pending, &mut conns, &mut decider, &config, &mut log);
         }
-        conns.retain(|_, c| !c.is_finished());
+        conns.remove_finished();
         if last_sweep.elapsed() >= TICK {
             last_sweep = Instant::now();
-            let idle = config.idle_timeout;
-            conns.retain(|_, c| {
-                let keep = c.last_activity.elapsed() < idle;
-                if !keep {
-                    log.info(&format!(
-                        "closing idle connection from {} after {} s",
-                        c.peer,
-                        idle.as_secs()
-                    ));
-                }
-                keep
-            });
+            conns.sweep(config.idle_timeout, config.request_timeout, &mut log);
         }
         log.flush();
     }
@@ -626,7 +650,7 @@ pub fn run_with_logger(
 fn accept_all(
     listener: &mut Listener,
     poll: &mut Poll,
-    conns: &mut HashMap<usize, Conn>,
+    conns: &mut Table,
     next_token: &mut usize,
     config: &Config,
     log: &mut Logger,
@@ -642,14 +666,7 @@ fn accept_all(
                 return true;
             }
         };
-        if conns.len() >= config.max_connections {
-            log.error(&format!(
-                "too many connections ({}, max {}): closing connection from {peer}",
-                conns.len(),
-                config.max_connections
-            ));
-            continue;
-        }
+        conns.make_room(config.max_connections, log);
         let token = *next_token;
         *next_token = next_token.wrapping_add(1).max(1);
         if let Err(err) = poll.registry().register(
@@ -668,6 +685,9 @@ fn accept_all(
                 reader: RequestReader::new(),
                 out: Vec::new(),
                 last_activity: Instant::now(),
+                request_started: None,
+                partial_accounted: 0,
+                close_cause: None,
                 last_header_instance: None,
                 eof: false,
                 dead: false,
@@ -679,40 +699,14 @@ fn accept_all(
 /// Decides this turn's requests in one transaction and queues the replies, in request order.
 fn answer(
     pending: &mut Vec<Pending>,
-    conns: &mut HashMap<usize, Conn>,
+    conns: &mut Table,
     decider: &mut BatchDecider,
     config: &Config,
     log: &mut Logger,
 ) {
-    let checks: Vec<(&Message, i64)> = pending
-        .iter()
-        .filter_map(|p| match &p.kind {
-            Parsed::Check { message, now } => Some((message, *now)),
-            Parsed::Ignore(_) => None,
-        })
-        .collect();
-    let mut outcomes = if checks.is_empty() {
-        Vec::new()
-    } else {
-        decider.decide(&checks, log)
-    }
-    .into_iter();
-    drop(checks);
+    let actions = decide::actions(pending, conns, decider, config, log);
     let mut touched = Vec::new();
-    for request in pending.drain(..) {
-        let peer = conns.get(&request.token).map_or("", |c| c.peer.as_str());
-        let mut action = match &request.kind {
-            Parsed::Ignore(why) => {
-                log.info(&format!("action=dunno, reason={why}, peer={peer}"));
-                protocol::REPLY_DUNNO.to_string()
-            }
-            Parsed::Check { message, now } => {
-                let outcome = outcomes
-                    .next()
-                    .unwrap_or_else(|| Err("missing outcome".to_string()));
-                describe_and_act(message, *now, outcome, config, log)
-            }
-        };
+    for (request, mut action) in pending.drain(..).zip(actions) {
         let Some(conn) = conns.get_mut(&request.token) else {
             continue;
         };
@@ -743,6 +737,7 @@ fn answer(
                     "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
                     conn.peer
                 ));
+                conn.close_cause = Some(CloseCause::ReplyBacklog);
                 conn.dead = true;
             }
         }
@@ -801,7 +796,7 @@ fn describe_and_act(
                 .iter()
                 .any(|r| r.decision.delay.is_some())
             {
-                header_date(now)
+                decide::header_date(now)
             } else {
                 String::new()
             };
@@ -811,14 +806,5 @@ fn describe_and_act(
             log.error(&describe("pass", &format!("error: {why}")));
             protocol::REPLY_DUNNO.to_string()
         }
-    }
-}
-
-/// RFC 2822 date of `now` in local time, as mail headers carry it.
-fn header_date(now: i64) -> String {
-    match chrono::Local.timestamp_opt(now, 0) {
-        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.to_rfc2822(),
-        chrono::LocalResult::None => chrono::DateTime::<chrono::Utc>::from_timestamp(now, 0)
-            .map_or_else(|| now.to_string(), |t| t.to_rfc2822()),
     }
 }

@@ -80,6 +80,11 @@ impl Attributes {
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
+
+    /// Heap bytes held.
+    fn capacity(&self) -> usize {
+        self.text.capacity() + self.spans.capacity() * std::mem::size_of::<(usize, usize, usize)>()
+    }
 }
 
 /// Splits the bytes of a connection into requests, within the protocol's limits.
@@ -105,6 +110,17 @@ impl RequestReader {
     /// True when part of a request has arrived but not its end.
     pub fn in_progress(&self) -> bool {
         self.started || self.pos < self.buf.len()
+    }
+
+    /// Bytes held for the request in progress: its lines already consumed plus the bytes not
+    /// yet split into lines (0 between requests).
+    pub fn partial_bytes(&self) -> usize {
+        self.request_bytes + (self.buf.len() - self.pos)
+    }
+
+    /// Heap bytes the reader holds (buffer and attributes of the request in progress).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity() + self.current.capacity()
     }
 
     /// Appends bytes received from a non-blocking socket; [`RequestReader::take_request`] then
@@ -151,7 +167,9 @@ impl RequestReader {
         loop {
             let rest = &self.buf[self.pos..];
             let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
-                if rest.len() > MAX_LINE {
+                // The bound is on the line without its CRLF: a CR may arrive before its LF.
+                let line_len = rest.len() - usize::from(rest.last() == Some(&b'\r'));
+                if line_len > MAX_LINE {
                     return Err(ProtocolError::LineTooLong);
                 }
                 if self.request_bytes + rest.len() > MAX_REQUEST {
@@ -174,6 +192,12 @@ impl RequestReader {
                 self.pos += newline + 1;
                 self.request_bytes = 0;
                 self.started = false;
+                if self.pos == self.buf.len() {
+                    // Nothing of the next request yet: give the buffer back, so thousands of
+                    // idle connections do not each keep the capacity their largest request grew.
+                    self.buf = Vec::new();
+                    self.pos = 0;
+                }
                 return Ok(Some(std::mem::take(&mut self.current)));
             }
             let (name, value) = parse_attribute(line)?;
@@ -365,6 +389,70 @@ mod tests {
         input.extend(b"\n\n");
         let got = read_all(&input);
         assert!(got[0].is_ok());
+    }
+
+    /// Feeds `pieces` one by one; the requests read, or the first error.
+    fn read_pieces(pieces: &[&[u8]]) -> Result<Vec<Attributes>, String> {
+        let mut reader = RequestReader::new();
+        let mut out = Vec::new();
+        for piece in pieces {
+            reader.feed(piece);
+            while let Some(request) = reader.take_request().map_err(|e| e.to_string())? {
+                out.push(request);
+            }
+        }
+        Ok(out)
+    }
+
+    // The line bound counts the line without its CRLF, even when the CR arrives in one segment
+    // and the LF in the next.
+    #[test]
+    fn crlf_split_across_segments_does_not_count_against_the_line() {
+        let mut line = b"x=".to_vec();
+        line.extend(std::iter::repeat_n(b'a', MAX_LINE - 2));
+        line.push(b'\r');
+        let got = read_pieces(&[&line, b"\n", b"\r\n"]).expect("8192-byte line accepted");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].get("x").map(str::len), Some(MAX_LINE - 2));
+        let mut longer = b"x=".to_vec();
+        longer.extend(std::iter::repeat_n(b'a', MAX_LINE - 1));
+        longer.push(b'\r');
+        assert_eq!(
+            read_pieces(&[&longer, b"\n", b"\r\n"]).unwrap_err(),
+            "line longer than 8192 bytes"
+        );
+        // A CR is not a free byte in the middle of a line.
+        let mut with_cr = b"x=".to_vec();
+        with_cr.extend(std::iter::repeat_n(b'a', MAX_LINE - 2));
+        with_cr.extend(b"\ra");
+        assert_eq!(
+            read_pieces(&[&with_cr]).unwrap_err(),
+            "line longer than 8192 bytes"
+        );
+    }
+
+    // A complete request leaves no buffer behind when nothing of the next one has arrived.
+    #[test]
+    fn buffers_are_released_after_each_request() {
+        let mut reader = RequestReader::new();
+        for i in 0..16 {
+            reader.feed(format!("a{i}=").as_bytes());
+            reader.feed(&[b'v'; 4000]);
+            reader.feed(b"\n");
+            assert!(reader.take_request().expect("valid").is_none());
+        }
+        assert!(reader.partial_bytes() > 16 * 4000);
+        assert!(reader.capacity() > 16 * 4000);
+        reader.feed(b"\n");
+        assert!(reader.take_request().expect("valid").is_some());
+        assert_eq!(reader.partial_bytes(), 0);
+        assert_eq!(reader.capacity(), 0);
+        assert!(!reader.in_progress());
+        // With the next request already started, its bytes stay.
+        reader.feed(b"a=b\n\nc=");
+        assert!(reader.take_request().expect("valid").is_some());
+        assert_eq!(reader.partial_bytes(), 2);
+        assert!(reader.in_progress());
     }
 
     // SPEC §6: a request over 64 KiB closes the connection.

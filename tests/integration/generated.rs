@@ -157,6 +157,7 @@ fn policyd_man_page_lists_every_option() {
         "330",
         "--max-connections",
         "4096",
+        "--request-timeout",
         "--allow-test-time",
         "--hostname",
         "--synchronous",

@@ -37,6 +37,7 @@ mod pg_binary_faults;
 mod pg_faults;
 mod pg_secrets;
 mod policy;
+mod policy_bounds;
 mod policy_cache;
 mod policy_eof;
 mod policy_lifecycle;

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark: two builds of greylisting-policyd against each other, interleaved (A, B, A, B, ...)
+# so that load from other processes on the machine hits both alike, with the same load generator
+# (bench/policy_load.rs) over loopback. Run by hand (not part of .ci/run); no root needed:
+#   bench/policyd_ab.sh BASE_DIR [REQUESTS] [CONNECTIONS] [ROUNDS] [SLOW_CLIENTS]
+# BASE_DIR holds the other build's greylisting-policyd and grey_listing (e.g. a release build of
+# an older commit); the build under test is target/release (NEW_DIR overrides). Defaults: 50000
+# requests over 50 connections, 30 % new triplets, 3 rounds; then the same rounds again with
+# SLOW_CLIENTS (default 4096) connections held open beside the load, each trickling a byte a
+# second into an unfinished request (--slow-clients). Prints one line per run (decisions/s,
+# p50/p99 latency, errors, peak RSS, server CPU) and the median ratio per scenario.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BASE=${1:?usage: bench/policyd_ab.sh BASE_DIR [REQUESTS] [CONNECTIONS] [ROUNDS] [SLOW_CLIENTS]}
+REQUESTS=${2:-50000}
+CONNECTIONS=${3:-50}
+ROUNDS=${4:-3}
+SLOW=${5:-4096}
+NEW=${NEW_DIR:-$ROOT/target/release}
+
+fail() { echo "bench policyd_ab: $*" >&2; exit 1; }
+for dir in "$BASE" "$NEW"; do
+    [ -x "$dir/greylisting-policyd" ] && [ -x "$dir/grey_listing" ] || fail "no build in $dir"
+done
+cargo bench --locked --bench policy_load --no-run -q 2>/dev/null || cargo bench --locked --bench policy_load --no-run
+load() { cargo bench --locked -q --bench policy_load -- "$@"; }
+# The slow clients and the server each need more than 4,096 descriptors.
+ulimit -n "$(ulimit -Hn)"
+
+W=$(mktemp -d /tmp/gl-bench-policyd-ab.XXXXXX)
+PID=
+cleanup() {
+    [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+peak_rss_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+
+start() { # start BUILD_DIR DB: sets PID and ADDR (port 0: the server reports its port)
+    : >"$W/policyd.log"
+    GREY_LISTING_LOG=stderr "$1/greylisting-policyd" --listen 127.0.0.1:0 --db "$2" \
+        --allow-test-time --hostname ab.bench 2>"$W/policyd.log" &
+    PID=$!
+    ADDR=
+    for _ in $(seq 300); do
+        ADDR=$(sed -n 's/.*listening on \([0-9.:]*\),.*/\1/p' "$W/policyd.log" | head -1)
+        [ -n "$ADDR" ] && return 0
+        sleep 0.1
+    done
+    fail "server in $1 did not start"
+}
+
+run() { # run SCENARIO LABEL BUILD_DIR [LOAD OPTIONS...]
+    local scenario=$1 label=$2 dir=$3
+    shift 3
+    rm -f "$W/g.db"*
+    "$BASE/grey_listing" --db "$W/g.db" -i >/dev/null
+    start "$dir" "$W/g.db"
+    local out
+    out=$(load --addr "$ADDR" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 "$@")
+    local rss cpu
+    rss=$(peak_rss_mib "$PID")
+    cpu=$(cpu_s "$PID")
+    kill -TERM "$PID"
+    wait "$PID" 2>/dev/null || true
+    PID=
+    echo "$scenario $label $out peak_rss_mib=$rss server_cpu_s=$cpu" | tee -a "$W/results"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') RAM; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "load: $REQUESTS requests, $CONNECTIONS connections, 30 % new triplets, $ROUNDS rounds; A = $BASE, B = $NEW"
+for round in $(seq "$ROUNDS"); do
+    run plain A "$BASE"
+    run plain B "$NEW"
+done
+if [ "$SLOW" -gt 0 ]; then
+    for round in $(seq "$ROUNDS"); do
+        run "slow-$SLOW" A "$BASE" --slow-clients "$SLOW"
+        run "slow-$SLOW" B "$NEW" --slow-clients "$SLOW"
+    done
+fi
+# Median decisions/s and p99 per scenario and side, and the ratio B/A.
+awk '{
+    key = $1 " " $2
+    for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    n[key]++; tput[key, n[key]] = v["decisions_per_s"]; p99[key, n[key]] = v["p99_ms"]
+    scen[$1] = 1
+}
+function median(arr, key, count,    i, j, t, a) {
+    for (i = 1; i <= count; i++) a[i] = arr[key, i]
+    for (i = 1; i <= count; i++) for (j = i + 1; j <= count; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return count % 2 ? a[(count + 1) / 2] : (a[count / 2] + a[count / 2 + 1]) / 2
+}
+END {
+    for (s in scen) {
+        ta = median(tput, s " A", n[s " A"]); tb = median(tput, s " B", n[s " B"])
+        pa = median(p99, s " A", n[s " A"]); pb = median(p99, s " B", n[s " B"])
+        printf "%s median: A %.0f/s p99 %.3f ms, B %.0f/s p99 %.3f ms, throughput B/A %.3f\n", s, ta, pa, tb, pb, (ta > 0 ? tb / ta : 0)
+    }
+}' "$W/results"

@@ -1,0 +1,273 @@
+//! The server's table of client connections and the bounds that keep one local client from
+//! locking every other one out:
+//!
+//! - a request must be complete within the request timeout of its first byte, so a client that
+//!   trickles a byte now and then cannot hold a connection slot for ever;
+//! - at the connection limit the connection idle longest is closed to admit the new one (Postfix
+//!   opens a new connection when its cached one was closed), instead of refusing the newcomer;
+//! - the bytes held for incomplete requests are bounded in all: past the budget, the connection
+//!   holding the largest incomplete request is closed.
+//!
+//! Every close the server decides is counted by cause in [`ClosedConnections`] (one place, shared,
+//! so an exporter can read the counters from another thread) and logged. Closes the client
+//! chose (end of stream, reset) are not counted there.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::logging::Logger;
+
+use super::Conn;
+
+/// Default time a request may take from its first byte to its blank line.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default bound on the bytes held for incomplete requests, all connections together.
+pub const DEFAULT_PARTIAL_BUDGET: usize = 64 * 1024 * 1024;
+/// Incomplete-request bytes freed since the heap was last trimmed past which the next sweep
+/// hands the free heap back to the system.
+const TRIM_AFTER: usize = 8 * 1024 * 1024;
+/// Only incomplete requests at least this large count towards [`TRIM_AFTER`]: the few hundred
+/// bytes of an ordinary request are reused by the next one, trimming for them would be waste.
+const TRIM_COUNTS_FROM: usize = 4 * 1024;
+
+/// Why the server closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCause {
+    /// Closed to make room: the idlest one at the connection limit, or the largest incomplete
+    /// request when incomplete requests hold more than the budget.
+    Evicted,
+    /// No byte from the client for the idle timeout.
+    Idle,
+    /// A request not complete within the request timeout of its first byte.
+    RequestTimeout,
+    /// A protocol violation: a line or request too long, garbage, a read error.
+    BadInput,
+    /// The client left too many replies unread.
+    ReplyBacklog,
+}
+
+impl CloseCause {
+    /// Every cause, in the order of [`CloseCause::as_str`]'s labels.
+    pub const ALL: [CloseCause; 5] = [
+        CloseCause::Evicted,
+        CloseCause::Idle,
+        CloseCause::RequestTimeout,
+        CloseCause::BadInput,
+        CloseCause::ReplyBacklog,
+    ];
+
+    /// The label of the cause (as a metrics label would carry it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseCause::Evicted => "evicted",
+            CloseCause::Idle => "idle",
+            CloseCause::RequestTimeout => "request-timeout",
+            CloseCause::BadInput => "bad-input",
+            CloseCause::ReplyBacklog => "reply-backlog",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Connections the server closed, by cause, since it started.
+#[derive(Debug, Default)]
+pub struct ClosedConnections {
+    counts: [AtomicU64; 5],
+}
+
+impl ClosedConnections {
+    /// Counts one close.
+    pub fn record(&self, cause: CloseCause) {
+        self.counts[cause.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many connections were closed for `cause`.
+    pub fn get(&self, cause: CloseCause) -> u64 {
+        self.counts[cause.index()].load(Ordering::Relaxed)
+    }
+}
+
+/// The open connections by token, with the running total of bytes their incomplete requests
+/// hold (kept up to date on every read and every removal, so the budget is checked in O(1)).
+pub(super) struct Table {
+    conns: HashMap<usize, Conn>,
+    partial_total: usize,
+    /// Incomplete-request bytes released since the heap was last trimmed.
+    released: usize,
+    closed: std::sync::Arc<ClosedConnections>,
+}
+
+impl Table {
+    pub(super) fn new(closed: std::sync::Arc<ClosedConnections>) -> Table {
+        Table {
+            conns: HashMap::new(),
+            partial_total: 0,
+            released: 0,
+            closed,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    pub(super) fn get(&self, token: &usize) -> Option<&Conn> {
+        self.conns.get(token)
+    }
+
+    pub(super) fn get_mut(&mut self, token: &usize) -> Option<&mut Conn> {
+        self.conns.get_mut(token)
+    }
+
+    pub(super) fn insert(&mut self, token: usize, conn: Conn) {
+        if let Some(old) = self.conns.insert(token, conn) {
+            self.partial_total -= old.partial_accounted;
+        }
+    }
+
+    /// Bookkeeping after reading from `token`: starts or stops its request clock (`completed`:
+    /// at least one request ended in what was read) and updates the incomplete-request total;
+    /// then closes the largest incomplete requests while the total is over `budget`.
+    pub(super) fn after_read(
+        &mut self,
+        token: usize,
+        completed: bool,
+        budget: usize,
+        log: &mut Logger,
+    ) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        if !conn.reader.in_progress() {
+            conn.request_started = None;
+        } else if completed || conn.request_started.is_none() {
+            // The bytes that started the request in progress came with this read.
+            conn.request_started = Some(conn.last_activity);
+        }
+        let held = conn.reader.partial_bytes();
+        if conn.partial_accounted >= TRIM_COUNTS_FROM {
+            self.released += conn.partial_accounted.saturating_sub(held);
+        }
+        self.partial_total = self.partial_total - conn.partial_accounted + held;
+        conn.partial_accounted = held;
+        while self.partial_total > budget {
+            let Some((&largest, conn)) = self.conns.iter().max_by_key(|(_, c)| c.partial_accounted)
+            else {
+                break;
+            };
+            log.error(&format!(
+                "closing connection from {}: incomplete requests hold {} bytes in all (max {budget}), this one the most ({} bytes)",
+                conn.peer, self.partial_total, conn.partial_accounted
+            ));
+            self.remove(largest, Some(CloseCause::Evicted));
+        }
+    }
+
+    /// Closes the connection idle longest while `max` or more are open, so one more fits.
+    pub(super) fn make_room(&mut self, max: usize, log: &mut Logger) {
+        while self.conns.len() >= max {
+            let Some((&idlest, conn)) = self.conns.iter().min_by_key(|(_, c)| c.last_activity)
+            else {
+                return;
+            };
+            log.info(&format!(
+                "closing connection from {}, idle {} s: the longest idle of {} connections (max {max}), to admit a new one",
+                conn.peer,
+                conn.last_activity.elapsed().as_secs(),
+                self.conns.len()
+            ));
+            self.remove(idlest, Some(CloseCause::Evicted));
+        }
+    }
+
+    /// Removes the connections that are finished (closed by the client, or marked for closing
+    /// with a cause, which is counted; the reason was logged where it was marked).
+    pub(super) fn remove_finished(&mut self) {
+        let finished: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_finished())
+            .map(|(&t, _)| t)
+            .collect();
+        for token in finished {
+            let cause = self.conns.get(&token).and_then(|c| c.close_cause);
+            self.remove(token, cause);
+        }
+    }
+
+    /// Closes connections idle for `idle` and requests not complete within `request` of their
+    /// first byte, with a log line each.
+    pub(super) fn sweep(&mut self, idle: Duration, request: Duration, log: &mut Logger) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        for (&token, conn) in &self.conns {
+            if now.saturating_duration_since(conn.last_activity) >= idle {
+                log.info(&format!(
+                    "closing idle connection from {} after {} s",
+                    conn.peer,
+                    idle.as_secs()
+                ));
+                expired.push((token, CloseCause::Idle));
+            } else if conn
+                .request_started
+                .is_some_and(|t| now.saturating_duration_since(t) >= request)
+            {
+                log.error(&format!(
+                    "closing connection from {}: request not complete within {} s of its first byte ({} bytes so far)",
+                    conn.peer,
+                    request.as_secs(),
+                    conn.partial_accounted
+                ));
+                expired.push((token, CloseCause::RequestTimeout));
+            }
+        }
+        for (token, cause) in expired {
+            self.remove(token, Some(cause));
+        }
+        if self.released >= TRIM_AFTER {
+            self.released = 0;
+            trim_heap();
+        }
+    }
+
+    /// Keeps only the connections `keep` accepts (shutdown: those still worth finishing).
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Conn) -> bool) {
+        let gone: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !keep(c))
+            .map(|(&t, _)| t)
+            .collect();
+        for token in gone {
+            self.remove(token, None);
+        }
+    }
+
+    fn remove(&mut self, token: usize, cause: Option<CloseCause>) {
+        if let Some(conn) = self.conns.remove(&token) {
+            self.partial_total -= conn.partial_accounted;
+            if conn.partial_accounted >= TRIM_COUNTS_FROM {
+                self.released += conn.partial_accounted;
+            }
+            if let Some(cause) = cause {
+                self.closed.record(cause);
+            }
+        }
+    }
+}
+
+/// Returns the free memory at the top of the heap and in its free pages to the system: glibc's
+/// allocator keeps freed request buffers otherwise, so memory that incomplete requests once held
+/// would stay resident after they are gone.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free; no pointer of ours is
+    // involved.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
