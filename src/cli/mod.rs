@@ -3,9 +3,11 @@
 
 mod args;
 mod check;
+pub mod completions;
 mod explain;
 mod help;
 mod maintenance;
+pub mod manpage;
 mod output;
 mod report;
 mod transfer;
