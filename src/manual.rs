@@ -20,7 +20,7 @@ pub struct Section {
 
 /// Escapes text for roff: backslashes, hyphens (so `man` does not turn `-` into a dash) and a
 /// leading control character (`.` or `'`).
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let escaped = text.replace('\\', "\\\\").replace('-', "\\-");
     if escaped.starts_with('.') || escaped.starts_with('\'') {
         format!("\\&{escaped}")
@@ -30,7 +30,7 @@ fn escape(text: &str) -> String {
 }
 
 /// Renders the extra sections as roff.
-fn render_sections(sections: &[Section]) -> String {
+pub(crate) fn render_sections(sections: &[Section]) -> String {
     let mut roff = String::new();
     for section in sections {
         roff.push_str(&format!(".SH \"{}\"\n", section.title));

@@ -1,4 +1,6 @@
-//! The `--help` page: all of Plesk's help text (seed 000) in a two-column layout, then ours.
+//! The `--help` page: all of Plesk's help text in a two-column layout wrapped to 80 columns,
+//! corrected where it is untrue here (a domain or mailbox need not exist; the lists are not
+//! shared with SpamAssassin), then our extensions in a section of their own.
 
 /// One row of the help page: left column and description.
 type Row = (&'static str, &'static str);
@@ -6,11 +8,11 @@ type Row = (&'static str, &'static str);
 const COMMANDS: &[Row] = &[
     (
         "--update-mailname or -um <mail@domain>",
-        "updates the grey listing configuration for existing mail user",
+        "updates the grey listing configuration for a mail user (the mailbox need not exist)",
     ),
     (
         "--update-domain or -ud <domain>",
-        "updates the grey listing configuration for existing domain",
+        "updates the grey listing configuration for a domain (the domain need not exist)",
     ),
     (
         "--update-server or -u",
@@ -58,11 +60,11 @@ const OPTIONS: &[Row] = &[
     ),
     (
         "-blacklist <add|del>:<pattern1[,pattern2]>;...",
-        "adds, deletes e-mail(s) pattern of black list shared with spamassassin. Used with --update-mailname or with --update-server command",
+        "adds, deletes e-mail(s) pattern of black list. Used with --update-mailname or with --update-server command",
     ),
     (
         "-whitelist <add|del>:<pattern1[,pattern2]>;...",
-        "adds, deletes e-mail(s) pattern of white list shared with spamassassin. Used with --update-mailname or with --update-server command",
+        "adds, deletes e-mail(s) pattern of white list. Used with --update-mailname or with --update-server command",
     ),
     (
         "-domains-whitelist <add|del>:<pattern1[,pattern2]>;...",
@@ -157,18 +159,38 @@ const EXTENSIONS: &[Row] = &[
     ),
 ];
 
-const LEFT_WIDTH: usize = 56;
+/// Width of the terminal the page must fit.
+pub(crate) const PAGE_WIDTH: usize = 80;
+/// Column where descriptions start: two spaces of indent plus the left column.
+const DESCRIPTION_COLUMN: usize = 30;
 
+/// Wrapping at spaces only: option names such as `--update-server` are never split.
+fn wrap_options(width: usize) -> textwrap::Options<'static> {
+    textwrap::Options::new(width)
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation)
+        .word_separator(textwrap::WordSeparator::AsciiSpace)
+}
+
+/// Appends `rows` in two columns: the left column, then the description wrapped to
+/// [`PAGE_WIDTH`]; a left column too wide for its place gets a line of its own.
 fn rows(out: &mut String, rows: &[Row]) {
+    let options = wrap_options(PAGE_WIDTH - DESCRIPTION_COLUMN);
+    let indent = " ".repeat(DESCRIPTION_COLUMN);
     for (left, right) in rows {
-        if left.len() < LEFT_WIDTH {
-            out.push_str(&format!("  {left:<width$}{right}\n", width = LEFT_WIDTH));
-        } else {
+        let mut lines = textwrap::wrap(right, &options).into_iter();
+        let first = lines.next().unwrap_or_default();
+        // Two spaces at least between the columns, as Plesk's own page has.
+        if 2 + left.len() + 2 <= DESCRIPTION_COLUMN {
             out.push_str(&format!(
-                "  {left}\n  {:<width$}{right}\n",
-                "",
-                width = LEFT_WIDTH
+                "  {left:<width$}{first}\n",
+                width = DESCRIPTION_COLUMN - 2
             ));
+        } else {
+            out.push_str(&format!("  {left}\n{indent}{first}\n"));
+        }
+        for line in lines {
+            out.push_str(&format!("{indent}{line}\n"));
         }
     }
 }
@@ -184,9 +206,14 @@ pub fn text() -> String {
          Every command and option is accepted with one or two leading dashes.\n",
     );
     rows(&mut out, EXTENSIONS);
-    out.push_str(
-        "\nExit status: 0 success, 1 bad input (nothing is changed), 2 database or system error.\n",
-    );
-    out.push_str("--check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (its own errors).\n");
+    out.push('\n');
+    for line in textwrap::wrap(
+        "Exit status: 0 success, 1 bad input (nothing is changed), 2 database or system \
+         error. --check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (its own errors).",
+        wrap_options(PAGE_WIDTH),
+    ) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out
 }

@@ -4,9 +4,11 @@
 mod args;
 mod backup;
 mod check;
+pub mod completions;
 mod explain;
 mod help;
 mod maintenance;
+pub mod manpage;
 mod output;
 mod report;
 mod transfer;

@@ -120,6 +120,7 @@ const SECTIONS: &[Section] = &[ENVIRONMENT, EXIT_STATUS, FILES];
 pub fn command() -> Command {
     Command::new("greylisting-filter")
         .version(env!("CARGO_PKG_VERSION"))
+        .term_width(80)
         .about("Greylisting mail filter: Plesk mail handler and qmail-queue wrapper")
         .long_about(
             "Greylisting mail filter sharing its database with grey_listing and \

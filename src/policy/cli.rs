@@ -28,6 +28,7 @@ impl From<SyncMode> for Synchronous {
 #[derive(Debug, Parser)]
 #[command(
     name = "greylisting-policyd",
+    term_width = 80,
     version,
     long_about = "Postfix policy delegation server for greylisting (check_policy_service), drop-in \
                   for postgrey. It shares its database with grey_listing and greylisting-filter; \

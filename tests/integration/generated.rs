@@ -4,18 +4,18 @@
 //!
 //!     UPDATE_GENERATED=1 cargo test --locked --test integration generated
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use clap_complete::Shell;
+use grey_listing::cli::completions::{self, Shell};
 
 /// Every generated file: path relative to the repository, and its expected contents.
 fn generated() -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut man = Vec::new();
-    clap_mangen::Man::new(grey_listing::cli::command())
-        .render(&mut man)
-        .unwrap();
-    files.push((PathBuf::from("man/grey_listing.1"), man));
+    let mut files = vec![(
+        PathBuf::from("man/grey_listing.1"),
+        grey_listing::cli::manpage::render(),
+    )];
     // Issue 8: one man page per binary, from the library's clap definitions.
     files.push((
         PathBuf::from("man/greylisting-filter.1"),
@@ -30,14 +30,10 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         (Shell::Zsh, "_grey_listing"),
         (Shell::Fish, "grey_listing.fish"),
     ] {
-        let mut script = Vec::new();
-        clap_complete::generate(
-            shell,
-            &mut grey_listing::cli::command(),
-            "grey_listing",
-            &mut script,
-        );
-        files.push((Path::new("completions").join(name), script));
+        files.push((
+            Path::new("completions").join(name),
+            completions::script(shell).into_bytes(),
+        ));
     }
     files
 }
@@ -170,5 +166,173 @@ fn policyd_man_page_lists_every_option() {
             page.contains(needle),
             "policyd man page lacks {needle:?}:\n{page}"
         );
+    }
+}
+
+/// Every command and option of `grey_listing` in its one-dash spellings, and the words that
+/// complete its value (`None`: a free value or none).
+fn one_dash_options() -> Vec<(String, Option<&'static str>)> {
+    let command = grey_listing::cli::command();
+    let mut options = Vec::new();
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let values = match arg.get_value_names().unwrap_or_default() {
+            [name] if name.as_str() == "on|off" => Some("on off"),
+            [name] if name.as_str() == "true|false" => Some("true false"),
+            _ => None,
+        };
+        for name in std::iter::once(long).chain(arg.get_visible_aliases().unwrap_or_default()) {
+            options.push((format!("-{name}"), values));
+        }
+    }
+    options
+}
+
+// Completions are for Plesk-style typing: every command and option with one dash, no `--u`-style
+// spellings, and nothing else offered.
+#[test]
+fn completion_files_offer_every_option_with_one_dash_and_nothing_else() {
+    let expected: BTreeSet<String> = one_dash_options()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    for name in [
+        "-u",
+        "-ud",
+        "-um",
+        "-i",
+        "-id",
+        "-im",
+        "-h",
+        "-status",
+        "-update-server",
+    ] {
+        assert!(expected.contains(name), "the definition lacks {name}");
+    }
+    for (path, contents) in generated()
+        .into_iter()
+        .filter(|(path, _)| path.starts_with("completions"))
+    {
+        let text = String::from_utf8(contents).unwrap();
+        // Every word that looks like an option, wherever the script offers it.
+        let offered: BTreeSet<String> = if path.ends_with("grey_listing.fish") {
+            text.lines()
+                .filter_map(|line| line.split_once(" -o ").map(|(_, rest)| rest))
+                .map(|rest| format!("-{}", rest.split(' ').next().unwrap()))
+                .collect()
+        } else {
+            let list = text
+                .lines()
+                .find_map(|line| {
+                    line.trim()
+                        .strip_prefix("opts=(")
+                        .map(|rest| rest.trim_end_matches(')').to_string())
+                        .or_else(|| {
+                            line.trim()
+                                .strip_prefix("COMPREPLY=($(compgen -W \"-")
+                                .map(|rest| format!("-{}", rest.split('"').next().unwrap()))
+                        })
+                })
+                .unwrap_or_else(|| panic!("{}: no option list", path.display()));
+            list.split_whitespace().map(str::to_string).collect()
+        };
+        assert_eq!(offered, expected, "{}", path.display());
+        assert!(
+            !text.contains(" --u ") && !text.contains("-o -"),
+            "{}: two-dash aliases offered",
+            path.display()
+        );
+        for word in ["on off", "true false"] {
+            assert!(text.contains(word), "{} lacks {word:?}", path.display());
+        }
+    }
+}
+
+/// What bash's completion function offers for the words typed so far (the last one is the word
+/// being completed).
+fn bash_complete(words: &[&str]) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/grey_listing.bash");
+    let program = format!(
+        "source {}; COMP_WORDS=(grey_listing {}); COMP_CWORD={}; _grey_listing; \
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        words.len()
+    );
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&program)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+// The committed bash script really completes: one-dash names, the values after -status and the
+// boolean options, nothing after an option with a free value.
+#[test]
+fn bash_completion_completes_plesk_style() {
+    assert_eq!(bash_complete(&["-st"]), ["-stats", "-status"]);
+    assert_eq!(bash_complete(&["-ud"]), ["-ud"]);
+    assert!(bash_complete(&["-u"]).contains(&"-update-server".to_string()));
+    assert_eq!(bash_complete(&["-u", "-status", ""]), ["on", "off"]);
+    for (option, values) in one_dash_options() {
+        if let Some(values) = values {
+            let got = bash_complete(&["-u", &option, ""]).join(" ");
+            assert_eq!(got, values, "after {option}");
+        }
+    }
+    assert_eq!(bash_complete(&["-u", "-penalty-status", "t"]), ["true"]);
+    assert!(bash_complete(&["-u", "-grey-interval", ""]).is_empty());
+    assert!(
+        !bash_complete(&["--"])
+            .iter()
+            .any(|word| word.starts_with("--"))
+    );
+}
+
+// The man page serves a Plesk administrator: one-dash spellings with the short forms, the
+// list-edit grammar with examples, exit status, environment, files and examples.
+#[test]
+fn grey_listing_man_page_is_written_for_plesk_admins() {
+    let page = String::from_utf8(grey_listing::cli::manpage::render())
+        .unwrap()
+        .replace("\\-", "-");
+    for needle in [
+        "\\fB-update-server\\fR, \\fB-u\\fR",
+        "\\fB-update-domain\\fR, \\fB-ud\\fR",
+        "\\fB-update-mailname\\fR, \\fB-um\\fR",
+        "\\fB-info-server\\fR, \\fB-i\\fR",
+        "\\fB-info-domain\\fR, \\fB-id\\fR",
+        "\\fB-info-mailname\\fR, \\fB-im\\fR",
+        "\\fB-help\\fR, \\fB-h\\fR",
+        ".SH \"LIST EDITS\"",
+        "<add|del>:<pattern1[,pattern2]>;<add|del>:...",
+        "add:*.example.net,*.example.org;del:*@old.example",
+        ".SH \"EXIT STATUS\"",
+        ".SH \"ENVIRONMENT\"",
+        "GREY_LISTING_DB",
+        ".SH \"FILES\"",
+        "/etc/grey_listing.conf",
+        ".SH \"EXAMPLES\"",
+        "grey_listing -ud example.com -status off",
+    ] {
+        assert!(page.contains(needle), "man page lacks {needle:?}:\n{page}");
+    }
+    for odd in ["--u\\", "--u ", "--w", "--c ", "--ud", "--i\\"] {
+        assert!(!page.contains(odd), "man page spells {odd:?}");
     }
 }
