@@ -34,7 +34,7 @@ DNS_IP=${E2E_GUIDES_DNS_IP:-127.0.53.53}
 EXIM_POLICY_PORT=${E2E_GUIDES_EXIM_POLICY_PORT:-12026}
 # Every tested block; a marker in the guides that is not listed here fails the run.
 TESTED=(plesk-event-handler plesk-handler-run plesk-log qmail-wrapper qmail-log
-    postfix-main-cf postfix-swaks postfix-defer-reply postfix-log
+    postfix-main-cf postfix-swaks postfix-defer-reply postfix-log postfix-default-action
     exim-acl exim-macro exim-bh exim-defer-reply exim-log)
 
 E2E_NAME=guides
@@ -217,7 +217,8 @@ POSTFIX_DB="$T/postfix.db"
 "$BIN/grey_listing" --db "$POSTFIX_DB" -u -grey-interval 0 >/dev/null
 GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$POLICY_PORT" --db "$POSTFIX_DB" \
     --hostname your.mx 2>"$T/policyd.log" &
-PIDS+=($!)
+POSTFIX_POLICYD=$!
+PIDS+=($POSTFIX_POLICYD)
 wait_policyd "$T/policyd.log" "$POLICY_PORT"
 
 P="$T/postfix"
@@ -253,6 +254,25 @@ done
 grep -qE '^X-Greylist: delayed [0-9]+ seconds by grey_listing at your\.mx; ' "$delivered" ||
     { cat "$delivered"; fail "the delivered message has no X-Greylist header"; }
 say "ok: the retry is delivered with X-Greylist"
+
+# The guide's "When the policy server is down": with Postfix's defaults every recipient gets
+# 451 4.3.5; with the guide's default_action=DUNNO block the mail is accepted.
+kill -TERM "$POSTFIX_POLICYD"
+wait "$POSTFIX_POLICYD" 2>/dev/null || true
+out=$(bash "$T/swaks.sh" 2>&1 || true)
+grep -qE -- '<\*\* *451 4\.3\.5 ' <<<"$out" ||
+    { echo "$out"; fail "with the policy server down Postfix did not answer 451 4.3.5"; }
+say "ok: policy server down, Postfix's default: 451 4.3.5 as the guide says"
+block postfix.md postfix-default-action | sed "s#inet:127.0.0.1:10023#inet:127.0.0.1:$POLICY_PORT#" >>"$P/etc/main.cf"
+grep -q "default_action=DUNNO" "$P/etc/main.cf" || fail "the guide's default_action block is missing"
+postfix -c "$P/etc" reload >/dev/null 2>&1 || fail "postfix reload failed"
+sleep 2
+out=$(bash "$T/swaks.sh" 2>&1 || true)
+grep -qE -- '<- *250 .*queued as' <<<"$out" ||
+    { echo "$out"; fail "with default_action=DUNNO and the server down, mail was not accepted"; }
+grep -q "problem talking to server 127.0.0.1:$POLICY_PORT" "$P/maillog" ||
+    fail "the mail log does not say Postfix could not reach the policy server"
+say "ok: policy server down, the guide's default_action=DUNNO: accepted"
 
 ############################################################################ Exim
 say "Exim: Debian's configuration with the guide's macro and ACL file"
