@@ -166,10 +166,10 @@ say "7. the policy server stopped"
 kill -TERM "$POLICYD"
 wait "$POLICYD" || fail "the policy server did not exit cleanly on SIGTERM"
 port_in_use "$POLICY_PORT" && fail "something still listens on $POLICY_PORT"
-decisions=$(grep -c '^action=' "$T/policyd.log")
+decisions=$(grep -c ': action=' "$T/policyd.log" || true)
 session "$T/x" 203.0.113.88 'down@sender.example'
 expect_reply "250 Accepted"
-[ "$(grep -c '^action=' "$T/policyd.log")" = "$decisions" ] || fail "a decision was logged with the server stopped"
+[ "$(grep -c ': action=' "$T/policyd.log" || true)" = "$decisions" ] || fail "a decision was logged with the server stopped"
 say "ok: accepted by the fallback"
 
 say "8. a server that never answers"
