@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -257,8 +257,9 @@ pub fn run(
 /// Runs the real qmail-queue with the message on its fd 0 and the envelope on its fd 1 (a
 /// pipe), and returns its exit status (71 if a signal killed it).
 fn run_real_queue(path: &Path, spool: Spool, envelope: &[u8]) -> io::Result<u8> {
-    let (envelope_reader, envelope_writer) = cloexec_pipe()?;
-    let mut envelope_writer = File::from(envelope_writer);
+    // Both ends are close-on-exec (std's pipe sets it), so only the end handed to the child
+    // as its fd 1 survives into it.
+    let (envelope_reader, mut envelope_writer) = io::pipe()?;
     let (stdin, memory) = match spool {
         Spool::File(file) => (Stdio::from(file), None),
         Spool::Memory(bytes) => (Stdio::piped(), Some(bytes)),
@@ -299,18 +300,6 @@ fn run_real_queue(path: &Path, spool: Spool, envelope: &[u8]) -> io::Result<u8> 
     Ok(status
         .code()
         .map_or(QueueExit::Temporary.code(), |code| code.clamp(0, 255) as u8))
-}
-
-/// A pipe (read end, write end), both close-on-exec so only the descriptor we hand to the child
-/// survives into it. (`std::io::pipe` needs Rust 1.87; the crate supports 1.85.)
-fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// A readable handle on our fd 1, where qmail-smtpd writes the envelope.
