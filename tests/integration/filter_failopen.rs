@@ -107,6 +107,7 @@ fn database_locked_past_the_busy_timeout() {
 /// Limits the files `cmd` may grow to `bytes` (soft limit only, so the stand-in queue can lift
 /// it for itself with `ulimit -f unlimited`).
 fn limit_file_size(cmd: &mut std::process::Command, bytes: u64) {
+    // SAFETY: only the async-signal-safe `setrlimit` runs between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             let limit = libc::rlimit {

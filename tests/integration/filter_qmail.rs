@@ -224,6 +224,7 @@ fn spool_write_failure_keeps_the_message_in_memory() {
         let _ = std::fs::remove_file(sb.path("real-queue.message"));
         let mut cmd = wrapper(&sb, T0, &standin);
         cmd.env("RELAYCLIENT", "");
+        // SAFETY: only the async-signal-safe `setrlimit` runs between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 let limit = libc::rlimit {

@@ -3,7 +3,7 @@
 //! that records what it receives, and pipes for fd 1.
 
 use std::fs::File;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -260,14 +260,11 @@ pub fn handler_output(mut cmd: Command, stdin: &[u8]) -> HandlerRun {
 /// A pipe `(read end, write end)`, close-on-exec so concurrently spawned children do not keep
 /// the write end open.
 pub fn pipe() -> (File, File) {
-    let mut fds = [0; 2];
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    unsafe {
-        (
-            File::from(OwnedFd::from_raw_fd(fds[0])),
-            File::from(OwnedFd::from_raw_fd(fds[1])),
-        )
-    }
+    let (reader, writer) = std::io::pipe().unwrap();
+    (
+        File::from(OwnedFd::from(reader)),
+        File::from(OwnedFd::from(writer)),
+    )
 }
 
 /// What a qmail-queue-mode run did.
