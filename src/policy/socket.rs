@@ -8,7 +8,6 @@
 //! its path; the link fails rather than replace a file that appeared meanwhile. Connecting
 //! follows the link to the same socket.
 
-use std::ffi::CString;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -192,39 +191,9 @@ fn remove_stale(path: &Path) -> Result<(), SocketError> {
 
 /// The group id of `name` (a group name, or a number).
 fn lookup_group(name: &str) -> Result<u32, SocketError> {
-    let unknown = || SocketError::UnknownGroup(name.to_string());
-    let c_name = CString::new(name).map_err(|_| unknown())?;
-    let mut group: libc::group = unsafe_zeroed_group();
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    loop {
-        // SAFETY: every pointer refers to memory we own for the duration of the call; `buf` is
-        // as long as we say; getgrnam_r only writes into `group`, `buf` and `result`.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                c_name.as_ptr(),
-                &mut group,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1024 * 1024 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc == 0 && !result.is_null() {
-            return Ok(group.gr_gid);
-        }
-        break;
-    }
-    name.parse::<u32>().map_err(|_| unknown())
-}
-
-fn unsafe_zeroed_group() -> libc::group {
-    // SAFETY: `libc::group` is a plain C struct of pointers and integers, for which all-zero
-    // bytes (null pointers, zero) are a valid value; getgrnam_r fills it in.
-    unsafe { std::mem::zeroed() }
+    crate::store::files::group_id(name)
+        .or_else(|| name.parse::<u32>().ok())
+        .ok_or_else(|| SocketError::UnknownGroup(name.to_string()))
 }
 
 /// Who this process is, as far as giving a file to a group goes.

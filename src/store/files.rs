@@ -198,7 +198,7 @@ pub fn group_for_new_files() -> Option<u32> {
 }
 
 /// Looks a group up by name through the C library (so NSS sources count, not only /etc/group).
-fn group_id(name: &str) -> Option<u32> {
+pub(crate) fn group_id(name: &str) -> Option<u32> {
     let c_name = CString::new(name).ok()?;
     let mut size = 4096;
     // Bounded: a group record larger than 1 MiB is treated as absent.
