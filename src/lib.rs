@@ -9,6 +9,7 @@
 //! - [`handler`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (SPEC §5).
 //! - [`cli`]: the `grey_listing` command (SPEC §2).
 //! - [`policy`]: the Postfix policy server `greylisting-policyd` (SPEC §6).
+//! - [`milter`]: `greylisting-milter`, for Sendmail and Postfix's `smtpd_milters`.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod handler;
 pub mod logging;
 pub mod manual;
+pub mod milter;
 pub mod pattern;
 pub mod plesk;
 pub mod policy;
