@@ -24,6 +24,8 @@ mod filter_qmail;
 mod filter_support;
 mod generated;
 mod list_edit;
+mod milter;
+mod milter_support;
 mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
