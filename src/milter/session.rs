@@ -40,7 +40,7 @@ const WANTED_FLAGS: u32 = flag::NOHDRS
 
 /// The macros we ask for, per step, when the MTA lets us choose.
 const MACRO_LISTS: &[(u32, &str)] = &[
-    (protocol::stage::CONNECT, "{daemon_name}"),
+    (protocol::stage::CONNECT, "{daemon_name} {client_resolve}"),
     (protocol::stage::ENVFROM, "{auth_authen}"),
 ];
 
@@ -83,6 +83,9 @@ pub struct Session {
     auth_authen: String,
     /// `{daemon_name}`: which MTA service the client came in through (for log lines).
     daemon_name: Option<String>,
+    /// `{client_resolve}` (Sendmail): `OK` when the host name was verified. Postfix does not
+    /// send it; its host name is verified or in brackets.
+    client_resolve: Option<String>,
     message: Option<MessageState>,
 }
 
@@ -145,8 +148,13 @@ impl Session {
             // Abort has no reply; the message (not the client) is forgotten.
             Command::Abort => self.message = None,
             Command::Quit => return Step::Quit,
-            // The next SMTP session on this connection starts with its own CONNECT.
-            Command::QuitNewConnection => self.reset_client(),
+            // The next SMTP session on this connection starts with its own CONNECT (and the
+            // macros that precede it).
+            Command::QuitNewConnection => {
+                self.reset_client();
+                self.daemon_name = None;
+                self.client_resolve = None;
+            }
         }
         Step::Next
     }
@@ -178,6 +186,7 @@ impl Session {
             match name.trim_start_matches('{').trim_end_matches('}') {
                 "auth_authen" => self.auth_authen = value,
                 "daemon_name" => self.daemon_name = Some(clip(&value)),
+                "client_resolve" => self.client_resolve = Some(clip(&value)),
                 _ => {}
             }
         }
@@ -189,9 +198,15 @@ impl Session {
             // A local socket or no address: a local injection, as for the other binaries.
             ClientAddress::Unix(_) | ClientAddress::Unknown => None,
         };
-        // `[1.2.3.4]` is the MTA saying it could not verify a name.
+        // `[1.2.3.4]` is the MTA saying it could not verify a name; Sendmail also passes a name
+        // whose forward lookup failed or did not match, and says so in `{client_resolve}`.
         let hostname = hostname.trim();
-        self.client_name = (!hostname.is_empty()
+        let verified = self
+            .client_resolve
+            .as_deref()
+            .is_none_or(|r| r.eq_ignore_ascii_case("OK"));
+        self.client_name = (verified
+            && !hostname.is_empty()
             && !hostname.starts_with('[')
             && !hostname.eq_ignore_ascii_case("unknown"))
         .then(|| hostname.to_string());
@@ -200,12 +215,13 @@ impl Session {
             .is_some_and(|ip| config.trusted.iter().any(|n| n.contains(ip)));
     }
 
+    /// Forgets the client and its message; the connect-stage macros, which arrive just before
+    /// CONNECT, stay.
     fn reset_client(&mut self) {
         self.client_ip = None;
         self.client_name = None;
         self.trusted = false;
         self.auth_authen.clear();
-        self.daemon_name = None;
         self.message = None;
     }
 

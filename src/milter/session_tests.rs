@@ -235,3 +235,33 @@ fn abort_and_new_mail_forget_the_delay() {
         assert_eq!(packets(&out), vec![(b'c', vec![])]);
     }
 }
+
+// Sendmail passes an unverified PTR name with {client_resolve} other than OK: no name then.
+#[test]
+fn sendmail_unverified_names_are_none() {
+    let (mut session, _) = negotiated(0x1f_ffff);
+    let cfg = config();
+    let mut out = Vec::new();
+    for (resolve, expected) in [("FORGED", None), ("OK", Some("mx.example"))] {
+        session.handle(
+            Command::Macros {
+                stage: b'C',
+                pairs: vec![("{client_resolve}".into(), resolve.into())],
+            },
+            &mut out,
+            &cfg,
+        );
+        session.handle(
+            Command::Connect {
+                hostname: "mx.example".into(),
+                address: ClientAddress::Inet("192.0.2.1".parse().unwrap(), 25),
+            },
+            &mut out,
+            &cfg,
+        );
+        assert_eq!(
+            decide(&mut session, "<u@x>").client_name.as_deref(),
+            expected
+        );
+    }
+}

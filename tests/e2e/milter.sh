@@ -53,11 +53,15 @@ MILTER_PID=$!
 for _ in $(seq 100); do grep -qs "listening on" "$P/milter.log" && break; sleep 0.1; done
 grep -q "listening on 127.0.0.1:$MILTER_PORT" "$P/milter.log" || fail "milter did not start"
 
-# The private Postfix, calling the milter on its port-25 service as the guide says.
+# The private Postfix, calling the milter on its port-25 service only (master.cf), with the
+# main.cf settings the guide recommends.
 postfix_config "$P" "$SMTP_PORT" mx.e2e.test local.example u
+sed -i "s/^\(127\.0\.0\.1:$SMTP_PORT inet .*smtpd\)\$/\1\n  -o smtpd_milters=inet:127.0.0.1:$MILTER_PORT/" \
+    "$P/etc/master.cf"
+grep -q "^  -o smtpd_milters=inet:127.0.0.1:$MILTER_PORT\$" "$P/etc/master.cf" ||
+    fail "could not add smtpd_milters to the smtp service in master.cf"
 cat >>"$P/etc/main.cf" <<EOF
 smtpd_sasl_auth_enable = yes
-smtpd_milters = inet:127.0.0.1:$MILTER_PORT
 milter_protocol = 6
 milter_default_action = accept
 EOF

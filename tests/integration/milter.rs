@@ -28,7 +28,7 @@ fn negotiation_asks_for_what_is_used() {
         "connect..rcpt wanted"
     );
     let mut expected = 0u32.to_be_bytes().to_vec();
-    expected.extend(b"{daemon_name}\0");
+    expected.extend(b"{daemon_name} {client_resolve}\0");
     expected.extend(2u32.to_be_bytes());
     expected.extend(b"{auth_authen}\0");
     assert_eq!(macros, expected);
