@@ -375,7 +375,25 @@ fn answer(
 ) {
     let batch: Vec<PendingRcpt> = std::mem::take(pending);
     let checks: Vec<_> = batch.iter().map(|p| (&p.message, p.now)).collect();
-    let mut outcomes = decider.decide(&checks, log).into_iter();
+    // A panic while deciding must not take the MTA's mail flow down: the batch passes, the
+    // store is reopened (its transaction was rolled back by the unwinding), and we go on.
+    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decider.decide(&checks, &mut *log)
+    }));
+    let mut outcomes = match decided {
+        Ok(outcomes) => outcomes,
+        Err(_) => {
+            log.error("panic while deciding, mail passes; reopening the database");
+            *decider = BatchDecider::new(
+                config.db.clone(),
+                config.synchronous,
+                config.db_connections,
+                log,
+            );
+            vec![Err("internal error".to_string()); checks.len()]
+        }
+    }
+    .into_iter();
     drop(checks);
     for request in batch {
         let outcome = outcomes

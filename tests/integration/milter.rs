@@ -307,3 +307,85 @@ fn unix_socket_reload_and_graceful_stop() {
     assert!(!socket.exists(), "the socket file is removed");
     assert_eq!(milter.count_log("greylisting-milter stopped"), 1);
 }
+
+/// Bad start-up input: one line naming the culprit, exit 2, nothing listening.
+#[test]
+fn bad_options_exit_2_naming_the_culprit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let db = db.to_str().unwrap();
+    for (args, culprit) in [
+        (vec!["--trusted-networks", "10.0.0.0/33"], "10.0.0.0/33"),
+        (vec!["--listen", "nonsense"], "nonsense"),
+        (vec!["--socket-mode", "0999"], "0999"),
+        (
+            vec![
+                "--listen",
+                "unix:/tmp/never-made.sock",
+                "--socket-group",
+                "no-such-group-x",
+            ],
+            "no-such-group-x",
+        ),
+        (vec!["--max-connections", "0"], "\"0\""),
+    ] {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("greylisting-milter"))
+            .args(["--db", db])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(culprit), "{args:?}: {stderr}");
+    }
+    assert!(!std::path::Path::new("/tmp/never-made.sock").exists());
+    let help = std::process::Command::new(assert_cmd::cargo::cargo_bin("greylisting-milter"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for needle in [
+        "--trusted-networks",
+        "--socket-group",
+        "milter_default_action",
+        "SIGHUP",
+    ] {
+        assert!(text.contains(needle), "--help lacks {needle}");
+    }
+}
+
+/// SIGHUP without --db reads the configuration file again and opens the database it now names;
+/// a configuration that names none keeps the old database.
+#[test]
+fn sighup_follows_the_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("grey_listing.conf");
+    let first = dir.path().join("first.db");
+    let second = dir.path().join("second.db");
+    std::fs::write(&conf, format!("db = {}\n", first.display())).unwrap();
+    let milter = Milter::start_with(
+        &["--listen", "127.0.0.1:0"],
+        &[("GREY_LISTING_CONF", conf.to_str().unwrap())],
+    );
+    milter.wait_log(&format!("database {}", first.display()));
+    // The second database lets a retry pass at once; the first keeps the 5-minute interval.
+    cli(second.to_str().unwrap(), &["-u", "-grey-interval", "0"]);
+    std::fs::write(&conf, format!("db = {}\n", second.display())).unwrap();
+    milter.signal(libc::SIGHUP);
+    milter.wait_log(&format!("reloaded: database {}", second.display()));
+    let mut mta = milter.connect();
+    Mta::start_message(
+        "[198.51.100.7]",
+        b'4',
+        "198.51.100.7",
+        "<s@example.org>",
+        &mut mta,
+    );
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    mta.send_str(b'M', "<s@example.org>");
+    assert_eq!(
+        mta.rcpt("<u@local.example>"),
+        CONTINUE,
+        "the triplet is in the second database"
+    );
+}

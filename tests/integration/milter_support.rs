@@ -40,11 +40,24 @@ impl Milter {
 
     /// Starts the milter on database `db`, listening on `listen`.
     pub fn start_on(db: &str, listen: &str, extra: &[&str]) -> Milter {
+        let mut args = vec!["--listen", listen, "--db", db];
+        args.extend_from_slice(extra);
+        Milter::start_with(&args, &[])
+    }
+
+    /// Starts the milter with exactly `args` (and `--hostname mx.test`) and extra environment.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Milter {
+        let db = args
+            .iter()
+            .position(|a| *a == "--db")
+            .and_then(|i| args.get(i + 1))
+            .map_or_else(String::new, |d| d.to_string());
         let mut child = Command::new(milter_bin())
-            .args(["--listen", listen, "--db", db, "--hostname", "mx.test"])
-            .args(extra)
+            .args(["--hostname", "mx.test"])
+            .args(args)
             .env("GREY_LISTING_LOG", "stderr")
             .env_remove("GREY_LISTING_DB")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -70,7 +83,7 @@ impl Milter {
             child,
             addr,
             log,
-            db: db.to_string(),
+            db,
             _store: None,
         }
     }
