@@ -36,6 +36,7 @@ fn serve(args: Args) -> Result<()> {
     config.trusted = args.trusted_networks.0;
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.max_connections = args.max_connections;
+    config.request_timeout = Duration::from_secs(args.request_timeout);
     config.synchronous = args.synchronous.into();
     if let Some(connections) = args.db_connections {
         config.db_connections = usize::from(connections);

@@ -34,6 +34,8 @@ pub struct Conn {
     pub out: Vec<u8>,
     /// Last byte received or reply sent (the idle clock).
     pub last_activity: Instant,
+    /// When the first byte of a packet not yet complete arrived (the request-timeout clock).
+    pub partial_since: Option<Instant>,
     /// A RCPT is being decided: no further packet is handled until its answer is queued.
     pub awaiting: bool,
     /// The socket has been read dry since its last readiness event.
@@ -58,6 +60,7 @@ impl Conn {
             session: Session::new(),
             out: Vec::new(),
             last_activity: Instant::now(),
+            partial_since: None,
             awaiting: false,
             drained: false,
             closing: false,
@@ -119,6 +122,12 @@ impl Conn {
                     }
                 }
             }
+            // Complete packets were all taken above: what is left is the start of the next one.
+            self.partial_since = if self.reader.in_progress() {
+                self.partial_since.or_else(|| Some(Instant::now()))
+            } else {
+                None
+            };
             if self.awaiting || self.dead || self.quit || self.eof || self.drained {
                 return;
             }

@@ -42,6 +42,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:10024";
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
 /// Default bound on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default time a packet may take to arrive completely, from its first byte.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often the loop wakes without events (idle connections, signals).
 const TICK: Duration = Duration::from_millis(250);
@@ -90,6 +92,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Bound on open connections.
     pub max_connections: usize,
+    /// A packet must be complete this long after its first byte, so a peer that trickles
+    /// bytes cannot hold a connection (an MTA writes each packet at once).
+    pub request_timeout: Duration,
     /// Host name used in the `X-Greylist` header.
     pub hostname: String,
     /// Durability of commits.
@@ -108,6 +113,7 @@ impl Config {
             trusted: networks::parse_list(networks::DEFAULT_TRUSTED).unwrap_or_default(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             hostname: crate::policy::local_hostname(),
             synchronous: Synchronous::Full,
         }
@@ -238,7 +244,7 @@ pub fn run_with_logger(
         conns.retain(|_, c| !c.is_finished());
         if last_sweep.elapsed() >= TICK {
             last_sweep = Instant::now();
-            close_idle(&mut conns, config.idle_timeout, &mut log);
+            close_idle(&mut conns, &config, &mut log);
         }
         log.flush();
     }
@@ -349,9 +355,21 @@ fn evict_one(
     }
 }
 
-/// Closes connections silent for `idle`, except those transferring a body or being answered.
-fn close_idle(conns: &mut HashMap<usize, Conn>, idle: Duration, log: &mut Logger) {
+/// Closes connections silent for `--idle-timeout`, except those transferring a body or being
+/// answered, and those whose current packet is not complete within `--request-timeout`.
+fn close_idle(conns: &mut HashMap<usize, Conn>, config: &Config, log: &mut Logger) {
+    let idle = config.idle_timeout;
     conns.retain(|_, c| {
+        if c.partial_since
+            .is_some_and(|since| since.elapsed() >= config.request_timeout)
+        {
+            log.error(&format!(
+                "closing connection from {}: packet not complete {} s after its first byte",
+                c.peer,
+                config.request_timeout.as_secs()
+            ));
+            return false;
+        }
         let keep = c.session.in_data() || c.awaiting || c.last_activity.elapsed() < idle;
         if !keep {
             log.info(&format!(

@@ -389,3 +389,17 @@ fn sighup_follows_the_configuration_file() {
         "the triplet is in the second database"
     );
 }
+
+/// A peer that sends part of a packet and then nothing is closed after --request-timeout,
+/// even though it is not idle long enough for the idle timeout.
+#[test]
+fn trickled_packet_is_closed_after_the_request_timeout() {
+    let milter = Milter::start(&["--request-timeout", "1"]);
+    let mut mta = milter.connect();
+    mta.negotiate(ALL_FLAGS);
+    mta.send_raw(&[0, 0, 0, 20, b'H', b'x']).unwrap();
+    let started = Instant::now();
+    assert_eq!(mta.reply(), None);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    milter.wait_log("packet not complete 1 s after its first byte");
+}
