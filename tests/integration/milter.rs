@@ -305,7 +305,8 @@ fn unix_socket_reload_and_graceful_stop() {
     drop(mta);
     assert_eq!(milter.wait_exit(), Some(0));
     assert!(!socket.exists(), "the socket file is removed");
-    assert_eq!(milter.count_log("greylisting-milter stopped"), 1);
+    // The log reader thread may see the last line a moment after the exit.
+    milter.wait_log("greylisting-milter stopped");
 }
 
 /// Bad start-up input: one line naming the culprit, exit 2, nothing listening.

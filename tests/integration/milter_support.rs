@@ -117,16 +117,6 @@ impl Milter {
         }
     }
 
-    /// How many log lines contain `needle`.
-    pub fn count_log(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    }
-
     /// Sends a signal.
     pub fn signal(&self, signal: i32) {
         // SAFETY: signalling our own child.
