@@ -10,6 +10,7 @@
 //! - [`cli`]: the `grey_listing` command (SPEC §2).
 //! - [`policy`]: the Postfix policy server `greylisting-policyd` (SPEC §6).
 //! - [`bounds`] and [`escape`]: size limits and escaping for every value from outside.
+//! - [`milter`]: `greylisting-milter`, for Sendmail and Postfix's `smtpd_milters`.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -25,6 +26,7 @@ pub mod escape;
 pub mod handler;
 pub mod logging;
 pub mod manual;
+pub mod milter;
 pub mod names;
 pub mod pattern;
 pub mod plesk;

@@ -67,7 +67,7 @@ trap cleanup EXIT
 
 say "installing $deb"
 dpkg -i "$deb" >/dev/null || fail "dpkg -i failed"
-for bin in grey_listing greylisting-filter greylisting-policyd; do
+for bin in grey_listing greylisting-filter greylisting-policyd greylisting-milter; do
     [ -x "/usr/bin/$bin" ] || fail "/usr/bin/$bin missing"
     [ -f "/usr/share/man/man1/$bin.1.gz" ] || fail "man page of $bin missing"
 done
@@ -98,9 +98,16 @@ done
 grep -qx 'OnCalendar=daily' "$unit_dir/grey-listing-purge.timer" || fail "purge timer is not daily"
 grep -qx 'ExecStart=/usr/bin/grey_listing --purge' "$unit_dir/grey-listing-purge.service" ||
     fail "purge service does not run grey_listing --purge"
+# The milter's unit is installed for sites that enable it; it reloads on SIGHUP.
+[ -f "$unit_dir/greylisting-milter.service" ] || fail "greylisting-milter.service not installed"
+grep -qx 'ExecStart=/usr/bin/greylisting-milter --listen 127.0.0.1:10024' "$unit_dir/greylisting-milter.service" ||
+    fail "milter unit does not start greylisting-milter on 127.0.0.1:10024"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit_dir/greylisting-milter.service" ||
+    fail "milter unit has no ExecReload"
 if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify "$unit" "$unit_dir/grey-listing-purge.service" \
-        "$unit_dir/grey-listing-purge.timer" || fail "systemd-analyze verify rejects the units"
+        "$unit_dir/grey-listing-purge.timer" "$unit_dir/greylisting-milter.service" ||
+        fail "systemd-analyze verify rejects the units"
 fi
 
 if [ -d /run/systemd/system ]; then
@@ -108,6 +115,9 @@ if [ -d /run/systemd/system ]; then
     systemctl is-active --quiet greylisting-policyd.service ||
         fail "greylisting-policyd.service is not active: $(systemctl status greylisting-policyd.service 2>&1)"
     systemctl is-enabled --quiet grey-listing-purge.timer || fail "grey-listing-purge.timer is not enabled"
+    if systemctl is-enabled --quiet greylisting-milter.service; then
+        fail "greylisting-milter.service is enabled; it is installed for sites to enable"
+    fi
 fi
 
 say "smoke test: the CLI as root on the packaged database"

@@ -25,6 +25,10 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         PathBuf::from("man/greylisting-policyd.1"),
         grey_listing::policy::cli::man_page().unwrap(),
     ));
+    files.push((
+        PathBuf::from("man/greylisting-milter.1"),
+        grey_listing::milter::cli::man_page().unwrap(),
+    ));
     for (shell, name) in [
         (Shell::Bash, "grey_listing.bash"),
         (Shell::Zsh, "_grey_listing"),

@@ -12,6 +12,9 @@ use rusqlite::Connection;
 use crate::support::{SERVER_UPDATED, Test, UNDO_SCHEMA_4};
 use crate::unprivileged::{as_nobody, open_dir};
 
+/// The time of every run, so reports by root and by `nobody` cover the same period.
+const NOW: i64 = 1_800_000_000;
+
 /// A database in `<tmp>/d/g.db`, its directory created 2770 by the first (root) run.
 struct Db {
     t: Test,
@@ -42,13 +45,18 @@ impl Db {
     }
 
     fn root(&self, args: &[&str]) -> crate::support::Outcome {
-        self.t
-            .run_raw(&[args, &["--db", self.path.to_str().unwrap()]].concat())
+        let args = [args, &["--db", self.path.to_str().unwrap()]].concat();
+        let mut cmd = crate::support::grey_listing();
+        cmd.args(&args).env("GREY_LISTING_NOW", NOW.to_string());
+        crate::support::Outcome::from(cmd.output().unwrap(), &args)
     }
 
     fn nobody(&self, args: &[&str]) -> crate::support::Outcome {
         let mut cmd = as_nobody(&assert_cmd::cargo::cargo_bin("grey_listing"));
-        cmd.args(args).arg("--db").arg(&self.path);
+        cmd.args(args)
+            .arg("--db")
+            .arg(&self.path)
+            .env("GREY_LISTING_NOW", NOW.to_string());
         crate::support::Outcome::from(cmd.output().unwrap(), args)
     }
 
@@ -153,7 +161,7 @@ fn with_read_access_the_information_commands_work_and_write_nothing() {
     // The CLI checkpoints its changes into the main file; the mail path does not, so a message
     // leaves the WAL in use (a small WAL is kept after the last close): read through -wal and
     // -shm.
-    let mut filter = crate::filter_support::filter_at(db.path.to_str().unwrap(), 1_800_000_000);
+    let mut filter = crate::filter_support::filter_at(db.path.to_str().unwrap(), NOW);
     filter.args(["ctx", "a@sender.example", "b@local.example"]);
     let message = crate::filter_support::handler_output(
         filter,

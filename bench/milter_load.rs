@@ -1,0 +1,234 @@
+//! Load generator for `greylisting-milter`, driven by `bench/milter.sh`. Not a test:
+//! `cargo bench --bench milter_load -- --addr HOST:PORT|unix:/path --sessions N --concurrency C`.
+//!
+//! Each of `--concurrency` threads runs SMTP sessions back to back, each session as Postfix's
+//! smtpd runs one through `smtpd_milters`: a new connection, option negotiation (offering what
+//! Postfix 3 offers: every protocol-6 step flag and action), CONNECT, HELO, MAIL FROM, one RCPT
+//! TO (whose reply is awaited and timed), QUIT, close. Every session is a new triplet (random
+//! client in 10.0.0.0/8, sender, recipient), so every decision defers and writes one triplet —
+//! the same work as `policy_load --new-ratio 1`. The packets are written from the protocol's
+//! wire format here, independently of the library's codec.
+//!
+//! Output: one `key=value` line (`decisions_per_s`, `p50_ms`, `p99_ms`, counts).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+struct Options {
+    addr: String,
+    sessions: usize,
+    concurrency: usize,
+    seed: u64,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut o = Options {
+        addr: "127.0.0.1:10024".to_string(),
+        sessions: 50_000,
+        concurrency: 50,
+        seed: 1,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        // cargo bench passes --bench to harness-less targets.
+        if arg == "--bench" {
+            continue;
+        }
+        let value = args.next().ok_or(format!("{arg} needs a value"))?;
+        let bad = |_| format!("bad value for {arg}: {value}");
+        match arg.as_str() {
+            "--addr" => o.addr = value,
+            "--sessions" => o.sessions = value.parse().map_err(bad)?,
+            "--concurrency" => o.concurrency = value.parse().map_err(bad)?,
+            "--seed" => o.seed = value.parse().map_err(bad)?,
+            _ => return Err(format!("unknown option {arg}")),
+        }
+    }
+    if o.concurrency == 0 {
+        return Err("--concurrency must be positive".to_string());
+    }
+    Ok(o)
+}
+
+/// xorshift64*: deterministic, dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn packet(out: &mut Vec<u8>, code: u8, data: &[u8]) {
+    out.extend_from_slice(&((data.len() + 1) as u32).to_be_bytes());
+    out.push(code);
+    out.extend_from_slice(data);
+}
+
+/// Read + Write for TCP and unix streams alike.
+trait Duplex: Read + Write {}
+impl<T: Read + Write> Duplex for T {}
+
+/// Connects to `host:port` or `unix:/path`.
+fn connect(addr: &str) -> std::io::Result<Box<dyn Duplex>> {
+    Ok(match addr.strip_prefix("unix:") {
+        Some(path) => Box::new(UnixStream::connect(path)?),
+        None => {
+            let tcp = TcpStream::connect(addr)?;
+            tcp.set_nodelay(true)?;
+            Box::new(tcp)
+        }
+    })
+}
+
+fn read_packet(stream: &mut dyn Duplex) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body)?;
+    let code = *body.first().unwrap_or(&0);
+    Ok((code, body.get(1..).unwrap_or_default().to_vec()))
+}
+
+#[derive(Default)]
+struct Stats {
+    latencies_us: Vec<u32>,
+    deferred: usize,
+    continued: usize,
+    errors: usize,
+}
+
+/// One SMTP session's milter conversation; returns the RCPT reply code.
+fn session(addr: &str, rng: &mut Rng) -> std::io::Result<u8> {
+    let mut stream = connect(addr)?;
+    let stream = stream.as_mut();
+    let mut out = Vec::with_capacity(512);
+    let mut offer = 6u32.to_be_bytes().to_vec();
+    offer.extend(0x1ffu32.to_be_bytes());
+    offer.extend(0x1f_ffffu32.to_be_bytes());
+    packet(&mut out, b'O', &offer);
+    stream.write_all(&out)?;
+    let (code, reply) = read_packet(stream)?;
+    if code != b'O' || reply.len() < 12 {
+        return Err(std::io::Error::other("bad negotiation reply"));
+    }
+    let flags = u32::from_be_bytes([reply[8], reply[9], reply[10], reply[11]]);
+    let n = rng.next();
+    let ip = format!(
+        "10.{}.{}.{}",
+        n & 0xff,
+        (n >> 8) & 0xff,
+        1 + (n >> 16) % 254
+    );
+    out.clear();
+    let mut connect = format!("[{ip}]\0").into_bytes();
+    connect.push(b'4');
+    connect.extend(25u16.to_be_bytes());
+    connect.extend(format!("{ip}\0").as_bytes());
+    packet(&mut out, b'C', &connect);
+    packet(&mut out, b'H', b"mx.example\0");
+    let sender = format!(
+        "<sender{}@domain{}.example>\0",
+        rng.next() % 1_000_000,
+        rng.next() % 5000
+    );
+    packet(&mut out, b'M', sender.as_bytes());
+    // Steps the milter did not mark no-reply are answered: read those answers first.
+    let unanswered = [0x1000u32, 0x2000, 0x4000]
+        .iter()
+        .filter(|&&f| flags & f == 0)
+        .count();
+    stream.write_all(&out)?;
+    for _ in 0..unanswered {
+        read_packet(stream)?;
+    }
+    out.clear();
+    let rcpt = format!("<user{}@local.example>\0", rng.next() % 1000);
+    packet(&mut out, b'R', rcpt.as_bytes());
+    stream.write_all(&out)?;
+    let (code, _) = read_packet(stream)?;
+    out.clear();
+    packet(&mut out, b'Q', b"");
+    stream.write_all(&out)?;
+    Ok(code)
+}
+
+fn drive(addr: &str, left: &AtomicUsize, seed: u64) -> Stats {
+    let mut rng = Rng(seed | 1);
+    let mut stats = Stats::default();
+    while left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        let started = Instant::now();
+        match session(addr, &mut rng) {
+            Ok(code) => {
+                let us = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                stats.latencies_us.push(us);
+                if code == b'y' {
+                    stats.deferred += 1;
+                } else {
+                    stats.continued += 1;
+                }
+            }
+            Err(_) => stats.errors += 1,
+        }
+    }
+    stats
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted[index.min(sorted.len() - 1)]) / 1000.0
+}
+
+fn main() {
+    let options = match parse_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("milter_load: {e}");
+            std::process::exit(2);
+        }
+    };
+    let left = Arc::new(AtomicUsize::new(options.sessions));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..options.concurrency)
+        .map(|i| {
+            let addr = options.addr.clone();
+            let left = Arc::clone(&left);
+            let seed = options.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+            std::thread::spawn(move || drive(&addr, &left, seed))
+        })
+        .collect();
+    let mut total = Stats::default();
+    for thread in threads {
+        if let Ok(stats) = thread.join() {
+            total.latencies_us.extend(stats.latencies_us);
+            total.deferred += stats.deferred;
+            total.continued += stats.continued;
+            total.errors += stats.errors;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    total.latencies_us.sort_unstable();
+    let done = total.latencies_us.len();
+    println!(
+        "decisions_per_s={:.0} p50_ms={:.3} p99_ms={:.3} requests={done} deferred={} continued={} errors={} seconds={elapsed:.2}",
+        done as f64 / elapsed,
+        percentile(&total.latencies_us, 0.50),
+        percentile(&total.latencies_us, 0.99),
+        total.deferred,
+        total.continued,
+        total.errors,
+    );
+}

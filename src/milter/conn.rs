@@ -1,0 +1,198 @@
+//! One MTA connection in the event loop: its socket, the packets read but not yet handled, the
+//! replies not yet written and the [`Session`] they drive.
+
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use super::Config;
+use super::listen::Stream;
+use super::protocol::PacketReader;
+use super::session::{Session, Step};
+use crate::engine::Message;
+use crate::logging::Logger;
+
+/// Bytes read from a socket at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A recipient waiting for the turn's transaction.
+pub struct PendingRcpt {
+    /// The connection it came from.
+    pub token: usize,
+    /// The facts to decide.
+    pub message: Message,
+    /// When it arrived (unix seconds).
+    pub now: i64,
+}
+
+/// One MTA connection.
+pub struct Conn {
+    pub stream: Stream,
+    pub peer: String,
+    reader: PacketReader,
+    pub session: Session,
+    /// Replies not yet written (the socket was full).
+    pub out: Vec<u8>,
+    /// Last byte received or reply sent (the idle clock).
+    pub last_activity: Instant,
+    /// When the first byte of a packet not yet complete arrived (the request-timeout clock).
+    pub partial_since: Option<Instant>,
+    /// A RCPT is being decided: no further packet is handled until its answer is queued.
+    pub awaiting: bool,
+    /// The socket has been read dry since its last readiness event.
+    drained: bool,
+    /// The last event reported the peer's end of stream: read until it shows.
+    closing: bool,
+    /// The MTA closed its side.
+    eof: bool,
+    /// The MTA said QUIT: close once the replies are out.
+    quit: bool,
+    /// Close now (protocol violation, socket error).
+    pub dead: bool,
+}
+
+impl Conn {
+    /// A new connection.
+    pub fn new(stream: Stream, peer: String) -> Conn {
+        Conn {
+            stream,
+            peer,
+            reader: PacketReader::new(),
+            session: Session::new(),
+            out: Vec::new(),
+            last_activity: Instant::now(),
+            partial_since: None,
+            awaiting: false,
+            drained: false,
+            closing: false,
+            eof: false,
+            quit: false,
+            dead: false,
+        }
+    }
+
+    /// A readiness event: there may be new bytes (and, with `closing`, an end of stream).
+    pub fn readable(&mut self, closing: bool) {
+        self.drained = false;
+        self.closing |= closing;
+    }
+
+    /// True while a packet has partly arrived or a message is open: shutdown waits for these.
+    pub fn busy(&self) -> bool {
+        self.awaiting || self.reader.in_progress() || self.session.in_message()
+    }
+
+    /// Handles buffered packets and reads more, until a RCPT waits for its decision (it goes
+    /// to `pending`), the socket is dry, or the connection ends.
+    ///
+    /// At most one chunk is buffered beyond the packets handled: while a decision is pending
+    /// nothing is read, so a peer that pipelines cannot grow the buffer.
+    pub fn pump(
+        &mut self,
+        token: usize,
+        pending: &mut Vec<PendingRcpt>,
+        config: &Config,
+        log: &mut Logger,
+    ) {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            while !self.awaiting && !self.dead && !self.quit {
+                match self.reader.next_command() {
+                    Ok(Some(command)) => {
+                        match self.session.handle(command, &mut self.out, config) {
+                            Step::Next => {}
+                            Step::Decide(message) => {
+                                self.awaiting = true;
+                                pending.push(PendingRcpt {
+                                    token,
+                                    message,
+                                    now: crate::clock::system_now(),
+                                });
+                            }
+                            Step::Quit => self.quit = true,
+                            Step::Close(why) => {
+                                log.error(&format!("closing connection from {}: {why}", self.peer));
+                                self.dead = true;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(err) => {
+                        log.error(&format!("closing connection from {}: {err}", self.peer));
+                        self.dead = true;
+                    }
+                }
+            }
+            // Complete packets were all taken above: what is left is the start of the next one.
+            self.partial_since = if self.reader.in_progress() {
+                self.partial_since.or_else(|| Some(Instant::now()))
+            } else {
+                None
+            };
+            if self.awaiting || self.dead || self.quit || self.eof || self.drained {
+                return;
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.eof = true;
+                    if self.reader.in_progress() {
+                        log.error(&format!(
+                            "connection from {} closed in the middle of a packet",
+                            self.peer
+                        ));
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    self.last_activity = Instant::now();
+                    // A short read has emptied the socket (edge-triggered epoll reports the
+                    // next arrival), unless the end of stream is still to be seen.
+                    self.drained = n < chunk.len() && !self.closing;
+                    self.reader.feed(&chunk[..n]);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    if err.kind() != io::ErrorKind::ConnectionReset {
+                        log.error(&format!(
+                            "closing connection from {}: read error: {err}",
+                            self.peer
+                        ));
+                    }
+                    self.dead = true;
+                }
+            }
+        }
+    }
+
+    /// True when the connection must be closed now.
+    pub fn is_finished(&self) -> bool {
+        self.dead || (self.eof || self.quit) && !self.awaiting && self.out.is_empty()
+    }
+
+    /// Writes queued replies until done or the socket is full.
+    pub fn flush_out(&mut self) {
+        let mut written = 0;
+        while written < self.out.len() {
+            match self.stream.write(&self.out[written..]) {
+                Ok(0) => {
+                    self.dead = true;
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.dead = true;
+                    break;
+                }
+            }
+        }
+        self.out.drain(..written);
+        if self.out.is_empty() && self.out.capacity() > READ_CHUNK {
+            self.out = Vec::new();
+        }
+        if written > 0 {
+            self.last_activity = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! `greylisting-milter`: greylisting for Sendmail and for Postfix's `smtpd_milters`.
+//!
+//! Built like `greylisting-policyd` and on the same parts: ONE thread runs an event loop (epoll
+//! via `mio`) over the listener and every MTA connection; each turn handles the packets that
+//! arrived, decides every recipient waiting for an answer in one write transaction
+//! ([`crate::policy::batch::BatchDecider`], the policy server's group commit and configuration
+//! cache, so both servers make the same decisions from the same database), and only then queues
+//! the replies. A connection whose recipient is being decided reads nothing more until its
+//! answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.
+
+pub mod cli;
+mod conn;
+pub mod listen;
+pub mod networks;
+pub mod protocol;
+pub mod session;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+use thiserror::Error;
+
+use crate::clock;
+use crate::logging::{Fallback, Logger};
+use crate::policy::Synchronous;
+use crate::policy::batch::{self, BatchDecider};
+use crate::store::{DbLocation, resolve_location};
+
+use conn::{Conn, PendingRcpt};
+use listen::Listener;
+use networks::Network;
+
+/// The syslog ident of the milter.
+pub const IDENT: &str = "greylisting-milter";
+/// Default listen address: loopback, the port after the policy server's.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10024";
+/// Default idle timeout, as the policy server's.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
+/// Default bound on open connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default time a packet may take to arrive completely, from its first byte.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the loop wakes without events (idle connections, signals).
+const TICK: Duration = Duration::from_millis(250);
+/// How long open messages may still take after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Token of the listening socket; connections count up from 1.
+const LISTENER: Token = Token(0);
+/// Replies an MTA may leave unread before it is disconnected.
+const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
+/// Rounds of decide-then-read per loop turn: a connection that pipelines commands gets one
+/// recipient per round; the rest waits for the next turn, so others are not starved.
+const MAX_ROUNDS: usize = 16;
+
+/// Why the milter could not start or run.
+#[derive(Debug, Error)]
+pub enum MilterError {
+    /// The listen address is not `host:port` or `unix:/path`.
+    #[error("invalid listen address {0:?} (expected host:port or unix:/path)")]
+    BadListen(String),
+    /// `--socket-group` names no group.
+    #[error("unknown group {0:?} for the socket")]
+    BadGroup(String),
+    /// Binding, configuring or polling failed.
+    #[error("{what} {address}: {cause}")]
+    Io {
+        /// What we were doing.
+        what: &'static str,
+        /// The address involved.
+        address: String,
+        /// The OS error.
+        cause: io::Error,
+    },
+}
+
+/// Milter settings (the command line).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database.
+    pub db: DbLocation,
+    /// On SIGHUP, look the database location up again (it came from the environment or the
+    /// configuration file, not from `--db`).
+    pub rediscover_db: bool,
+    /// Clients never greylisted.
+    pub trusted: Vec<Network>,
+    /// Close a connection after this long without a byte, except while a body is transferred.
+    pub idle_timeout: Duration,
+    /// Bound on open connections.
+    pub max_connections: usize,
+    /// A packet must be complete this long after its first byte, so a peer that trickles
+    /// bytes cannot hold a connection (an MTA writes each packet at once).
+    pub request_timeout: Duration,
+    /// Host name used in the `X-Greylist` header.
+    pub hostname: String,
+    /// Durability of commits.
+    pub synchronous: Synchronous,
+    /// Database connections deciding each batch in parallel.
+    pub db_connections: usize,
+}
+
+impl Config {
+    /// Defaults for a database.
+    pub fn new(db: DbLocation) -> Config {
+        Config {
+            db_connections: batch::default_connections(&db),
+            db,
+            rediscover_db: false,
+            trusted: networks::parse_list(networks::DEFAULT_TRUSTED).unwrap_or_default(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            // An invalid system host name is replaced, as in the policy server (the binary checks
+            // an explicit --hostname).
+            hostname: crate::policy::local_hostname()
+                .unwrap_or_else(|_| crate::policy::FALLBACK_HOSTNAME.to_string()),
+            synchronous: Synchronous::Full,
+        }
+    }
+}
+
+/// The flags the binary's signal handlers set.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    /// SIGTERM/SIGINT: stop.
+    pub shutdown: Arc<AtomicBool>,
+    /// SIGHUP: reload.
+    pub reload: Arc<AtomicBool>,
+}
+
+/// Runs the milter on `listener` until `signals.shutdown`, then stops accepting, lets open
+/// messages finish (within a grace period) and returns. Logs as `greylisting-milter`.
+pub fn run(listener: Listener, config: Config, signals: Signals) -> Result<(), MilterError> {
+    let logger = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
+    run_with_logger(listener, config, signals, logger)
+}
+
+/// [`run`] with a caller-provided logger.
+pub fn run_with_logger(
+    listener: Listener,
+    mut config: Config,
+    signals: Signals,
+    mut log: Logger,
+) -> Result<(), MilterError> {
+    let address = listener.describe();
+    let mut listener = Some(listener);
+    let mut poll = Poll::new().map_err(|cause| MilterError::Io {
+        what: "cannot poll",
+        address: address.clone(),
+        cause,
+    })?;
+    if let Some(l) = listener.as_mut() {
+        poll.registry()
+            .register(l.source(), LISTENER, Interest::READABLE)
+            .map_err(|cause| MilterError::Io {
+                what: "cannot poll",
+                address: address.clone(),
+                cause,
+            })?;
+    }
+    log.hold_stderr_lines();
+    let mut decider = BatchDecider::new(
+        config.db.clone(),
+        config.synchronous,
+        config.db_connections,
+        &mut log,
+    );
+    log.info(&format!(
+        "Starting greylisting-milter: listening on {address}, database {}, trusted networks {}, max connections {}, idle timeout {} s",
+        config.db,
+        describe_networks(&config.trusted),
+        config.max_connections,
+        config.idle_timeout.as_secs(),
+    ));
+    log.flush();
+    let mut events = Events::with_capacity(1024);
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut next_token = 1usize;
+    let mut pending: Vec<PendingRcpt> = Vec::new();
+    let mut last_sweep = Instant::now();
+    let mut stopping_since: Option<Instant> = None;
+    let mut accept_backlog = false;
+    loop {
+        if signals.shutdown.load(Ordering::SeqCst) && stopping_since.is_none() {
+            if let Some(mut l) = listener.take() {
+                let _ = poll.registry().deregister(l.source());
+            }
+            stopping_since = Some(Instant::now());
+            log.info("Stopping greylisting-milter: no new connections, finishing open messages");
+        }
+        if signals.reload.swap(false, Ordering::SeqCst) {
+            reload(&mut config, &mut decider, &mut log);
+        }
+        if let Some(since) = stopping_since {
+            let grace_over = since.elapsed() > SHUTDOWN_GRACE;
+            conns.retain(|_, c| !c.dead && (c.busy() && !grace_over || !c.out.is_empty()));
+            if conns.is_empty() {
+                break;
+            }
+        }
+        let timeout = if pending.is_empty() {
+            TICK
+        } else {
+            Duration::ZERO
+        };
+        match poll.poll(&mut events, Some(timeout)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                log.error(&format!("poll failed: {err}"));
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                accept_backlog = true;
+                continue;
+            }
+            let token = event.token().0;
+            let Some(conn) = conns.get_mut(&token) else {
+                continue;
+            };
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                conn.readable(event.is_read_closed() || event.is_error());
+                conn.pump(token, &mut pending, &config, &mut log);
+            }
+            if !conn.out.is_empty() {
+                conn.flush_out();
+            }
+        }
+        if accept_backlog {
+            accept_backlog = match listener.as_mut() {
+                Some(l) => accept_all(l, &mut poll, &mut conns, &mut next_token, &config, &mut log),
+                None => false,
+            };
+        }
+        let mut rounds = 0;
+        while !pending.is_empty() && rounds < MAX_ROUNDS {
+            rounds += 1;
+            answer(&mut pending, &mut conns, &mut decider, &config, &mut log);
+        }
+        conns.retain(|_, c| !c.is_finished());
+        if last_sweep.elapsed() >= TICK {
+            last_sweep = Instant::now();
+            close_idle(&mut conns, &config, &mut log);
+        }
+        log.flush();
+    }
+    drop(listener);
+    log.info("greylisting-milter stopped");
+    log.flush();
+    Ok(())
+}
+
+fn describe_networks(networks: &[Network]) -> String {
+    if networks.is_empty() {
+        return "none".to_string();
+    }
+    networks
+        .iter()
+        .map(Network::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// SIGHUP: look the database location up again if it came from the configuration, reconnect
+/// to syslog and reopen the database. A location that cannot be found keeps the old one.
+fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
+    *log = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
+    log.hold_stderr_lines();
+    if config.rediscover_db {
+        match resolve_location(None, &clock::process_env) {
+            Ok(db) => config.db = db,
+            Err(err) => log.error(&format!(
+                "reload: cannot find the database location, keeping {}: {err}",
+                config.db
+            )),
+        }
+    }
+    *decider = BatchDecider::new(
+        config.db.clone(),
+        config.synchronous,
+        config.db_connections,
+        log,
+    );
+    log.info(&format!("reloaded: database {}", config.db));
+}
+
+/// Accepts every waiting connection; returns true when accepting must be retried next turn.
+fn accept_all(
+    listener: &mut Listener,
+    poll: &mut Poll,
+    conns: &mut HashMap<usize, Conn>,
+    next_token: &mut usize,
+    config: &Config,
+    log: &mut Logger,
+) -> bool {
+    loop {
+        let (mut stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                log.error(&format!("accept failed: {err}"));
+                return true;
+            }
+        };
+        if conns.len() >= config.max_connections && !evict_one(conns, &peer, config, log) {
+            continue;
+        }
+        let token = *next_token;
+        *next_token = next_token.wrapping_add(1).max(1);
+        if let Err(err) = poll.registry().register(
+            stream.source(),
+            Token(token),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log.error(&format!("cannot watch connection from {peer}: {err}"));
+            continue;
+        }
+        conns.insert(token, Conn::new(stream, peer));
+    }
+}
+
+/// At `--max-connections`: closes the connection idle longest that is not inside a message, to
+/// admit `newcomer`. False (and the newcomer is refused) when every connection is in a message.
+fn evict_one(
+    conns: &mut HashMap<usize, Conn>,
+    newcomer: &str,
+    config: &Config,
+    log: &mut Logger,
+) -> bool {
+    let victim = conns
+        .iter()
+        .filter(|(_, c)| !c.busy())
+        .min_by_key(|(_, c)| c.last_activity)
+        .map(|(&token, _)| token);
+    match victim.and_then(|token| conns.remove(&token)) {
+        Some(old) => {
+            log.info(&format!(
+                "too many connections (max {}): closing the idle connection from {} to admit {newcomer}",
+                config.max_connections, old.peer
+            ));
+            true
+        }
+        None => {
+            log.error(&format!(
+                "too many connections (max {}), all inside a message: closing connection from {newcomer}",
+                config.max_connections
+            ));
+            false
+        }
+    }
+}
+
+/// Closes connections silent for `--idle-timeout`, except those transferring a body or being
+/// answered, and those whose current packet is not complete within `--request-timeout`.
+fn close_idle(conns: &mut HashMap<usize, Conn>, config: &Config, log: &mut Logger) {
+    let idle = config.idle_timeout;
+    conns.retain(|_, c| {
+        if c.partial_since
+            .is_some_and(|since| since.elapsed() >= config.request_timeout)
+        {
+            log.error(&format!(
+                "closing connection from {}: packet not complete {} s after its first byte",
+                c.peer,
+                config.request_timeout.as_secs()
+            ));
+            return false;
+        }
+        let keep = c.session.in_data() || c.awaiting || c.last_activity.elapsed() < idle;
+        if !keep {
+            log.info(&format!(
+                "closing idle connection from {} after {} s",
+                c.peer,
+                idle.as_secs()
+            ));
+        }
+        keep
+    });
+}
+
+/// Decides the waiting recipients in one transaction, queues their replies, then lets each of
+/// their connections go on with the packets it already sent (which may queue new recipients).
+fn answer(
+    pending: &mut Vec<PendingRcpt>,
+    conns: &mut HashMap<usize, Conn>,
+    decider: &mut BatchDecider,
+    config: &Config,
+    log: &mut Logger,
+) {
+    let batch: Vec<PendingRcpt> = std::mem::take(pending);
+    let checks: Vec<_> = batch.iter().map(|p| (&p.message, p.now)).collect();
+    // A panic while deciding must not take the MTA's mail flow down: the batch passes, the
+    // store is reopened (its transaction was rolled back by the unwinding), and we go on.
+    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decider.decide(&checks, &mut *log)
+    }));
+    let mut outcomes = match decided {
+        Ok(outcomes) => outcomes,
+        Err(_) => {
+            log.error("panic while deciding, mail passes; reopening the database");
+            *decider = BatchDecider::new(
+                config.db.clone(),
+                config.synchronous,
+                config.db_connections,
+                log,
+            );
+            vec![Err("internal error".to_string()); checks.len()]
+        }
+    }
+    .into_iter();
+    drop(checks);
+    for request in batch {
+        let outcome = outcomes
+            .next()
+            .unwrap_or_else(|| Err("missing outcome".to_string()));
+        let Some(conn) = conns.get_mut(&request.token) else {
+            continue;
+        };
+        conn.awaiting = false;
+        conn.session
+            .decided(&request.message, outcome, &mut conn.out, log);
+        conn.pump(request.token, pending, config, log);
+        if !conn.out.is_empty() {
+            conn.flush_out();
+            if conn.out.len() > MAX_UNSENT_REPLIES && !conn.dead {
+                log.error(&format!(
+                    "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
+                    conn.peer
+                ));
+                conn.dead = true;
+            }
+        }
+    }
+}

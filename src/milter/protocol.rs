@@ -1,0 +1,450 @@
+//! The milter wire protocol, version 6, as Sendmail's libmilter and Postfix's `smtpd_milters`
+//! speak it. Written from the public protocol description: every packet is a 4-byte big-endian
+//! length (counting the command byte), one command byte, then the command's data; strings are
+//! NUL-terminated, numbers are 32-bit big-endian (a port is 16-bit).
+//!
+//! Reading is bounded: a packet announcing more than [`MAX_PACKET`] bytes, an empty packet, an
+//! unknown command or a packet whose data does not fit its command is a [`ProtocolError`] and
+//! the caller closes the connection. Nothing here panics on any input.
+
+use std::net::IpAddr;
+
+use thiserror::Error;
+
+/// The protocol version we speak (and the highest we accept to negotiate).
+pub const VERSION: u32 = 6;
+/// The oldest version whose negotiation we understand (libmilter's minimum as well).
+pub const MIN_VERSION: u32 = 2;
+/// Largest packet accepted, its command byte included. The MTA sends body chunks of at most
+/// 64 KiB and we ask for no body at all, so a larger packet is a broken or hostile peer.
+pub const MAX_PACKET: usize = 64 * 1024;
+
+/// Command codes, MTA to milter (`SMFIC_*`).
+pub mod cmd {
+    /// Option negotiation.
+    pub const OPTNEG: u8 = b'O';
+    /// Macro definitions for the next command.
+    pub const MACRO: u8 = b'D';
+    /// Client connection.
+    pub const CONNECT: u8 = b'C';
+    /// HELO/EHLO.
+    pub const HELO: u8 = b'H';
+    /// MAIL FROM.
+    pub const MAIL: u8 = b'M';
+    /// RCPT TO.
+    pub const RCPT: u8 = b'R';
+    /// DATA.
+    pub const DATA: u8 = b'T';
+    /// One header.
+    pub const HEADER: u8 = b'L';
+    /// End of headers.
+    pub const EOH: u8 = b'N';
+    /// A body chunk.
+    pub const BODY: u8 = b'B';
+    /// End of message.
+    pub const BODYEOB: u8 = b'E';
+    /// The message was aborted.
+    pub const ABORT: u8 = b'A';
+    /// Close the connection.
+    pub const QUIT: u8 = b'Q';
+    /// End of this SMTP session; another one follows on the same connection.
+    pub const QUIT_NC: u8 = b'K';
+    /// An SMTP command the MTA does not know.
+    pub const UNKNOWN: u8 = b'U';
+}
+
+/// Reply codes, milter to MTA (`SMFIR_*`).
+pub mod reply {
+    /// Go on with the next step.
+    pub const CONTINUE: u8 = b'c';
+    /// Accept the message (or connection) without further steps.
+    pub const ACCEPT: u8 = b'a';
+    /// An SMTP reply with code, enhanced code and text.
+    pub const REPLYCODE: u8 = b'y';
+    /// Append a header.
+    pub const ADDHEADER: u8 = b'h';
+    /// Temporary failure without text.
+    pub const TEMPFAIL: u8 = b't';
+    /// Rejection without text.
+    pub const REJECT: u8 = b'r';
+}
+
+/// `SMFIF_ADDHDRS`: the milter may add headers.
+pub const SMFIF_ADDHDRS: u32 = 0x01;
+/// `SMFIF_SETSYMLIST`: the milter may say which macros it wants per step.
+pub const SMFIF_SETSYMLIST: u32 = 0x100;
+
+/// Protocol flags (`SMFIP_*`): steps the milter does not want, or does not answer.
+pub mod flag {
+    /// No HEADER packets.
+    pub const NOHDRS: u32 = 0x20;
+    /// No BODY packets.
+    pub const NOBODY: u32 = 0x10;
+    /// No end-of-headers packet.
+    pub const NOEOH: u32 = 0x40;
+    /// No reply to HEADER.
+    pub const NR_HDR: u32 = 0x80;
+    /// No UNKNOWN packets.
+    pub const NOUNKNOWN: u32 = 0x100;
+    /// No DATA packet.
+    pub const NODATA: u32 = 0x200;
+    /// No reply to CONNECT.
+    pub const NR_CONN: u32 = 0x1000;
+    /// No reply to HELO.
+    pub const NR_HELO: u32 = 0x2000;
+    /// No reply to MAIL.
+    pub const NR_MAIL: u32 = 0x4000;
+    /// No reply to DATA.
+    pub const NR_DATA: u32 = 0x1_0000;
+    /// No reply to UNKNOWN.
+    pub const NR_UNKN: u32 = 0x2_0000;
+    /// No reply to end of headers.
+    pub const NR_EOH: u32 = 0x4_0000;
+    /// No reply to BODY.
+    pub const NR_BODY: u32 = 0x8_0000;
+}
+
+/// Macro stages (`SMFIM_*`) for the negotiation reply's macro lists.
+pub mod stage {
+    /// Macros sent with CONNECT.
+    pub const CONNECT: u32 = 0;
+    /// Macros sent with MAIL.
+    pub const ENVFROM: u32 = 2;
+}
+
+/// Why a connection must be closed.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// A packet announcing more than [`MAX_PACKET`] bytes.
+    #[error("packet of {0} bytes is larger than {MAX_PACKET} bytes")]
+    TooLarge(u32),
+    /// A length of zero: not even a command byte.
+    #[error("empty packet")]
+    Empty,
+    /// A command code the protocol does not have.
+    #[error("unknown command 0x{0:02x}")]
+    UnknownCommand(u8),
+    /// The data does not fit the command.
+    #[error("malformed {command} packet: {why}")]
+    Malformed {
+        /// The command's name.
+        command: &'static str,
+        /// What is wrong.
+        why: &'static str,
+    },
+}
+
+/// The client's address from the CONNECT step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAddress {
+    /// IPv4 or IPv6, with the client's port.
+    Inet(IpAddr, u16),
+    /// A unix-domain socket (the path, as the MTA gives it).
+    Unix(String),
+    /// The MTA does not know (local submission, or a family it does not report).
+    Unknown,
+}
+
+/// One decoded command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// The MTA's offer: its version, the actions it allows and the protocol flags it supports.
+    Negotiate {
+        /// Protocol version.
+        version: u32,
+        /// `SMFIF_*` actions offered.
+        actions: u32,
+        /// `SMFIP_*` flags offered.
+        protocol: u32,
+    },
+    /// Macros for the command `stage` (its command code).
+    Macros {
+        /// The command the macros belong to.
+        stage: u8,
+        /// Name and value pairs, names as sent (`{auth_authen}` or `j`).
+        pairs: Vec<(String, String)>,
+    },
+    /// A client connected.
+    Connect {
+        /// Its host name, or its address in brackets when unverified.
+        hostname: String,
+        /// Its address.
+        address: ClientAddress,
+    },
+    /// HELO/EHLO with its argument.
+    Helo(String),
+    /// MAIL FROM, its address as sent (angle brackets included); ESMTP arguments dropped.
+    Mail(String),
+    /// RCPT TO, its address as sent; ESMTP arguments dropped.
+    Rcpt(String),
+    /// DATA.
+    Data,
+    /// A header, end of headers or body chunk (not asked for; answered if sent anyway).
+    Content,
+    /// End of message.
+    EndOfMessage,
+    /// The current message was aborted.
+    Abort,
+    /// Close the connection.
+    Quit,
+    /// The SMTP session ended; a new one follows on this connection.
+    QuitNewConnection,
+    /// An unknown SMTP command.
+    UnknownSmtp,
+}
+
+/// Splits the bytes of a connection into packets, within [`MAX_PACKET`].
+#[derive(Debug, Default)]
+pub struct PacketReader {
+    buf: Vec<u8>,
+    /// First byte not yet consumed.
+    pos: usize,
+}
+
+impl PacketReader {
+    /// An empty reader.
+    pub fn new() -> PacketReader {
+        PacketReader::default()
+    }
+
+    /// Appends received bytes.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// True when part of a packet is buffered.
+    pub fn in_progress(&self) -> bool {
+        self.pos < self.buf.len()
+    }
+
+    /// Bytes buffered and not yet consumed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next complete command, `None` until more bytes arrive. The length is checked as
+    /// soon as its four bytes are there, before the packet's data is waited for.
+    pub fn next_command(&mut self) -> Result<Option<Command>, ProtocolError> {
+        let rest = &self.buf[self.pos..];
+        let Some(header) = rest.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        if len == 0 {
+            return Err(ProtocolError::Empty);
+        }
+        if len as usize > MAX_PACKET {
+            return Err(ProtocolError::TooLarge(len));
+        }
+        let Some(packet) = rest.get(4..4 + len as usize) else {
+            return Ok(None);
+        };
+        let command = decode(packet[0], &packet[1..])?;
+        self.pos += 4 + len as usize;
+        if self.pos == self.buf.len() {
+            // Release the buffer between packets: an idle connection keeps no memory.
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+        Ok(Some(command))
+    }
+}
+
+/// Decodes one packet's command code and data.
+pub fn decode(code: u8, data: &[u8]) -> Result<Command, ProtocolError> {
+    let malformed = |command, why| ProtocolError::Malformed { command, why };
+    Ok(match code {
+        cmd::OPTNEG => {
+            let mut fields = Fields::new(data, "negotiation");
+            let version = fields.u32()?;
+            let actions = fields.u32()?;
+            let protocol = fields.u32()?;
+            Command::Negotiate {
+                version,
+                actions,
+                protocol,
+            }
+        }
+        cmd::MACRO => {
+            let (&stage, rest) = data.split_first().ok_or(malformed("macro", "no stage"))?;
+            let mut fields = Fields::new(rest, "macro");
+            let mut pairs = Vec::new();
+            while !fields.is_empty() {
+                let name = fields.string()?;
+                // A name without its value ends some MTAs' lists; it defines nothing.
+                if fields.is_empty() {
+                    break;
+                }
+                pairs.push((name, fields.string()?));
+            }
+            Command::Macros { stage, pairs }
+        }
+        cmd::CONNECT => decode_connect(data)?,
+        cmd::HELO => Command::Helo(Fields::new(data, "helo").string()?),
+        cmd::MAIL => Command::Mail(Fields::new(data, "mail").string()?),
+        cmd::RCPT => Command::Rcpt(Fields::new(data, "rcpt").string()?),
+        cmd::DATA => Command::Data,
+        cmd::HEADER | cmd::EOH | cmd::BODY => Command::Content,
+        cmd::BODYEOB => Command::EndOfMessage,
+        cmd::ABORT => Command::Abort,
+        cmd::QUIT => Command::Quit,
+        cmd::QUIT_NC => Command::QuitNewConnection,
+        cmd::UNKNOWN => Command::UnknownSmtp,
+        other => return Err(ProtocolError::UnknownCommand(other)),
+    })
+}
+
+fn decode_connect(data: &[u8]) -> Result<Command, ProtocolError> {
+    let malformed = |why| ProtocolError::Malformed {
+        command: "connect",
+        why,
+    };
+    let mut fields = Fields::new(data, "connect");
+    let hostname = fields.string()?;
+    let family = fields.byte()?;
+    let address = match family {
+        b'U' => ClientAddress::Unknown,
+        b'4' | b'6' | b'L' => {
+            let port = fields.u16()?;
+            let text = fields.string()?;
+            if family == b'L' {
+                ClientAddress::Unix(text)
+            } else {
+                // Sendmail writes IPv6 addresses as `IPv6:2001:db8::1`, Postfix bare.
+                let bare = text
+                    .get(..5)
+                    .filter(|p| p.eq_ignore_ascii_case("ipv6:"))
+                    .map_or(text.as_str(), |_| &text[5..]);
+                let ip: IpAddr = bare.parse().map_err(|_| malformed("bad address"))?;
+                if ip.is_ipv4() != (family == b'4') {
+                    return Err(malformed("address does not match its family"));
+                }
+                ClientAddress::Inet(ip, port)
+            }
+        }
+        _ => return Err(malformed("unknown address family")),
+    };
+    Ok(Command::Connect { hostname, address })
+}
+
+/// Reads fields off a packet's data, each read bounded by what is left.
+struct Fields<'a> {
+    data: &'a [u8],
+    command: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    fn new(data: &'a [u8], command: &'static str) -> Fields<'a> {
+        Fields { data, command }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn short(&self) -> ProtocolError {
+        ProtocolError::Malformed {
+            command: self.command,
+            why: "too short",
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
+        if self.data.len() < n {
+            return Err(self.short());
+        }
+        let (head, tail) = self.data.split_at(n);
+        self.data = tail;
+        Ok(head)
+    }
+
+    fn byte(&mut self) -> Result<u8, ProtocolError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, ProtocolError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, ProtocolError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A NUL-terminated string; bytes that are not UTF-8 become U+FFFD (they are only ever
+    /// compared, bounded and logged, never trusted).
+    fn string(&mut self) -> Result<String, ProtocolError> {
+        let end = self
+            .data
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(ProtocolError::Malformed {
+                command: self.command,
+                why: "string without its NUL",
+            })?;
+        let text = String::from_utf8_lossy(&self.data[..end]).into_owned();
+        self.data = &self.data[end + 1..];
+        Ok(text)
+    }
+}
+
+/// Appends one packet: length, code, data.
+fn packet(out: &mut Vec<u8>, code: u8, data: &[&[u8]]) {
+    let len = 1 + data.iter().map(|d| d.len()).sum::<usize>();
+    // Our packets are a few hundred bytes at most (replies and one header we compose).
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(code);
+    for d in data {
+        out.extend_from_slice(d);
+    }
+}
+
+/// Appends the negotiation reply: version, actions, protocol flags, then the macro lists
+/// (stage, space-separated names) when the MTA allows us to set them.
+pub fn write_negotiate(
+    out: &mut Vec<u8>,
+    version: u32,
+    actions: u32,
+    protocol: u32,
+    macros: &[(u32, &str)],
+) {
+    let mut data = Vec::with_capacity(12 + macros.len() * 24);
+    data.extend_from_slice(&version.to_be_bytes());
+    data.extend_from_slice(&actions.to_be_bytes());
+    data.extend_from_slice(&protocol.to_be_bytes());
+    for (stage, names) in macros {
+        data.extend_from_slice(&stage.to_be_bytes());
+        data.extend_from_slice(names.as_bytes());
+        data.push(0);
+    }
+    packet(out, cmd::OPTNEG, &[&data]);
+}
+
+/// Appends a reply without data (`CONTINUE`, `ACCEPT`, ...).
+pub fn write_simple(out: &mut Vec<u8>, code: u8) {
+    packet(out, code, &[]);
+}
+
+/// Appends an SMTP reply (`451 4.7.1 text`). NUL bytes in `text` would end it early: they are
+/// dropped (our texts are constants).
+pub fn write_reply_code(out: &mut Vec<u8>, text: &str) {
+    let clean: Vec<u8> = text.bytes().filter(|&b| b != 0).collect();
+    packet(out, reply::REPLYCODE, &[&clean, b"\0"]);
+}
+
+/// Appends an add-header request.
+pub fn write_add_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    let name: Vec<u8> = name.bytes().filter(|&b| b != 0).collect();
+    let value: Vec<u8> = value.bytes().filter(|&b| b != 0).collect();
+    packet(out, reply::ADDHEADER, &[&name, b"\0", &value, b"\0"]);
+}
+
+#[cfg(test)]
+#[path = "protocol_tests.rs"]
+mod tests;

@@ -1,0 +1,280 @@
+use super::*;
+
+/// A packet as the MTA would send it.
+fn wire(code: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = ((data.len() + 1) as u32).to_be_bytes().to_vec();
+    out.push(code);
+    out.extend_from_slice(data);
+    out
+}
+
+/// Feeds `input` a few bytes at a time, as a socket may deliver it; collects what comes out.
+fn read_all(input: &[u8]) -> Vec<Result<Command, ProtocolError>> {
+    let mut reader = PacketReader::new();
+    let mut out = Vec::new();
+    for piece in input.chunks(3) {
+        reader.feed(piece);
+        loop {
+            match reader.next_command() {
+                Ok(Some(c)) => out.push(Ok(c)),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn one(code: u8, data: &[u8]) -> Result<Command, ProtocolError> {
+    let mut got = read_all(&wire(code, data));
+    assert_eq!(got.len(), 1, "{got:?}");
+    got.remove(0)
+}
+
+#[test]
+fn negotiation_offer_is_decoded() {
+    let mut data = 6u32.to_be_bytes().to_vec();
+    data.extend(0x1ffu32.to_be_bytes());
+    data.extend(0x1f_ffffu32.to_be_bytes());
+    assert_eq!(
+        one(b'O', &data),
+        Ok(Command::Negotiate {
+            version: 6,
+            actions: 0x1ff,
+            protocol: 0x1f_ffff
+        })
+    );
+    assert!(matches!(
+        one(b'O', &data[..11]),
+        Err(ProtocolError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn macros_are_decoded_per_stage() {
+    assert_eq!(
+        one(b'D', b"M{auth_authen}\0bob\0i\0ABC123\0"),
+        Ok(Command::Macros {
+            stage: b'M',
+            pairs: vec![
+                ("{auth_authen}".into(), "bob".into()),
+                ("i".into(), "ABC123".into())
+            ]
+        })
+    );
+    assert_eq!(
+        one(b'D', b"C"),
+        Ok(Command::Macros {
+            stage: b'C',
+            pairs: vec![]
+        })
+    );
+    assert!(one(b'D', b"").is_err());
+    assert!(one(b'D', b"Mname\0value").is_err());
+}
+
+#[test]
+fn connect_families() {
+    assert_eq!(
+        one(b'C', b"mx.example\0\x34\x01\xbb192.0.2.1\0"),
+        Ok(Command::Connect {
+            hostname: "mx.example".into(),
+            address: ClientAddress::Inet("192.0.2.1".parse().unwrap(), 443)
+        })
+    );
+    // Sendmail's IPv6 form and Postfix's bare one.
+    for text in [&b"IPv6:2001:db8::1"[..], b"2001:db8::1"] {
+        let mut data = b"[IPv6:2001:db8::1]\x006\x00\x19".to_vec();
+        data.extend_from_slice(text);
+        data.push(0);
+        assert_eq!(
+            one(b'C', &data),
+            Ok(Command::Connect {
+                hostname: "[IPv6:2001:db8::1]".into(),
+                address: ClientAddress::Inet("2001:db8::1".parse().unwrap(), 25)
+            })
+        );
+    }
+    assert_eq!(
+        one(b'C', b"localhost\0L\0\0/run/x.sock\0"),
+        Ok(Command::Connect {
+            hostname: "localhost".into(),
+            address: ClientAddress::Unix("/run/x.sock".into())
+        })
+    );
+    assert_eq!(
+        one(b'C', b"localhost\0U"),
+        Ok(Command::Connect {
+            hostname: "localhost".into(),
+            address: ClientAddress::Unknown
+        })
+    );
+    for bad in [
+        &b"h\0\x34\0\x19not-an-ip\0"[..],
+        b"h\0\x34\0\x19::1\0",
+        b"h\0X",
+        b"h\0\x34\0",
+        b"h",
+    ] {
+        assert!(
+            matches!(one(b'C', bad), Err(ProtocolError::Malformed { .. })),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn envelope_commands_keep_the_first_argument() {
+    assert_eq!(
+        one(b'H', b"client.example\0"),
+        Ok(Command::Helo("client.example".into()))
+    );
+    assert_eq!(
+        one(b'M', b"<s@example.org>\0SIZE=100\0BODY=8BITMIME\0"),
+        Ok(Command::Mail("<s@example.org>".into()))
+    );
+    assert_eq!(
+        one(b'R', b"<u@example.com>\0"),
+        Ok(Command::Rcpt("<u@example.com>".into()))
+    );
+    assert!(one(b'R', b"<u@example.com>").is_err());
+    // Bytes that are not UTF-8 are kept as replacement characters, not refused.
+    assert_eq!(
+        one(b'M', b"<\xff@x>\0"),
+        Ok(Command::Mail("<\u{fffd}@x>".into()))
+    );
+}
+
+#[test]
+fn data_less_commands() {
+    for (code, command) in [
+        (b'T', Command::Data),
+        (b'L', Command::Content),
+        (b'N', Command::Content),
+        (b'B', Command::Content),
+        (b'E', Command::EndOfMessage),
+        (b'A', Command::Abort),
+        (b'Q', Command::Quit),
+        (b'K', Command::QuitNewConnection),
+        (b'U', Command::UnknownSmtp),
+    ] {
+        assert_eq!(one(code, b""), Ok(command));
+    }
+    assert_eq!(one(b'z', b""), Err(ProtocolError::UnknownCommand(b'z')));
+}
+
+#[test]
+fn several_packets_in_one_read_and_truncated_ones_wait() {
+    let mut input = wire(b'A', b"");
+    input.extend(wire(b'R', b"<u@x>\0"));
+    let truncated = wire(b'H', b"helo\0");
+    input.extend(&truncated[..truncated.len() - 2]);
+    let mut reader = PacketReader::new();
+    reader.feed(&input);
+    assert_eq!(reader.next_command(), Ok(Some(Command::Abort)));
+    assert_eq!(
+        reader.next_command(),
+        Ok(Some(Command::Rcpt("<u@x>".into())))
+    );
+    assert_eq!(reader.next_command(), Ok(None));
+    assert!(reader.in_progress());
+    reader.feed(&truncated[truncated.len() - 2..]);
+    assert_eq!(
+        reader.next_command(),
+        Ok(Some(Command::Helo("helo".into())))
+    );
+    assert!(!reader.in_progress());
+}
+
+// A length over 64 KiB is refused from its four bytes, before any of the data is buffered.
+#[test]
+fn oversized_and_empty_packets_are_refused() {
+    let mut reader = PacketReader::new();
+    reader.feed(&(MAX_PACKET as u32 + 1).to_be_bytes());
+    assert_eq!(
+        reader.next_command(),
+        Err(ProtocolError::TooLarge(MAX_PACKET as u32 + 1))
+    );
+    let mut reader = PacketReader::new();
+    reader.feed(&0u32.to_be_bytes());
+    assert_eq!(reader.next_command(), Err(ProtocolError::Empty));
+    // Exactly the limit is a packet like any other.
+    let mut body = vec![b'x'; MAX_PACKET - 2];
+    body.push(0);
+    assert_eq!(read_all(&wire(b'H', &body)).len(), 1);
+}
+
+/// The bytes of a reply split into (code, data) packets.
+fn packets(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        out.push((rest[4], rest[5..4 + len].to_vec()));
+        rest = &rest[4 + len..];
+    }
+    out
+}
+
+#[test]
+fn replies_are_encoded() {
+    let mut out = Vec::new();
+    write_simple(&mut out, reply::CONTINUE);
+    write_reply_code(&mut out, "451 4.7.1 Service unavailable - try again later");
+    write_add_header(&mut out, "X-Greylist", "delayed 5 seconds");
+    write_negotiate(
+        &mut out,
+        6,
+        SMFIF_ADDHDRS,
+        flag::NOBODY,
+        &[(stage::ENVFROM, "{auth_authen}")],
+    );
+    let got = packets(&out);
+    assert_eq!(got[0], (b'c', vec![]));
+    assert_eq!(
+        got[1],
+        (
+            b'y',
+            b"451 4.7.1 Service unavailable - try again later\0".to_vec()
+        )
+    );
+    assert_eq!(got[2], (b'h', b"X-Greylist\0delayed 5 seconds\0".to_vec()));
+    let mut negotiation = vec![0, 0, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0x10, 0, 0, 0, 2];
+    negotiation.extend(b"{auth_authen}\0");
+    assert_eq!(got[3], (b'O', negotiation));
+}
+
+proptest::proptest! {
+    // Whatever arrives, in whatever pieces, the reader answers with commands or an error.
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        cut in 1usize..64,
+    ) {
+        let mut reader = PacketReader::new();
+        'feed: for piece in bytes.chunks(cut) {
+            reader.feed(piece);
+            loop {
+                match reader.next_command() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => break 'feed,
+                }
+            }
+        }
+    }
+
+    // Well-framed packets with arbitrary codes and data decode or fail, never panic.
+    #[test]
+    fn arbitrary_packets_never_panic(
+        code in proptest::prelude::any::<u8>(),
+        data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+    ) {
+        let _ = decode(code, &data);
+        let framed = wire(code, &data);
+        let _ = read_all(&framed);
+    }
+}
