@@ -17,7 +17,8 @@ const NOW: i64 = 1_800_000_000;
 
 /// A database in `<tmp>/d/g.db`, its directory created 2770 by the first (root) run.
 struct Db {
-    t: Test,
+    /// Holds the temporary directory for as long as the database is used.
+    _t: Test,
     path: PathBuf,
 }
 
@@ -26,7 +27,7 @@ impl Db {
         let t = Test::new();
         open_dir(t.dir());
         let path = t.dir().join("d").join("g.db");
-        let db = Db { t, path };
+        let db = Db { _t: t, path };
         db.root(&[
             "-u",
             "-grey-interval",
