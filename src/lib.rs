@@ -10,12 +10,15 @@
 //! - [`cli`]: the `grey_listing` command (SPEC §2).
 //! - [`policy`]: the Postfix policy server `greylisting-policyd` (SPEC §6).
 //! - [`bounds`] and [`escape`]: size limits and escaping for every value from outside.
+//! - [`logline`]: the decision log lines every front end writes; [`client`]: the client's
+//!   address and verified name as every front end reads them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod access;
 pub mod bounds;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod conf_file;
 pub mod config;
@@ -24,6 +27,7 @@ pub mod engine;
 pub mod escape;
 pub mod handler;
 pub mod logging;
+pub mod logline;
 pub mod manual;
 pub mod names;
 pub mod pattern;

@@ -36,6 +36,7 @@ use thiserror::Error;
 use crate::clock;
 use crate::engine::{Message, MessageOutcome};
 use crate::logging::{Fallback, Logger};
+use crate::logline::{self, LineFacts, Shown};
 use crate::store::DbLocation;
 
 use batch::BatchDecider;
@@ -752,43 +753,21 @@ fn describe_and_act(
     config: &Config,
     log: &mut Logger,
 ) -> String {
-    let describe = |verdict: &str, reason: &str| {
-        format!(
-            "action={verdict}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",
-            message
-                .client_name
-                .as_deref()
-                .map_or_else(|| "unknown".to_string(), protocol::clip),
-            message
-                .client_ip
-                .map_or_else(String::new, |ip| ip.to_string()),
-            protocol::clip(&message.sender),
-            protocol::clip(message.recipients.first().map_or("", String::as_str)),
-        )
+    let sender = Shown::text(&message.sender);
+    let recipient = Shown::text(message.recipients.first().map_or("", String::as_str));
+    let facts = LineFacts {
+        client_name: message.client_name.as_deref(),
+        client_ip: message.client_ip,
+        sender: &sender,
+        recipient: &recipient,
     };
     match outcome {
         Ok(outcome) => {
             for recipient in &outcome.recipients {
-                let decision = &recipient.decision;
-                if let (Some(list_type), Some(pattern)) =
-                    (decision.reason.list_type(), &decision.pattern)
-                {
-                    let from = match decision.reason {
-                        crate::decision::Reason::WhiteHost | crate::decision::Reason::BlackHost => {
-                            message.client_name.as_deref().unwrap_or("unknown")
-                        }
-                        _ => message.sender.as_str(),
-                    };
-                    log.info(&format!(
-                        "list type: {list_type}, from: {}, match string: {}",
-                        protocol::clip(from),
-                        crate::escape::escape(pattern)
-                    ));
+                if let Some(line) = logline::list_hit_line(&recipient.decision, &facts) {
+                    log.info(&line);
                 }
-                log.info(&describe(
-                    decision.verdict.as_str(),
-                    decision.reason.as_str(),
-                ));
+                log.info(&logline::decision_line(&recipient.decision, &facts));
             }
             // The date is formatted only for the header, not for every answer.
             let date = if outcome
@@ -803,7 +782,7 @@ fn describe_and_act(
             protocol::action(&outcome, &config.hostname, &date)
         }
         Err(why) => {
-            log.error(&describe("pass", &format!("error: {why}")));
+            log.error(&logline::failure_line(&why, &facts));
             protocol::REPLY_DUNNO.to_string()
         }
     }
