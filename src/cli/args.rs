@@ -325,6 +325,28 @@ pub struct Args {
     pub extended: bool,
 }
 
+impl Args {
+    /// The value given for the settings option `option` (a [`crate::config::SETTINGS`] row's
+    /// option), as typed.
+    pub fn setting(&self, option: &str) -> Option<&str> {
+        match option {
+            "status" => self.status.as_deref(),
+            "personal-conf" => self.personal_conf.as_deref(),
+            "grey-interval" => self.grey_interval.as_deref(),
+            "expire-interval" => self.expire_interval.as_deref(),
+            "penalty-interval" => self.penalty_interval.as_deref(),
+            "penalty-status" => self.penalty_status.as_deref(),
+            "ipv4-prefix" => self.ipv4_prefix.as_deref(),
+            "ipv6-prefix" => self.ipv6_prefix.as_deref(),
+            "awl-count" => self.awl_count.as_deref(),
+            "sender-normalize" => self.sender_normalize.as_deref(),
+            "group-by-host-domain" => self.group_by_host_domain.as_deref(),
+            "log-retention" => self.log_retention.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// The clap command, for man pages, completions and the translation table.
 pub fn command() -> clap::Command {
     Args::command()

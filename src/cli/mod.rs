@@ -21,8 +21,7 @@ use thiserror::Error;
 
 use crate::bounds;
 use crate::config::{
-    self, ListEdit, ListKind, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MailboxLists, ServerLists,
-    Settings, ValueError,
+    self, ListEdit, ListKind, MailboxLists, ServerLists, SettingValueError, Settings, ValueError,
 };
 use crate::plesk::PleskConfig;
 use crate::store::{self, DbLocation, Store, StoreError};
@@ -149,21 +148,11 @@ impl Command {
     }
 }
 
-/// Changes to the server-wide settings; `None` leaves a setting as it is.
+/// Changes to the server-wide settings: each given setting with its value (as
+/// [`config::SettingDef::get`] gives it), then the list edits.
 #[derive(Debug, Default)]
 struct ServerUpdate {
-    status: Option<bool>,
-    personal_conf: Option<bool>,
-    grey_interval: Option<u32>,
-    expire_interval: Option<u32>,
-    penalty_interval: Option<u32>,
-    penalty_status: Option<bool>,
-    ipv4_prefix: Option<u8>,
-    ipv6_prefix: Option<u8>,
-    awl_count: Option<u32>,
-    sender_normalize: Option<bool>,
-    group_by_host_domain: Option<bool>,
-    log_retention: Option<u64>,
+    settings: Vec<(&'static config::SettingDef, u64)>,
     edits: Vec<(ListKind, ListEdit)>,
     /// `-grey-interval` and `-expire-interval` as the user spelled them, for the refusal.
     interval_names: [String; 2],
@@ -171,26 +160,9 @@ struct ServerUpdate {
 
 impl ServerUpdate {
     fn apply(&self, settings: &mut Settings) {
-        fn set<T: Copy>(slot: &mut T, value: Option<T>) {
-            if let Some(value) = value {
-                *slot = value;
-            }
+        for (def, value) in &self.settings {
+            (def.set)(settings, *value);
         }
-        set(&mut settings.enabled, self.status);
-        set(&mut settings.personal_conf, self.personal_conf);
-        set(&mut settings.grey_interval, self.grey_interval);
-        set(&mut settings.expire_interval, self.expire_interval);
-        set(&mut settings.penalty_interval, self.penalty_interval);
-        set(&mut settings.penalty_enabled, self.penalty_status);
-        set(&mut settings.ipv4_prefix, self.ipv4_prefix);
-        set(&mut settings.ipv6_prefix, self.ipv6_prefix);
-        set(&mut settings.awl_count, self.awl_count);
-        set(&mut settings.sender_normalize, self.sender_normalize);
-        set(
-            &mut settings.group_by_host_domain,
-            self.group_by_host_domain,
-        );
-        set(&mut settings.log_retention, self.log_retention);
     }
 
     /// Applies the update over `stored` and checks the result (the stored values matter: a
@@ -386,16 +358,6 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             .map(|v| config::parse_on_off(v).map_err(|e| culprit(name, e)))
             .transpose()
     };
-    let true_false = |name: &str, v: &Option<String>| {
-        v.as_deref()
-            .map(|v| config::parse_true_false(v).map_err(|e| culprit(name, e)))
-            .transpose()
-    };
-    let number = |name: &str, v: &Option<String>, min: u64, max: u64| {
-        v.as_deref()
-            .map(|v| config::parse_in_range(v, min, max).map_err(|e| culprit(name, e)))
-            .transpose()
-    };
     let duration = |name: &str, v: &Option<String>, max: u64| {
         v.as_deref()
             .map(|v| match config::parse_duration(v) {
@@ -451,7 +413,6 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         &args.domains_blacklist,
     )?);
 
-    let grey_max = u64::from(MAX_GREY_MINUTES);
     let command = if let Some(pair) = &args.migrate_store {
         validate_migration(pair, args, original).map_err(bad)?
     } else if args.help {
@@ -476,47 +437,32 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             mail,
         }
     } else if args.update_server {
+        let mut settings = Vec::new();
+        for def in &config::SETTINGS {
+            let Some(value) = args.setting(def.option) else {
+                continue;
+            };
+            let typed_value = value;
+            let value = def.parse(value).map_err(|e| {
+                let why = match e {
+                    SettingValueError::Value(e) => return culprit(def.option, e),
+                    SettingValueError::TooLong { max_days } => {
+                        format!("is longer than {max_days} days")
+                    }
+                    // Kept in whole minutes, the unit `--json` and `--export` show it in.
+                    SettingValueError::NotWholeMinutes => {
+                        "is not a whole number of minutes".to_string()
+                    }
+                };
+                bad(format!(
+                    "{}: '{typed_value}' {why}",
+                    typed(original, def.option)
+                ))
+            })?;
+            settings.push((def, value));
+        }
         Command::UpdateServer(ServerUpdate {
-            status: on_off("status", &args.status)?,
-            personal_conf: true_false("personal-conf", &args.personal_conf)?,
-            grey_interval: number("grey-interval", &args.grey_interval, 0, grey_max)?
-                .map(|n| n as u32),
-            expire_interval: number(
-                "expire-interval",
-                &args.expire_interval,
-                1,
-                u64::from(MAX_EXPIRE_MINUTES),
-            )?
-            .map(|n| n as u32),
-            penalty_interval: number("penalty-interval", &args.penalty_interval, 0, grey_max)?
-                .map(|n| n as u32),
-            penalty_status: true_false("penalty-status", &args.penalty_status)?,
-            ipv4_prefix: number("ipv4-prefix", &args.ipv4_prefix, 0, 32)?.map(|n| n as u8),
-            ipv6_prefix: number("ipv6-prefix", &args.ipv6_prefix, 0, 128)?.map(|n| n as u8),
-            awl_count: number(
-                "awl-count",
-                &args.awl_count,
-                0,
-                u64::from(config::MAX_AWL_COUNT),
-            )?
-            .map(|n| n as u32),
-            sender_normalize: true_false("sender-normalize", &args.sender_normalize)?,
-            group_by_host_domain: true_false("group-by-host-domain", &args.group_by_host_domain)?,
-            log_retention: match duration(
-                "log-retention",
-                &args.log_retention,
-                config::MAX_LOG_RETENTION,
-            )? {
-                // Kept in whole minutes, the unit `--json` and `--export` show it in.
-                Some(seconds) if seconds % 60 != 0 => {
-                    return Err(bad(format!(
-                        "{}: '{}' is not a whole number of minutes",
-                        typed(original, "log-retention"),
-                        args.log_retention.as_deref().unwrap_or_default()
-                    )));
-                }
-                seconds => seconds.map(|seconds| seconds as u64),
-            },
+            settings,
             edits: list_edits,
             interval_names: [
                 typed(original, "grey-interval"),
@@ -706,51 +652,50 @@ fn migrate_store(
     Ok(text)
 }
 
-/// Options `--update-server` takes: all of them.
-const SERVER_OPTIONS: &[&str] = &[
-    "status",
-    "personal-conf",
-    "grey-interval",
-    "expire-interval",
-    "penalty-interval",
-    "penalty-status",
+/// The list options `--update-server` takes besides the settings.
+const SERVER_LIST_OPTIONS: [&str; 4] = [
     "blacklist",
     "whitelist",
     "domains-whitelist",
     "domains-blacklist",
-    "ipv4-prefix",
-    "ipv6-prefix",
-    "awl-count",
-    "sender-normalize",
-    "group-by-host-domain",
-    "log-retention",
 ];
 
-fn given_options(args: &Args) -> [(&'static str, bool); 22] {
-    [
-        ("status", args.status.is_some()),
-        ("personal-conf", args.personal_conf.is_some()),
-        ("grey-interval", args.grey_interval.is_some()),
-        ("expire-interval", args.expire_interval.is_some()),
-        ("penalty-interval", args.penalty_interval.is_some()),
-        ("penalty-status", args.penalty_status.is_some()),
-        ("blacklist", !args.blacklist.is_empty()),
-        ("whitelist", !args.whitelist.is_empty()),
-        ("domains-whitelist", !args.domains_whitelist.is_empty()),
-        ("domains-blacklist", !args.domains_blacklist.is_empty()),
-        ("ipv4-prefix", args.ipv4_prefix.is_some()),
-        ("ipv6-prefix", args.ipv6_prefix.is_some()),
-        ("awl-count", args.awl_count.is_some()),
-        ("sender-normalize", args.sender_normalize.is_some()),
-        ("group-by-host-domain", args.group_by_host_domain.is_some()),
-        ("log-retention", args.log_retention.is_some()),
-        ("since", args.since.is_some()),
-        ("top", args.top.is_some()),
-        ("threshold", args.threshold.is_some()),
-        ("w", args.warning.is_some()),
-        ("c", args.critical.is_some()),
-        ("ignore-file", args.ignore_file.is_some()),
-    ]
+/// Options `--update-server` takes: every setting and every server list.
+static SERVER_OPTIONS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    config::SETTINGS
+        .iter()
+        .map(|def| def.option)
+        .chain(SERVER_LIST_OPTIONS)
+        .collect()
+});
+
+/// Every option that takes a value, and whether it was given: Plesk's settings, the lists, our
+/// settings, then the options of the extension commands (the first one not allowed is named).
+fn given_options(args: &Args) -> Vec<(&'static str, bool)> {
+    let settings = |extension: bool| {
+        config::SETTINGS
+            .iter()
+            .filter(move |def| def.extension == extension)
+            .map(|def| (def.option, args.setting(def.option).is_some()))
+    };
+    let lists = [
+        !args.blacklist.is_empty(),
+        !args.whitelist.is_empty(),
+        !args.domains_whitelist.is_empty(),
+        !args.domains_blacklist.is_empty(),
+    ];
+    settings(false)
+        .chain(SERVER_LIST_OPTIONS.into_iter().zip(lists))
+        .chain(settings(true))
+        .chain([
+            ("since", args.since.is_some()),
+            ("top", args.top.is_some()),
+            ("threshold", args.threshold.is_some()),
+            ("w", args.warning.is_some()),
+            ("c", args.critical.is_some()),
+            ("ignore-file", args.ignore_file.is_some()),
+        ])
+        .collect()
 }
 
 /// One command's names, the operation its messages name, and the options it allows — the one
@@ -789,7 +734,7 @@ fn command_spec(args: &Args) -> CommandSpec {
         spec("info-mailname", "im", operation, &[])
     } else if args.update_server {
         let operation = "update of server-wide settings".to_string();
-        spec("update-server", "u", operation, SERVER_OPTIONS)
+        spec("update-server", "u", operation, SERVER_OPTIONS.as_slice())
     } else if let Some(domain) = &args.update_domain {
         spec(
             "update-domain",

@@ -44,6 +44,7 @@ mod policy_lifecycle;
 mod policy_options;
 mod postgres_multi_mx;
 mod read_only;
+mod settings_table;
 mod store_behaviour;
 mod transfer;
 mod unprivileged;
