@@ -54,6 +54,14 @@ pub struct SettingDef {
     pub option: &'static str,
     /// The value's kind and range.
     pub kind: SettingKind,
+    /// The row label in `--info-server` (with `--extended` for extensions).
+    pub label: &'static str,
+    /// The value as `--info-server` shows it.
+    pub show: fn(&Settings) -> String,
+    /// The left column of its `--help` row (`-awl-count <number>`).
+    pub usage: &'static str,
+    /// Its `--help` description.
+    pub help: &'static str,
     /// An extension of ours rather than one of Plesk's settings (shown by `--info-server
     /// --extended`, listed under "Extension options").
     pub extension: bool,
@@ -128,6 +136,28 @@ impl SettingDef {
     }
 }
 
+fn enabled(flag: bool) -> &'static str {
+    if flag { "enabled" } else { "disabled" }
+}
+
+fn show_awl(settings: &Settings) -> String {
+    match settings.awl_count {
+        0 => "disabled".to_string(),
+        count => format!("after {count} passed triplets"),
+    }
+}
+
+fn show_retention(settings: &Settings) -> String {
+    let seconds = settings.log_retention;
+    if seconds == 0 {
+        "disabled (no decision log)".to_string()
+    } else if seconds.is_multiple_of(86_400) {
+        format!("{} days", seconds / 86_400)
+    } else {
+        format!("{} minutes", seconds.div_ceil(60))
+    }
+}
+
 fn narrow<T: TryFrom<u64>>(slot: &mut T, value: u64) {
     if let Ok(value) = T::try_from(value) {
         *slot = value;
@@ -139,6 +169,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "enabled",
         option: "status",
+        label: "Grey listing checking",
+        show: |s| enabled(s.enabled).to_string(),
+        usage: "-status <on|off>",
+        help: "enable/disable grey listing. Used with --update-domain or with --update-server command",
         extension: false,
         kind: SettingKind::OnOff,
         get: |s| u64::from(s.enabled),
@@ -147,6 +181,17 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "personal_conf",
         option: "personal-conf",
+        label: "Personal grey listing configuration",
+        show: |s| {
+            if s.personal_conf {
+                "allowed"
+            } else {
+                "prohibited"
+            }
+            .to_string()
+        },
+        usage: "-personal-conf <true|false>",
+        help: "allows or prohibits personal grey listing configuration for users. Used only with --update-server command.",
         extension: false,
         kind: SettingKind::TrueFalse,
         get: |s| u64::from(s.personal_conf),
@@ -155,6 +200,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "grey_interval",
         option: "grey-interval",
+        label: "Grey interval",
+        show: |s| format!("{} minutes", s.grey_interval),
+        usage: "-grey-interval <number>",
+        help: "updates grey interval value (in minutes). Used only with --update-server command",
         extension: false,
         kind: SettingKind::Number {
             min: 0,
@@ -166,6 +215,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "expire_interval",
         option: "expire-interval",
+        label: "Expire interval",
+        show: |s| format!("{} minutes", s.expire_interval),
+        usage: "-expire-interval <number>",
+        help: "updates expire interval value (in minutes). Used only with --update-server command",
         extension: false,
         kind: SettingKind::Number {
             min: 1,
@@ -177,6 +230,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "penalty_interval",
         option: "penalty-interval",
+        label: "Penalty interval",
+        show: |s| format!("{} minutes", s.penalty_interval),
+        usage: "-penalty-interval <number>",
+        help: "updates penalty interval value (in minutes). Used only with --update-server command",
         extension: false,
         kind: SettingKind::Number {
             min: 0,
@@ -188,6 +245,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "penalty_enabled",
         option: "penalty-status",
+        label: "Penalty",
+        show: |s| enabled(s.penalty_enabled).to_string(),
+        usage: "-penalty-status <true|false>",
+        help: "enable/disable penalties for server. Used only with --update-server command",
         extension: false,
         kind: SettingKind::TrueFalse,
         get: |s| u64::from(s.penalty_enabled),
@@ -196,6 +257,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "ipv4_prefix",
         option: "ipv4-prefix",
+        label: "IPv4 prefix",
+        show: |s| s.ipv4_prefix.to_string(),
+        usage: "-ipv4-prefix <0-32>",
+        help: "prefix length of the client network an IPv4 sender is greylisted as (default 24; 32 = exact address, as Plesk). Used only with --update-server command",
         extension: true,
         kind: SettingKind::Number { min: 0, max: 32 },
         get: |s| u64::from(s.ipv4_prefix),
@@ -204,6 +269,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "ipv6_prefix",
         option: "ipv6-prefix",
+        label: "IPv6 prefix",
+        show: |s| s.ipv6_prefix.to_string(),
+        usage: "-ipv6-prefix <0-128>",
+        help: "prefix length of the client network an IPv6 sender is greylisted as (default 64; 128 = exact address). Used only with --update-server command",
         extension: true,
         kind: SettingKind::Number { min: 0, max: 128 },
         get: |s| u64::from(s.ipv6_prefix),
@@ -212,6 +281,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "awl_count",
         option: "awl-count",
+        label: "Client auto-whitelist",
+        show: show_awl,
+        usage: "-awl-count <number>",
+        help: "after this many passed triplets a client network skips greylisting until they expire (default 5, 0 = off). Used only with --update-server command",
         extension: true,
         kind: SettingKind::Number {
             min: 0,
@@ -223,6 +296,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "sender_normalize",
         option: "sender-normalize",
+        label: "Sender normalization",
+        show: |s| enabled(s.sender_normalize).to_string(),
+        usage: "-sender-normalize <true|false>",
+        help: "count +extension, BATV (prvs=) and VERP variants of a sender as one sender (default true). Used only with --update-server command",
         extension: true,
         kind: SettingKind::TrueFalse,
         get: |s| u64::from(s.sender_normalize),
@@ -231,6 +308,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "group_by_host_domain",
         option: "group-by-host-domain",
+        label: "Group by host domain",
+        show: |s| enabled(s.group_by_host_domain).to_string(),
+        usage: "-group-by-host-domain <true|false>",
+        help: "key a client with a verified server host name by its registrable domain, so a provider retrying from another address is the same client (default true). Used only with --update-server command",
         extension: true,
         kind: SettingKind::TrueFalse,
         get: |s| u64::from(s.group_by_host_domain),
@@ -239,6 +320,10 @@ pub const SETTINGS: [SettingDef; 12] = [
     SettingDef {
         key: "log_retention",
         option: "log-retention",
+        label: "Decision log retention",
+        show: show_retention,
+        usage: "-log-retention <duration>",
+        help: "how long the decision log keeps a row, e.g. 30d (default 30d; 0d = no decision log). Used only with --update-server command",
         extension: true,
         kind: SettingKind::Duration {
             max: MAX_LOG_RETENTION,

@@ -1,5 +1,5 @@
-//! Every row of the settings table, walked end to end on both stores: typed as its
-//! `--update-server` option, validated (out-of-range values refused, nothing written), stored,
+//! Every row of the settings table, walked end to end on both stores: listed by `--help`, typed
+//! as its `--update-server` option, validated (out-of-range values refused, nothing written), stored,
 //! shown by `--info-server` (`--extended` for extension settings) and `--json`, exported and
 //! imported into a fresh database, and an out-of-range value in an import refused.
 
@@ -68,6 +68,9 @@ fn every_setting_from_option_to_import(backend: Backend) {
         };
         let before = (shown(&db), db.ok(T0, &["--export"]));
 
+        // The option has its --help row.
+        assert!(db.ok(T0, &["--help"]).contains(def.usage), "{option}");
+
         // Validation: refused, named, nothing written.
         let bad = refused_value(def);
         let err = fails(&db, &["-u", &option, &bad]);
@@ -88,7 +91,10 @@ fn every_setting_from_option_to_import(backend: Backend) {
         assert_eq!((def.get)(&settings), stored, "{option} {typed}");
 
         // Store → --info-server (--extended) and --json.
-        assert_ne!(shown(&db), before.0, "{option} {typed} not shown");
+        let text = shown(&db);
+        assert_ne!(text, before.0, "{option} {typed} not shown");
+        let line = format!("{:<22} {}\n", def.label, (def.show)(&settings));
+        assert!(text.contains(&line), "{line:?} not in {text}");
         assert_eq!(json(&db)["settings"][def.key], json_value, "{option}");
 
         // Export → import into a fresh database.
