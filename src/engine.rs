@@ -295,7 +295,7 @@ struct Walk<'m> {
     client_name: Option<Cow<'m, str>>,
     /// The sender as matched.
     sender: Cow<'m, str>,
-    /// The client key (SPEC §4 "Client key"); it does not depend on the recipient.
+    /// The client key ([`client_key`]); it does not depend on the recipient.
     key: Option<ClientKey>,
     /// The sender as the triplets store it (a bounded sender costs a hash of the whole value).
     sender_key: String,

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 use super::{ExplainRequest, run};
 use crate::config::{ListKind, Settings};
+use crate::decision::Reason;
 use crate::engine::{self, Message};
 use crate::store::{SqliteStore, Store};
 
@@ -189,8 +190,23 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     );
     prop_assert_eq!(explained["reason"].as_str(), Some(decision.reason.as_str()));
     prop_assert_eq!(explained["pattern"].as_str(), decision.pattern.as_deref());
-    // The walk starts at the server switch, whatever decided.
-    prop_assert_eq!(&explained["steps"][0]["check"], "Server checking");
+    // The walk starts at the server switch and ends at the check that decided.
+    let steps = explained["steps"].as_array().unwrap();
+    prop_assert_eq!(&steps[0]["check"], "Server checking");
+    let deciding = match decision.reason {
+        Reason::Disabled => "Server checking",
+        Reason::DomainDisabled => "Domain checking",
+        Reason::WhiteHost => "White domains",
+        Reason::BlackHost => "Black domains",
+        Reason::MailboxWhite => "User's white list",
+        Reason::MailboxBlack => "User's black list",
+        Reason::ServerWhite => "Server white list",
+        Reason::ServerBlack => "Server black list",
+        Reason::ClientAwl => "Client AWL",
+        Reason::New | Reason::EarlyRetry | Reason::TripletFound => "Triplet",
+        Reason::Authenticated | Reason::LocalInjection => "none: explain has an outside client",
+    };
+    prop_assert_eq!(steps.last().unwrap()["check"].as_str(), Some(deciding));
     Ok(())
 }
 
