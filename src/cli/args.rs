@@ -463,6 +463,32 @@ mod tests {
         command().debug_assert();
     }
 
+    // The man page and completions are generated from the clap definition: every settings row
+    // has its option there, under the heading its kind belongs to, and `Args::setting` reads it.
+    #[test]
+    fn every_setting_has_its_clap_option() {
+        let command = command();
+        for def in &crate::config::SETTINGS {
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(def.option))
+                .unwrap_or_else(|| panic!("no clap option --{}", def.option));
+            let heading = if def.extension {
+                "Extension options"
+            } else {
+                "Options"
+            };
+            assert_eq!(arg.get_help_heading(), Some(heading), "{}", def.option);
+            let argv = [
+                "--update-server".to_string(),
+                format!("--{}", def.option),
+                "x".to_string(),
+            ];
+            let args = parse(&argv, &argv).unwrap();
+            assert_eq!(args.setting(def.option), Some("x"), "{}", def.option);
+        }
+    }
+
     #[test]
     fn global_flags_move_behind_the_command_argument() {
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
