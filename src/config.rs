@@ -10,6 +10,10 @@ use thiserror::Error;
 use crate::pattern::lint::Target;
 use crate::pattern::{Pattern, same_pattern};
 
+mod table;
+
+pub use table::{SETTINGS, SettingDef, SettingKind, SettingValueError, setting_by_key};
+
 /// Upper bound of the grey and penalty intervals, in minutes (30 days).
 pub const MAX_GREY_MINUTES: u32 = 43_200;
 /// Upper bound of the expire interval, in minutes (10 years).
@@ -94,25 +98,12 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The settings as `(name, value)` pairs, the form the stores keep them in.
+    /// The settings as `(name, value)` pairs, the form the stores keep them in ([`SETTINGS`]).
     pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("enabled", self.enabled.to_string()),
-            ("grey_interval", self.grey_interval.to_string()),
-            ("expire_interval", self.expire_interval.to_string()),
-            ("penalty_interval", self.penalty_interval.to_string()),
-            ("penalty_enabled", self.penalty_enabled.to_string()),
-            ("personal_conf", self.personal_conf.to_string()),
-            ("ipv4_prefix", self.ipv4_prefix.to_string()),
-            ("ipv6_prefix", self.ipv6_prefix.to_string()),
-            ("awl_count", self.awl_count.to_string()),
-            ("sender_normalize", self.sender_normalize.to_string()),
-            (
-                "group_by_host_domain",
-                self.group_by_host_domain.to_string(),
-            ),
-            ("log_retention", self.log_retention.to_string()),
-        ]
+        SETTINGS
+            .iter()
+            .map(|def| (def.key, def.stored(self)))
+            .collect()
     }
 
     /// Rebuilds settings from stored pairs; names not given (or unreadable) keep their default,
@@ -120,20 +111,8 @@ impl Settings {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Settings {
         let mut settings = Settings::default();
         for (name, value) in pairs {
-            match name {
-                "enabled" => set_parsed(&mut settings.enabled, value),
-                "grey_interval" => set_parsed(&mut settings.grey_interval, value),
-                "expire_interval" => set_parsed(&mut settings.expire_interval, value),
-                "penalty_interval" => set_parsed(&mut settings.penalty_interval, value),
-                "penalty_enabled" => set_parsed(&mut settings.penalty_enabled, value),
-                "personal_conf" => set_parsed(&mut settings.personal_conf, value),
-                "ipv4_prefix" => set_parsed(&mut settings.ipv4_prefix, value),
-                "ipv6_prefix" => set_parsed(&mut settings.ipv6_prefix, value),
-                "awl_count" => set_parsed(&mut settings.awl_count, value),
-                "sender_normalize" => set_parsed(&mut settings.sender_normalize, value),
-                "group_by_host_domain" => set_parsed(&mut settings.group_by_host_domain, value),
-                "log_retention" => set_parsed(&mut settings.log_retention, value),
-                _ => {}
+            if let Some(def) = setting_by_key(name) {
+                def.load(&mut settings, value);
             }
         }
         settings
@@ -168,12 +147,6 @@ impl Settings {
     /// get through.
     pub fn intervals_make_sense(&self) -> bool {
         self.expire_interval > self.grey_interval
-    }
-}
-
-fn set_parsed<T: std::str::FromStr>(slot: &mut T, value: &str) {
-    if let Ok(parsed) = value.parse() {
-        *slot = parsed;
     }
 }
 

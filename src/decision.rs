@@ -11,6 +11,10 @@ use crate::config::{ListKind, MailboxLists, ServerLists, Settings};
 use crate::pattern::{Pattern, first_match};
 use crate::store::Triplet;
 
+mod trace;
+
+pub use trace::{ListSeen, Step, Trace, TripletSeen};
+
 /// What happens to the mail for one recipient (or a whole message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -228,7 +232,18 @@ pub fn decide_by_policy(
     recipient: &RecipientPolicy,
     request: &Request<'_>,
 ) -> PolicyOutcome {
-    match policy_rules(settings, lists, recipient, request) {
+    decide_by_policy_traced(settings, lists, recipient, request, &mut Trace::off())
+}
+
+/// [`decide_by_policy`], recording each check in `trace`.
+pub fn decide_by_policy_traced(
+    settings: &Settings,
+    lists: &CompiledLists,
+    recipient: &RecipientPolicy,
+    request: &Request<'_>,
+    trace: &mut Trace,
+) -> PolicyOutcome {
+    match policy_rules(settings, lists, recipient, request, trace) {
         Some(decision) => PolicyOutcome::Decided(decision),
         None => match request.client_ip {
             Some(ip) => PolicyOutcome::Greylist(ip),
@@ -244,58 +259,124 @@ fn policy_rules(
     lists: &CompiledLists,
     recipient: &RecipientPolicy,
     request: &Request<'_>,
+    trace: &mut Trace,
 ) -> Option<Decision> {
+    trace.push(|| Step::Server {
+        enabled: settings.enabled,
+    });
     if !settings.enabled {
         return Some(Decision::by_rule(Verdict::Pass, Reason::Disabled));
     }
+    trace.push(|| Step::Domain {
+        enabled: recipient.domain_enabled,
+    });
     if recipient.domain_enabled == Some(false) {
         return Some(Decision::by_rule(Verdict::Pass, Reason::DomainDisabled));
     }
+    trace.push(|| Step::Authentication {
+        authenticated: request.authenticated,
+    });
     if request.authenticated {
         return Some(Decision::by_rule(Verdict::Pass, Reason::Authenticated));
     }
     if request.client_ip.is_none() {
+        trace.push(|| Step::LocalInjection);
         return Some(Decision::by_rule(Verdict::Pass, Reason::LocalInjection));
     }
     // A name too long to be a DNS name, or a sender over the value limit, matches no pattern:
     // it is greylisted under its bounded key, and costs the matcher nothing.
-    if let Some(host) = request.client_name.filter(|h| bounds::host_matchable(h)) {
-        if let Some(pattern) = first_match(&lists.domains_white, host) {
-            return Some(Decision::by_pattern(
-                Verdict::Pass,
-                Reason::WhiteHost,
-                pattern,
-            ));
-        }
-        if let Some(pattern) = first_match(&lists.domains_black, host) {
-            return Some(Decision::by_pattern(
-                Verdict::Reject,
-                Reason::BlackHost,
-                pattern,
-            ));
+    let host_lists = [
+        (&lists.domains_white, Verdict::Pass, Reason::WhiteHost),
+        (&lists.domains_black, Verdict::Reject, Reason::BlackHost),
+    ];
+    for (patterns, verdict, rule) in host_lists {
+        let decided = list_rule(
+            patterns,
+            request.client_name,
+            bounds::host_matchable,
+            rule,
+            trace,
+        );
+        if let Some(pattern) = decided {
+            return Some(Decision::by_pattern(verdict, rule, pattern));
         }
     }
-    let sender = request.sender;
-    if !bounds::sender_matchable(sender) {
+    let address_lists = [
+        (&recipient.white, Verdict::Pass, Reason::MailboxWhite, true),
+        (
+            &recipient.black,
+            Verdict::Reject,
+            Reason::MailboxBlack,
+            true,
+        ),
+        (&lists.white, Verdict::Pass, Reason::ServerWhite, false),
+        (&lists.black, Verdict::Reject, Reason::ServerBlack, false),
+    ];
+    for (patterns, verdict, rule, personal) in address_lists {
+        if personal && !settings.personal_conf {
+            trace.push(|| Step::List {
+                rule,
+                seen: ListSeen::Skipped,
+            });
+            continue;
+        }
+        let sender = Some(request.sender);
+        if let Some(pattern) = list_rule(patterns, sender, bounds::sender_matchable, rule, trace) {
+            return Some(Decision::by_pattern(verdict, rule, pattern));
+        }
+    }
+    None
+}
+
+/// One list check: the first pattern of `patterns` that `value` matches, if `value` is there
+/// and `matchable`; the check is recorded in `trace` as `rule`.
+fn list_rule<'p>(
+    patterns: &'p [Pattern],
+    value: Option<&str>,
+    matchable: fn(&str) -> bool,
+    rule: Reason,
+    trace: &mut Trace,
+) -> Option<&'p Pattern> {
+    let Some(value) = value else {
+        trace.push(|| Step::List {
+            rule,
+            seen: ListSeen::Absent,
+        });
+        return None;
+    };
+    if !matchable(value) {
+        trace.push(|| Step::List {
+            rule,
+            seen: ListSeen::TooLong(value.to_string()),
+        });
         return None;
     }
-    let mut address_lists: Vec<(&[Pattern], Verdict, Reason)> = Vec::with_capacity(4);
-    if settings.personal_conf {
-        address_lists.push((&recipient.white, Verdict::Pass, Reason::MailboxWhite));
-        address_lists.push((&recipient.black, Verdict::Reject, Reason::MailboxBlack));
-    }
-    address_lists.push((&lists.white, Verdict::Pass, Reason::ServerWhite));
-    address_lists.push((&lists.black, Verdict::Reject, Reason::ServerBlack));
-    address_lists
-        .into_iter()
-        .find_map(|(patterns, verdict, reason)| {
-            first_match(patterns, sender)
-                .map(|pattern| Decision::by_pattern(verdict, reason, pattern))
-        })
+    let found = first_match(patterns, value);
+    trace.push(|| Step::List {
+        rule,
+        seen: match found {
+            Some(pattern) => ListSeen::Match {
+                value: value.to_string(),
+                pattern: pattern.as_str().to_string(),
+            },
+            None => ListSeen::NoMatch(value.to_string()),
+        },
+    });
+    found
 }
 
 /// Steps 5–6 of SPEC §4: the auto-whitelist, then the triplet itself.
 pub fn decide_by_triplet(settings: &Settings, client: &ClientState, now: i64) -> Decision {
+    decide_by_triplet_traced(settings, client, now, &mut Trace::off())
+}
+
+/// [`decide_by_triplet`], recording each check in `trace`.
+pub fn decide_by_triplet_traced(
+    settings: &Settings,
+    client: &ClientState,
+    now: i64,
+    trace: &mut Trace,
+) -> Decision {
     let live = client.triplet.filter(|t| t.expires > now);
     let expire = i64::from(settings.expire_interval) * 60;
     let passed = |triplet: Triplet, delay: Option<i64>, reason: Reason| Decision {
@@ -310,7 +391,13 @@ pub fn decide_by_triplet(settings: &Settings, client: &ClientState, now: i64) ->
             ..triplet
         }),
     };
-    if settings.awl_count > 0 && client.awl_passes >= u64::from(settings.awl_count) {
+    let whitelisted = settings.awl_count > 0 && client.awl_passes >= u64::from(settings.awl_count);
+    trace.push(|| Step::Awl {
+        needed: settings.awl_count,
+        passes: client.awl_passes,
+        whitelisted,
+    });
+    if whitelisted {
         let base = live.unwrap_or(Triplet {
             first_seen: now,
             earliest_accept: now,
@@ -321,6 +408,12 @@ pub fn decide_by_triplet(settings: &Settings, client: &ClientState, now: i64) ->
         return passed(base, None, Reason::ClientAwl);
     }
     let Some(triplet) = live else {
+        trace.push(|| {
+            Step::Triplet(match client.triplet {
+                Some(_) => TripletSeen::Expired,
+                None => TripletSeen::Unknown,
+            })
+        });
         let grey = i64::from(settings.grey_interval) * 60;
         return Decision {
             write: Some(Triplet {
@@ -334,6 +427,11 @@ pub fn decide_by_triplet(settings: &Settings, client: &ClientState, now: i64) ->
         };
     };
     if now < triplet.earliest_accept {
+        trace.push(|| {
+            Step::Triplet(TripletSeen::Early {
+                left: triplet.earliest_accept.saturating_sub(now),
+            })
+        });
         let penalty = if settings.penalty_enabled {
             i64::from(settings.penalty_interval) * 60
         } else {
@@ -348,6 +446,7 @@ pub fn decide_by_triplet(settings: &Settings, client: &ClientState, now: i64) ->
             ..Decision::by_rule(Verdict::Defer, Reason::EarlyRetry)
         };
     }
+    trace.push(|| Step::Triplet(TripletSeen::InTime));
     let delay = (triplet.pass_count == 0).then(|| now.saturating_sub(triplet.first_seen));
     passed(triplet, delay, Reason::TripletFound)
 }

@@ -1,6 +1,7 @@
 //! Runs the pure decision of [`crate::decision`] against a store: reads what it needs, decides
 //! every recipient and writes the triplets back, all in one write transaction.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
@@ -9,10 +10,15 @@ use crate::bounds;
 use crate::config::Settings;
 use crate::decision::{
     ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request,
-    Verdict, client_key, combine, decide_by_policy, decide_by_triplet, triplet_sender,
+    Trace, Verdict, client_key, combine, decide_by_policy_traced, decide_by_triplet_traced,
+    triplet_sender,
 };
 use crate::names;
 use crate::store::{self, LogEntry, Store, StoreError, TripletKey, Tx};
+
+mod explain;
+
+pub use explain::{Explanation, explain};
 
 /// Old decision-log rows pruned per message at most, so the mail path never does a long delete
 /// (`grey_listing --purge` removes any backlog at once).
@@ -238,67 +244,19 @@ fn decide_recipients(
     now: i64,
 ) -> Result<Vec<RecipientOutcome>, StoreError> {
     let mut outcomes = Vec::with_capacity(message.recipients.len());
-    // Names are matched and keyed in A-label form, as the CLI stores them (never failing: a
-    // name that cannot be converted is used lower-cased).
-    let client_name = message.client_name.as_deref().map(names::host_for_matching);
-    let sender = names::address_for_matching(&message.sender);
-    // The client key does not depend on the recipient: computed once (SPEC §4 "Client key").
-    let key = message
-        .client_ip
-        .map(|ip| client_key(ip, client_name.as_deref(), settings, lists.domains_black()));
-    // The sender as the triplets and the decision log store it, computed once per message (a
-    // bounded sender costs a hash of the whole value).
-    let sender_key =
-        bounds::bound(&triplet_sender(&sender, settings.sender_normalize)).into_owned();
+    let walk = Walk::new(settings, lists, message, now, Mode::Mail);
     let sender_logged = bounds::bound(&message.sender);
     for recipient in &message.recipients {
-        // Bounded before anything is looked up, cached or stored: an over-long recipient is no
-        // mailbox (an address has at most 320 bytes) and must not grow the cache or the store.
-        let recipient_lower =
-            bounds::bound(&names::address_for_matching(recipient).to_lowercase()).into_owned();
+        let recipient_lower = recipient_key(recipient);
         let policy = recipient_policy(tx, settings, recipients, &recipient_lower)?;
-        let request = Request {
-            client_ip: message.client_ip,
-            client_name: client_name.as_deref(),
-            sender: &sender,
-            recipient,
-            authenticated: message.authenticated,
-        };
-        let decision = match decide_by_policy(settings, lists, policy, &request) {
-            PolicyOutcome::Decided(decision) => decision,
-            PolicyOutcome::Greylist(ip) => {
-                let client = key.clone().unwrap_or_else(|| {
-                    client_key(ip, request.client_name, settings, lists.domains_black())
-                });
-                let network = client.network;
-                let triplet_key = TripletKey {
-                    client: client.key,
-                    sender: sender_key.clone(),
-                    recipient: recipient_lower.clone(),
-                };
-                let state = ClientState {
-                    awl_passes: if settings.awl_count > 0 {
-                        // Only compared with the threshold: counting may stop there.
-                        tx.awl_passes_up_to(&network, now, u64::from(settings.awl_count))?
-                    } else {
-                        0
-                    },
-                    triplet: tx.triplet(&triplet_key)?,
-                };
-                let decision = decide_by_triplet(settings, &state, now);
-                if let Some(write) = &decision.write {
-                    tx.put_triplet(&triplet_key, &network, write)?;
-                }
-                decision
-            }
-        };
+        let decision = walk.decide(tx, policy, recipient, &recipient_lower, &mut Trace::off())?;
         if settings.log_retention > 0 {
             let facts = LoggedFacts {
                 message,
                 sender: &sender_logged,
                 recipient,
             };
-            tx.log_decision(&log_entry(&facts, key.as_ref(), &decision, now))?;
+            tx.log_decision(&log_entry(&facts, walk.key.as_ref(), &decision, now))?;
         }
         outcomes.push(RecipientOutcome {
             recipient: recipient.clone(),
@@ -306,6 +264,128 @@ fn decide_recipients(
         });
     }
     Ok(outcomes)
+}
+
+/// The recipient as the triplets and the cache key it: normalised, lower-cased and bounded
+/// before anything is looked up, cached or stored (an over-long recipient is no mailbox — an
+/// address has at most 320 bytes — and must not grow the cache or the store).
+fn recipient_key(recipient: &str) -> String {
+    bounds::bound(&names::address_for_matching(recipient).to_lowercase()).into_owned()
+}
+
+/// Whether a walk decides mail or only explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The mail path: triplets are written, the auto-whitelist count may stop at its threshold.
+    Mail,
+    /// `--explain`: nothing is written and the auto-whitelist count is exact.
+    Explain,
+}
+
+/// One message's walk through the rules: what every recipient's decision shares, computed once
+/// per message.
+struct Walk<'m> {
+    settings: &'m Settings,
+    lists: &'m CompiledLists,
+    message: &'m Message,
+    now: i64,
+    mode: Mode,
+    /// The client name in A-label form, as the CLI stores names (never failing: a name that
+    /// cannot be converted is used lower-cased).
+    client_name: Option<Cow<'m, str>>,
+    /// The sender as matched.
+    sender: Cow<'m, str>,
+    /// The client key ([`client_key`]); it does not depend on the recipient.
+    key: Option<ClientKey>,
+    /// The sender as the triplets store it (a bounded sender costs a hash of the whole value).
+    sender_key: String,
+}
+
+impl<'m> Walk<'m> {
+    fn new(
+        settings: &'m Settings,
+        lists: &'m CompiledLists,
+        message: &'m Message,
+        now: i64,
+        mode: Mode,
+    ) -> Walk<'m> {
+        let client_name = message.client_name.as_deref().map(names::host_for_matching);
+        let sender = names::address_for_matching(&message.sender);
+        let key = message
+            .client_ip
+            .map(|ip| client_key(ip, client_name.as_deref(), settings, lists.domains_black()));
+        let sender_key =
+            bounds::bound(&triplet_sender(&sender, settings.sender_normalize)).into_owned();
+        Walk {
+            settings,
+            lists,
+            message,
+            now,
+            mode,
+            client_name,
+            sender,
+            key,
+            sender_key,
+        }
+    }
+
+    /// The triplet key of this message for one recipient (already [`recipient_key`]ed).
+    fn triplet_key(&self, client: &ClientKey, recipient_lower: &str) -> TripletKey {
+        TripletKey {
+            client: client.key.clone(),
+            sender: self.sender_key.clone(),
+            recipient: recipient_lower.to_string(),
+        }
+    }
+
+    /// Decides one recipient: the policy rules, then (when none decided) the triplet, read and
+    /// in [`Mode::Mail`] written back. Each check is recorded in `trace`.
+    fn decide(
+        &self,
+        tx: &mut dyn Tx,
+        policy: &RecipientPolicy,
+        recipient: &str,
+        recipient_lower: &str,
+        trace: &mut Trace,
+    ) -> Result<Decision, StoreError> {
+        let (settings, now) = (self.settings, self.now);
+        let request = Request {
+            client_ip: self.message.client_ip,
+            client_name: self.client_name.as_deref(),
+            sender: &self.sender,
+            recipient,
+            authenticated: self.message.authenticated,
+        };
+        let ip = match decide_by_policy_traced(settings, self.lists, policy, &request, trace) {
+            PolicyOutcome::Decided(decision) => return Ok(decision),
+            PolicyOutcome::Greylist(ip) => ip,
+        };
+        let client = self.key.clone().unwrap_or_else(|| {
+            client_key(
+                ip,
+                request.client_name,
+                settings,
+                self.lists.domains_black(),
+            )
+        });
+        let triplet_key = self.triplet_key(&client, recipient_lower);
+        let network = client.network;
+        let awl_passes = match (settings.awl_count, self.mode) {
+            (0, _) => 0,
+            // Only compared with the threshold: counting may stop there.
+            (count, Mode::Mail) => tx.awl_passes_up_to(&network, now, u64::from(count))?,
+            (_, Mode::Explain) => tx.awl_passes(&network, now)?,
+        };
+        let state = ClientState {
+            awl_passes,
+            triplet: tx.triplet(&triplet_key)?,
+        };
+        let decision = decide_by_triplet_traced(settings, &state, now, trace);
+        if let (Mode::Mail, Some(write)) = (self.mode, &decision.write) {
+            tx.put_triplet(&triplet_key, &network, write)?;
+        }
+        Ok(decision)
+    }
 }
 
 /// What a decision-log row says about the message: the sender already bounded.

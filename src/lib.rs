@@ -11,12 +11,15 @@
 //! - [`policy`]: the Postfix policy server `greylisting-policyd` (SPEC §6).
 //! - [`bounds`] and [`escape`]: size limits and escaping for every value from outside.
 //! - [`milter`]: `greylisting-milter`, for Sendmail and Postfix's `smtpd_milters`.
+//! - [`logline`]: the decision log lines every front end writes; [`client`]: the client's
+//!   address and verified name as every front end reads them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod access;
 pub mod bounds;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod conf_file;
 pub mod config;
@@ -25,6 +28,7 @@ pub mod engine;
 pub mod escape;
 pub mod handler;
 pub mod logging;
+pub mod logline;
 pub mod manual;
 pub mod milter;
 pub mod names;

@@ -154,45 +154,14 @@ fn check_intervals(settings: &Settings, grey: &str, expire: &str) -> Result<(), 
 
 /// The ranges `--update-server` accepts, so an import cannot store what the CLI refuses.
 fn validate_settings(settings: &Settings) -> Result<(), ImportError> {
-    let checks = [
-        (
-            "grey_interval",
-            u64::from(settings.grey_interval),
-            0,
-            u64::from(config::MAX_GREY_MINUTES),
-        ),
-        (
-            "expire_interval",
-            u64::from(settings.expire_interval),
-            1,
-            u64::from(config::MAX_EXPIRE_MINUTES),
-        ),
-        (
-            "penalty_interval",
-            u64::from(settings.penalty_interval),
-            0,
-            u64::from(config::MAX_GREY_MINUTES),
-        ),
-        ("ipv4_prefix", u64::from(settings.ipv4_prefix), 0, 32),
-        ("ipv6_prefix", u64::from(settings.ipv6_prefix), 0, 128),
-        (
-            "awl_count",
-            u64::from(settings.awl_count),
-            0,
-            u64::from(config::MAX_AWL_COUNT),
-        ),
-        // In minutes, as the file gives it.
-        (
-            "log_retention",
-            settings.log_retention / 60,
-            0,
-            config::MAX_LOG_RETENTION / 60,
-        ),
-    ];
-    for (name, value, min, max) in checks {
+    for def in &config::SETTINGS {
+        let Some((value, min, max)) = def.import_range(settings) else {
+            continue;
+        };
         if value < min || value > max {
             return Err(ImportError::Invalid(format!(
-                "settings.{name}: {value} is out of range ({min}..={max})"
+                "settings.{}: {value} is out of range ({min}..={max})",
+                def.key
             )));
         }
     }

@@ -325,6 +325,28 @@ pub struct Args {
     pub extended: bool,
 }
 
+impl Args {
+    /// The value given for the settings option `option` (a [`crate::config::SETTINGS`] row's
+    /// option), as typed.
+    pub fn setting(&self, option: &str) -> Option<&str> {
+        match option {
+            "status" => self.status.as_deref(),
+            "personal-conf" => self.personal_conf.as_deref(),
+            "grey-interval" => self.grey_interval.as_deref(),
+            "expire-interval" => self.expire_interval.as_deref(),
+            "penalty-interval" => self.penalty_interval.as_deref(),
+            "penalty-status" => self.penalty_status.as_deref(),
+            "ipv4-prefix" => self.ipv4_prefix.as_deref(),
+            "ipv6-prefix" => self.ipv6_prefix.as_deref(),
+            "awl-count" => self.awl_count.as_deref(),
+            "sender-normalize" => self.sender_normalize.as_deref(),
+            "group-by-host-domain" => self.group_by_host_domain.as_deref(),
+            "log-retention" => self.log_retention.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// The clap command, for man pages, completions and the translation table.
 pub fn command() -> clap::Command {
     Args::command()
@@ -439,6 +461,32 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    // The man page and completions are generated from the clap definition: every settings row
+    // has its option there, under the heading its kind belongs to, and `Args::setting` reads it.
+    #[test]
+    fn every_setting_has_its_clap_option() {
+        let command = command();
+        for def in &crate::config::SETTINGS {
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(def.option))
+                .unwrap_or_else(|| panic!("no clap option --{}", def.option));
+            let heading = if def.extension {
+                "Extension options"
+            } else {
+                "Options"
+            };
+            assert_eq!(arg.get_help_heading(), Some(heading), "{}", def.option);
+            let argv = [
+                "--update-server".to_string(),
+                format!("--{}", def.option),
+                "x".to_string(),
+            ];
+            let args = parse(&argv, &argv).unwrap();
+            assert_eq!(args.setting(def.option), Some("x"), "{}", def.option);
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! `grey_listing --explain <client-ip> <client-host|-> <sender|-> <recipient>`: walks SPEC §4
-//! for one message at `now`, read-only. The verdict comes from the same pure functions the mail
-//! path runs ([`decide_by_policy`], [`decide_by_triplet`]); the walk around it shows each check.
+//! `grey_listing --explain <client-ip> <client-host|-> <sender|-> <recipient>`: the decision for
+//! one message at `now`, read-only. The engine runs the mail path's own walk with its trace on
+//! ([`engine::explain`]); this module only puts each traced check into words.
 
 use std::net::IpAddr;
 
@@ -10,14 +10,11 @@ use serde_json::json;
 use super::output::row;
 use super::to_json;
 use crate::bounds;
-use crate::config::{self, ListKind, MailboxLists, ServerLists, Settings};
-use crate::decision::{
-    ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, Reason, RecipientPolicy,
-    Request, client_key, decide_by_policy, decide_by_triplet, triplet_sender,
-};
+use crate::config;
+use crate::decision::{self as trace, ClientKey, ListSeen, Reason, TripletSeen};
+use crate::engine::{self, Message};
 use crate::escape::{escape, shown};
-use crate::pattern::{Pattern, first_match};
-use crate::store::{self, Store, StoreError, Triplet, TripletKey};
+use crate::store::{Store, StoreError, Triplet};
 
 /// The message to explain, validated.
 #[derive(Debug, Clone)]
@@ -59,7 +56,7 @@ impl ExplainRequest {
     }
 }
 
-/// One check of the walk.
+/// One check of the walk, as printed.
 #[derive(Debug, Clone, Serialize)]
 struct Step {
     /// What is checked.
@@ -71,17 +68,6 @@ struct Step {
     pattern: Option<String>,
 }
 
-/// Everything read from the store, in one snapshot.
-#[derive(Default)]
-struct Snapshot {
-    settings: Settings,
-    lists: ServerLists,
-    domain_enabled: Option<bool>,
-    mailbox: MailboxLists,
-    awl_passes: u64,
-    triplet: Option<Triplet>,
-}
-
 /// Runs the explanation; the store is only read.
 pub fn run(
     store: &mut dyn Store,
@@ -89,70 +75,32 @@ pub fn run(
     now: i64,
     json: bool,
 ) -> Result<String, StoreError> {
-    let domain = request
-        .recipient
-        .rsplit_once('@')
-        .map_or("", |(_, d)| d)
-        .to_string();
-    // The triplet key exactly as the mail path stores it (bounded when over-long).
-    let sender_key_for = |settings: &Settings| {
-        bounds::bound(&triplet_sender(&request.sender, settings.sender_normalize)).into_owned()
-    };
-    let mut snapshot = Snapshot::default();
-    let mut client = None;
-    store.read(&mut |tx| {
-        let settings = tx.settings()?;
-        let lists = store::server_lists(tx)?;
-        let black: Vec<Pattern> = lists
-            .domains_black
-            .iter()
-            .map(|p| ListKind::DomainsBlack.compile(p))
-            .collect();
-        let key = client_key(
-            request.client_ip,
-            request.client_name.as_deref(),
-            &settings,
-            &black,
-        );
-        let triplet_key = TripletKey {
-            client: key.key.clone(),
-            sender: sender_key_for(&settings),
-            recipient: request.recipient.clone(),
-        };
-        snapshot = Snapshot {
-            domain_enabled: tx.domain_status(&domain)?,
-            mailbox: store::mailbox_lists(tx, &request.recipient)?,
-            awl_passes: tx.awl_passes(&key.network, now)?,
-            triplet: tx.triplet(&triplet_key)?,
-            settings,
-            lists,
-        };
-        client = Some(key);
-        Ok(())
-    })?;
-    let Some(client) = client else {
-        return Ok(String::new());
-    };
-    let settings = &snapshot.settings;
-    let compiled = CompiledLists::new(&snapshot.lists);
-    let policy = RecipientPolicy::new(snapshot.domain_enabled, &snapshot.mailbox);
-    let facts = Request {
+    let message = Message {
         client_ip: Some(request.client_ip),
-        client_name: request.client_name.as_deref(),
-        sender: &request.sender,
-        recipient: &request.recipient,
+        client_name: request.client_name.clone(),
+        sender: request.sender.clone(),
+        recipients: vec![request.recipient.clone()],
         authenticated: false,
     };
-    let state = ClientState {
-        awl_passes: snapshot.awl_passes,
-        triplet: snapshot.triplet,
+    let mut explained = None;
+    store.read(&mut |tx| {
+        explained = Some(engine::explain(tx, &message, &request.recipient, now)?);
+        Ok(())
+    })?;
+    let Some(explained) = explained else {
+        return Ok(String::new());
     };
-    let decision = match decide_by_policy(settings, &compiled, &policy, &facts) {
-        PolicyOutcome::Decided(decision) => decision,
-        PolicyOutcome::Greylist(_) => decide_by_triplet(settings, &state, now),
+    let (Some(client), Some(triplet_key)) = (&explained.client, &explained.triplet_key) else {
+        return Ok(String::new());
     };
-    let steps = walk(request, &snapshot, &domain, &client, &decision, now);
-    let sender_key = sender_key_for(settings);
+    let domain = request.recipient.rsplit_once('@').map_or("", |(_, d)| d);
+    let steps: Vec<Step> = explained
+        .trace
+        .steps()
+        .iter()
+        .map(|step| render(step, domain, client))
+        .collect();
+    let decision = &explained.decision;
     if json {
         return Ok(to_json(&json!({
             "time": now,
@@ -163,12 +111,12 @@ pub fn run(
             "steps": steps,
             "client_key": client,
             "triplet": {
-                "client": client.key,
-                "sender": sender_key,
-                "recipient": request.recipient,
-                "state": triplet_json(snapshot.triplet, now),
+                "client": triplet_key.client,
+                "sender": triplet_key.sender,
+                "recipient": triplet_key.recipient,
+                "state": triplet_json(explained.triplet, now),
             },
-            "awl_passes": snapshot.awl_passes,
+            "awl_passes": explained.awl_passes,
             "verdict": decision.verdict,
             "reason": decision.reason.as_str(),
             "pattern": decision.pattern,
@@ -203,12 +151,12 @@ pub fn run(
         "Triplet",
         &format!(
             "{} / <{}> / <{}>",
-            shown(&client.key),
-            shown(&sender_key),
-            shown(&request.recipient)
+            shown(&triplet_key.client),
+            shown(&triplet_key.sender),
+            shown(&triplet_key.recipient)
         ),
     ));
-    out.push_str(&row("Triplet state", &triplet_text(snapshot.triplet, now)));
+    out.push_str(&row("Triplet state", &triplet_text(explained.triplet, now)));
     out.push('\n');
     let mut verdict = format!(
         "{} ({})",
@@ -223,173 +171,132 @@ pub fn run(
     Ok(out)
 }
 
-/// The checks of SPEC §4 in order, up to the one that decided.
-fn walk(
-    request: &ExplainRequest,
-    snapshot: &Snapshot,
-    domain: &str,
-    client: &ClientKey,
-    decision: &Decision,
-    now: i64,
-) -> Vec<Step> {
-    let settings = &snapshot.settings;
-    let mut steps = Vec::new();
-    let mut push = |check: &'static str, result: String, pattern: Option<String>| {
-        steps.push(Step {
-            check,
-            result,
-            pattern,
-        });
+/// One step of the decision's trace in words. `domain` is the recipient's domain, `client` the
+/// client key the walk used.
+fn render(step: &trace::Step, domain: &str, client: &ClientKey) -> Step {
+    let plain = |check: &'static str, result: String| Step {
+        check,
+        result,
+        pattern: None,
     };
-    let decided = |reasons: &[Reason]| reasons.contains(&decision.reason);
-
-    push(
-        "Server checking",
-        if settings.enabled {
-            "enabled"
-        } else {
-            "disabled: pass"
+    match step {
+        trace::Step::Server { enabled } => plain(
+            "Server checking",
+            if *enabled {
+                "enabled"
+            } else {
+                "disabled: pass"
+            }
+            .to_string(),
+        ),
+        trace::Step::Domain { enabled } => {
+            let domain = shown(domain);
+            plain(
+                "Domain checking",
+                match enabled {
+                    None => format!("{domain}: enabled (never set)"),
+                    Some(true) => format!("{domain}: enabled"),
+                    Some(false) => format!("{domain}: disabled: pass"),
+                },
+            )
         }
-        .to_string(),
-        None,
-    );
-    if decided(&[Reason::Disabled]) {
-        return steps;
+        trace::Step::Authentication { authenticated } => plain(
+            "Authentication",
+            if *authenticated {
+                "authenticated: pass"
+            } else {
+                "not authenticated (explain assumes an outside client)"
+            }
+            .to_string(),
+        ),
+        trace::Step::LocalInjection => {
+            plain("Client address", "none (local injection): pass".to_string())
+        }
+        trace::Step::List { rule, seen } => render_list(*rule, seen),
+        trace::Step::Awl {
+            needed,
+            passes,
+            whitelisted,
+        } => plain(
+            "Client AWL",
+            if *needed == 0 {
+                "off (awl-count 0)".to_string()
+            } else {
+                let outcome = if *whitelisted {
+                    "pass"
+                } else {
+                    "not auto-whitelisted"
+                };
+                format!(
+                    "{}: {passes} passed triplets, needs {needed}: {outcome}",
+                    client.network
+                )
+            },
+        ),
+        trace::Step::Triplet(seen) => plain(
+            "Triplet",
+            match seen {
+                TripletSeen::Unknown => "unknown: would be created, defer (new)".to_string(),
+                TripletSeen::Expired => "expired: would be recreated, defer (new)".to_string(),
+                TripletSeen::Early { left } => format!(
+                    "retry too early ({} left): defer (early-retry)",
+                    super::report::format_delay(*left)
+                ),
+                TripletSeen::InTime => "retry in time: pass (triplet found)".to_string(),
+            },
+        ),
     }
-    let domain = shown(domain);
-    let domain_text = match snapshot.domain_enabled {
-        None => format!("{domain}: enabled (never set)"),
-        Some(true) => format!("{domain}: enabled"),
-        Some(false) => format!("{domain}: disabled: pass"),
+}
+
+/// A list check in words: host-name lists show the host, address lists the sender.
+fn render_list(rule: Reason, seen: &ListSeen) -> Step {
+    let (check, host) = match rule {
+        Reason::WhiteHost => ("White domains", true),
+        Reason::BlackHost => ("Black domains", true),
+        Reason::MailboxWhite => ("User's white list", false),
+        Reason::MailboxBlack => ("User's black list", false),
+        Reason::ServerWhite => ("Server white list", false),
+        _ => ("Server black list", false),
     };
-    push("Domain checking", domain_text, None);
-    if decided(&[Reason::DomainDisabled]) {
-        return steps;
-    }
-    push(
-        "Authentication",
-        "not authenticated (explain assumes an outside client)".to_string(),
-        None,
-    );
-    let compile = |kind: ListKind, patterns: &[String]| -> Vec<Pattern> {
-        patterns.iter().map(|p| kind.compile(p)).collect()
+    let verdict = if rule.list_type() == Some("white") {
+        "pass"
+    } else {
+        "reject"
     };
-    let host_check = |kind: ListKind, verdict: &str| match request.client_name.as_deref() {
-        None => ("no verified host name".to_string(), None),
-        Some(host) if !bounds::host_matchable(host) => (
+    let value = |value: &str| match (host, value) {
+        (true, _) => shown(value),
+        (false, "") => "<> (bounce)".to_string(),
+        (false, sender) => format!("<{}>", shown(sender)),
+    };
+    let limit = if host {
+        bounds::MAX_HOST_NAME_BYTES
+    } else {
+        bounds::MAX_VALUE_BYTES
+    };
+    let (result, pattern) = match seen {
+        ListSeen::Absent => ("no verified host name".to_string(), None),
+        ListSeen::TooLong(v) => (
             format!(
-                "{}: longer than {} bytes, matches no pattern",
-                shown(host),
-                bounds::MAX_HOST_NAME_BYTES
+                "{}: longer than {limit} bytes, matches no pattern",
+                value(v)
             ),
             None,
         ),
-        Some(host) => match first_match(&compile(kind, snapshot.lists.get(kind)), host) {
-            Some(pattern) => (
-                format!("{} matches: {verdict}", shown(host)),
-                Some(pattern.as_str().to_string()),
-            ),
-            None => (format!("{}: no match", shown(host)), None),
-        },
-    };
-    let (result, pattern) = host_check(ListKind::DomainsWhite, "pass");
-    push("White domains", result, pattern);
-    if decided(&[Reason::WhiteHost]) {
-        return steps;
-    }
-    let (result, pattern) = host_check(ListKind::DomainsBlack, "reject");
-    push("Black domains", result, pattern);
-    if decided(&[Reason::BlackHost]) {
-        return steps;
-    }
-    let sender_shown = if request.sender.is_empty() {
-        "<> (bounce)".to_string()
-    } else {
-        format!("<{}>", shown(&request.sender))
-    };
-    let address_check = |patterns: Vec<Pattern>, verdict: &str| {
-        if !bounds::sender_matchable(&request.sender) {
-            return (
-                format!(
-                    "{sender_shown}: longer than {} bytes, matches no pattern",
-                    bounds::MAX_VALUE_BYTES
-                ),
-                None,
-            );
-        }
-        match first_match(&patterns, &request.sender) {
-            Some(pattern) => (
-                format!("{sender_shown} matches: {verdict}"),
-                Some(pattern.as_str().to_string()),
-            ),
-            None => (format!("{sender_shown}: no match"), None),
-        }
-    };
-    let personal = |patterns: &[String], verdict: &str| {
-        if settings.personal_conf {
-            address_check(compile(ListKind::White, patterns), verdict)
-        } else {
-            (
-                "skipped: personal configuration prohibited".to_string(),
-                None,
-            )
-        }
-    };
-    let (result, pattern) = personal(&snapshot.mailbox.white, "pass");
-    push("User's white list", result, pattern);
-    if decided(&[Reason::MailboxWhite]) {
-        return steps;
-    }
-    let (result, pattern) = personal(&snapshot.mailbox.black, "reject");
-    push("User's black list", result, pattern);
-    if decided(&[Reason::MailboxBlack]) {
-        return steps;
-    }
-    let (result, pattern) = address_check(compile(ListKind::White, &snapshot.lists.white), "pass");
-    push("Server white list", result, pattern);
-    if decided(&[Reason::ServerWhite]) {
-        return steps;
-    }
-    let (result, pattern) =
-        address_check(compile(ListKind::Black, &snapshot.lists.black), "reject");
-    push("Server black list", result, pattern);
-    if decided(&[Reason::ServerBlack]) {
-        return steps;
-    }
-    let awl = if settings.awl_count == 0 {
-        "off (awl-count 0)".to_string()
-    } else if decided(&[Reason::ClientAwl]) {
-        format!(
-            "{}: {} passed triplets, needs {}: pass",
-            client.network, snapshot.awl_passes, settings.awl_count
-        )
-    } else {
-        format!(
-            "{}: {} passed triplets, needs {}: not auto-whitelisted",
-            client.network, snapshot.awl_passes, settings.awl_count
-        )
-    };
-    push("Client AWL", awl, None);
-    if decided(&[Reason::ClientAwl]) {
-        return steps;
-    }
-    let triplet = match decision.reason {
-        Reason::New => match snapshot.triplet {
-            Some(_) => "expired: would be recreated, defer (new)".to_string(),
-            None => "unknown: would be created, defer (new)".to_string(),
-        },
-        Reason::EarlyRetry => format!(
-            "retry too early ({} left): defer (early-retry)",
-            super::report::format_delay(
-                snapshot
-                    .triplet
-                    .map_or(0, |t| t.earliest_accept.saturating_sub(now))
-            )
+        ListSeen::Skipped => (
+            "skipped: personal configuration prohibited".to_string(),
+            None,
         ),
-        _ => "retry in time: pass (triplet found)".to_string(),
+        ListSeen::NoMatch(v) => (format!("{}: no match", value(v)), None),
+        ListSeen::Match { value: v, pattern } => (
+            format!("{} matches: {verdict}", value(v)),
+            Some(pattern.clone()),
+        ),
     };
-    push("Triplet", triplet, None);
-    steps
+    Step {
+        check,
+        result,
+        pattern,
+    }
 }
 
 fn triplet_text(triplet: Option<Triplet>, now: i64) -> String {
@@ -439,3 +346,6 @@ fn triplet_json(triplet: Option<Triplet>, now: i64) -> serde_json::Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

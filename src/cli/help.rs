@@ -2,6 +2,8 @@
 //! corrected where it is untrue here (a domain or mailbox need not exist; the lists are not
 //! shared with SpamAssassin), then our extensions in a section of their own.
 
+use crate::config;
+
 /// One row of the help page: left column and description.
 type Row = (&'static str, &'static str);
 
@@ -33,31 +35,8 @@ const COMMANDS: &[Row] = &[
     ("--help or -h", "displays this help page"),
 ];
 
-const OPTIONS: &[Row] = &[
-    (
-        "-status <on|off>",
-        "enable/disable grey listing. Used with --update-domain or with --update-server command",
-    ),
-    (
-        "-personal-conf <true|false>",
-        "allows or prohibits personal grey listing configuration for users. Used only with --update-server command.",
-    ),
-    (
-        "-grey-interval <number>",
-        "updates grey interval value (in minutes). Used only with --update-server command",
-    ),
-    (
-        "-expire-interval <number>",
-        "updates expire interval value (in minutes). Used only with --update-server command",
-    ),
-    (
-        "-penalty-interval <number>",
-        "updates penalty interval value (in minutes). Used only with --update-server command",
-    ),
-    (
-        "-penalty-status <true|false>",
-        "enable/disable penalties for server. Used only with --update-server command",
-    ),
+/// The list options; the settings' own rows come first, from [`config::SETTINGS`].
+const LIST_OPTIONS: &[Row] = &[
     (
         "-blacklist <add|del>:<pattern1[,pattern2]>;...",
         "adds, deletes e-mail(s) pattern of black list. Used with --update-mailname or with --update-server command",
@@ -97,30 +76,10 @@ const EXTENSIONS: &[Row] = &[
         "--extended",
         "with --info-server: also print the extension settings",
     ),
-    (
-        "-ipv4-prefix <0-32>",
-        "prefix length of the client network an IPv4 sender is greylisted as (default 24; 32 = exact address, as Plesk). Used only with --update-server command",
-    ),
-    (
-        "-ipv6-prefix <0-128>",
-        "prefix length of the client network an IPv6 sender is greylisted as (default 64; 128 = exact address). Used only with --update-server command",
-    ),
-    (
-        "-awl-count <number>",
-        "after this many passed triplets a client network skips greylisting until they expire (default 5, 0 = off). Used only with --update-server command",
-    ),
-    (
-        "-sender-normalize <true|false>",
-        "count +extension, BATV (prvs=) and VERP variants of a sender as one sender (default true). Used only with --update-server command",
-    ),
-    (
-        "-group-by-host-domain <true|false>",
-        "key a client with a verified server host name by its registrable domain, so a provider retrying from another address is the same client (default true). Used only with --update-server command",
-    ),
-    (
-        "-log-retention <duration>",
-        "how long the decision log keeps a row, e.g. 30d (default 30d; 0d = no decision log). Used only with --update-server command",
-    ),
+];
+
+/// The extension rows after the extension settings' own rows.
+const EXTENSIONS_AFTER_SETTINGS: &[Row] = &[
     (
         "--explain <client-ip> <client-host|-> <sender|-> <recipient>",
         "walks through the decision for one message at this moment (honours GREY_LISTING_NOW): each check, what matched, the client key, the triplet and the verdict. Only reads the database",
@@ -158,6 +117,15 @@ const EXTENSIONS: &[Row] = &[
         "writes a consistent copy of the SQLite database to the file (mode 0640), even while the filter and policyd use it; a symbolic link is refused. For PostgreSQL use pg_dump or --export",
     ),
 ];
+
+/// The `--help` rows of Plesk's settings or of ours, in the table's order.
+fn setting_rows(extension: bool) -> Vec<Row> {
+    config::SETTINGS
+        .iter()
+        .filter(|def| def.extension == extension)
+        .map(|def| (def.usage, def.help))
+        .collect()
+}
 
 /// Width of the terminal the page must fit.
 pub(crate) const PAGE_WIDTH: usize = 80;
@@ -200,12 +168,15 @@ pub fn text() -> String {
     let mut out = String::from("Usage: grey_listing command [options]\n\nAvailable commands:\n");
     rows(&mut out, COMMANDS);
     out.push_str("\nAvailable options:\n");
-    rows(&mut out, OPTIONS);
+    rows(&mut out, &setting_rows(false));
+    rows(&mut out, LIST_OPTIONS);
     out.push_str(
         "\nExtensions (grey_listing only, not in Plesk):\n\
          Every command and option is accepted with one or two leading dashes.\n",
     );
     rows(&mut out, EXTENSIONS);
+    rows(&mut out, &setting_rows(true));
+    rows(&mut out, EXTENSIONS_AFTER_SETTINGS);
     out.push('\n');
     for line in textwrap::wrap(
         "Exit status: 0 success, 1 bad input (nothing is changed), 2 database or system \

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::config::{MailboxLists, ServerLists, Settings};
+use crate::config::{self, MailboxLists, ServerLists, Settings};
 
 /// A `label value` row: the label padded to 22 columns, so values start at column 24.
 pub fn row(label: &str, value: &str) -> String {
@@ -27,26 +27,19 @@ fn list_block(out: &mut String, header: &str, entries: &[String]) {
 /// `--info-server` (and, with `extended`, the `Extension settings:` block before SUCCESS).
 pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> String {
     let mut out = String::from("Grey listing configuration.\n\n");
-    out.push_str(&row("Grey listing checking", enabled(settings.enabled)));
-    out.push_str(&row(
-        "Grey interval",
-        &format!("{} minutes", settings.grey_interval),
-    ));
-    out.push_str(&row(
-        "Expire interval",
-        &format!("{} minutes", settings.expire_interval),
-    ));
-    out.push_str(&row(
-        "Penalty interval",
-        &format!("{} minutes", settings.penalty_interval),
-    ));
-    out.push_str(&row("Penalty", enabled(settings.penalty_enabled)));
-    let personal = if settings.personal_conf {
-        "allowed"
-    } else {
-        "prohibited"
-    };
-    out.push_str(&row("Personal grey listing configuration", personal));
+    // Plesk's order, which differs from the table's.
+    for key in [
+        "enabled",
+        "grey_interval",
+        "expire_interval",
+        "penalty_interval",
+        "penalty_enabled",
+        "personal_conf",
+    ] {
+        if let Some(def) = config::setting_by_key(key) {
+            out.push_str(&row(def.label, &(def.show)(settings)));
+        }
+    }
     out.push('\n');
     list_block(&mut out, "Server-wide black list:", &lists.black);
     list_block(&mut out, "Server-wide white list:", &lists.white);
@@ -62,30 +55,9 @@ pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> 
     );
     if extended {
         out.push_str("Extension settings:\n");
-        out.push_str(&row("IPv4 prefix", &settings.ipv4_prefix.to_string()));
-        out.push_str(&row("IPv6 prefix", &settings.ipv6_prefix.to_string()));
-        let awl = if settings.awl_count == 0 {
-            "disabled".to_string()
-        } else {
-            format!("after {} passed triplets", settings.awl_count)
-        };
-        out.push_str(&row("Client auto-whitelist", &awl));
-        out.push_str(&row(
-            "Sender normalization",
-            enabled(settings.sender_normalize),
-        ));
-        out.push_str(&row(
-            "Group by host domain",
-            enabled(settings.group_by_host_domain),
-        ));
-        let retention = if settings.log_retention == 0 {
-            "disabled (no decision log)".to_string()
-        } else if settings.log_retention.is_multiple_of(86_400) {
-            format!("{} days", settings.log_retention / 86_400)
-        } else {
-            format!("{} minutes", settings.log_retention.div_ceil(60))
-        };
-        out.push_str(&row("Decision log retention", &retention));
+        for def in config::SETTINGS.iter().filter(|def| def.extension) {
+            out.push_str(&row(def.label, &(def.show)(settings)));
+        }
         out.push('\n');
     }
     out.push_str("SUCCESS: Gathering of server wide information complete.\n");

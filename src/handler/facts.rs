@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use crate::client;
+
 /// What the filter knows about the SMTP client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientFacts {
@@ -51,10 +53,10 @@ pub fn env_authenticated(env: &dyn Fn(&str) -> Option<String>) -> bool {
 /// The client facts from the environment alone (qmail-queue mode), or `None` when
 /// `TCPREMOTEIP` is missing or not an address.
 pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<ClientFacts> {
-    let ip = parse_ip(env("TCPREMOTEIP")?.trim())?;
+    let ip = client::address(env("TCPREMOTEIP")?.trim())?;
     Some(ClientFacts {
         ip: Some(ip),
-        name: env("TCPREMOTEHOST").and_then(|name| host_name(&name)),
+        name: env("TCPREMOTEHOST").and_then(|name| client::verified_name(&name)),
         authenticated: env_authenticated(env),
         source: FactSource::Environment,
     })
@@ -147,15 +149,14 @@ pub fn parse_received(value: &str) -> Option<ReceivedFacts> {
             && open < close
         {
             let inside = &group[open + 1..close];
-            let inside = strip_prefix_ignore_case(inside, "IPv6:").unwrap_or(inside);
-            if let Some(addr) = parse_ip(inside) {
+            if let Some(addr) = client::address(inside) {
                 let before = group[..open].trim();
                 ip = Some(addr);
                 // `remoteinfo@[ip]` is qmail's form: the host is then the word after `from`.
                 name = if before.ends_with('@') {
-                    host_name(first_word)
+                    client::verified_name(first_word)
                 } else {
-                    host_name(before)
+                    client::verified_name(before)
                 };
                 break;
             }
@@ -165,9 +166,9 @@ pub fn parse_received(value: &str) -> Option<ReceivedFacts> {
         }
         // qmail-smtpd: `(ip)` or `(remoteinfo@ip)`; the host is the word after `from`.
         let candidate = group.rsplit_once('@').map_or(group, |(_, ip)| ip);
-        if let Some(addr) = parse_ip(candidate) {
+        if let Some(addr) = client::address(candidate) {
             ip = Some(addr);
-            name = host_name(first_word);
+            name = client::verified_name(first_word);
             break;
         }
     }
@@ -220,22 +221,6 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
     let head = text.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &text[prefix.len()..])
-}
-
-/// Parses an address, tolerating brackets and an IPv4-mapped IPv6 form.
-fn parse_ip(text: &str) -> Option<IpAddr> {
-    let text = text.trim().trim_start_matches('[').trim_end_matches(']');
-    text.parse().ok()
-}
-
-/// A host name worth matching: not empty, not `unknown`, no spaces.
-fn host_name(text: &str) -> Option<String> {
-    let text = text.trim().trim_end_matches('.');
-    if text.is_empty() || text.eq_ignore_ascii_case("unknown") || text.contains(char::is_whitespace)
-    {
-        return None;
-    }
-    Some(text.to_string())
 }
 
 #[cfg(test)]

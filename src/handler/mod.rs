@@ -12,10 +12,10 @@ pub mod qmail;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::clock;
-use crate::decision::{Reason, Verdict};
+use crate::decision::Verdict;
 use crate::engine::{self, Message, MessageOutcome};
-use crate::escape;
 use crate::logging::Logger;
+use crate::logline::{self, LineFacts, Shown};
 use crate::store::{self, StoreError};
 
 /// The syslog ident of the filter (SPEC §5).
@@ -34,22 +34,22 @@ pub const DEFAULT_PURGE_ONE_IN: u64 = 100;
 pub const PURGE_BATCH: u64 = 1000;
 
 /// The envelope as the filter's log lines show it: each address bounded and escaped from the
-/// bytes that arrived ([`escape::shown_bytes`]), so a byte that is not UTF-8 is logged as
+/// bytes that arrived ([`Shown::bytes`]), so a byte that is not UTF-8 is logged as
 /// `\xNN` rather than as the U+FFFD that [`envelope_text`] leaves in the decision's copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShownEnvelope {
     /// The sender, as logged.
-    pub sender: String,
+    pub sender: Shown,
     /// The recipients, as logged, in envelope order.
-    pub recipients: Vec<String>,
+    pub recipients: Vec<Shown>,
 }
 
 impl ShownEnvelope {
     /// From the raw envelope addresses.
     pub fn new(sender: &[u8], recipients: &[&[u8]]) -> ShownEnvelope {
         ShownEnvelope {
-            sender: escape::shown_bytes(sender),
-            recipients: recipients.iter().map(|r| escape::shown_bytes(r)).collect(),
+            sender: Shown::bytes(sender),
+            recipients: recipients.iter().map(|r| Shown::bytes(r)).collect(),
         }
     }
 }
@@ -165,53 +165,32 @@ fn cheap_random() -> u64 {
     x ^ (x >> 31)
 }
 
-/// Logs Plesk's list-hit line (when a list decided) and one decision line per recipient. Every
-/// value from the client or the store is bounded and escaped, so it cannot forge a field or a
-/// line.
+/// Logs Plesk's list-hit line (when a list decided) and one decision line per recipient, in the
+/// format every front end shares ([`crate::logline`]).
 fn log_outcome(
     message: &Message,
     shown: &ShownEnvelope,
     outcome: &MessageOutcome,
     log: &mut Logger,
 ) {
-    let client_name = message
-        .client_name
-        .as_deref()
-        .map_or_else(|| "unknown".to_string(), escape::shown);
-    let client_address = message
-        .client_ip
-        .map_or_else(|| "none".to_string(), |ip| ip.to_string());
     for (index, recipient) in outcome.recipients.iter().enumerate() {
-        let decision = &recipient.decision;
-        if let (Some(list_type), Some(pattern)) = (decision.reason.list_type(), &decision.pattern) {
-            let from = match decision.reason {
-                Reason::WhiteHost | Reason::BlackHost => &client_name,
-                _ => &shown.sender,
-            };
-            log.info(&format!(
-                "list type: {list_type}, from: {from}, match string: {}",
-                escape::escape(pattern)
-            ));
-        }
-        let mut reason = decision.reason.as_str().to_string();
-        match (decision.reason, &decision.write, decision.delay) {
-            (Reason::EarlyRetry, Some(triplet), _) => {
-                // Postgrey's form, which log-analysis scripts grep for; `last_seen` is now.
-                let missing = triplet.earliest_accept.saturating_sub(triplet.last_seen);
-                reason = format!("{reason} ({missing}s missing)");
+        let fallback;
+        let recipient_shown = match shown.recipients.get(index) {
+            Some(shown) => shown,
+            None => {
+                fallback = Shown::text(&recipient.recipient);
+                &fallback
             }
-            (Reason::TripletFound, _, Some(delay)) => reason = format!("{reason}, delay={delay}"),
-            _ => {}
+        };
+        let facts = LineFacts {
+            client_name: message.client_name.as_deref(),
+            client_ip: message.client_ip,
+            sender: &shown.sender,
+            recipient: recipient_shown,
+        };
+        if let Some(line) = logline::list_hit_line(&recipient.decision, &facts) {
+            log.info(&line);
         }
-        log.info(&format!(
-            "action={}, reason={reason}, client_name={client_name}, client_address={client_address}, sender={}, recipient={}",
-            decision.verdict.as_str(),
-            shown.sender,
-            shown
-                .recipients
-                .get(index)
-                .cloned()
-                .unwrap_or_else(|| escape::shown(&recipient.recipient)),
-        ));
+        log.info(&logline::decision_line(&recipient.decision, &facts));
     }
 }

@@ -36,6 +36,7 @@ use thiserror::Error;
 use crate::clock;
 use crate::engine::{Message, MessageOutcome};
 use crate::logging::{Fallback, Logger};
+use crate::logline::{self, LineFacts, Shown};
 use crate::store::DbLocation;
 
 use batch::BatchDecider;
@@ -539,20 +540,7 @@ pub fn run_with_logger(
         config.db_connections,
         &mut log,
     );
-    log.info(&format!(
-        "Starting greylisting-policyd: listening on {address}, database {} ({} connection{}), max connections {}, idle timeout {} s, request timeout {} s{}",
-        config.db,
-        config.db_connections,
-        if config.db_connections == 1 { "" } else { "s" },
-        config.max_connections,
-        config.idle_timeout.as_secs(),
-        config.request_timeout.as_secs(),
-        if config.allow_test_time {
-            ", policy_test_time honoured"
-        } else {
-            ""
-        }
-    ));
+    log.info(&start_line(&address, &config));
     for note in std::mem::take(&mut config.notes) {
         log.error(&note);
     }
@@ -598,30 +586,7 @@ pub fn run_with_logger(
                 continue;
             }
         }
-        for event in events.iter() {
-            let token = event.token();
-            if token == LISTENER {
-                accept_backlog = true;
-                continue;
-            }
-            let requests_before = pending.len();
-            if let Some(conn) = conns.get_mut(&token.0) {
-                // After the end of the stream the connection only writes its last replies.
-                if !conn.eof && (event.is_readable() || event.is_read_closed() || event.is_error())
-                {
-                    let closing = event.is_read_closed() || event.is_error();
-                    conn.read_ready(token.0, closing, &mut pending, &config, &mut log);
-                }
-                // A peer gone while replies wait: the write fails and closes the connection
-                // now rather than at the idle timeout.
-                let can_write = event.is_writable() || event.is_write_closed() || event.is_error();
-                if can_write && !conn.out.is_empty() {
-                    conn.flush_out();
-                }
-            }
-            let completed = pending.len() > requests_before;
-            conns.after_read(token.0, completed, config.partial_request_budget, &mut log);
-        }
+        accept_backlog |= serve_events(&events, &mut conns, &mut pending, &config, &mut log);
         if accept_backlog {
             if let Some(l) = listener.as_mut() {
                 accept_backlog =
@@ -644,6 +609,60 @@ pub fn run_with_logger(
     log.info("greylisting-policyd stopped");
     log.flush();
     Ok(())
+}
+
+/// The line logged at start: where we listen and the limits in force.
+fn start_line(address: &str, config: &Config) -> String {
+    format!(
+        "Starting greylisting-policyd: listening on {address}, database {} ({} connection{}), max connections {}, idle timeout {} s, request timeout {} s{}",
+        config.db,
+        config.db_connections,
+        if config.db_connections == 1 { "" } else { "s" },
+        config.max_connections,
+        config.idle_timeout.as_secs(),
+        config.request_timeout.as_secs(),
+        if config.allow_test_time {
+            ", policy_test_time honoured"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Reads and writes what the connections of `events` are ready for; complete requests are
+/// added to `pending`. Returns true when the listener has connections waiting to be accepted.
+fn serve_events(
+    events: &Events,
+    conns: &mut Table,
+    pending: &mut Vec<Pending>,
+    config: &Config,
+    log: &mut Logger,
+) -> bool {
+    let mut accept = false;
+    for event in events.iter() {
+        let token = event.token();
+        if token == LISTENER {
+            accept = true;
+            continue;
+        }
+        let requests_before = pending.len();
+        if let Some(conn) = conns.get_mut(&token.0) {
+            // After the end of the stream the connection only writes its last replies.
+            if !conn.eof && (event.is_readable() || event.is_read_closed() || event.is_error()) {
+                let closing = event.is_read_closed() || event.is_error();
+                conn.read_ready(token.0, closing, pending, config, log);
+            }
+            // A peer gone while replies wait: the write fails and closes the connection
+            // now rather than at the idle timeout.
+            let can_write = event.is_writable() || event.is_write_closed() || event.is_error();
+            if can_write && !conn.out.is_empty() {
+                conn.flush_out();
+            }
+        }
+        let completed = pending.len() > requests_before;
+        conns.after_read(token.0, completed, config.partial_request_budget, log);
+    }
+    accept
 }
 
 /// Accepts every waiting connection; returns true when accepting must be retried next turn.
@@ -752,43 +771,21 @@ fn describe_and_act(
     config: &Config,
     log: &mut Logger,
 ) -> String {
-    let describe = |verdict: &str, reason: &str| {
-        format!(
-            "action={verdict}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",
-            message
-                .client_name
-                .as_deref()
-                .map_or_else(|| "unknown".to_string(), protocol::clip),
-            message
-                .client_ip
-                .map_or_else(String::new, |ip| ip.to_string()),
-            protocol::clip(&message.sender),
-            protocol::clip(message.recipients.first().map_or("", String::as_str)),
-        )
+    let sender = Shown::text(&message.sender);
+    let recipient = Shown::text(message.recipients.first().map_or("", String::as_str));
+    let facts = LineFacts {
+        client_name: message.client_name.as_deref(),
+        client_ip: message.client_ip,
+        sender: &sender,
+        recipient: &recipient,
     };
     match outcome {
         Ok(outcome) => {
             for recipient in &outcome.recipients {
-                let decision = &recipient.decision;
-                if let (Some(list_type), Some(pattern)) =
-                    (decision.reason.list_type(), &decision.pattern)
-                {
-                    let from = match decision.reason {
-                        crate::decision::Reason::WhiteHost | crate::decision::Reason::BlackHost => {
-                            message.client_name.as_deref().unwrap_or("unknown")
-                        }
-                        _ => message.sender.as_str(),
-                    };
-                    log.info(&format!(
-                        "list type: {list_type}, from: {}, match string: {}",
-                        protocol::clip(from),
-                        crate::escape::escape(pattern)
-                    ));
+                if let Some(line) = logline::list_hit_line(&recipient.decision, &facts) {
+                    log.info(&line);
                 }
-                log.info(&describe(
-                    decision.verdict.as_str(),
-                    decision.reason.as_str(),
-                ));
+                log.info(&logline::decision_line(&recipient.decision, &facts));
             }
             // The date is formatted only for the header, not for every answer.
             let date = if outcome
@@ -803,7 +800,7 @@ fn describe_and_act(
             protocol::action(&outcome, &config.hostname, &date)
         }
         Err(why) => {
-            log.error(&describe("pass", &format!("error: {why}")));
+            log.error(&logline::failure_line(&why, &facts));
             protocol::REPLY_DUNNO.to_string()
         }
     }

@@ -4,8 +4,6 @@
 //! Reading is bounded: a line over [`MAX_LINE`] bytes, a request over [`MAX_REQUEST`] bytes or a
 //! line that is not an attribute is a [`ProtocolError`], and the caller closes the connection.
 
-use std::net::IpAddr;
-
 use thiserror::Error;
 
 use crate::decision::Verdict;
@@ -261,13 +259,12 @@ pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed 
     let Some(recipient) = attrs.get("recipient").filter(|r| !r.is_empty()) else {
         return Parsed::Ignore("recipient missing".to_string());
     };
-    let Some(client_ip) = parse_client_address(address) else {
+    let Some(client_ip) = crate::client::address(address) else {
         return Parsed::Ignore(format!("unparseable client_address={}", clip(address)));
     };
     let client_name = attrs
         .get("client_name")
-        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("unknown"))
-        .map(str::to_string);
+        .and_then(crate::client::verified_name);
     let authenticated = attrs.get("sasl_username").is_some_and(|u| !u.is_empty());
     let now = if allow_test_time {
         attrs
@@ -287,20 +284,6 @@ pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed 
         },
         now,
     }
-}
-
-/// Postfix sends bare addresses; brackets and an `IPv6:` prefix are tolerated.
-fn parse_client_address(address: &str) -> Option<IpAddr> {
-    let trimmed = address.trim();
-    let unbracketed = trimmed
-        .strip_prefix('[')
-        .and_then(|a| a.strip_suffix(']'))
-        .unwrap_or(trimmed);
-    let bare = unbracketed
-        .get(..5)
-        .filter(|p| p.eq_ignore_ascii_case("ipv6:"))
-        .map_or(unbracketed, |_| &unbracketed[5..]);
-    bare.parse().ok()
 }
 
 /// A client-supplied value as a log line shows it: bounded and escaped exactly as the filter
@@ -594,10 +577,10 @@ mod tests {
     #[test]
     fn client_address_forms() {
         assert_eq!(
-            parse_client_address("[192.0.2.1]"),
+            crate::client::address("[192.0.2.1]"),
             "192.0.2.1".parse().ok()
         );
-        assert_eq!(parse_client_address("IPv6:::1"), "::1".parse().ok());
-        assert_eq!(parse_client_address("not-an-ip"), None);
+        assert_eq!(crate::client::address("IPv6:::1"), "::1".parse().ok());
+        assert_eq!(crate::client::address("not-an-ip"), None);
     }
 }

@@ -47,6 +47,7 @@ mod policy_options;
 mod postgres_multi_mx;
 mod read_only;
 mod readme;
+mod settings_table;
 mod store_behaviour;
 mod transfer;
 mod unprivileged;

@@ -285,8 +285,9 @@ fn triplet_lifecycle_with_test_time(backend: Backend) {
     );
     assert_eq!(ask(&mut c, T0 + 500), DUNNO);
     server.wait_log("action=defer, reason=new, client_name=mx1.sender.example, client_address=198.51.100.7, sender=Alice@Sender.Example, recipient=u@local.example");
-    server.wait_log("action=defer, reason=early-retry");
-    server.wait_log("action=pass, reason=triplet found");
+    // The filter's format: postgrey's `(<n>s missing)` and the first pass's `delay=`.
+    server.wait_log("action=defer, reason=early-retry (240s missing), client_name=mx1.sender.example, client_address=198.51.100.7, sender=Alice@Sender.Example, recipient=u@local.example");
+    server.wait_log("action=pass, reason=triplet found, delay=400, client_name=mx1.sender.example, client_address=198.51.100.7, sender=Alice@Sender.Example, recipient=u@local.example");
 }
 
 // SPEC §4 (client key = /24): a retry from a neighbour in the same /24 passes.

@@ -1,0 +1,187 @@
+//! The log lines every front end (the filter, the policy server, a milter) writes about a
+//! decision, in one format: postgrey's `action=..., reason=..., client_name=..., client_address=...,
+//! sender=..., recipient=...` with `(<n>s missing)` on an early retry and `, delay=<n>` on a
+//! triplet's first pass, plus Plesk's `list type: ..., from: ..., match string: ...` line when a
+//! list decided. Log-analysis scripts grep for these texts, so they are written here only.
+//!
+//! Every value that came from the client or the store goes through [`crate::escape`] (bounded,
+//! then escaped), so none can forge a field or a line.
+
+use std::net::IpAddr;
+
+use crate::decision::{Decision, Reason};
+use crate::escape;
+
+/// A value from outside as the log shows it: bounded and escaped. Built from text or from raw
+/// envelope bytes (a qmail envelope need not be UTF-8: its bytes are shown exactly).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shown(String);
+
+impl Shown {
+    /// From text.
+    pub fn text(value: &str) -> Shown {
+        Shown(escape::shown(value))
+    }
+
+    /// From bytes that need not be UTF-8.
+    pub fn bytes(value: &[u8]) -> Shown {
+        Shown(escape::shown_bytes(value))
+    }
+
+    /// The shown form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The facts a decision line names about one recipient of a message.
+#[derive(Debug, Clone, Copy)]
+pub struct LineFacts<'a> {
+    /// The verified client host name (`None`: logged as `unknown`).
+    pub client_name: Option<&'a str>,
+    /// The client address (`None`, a local injection: logged as `none`).
+    pub client_ip: Option<IpAddr>,
+    /// The envelope sender, shown.
+    pub sender: &'a Shown,
+    /// This recipient, shown.
+    pub recipient: &'a Shown,
+}
+
+impl LineFacts<'_> {
+    fn client_name(&self) -> String {
+        self.client_name
+            .map_or_else(|| "unknown".to_string(), escape::shown)
+    }
+}
+
+/// The decision line for one recipient:
+/// `action=<verdict>, reason=<reason>[ (<n>s missing)|, delay=<n>], client_name=..., ...`.
+pub fn decision_line(decision: &Decision, facts: &LineFacts<'_>) -> String {
+    let mut reason = decision.reason.as_str().to_string();
+    match (decision.reason, &decision.write, decision.delay) {
+        (Reason::EarlyRetry, Some(triplet), _) => {
+            // Postgrey's form; `last_seen` of the written triplet is the decision time.
+            let missing = triplet.earliest_accept.saturating_sub(triplet.last_seen);
+            reason = format!("{reason} ({missing}s missing)");
+        }
+        (Reason::TripletFound, _, Some(delay)) => reason = format!("{reason}, delay={delay}"),
+        _ => {}
+    }
+    line(decision.verdict.as_str(), &reason, facts)
+}
+
+/// The line for a recipient that could not be decided (the store failed): the mail passes and
+/// the line says why. `why` is our own error text, not a client value.
+pub fn failure_line(why: &str, facts: &LineFacts<'_>) -> String {
+    line("pass", &format!("error: {why}"), facts)
+}
+
+/// Plesk's list-hit line, when a list pattern decided: `list type: <black|white>, from: <host or
+/// sender>, match string: <pattern>`.
+pub fn list_hit_line(decision: &Decision, facts: &LineFacts<'_>) -> Option<String> {
+    let (Some(list_type), Some(pattern)) = (decision.reason.list_type(), &decision.pattern) else {
+        return None;
+    };
+    let from = match decision.reason {
+        Reason::WhiteHost | Reason::BlackHost => facts.client_name(),
+        _ => facts.sender.as_str().to_string(),
+    };
+    Some(format!(
+        "list type: {list_type}, from: {from}, match string: {}",
+        escape::escape(pattern)
+    ))
+}
+
+fn line(action: &str, reason: &str, facts: &LineFacts<'_>) -> String {
+    format!(
+        "action={action}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",
+        facts.client_name(),
+        facts
+            .client_ip
+            .map_or_else(|| "none".to_string(), |ip| ip.to_string()),
+        facts.sender.as_str(),
+        facts.recipient.as_str(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Verdict;
+    use crate::store::Triplet;
+
+    fn decision(verdict: Verdict, reason: Reason) -> Decision {
+        Decision {
+            verdict,
+            reason,
+            pattern: None,
+            delay: None,
+            write: None,
+        }
+    }
+
+    #[test]
+    fn early_retries_and_first_passes_carry_postgrey_details() {
+        let sender = Shown::text("a@s.example");
+        let recipient = Shown::text("u@l.example");
+        let facts = LineFacts {
+            client_name: Some("mx.s.example"),
+            client_ip: "192.0.2.7".parse().ok(),
+            sender: &sender,
+            recipient: &recipient,
+        };
+        let early = Decision {
+            write: Some(Triplet {
+                first_seen: 0,
+                earliest_accept: 300,
+                last_seen: 60,
+                expires: 999,
+                pass_count: 0,
+            }),
+            ..decision(Verdict::Defer, Reason::EarlyRetry)
+        };
+        assert_eq!(
+            decision_line(&early, &facts),
+            "action=defer, reason=early-retry (240s missing), client_name=mx.s.example, \
+             client_address=192.0.2.7, sender=a@s.example, recipient=u@l.example"
+        );
+        let first = Decision {
+            delay: Some(400),
+            ..decision(Verdict::Pass, Reason::TripletFound)
+        };
+        assert!(
+            decision_line(&first, &facts)
+                .starts_with("action=pass, reason=triplet found, delay=400, client_name=")
+        );
+        assert_eq!(list_hit_line(&first, &facts), None);
+    }
+
+    #[test]
+    fn hostile_values_cannot_forge_a_field() {
+        let sender = Shown::bytes(b"x, recipient=root@h\n\xff");
+        let recipient = Shown::text("u@l.example");
+        let facts = LineFacts {
+            client_name: Some("evil, action=pass"),
+            client_ip: None,
+            sender: &sender,
+            recipient: &recipient,
+        };
+        let hit = Decision {
+            pattern: Some("evil*".to_string()),
+            ..decision(Verdict::Reject, Reason::BlackHost)
+        };
+        assert_eq!(
+            decision_line(&hit, &facts),
+            "action=reject, reason=black domains pattern, client_name=evil\\x2c action=pass, \
+             client_address=none, sender=x\\x2c recipient=root@h\\x0a\\xff, recipient=u@l.example"
+        );
+        assert_eq!(
+            list_hit_line(&hit, &facts).as_deref(),
+            Some("list type: black, from: evil\\x2c action=pass, match string: evil*")
+        );
+        assert!(
+            failure_line("database locked", &facts)
+                .starts_with("action=pass, reason=error: database locked, client_name=evil\\x2c")
+        );
+    }
+}
