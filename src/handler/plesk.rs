@@ -75,6 +75,12 @@ pub fn run(
         [_context, sender, recipients @ ..] => {
             let head = facts::header_block(&message_bytes);
             let client = facts::from_env_or_headers(env, head);
+            if client.source == facts::FactSource::UnreadableHeader {
+                log.info(
+                    "the topmost Received: header is in no known form; greylisting the client \
+                     as unknown (client_address=0.0.0.0)",
+                );
+            }
             let message = Message {
                 client_ip: client.ip,
                 client_name: client.name,
