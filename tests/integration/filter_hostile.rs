@@ -87,3 +87,70 @@ fn an_unreadable_top_header_is_an_unknown_client() {
     run.assert_verdict("DEFER");
     assert!(run.logged("client_address=0.0.0.0"), "{run:#?}");
 }
+
+#[test]
+fn the_senders_domain_is_matched_the_way_host_names_are() {
+    let sb = black_listed();
+    let message =
+        "Received: from unknown (HELO pc) (198.51.100.40)\n  by mx.local with SMTP; d\n\nb\n";
+    for sender in ["a@spam.example.", "<a@spam.example>", " a@SPAM.example. "] {
+        let run = sb.handler(T0, &[], &["ctx", sender, USER], message);
+        run.assert_verdict("REJECT");
+        assert!(
+            run.logged("action=reject, reason=server black list"),
+            "{sender:?}: {run:#?}"
+        );
+    }
+    // The recipient too: its domain's greylisting is switched off, trailing dot or not.
+    sb.cli(&["-ud", "local.example", "-status", "off"]);
+    for recipient in ["u@local.example.", "<u@local.example>"] {
+        let run = sb.handler(T0, &[], &["ctx", "x@sender.example", recipient], message);
+        run.assert_verdict("SKIP");
+        assert!(
+            run.logged("action=pass, reason="),
+            "{recipient:?}: {run:#?}"
+        );
+    }
+}
+
+#[test]
+fn no_recipients_and_empty_recipients_are_logged() {
+    let sb = Sandbox::new();
+    let message =
+        "Received: from unknown (HELO pc) (198.51.100.41)\n  by mx.local with SMTP; d\n\nb\n";
+    // No recipient at all: passed, and the log says why.
+    let run = sb.handler(T0, &[], &["ctx", "x@sender.example"], message);
+    run.assert_verdict("SKIP");
+    assert_eq!(
+        run.logs(),
+        vec![
+            "Starting greylisting filter...",
+            "no recipients: nothing to greylist; passing the message",
+        ]
+    );
+    // Only empty recipients: each is named in the log, then the same.
+    let run = sb.handler(T0, &[], &["ctx", "x@sender.example", "", " "], message);
+    run.assert_verdict("SKIP");
+    assert_eq!(
+        run.logs(),
+        vec![
+            "Starting greylisting filter...",
+            "ignoring recipient argument 1 (empty)",
+            "ignoring recipient argument 2 (empty)",
+            "no recipients: nothing to greylist; passing the message",
+        ]
+    );
+    // An empty one beside a real one: the real one is greylisted, no triplet for nobody.
+    let run = sb.handler(T0, &[], &["ctx", "x@sender.example", "", USER], message);
+    run.assert_verdict("DEFER");
+    assert!(
+        run.logged("ignoring recipient argument 1 (empty)"),
+        "{run:#?}"
+    );
+    assert!(!run.logged("recipient=,"), "{run:#?}");
+    assert!(
+        !run.logs().iter().any(|l| l.ends_with("recipient=")),
+        "{run:#?}"
+    );
+    assert_eq!(sb.triplets().len(), 1);
+}
