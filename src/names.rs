@@ -33,21 +33,36 @@ pub fn host_for_matching(name: &str) -> Cow<'_, str> {
     Cow::Owned(domain_to_ascii(name).unwrap_or_else(|| name.to_lowercase()))
 }
 
-/// An envelope address as the mail path matches and keys it: its domain (after the last `@`)
-/// in A-label form, its local part as given. ASCII addresses are returned as they are (matching
-/// and keys ignore case anyway); a domain that cannot be converted is kept, lower-cased.
+/// An envelope address as the mail path matches and keys it: surrounding whitespace and one
+/// pair of angle brackets removed (`<a@x>` and ` a@x ` are `a@x`; `<>` is the empty bounce
+/// sender), and its domain (after the last `@`) written the way host names are: one trailing `.`
+/// removed (`spam.example.` is `spam.example`, or a black list would not see it) and in A-label
+/// form. The local part is kept as given; ASCII domains keep their case (matching and keys ignore
+/// it anyway); a domain that cannot be converted is kept, lower-cased.
 pub fn address_for_matching(address: &str) -> Cow<'_, str> {
     // Over-long addresses are bounded (hashed) before they are keyed: not worth converting.
-    if address.is_ascii() || address.len() > crate::bounds::MAX_VALUE_BYTES {
+    if address.len() > crate::bounds::MAX_VALUE_BYTES {
         return Cow::Borrowed(address);
     }
-    match address.rsplit_once('@') {
-        Some((local, domain)) => Cow::Owned(format!(
-            "{local}@{}",
-            domain_to_ascii(domain).unwrap_or_else(|| domain.to_lowercase())
-        )),
-        None => Cow::Borrowed(address),
+    let trimmed = address.trim();
+    let bare = trimmed
+        .strip_prefix('<')
+        .and_then(|inner| inner.strip_suffix('>'))
+        .map_or(trimmed, str::trim);
+    let Some((local, domain)) = bare.rsplit_once('@') else {
+        return Cow::Borrowed(bare);
+    };
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if domain.is_ascii() {
+        if local.len() + 1 + domain.len() == bare.len() {
+            return Cow::Borrowed(bare);
+        }
+        return Cow::Owned(format!("{local}@{domain}"));
     }
+    Cow::Owned(format!(
+        "{local}@{}",
+        domain_to_ascii(domain).unwrap_or_else(|| domain.to_lowercase())
+    ))
 }
 
 /// A pattern with the names in it in A-label form: for host-name patterns the whole of each
@@ -130,6 +145,24 @@ mod tests {
         assert_eq!(address_for_matching(""), "");
         // UTS 46 refuses a label that starts with a combining mark: kept, lower-cased.
         assert_eq!(address_for_matching("a@\u{301}X.de"), "a@\u{301}x.de");
+    }
+
+    #[test]
+    fn addresses_lose_the_trailing_dot_brackets_and_spaces() {
+        assert_eq!(address_for_matching("a@spam.example."), "a@spam.example");
+        assert_eq!(address_for_matching("a@Bücher.de."), "a@xn--bcher-kva.de");
+        assert_eq!(address_for_matching("<a@spam.example>"), "a@spam.example");
+        assert_eq!(
+            address_for_matching(" <a@spam.example.> "),
+            "a@spam.example"
+        );
+        assert_eq!(address_for_matching("\ta@spam.example\n"), "a@spam.example");
+        assert_eq!(address_for_matching("<>"), "");
+        // Only one dot, one pair of brackets.
+        assert_eq!(address_for_matching("a@x.."), "a@x.");
+        assert_eq!(address_for_matching("<<a@x>>"), "<a@x>");
+        // Without `@`, only the wrapping goes.
+        assert_eq!(address_for_matching("<postmaster>"), "postmaster");
     }
 
     #[test]

@@ -73,21 +73,13 @@ pub fn run(
     }
     let verdict = match args {
         [_context, sender, recipients @ ..] => {
-            let head = facts::header_block(&message_bytes);
-            let client = facts::from_env_or_headers(env, head);
-            let message = Message {
-                client_ip: client.ip,
-                client_name: client.name,
-                sender: super::envelope_text(sender.as_bytes()),
-                recipients: recipients
-                    .iter()
-                    .map(|r| super::envelope_text(r.as_bytes()))
-                    .collect(),
-                authenticated: client.authenticated,
-            };
-            let raw: Vec<&[u8]> = recipients.iter().map(|r| r.as_bytes()).collect();
-            let shown = super::ShownEnvelope::new(sender.as_bytes(), &raw);
-            HandlerVerdict::from(super::decide(&message, &shown, env, &mut log))
+            let recipients = usable_recipients(recipients, &mut log);
+            if recipients.is_empty() {
+                log.info("no recipients: nothing to greylist; passing the message");
+                HandlerVerdict::Skip
+            } else {
+                decide_message(sender, &recipients, &message_bytes, env, &mut log)
+            }
         }
         _ => {
             log.error(&format!(
@@ -101,4 +93,52 @@ pub fn run(
     let _ = writeln!(verdict_out, "{}", verdict.as_str());
     let _ = verdict_out.flush();
     verdict
+}
+
+/// The recipient arguments worth deciding on: an empty (or all-blank) argument names no mailbox
+/// and would only record a triplet for nobody, so it is left out with a log line.
+fn usable_recipients<'a>(recipients: &'a [OsString], log: &mut Logger) -> Vec<&'a OsString> {
+    let mut usable = Vec::with_capacity(recipients.len());
+    for (index, recipient) in recipients.iter().enumerate() {
+        if recipient.as_bytes().trim_ascii().is_empty() {
+            log.info(&format!(
+                "ignoring recipient argument {} (empty)",
+                index + 1
+            ));
+        } else {
+            usable.push(recipient);
+        }
+    }
+    usable
+}
+
+/// Finds the client and decides the message for `recipients`.
+fn decide_message(
+    sender: &OsString,
+    recipients: &[&OsString],
+    message_bytes: &[u8],
+    env: &dyn Fn(&str) -> Option<String>,
+    log: &mut Logger,
+) -> HandlerVerdict {
+    let head = facts::header_block(message_bytes);
+    let client = facts::from_env_or_headers(env, head);
+    if client.source == facts::FactSource::UnreadableHeader {
+        log.info(
+            "the topmost Received: header is in no known form; greylisting the client as \
+             unknown (client_address=0.0.0.0)",
+        );
+    }
+    let message = Message {
+        client_ip: client.ip,
+        client_name: client.name,
+        sender: super::envelope_text(sender.as_bytes()),
+        recipients: recipients
+            .iter()
+            .map(|r| super::envelope_text(r.as_bytes()))
+            .collect(),
+        authenticated: client.authenticated,
+    };
+    let raw: Vec<&[u8]> = recipients.iter().map(|r| r.as_bytes()).collect();
+    let shown = super::ShownEnvelope::new(sender.as_bytes(), &raw);
+    HandlerVerdict::from(super::decide(&message, &shown, env, log))
 }

@@ -1,7 +1,8 @@
 //! Warnings for patterns that are accepted but will not do what their author meant: quotes or
 //! regular-expression syntax (the matcher knows only `*`, `?`, `[...]` and `|`), an address
-//! pattern without `@`, a host-name pattern with `@`, a white alternative that is only `*`, and
-//! the risky shapes of white host patterns ([`super::white_host_warnings`]).
+//! pattern without `@`, a host-name pattern with `@`, a white alternative that is only `*` or that
+//! matches every sender (`*@*`), and the risky shapes of white host patterns
+//! ([`super::white_host_warnings`]).
 
 use super::class_end;
 
@@ -63,6 +64,15 @@ pub fn warnings(pattern: &str, target: Target) -> Vec<String> {
              {whom}"
         ));
     }
+    if target == Target::WhiteAddress
+        && let Some(alternative) =
+            alternatives().find(|a| !only_stars(a) && matches_every_sender(a))
+    {
+        lines.push(format!(
+            "Warning: address pattern '{pattern}' has an alternative ('{alternative}') that \
+             matches every sender"
+        ));
+    }
     if target == Target::WhiteHost {
         lines.extend(
             super::white_host_warnings(pattern)
@@ -71,6 +81,21 @@ pub fn warnings(pattern: &str, target: Target) -> Vec<String> {
         );
     }
     lines
+}
+
+/// Senders of every common shape: an alternative that matches them all (`*@*`, `?*@*.*`) lets
+/// any sender through a white list.
+const SENDER_PROBES: [&str; 5] = [
+    "alice@example.com",
+    "bounce-4711+tag@mail.sender.example.org",
+    "1@xn--bcher-kva.de",
+    "j.doe@sub.domain.co.uk",
+    "Q@Z.IO",
+];
+
+fn matches_every_sender(alternative: &str) -> bool {
+    let pattern = super::Pattern::address(alternative);
+    SENDER_PROBES.iter().all(|sender| pattern.is_match(sender))
 }
 
 /// What in `pattern` looks like a quoted string or a regular expression, if anything.
@@ -142,5 +167,23 @@ mod tests {
         assert!(warnings("*", Target::BlackAddress).is_empty());
         assert_eq!(warnings("a.example|*", Target::WhiteHost).len(), 1);
         assert!(warnings("*", Target::BlackHost).is_empty());
+    }
+
+    #[test]
+    fn white_address_patterns_matching_every_sender_are_named() {
+        for every in ["*@*", "x@y.example|*@*", "?*@*.*", "**@**"] {
+            let lines = warnings(every, Target::WhiteAddress);
+            assert_eq!(lines.len(), 1, "{every}: {lines:?}");
+            assert!(lines[0].ends_with("that matches every sender"), "{lines:?}");
+        }
+        assert_eq!(
+            warnings("*@*", Target::WhiteAddress),
+            ["Warning: address pattern '*@*' has an alternative ('*@*') that matches every sender"]
+        );
+        // `*` alone keeps its own warning, once; black lists and narrower patterns get none.
+        assert_eq!(warnings("*", Target::WhiteAddress).len(), 1);
+        assert!(warnings("*@*", Target::BlackAddress).is_empty());
+        assert!(warnings("*@*.com", Target::WhiteAddress).is_empty());
+        assert!(warnings("*@*example.com", Target::WhiteAddress).is_empty());
     }
 }

@@ -26,7 +26,8 @@ pub(super) fn label_alternatives(alternative: &str) -> [String; 2] {
 /// (empty when it is fine): an alternative that ends in `*` can be borrowed by any domain owner
 /// (`*amazonses*` matches `amazonses.com.attacker.example`); one with no `.` and no wildcard
 /// matches only names ending in `.<it>`; one that lost its leading `*` but does not start with a
-/// letter or digit (`*-out.amazonses.com`) matches only names whose label starts with `-`.
+/// letter or digit (`*-out.amazonses.com`) matches only names whose label starts with `-`; one
+/// whose *P′* starts with wildcards joined to the name (`**trusted.example`) can be borrowed.
 pub fn white_host_warnings(pattern: &str) -> Vec<String> {
     let mut warnings = Vec::new();
     // An alternative of stars alone matched every name before and after this rule: the list
@@ -47,6 +48,8 @@ pub fn white_host_warnings(pattern: &str) -> Vec<String> {
                 "'{alternative}' has no '.' and no wildcard, so it matches only names ending in \
                  '.{alternative}'"
             ));
+        } else if let Some(rest) = glued_wildcard_rest(derived) {
+            warnings.push(borrowed_prefix_warning(alternative, rest));
         } else if derived.len() != alternative.len()
             && !derived.starts_with(|c: char| c.is_ascii_alphanumeric())
         {
@@ -57,6 +60,47 @@ pub fn white_host_warnings(pattern: &str) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// When *P′* starts with wildcards or classes joined to literal text in the same label
+/// (`**trusted.example`, `[a-z]*bank.example`, `?*corp.example`), the text after those leading
+/// wildcards (`trusted.example`): a domain owner can put their own name in front of it
+/// (`attackertrusted.example`). `None` when the leading wildcards stand for whole labels (`*.`,
+/// `?.`) or there are none.
+fn glued_wildcard_rest(derived: &str) -> Option<&str> {
+    let chars: Vec<char> = derived.chars().collect();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        match c {
+            '*' | '?' => i += 1,
+            '[' => match super::class_end(&chars, i) {
+                Some(next) => i = next,
+                None => break,
+            },
+            _ => break,
+        }
+    }
+    match chars.get(i) {
+        Some(&c) if i > 0 && c != '.' => {
+            let start: usize = chars[..i].iter().map(|c| c.len_utf8()).sum();
+            Some(&derived[start..])
+        }
+        _ => None,
+    }
+}
+
+/// The warning for [`glued_wildcard_rest`], with a name it matches when one can be shown.
+fn borrowed_prefix_warning(alternative: &str, rest: &str) -> String {
+    let pattern = super::Pattern::white_host(alternative);
+    let example = ["attacker", "evil", "x", "a", "0", "-"]
+        .iter()
+        .map(|prefix| format!("{prefix}{rest}"))
+        .find(|name| pattern.is_match(name));
+    let such = example.map_or_else(String::new, |name| format!(" such as '{name}'"));
+    format!(
+        "'{alternative}' starts with a wildcard joined to the name, so any domain owner can match \
+         it with a name{such}; write *.{rest} for the names under {rest}"
+    )
 }
 
 #[cfg(test)]
@@ -138,6 +182,44 @@ mod tests {
         assert!(white_host_warnings("amazonses")[0].contains("no '.' and no wildcard"));
         assert!(white_host_warnings("*-out.amazonses.com")[0].contains("whole label"));
         assert_eq!(white_host_warnings("ok.example|x*|y").len(), 2);
+    }
+
+    #[test]
+    fn wildcards_joined_to_the_name_are_borrowable() {
+        for (pattern, borrowed) in [
+            ("**trusted.example", "attackertrusted.example"),
+            ("[a-z]*bank.example", "attackerbank.example"),
+            ("?*corp.example", "attackercorp.example"),
+            ("*[a-z]bank.example", "xbank.example"),
+            ("ok.example|?bank.example", "xbank.example"),
+        ] {
+            assert!(Pattern::white_host(pattern).is_match(borrowed), "{pattern}");
+            let warnings = white_host_warnings(pattern);
+            assert_eq!(warnings.len(), 1, "{pattern}: {warnings:?}");
+            assert!(
+                warnings[0].contains(&format!("such as '{borrowed}'")),
+                "{pattern}: {warnings:?}"
+            );
+        }
+        assert_eq!(
+            white_host_warnings("**trusted.example"),
+            [
+                "'**trusted.example' starts with a wildcard joined to the name, so any domain owner \
+              can match it with a name such as 'attackertrusted.example'; write \
+              *.trusted.example for the names under trusted.example"
+            ]
+        );
+        // Wildcards standing for whole labels, or inside a fixed domain, are fine.
+        for fine in [
+            "*.outlook.com",
+            "**.outlook.com",
+            "?.example.com",
+            "[a-z].example.com",
+            "mx[0-9].example.com",
+            "*google.com",
+        ] {
+            assert!(white_host_warnings(fine).is_empty(), "{fine}");
+        }
     }
 
     proptest::proptest! {

@@ -24,6 +24,7 @@ mod files;
 mod filter;
 mod filter_concurrency;
 mod filter_failopen;
+mod filter_hostile;
 mod filter_qmail;
 mod filter_support;
 mod generated;

@@ -100,6 +100,40 @@ fn warnings_for_patterns_that_will_not_match_as_meant() {
         ),
         (
             "-domains-whitelist",
+            "**trusted.example",
+            format!(
+                "{white} '**trusted.example': '**trusted.example' starts with a wildcard joined \
+             to the name, so any domain owner can match it with a name such as \
+             'attackertrusted.example'; write *.trusted.example for the names under \
+             trusted.example"
+            ),
+        ),
+        (
+            "-domains-whitelist",
+            "[a-z]*bank.example",
+            format!(
+                "{white} '[a-z]*bank.example': '[a-z]*bank.example' starts with a wildcard \
+             joined to the name, so any domain owner can match it with a name such as \
+             'attackerbank.example'; write *.bank.example for the names under bank.example"
+            ),
+        ),
+        (
+            "-domains-whitelist",
+            "?*corp.example",
+            format!(
+                "{white} '?*corp.example': '?*corp.example' starts with a wildcard joined to the \
+             name, so any domain owner can match it with a name such as \
+             'attackercorp.example'; write *.corp.example for the names under corp.example"
+            ),
+        ),
+        (
+            "-whitelist",
+            "*@*",
+            "Warning: address pattern '*@*' has an alternative ('*@*') that matches every sender"
+                .to_string(),
+        ),
+        (
+            "-domains-whitelist",
             "ok.example|*",
             "Warning: pattern 'ok.example|*' has an \
              alternative that is only '*', so it matches every client host name"
