@@ -155,6 +155,27 @@ fn import_plesk_rejects_other_text_and_changes_nothing() {
     assert_eq!(t.files(), before);
 }
 
+// A paste cut short (here after the white list's header) would read as empty domain lists:
+// it is refused, naming what is missing, and the lists stay as they were.
+#[test]
+fn import_plesk_refuses_a_truncated_paste() {
+    let t = Test::new();
+    t.run(&["-u", "-domains-blacklist", "add:*dsl*"])
+        .stdout(crate::support::SERVER_UPDATED);
+    let before = t.files();
+    let cut =
+        NEWER_PLESK.find("Server-wide white list:").unwrap() + "Server-wide white list:\n".len();
+    let file = write(&t, "cut.txt", &NEWER_PLESK[..cut]);
+    t.run(&["--import-plesk", &file]).bad_input(&[
+        "cut.txt",
+        "White domains patterns list:",
+        "Black domains patterns list:",
+        "SUCCESS: Gathering of server wide information complete.",
+    ]);
+    std::fs::remove_file(t.dir().join("cut.txt")).unwrap();
+    assert_eq!(t.files(), before);
+}
+
 // Issue 8: --export then --import into another database reproduces the whole configuration.
 fn export_import_round_trip(backend: Backend) {
     let source = Test::on(backend);
