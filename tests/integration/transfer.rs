@@ -238,6 +238,65 @@ fn import_refuses_invalid_exports() {
     assert_eq!(t.files(), before);
 }
 
+// An import replaces the whole configuration: a misspelt key (which serde would skip) or a
+// setting taken out (which would silently become its default) is refused, naming the key.
+#[test]
+fn import_refuses_unknown_and_missing_keys() {
+    let t = Test::new();
+    t.run(&["-u", "-grey-interval", "7"])
+        .stdout(crate::support::SERVER_UPDATED);
+    let good: serde_json::Value = t.run(&["--export"]).json();
+    let edits: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        (
+            Box::new(|v| v["settings"]["grey_intervall"] = 7.into()),
+            "settings.grey_intervall",
+        ),
+        (
+            Box::new(|v| v["settingz"] = serde_json::json!({})),
+            "settingz",
+        ),
+        (
+            Box::new(|v| v["lists"]["blak"] = serde_json::json!([])),
+            "lists.blak",
+        ),
+        (
+            Box::new(|v| {
+                v["settings"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("grey_interval");
+            }),
+            "settings.grey_interval",
+        ),
+        (
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("mailboxes");
+            }),
+            "mailboxes",
+        ),
+    ];
+    for (edit, key) in edits {
+        let mut bad = good.clone();
+        edit(&mut bad);
+        let file = write(&t, "bad.json", &bad.to_string());
+        t.run(&["--import", &file]).bad_input(&["bad.json", key]);
+    }
+    // Version 1 files may lack settings added later, but not hold unknown keys.
+    let mut old = good.clone();
+    old["version"] = 1.into();
+    old["settings"].as_object_mut().unwrap().remove("awl_count");
+    old["settings"]["log_retention"] = 2_592_000.into();
+    let file = write(&t, "bad.json", &old.to_string());
+    t.run(&["--import", &file])
+        .stdout("SUCCESS: Import of configuration complete.\n");
+    old["settings"]["grey_intervall"] = 7.into();
+    let file = write(&t, "bad.json", &old.to_string());
+    t.run(&["--import", &file])
+        .bad_input(&["settings.grey_intervall"]);
+    std::fs::remove_file(t.dir().join("bad.json")).unwrap();
+    assert_eq!(t.run(&["--export"]).json(), good);
+}
+
 on_both_stores!(
     export_import_round_trip,
     import_plesk_newer_format_round_trips_through_info_server,
