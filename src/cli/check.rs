@@ -55,8 +55,8 @@ pub fn read_ignore_file(path: &str) -> Result<Vec<Pattern>, String> {
     if bytes.len() as u64 > MAX_IGNORE_FILE {
         return Err(format!("ignore file '{shown}' is longer than 1 MiB"));
     }
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("ignore file '{shown}' is not UTF-8 text"))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("ignore file '{shown}' is not UTF-8 text"))?;
     let mut patterns = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();

@@ -94,7 +94,10 @@ fn ignore_files_that_cannot_be_a_list_are_unknown() {
         (fifo.to_str().unwrap(), "not a regular file"),
         ("/dev/zero", "not a regular file"),
         (big.to_str().unwrap(), "longer than 1 MiB"),
-        (bad.to_str().unwrap(), "line 3: 'evil\\x1b[2J.example' is not a domain"),
+        (
+            bad.to_str().unwrap(),
+            "line 3: 'evil\\x1b[2J.example' is not a domain",
+        ),
     ] {
         let out = db
             .cli(T0)
