@@ -238,6 +238,9 @@ fn import_refuses_invalid_exports() {
     assert_eq!(t.files(), before);
 }
 
+/// A change to a parsed export.
+type Edit = fn(&mut serde_json::Value);
+
 // An import replaces the whole configuration: a misspelt key (which serde would skip) or a
 // setting taken out (which would silently become its default) is refused, naming the key.
 #[test]
@@ -246,21 +249,18 @@ fn import_refuses_unknown_and_missing_keys() {
     t.run(&["-u", "-grey-interval", "7"])
         .stdout(crate::support::SERVER_UPDATED);
     let good: serde_json::Value = t.run(&["--export"]).json();
-    let edits: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    let edits: [(Edit, &str); 5] = [
         (
-            Box::new(|v| v["settings"]["grey_intervall"] = 7.into()),
+            (|v| v["settings"]["grey_intervall"] = 7.into()),
             "settings.grey_intervall",
         ),
+        ((|v| v["settingz"] = serde_json::json!({})), "settingz"),
         (
-            Box::new(|v| v["settingz"] = serde_json::json!({})),
-            "settingz",
-        ),
-        (
-            Box::new(|v| v["lists"]["blak"] = serde_json::json!([])),
+            (|v| v["lists"]["blak"] = serde_json::json!([])),
             "lists.blak",
         ),
         (
-            Box::new(|v| {
+            (|v| {
                 v["settings"]
                     .as_object_mut()
                     .unwrap()
@@ -269,7 +269,7 @@ fn import_refuses_unknown_and_missing_keys() {
             "settings.grey_interval",
         ),
         (
-            Box::new(|v| {
+            (|v| {
                 v.as_object_mut().unwrap().remove("mailboxes");
             }),
             "mailboxes",
