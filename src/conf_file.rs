@@ -168,10 +168,28 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<ConfFile, ConfError> {
         }
         match known {
             "db" => conf.db = Some(value.to_string()),
-            _ => conf.resolver = Some(value.to_string()),
+            _ => {
+                if !is_resolver_address(value) {
+                    return Err(bad(format!(
+                        "resolver '{}' is not an IP address with an optional port \
+                         (127.0.0.1, 127.0.0.1:5353, ::1, [::1]:5353)",
+                        shown(value)
+                    )));
+                }
+                conf.resolver = Some(value.to_string());
+            }
         }
     }
     Ok(conf)
+}
+
+/// An IP address, or an IP address and a port other than 0 (`[…]` around an IPv6 address with
+/// a port). Never a host name: resolving the resolver's name would need a resolver.
+fn is_resolver_address(value: &str) -> bool {
+    value.parse::<std::net::IpAddr>().is_ok()
+        || value
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|addr| addr.port() != 0)
 }
 
 /// Text of a bad line as an error may show it: a PostgreSQL URL in it (`db: postgres://…`, a
@@ -233,6 +251,13 @@ mod tests {
             ),
             ("db = /a\r\n", 1, "Windows line ends"),
             ("resolver = 1.1.1.1\nDB = /a\n", 2, "unknown key 'DB'"),
+            (
+                "resolver = dns.example\n",
+                1,
+                "resolver 'dns.example' is not an IP",
+            ),
+            ("\nresolver = 127.0.0.1:0\n", 2, "is not an IP address"),
+            ("resolver = 1.2.3.4:53:53\n", 1, "is not an IP address"),
         ] {
             let err = parsed(text).unwrap_err();
             assert!(
@@ -242,6 +267,20 @@ mod tests {
         }
         let err = parse(Path::new("/c.conf"), b"db = /a\xff\n").unwrap_err();
         assert_eq!(err.to_string(), format!("{prefix}1: not valid UTF-8"));
+    }
+
+    #[test]
+    fn resolver_addresses() {
+        for value in [
+            "127.0.0.1",
+            "127.0.0.1:5353",
+            "::1",
+            "[::1]:5353",
+            "2001:db8::1",
+        ] {
+            let conf = parsed(&format!("resolver = {value}\n")).unwrap();
+            assert_eq!(conf.resolver.as_deref(), Some(value));
+        }
     }
 
     // The file the Debian package installs is valid.

@@ -27,6 +27,29 @@ pub fn escape_plugin(value: &str) -> Cow<'_, str> {
     escape_with(value, b"|;=")
 }
 
+/// For values printed in Plesk-compatible command output (stored patterns in `--info-server`,
+/// `--info-mailname`) and for error lines: only what can change the terminal or the line
+/// structure becomes `\xNN` (controls, C1, bidirectional controls). `\` and `,` stay as they
+/// are, so every ordinary pattern prints exactly as stored and as Plesk prints it; a pattern
+/// that itself holds the text `\x1b` prints that text, which is harmless.
+pub fn escape_terminal(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(is_hidden) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 16);
+    for c in value.chars() {
+        if is_hidden(c) {
+            let mut buffer = [0u8; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                push_hex(&mut out, byte);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// [`escape`] for bytes that need not be UTF-8 (a qmail envelope): every byte of an invalid
 /// sequence becomes `\xNN` on its own, nothing is replaced by U+FFFD.
 pub fn escape_bytes(value: &[u8]) -> Cow<'_, str> {
@@ -128,6 +151,26 @@ mod tests {
         assert_eq!(escape_bytes(b"j\xf6rg@x"), "j\\xf6rg@x");
         assert_eq!(escape_bytes(b"\xe2\x80a,\\"), "\\xe2\\x80a\\x2c\\\\");
         assert_eq!(escape_bytes("é".as_bytes()), "é");
+    }
+
+    #[test]
+    fn terminal_output_escapes_only_what_breaks_the_terminal() {
+        for plain in [
+            "*[0-9][0-9]-*",
+            "dsl|broadband|hsd",
+            "xn--bcher-kva.de",
+            "a\\b,c",
+            "Jörg",
+        ] {
+            assert!(
+                matches!(escape_terminal(plain), Cow::Borrowed(_)),
+                "{plain}"
+            );
+        }
+        assert_eq!(
+            escape_terminal("evil\u{1b}]0;pwned\u{7}\nSUCCESS: x\u{202e}"),
+            "evil\\x1b]0;pwned\\x07\\x0aSUCCESS: x\\xe2\\x80\\xae"
+        );
     }
 
     #[test]

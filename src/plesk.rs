@@ -48,6 +48,10 @@ pub enum PleskParseError {
     /// A setting row is missing.
     #[error("no '{0}' row found: is this the output of Plesk's grey_listing --info-server?")]
     Missing(&'static str),
+    /// The output stops early: a list section or the closing line is missing (a truncated paste
+    /// would otherwise empty the lists it lost).
+    #[error("incomplete output of Plesk's grey_listing --info-server: {0}; nothing was imported")]
+    Incomplete(String),
     /// A setting row has a value we cannot read.
     #[error("line {line}: cannot read '{text}'")]
     BadValue {
@@ -85,20 +89,30 @@ const HEADERS: &[(&str, ListKind)] = &[
     ("Black domains patterns list:", ListKind::DomainsBlack),
 ];
 
-/// Parses Plesk's `--info-server` output.
+/// The line Plesk ends a complete `--info-server` output with.
+const COMPLETE: &str = "SUCCESS: Gathering of server wide information complete.";
+
+/// Parses Plesk's `--info-server` output. Every list section and the closing line must be
+/// there: a missing section would otherwise read as an empty list.
 pub fn parse_info_server(text: &str) -> Result<PleskConfig, PleskParseError> {
     let mut values: Vec<(Field, String, usize)> = Vec::new();
     let mut lists = ServerLists::default();
     let mut current_list: Option<ListKind> = None;
     // Older Plesk wraps "Personal grey listing" / "configuration          allowed".
     let mut pending_prefix: Option<String> = None;
+    let mut seen_headers = [false; HEADERS.len()];
+    let mut complete = false;
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
         let line = raw.trim_end_matches('\r');
         let trimmed = line.trim();
-        if let Some(&(_, kind)) = HEADERS.iter().find(|(header, _)| *header == trimmed) {
-            current_list = Some(kind);
+        if let Some(at) = HEADERS.iter().position(|(header, _)| *header == trimmed) {
+            seen_headers[at] = true;
+            current_list = Some(HEADERS[at].1);
             continue;
+        }
+        if trimmed == COMPLETE {
+            complete = true;
         }
         if let Some(kind) = current_list {
             if trimmed.is_empty() {
@@ -141,6 +155,15 @@ pub fn parse_info_server(text: &str) -> Result<PleskConfig, PleskParseError> {
             }
         }
     }
+    let mut missing: Vec<String> = HEADERS
+        .iter()
+        .zip(seen_headers)
+        .filter(|(_, seen)| !seen)
+        .map(|((header, _), _)| format!("no '{header}' section"))
+        .collect();
+    if !complete {
+        missing.push(format!("no closing '{COMPLETE}' line"));
+    }
     let get = |field: Field, name: &'static str| {
         values
             .iter()
@@ -166,7 +189,7 @@ pub fn parse_info_server(text: &str) -> Result<PleskConfig, PleskParseError> {
             .and_then(|n| n.parse().ok())
             .ok_or(PleskParseError::BadValue { line, text: value })
     };
-    Ok(PleskConfig {
+    let config = PleskConfig {
         enabled: flag(
             Field::Checking,
             "Grey listing checking",
@@ -184,7 +207,11 @@ pub fn parse_info_server(text: &str) -> Result<PleskConfig, PleskParseError> {
             "prohibited",
         )?,
         lists,
-    })
+    };
+    if !missing.is_empty() {
+        return Err(PleskParseError::Incomplete(missing.join(", ")));
+    }
+    Ok(config)
 }
 
 fn list_mut(lists: &mut ServerLists, kind: ListKind) -> &mut Vec<String> {
@@ -268,6 +295,31 @@ mod tests {
             parse_info_server("Grey listing checking  enabled\n"),
             Err(PleskParseError::Missing("Grey interval"))
         );
+    }
+
+    #[test]
+    fn truncated_output_is_refused_naming_what_is_missing() {
+        let cut = NEWER
+            .find("White domains patterns list:")
+            .expect("sample has the section");
+        let err = parse_info_server(&NEWER[..cut]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, PleskParseError::Incomplete(_))
+                && text.contains("White domains patterns list:")
+                && text.contains("Black domains patterns list:")
+                && text.contains("SUCCESS: Gathering"),
+            "{text}"
+        );
+        let without_end = NEWER.replace(COMPLETE, "");
+        let text = parse_info_server(&without_end).unwrap_err().to_string();
+        assert!(
+            text.contains("closing") && !text.contains("section"),
+            "{text}"
+        );
+        for sample in [NEWER, OLDER] {
+            assert!(parse_info_server(sample).is_ok());
+        }
     }
 
     #[test]

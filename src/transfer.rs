@@ -2,6 +2,8 @@
 //! `--import-plesk` (Plesk's `--info-server` text). Each import is validated completely before
 //! anything is written, then applied in one write transaction.
 
+mod keys;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -93,6 +95,7 @@ pub fn parse_export(text: &str) -> Result<ConfigDump, ImportError> {
             version: u32::try_from(version).unwrap_or(u32::MAX),
         });
     }
+    keys::check(&value, version)?;
     if version == 1 {
         upgrade_version_1(&mut value);
     }

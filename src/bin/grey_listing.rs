@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use grey_listing::cli::{self, CliError};
 use grey_listing::clock::process_env;
+use grey_listing::escape::escape_terminal;
 
 fn main() -> ExitCode {
     let argv: Vec<_> = std::env::args_os().skip(1).collect();
@@ -19,12 +20,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) if err.to_stdout() => {
-            let _ = writeln!(out, "{err}");
+            let _ = writeln!(out, "{}", escape_terminal(&err.to_string()));
             let _ = out.flush();
             ExitCode::from(err.exit_code() as u8)
         }
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "{err}");
+            let _ = writeln!(std::io::stderr(), "{}", escape_terminal(&err.to_string()));
             ExitCode::from(err.exit_code() as u8)
         }
     }

@@ -51,9 +51,9 @@ pub(super) fn run(
     if !files::check_regular(db).map_err(store_error)? {
         return Err(bad(format!("database {} does not exist", db.display())));
     }
-    if same_file(db, target) {
+    if let Some(which) = own_file(db, target) {
         return Err(bad(format!(
-            "{} is the database itself; give another file",
+            "{} is {which}; give another file",
             target.display()
         )));
     }
@@ -69,10 +69,41 @@ pub(super) fn run(
     ))
 }
 
-/// Whether two paths name one file (an existing target with the database's device and inode).
+/// SQLite's companion files of a database: replacing one of them while the database is in use
+/// loses or corrupts what it holds.
+const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Whether `target` is the database or one of its companion files, by name (after resolving
+/// the directories) or by identity (device and inode, which catches hard links). Says which.
+fn own_file(db: &Path, target: &Path) -> Option<String> {
+    let mut own = vec![(db.to_path_buf(), "the database itself".to_string())];
+    for suffix in COMPANIONS {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        own.push((PathBuf::from(name), format!("the database's {suffix} file")));
+    }
+    let target_name = resolved(target);
+    own.into_iter()
+        .find(|(path, _)| {
+            same_file(path, target) || (target_name.is_some() && resolved(path) == target_name)
+        })
+        .map(|(_, which)| which)
+}
+
+/// `path` with its directory resolved (links, `..`), the last component kept as written.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(dir).ok()?.join(name))
+}
+
+/// Whether two paths name one file (an existing target with the other's device and inode).
 fn same_file(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
+    match (std::fs::metadata(a), std::fs::symlink_metadata(b)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }

@@ -28,16 +28,58 @@ pub struct CheckOptions {
     pub ignore: Vec<Pattern>,
 }
 
+/// Longest ignore file read: a list of reviewed organisations, not a data set.
+const MAX_IGNORE_FILE: u64 = 1 << 20;
+
 /// Reads the ignore file: one domain or domain pattern (`example.com`, `*.example.net`) per
-/// line; blank lines and `#` comments are skipped.
+/// line; blank lines and `#` comments are skipped. Opened without blocking (a FIFO would hang
+/// the plugin) and refused unless it is a regular file of at most 1 MiB; a line that is not a
+/// domain pattern is refused, naming its number, rather than silently matching nothing.
 pub fn read_ignore_file(path: &str) -> Result<Vec<Pattern>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read '{path}': {e}"))?;
-    Ok(text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or("").trim())
-        .filter(|line| !line.is_empty())
-        .map(|line| Pattern::address(line.trim_start_matches("*.")))
-        .collect())
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = escape_plugin(path);
+    let cannot = |e: std::io::Error| format!("cannot read '{shown}': {e}");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(format!("ignore file '{shown}' is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_IGNORE_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_IGNORE_FILE {
+        return Err(format!("ignore file '{shown}' is longer than 1 MiB"));
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("ignore file '{shown}' is not UTF-8 text"))?;
+    let mut patterns = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if !is_domain_pattern(line) {
+            return Err(format!(
+                "ignore file '{shown}' line {}: '{}' is not a domain or domain pattern",
+                index + 1,
+                escape_plugin(line)
+            ));
+        }
+        patterns.push(Pattern::address(line.trim_start_matches("*.")));
+    }
+    Ok(patterns)
+}
+
+/// Letters, digits, `.`, `-`, `_` and the wildcards `*` and `?`: what a domain name or a
+/// pattern of one is made of (non-ASCII letters included, for names written as Unicode).
+fn is_domain_pattern(line: &str) -> bool {
+    line.chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '*' | '?'))
 }
 
 /// Runs the check; returns the status line and the Nagios exit status.
@@ -99,7 +141,12 @@ pub fn run(
         format!(
             "{summary}; {} white domains pattern(s) to review: {}",
             borrowable.len(),
-            borrowable.join(", ")
+            // Patterns from the store: escaped like the organisation names above.
+            borrowable
+                .iter()
+                .map(|p| escape_plugin(p))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     let line = format!(

@@ -219,7 +219,7 @@ fn print_warnings(warnings: &mut Vec<String>) -> Result<(), CliError> {
     }
     let mut stderr = std::io::stderr().lock();
     for line in warnings.drain(..) {
-        writeln!(stderr, "{line}")?;
+        writeln!(stderr, "{}", crate::escape::escape_terminal(&line))?;
     }
     Ok(())
 }

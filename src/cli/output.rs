@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::config::{self, MailboxLists, ServerLists, Settings};
+use crate::escape::escape_terminal;
 
 /// A `label value` row: the label padded to 22 columns, so values start at column 24.
 pub fn row(label: &str, value: &str) -> String {
@@ -13,12 +14,14 @@ fn enabled(flag: bool) -> &'static str {
     if flag { "enabled" } else { "disabled" }
 }
 
-/// A list block: header, entries one per line, blank line.
+/// A list block: header, entries one per line, blank line. Entries come from the store, which
+/// group members can write: escaped so none can move the cursor, retitle the terminal or
+/// start a forged line (ordinary patterns print unchanged).
 fn list_block(out: &mut String, header: &str, entries: &[String]) {
     out.push_str(header);
     out.push('\n');
     for entry in entries {
-        out.push_str(entry);
+        out.push_str(&escape_terminal(entry));
         out.push('\n');
     }
     out.push('\n');

@@ -21,8 +21,20 @@ pub enum DbLocation {
 impl DbLocation {
     /// Classifies a location string: `postgres://`/`postgresql://` URLs and key=value
     /// connection strings (`host=... dbname=...`), else a file path.
+    ///
+    /// The scheme is read ignoring case (`POSTGRES://` is written back as `postgres://`). A
+    /// value that starts with the scheme and `:` but not `://` (`postgres:/u:pw@h/db`) is a
+    /// mistyped URL, never a file path: it is kept as a PostgreSQL location, shown redacted, and
+    /// [`resolve_location`] refuses it.
     pub fn parse(value: &str) -> DbLocation {
-        if super::pgurl::is_url(value) || super::pgurl::is_key_value(value) {
+        if let Some(rest) = strip_scheme_ignoring_case(value, "://") {
+            let scheme = &value[..value.len() - rest.len() - 3];
+            return DbLocation::Postgres(format!("{}://{rest}", scheme.to_ascii_lowercase()));
+        }
+        if mistyped_scheme(value).is_some()
+            || super::pgurl::is_url(value)
+            || super::pgurl::is_key_value(value)
+        {
             DbLocation::Postgres(value.to_string())
         } else {
             DbLocation::Sqlite(PathBuf::from(
@@ -53,9 +65,38 @@ impl std::fmt::Display for DbLocation {
 
 /// Hides the password of a PostgreSQL connection string (`postgres://user:secret@host` →
 /// `postgres://user:***@host`, `password=` in a URL's query or a key=value string), reading it
-/// exactly as the driver does so no character of a password is ever shown.
+/// exactly as the driver does so no character of a password is ever shown. A mistyped URL
+/// (`postgres:/u:secret@h`) cannot be read like that: all of it after the scheme is hidden.
 pub fn redact(url: &str) -> String {
-    super::pgurl::redact(url)
+    match mistyped_scheme(url) {
+        Some(scheme) => format!("{scheme}:***"),
+        None => super::pgurl::redact(url),
+    }
+}
+
+const SCHEMES: [&str; 2] = ["postgresql", "postgres"];
+
+/// What follows `<scheme><separator>` when `value` starts with a PostgreSQL scheme in any case.
+fn strip_scheme_ignoring_case<'a>(value: &'a str, separator: &str) -> Option<&'a str> {
+    SCHEMES.iter().find_map(|scheme| {
+        let head = value.get(..scheme.len())?;
+        let rest = value.get(scheme.len()..)?;
+        if head.eq_ignore_ascii_case(scheme) {
+            rest.strip_prefix(separator)
+        } else {
+            None
+        }
+    })
+}
+
+/// The scheme as written when `value` is `postgres:` or `postgresql:` (any case) not followed
+/// by `//`.
+fn mistyped_scheme(value: &str) -> Option<&str> {
+    let rest = strip_scheme_ignoring_case(value, ":")?;
+    if rest.starts_with("//") {
+        return None;
+    }
+    Some(&value[..value.len() - rest.len() - 1])
 }
 
 /// Resolves the database location from the command line value, the environment and the
@@ -66,11 +107,19 @@ pub fn resolve_location(
     cli: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DbLocation, StoreError> {
-    if let Some(location) = explicit_location(cli, env) {
-        return Ok(location);
+    let location = match explicit_location(cli, env) {
+        Some(location) => location,
+        None => location_with_conf(cli, env, &conf_file::read_conf(env)?),
+    };
+    if let DbLocation::Postgres(value) = &location
+        && mistyped_scheme(value).is_some()
+    {
+        return Err(StoreError::Unsupported(format!(
+            "{}: a PostgreSQL URL starts with postgres:// or postgresql://",
+            redact(value)
+        )));
     }
-    let conf = conf_file::read_conf(env)?;
-    Ok(location_with_conf(cli, env, &conf))
+    Ok(location)
 }
 
 /// The location when the configuration file has been read already (the policy server reads it
@@ -101,6 +150,38 @@ fn explicit_location(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_schemes_ignore_case_and_mistyped_ones_are_refused() {
+        let none = |_: &str| None;
+        assert_eq!(
+            DbLocation::parse("POSTGRES://u:PW@h:1/db"),
+            DbLocation::Postgres("postgres://u:PW@h:1/db".to_string())
+        );
+        assert_eq!(
+            DbLocation::parse("PostgreSQL://h/db"),
+            DbLocation::Postgres("postgresql://h/db".to_string())
+        );
+        for value in [
+            "postgres:/u:PW@h/db",
+            "postgresql:u:PW@h",
+            "POSTGRES:u:PW@h",
+        ] {
+            let location = DbLocation::parse(value);
+            assert!(matches!(location, DbLocation::Postgres(_)), "{value}");
+            assert!(!location.to_string().contains("PW"), "{location}");
+            assert!(!format!("{location:?}").contains("PW"), "{location:?}");
+            let err = resolve_location(Some(value), &none)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("postgres://") && !err.contains("PW"), "{err}");
+        }
+        // A file whose name merely starts with the word stays a file.
+        assert_eq!(
+            DbLocation::parse("postgres.db"),
+            DbLocation::Sqlite(PathBuf::from("postgres.db"))
+        );
+    }
 
     #[test]
     fn precedence_cli_env_conf_default() {

@@ -25,7 +25,7 @@ use tokio_postgres::config::Host;
 pub const PGPASSFILE: &str = "PGPASSFILE";
 
 /// Longest password file read: a password line is short, and a huge file is a mistake.
-const MAX_FILE: u64 = 1 << 20;
+const MAX_FILE: u64 = 64 << 10;
 
 /// Sets the password of `config` from `password_file` or `PGPASSFILE` (see the module).
 pub fn apply(
@@ -64,10 +64,20 @@ pub fn apply(
     Ok(())
 }
 
-/// The file's bytes; refused when every user may read it.
+/// The file's bytes; refused when every user may read it, when it is not a regular file (a FIFO
+/// would block the open or the read forever, a device never ends), when it is a symbolic link,
+/// and when it is longer than `MAX_FILE`.
 fn read_private(what: &str, path: &Path) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("{what} {shown}: {e}"))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => format!("{what} {shown} is a symbolic link; name the file itself"),
+            _ => format!("{what} {shown}: {e}"),
+        })?;
     let meta = file
         .metadata()
         .map_err(|e| format!("{what} {shown}: {e}"))?;
@@ -82,9 +92,15 @@ fn read_private(what: &str, path: &Path) -> Result<Vec<u8>, String> {
         ));
     }
     let mut text = Vec::new();
-    file.take(MAX_FILE)
+    file.take(MAX_FILE + 1)
         .read_to_end(&mut text)
         .map_err(|e| format!("{what} {shown}: {e}"))?;
+    if text.len() as u64 > MAX_FILE {
+        return Err(format!(
+            "{what} {shown} is longer than {} KiB",
+            MAX_FILE >> 10
+        ));
+    }
     Ok(text)
 }
 

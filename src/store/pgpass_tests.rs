@@ -147,3 +147,55 @@ fn pgpassfile_is_used_only_without_another_password() {
     );
     assert!(!err.contains("from-pgpass"), "{err}");
 }
+
+// A FIFO, a device, a link or an endless file is refused at once: the open never blocks and
+// the read is bounded.
+#[test]
+fn password_files_that_are_not_plain_small_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c_path` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let fifo_path = fifo.to_str().unwrap().to_string();
+    std::thread::spawn(move || {
+        let result = apply(&mut config("postgres://gl@h/db"), Some(&fifo_path), &no_env);
+        let _ = tx.send(result);
+    });
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a FIFO as password_file must not block")
+        .unwrap_err();
+    assert!(err.contains("not a regular file"), "{err}");
+    let err = apply(
+        &mut config("postgres://gl@h/db"),
+        Some("/dev/zero"),
+        &no_env,
+    )
+    .unwrap_err();
+    assert!(err.contains("not a regular file"), "{err}");
+
+    let target = file(&dir, "target", "pw\n", 0o600);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let err = apply(&mut config("postgres://gl@h/db"), link.to_str(), &no_env).unwrap_err();
+    assert!(err.contains("symbolic link"), "{err}");
+
+    let big = file(&dir, "big", &"x".repeat(70 << 10), 0o600);
+    let err = apply(&mut config("postgres://gl@h/db"), big.to_str(), &no_env).unwrap_err();
+    assert!(err.contains("longer than"), "{err}");
+
+    // PGPASSFILE goes through the same checks.
+    let env_fifo = fifo.to_str().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let env = move |name: &str| (name == PGPASSFILE).then(|| env_fifo.clone());
+        let _ = tx.send(apply(&mut config("postgres://gl@h/db"), None, &env));
+    });
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a FIFO as PGPASSFILE must not block")
+        .unwrap_err();
+    assert!(err.contains("not a regular file"), "{err}");
+}

@@ -142,6 +142,11 @@ pub fn split_own(value: &str) -> Result<(String, OwnParams), String> {
     for param in &scan.params {
         match param.key.as_str() {
             TIMEOUT_PARAM => own.timeout_ms = Some(param.value.clone()),
+            PASSWORD_FILE_PARAM if own.password_file.is_some() => {
+                return Err(format!(
+                    "{PASSWORD_FILE_PARAM} is given twice: keep only one"
+                ));
+            }
             PASSWORD_FILE_PARAM => own.password_file = Some(param.value.clone()),
             _ => kept.push(param.whole.clone()),
         }

@@ -164,3 +164,19 @@ fn problems_name_no_secret() {
     let err = split_own("host=h bogus=1").unwrap_err();
     assert!(err.contains("unknown parameter 'bogus'"), "{err}");
 }
+
+// Two password files are a mistake to report, not a choice to make silently.
+#[test]
+fn password_file_given_twice_is_refused() {
+    for value in [
+        "postgres://h/db?password_file=/a&password_file=/b",
+        "host=h password_file=/a password_file=/b",
+    ] {
+        let err = split_own(value).unwrap_err();
+        assert!(
+            err.contains("password_file") && err.contains("twice"),
+            "{err}"
+        );
+        assert!(!err.contains("/a") && !err.contains("/b"), "{err}");
+    }
+}

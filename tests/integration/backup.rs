@@ -147,6 +147,35 @@ fn backup_refuses_links_and_special_files() {
         .bad_input(&["the database itself"]);
 }
 
+// The database's companion files (-wal, -shm, -journal) are no backup target either: replacing
+// the live WAL loses or corrupts committed changes. Refused by name, through another spelling
+// of the directory, and by identity (a hard link).
+#[test]
+fn backup_refuses_the_database_companion_files() {
+    let t = Test::new();
+    t.run(EDIT).stdout(SERVER_UPDATED);
+    let db = t.db().to_str().unwrap().to_string();
+    for suffix in ["-wal", "-shm", "-journal"] {
+        t.run(&["--backup", &format!("{db}{suffix}")]).bad_input(&[
+            "backup",
+            suffix,
+            "give another file",
+        ]);
+    }
+    let dir_name = t.dir().file_name().unwrap().to_str().unwrap().to_string();
+    let aliased = t.dir().join("..").join(&dir_name).join("g.db-wal");
+    t.run(&["--backup", aliased.to_str().unwrap()])
+        .bad_input(&["-wal"]);
+    let stray = t.dir().join("g.db-journal");
+    std::fs::write(&stray, b"journal").unwrap();
+    let hard = t.dir().join("other.db");
+    std::fs::hard_link(&stray, &hard).unwrap();
+    t.run(&["--backup", hard.to_str().unwrap()])
+        .bad_input(&["-journal"]);
+    assert_eq!(std::fs::read(&stray).unwrap(), b"journal");
+    assert_eq!(settings_of(&t, &t.db()), edited());
+}
+
 // A backup never creates the database it copies.
 #[test]
 fn backup_of_a_missing_database_is_refused() {

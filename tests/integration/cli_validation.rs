@@ -381,3 +381,32 @@ fn database_locked_past_the_busy_timeout_exits_2() {
     drop(holder);
     t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
 }
+
+// A mistyped PostgreSQL scheme is an error naming the value redacted (exit 2), never an SQLite
+// path: no file or directory named after the password appears.
+#[test]
+fn a_mistyped_postgres_scheme_is_refused_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    for value in [
+        "postgres:/u:PW@h/db",
+        "postgresql:u:PW@h",
+        "Postgres:/u:PW@h/db",
+    ] {
+        let out = assert_cmd::Command::cargo_bin("grey_listing")
+            .unwrap()
+            .current_dir(dir.path())
+            .env_remove("GREY_LISTING_DB")
+            .env_remove("GREY_LISTING_CONF")
+            .args(["--db", value, "-i"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+        assert!(
+            stderr.contains("postgres://") && !stderr.contains("PW"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -76,6 +76,45 @@ fn own_errors_are_unknown() {
     assert!(!db.file().exists());
 }
 
+// The ignore file is bounded: a FIFO, a device, an over-long file or a line that is not a
+// domain pattern is UNKNOWN naming the file (and the line), at once.
+#[test]
+fn ignore_files_that_cannot_be_a_list_are_unknown() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c_path` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let big = dir.path().join("big");
+    std::fs::write(&big, "a.example\n".repeat(120_000)).unwrap();
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, "# ok\namazonses.com\nevil\x1b[2J.example\n").unwrap();
+    for (path, wanted) in [
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (big.to_str().unwrap(), "longer than 1 MiB"),
+        (
+            bad.to_str().unwrap(),
+            "line 3: 'evil\\x1b[2J.example' is not a domain",
+        ),
+    ] {
+        let out = db
+            .cli(T0)
+            .args(["--check", "-ignore-file", path])
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(3), "{path}: {stdout}");
+        assert!(
+            stdout.starts_with("GREY_LISTING UNKNOWN - ") && stdout.contains(wanted),
+            "{path}: {stdout}"
+        );
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    }
+}
+
 // SPEC §2: a database error is the plugin's own error too: UNKNOWN, exit 3, on stdout.
 #[test]
 fn database_errors_are_unknown() {

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod support;
+mod terminal_escapes;
 
 mod backup;
 mod bounds;

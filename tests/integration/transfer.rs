@@ -155,6 +155,27 @@ fn import_plesk_rejects_other_text_and_changes_nothing() {
     assert_eq!(t.files(), before);
 }
 
+// A paste cut short (here after the white list's header) would read as empty domain lists:
+// it is refused, naming what is missing, and the lists stay as they were.
+#[test]
+fn import_plesk_refuses_a_truncated_paste() {
+    let t = Test::new();
+    t.run(&["-u", "-domains-blacklist", "add:*dsl*"])
+        .stdout(crate::support::SERVER_UPDATED);
+    let before = t.files();
+    let cut =
+        NEWER_PLESK.find("Server-wide white list:").unwrap() + "Server-wide white list:\n".len();
+    let file = write(&t, "cut.txt", &NEWER_PLESK[..cut]);
+    t.run(&["--import-plesk", &file]).bad_input(&[
+        "cut.txt",
+        "White domains patterns list:",
+        "Black domains patterns list:",
+        "SUCCESS: Gathering of server wide information complete.",
+    ]);
+    std::fs::remove_file(t.dir().join("cut.txt")).unwrap();
+    assert_eq!(t.files(), before);
+}
+
 // Issue 8: --export then --import into another database reproduces the whole configuration.
 fn export_import_round_trip(backend: Backend) {
     let source = Test::on(backend);
@@ -215,6 +236,65 @@ fn import_refuses_invalid_exports() {
     std::fs::remove_file(t.dir().join("bad.json")).unwrap();
     std::fs::remove_file(t.dir().join("other.json")).unwrap();
     assert_eq!(t.files(), before);
+}
+
+/// A change to a parsed export.
+type Edit = fn(&mut serde_json::Value);
+
+// An import replaces the whole configuration: a misspelt key (which serde would skip) or a
+// setting taken out (which would silently become its default) is refused, naming the key.
+#[test]
+fn import_refuses_unknown_and_missing_keys() {
+    let t = Test::new();
+    t.run(&["-u", "-grey-interval", "7"])
+        .stdout(crate::support::SERVER_UPDATED);
+    let good: serde_json::Value = t.run(&["--export"]).json();
+    let edits: [(Edit, &str); 5] = [
+        (
+            (|v| v["settings"]["grey_intervall"] = 7.into()),
+            "settings.grey_intervall",
+        ),
+        ((|v| v["settingz"] = serde_json::json!({})), "settingz"),
+        (
+            (|v| v["lists"]["blak"] = serde_json::json!([])),
+            "lists.blak",
+        ),
+        (
+            (|v| {
+                v["settings"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("grey_interval");
+            }),
+            "settings.grey_interval",
+        ),
+        (
+            (|v| {
+                v.as_object_mut().unwrap().remove("mailboxes");
+            }),
+            "mailboxes",
+        ),
+    ];
+    for (edit, key) in edits {
+        let mut bad = good.clone();
+        edit(&mut bad);
+        let file = write(&t, "bad.json", &bad.to_string());
+        t.run(&["--import", &file]).bad_input(&["bad.json", key]);
+    }
+    // Version 1 files may lack settings added later, but not hold unknown keys.
+    let mut old = good.clone();
+    old["version"] = 1.into();
+    old["settings"].as_object_mut().unwrap().remove("awl_count");
+    old["settings"]["log_retention"] = 2_592_000.into();
+    let file = write(&t, "bad.json", &old.to_string());
+    t.run(&["--import", &file])
+        .stdout("SUCCESS: Import of configuration complete.\n");
+    old["settings"]["grey_intervall"] = 7.into();
+    let file = write(&t, "bad.json", &old.to_string());
+    t.run(&["--import", &file])
+        .bad_input(&["settings.grey_intervall"]);
+    std::fs::remove_file(t.dir().join("bad.json")).unwrap();
+    assert_eq!(t.run(&["--export"]).json(), good);
 }
 
 on_both_stores!(
