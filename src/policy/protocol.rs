@@ -249,11 +249,18 @@ pub enum Parsed {
     },
     /// Answer `DUNNO` at once; the text says why (for the log).
     Ignore(String),
+    /// A request without any attribute (a lone empty line): answer `DUNNO`. Postfix never
+    /// sends one, so only a broken or hostile client does; the connection logs it once and
+    /// closes after too many in a row, instead of one log line per newline.
+    Empty,
 }
 
 /// Turns a request into a message to decide. `now` is the server clock; `policy_test_time`
 /// replaces it only when `allow_test_time` is set (SPEC §4).
 pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed {
+    if attrs.is_empty() {
+        return Parsed::Empty;
+    }
     match attrs.get("request") {
         Some("smtpd_access_policy") => {}
         Some(other) => {
@@ -562,10 +569,7 @@ mod tests {
     // SPEC §6: not smtpd_access_policy or missing attributes → DUNNO (Ignore).
     #[test]
     fn interpret_ignores_incomplete_requests() {
-        assert!(matches!(
-            interpret(&attrs(&[]), 0, false),
-            Parsed::Ignore(_)
-        ));
+        assert!(matches!(interpret(&attrs(&[]), 0, false), Parsed::Empty));
         assert!(matches!(
             interpret(&attrs(&[("request", "junk")]), 0, false),
             Parsed::Ignore(_)

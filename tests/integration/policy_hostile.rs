@@ -53,3 +53,52 @@ fn odd_bytes_in_a_value_are_decided_not_dropped() {
     assert!(c.is_closed_by_server());
     server.wait_log("garbage line (no '=' in line)");
 }
+
+// Empty requests (lone newlines) are answered DUNNO but logged once per connection; more than
+// 100 in a row close the connection as bad input, so 100,000 newlines cost two log lines, not
+// 100,000.
+#[test]
+fn a_flood_of_empty_lines_is_logged_once_and_closed() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    // 100 in a row are still answered, and a real request after them is decided.
+    c.send(&[b'\n'; 100]).unwrap();
+    for _ in 0..100 {
+        assert_eq!(c.reply().as_deref(), Some(DUNNO));
+    }
+    assert_eq!(
+        c.ask(&request(
+            "192.0.2.9",
+            "unknown",
+            "a@b.example",
+            "u@local.example",
+            &[]
+        )),
+        DEFER
+    );
+    let empty_lines = |s: &Server| {
+        s.log_lines()
+            .iter()
+            .filter(|l| l.contains("reason=empty request"))
+            .count()
+    };
+    assert_eq!(empty_lines(&server), 1, "{:#?}", server.log_lines());
+    // The flood: the server may close before reading everything, so a write error is fine.
+    let _ = c.send(&vec![b'\n'; 100_000]);
+    assert!(c.is_closed_by_server());
+    server.wait_log("more than 100 empty requests in a row");
+    assert_eq!(empty_lines(&server), 1, "{:#?}", server.log_lines());
+    assert!(server.log_lines().len() < 20, "{:#?}", server.log_lines());
+    // Another connection is served (and logs its own first empty request).
+    let mut other = server.connect();
+    assert_eq!(other.ask("\n"), DUNNO);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while empty_lines(&server) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:#?}",
+            server.log_lines()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
