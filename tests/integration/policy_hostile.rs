@@ -102,3 +102,39 @@ fn a_flood_of_empty_lines_is_logged_once_and_closed() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Runs the server with `args`; asserts it exits 2 before serving and returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(assert_cmd::cargo::cargo_bin("greylisting-policyd"))
+        .args(args)
+        .env("GREY_LISTING_LOG", "stderr")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+// Only a real host name goes into the X-Greylist header: no empty label, no label over 63
+// bytes, no label starting or ending with '-', no leading or trailing dot.
+#[test]
+fn malformed_hostnames_are_refused() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("g.db");
+    let db = db.to_str().unwrap();
+    let long_label = format!("{}.example", "a".repeat(64));
+    for (bad, why) in [
+        ("x..y", "empty label"),
+        (".mx.example", "empty label"),
+        ("mx.example.", "empty label"),
+        (long_label.as_str(), "label of 64 bytes"),
+        ("-mx.example", "starting or ending with '-'"),
+        ("mx-.example", "starting or ending with '-'"),
+    ] {
+        let hostname = format!("--hostname={bad}");
+        let err = refused(&["--listen", "127.0.0.1:0", "--db", db, &hostname]);
+        assert!(
+            err.contains(&format!("invalid --hostname \"{bad}\"")) && err.contains(why),
+            "{bad:?}: {err}"
+        );
+    }
+}
