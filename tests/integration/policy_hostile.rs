@@ -138,3 +138,69 @@ fn malformed_hostnames_are_refused() {
         );
     }
 }
+
+/// A directory under `base` whose path is `len` bytes long.
+fn dir_of_length(base: &std::path::Path, len: usize) -> std::path::PathBuf {
+    let short = base.as_os_str().len();
+    assert!(short + 2 <= len);
+    let dir = base.join("d".repeat(len - short - 1));
+    std::fs::create_dir(&dir).unwrap();
+    assert_eq!(dir.as_os_str().len(), len);
+    dir
+}
+
+// A unix socket path over the kernel's limit (107 bytes plus the NUL) is refused at start with
+// exit 2, naming the path and the limit; a path of exactly 107 bytes works, even though the
+// private staging path beside it is longer than that.
+#[test]
+fn unix_socket_path_over_the_kernel_limit_is_refused() {
+    let base = TempDir::new().unwrap();
+    let db = base.path().join("g.db");
+    let db = db.to_str().unwrap();
+    let dir = dir_of_length(base.path(), 100);
+    let too_long = dir.join("p.socke");
+    assert_eq!(too_long.as_os_str().len(), 108);
+    let listen = format!("unix:{}", too_long.display());
+    let err = refused(&["--listen", &listen, "--db", db]);
+    assert!(
+        err.contains(&format!("{}", too_long.display())) && err.contains("at most 107"),
+        "{err}"
+    );
+    assert!(!too_long.exists());
+    // A long file name in a short directory: the staging path would fit, the final one not.
+    let long_name = base
+        .path()
+        .join("s".repeat(107 - base.path().as_os_str().len()));
+    assert_eq!(long_name.as_os_str().len(), 108);
+    let err = refused(&[
+        "--listen",
+        &format!("unix:{}", long_name.display()),
+        "--db",
+        db,
+    ]);
+    assert!(
+        err.contains("108 bytes long") && err.contains("at most 107"),
+        "{err}"
+    );
+    assert!(!long_name.exists());
+    let longest = dir.join("p.sock");
+    assert_eq!(longest.as_os_str().len(), 107);
+    let server = Server::start_on(db, &format!("unix:{}", longest.display()), &[]);
+    let mut c = server.connect();
+    assert_eq!(
+        c.ask(&request(
+            "192.0.2.1",
+            "unknown",
+            "a@b.example",
+            "u@local.example",
+            &[]
+        )),
+        DEFER
+    );
+    // Nothing but the socket (and the database files) is left in the directory.
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("p.sock")]);
+}
