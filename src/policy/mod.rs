@@ -224,6 +224,16 @@ impl PolicyListener {
         }
     }
 
+    /// True for a TCP address other hosts may reach: a wildcard (`0.0.0.0`, `[::]`) or any
+    /// address that is not loopback. The protocol has no authentication, so anyone who can
+    /// connect can ask for decisions and fill the database with triplets.
+    pub fn reachable_from_other_hosts(&self) -> bool {
+        match self {
+            PolicyListener::Tcp(l) => l.local_addr().is_ok_and(|a| !a.ip().is_loopback()),
+            PolicyListener::Unix(..) => false,
+        }
+    }
+
     /// Turns the std listener into a non-blocking mio one (the unix path travels along so it is
     /// removed when the server stops).
     fn into_mio(mut self) -> io::Result<Listener> {
@@ -556,6 +566,7 @@ pub fn run_with_logger(
     mut log: Logger,
 ) -> Result<(), PolicyError> {
     let address = listener.describe();
+    let exposed = listener.reachable_from_other_hosts();
     let io_err = |what: &'static str| {
         let address = address.clone();
         move |cause| PolicyError::Io {
@@ -593,6 +604,11 @@ pub fn run_with_logger(
             ""
         }
     ));
+    if exposed {
+        log.error(&format!(
+            "warning: the policy server on {address} is reachable from other hosts, and the policy protocol has no authentication: anyone who can connect can query decisions and add triplets; listen on loopback (127.0.0.1:10023) or a unix socket, or firewall the port"
+        ));
+    }
     for note in std::mem::take(&mut config.notes) {
         log.error(&note);
     }

@@ -204,3 +204,40 @@ fn unix_socket_path_over_the_kernel_limit_is_refused() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("p.sock")]);
 }
+
+// A wildcard listen address starts with one warning that other hosts can reach the server
+// (it has no authentication); loopback starts without it.
+#[test]
+fn a_wildcard_listen_address_is_warned_about() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("g.db");
+    let db = db.to_str().unwrap();
+    let warning = "reachable from other hosts";
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let server = Server::start_on(db, listen, &[]);
+        let line = server.wait_log(warning);
+        assert!(
+            line.contains("no authentication")
+                && line.contains("loopback")
+                && line.contains("unix socket"),
+            "{line}"
+        );
+        let port = server.addr.rsplit(':').next().unwrap().to_string();
+        let mut c = crate::policy::Client::over(Box::new(
+            std::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+                .or_else(|_| std::net::TcpStream::connect(format!("[::1]:{port}")))
+                .unwrap(),
+        ));
+        assert_eq!(c.ask("request=smtpd_access_policy\n\n"), DUNNO);
+        let count = server
+            .log_lines()
+            .iter()
+            .filter(|l| l.contains(warning))
+            .count();
+        assert_eq!(count, 1, "{:#?}", server.log_lines());
+    }
+    let server = Server::start_on(db, "127.0.0.1:0", &[]);
+    let mut c = server.connect();
+    assert_eq!(c.ask("request=smtpd_access_policy\n\n"), DUNNO);
+    assert!(!server.log_lines().iter().any(|l| l.contains(warning)));
+}
