@@ -2,7 +2,9 @@
 //! floods of empty requests, bad start-up options. The mail path never blocks mail because of
 //! the server itself, and every client value is escaped in the log.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -92,26 +94,44 @@ fn a_flood_of_empty_lines_is_logged_once_and_closed() {
     // Another connection is served (and logs its own first empty request).
     let mut other = server.connect();
     assert_eq!(other.ask("\n"), DUNNO);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while empty_lines(&server) < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:#?}",
-            server.log_lines()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(Instant::now() < deadline, "{:#?}", server.log_lines());
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Runs the server with `args`; asserts it exits 2 before serving and returns its stderr.
+/// Runs the server with `args`; asserts it exits 2 before serving (a server that starts
+/// instead is killed after 30 s) and returns its stderr.
 fn refused(args: &[&str]) -> String {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("greylisting-policyd"))
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("greylisting-policyd"))
         .args(args)
         .env("GREY_LISTING_LOG", "stderr")
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stderr).to_string()
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{args:?}: {stderr}");
+    stderr
 }
 
 // Only a real host name goes into the X-Greylist header: no empty label, no label over 63
