@@ -54,7 +54,7 @@ fn decide_and_describe(
         .iter()
         .filter_map(|p| match &p.kind {
             Parsed::Check { message, now } => Some((message, *now)),
-            Parsed::Ignore(_) => None,
+            Parsed::Ignore(_) | Parsed::Empty => None,
         })
         .collect();
     let mut outcomes = if checks.is_empty() {
@@ -71,6 +71,8 @@ fn decide_and_describe(
                 log.info(&format!("action=dunno, reason={why}, peer={peer}"));
                 protocol::REPLY_DUNNO.to_string()
             }
+            // Logged (once per connection) where it was read.
+            Parsed::Empty => protocol::REPLY_DUNNO.to_string(),
             Parsed::Check { message, now } => {
                 let outcome = outcomes
                     .next()

@@ -28,8 +28,13 @@ pub fn local_hostname() -> Result<String, String> {
 /// Longest host name accepted (a DNS name's limit).
 pub const MAX_HOSTNAME: usize = 253;
 
-/// A host name for the `X-Greylist` header: 1 to 253 bytes of letters, digits, `.` and `-`.
-/// Anything else could break the reply (a CR/LF would inject another `action=` line).
+/// Longest label of a host name (a DNS label's limit).
+pub const MAX_LABEL: usize = 63;
+
+/// A host name for the `X-Greylist` header: 1 to 253 bytes of dot-separated labels, each 1 to 63
+/// letters, digits and `-`, not starting or ending with `-`. Anything else could break the reply
+/// (a CR/LF would inject another `action=` line) or is no host name (`x..y`, `-mx`). A trailing
+/// dot (the DNS root) is refused too: mail headers name hosts without it.
 pub fn check_hostname(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".to_string());
@@ -40,16 +45,29 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    match name
+    if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '.' || *c == '-'))
     {
-        Some(bad) => Err(format!(
-            "contains {:?}; only letters, digits, '.' and '-' are allowed",
-            bad
-        )),
-        None => Ok(()),
+        return Err(format!(
+            "contains {bad:?}; only letters, digits, '.' and '-' are allowed"
+        ));
     }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err("has an empty label (a leading, trailing or doubled '.')".to_string());
+        }
+        if label.len() > MAX_LABEL {
+            return Err(format!(
+                "has a label of {} bytes, at most {MAX_LABEL} are allowed",
+                label.len()
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("has a label starting or ending with '-' ({label})"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -60,9 +78,16 @@ mod tests {
     fn only_plain_host_names_are_accepted() {
         assert_eq!(check_hostname("mx1.example.com"), Ok(()));
         assert_eq!(check_hostname("MX-1"), Ok(()));
-        assert_eq!(check_hostname(&"a".repeat(253)), Ok(()));
+        let longest = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
+        assert_eq!(check_hostname(&longest), Ok(()));
         assert!(
-            check_hostname(&"a".repeat(254))
+            check_hostname(&format!("{longest}e"))
                 .unwrap_err()
                 .contains("254 bytes")
         );
@@ -74,10 +99,23 @@ mod tests {
             "mx_1",
             "mx;",
             "mx\u{e9}",
+            "x..y",
+            ".mx",
+            "mx.",
+            "-mx.example",
+            "mx-.example",
+            "mx.-a",
         ] {
             assert!(check_hostname(bad).is_err(), "{bad:?}");
         }
         assert!(check_hostname("mx\r\nx").unwrap_err().contains("'\\r'"));
+        assert_eq!(check_hostname(&"a".repeat(63)), Ok(()));
+        assert!(
+            check_hostname(&"a".repeat(64))
+                .unwrap_err()
+                .contains("64 bytes")
+        );
+        assert_eq!(check_hostname("a-b.c0"), Ok(()));
     }
 
     // Whatever the machine is called, the header gets a valid name.

@@ -65,6 +65,9 @@ const LISTENER: Token = Token(0);
 const READ_CHUNK: usize = 16 * 1024;
 /// Replies a client may leave unread (beyond the socket buffers) before it is disconnected.
 const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
+/// Empty requests in a row after which a connection is closed as bad input: Postfix never sends
+/// one, so a stream of lone newlines is a broken or hostile client, not mail.
+const MAX_EMPTY_REQUESTS: u32 = 100;
 
 /// Why the server could not start or run.
 #[derive(Debug, Error)]
@@ -222,6 +225,16 @@ impl PolicyListener {
         }
     }
 
+    /// True for a TCP address other hosts may reach: a wildcard (`0.0.0.0`, `[::]`) or any
+    /// address that is not loopback. The protocol has no authentication, so anyone who can
+    /// connect can ask for decisions and fill the database with triplets.
+    pub fn reachable_from_other_hosts(&self) -> bool {
+        match self {
+            PolicyListener::Tcp(l) => l.local_addr().is_ok_and(|a| !a.ip().is_loopback()),
+            PolicyListener::Unix(..) => false,
+        }
+    }
+
     /// Turns the std listener into a non-blocking mio one (the unix path travels along so it is
     /// removed when the server stops).
     fn into_mio(mut self) -> io::Result<Listener> {
@@ -342,6 +355,10 @@ struct Conn {
     close_cause: Option<CloseCause>,
     /// The `instance` whose message already got an `X-Greylist` header.
     last_header_instance: Option<String>,
+    /// Empty requests (no attribute) received since the last non-empty one.
+    empty_in_a_row: u32,
+    /// Whether an empty request on this connection was logged already (once is enough).
+    empty_logged: bool,
     /// The client closed its side: close once the replies are out.
     eof: bool,
     /// Close now (protocol violation, socket error).
@@ -378,7 +395,12 @@ impl Conn {
                     self.reader.feed(&chunk[..n]);
                     loop {
                         match self.reader.take_request() {
-                            Ok(Some(attrs)) => pending.push(Pending::new(token, &attrs, config)),
+                            Ok(Some(attrs)) => {
+                                if !self.count_empty(&attrs, log) {
+                                    return;
+                                }
+                                pending.push(Pending::new(token, &attrs, config));
+                            }
                             Ok(None) => break,
                             Err(err) => {
                                 log.error(&format!("closing connection from {}: {err}", self.peer));
@@ -411,6 +433,34 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// Counts empty requests: the first on a connection is logged, and after
+    /// [`MAX_EMPTY_REQUESTS`] in a row the connection is closed as bad input (false). A flood of
+    /// newlines thus costs two log lines, not one per byte.
+    fn count_empty(&mut self, attrs: &protocol::Attributes, log: &mut Logger) -> bool {
+        if !attrs.is_empty() {
+            self.empty_in_a_row = 0;
+            return true;
+        }
+        self.empty_in_a_row += 1;
+        if self.empty_in_a_row > MAX_EMPTY_REQUESTS {
+            log.error(&format!(
+                "closing connection from {}: more than {MAX_EMPTY_REQUESTS} empty requests in a row",
+                self.peer
+            ));
+            self.close_cause = Some(CloseCause::BadInput);
+            self.dead = true;
+            return false;
+        }
+        if !self.empty_logged {
+            self.empty_logged = true;
+            log.info(&format!(
+                "action=dunno, reason=empty request (no attributes), peer={}; further empty requests on this connection are answered without a log line",
+                self.peer
+            ));
+        }
+        true
     }
 
     /// The client closed its side. Exim's `${readsocket}` writes one request, half-closes and
@@ -517,6 +567,7 @@ pub fn run_with_logger(
     mut log: Logger,
 ) -> Result<(), PolicyError> {
     let address = listener.describe();
+    let exposed = listener.reachable_from_other_hosts();
     let io_err = |what: &'static str| {
         let address = address.clone();
         move |cause| PolicyError::Io {
@@ -541,6 +592,11 @@ pub fn run_with_logger(
         &mut log,
     );
     log.info(&start_line(&address, &config));
+    if exposed {
+        log.error(&format!(
+            "warning: the policy server on {address} is reachable from other hosts, and the policy protocol has no authentication: anyone who can connect can query decisions and add triplets; listen on loopback (127.0.0.1:10023) or a unix socket, or firewall the port"
+        ));
+    }
     for note in std::mem::take(&mut config.notes) {
         log.error(&note);
     }
@@ -708,6 +764,8 @@ fn accept_all(
                 partial_accounted: 0,
                 close_cause: None,
                 last_header_instance: None,
+                empty_in_a_row: 0,
+                empty_logged: false,
                 eof: false,
                 dead: false,
             },

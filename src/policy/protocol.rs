@@ -4,6 +4,8 @@
 //! Reading is bounded: a line over [`MAX_LINE`] bytes, a request over [`MAX_REQUEST`] bytes or a
 //! line that is not an attribute is a [`ProtocolError`], and the caller closes the connection.
 
+use std::borrow::Cow;
+
 use thiserror::Error;
 
 use crate::decision::Verdict;
@@ -155,7 +157,7 @@ impl RequestReader {
         self.request_bytes = 0;
         if !line.is_empty() {
             let (name, value) = parse_attribute(line).map_err(|_| ProtocolError::Truncated)?;
-            current.insert(name, value);
+            current.insert(name, &value);
         }
         Ok(started.then_some(current))
     }
@@ -199,30 +201,38 @@ impl RequestReader {
                 return Ok(Some(std::mem::take(&mut self.current)));
             }
             let (name, value) = parse_attribute(line)?;
-            self.current.insert(name, value);
+            self.current.insert(name, &value);
             self.started = true;
             self.pos += newline + 1;
         }
     }
 }
 
-/// Splits `name=value`, refusing what Postfix never sends: no `=`, an empty or odd name,
-/// invalid UTF-8, NUL or other control characters.
-fn parse_attribute(line: &[u8]) -> Result<(&str, &str), ProtocolError> {
-    let text = std::str::from_utf8(line).map_err(|_| ProtocolError::Garbage("not UTF-8"))?;
-    let (name, value) = text
-        .split_once('=')
+/// Splits `name=value`, refusing what is not an attribute line: no `=`, or an empty or odd
+/// name. The value is taken as it came, whatever its bytes: a sender with invalid UTF-8, an ESC
+/// or a C1 control is the client's odd mail, not a broken policy client, and closing the
+/// connection would make Postfix defer the mail for us. As in the filter, a byte that is not
+/// part of a UTF-8 character (and a NUL, which PostgreSQL text cannot hold) becomes U+FFFD, so
+/// such a sender is greylisted like any other; log lines escape every control character.
+fn parse_attribute(line: &[u8]) -> Result<(&str, Cow<'_, str>), ProtocolError> {
+    let equals = line
+        .iter()
+        .position(|&b| b == b'=')
         .ok_or(ProtocolError::Garbage("no '=' in line"))?;
+    let (name, value) = (&line[..equals], &line[equals + 1..]);
     let name_ok = !name.is_empty()
         && name
-            .bytes()
+            .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if !name_ok {
         return Err(ProtocolError::Garbage("bad attribute name"));
     }
-    if value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(ProtocolError::Garbage("control character in value"));
-    }
+    let name =
+        std::str::from_utf8(name).map_err(|_| ProtocolError::Garbage("bad attribute name"))?;
+    let value = match String::from_utf8_lossy(value) {
+        Cow::Borrowed(v) if !v.contains('\0') => Cow::Borrowed(v),
+        other => Cow::Owned(other.replace('\0', "\u{fffd}")),
+    };
     Ok((name, value))
 }
 
@@ -238,11 +248,18 @@ pub enum Parsed {
     },
     /// Answer `DUNNO` at once; the text says why (for the log).
     Ignore(String),
+    /// A request without any attribute (a lone empty line): answer `DUNNO`. Postfix never
+    /// sends one, so only a broken or hostile client does; the connection logs it once and
+    /// closes after too many in a row, instead of one log line per newline.
+    Empty,
 }
 
 /// Turns a request into a message to decide. `now` is the server clock; `policy_test_time`
 /// replaces it only when `allow_test_time` is set (SPEC §4).
 pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed {
+    if attrs.is_empty() {
+        return Parsed::Empty;
+    }
     match attrs.get("request") {
         Some("smtpd_access_policy") => {}
         Some(other) => {
@@ -461,7 +478,7 @@ mod tests {
             &b"hello world\n\n"[..],
             b"\xff\xfe=\x00\n",
             b"=x\n",
-            b"a=b\x00c\n",
+            b"a\x1b=b\n",
         ] {
             let got = read_all(input);
             assert!(
@@ -469,6 +486,17 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    // Odd bytes in a value are the client's mail, not protocol garbage: kept (invalid UTF-8
+    // and NUL as U+FFFD), so the request is decided like any other.
+    #[test]
+    fn odd_bytes_in_values_are_kept() {
+        let got = read_all(b"a=\xff\xfe@x\nb=\x1b[31m\xc2\x85\nc=b\x00c\tx\n\n");
+        let request = got[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(request.get("a"), Some("\u{fffd}\u{fffd}@x"));
+        assert_eq!(request.get("b"), Some("\u{1b}[31m\u{85}"));
+        assert_eq!(request.get("c"), Some("b\u{fffd}c\tx"));
     }
 
     // A disconnect inside a line that cannot be an attribute is reported, a clean one is not.
@@ -525,10 +553,7 @@ mod tests {
     // SPEC §6: not smtpd_access_policy or missing attributes → DUNNO (Ignore).
     #[test]
     fn interpret_ignores_incomplete_requests() {
-        assert!(matches!(
-            interpret(&attrs(&[]), 0, false),
-            Parsed::Ignore(_)
-        ));
+        assert!(matches!(interpret(&attrs(&[]), 0, false), Parsed::Empty));
         assert!(matches!(
             interpret(&attrs(&[("request", "junk")]), 0, false),
             Parsed::Ignore(_)

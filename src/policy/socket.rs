@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+/// Longest unix socket path, in bytes without the terminating NUL (`sun_path` holds 108 on
+/// Linux). A longer path cannot be bound or connected to.
+pub const MAX_SOCKET_PATH: usize = 107;
+
 /// Default mode of the socket: owner and group may connect, nobody else.
 pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
 
@@ -65,6 +69,17 @@ pub enum SocketError {
         /// The process's effective user id.
         uid: u32,
     },
+    /// The path does not fit a unix socket address: clients could not connect to it.
+    #[error(
+        "unix socket path {path} is {len} bytes long; the kernel allows at most {MAX_SOCKET_PATH} \
+         (108 with the terminating NUL): use a shorter path"
+    )]
+    PathTooLong {
+        /// The path.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A system call failed.
     #[error("{what} {path}: {cause}")]
     Io {
@@ -108,6 +123,13 @@ pub fn bind_unix(path: &Path, options: &SocketOptions) -> Result<UnixListener, S
             Ok::<u32, SocketError>(gid)
         })
         .transpose()?;
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(SocketError::PathTooLong {
+            path: path.to_path_buf(),
+            len,
+        });
+    }
     remove_stale(path)?;
     let io_err = |what, path: &Path| {
         let path = path.to_path_buf();
@@ -117,13 +139,14 @@ pub fn bind_unix(path: &Path, options: &SocketOptions) -> Result<UnixListener, S
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Short names: the staging path must fit a socket address too.
     let private = tempfile::Builder::new()
-        .prefix(".greylisting-policyd.")
+        .prefix(".gp.")
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in(parent)
         .map_err(io_err("cannot create a directory in", parent))?;
-    let staged = private.path().join("socket");
-    let listener = UnixListener::bind(&staged).map_err(io_err("cannot listen on", &staged))?;
+    let staged = private.path().join("s");
+    let listener = bind_staged(private.path(), &staged)?;
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(options.mode))
         .map_err(io_err("cannot set the mode of", &staged))?;
     if let Some(gid) = gid {
@@ -148,6 +171,26 @@ pub fn bind_unix(path: &Path, options: &SocketOptions) -> Result<UnixListener, S
     // Dropping `private` removes the staging link and the directory; the socket stays bound.
     drop(private);
     Ok(listener)
+}
+
+/// Binds the staging socket `staged` inside the directory `dir`. When its path is longer than
+/// a socket address allows (a final path that fits, with a shorter file name than the staging
+/// directory's), it is bound through `/proc/self/fd/N/`, a short name for the same directory.
+fn bind_staged(dir: &Path, staged: &Path) -> Result<UnixListener, SocketError> {
+    let failed = |cause| SocketError::Io {
+        what: "cannot listen on",
+        path: staged.to_path_buf(),
+        cause,
+    };
+    if staged.as_os_str().len() <= MAX_SOCKET_PATH {
+        return UnixListener::bind(staged).map_err(failed);
+    }
+    let handle = std::fs::File::open(dir).map_err(failed)?;
+    let short = format!(
+        "/proc/self/fd/{}/s",
+        std::os::fd::AsRawFd::as_raw_fd(&handle)
+    );
+    UnixListener::bind(short).map_err(failed)
 }
 
 /// Removes a socket nobody answers on; refuses a live one and anything that is not a socket.

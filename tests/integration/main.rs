@@ -44,6 +44,7 @@ mod policy;
 mod policy_bounds;
 mod policy_cache;
 mod policy_eof;
+mod policy_hostile;
 mod policy_lifecycle;
 mod policy_options;
 mod postgres_multi_mx;
