@@ -30,4 +30,5 @@ pub mod pattern;
 pub mod plesk;
 pub mod policy;
 pub mod store;
+pub mod svg;
 pub mod transfer;

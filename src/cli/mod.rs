@@ -11,6 +11,9 @@ mod maintenance;
 pub mod manpage;
 mod output;
 mod report;
+mod report_data;
+mod report_html;
+mod stats_prometheus;
 mod transfer;
 
 use std::ffi::OsString;
@@ -122,6 +125,7 @@ enum Command {
     Check(check::CheckOptions),
     Purge,
     Stats,
+    StatsPrometheus,
     ImportPlesk(PleskConfig),
     Export,
     Import(ConfigDump),
@@ -144,6 +148,7 @@ impl Command {
                 | Command::Report(_)
                 | Command::Check(_)
                 | Command::Stats
+                | Command::StatsPrometheus
                 | Command::Export
         )
     }
@@ -549,6 +554,7 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
                 .unwrap_or(report::DEFAULT_REPORT_SINCE),
             top: count("top", &args.top, 1, report::DEFAULT_TOP)? as usize,
             threshold: count("threshold", &args.threshold, 1, report::DEFAULT_THRESHOLD)?,
+            html: args.html.clone(),
         })
     } else if args.check {
         let warning = count("w", &args.warning, 1, check::DEFAULT_WARNING)?;
@@ -574,6 +580,8 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
         })
     } else if args.purge {
         Command::Purge
+    } else if args.stats && args.prometheus {
+        Command::StatsPrometheus
     } else if args.stats {
         Command::Stats
     } else if let Some(source) = &args.import_plesk {
@@ -877,6 +885,7 @@ fn execute(
         Command::Report(options) => report::run(store, options, now, json)?,
         Command::Purge => maintenance::purge(store, now, json)?,
         Command::Stats => maintenance::stats(store, now, json)?,
+        Command::StatsPrometheus => stats_prometheus::text(store)?,
         Command::ImportPlesk(config) => transfer::import_plesk(store, config, json)?,
         Command::Export => transfer::export(store)?,
         Command::Import(dump) => transfer::import(store, dump, json)?,

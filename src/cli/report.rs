@@ -8,7 +8,7 @@ use serde_json::json;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
-use super::to_json;
+use super::{report_data, report_html, to_json};
 use crate::bounds;
 use crate::config::{self, ListKind, ServerLists, Settings};
 use crate::decision::triplet_sender;
@@ -32,6 +32,8 @@ pub struct ReportOptions {
     pub top: usize,
     /// Deferrals from which a white pattern is suggested.
     pub threshold: u64,
+    /// Write an HTML page with charts to this file (`-`: standard output) instead of the table.
+    pub html: Option<String>,
 }
 
 /// What the decision log says about one sender organisation.
@@ -212,6 +214,21 @@ pub fn run(
             )
         })
         .collect();
+    let hourly = report_data::hourly(&entries, from, now);
+    let delays = report_data::delay_histogram(&entries);
+    if let Some(target) = &options.html {
+        let page = report_html::render(&report_html::Page {
+            from,
+            until: now,
+            hourly: &hourly,
+            delays: &delays,
+            organisations: &summaries,
+            suggestions: &suggestions,
+            threshold: options.threshold,
+            settings: &settings,
+        });
+        return report_html::write(target, &page);
+    }
     if json {
         return Ok(to_json(&json!({
             "since": from,
@@ -219,6 +236,8 @@ pub fn run(
             "organisations": summaries,
             "threshold": options.threshold,
             "suggestions": suggestions,
+            "hourly": hourly,
+            "delay_histogram": delays,
         })));
     }
     let mut out = format!(

@@ -468,7 +468,8 @@ impl Connection {
         // configuration, and both are opened afresh for the next batch.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             store.write(&mut |tx| {
-                outcomes = engine::check_messages_cached(tx, cache, batch)?;
+                outcomes =
+                    engine::check_messages_cached(tx, cache, engine::Component::Policyd, batch)?;
                 #[cfg(test)]
                 panic_hook(batch);
                 Ok(())
