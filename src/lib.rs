@@ -25,6 +25,7 @@ pub mod escape;
 pub mod handler;
 pub mod logging;
 pub mod manual;
+pub mod metrics;
 pub mod names;
 pub mod pattern;
 pub mod plesk;

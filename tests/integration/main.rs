@@ -32,6 +32,8 @@ mod interval_rules;
 mod list_edit;
 mod log_injection;
 mod log_lines;
+mod metrics;
+mod openmetrics;
 mod pattern;
 mod pg_binary_faults;
 mod pg_faults;
