@@ -287,7 +287,6 @@ pub struct Args {
     #[arg(
         long = "html",
         value_name = "FILE",
-        requires = "report",
         conflicts_with = "json",
         help_heading = "Extension options"
     )]
@@ -295,7 +294,6 @@ pub struct Args {
     /// With --stats: print the stored decision counters for Prometheus (extension).
     #[arg(
         long = "prometheus",
-        requires = "stats",
         conflicts_with = "json",
         help_heading = "Extension options"
     )]

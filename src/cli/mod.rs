@@ -385,6 +385,17 @@ fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
             typed(original, "extended")
         )));
     }
+    for (given, name, command) in [
+        (args.html.is_some(), "html", "report"),
+        (args.prometheus, "prometheus", "stats"),
+    ] {
+        if given && !(args.report && command == "report" || args.stats && command == "stats") {
+            return Err(bad(format!(
+                "option '{}' is allowed only with --{command}",
+                typed(original, name)
+            )));
+        }
+    }
     let culprit = |name: &str, e: ValueError| bad(format!("{}: {e}", typed(original, name)));
     let on_off = |name: &str, v: &Option<String>| {
         v.as_deref()

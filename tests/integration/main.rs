@@ -46,6 +46,7 @@ mod policy_lifecycle;
 mod policy_options;
 mod postgres_multi_mx;
 mod read_only;
+mod report_html;
 mod store_behaviour;
 mod transfer;
 mod unprivileged;
