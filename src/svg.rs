@@ -72,7 +72,10 @@ pub fn nice_ceiling(max: u64) -> u64 {
 
 /// Into how many equal whole steps the axis up to `top` (a [`nice_ceiling`]) is divided.
 fn divisions(top: u64) -> u64 {
-    [5, 4, 2].into_iter().find(|d| top % d == 0).unwrap_or(1)
+    [5, 4, 2]
+        .into_iter()
+        .find(|d| top.is_multiple_of(*d))
+        .unwrap_or(1)
 }
 
 impl StackedBars<'_> {
