@@ -247,6 +247,9 @@ pub fn check_messages_cached(
             recipients: outcomes,
         });
     }
+    // Always in the same order: concurrent transactions then lock the counter rows in the same
+    // order and cannot deadlock on them (PostgreSQL).
+    counts.sort_by_key(|(verdict, reason, _)| (verdict.as_str(), reason.as_str()));
     let counts: Vec<store::DecisionCount> = counts
         .into_iter()
         .map(|(verdict, reason, count)| store::DecisionCount {

@@ -145,13 +145,17 @@ const MIGRATIONS: &[&str] = &[
          pattern text NOT NULL
      );",
     // 6: decisions counted by component, action and reason in the deciding transaction, never
-    // purged (the SQLite schema's version 6).
+    // purged (the SQLite schema's version 6). Each counter is spread over 16 rows (`shard`,
+    // drawn at random per update; readers add them up): with a single row, every deciding
+    // transaction of every MX would wait for the one before it to commit, as they all update
+    // the same (filter, defer, new) row.
     "CREATE TABLE IF NOT EXISTS gl_decision_counters (
          component text NOT NULL,
          action    text NOT NULL,
          reason    text NOT NULL,
+         shard     smallint NOT NULL,
          count     bigint NOT NULL,
-         PRIMARY KEY (component, action, reason)
+         PRIMARY KEY (component, action, reason, shard)
      );",
 ];
 
@@ -1096,9 +1100,9 @@ impl Tx for PgTx<'_> {
         for c in counts {
             let count = i64::try_from(c.count).unwrap_or(i64::MAX);
             self.execute(
-                "INSERT INTO gl_decision_counters (component, action, reason, count)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (component, action, reason)
+                "INSERT INTO gl_decision_counters (component, action, reason, shard, count)
+                 VALUES ($1, $2, $3, floor(random() * 16)::smallint, $4)
+                 ON CONFLICT (component, action, reason, shard)
                  DO UPDATE SET count = gl_decision_counters.count + EXCLUDED.count",
                 &[&c.component, &c.action, &c.reason, &count],
             )?;
@@ -1109,8 +1113,8 @@ impl Tx for PgTx<'_> {
     fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
         Ok(self
             .query(
-                "SELECT component, action, reason, count FROM gl_decision_counters
-                 ORDER BY component, action, reason",
+                "SELECT component, action, reason, sum(count)::bigint FROM gl_decision_counters
+                 GROUP BY component, action, reason ORDER BY component, action, reason",
                 &[],
             )?
             .iter()

@@ -237,3 +237,31 @@ fn prometheus_needs_stats_and_excludes_json() {
 }
 
 on_both_stores!(store_counters_grow_per_component);
+
+#[test]
+fn a_metrics_address_in_use_or_invalid_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    for listen in [taken.as_str(), "nonsense"] {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("greylisting-policyd"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                listen,
+                "--db",
+            ])
+            .arg(&db)
+            .env("GREY_LISTING_LOG", "stderr")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("cannot listen for metrics on {listen}")),
+            "{stderr}"
+        );
+    }
+}
