@@ -13,7 +13,7 @@ RUNS=${2:-3}
 BIN=${BIN_DIR:-$PWD/target/release}
 [ -x "$BIN/grey_listing" ] || { echo "no build in $BIN (cargo build --release)" >&2; exit 1; }
 W=$(mktemp -d /tmp/gl-bench-report-html.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
 NOW=1795424400
 "$BIN/grey_listing" --db "$W/g.db" -i >/dev/null
 python3 - "$W/g.db" "$ROWS" "$NOW" <<'PY'
