@@ -9,6 +9,9 @@
 # SLOW_CLIENTS (default 4096) connections held open beside the load, each trickling a byte a
 # second into an unfinished request (--slow-clients). Prints one line per run (decisions/s,
 # p50/p99 latency, errors, peak RSS, server CPU) and the median ratio per scenario.
+# A_ARGS and B_ARGS add server options to one side (BASE_DIR and NEW_DIR may then be the same
+# build): B_ARGS="--metrics-listen 127.0.0.1:0" compares metrics on with off; while a server
+# serves metrics, they are scraped every SCRAPE_EVERY seconds (default 1) during its run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -39,10 +42,13 @@ trap cleanup EXIT
 peak_rss_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 
-start() { # start BUILD_DIR DB: sets PID and ADDR (port 0: the server reports its port)
+start() { # start BUILD_DIR DB [SERVER OPTIONS...]: sets PID and ADDR (port 0: the server reports its port)
     : >"$W/policyd.log"
-    GREY_LISTING_LOG=stderr "$1/greylisting-policyd" --listen 127.0.0.1:0 --db "$2" \
-        --allow-test-time --hostname ab.bench 2>"$W/policyd.log" &
+    local dir=$1 db=$2
+    shift 2
+    # shellcheck disable=SC2086 # the options are words on purpose
+    GREY_LISTING_LOG=stderr "$dir/greylisting-policyd" --listen 127.0.0.1:0 --db "$db" \
+        --allow-test-time --hostname ab.bench "$@" 2>"$W/policyd.log" &
     PID=$!
     ADDR=
     for _ in $(seq 300); do
@@ -54,13 +60,23 @@ start() { # start BUILD_DIR DB: sets PID and ADDR (port 0: the server reports it
 }
 
 run() { # run SCENARIO LABEL BUILD_DIR [LOAD OPTIONS...]
-    local scenario=$1 label=$2 dir=$3
+    local scenario=$1 label=$2 dir=$3 server_args
     shift 3
     rm -f "$W/g.db"*
     "$BASE/grey_listing" --db "$W/g.db" -i >/dev/null
-    start "$dir" "$W/g.db"
+    if [ "$label" = A ]; then server_args=${A_ARGS:-}; else server_args=${B_ARGS:-}; fi
+    # shellcheck disable=SC2086 # the options are words on purpose
+    start "$dir" "$W/g.db" $server_args
+    local metrics scraper=
+    sleep 0.2
+    metrics=$(sed -n 's|.*Serving metrics at \(http://[^ ]*\).*|\1|p' "$W/policyd.log" | head -1)
+    if [ -n "$metrics" ]; then
+        (while curl -sf -o /dev/null "$metrics"; do sleep "${SCRAPE_EVERY:-1}"; done) &
+        scraper=$!
+    fi
     local out
     out=$(load --addr "$ADDR" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 "$@")
+    [ -n "$scraper" ] && { kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; }
     local rss cpu
     rss=$(peak_rss_mib "$PID")
     cpu=$(cpu_s "$PID")

@@ -11,7 +11,7 @@ _grey_listing() {
             COMPREPLY=($(compgen -W "true false" -- "$cur"))
             return 0
             ;;
-        -migrate-store|--migrate-store|-import-plesk|--import-plesk|-import|--import|-backup|--backup|-ignore-file|--ignore-file|-db|--db)
+        -migrate-store|--migrate-store|-import-plesk|--import-plesk|-import|--import|-backup|--backup|-html|--html|-ignore-file|--ignore-file|-db|--db)
             COMPREPLY=($(compgen -f -- "$cur"))
             return 0
             ;;
@@ -20,6 +20,6 @@ _grey_listing() {
             return 0
             ;;
     esac
-    COMPREPLY=($(compgen -W "-update-server -u -update-domain -ud -update-mailname -um -info-server -i -info-domain -id -info-mailname -im -migrate-store -help -h -version -V -explain -report -check -purge -stats -import-plesk -export -import -backup -status -personal-conf -grey-interval -expire-interval -penalty-interval -penalty-status -blacklist -whitelist -domains-whitelist -domains-blacklist -ipv4-prefix -ipv6-prefix -awl-count -sender-normalize -group-by-host-domain -log-retention -since -top -threshold -w -c -ignore-file -db -json -extended" -- "$cur"))
+    COMPREPLY=($(compgen -W "-update-server -u -update-domain -ud -update-mailname -um -info-server -i -info-domain -id -info-mailname -im -migrate-store -help -h -version -V -explain -report -check -purge -stats -import-plesk -export -import -backup -status -personal-conf -grey-interval -expire-interval -penalty-interval -penalty-status -blacklist -whitelist -domains-whitelist -domains-blacklist -ipv4-prefix -ipv6-prefix -awl-count -sender-normalize -group-by-host-domain -log-retention -since -top -threshold -html -prometheus -w -c -ignore-file -db -json -extended" -- "$cur"))
 }
 complete -F _grey_listing grey_listing

@@ -45,6 +45,8 @@ complete -c grey_listing -o log-retention -x -d 'How long decision-log rows are 
 complete -c grey_listing -o since -x -d 'Period to look back, e.g. 7d or 24h (--report, --check; extension)'
 complete -c grey_listing -o top -x -d 'Rows shown by --report (extension)'
 complete -c grey_listing -o threshold -x -d 'Deferrals from which --report suggests a white pattern (extension)'
+complete -c grey_listing -o html -r -F -d 'With --report: write an HTML page with charts to FILE (- for stdout; extension)'
+complete -c grey_listing -o prometheus -d 'With --stats: print the stored decision counters for Prometheus (extension)'
 complete -c grey_listing -o w -x -d 'Deferrals of one unlisted organisation that make --check warn (extension)'
 complete -c grey_listing -o c -x -d 'Deferrals of one unlisted organisation that make --check critical (extension)'
 complete -c grey_listing -o ignore-file -r -F -d 'File of sender organisations --check ignores, one domain pattern a line (extension)'

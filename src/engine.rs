@@ -9,9 +9,9 @@ use std::net::IpAddr;
 use crate::bounds;
 use crate::config::Settings;
 use crate::decision::{
-    ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, RecipientPolicy, Request,
-    Trace, Verdict, client_key, combine, decide_by_policy_traced, decide_by_triplet_traced,
-    triplet_sender,
+    ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, Reason, RecipientPolicy,
+    Request, Trace, Verdict, client_key, combine, decide_by_policy_traced,
+    decide_by_triplet_traced, triplet_sender,
 };
 use crate::names;
 use crate::store::{self, LogEntry, Store, StoreError, TripletKey, Tx};
@@ -57,15 +57,52 @@ pub struct MessageOutcome {
     pub recipients: Vec<RecipientOutcome>,
 }
 
-/// Decides a message and records its triplets, atomically.
+/// Which program decided: the store's decision counters are kept per component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// `greylisting-filter` (and the CLI's own checks).
+    Filter,
+    /// `greylisting-policyd`.
+    Policyd,
+    /// `greylisting-milter`.
+    Milter,
+}
+
+impl Component {
+    /// The name the counters carry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Filter => "filter",
+            Component::Policyd => "policyd",
+            Component::Milter => "milter",
+        }
+    }
+}
+
+/// Decides a message for the filter and records its triplets, atomically.
 pub fn check_message(
     store: &mut dyn Store,
     message: &Message,
     now: i64,
 ) -> Result<MessageOutcome, StoreError> {
+    check_message_for(store, Component::Filter, message, now)
+}
+
+/// [`check_message`] for any component (counted as that component's decisions).
+pub fn check_message_for(
+    store: &mut dyn Store,
+    component: Component,
+    message: &Message,
+    now: i64,
+) -> Result<MessageOutcome, StoreError> {
     let mut outcomes = Vec::new();
     store.write(&mut |tx| {
-        outcomes = check_messages_in_tx(tx, &[(message, now)])?;
+        outcomes = check_messages_cached(
+            tx,
+            &mut ConfigCache::single_transaction(),
+            component,
+            &[(message, now)],
+        )?;
         Ok(())
     })?;
     Ok(outcomes.pop().unwrap_or(MessageOutcome {
@@ -83,7 +120,12 @@ pub fn check_messages_in_tx(
     tx: &mut dyn Tx,
     messages: &[(&Message, i64)],
 ) -> Result<Vec<MessageOutcome>, StoreError> {
-    check_messages_cached(tx, &mut ConfigCache::single_transaction(), messages)
+    check_messages_cached(
+        tx,
+        &mut ConfigCache::single_transaction(),
+        Component::Filter,
+        messages,
+    )
 }
 
 /// Recipients whose policy (domain flag, own lists) a [`ConfigCache`] keeps at most; past it the
@@ -182,21 +224,48 @@ impl ConfigCache {
 /// [`check_messages_in_tx`] with a configuration cache kept by the caller across transactions:
 /// the configuration is read only when the store's stamp says it changed, so a request costs
 /// the triplet statements alone. Same decisions as [`check_messages_in_tx`].
+/// `component` names who decides, for the store's decision counters (counted in the same
+/// transaction, once per action and reason).
 pub fn check_messages_cached(
     tx: &mut dyn Tx,
     cache: &mut ConfigCache,
+    component: Component,
     messages: &[(&Message, i64)],
 ) -> Result<Vec<MessageOutcome>, StoreError> {
     let ((settings, lists), recipients) = cache.refresh(tx)?;
     let mut results = Vec::with_capacity(messages.len());
+    let mut counts: Vec<(Verdict, Reason, u64)> = Vec::new();
     for (message, now) in messages {
         let outcomes = decide_recipients(tx, settings, lists, recipients, message, *now)?;
+        for outcome in &outcomes {
+            let (verdict, reason) = (outcome.decision.verdict, outcome.decision.reason);
+            match counts
+                .iter_mut()
+                .find(|(v, r, _)| *v == verdict && *r == reason)
+            {
+                Some((_, _, n)) => *n += 1,
+                None => counts.push((verdict, reason, 1)),
+            }
+        }
         let verdict = combine(outcomes.iter().map(|o| o.decision.verdict));
         results.push(MessageOutcome {
             verdict,
             recipients: outcomes,
         });
     }
+    // Always in the same order: concurrent transactions then lock the counter rows in the same
+    // order and cannot deadlock on them (PostgreSQL).
+    counts.sort_by_key(|(verdict, reason, _)| (verdict.as_str(), reason.as_str()));
+    let counts: Vec<store::DecisionCount> = counts
+        .into_iter()
+        .map(|(verdict, reason, count)| store::DecisionCount {
+            component: component.as_str().to_string(),
+            action: verdict.as_str().to_string(),
+            reason: reason.as_str().to_string(),
+            count,
+        })
+        .collect();
+    tx.count_decisions(&counts)?;
     let latest = messages.iter().map(|(_, now)| *now).max();
     if let (true, Some(now)) = (settings.log_retention > 0, latest) {
         let retention = i64::try_from(settings.log_retention).unwrap_or(i64::MAX);
@@ -450,7 +519,7 @@ mod tests {
         let mut outcomes = Vec::new();
         store
             .write(&mut |tx| {
-                outcomes = check_messages_cached(tx, cache, &[(m, 1000)])?;
+                outcomes = check_messages_cached(tx, cache, Component::Filter, &[(m, 1000)])?;
                 Ok(())
             })
             .unwrap();

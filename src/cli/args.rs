@@ -283,6 +283,21 @@ pub struct Args {
         help_heading = "Extension options"
     )]
     pub threshold: Option<String>,
+    /// With --report: write an HTML page with charts to FILE (- for stdout; extension).
+    #[arg(
+        long = "html",
+        value_name = "FILE",
+        conflicts_with = "json",
+        help_heading = "Extension options"
+    )]
+    pub html: Option<String>,
+    /// With --stats: print the stored decision counters for Prometheus (extension).
+    #[arg(
+        long = "prometheus",
+        conflicts_with = "json",
+        help_heading = "Extension options"
+    )]
+    pub prometheus: bool,
     /// Deferrals of one unlisted organisation that make --check warn (extension).
     #[arg(
         long = "w",

@@ -41,6 +41,7 @@ pub(super) enum Command {
     Check(check::CheckOptions),
     Purge,
     Stats,
+    StatsPrometheus,
     ImportPlesk(PleskConfig),
     Export,
     Import(ConfigDump),
@@ -63,6 +64,7 @@ impl Command {
                 | Command::Report(_)
                 | Command::Check(_)
                 | Command::Stats
+                | Command::StatsPrometheus
                 | Command::Export
         )
     }

@@ -86,7 +86,7 @@ const EXTENSIONS_AFTER_SETTINGS: &[Row] = &[
     ),
     (
         "--report",
-        "table of the sender organisations most often deferred, then suggested -domains-whitelist commands. Options -since <duration> (default 7d), -top <N> (default 10), -threshold <N> (default 5)",
+        "table of the sender organisations most often deferred, then suggested -domains-whitelist commands. Options -since <duration> (default 7d), -top <N> (default 10), -threshold <N> (default 5); -html <file|-> writes one self-contained HTML page with charts instead (decisions per hour, how long mail waited, the organisations, the settings; not with --json)",
     ),
     (
         "--check",
@@ -98,7 +98,7 @@ const EXTENSIONS_AFTER_SETTINGS: &[Row] = &[
     ),
     (
         "--stats",
-        "prints counts: triplets (passed, pending, expired), auto-whitelisted client networks, decisions of the last 24 hours by verdict and reason",
+        "prints counts: triplets (passed, pending, expired), auto-whitelisted client networks, decisions of the last 24 hours by verdict and reason. With -prometheus: the stored decision counters (by component, action and reason, never purged) for node_exporter's textfile collector",
     ),
     (
         "--import-plesk <file|->",

@@ -12,6 +12,9 @@ mod maintenance;
 pub mod manpage;
 mod output;
 mod report;
+mod report_data;
+mod report_html;
+mod stats_prometheus;
 mod transfer;
 mod validate;
 
@@ -311,6 +314,7 @@ fn execute(
         Command::Report(options) => report::run(store, options, now, json)?,
         Command::Purge => maintenance::purge(store, now, json)?,
         Command::Stats => maintenance::stats(store, now, json)?,
+        Command::StatsPrometheus => stats_prometheus::text(store)?,
         Command::ImportPlesk(config) => transfer::import_plesk(store, config, json)?,
         Command::Export => transfer::export(store)?,
         Command::Import(dump) => transfer::import(store, dump, json)?,

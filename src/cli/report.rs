@@ -1,14 +1,14 @@
 //! `grey_listing --report [-since 7d] [-top N] [-threshold N] [--json]`: the sender
 //! organisations most often deferred, from the decision log, with suggested white patterns.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::json;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
-use super::to_json;
+use super::{report_data, report_html, to_json};
 use crate::bounds;
 use crate::config::{self, ListKind, ServerLists, Settings};
 use crate::decision::triplet_sender;
@@ -32,6 +32,8 @@ pub struct ReportOptions {
     pub top: usize,
     /// Deferrals from which a white pattern is suggested.
     pub threshold: u64,
+    /// Write an HTML page with charts to this file (`-`: standard output) instead of the table.
+    pub html: Option<String>,
 }
 
 /// What the decision log says about one sender organisation.
@@ -62,29 +64,40 @@ pub fn summarise(
     lists: &ServerLists,
     settings: &Settings,
 ) -> Vec<OrganisationSummary> {
+    // Hash maps and sets, not ordered ones: a report over a week of a busy server reads
+    // millions of rows, and comparing string keys in B-trees was most of its time. Nothing
+    // below depends on their order (hosts are sorted before use, the result is sorted).
     #[derive(Default)]
     struct Acc {
         is_domain: bool,
         deferrals: u64,
-        addresses: BTreeSet<String>,
+        addresses: HashSet<String>,
         /// Deferred pair -> time of its first deferral.
-        deferred: BTreeMap<(String, String), i64>,
-        accepted: BTreeSet<(String, String)>,
+        deferred: HashMap<(String, String), i64>,
+        accepted: HashSet<(String, String)>,
         delays: Vec<i64>,
-        hosts: BTreeSet<String>,
+        hosts: HashSet<String>,
     }
-    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut groups: HashMap<String, Acc> = HashMap::new();
     for entry in entries {
         let (name, is_domain) = if !entry.organisation.is_empty() {
-            (entry.organisation.clone(), true)
+            (&entry.organisation, true)
         } else if !entry.client_network.is_empty() {
-            (entry.client_network.clone(), false)
+            (&entry.client_network, false)
         } else {
             continue;
         };
-        let acc = groups.entry(name).or_default();
+        if !groups.contains_key(name) {
+            groups.insert(name.clone(), Acc::default());
+        }
+        let Some(acc) = groups.get_mut(name) else {
+            continue;
+        };
         acc.is_domain = is_domain;
-        if !entry.client_name.is_empty() && bounds::host_matchable(&entry.client_name) {
+        if !entry.client_name.is_empty()
+            && !acc.hosts.contains(&entry.client_name)
+            && bounds::host_matchable(&entry.client_name)
+        {
             acc.hosts.insert(entry.client_name.to_ascii_lowercase());
         }
         let pair = (
@@ -94,7 +107,9 @@ pub fn summarise(
         match entry.verdict.as_str() {
             "defer" => {
                 acc.deferrals += 1;
-                acc.addresses.insert(entry.client_address.clone());
+                if !acc.addresses.contains(&entry.client_address) {
+                    acc.addresses.insert(entry.client_address.clone());
+                }
                 acc.deferred.entry(pair).or_insert(entry.time);
             }
             "pass" => {
@@ -120,9 +135,10 @@ pub fn summarise(
             acc.delays.sort_unstable();
             let median_delay = median(&acc.delays);
             let probe = format!("mail.{organisation}");
-            let white_pattern = acc
-                .hosts
-                .iter()
+            let mut hosts: Vec<&String> = acc.hosts.iter().collect();
+            hosts.sort_unstable();
+            let white_pattern = hosts
+                .into_iter()
                 .map(String::as_str)
                 .chain(acc.is_domain.then_some(probe.as_str()))
                 .find_map(|host| first_match(&white, host))
@@ -212,6 +228,21 @@ pub fn run(
             )
         })
         .collect();
+    let hourly = report_data::hourly(&entries, from, now);
+    let delays = report_data::delay_histogram(&entries);
+    if let Some(target) = &options.html {
+        let page = report_html::render(&report_html::Page {
+            from,
+            until: now,
+            hourly: &hourly,
+            delays: &delays,
+            organisations: &summaries,
+            suggestions: &suggestions,
+            threshold: options.threshold,
+            settings: &settings,
+        });
+        return report_html::write(target, &page);
+    }
     if json {
         return Ok(to_json(&json!({
             "since": from,
@@ -219,6 +250,8 @@ pub fn run(
             "organisations": summaries,
             "threshold": options.threshold,
             "suggestions": suggestions,
+            "hourly": hourly,
+            "delay_histogram": delays,
         })));
     }
     let mut out = format!(

@@ -130,6 +130,7 @@ impl Checker<'_> {
                 .unwrap_or(report::DEFAULT_REPORT_SINCE),
             top: self.count("top", &args.top, 1, report::DEFAULT_TOP)? as usize,
             threshold: self.count("threshold", &args.threshold, 1, report::DEFAULT_THRESHOLD)?,
+            html: args.html.clone(),
         }))
     }
 
@@ -181,6 +182,17 @@ pub(super) fn validate(args: &Args, original: &[String]) -> Result<Command, CliE
             "option '{}' is allowed only with --info-server",
             typed(original, "extended")
         )));
+    }
+    for (given, name, command, with) in [
+        (args.html.is_some(), "html", "report", args.report),
+        (args.prometheus, "prometheus", "stats", args.stats),
+    ] {
+        if given && !with {
+            return Err(check.bad(format!(
+                "option '{}' is allowed only with --{command}",
+                typed(original, name)
+            )));
+        }
     }
     let list_edits = check.list_edits(args)?;
     let named = |e: ValueError| check.bad(format!("{command_name}: {e}"));
@@ -240,6 +252,8 @@ pub(super) fn validate(args: &Args, original: &[String]) -> Result<Command, CliE
         check.check(args)?
     } else if args.purge {
         Command::Purge
+    } else if args.stats && args.prometheus {
+        Command::StatsPrometheus
     } else if args.stats {
         Command::Stats
     } else if let Some(source) = &args.import_plesk {

@@ -167,6 +167,7 @@ pub fn run_with_logger(
         config.db.clone(),
         config.synchronous,
         config.db_connections,
+        crate::engine::Component::Milter,
         &mut log,
     );
     log.info(&format!(
@@ -286,6 +287,7 @@ fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
         config.db.clone(),
         config.synchronous,
         config.db_connections,
+        crate::engine::Component::Milter,
         log,
     );
     log.info(&format!("reloaded: database {}", config.db));
@@ -409,6 +411,7 @@ fn answer(
                 config.db.clone(),
                 config.synchronous,
                 config.db_connections,
+                crate::engine::Component::Milter,
                 log,
             );
             vec![Err("internal error".to_string()); checks.len()]

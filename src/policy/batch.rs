@@ -69,11 +69,12 @@ impl BatchDecider {
         db: DbLocation,
         synchronous: Synchronous,
         connections: usize,
+        component: engine::Component,
         log: &mut Logger,
     ) -> BatchDecider {
         let (answer_tx, answers) = mpsc::channel();
         if connections <= 1 {
-            let mut connection = Connection::new(db, synchronous);
+            let mut connection = Connection::new(db, synchronous, component);
             let mut errors = Vec::new();
             connection.ensure_open(&mut errors);
             log_all(log, errors);
@@ -92,15 +93,21 @@ impl BatchDecider {
             0,
             db.clone(),
             synchronous,
+            component,
             answer_tx.clone(),
             Some(opened_tx),
         )];
         let _ = opened.recv();
-        workers.extend(
-            (1..connections).map(|index| {
-                Worker::start(index, db.clone(), synchronous, answer_tx.clone(), None)
-            }),
-        );
+        workers.extend((1..connections).map(|index| {
+            Worker::start(
+                index,
+                db.clone(),
+                synchronous,
+                component,
+                answer_tx.clone(),
+                None,
+            )
+        }));
         BatchDecider {
             db,
             inline: None,
@@ -291,6 +298,7 @@ impl Worker {
         index: usize,
         db: DbLocation,
         synchronous: Synchronous,
+        component: engine::Component,
         answers: Sender<Answer>,
         opened: Option<Sender<()>>,
     ) -> Worker {
@@ -298,7 +306,7 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name(format!("db-{index}"))
             .spawn(move || {
-                let mut connection = Connection::new(db, synchronous);
+                let mut connection = Connection::new(db, synchronous, component);
                 let mut errors = Vec::new();
                 connection.ensure_open(&mut errors);
                 if let Some(opened) = opened {
@@ -349,6 +357,8 @@ impl Worker {
 struct Connection {
     db: DbLocation,
     synchronous: Synchronous,
+    /// Who decides, for the store's decision counters.
+    component: engine::Component,
     store: Option<Box<dyn Store>>,
     /// The SQLite file the open store uses (`None`: unknown, reopen at the next check).
     opened_file: Option<FileId>,
@@ -358,10 +368,11 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(db: DbLocation, synchronous: Synchronous) -> Connection {
+    fn new(db: DbLocation, synchronous: Synchronous, component: engine::Component) -> Connection {
         Connection {
             db,
             synchronous,
+            component,
             store: None,
             opened_file: None,
             last_open_failure: None,
@@ -462,13 +473,14 @@ impl Connection {
         };
         let mut outcomes = Vec::new();
         let cache = &mut self.cache;
+        let component = self.component;
         // A panic inside the transaction must not leave it open nor kill the server: it is
         // caught here, the connection dropped (which rolls the transaction back, also on
         // PostgreSQL, whose server ends a closed session's transaction) with the cached
         // configuration, and both are opened afresh for the next batch.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             store.write(&mut |tx| {
-                outcomes = engine::check_messages_cached(tx, cache, batch)?;
+                outcomes = engine::check_messages_cached(tx, cache, component, batch)?;
                 #[cfg(test)]
                 panic_hook(batch);
                 Ok(())
@@ -582,8 +594,13 @@ mod tests {
             let dir = tempfile::tempdir().expect("tempdir");
             let db = DbLocation::Sqlite(dir.path().join("g.db"));
             let mut log = Logger::stderr(crate::logging::Fallback::Stderr);
-            let mut decider =
-                BatchDecider::new(db.clone(), Synchronous::Normal, connections, &mut log);
+            let mut decider = BatchDecider::new(
+                db.clone(),
+                Synchronous::Normal,
+                connections,
+                engine::Component::Policyd,
+                &mut log,
+            );
             let ok = message("192.0.2.1", "u@example.com");
             let bad = message("192.0.2.2", PANIC_RECIPIENT);
             let decided = decider.decide(&[(&ok, 1_000), (&bad, 1_000)], &mut log);
@@ -643,7 +660,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = DbLocation::Sqlite(dir.path().join("g.db"));
         let mut log = Logger::stderr(crate::logging::Fallback::Stderr);
-        let mut decider = BatchDecider::new(db, Synchronous::Normal, 3, &mut log);
+        let mut decider = BatchDecider::new(
+            db,
+            Synchronous::Normal,
+            3,
+            engine::Component::Policyd,
+            &mut log,
+        );
         let messages: Vec<Message> = (0..12)
             .map(|i| Message {
                 client_ip: Some(format!("192.0.2.{i}").parse().expect("ip")),

@@ -111,6 +111,10 @@ impl Table {
         }
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.conns.len()
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.conns.is_empty()
     }

@@ -57,12 +57,25 @@ fn decide_and_describe(
             Parsed::Ignore(_) | Parsed::Empty => None,
         })
         .collect();
-    let mut outcomes = if checks.is_empty() {
+    let started = std::time::Instant::now();
+    let outcomes = if checks.is_empty() {
         Vec::new()
     } else {
         decider.decide(&checks, log)
+    };
+    if let (Some(metrics), false) = (&config.metrics, checks.is_empty()) {
+        // Every request of the batch waited for the whole batch.
+        let seconds = started.elapsed().as_secs_f64();
+        metrics.observe_batch(checks.len());
+        for ((message, _), outcome) in checks.iter().zip(&outcomes) {
+            metrics.observe_decision_seconds(seconds);
+            match outcome {
+                Ok(outcome) => metrics.record_message(outcome),
+                Err(_) => metrics.record_store_error(message.recipients.len()),
+            }
+        }
     }
-    .into_iter();
+    let mut outcomes = outcomes.into_iter();
     pending
         .iter()
         .map(|request| match &request.kind {

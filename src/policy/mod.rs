@@ -118,6 +118,10 @@ pub struct Config {
     pub partial_request_budget: usize,
     /// Connections the server closed, by cause (shared with whoever reports them).
     pub closed: Arc<ClosedConnections>,
+    /// Metrics to keep up to date (`--metrics-listen`); `None`: none are kept.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Where the metrics are served, for the start-up log line.
+    pub metrics_address: Option<String>,
     /// Honour postgrey's `policy_test_time` attribute.
     pub allow_test_time: bool,
     /// Host name used in the `X-Greylist` header.
@@ -150,6 +154,8 @@ impl Config {
             request_timeout: connections::DEFAULT_REQUEST_TIMEOUT,
             partial_request_budget: connections::DEFAULT_PARTIAL_BUDGET,
             closed: Arc::new(ClosedConnections::default()),
+            metrics: None,
+            metrics_address: None,
             allow_test_time: false,
             hostname,
             synchronous: Synchronous::Full,
@@ -589,6 +595,7 @@ pub fn run_with_logger(
         config.db.clone(),
         config.synchronous,
         config.db_connections,
+        crate::engine::Component::Policyd,
         &mut log,
     );
     log.info(&start_line(&address, &config));
@@ -599,6 +606,9 @@ pub fn run_with_logger(
     }
     for note in std::mem::take(&mut config.notes) {
         log.error(&note);
+    }
+    if let Some(address) = &config.metrics_address {
+        log.info(&format!("Serving metrics at http://{address}/metrics"));
     }
     // Whoever started us learns the address (and that we are up) at once.
     log.flush();
@@ -658,6 +668,9 @@ pub fn run_with_logger(
         if last_sweep.elapsed() >= TICK {
             last_sweep = Instant::now();
             conns.sweep(config.idle_timeout, config.request_timeout, &mut log);
+        }
+        if let Some(metrics) = &config.metrics {
+            metrics.set_connections(conns.len());
         }
         log.flush();
     }

@@ -172,6 +172,20 @@ pub struct LogEntry {
     pub delay: Option<i64>,
 }
 
+/// How many decisions one component made with one action for one reason, since the counter was
+/// created.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DecisionCount {
+    /// `filter`, `policyd` or `milter`.
+    pub component: String,
+    /// `pass`, `defer` or `reject`.
+    pub action: String,
+    /// The deciding rule's name (`new`, `triplet found`, ...).
+    pub reason: String,
+    /// How many.
+    pub count: u64,
+}
+
 /// Counts over the triplets table at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct TripletCounts {
@@ -285,6 +299,11 @@ pub trait Tx {
     fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError>;
     /// Appends a row to the decision log.
     fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError>;
+    /// Adds `counts` to the decision counters (created at zero when new). The counters are never
+    /// purged: they only grow, as monitoring counters must.
+    fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError>;
+    /// Every decision counter, ordered by component, action and reason.
+    fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError>;
     /// The decision-log rows with `time >= since`, oldest first.
     fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError>;
     /// Deletes decision-log rows older than `before` (at most `limit` of them when given, so

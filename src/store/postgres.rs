@@ -32,8 +32,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::{
-    LiveTriplet, LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx, location,
-    pgpass, pgurl,
+    DecisionCount, LiveTriplet, LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey,
+    Tx, location, pgpass, pgurl,
 };
 use crate::config::{ListKind, ServerLists, Settings};
 
@@ -143,6 +143,19 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS gl_pattern_notices (
          id      bigserial PRIMARY KEY,
          pattern text NOT NULL
+     );",
+    // 6: decisions counted by component, action and reason in the deciding transaction, never
+    // purged (the SQLite schema's version 6). Each counter is spread over 16 rows (`shard`,
+    // drawn at random per update; readers add them up): with a single row, every deciding
+    // transaction of every MX would wait for the one before it to commit, as they all update
+    // the same (filter, defer, new) row.
+    "CREATE TABLE IF NOT EXISTS gl_decision_counters (
+         component text NOT NULL,
+         action    text NOT NULL,
+         reason    text NOT NULL,
+         shard     smallint NOT NULL,
+         count     bigint NOT NULL,
+         PRIMARY KEY (component, action, reason, shard)
      );",
 ];
 
@@ -1081,6 +1094,37 @@ impl Tx for PgTx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
+        for c in counts {
+            let count = i64::try_from(c.count).unwrap_or(i64::MAX);
+            self.execute(
+                "INSERT INTO gl_decision_counters (component, action, reason, shard, count)
+                 VALUES ($1, $2, $3, floor(random() * 16)::smallint, $4)
+                 ON CONFLICT (component, action, reason, shard)
+                 DO UPDATE SET count = gl_decision_counters.count + EXCLUDED.count",
+                &[&c.component, &c.action, &c.reason, &count],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
+        Ok(self
+            .query(
+                "SELECT component, action, reason, sum(count)::bigint FROM gl_decision_counters
+                 GROUP BY component, action, reason ORDER BY component, action, reason",
+                &[],
+            )?
+            .iter()
+            .map(|row| DecisionCount {
+                component: row.get(0),
+                action: row.get(1),
+                reason: row.get(2),
+                count: row.get::<_, i64>(3).max(0) as u64,
+            })
+            .collect())
     }
 
     fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {

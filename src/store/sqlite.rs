@@ -7,7 +7,9 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use super::files;
-use super::{LiveTriplet, LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx};
+use super::{
+    DecisionCount, LiveTriplet, LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx,
+};
 use crate::config::{ListKind, ServerLists, Settings};
 
 /// How long a writer waits for another one before giving up (SPEC §1).
@@ -122,6 +124,16 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS pattern_notices (
          id      INTEGER PRIMARY KEY,
          pattern TEXT NOT NULL
+     );",
+    // 6: decisions counted by component, action and reason, in the deciding transaction and
+    // never purged (the decision log is), so `--stats --prometheus` can export counters that
+    // only ever grow.
+    "CREATE TABLE IF NOT EXISTS decision_counters (
+         component TEXT NOT NULL,
+         action    TEXT NOT NULL,
+         reason    TEXT NOT NULL,
+         count     INTEGER NOT NULL,
+         PRIMARY KEY (component, action, reason)
      );",
 ];
 
@@ -752,6 +764,49 @@ impl Tx for SqliteTx<'_> {
             })
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
+        for c in counts {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO decision_counters (component, action, reason, count)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (component, action, reason) DO UPDATE SET count = count + ?4",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        c.component,
+                        c.action,
+                        c.reason,
+                        i64::try_from(c.count).unwrap_or(i64::MAX)
+                    ])
+                })
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT component, action, reason, count FROM decision_counters
+                 ORDER BY component, action, reason",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(DecisionCount {
+                    component: row.get(0)?,
+                    action: row.get(1)?,
+                    reason: row.get(2)?,
+                    count: row.get::<_, i64>(3)?.max(0) as u64,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        drop(stmt);
+        rows.map_err(|e| self.err(e))
     }
 
     fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
