@@ -9,9 +9,10 @@ use chrono::TimeZone;
 
 use super::Config;
 use super::protocol::{self, ClientAddress, Command, SMFIF_ADDHDRS, SMFIF_SETSYMLIST, flag};
-use crate::decision::{Reason, Verdict};
+use crate::decision::Verdict;
 use crate::engine::{Message, MessageOutcome};
 use crate::logging::Logger;
+use crate::logline::{self, LineFacts, Shown};
 use crate::policy::protocol::clip;
 
 /// The SMTP reply for a deferred recipient.
@@ -276,7 +277,10 @@ impl Session {
                 }
             }
             Err(why) => {
-                let mut line = describe(message, "pass", &format!("error: {why}"));
+                let sender = Shown::text(&message.sender);
+                let recipient = Shown::text(message.recipients.first().map_or("", String::as_str));
+                let mut line =
+                    logline::failure_line(&why, &line_facts(message, &sender, &recipient));
                 if let Some(daemon) = &self.daemon_name {
                     line.push_str(&format!(", daemon_name={daemon}"));
                 }
@@ -312,39 +316,26 @@ fn envelope_address(arg: &str) -> String {
         .to_string()
 }
 
-/// The decision line, in the policy server's format.
-fn describe(message: &Message, verdict: &str, reason: &str) -> String {
-    format!(
-        "action={verdict}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",
-        clip(message.client_name.as_deref().unwrap_or("unknown")),
-        message
-            .client_ip
-            .map_or_else(String::new, |ip| ip.to_string()),
-        clip(&message.sender),
-        clip(message.recipients.first().map_or("", String::as_str)),
-    )
+/// The facts the log lines name about `message` and its first recipient (the milter decides one
+/// recipient per RCPT).
+fn line_facts<'a>(message: &'a Message, sender: &'a Shown, recipient: &'a Shown) -> LineFacts<'a> {
+    LineFacts {
+        client_name: message.client_name.as_deref(),
+        client_ip: message.client_ip,
+        sender,
+        recipient,
+    }
 }
 
 fn log_outcome(message: &Message, outcome: &MessageOutcome, log: &mut Logger) {
+    let sender = Shown::text(&message.sender);
     for recipient in &outcome.recipients {
-        let decision = &recipient.decision;
-        if let (Some(list_type), Some(pattern)) = (decision.reason.list_type(), &decision.pattern) {
-            let from = match decision.reason {
-                Reason::WhiteHost | Reason::BlackHost => {
-                    message.client_name.as_deref().unwrap_or("unknown")
-                }
-                _ => message.sender.as_str(),
-            };
-            log.info(&format!(
-                "list type: {list_type}, from: {}, match string: {pattern}",
-                clip(from)
-            ));
+        let shown = Shown::text(&recipient.recipient);
+        let facts = line_facts(message, &sender, &shown);
+        if let Some(hit) = logline::list_hit_line(&recipient.decision, &facts) {
+            log.info(&hit);
         }
-        log.info(&describe(
-            message,
-            decision.verdict.as_str(),
-            decision.reason.as_str(),
-        ));
+        log.info(&logline::decision_line(&recipient.decision, &facts));
     }
 }
 

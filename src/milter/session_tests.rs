@@ -1,4 +1,5 @@
 use super::*;
+use crate::decision::Reason;
 use crate::milter::networks;
 
 fn config() -> Config {
