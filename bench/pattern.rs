@@ -1,4 +1,4 @@
-//! Pattern matcher micro-benchmark (SPEC §3, issue 3): a 200-character `*a` pattern against a
+//! Pattern matcher micro-benchmark (DESIGN.md §3, issue 3): a 200-character `*a` pattern against a
 //! 250-character host name that almost matches — the worst case for a backtracking matcher —
 //! next to a typical list pattern on a typical host name, in the same run.
 //!

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Store benchmark (issue 7), run by hand, not by .ci/run: SQLite and PostgreSQL in the same run
 # (bench/store.rs: open, per-message check latency, N-thread throughput, PostgreSQL round trip).
-# Starts a throwaway PostgreSQL 15 cluster on a free loopback port (SPEC §7) and removes it.
+# Starts a throwaway PostgreSQL 15 cluster on a free loopback port (DESIGN.md §9) and removes it.
 # Record the printed figures in docs/BENCHMARKS.md under "## PostgreSQL store".
 set -euo pipefail
 cd "$(dirname "$0")/.."

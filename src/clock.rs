@@ -1,5 +1,5 @@
 //! The current time, replaceable by `GREY_LISTING_NOW` so tests and simulations never sleep
-//! (SPEC §4).
+//! (DESIGN.md §4).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,4 +1,4 @@
-//! Settings, lists and the validated edits the CLI applies to them (SPEC §2).
+//! Settings, lists and the validated edits the CLI applies to them (DESIGN.md §2).
 //!
 //! Everything here is plain data and pure validation: parsing `add:a,b;del:c`, checking minutes,
 //! domains and mail addresses. Nothing touches the database, so the CLI can validate a whole
@@ -46,7 +46,7 @@ pub const DEFAULT_LOG_RETENTION: u64 = 30 * 86_400;
 /// Longest decision-log retention accepted: 10 years, in seconds.
 pub const MAX_LOG_RETENTION: u64 = 3_650 * 86_400;
 
-/// Server-wide scalar settings: Plesk's six, then our extensions (SPEC §2, §4).
+/// Server-wide scalar settings: Plesk's six, then our extensions (DESIGN.md §2, §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {

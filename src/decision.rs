@@ -1,4 +1,4 @@
-//! The greylisting decision (SPEC §4) as pure functions: settings, lists, triplet state, request
+//! The greylisting decision (DESIGN.md §4) as pure functions: settings, lists, triplet state, request
 //! and time in; verdict, reason and the triplet record to write out. No I/O, no clock.
 
 use std::fmt;
@@ -38,7 +38,7 @@ impl Verdict {
     }
 }
 
-/// Which rule of SPEC §4 decided.
+/// Which rule of DESIGN.md §4 decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
@@ -225,7 +225,7 @@ pub enum PolicyOutcome {
     Greylist(IpAddr),
 }
 
-/// Steps 1–4 of SPEC §4: the rules that need no triplet.
+/// Steps 1–4 of DESIGN.md §4: the rules that need no triplet.
 pub fn decide_by_policy(
     settings: &Settings,
     lists: &CompiledLists,
@@ -365,7 +365,7 @@ fn list_rule<'p>(
     found
 }
 
-/// Steps 5–6 of SPEC §4: the auto-whitelist, then the triplet itself.
+/// Steps 5–6 of DESIGN.md §4: the auto-whitelist, then the triplet itself.
 pub fn decide_by_triplet(settings: &Settings, client: &ClientState, now: i64) -> Decision {
     decide_by_triplet_traced(settings, client, now, &mut Trace::off())
 }
@@ -451,7 +451,7 @@ pub fn decide_by_triplet_traced(
     passed(triplet, delay, Reason::TripletFound)
 }
 
-/// SPEC §4's rule for a message with several recipients: deferred if any recipient defers,
+/// DESIGN.md §4's rule for a message with several recipients: deferred if any recipient defers,
 /// rejected only if all reject, otherwise passed. An empty list passes.
 pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
     let mut any = false;
@@ -472,7 +472,7 @@ pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
 }
 
 /// The triplet sender: lower-cased, and with `normalize` folded so that the VERP, BATV and
-/// sub-address variants of one list's sender count as one (SPEC §4).
+/// sub-address variants of one list's sender count as one (DESIGN.md §4).
 pub fn triplet_sender(sender: &str, normalize: bool) -> String {
     let sender = sender.to_lowercase();
     if !normalize {
@@ -534,7 +534,7 @@ pub fn client_network(ip: IpAddr, settings: &Settings) -> String {
     }
 }
 
-/// How a client is keyed in its triplets (SPEC §4 "Client key").
+/// How a client is keyed in its triplets (DESIGN.md §4 "Client key").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyBasis {
@@ -586,7 +586,7 @@ pub struct ClientKey {
     pub basis: KeyBasis,
 }
 
-/// The client key of SPEC §4: the client network, or — with `group-by-host-domain` — the
+/// The client key of DESIGN.md §4: the client network, or — with `group-by-host-domain` — the
 /// registrable domain of a verified host name that does not look like an end-user line.
 pub fn client_key(
     ip: IpAddr,
@@ -740,7 +740,7 @@ mod client_key_tests {
             .collect()
     }
 
-    // SPEC §4 "Client key": a provider's outbound servers share one key.
+    // DESIGN.md §4 "Client key": a provider's outbound servers share one key.
     #[test]
     fn verified_server_names_are_keyed_by_registrable_domain() {
         let settings = Settings::default();
@@ -765,7 +765,7 @@ mod client_key_tests {
         }
     }
 
-    // SPEC §4: end-user lines, black-pattern hosts and missing names keep the network key.
+    // DESIGN.md §4: end-user lines, black-pattern hosts and missing names keep the network key.
     #[test]
     fn end_user_lines_keep_the_network_key() {
         let settings = Settings::default();
@@ -829,7 +829,7 @@ mod client_key_tests {
         }
     }
 
-    // SPEC §4: with grouping off the key is the network, the organisation is still known.
+    // DESIGN.md §4: with grouping off the key is the network, the organisation is still known.
     #[test]
     fn grouping_off_keys_by_network() {
         let settings = Settings {
@@ -890,7 +890,7 @@ mod client_key_tests {
 mod normalisation_tests {
     use super::*;
 
-    // SPEC §4 step 6: lower-case; +extension, BATV tags and digit runs folded when normalising.
+    // DESIGN.md §4 step 6: lower-case; +extension, BATV tags and digit runs folded when normalising.
     #[test]
     fn triplet_senders_fold_list_variants() {
         assert_eq!(
@@ -916,7 +916,7 @@ mod normalisation_tests {
         assert_eq!(triplet_sender("", true), "");
     }
 
-    // SPEC §4 "Client key": /24 and /64 by default, exact with 32/128, mapped IPv6 as IPv4.
+    // DESIGN.md §4 "Client key": /24 and /64 by default, exact with 32/128, mapped IPv6 as IPv4.
     #[test]
     fn client_networks() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();

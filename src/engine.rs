@@ -51,7 +51,7 @@ pub struct RecipientOutcome {
 /// The decision for a whole message.
 #[derive(Debug, Clone)]
 pub struct MessageOutcome {
-    /// Combined verdict (SPEC §4's multi-recipient rule).
+    /// Combined verdict (DESIGN.md §4's multi-recipient rule).
     pub verdict: Verdict,
     /// Per recipient, in the order given.
     pub recipients: Vec<RecipientOutcome>,
@@ -528,7 +528,7 @@ mod tests {
 
     // Issue 5: the configuration is read once and reused while nothing changes it; a write to
     // any configuration table by another connection (the CLI) — a domain flag, a mailbox list
-    // entry, the settings — makes the very next transaction read it again (SPEC §4 steps 1 and
+    // entry, the settings — makes the very next transaction read it again (DESIGN.md §4 steps 1 and
     // 4), while triplet writes do not.
     #[test]
     fn config_cache_reloads_exactly_after_configuration_writes() {
@@ -607,7 +607,7 @@ mod tests {
         assert_eq!(cache.loads(), 6);
     }
 
-    // Issue 5 (SPEC §1 store interface): the SQLite stamp stays put while only reading and takes
+    // Issue 5 (DESIGN.md §1 store interface): the SQLite stamp stays put while only reading and takes
     // a value never seen before after every kind of configuration write — list entries added and
     // deleted, domain flags set and forgotten, settings rewritten.
     #[test]
@@ -654,7 +654,7 @@ mod tests {
         }
     }
 
-    // SPEC §4 step 5 (auto-whitelist after `awl-count` distinct unexpired passed triplets): the
+    // DESIGN.md §4 step 5 (auto-whitelist after `awl-count` distinct unexpired passed triplets): the
     // mail path's count stops at the threshold, is exact below it, ignores expired and
     // never-passed records, is served by the auto-whitelist index, and decides as before.
     #[test]
@@ -716,7 +716,7 @@ mod tests {
         assert_eq!(outcome.recipients[0].decision.reason, Reason::ClientAwl);
     }
 
-    // SPEC §4 step 6 inside one group-committed transaction: a later message of the batch sees
+    // DESIGN.md §4 step 6 inside one group-committed transaction: a later message of the batch sees
     // the triplet an earlier one wrote (new, then early-retry; then a pass after the interval).
     #[test]
     fn batch_sees_its_own_writes_in_order() {

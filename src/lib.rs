@@ -1,14 +1,14 @@
 //! grey_listing: a re-implementation of Plesk's greylisting — the admin CLI, the mail filter
 //! and the Postfix policy server share this library and one database.
 //!
-//! - [`pattern`]: the host-name and address pattern matcher (SPEC §3).
-//! - [`config`]: settings, lists and validated edits (SPEC §2).
-//! - [`store`]: the database behind a narrow interface (SPEC §1).
-//! - [`decision`]: the decision as pure functions (SPEC §4).
+//! - [`pattern`]: the host-name and address pattern matcher (DESIGN.md §3).
+//! - [`config`]: settings, lists and validated edits (DESIGN.md §2).
+//! - [`store`]: the database behind a narrow interface (DESIGN.md §1).
+//! - [`decision`]: the decision as pure functions (DESIGN.md §4).
 //! - [`engine`]: the decision run against a store, one transaction per message.
-//! - [`handler`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (SPEC §5).
-//! - [`cli`]: the `grey_listing` command (SPEC §2).
-//! - [`policy`]: the Postfix policy server `greylisting-policyd` (SPEC §6).
+//! - [`handler`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (DESIGN.md §5).
+//! - [`cli`]: the `grey_listing` command (DESIGN.md §2).
+//! - [`policy`]: the Postfix policy server `greylisting-policyd` (DESIGN.md §6).
 //! - [`bounds`] and [`escape`]: size limits and escaping for every value from outside.
 //! - [`milter`]: `greylisting-milter`, for Sendmail and Postfix's `smtpd_milters`.
 //! - [`logline`]: the decision log lines every front end writes; [`client`]: the client's

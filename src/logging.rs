@@ -102,7 +102,7 @@ impl Logger {
         }
     }
 
-    /// Writes the held stderr lines, if any. Errors are ignored (SPEC §5).
+    /// Writes the held stderr lines, if any. Errors are ignored (DESIGN.md §5).
     pub fn flush(&mut self) {
         if let Some(held) = self.held.as_mut()
             && !held.is_empty()
@@ -135,7 +135,7 @@ impl Logger {
         }
     }
 
-    /// Logs one informational line. Errors writing it are ignored (SPEC §5).
+    /// Logs one informational line. Errors writing it are ignored (DESIGN.md §5).
     pub fn info(&mut self, line: &str) {
         match &mut self.sink {
             Sink::Syslog(logger) => {

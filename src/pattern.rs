@@ -1,4 +1,4 @@
-//! The pattern matcher shared by host-name and address lists (SPEC §3).
+//! The pattern matcher shared by host-name and address lists (DESIGN.md §3).
 //!
 //! Hand-written rather than built on a glob or regex crate because Plesk's patterns need POSIX
 //! bracket classes (`[0-9]`, with `[0-9[0-9]]` read as a class then a literal `]`), `|`

@@ -1,7 +1,7 @@
 //! Reading the output of Plesk's own `grey_listing --info-server`, so an admin moves a Plesk
 //! server's configuration with one command (`grey_listing --import-plesk FILE`).
 //!
-//! Both known formats are accepted (SPEC §7): newer Plesk, and older Plesk that wraps the
+//! Both known formats are accepted (DESIGN.md §9): newer Plesk, and older Plesk that wraps the
 //! personal-conf row over two lines and indents list entries by one space.
 
 use thiserror::Error;
@@ -227,7 +227,7 @@ fn collapse_spaces(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Plesk patterns known to reject big legitimate senders (SPEC §2), with who they hit.
+/// Plesk patterns known to reject big legitimate senders (DESIGN.md §2), with who they hit.
 pub fn known_harmful(pattern: &str) -> Option<&'static str> {
     let lower = pattern.to_lowercase();
     let alternatives: Vec<&str> = lower.split('|').collect();

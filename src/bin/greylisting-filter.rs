@@ -1,4 +1,4 @@
-//! `greylisting-filter`: the mail filter (SPEC §5). Picks the mode from argv, runs it, exits with
+//! `greylisting-filter`: the mail filter (DESIGN.md §5). Picks the mode from argv, runs it, exits with
 //! its status. Any panic that escapes the library still lets the mail through or asks for a retry.
 
 use std::ffi::OsString;

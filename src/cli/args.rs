@@ -386,7 +386,7 @@ pub fn parse(args: &[String], original: &[String]) -> Result<Args, String> {
 }
 
 /// Moves the global flags (`--db PATH`, `--db=PATH`, `--json`, `--extended`) to the end of the
-/// already-translated arguments. SPEC §2 lets them stand anywhere on the line, including between
+/// already-translated arguments. DESIGN.md §2 lets them stand anywhere on the line, including between
 /// a command and its argument (`-id --json example.com`), where clap would take the flag for the
 /// command's missing value.
 fn hoist_global_flags(args: &[String]) -> Vec<String> {

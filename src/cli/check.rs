@@ -1,5 +1,5 @@
 //! `grey_listing --check [-w N] [-c N] [-ignore-file F] [-since 24h]`: a Nagios/Icinga plugin
-//! (SPEC §2: exit 0/1/2 OK/WARNING/CRITICAL, 3 UNKNOWN for its own errors). It warns when a
+//! (DESIGN.md §2: exit 0/1/2 OK/WARNING/CRITICAL, 3 UNKNOWN for its own errors). It warns when a
 //! sender organisation (a domain) was deferred at least N times and is neither covered by a
 //! white domains pattern nor in the ignore file, so new big senders get reviewed early.
 

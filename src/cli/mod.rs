@@ -1,4 +1,4 @@
-//! The `grey_listing` admin command (SPEC §2): parse and validate everything first, then open
+//! The `grey_listing` admin command (DESIGN.md §2): parse and validate everything first, then open
 //! the store and apply the whole change in one transaction, then print Plesk's texts.
 
 mod args;
@@ -33,7 +33,7 @@ pub use args::{Args, command, translate};
 use command::{Command, command_spec};
 use validate::validate;
 
-/// The exit statuses of `grey_listing` (SPEC §2).
+/// The exit statuses of `grey_listing` (DESIGN.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Success.

@@ -1,4 +1,4 @@
-//! The texts the info commands print (SPEC §2), byte-for-byte as Plesk prints them.
+//! The texts the info commands print (DESIGN.md §2), byte-for-byte as Plesk prints them.
 
 use std::fmt::Write;
 

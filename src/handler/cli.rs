@@ -1,5 +1,5 @@
 //! The documentation of `greylisting-filter`'s command line. The filter has no option parser:
-//! in handler mode every argument is data (SPEC §5 — a sender may start with `-`), and the mode
+//! in handler mode every argument is data (DESIGN.md §5 — a sender may start with `-`), and the mode
 //! is picked from argv by the binary. This clap [`Command`] exists only to generate the man page
 //! and the `--help` text; it never parses mail arguments.
 //!
@@ -67,7 +67,7 @@ const ENVIRONMENT: Section = Section {
     ],
 };
 
-/// Exit statuses per mode (SPEC §5).
+/// Exit statuses per mode (DESIGN.md §5).
 const EXIT_STATUS: Section = Section {
     title: "EXIT STATUS",
     intro: "Handler mode (the verdict is also the last line on stderr): 1 SKIP (pass), 2 DEFER, \
@@ -227,7 +227,7 @@ mod tests {
         command().debug_assert();
     }
 
-    // SPEC §5: no getopt in handler mode — only a lone --help/--version is not mail.
+    // DESIGN.md §5: no getopt in handler mode — only a lone --help/--version is not mail.
     #[test]
     fn only_a_lone_help_or_version_is_an_info_request() {
         let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();

@@ -1,4 +1,4 @@
-//! Client facts for the filter (SPEC §5): the client address, its verified host name and whether
+//! Client facts for the filter (DESIGN.md §5): the client address, its verified host name and whether
 //! it authenticated, from the environment tcpserver/qmail-smtpd leave behind or, for Plesk's bare
 //! handler environment, from the topmost `Received:` header our own MTA wrote.
 
@@ -45,7 +45,7 @@ pub struct ReceivedFacts {
     pub authenticated: bool,
 }
 
-/// True when the environment says the client is trusted (SPEC §5): `RELAYCLIENT` set, even
+/// True when the environment says the client is trusted (DESIGN.md §5): `RELAYCLIENT` set, even
 /// empty (tcprules write `RELAYCLIENT=""`), or `SMTPAUTHUSER`/`AUTHUSER` non-empty.
 pub fn env_authenticated(env: &dyn Fn(&str) -> Option<String>) -> bool {
     env("RELAYCLIENT").is_some()
@@ -83,7 +83,7 @@ pub fn from_env_or_headers(env: &dyn Fn(&str) -> Option<String>, head: &[u8]) ->
         // unspecified address rather than passed as a local injection, so making the header
         // unreadable cannot be a way in.
         Some(Received::Unreadable) => ClientFacts {
-            ip: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            ip: Some(IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0))),
             name: None,
             authenticated: env_auth,
             source: FactSource::UnreadableHeader,

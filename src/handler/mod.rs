@@ -1,4 +1,4 @@
-//! `greylisting-filter` (SPEC §5): the decision for one message, shared by the Plesk mail-handler
+//! `greylisting-filter` (DESIGN.md §5): the decision for one message, shared by the Plesk mail-handler
 //! mode ([`plesk`]) and the qmail-queue wrapper ([`qmail`]).
 //!
 //! Everything here fails open: a database that cannot be opened, read or written, or even a bug
@@ -18,7 +18,7 @@ use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
 use crate::store::{self, StoreError};
 
-/// The syslog ident of the filter (SPEC §5).
+/// The syslog ident of the filter (DESIGN.md §5).
 pub const LOG_IDENT: &str = "greylisting filter";
 
 /// Environment variable: purge expired triplets on one run in N (default

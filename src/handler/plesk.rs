@@ -1,4 +1,4 @@
-//! Plesk mail-handler mode (SPEC §5): `greylisting-filter <context> <sender> <recipient>...`, the
+//! Plesk mail-handler mode (DESIGN.md §5): `greylisting-filter <context> <sender> <recipient>...`, the
 //! message on stdin, the verdict as the last stderr line and the exit status.
 
 use std::ffi::OsString;

@@ -1,4 +1,4 @@
-//! qmail-queue wrapper mode (SPEC §5). qmail-smtpd writes the message to our fd 0, closes it,
+//! qmail-queue wrapper mode (DESIGN.md §5). qmail-smtpd writes the message to our fd 0, closes it,
 //! and only then writes the envelope (`F<sender>\0T<rcpt>\0...\0`) to our fd 1. We read both,
 //! decide, and on pass hand the identical bytes to the real qmail-queue the same way.
 

@@ -626,7 +626,7 @@ mod tests {
         }
     }
 
-    // Senders that share a triplet sender (SPEC §4 normalisation) share a worker, so the
+    // Senders that share a triplet sender (DESIGN.md §4 normalisation) share a worker, so the
     // PostgreSQL triplet lock (client, sender) is never wanted by two workers at once.
     #[test]
     fn normalised_senders_share_a_shard() {

@@ -1,4 +1,4 @@
-//! `greylisting-policyd`: the Postfix policy delegation server (SPEC §6).
+//! `greylisting-policyd`: the Postfix policy delegation server (DESIGN.md §6).
 //!
 //! Design: ONE thread runs an event loop (epoll via `mio`) over the listener and every
 //! connection. Each loop turn reads whatever the ready connections sent, parses the complete
@@ -48,7 +48,7 @@ use socket::{SocketError, SocketOptions};
 
 /// The syslog ident of the server.
 pub const IDENT: &str = "greylisting-policyd";
-/// Default listen address: postgrey's port, loopback only (SPEC §6).
+/// Default listen address: postgrey's port, loopback only (DESIGN.md §6).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10023";
 /// Default idle timeout, longer than Postfix's 300 s `smtpd_policy_service_max_idle`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
@@ -137,7 +137,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults of SPEC §6 for a database.
+    /// Defaults of DESIGN.md §6 for a database.
     pub fn new(db: DbLocation) -> Config {
         let mut notes = Vec::new();
         let hostname = local_hostname().unwrap_or_else(|why| {

@@ -1,4 +1,4 @@
-//! The Postfix policy delegation protocol (SPEC §6): `name=value` lines, a blank line ends a
+//! The Postfix policy delegation protocol (DESIGN.md §6): `name=value` lines, a blank line ends a
 //! request, the reply is `action=...` plus a blank line, many requests per connection.
 //!
 //! Reading is bounded: a line over [`MAX_LINE`] bytes, a request over [`MAX_REQUEST`] bytes or a
@@ -11,9 +11,9 @@ use thiserror::Error;
 use crate::decision::Verdict;
 use crate::engine::{Message, MessageOutcome};
 
-/// Longest accepted line, without its newline (SPEC §6).
+/// Longest accepted line, without its newline (DESIGN.md §6).
 pub const MAX_LINE: usize = 8 * 1024;
-/// Largest accepted request, all its lines and newlines together (SPEC §6).
+/// Largest accepted request, all its lines and newlines together (DESIGN.md §6).
 pub const MAX_REQUEST: usize = 64 * 1024;
 
 /// The reply for a deferred recipient.
@@ -255,7 +255,7 @@ pub enum Parsed {
 }
 
 /// Turns a request into a message to decide. `now` is the server clock; `policy_test_time`
-/// replaces it only when `allow_test_time` is set (SPEC §4).
+/// replaces it only when `allow_test_time` is set (DESIGN.md §4).
 pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed {
     if attrs.is_empty() {
         return Parsed::Empty;
@@ -310,7 +310,7 @@ pub fn clip(value: &str) -> String {
     crate::escape::shown(value)
 }
 
-/// The action for a decided recipient (SPEC §6). `header_host` and `date` fill the
+/// The action for a decided recipient (DESIGN.md §6). `header_host` and `date` fill the
 /// `X-Greylist` header on a triplet's first pass.
 pub fn action(outcome: &MessageOutcome, header_host: &str, date: &str) -> String {
     match outcome.verdict {
@@ -355,7 +355,7 @@ mod tests {
         out
     }
 
-    // SPEC §6: many requests per connection, blank line ends each.
+    // DESIGN.md §6: many requests per connection, blank line ends each.
     #[test]
     fn reads_several_requests() {
         let got = read_all(b"request=smtpd_access_policy\nsender=a@b\n\nrequest=x\n\n");
@@ -369,7 +369,7 @@ mod tests {
         assert_eq!(got[2], Ok(None));
     }
 
-    // SPEC §6: a line over 8 KiB closes the connection.
+    // DESIGN.md §6: a line over 8 KiB closes the connection.
     #[test]
     fn long_line_is_refused_without_newline() {
         let mut input = b"request=".to_vec();
@@ -381,7 +381,7 @@ mod tests {
         );
     }
 
-    // SPEC §6: exactly 8 KiB is still fine.
+    // DESIGN.md §6: exactly 8 KiB is still fine.
     #[test]
     fn line_of_exactly_the_limit_is_accepted() {
         let mut input = b"x=".to_vec();
@@ -455,7 +455,7 @@ mod tests {
         assert!(reader.in_progress());
     }
 
-    // SPEC §6: a request over 64 KiB closes the connection.
+    // DESIGN.md §6: a request over 64 KiB closes the connection.
     #[test]
     fn large_request_is_refused() {
         let mut input = Vec::new();
@@ -471,7 +471,7 @@ mod tests {
         );
     }
 
-    // SPEC §6: garbage closes the connection.
+    // DESIGN.md §6: garbage closes the connection.
     #[test]
     fn garbage_is_refused() {
         for input in [
@@ -550,7 +550,7 @@ mod tests {
         a
     }
 
-    // SPEC §6: not smtpd_access_policy or missing attributes → DUNNO (Ignore).
+    // DESIGN.md §6: not smtpd_access_policy or missing attributes → DUNNO (Ignore).
     #[test]
     fn interpret_ignores_incomplete_requests() {
         assert!(matches!(interpret(&attrs(&[]), 0, false), Parsed::Empty));
@@ -573,7 +573,7 @@ mod tests {
         );
     }
 
-    // SPEC §4/§6: client_name unknown = none; sasl_username = authenticated; test time gated.
+    // DESIGN.md §4/§6: client_name unknown = none; sasl_username = authenticated; test time gated.
     #[test]
     fn interpret_builds_the_message() {
         let a = attrs(&[

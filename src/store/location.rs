@@ -1,4 +1,4 @@
-//! Finding the database (SPEC §1): `--db` > `GREY_LISTING_DB` > `db =` in the configuration file
+//! Finding the database (DESIGN.md §1): `--db` > `GREY_LISTING_DB` > `db =` in the configuration file
 //! > `/var/lib/grey_listing/greylist.db`.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Where settings, lists and triplets live (SPEC §1).
+//! Where settings, lists and triplets live (DESIGN.md §1).
 //!
 //! The mail path and the CLI see the database only through [`Store`] and [`Tx`]: a narrow
 //! interface of reads and writes inside one transaction. All SQL is in the backend modules, so a

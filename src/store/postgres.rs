@@ -11,7 +11,7 @@
 //! - connecting: `connect_timeout` in the URL (libpq's name, seconds), default 3 s;
 //! - every statement: the session's `lock_timeout` (T) and `statement_timeout` (T + 250 ms),
 //!   server side, a clean error; plus T + 1 s on the client side, for a server that does not
-//!   answer at all. Default 5000 ms — SQLite's busy timeout (SPEC §1); set it with the URL
+//!   answer at all. Default 5000 ms — SQLite's busy timeout (DESIGN.md §1); set it with the URL
 //!   query parameter `timeout_ms=N` or the environment variable `GREY_LISTING_PG_TIMEOUT_MS`.
 //!
 //! A connection that broke (server restarted, timeout) is dropped and a new one is made at the
@@ -37,7 +37,7 @@ use super::{
 };
 use crate::config::{ListKind, ServerLists, Settings};
 
-/// Default time allowed for one statement or lock wait: SQLite's busy timeout (SPEC §1).
+/// Default time allowed for one statement or lock wait: SQLite's busy timeout (DESIGN.md §1).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for a socket connect when the URL sets no `connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -957,7 +957,7 @@ impl Tx for PgTx<'_> {
     fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
         let lock = (key.client.clone(), key.sender.clone());
         if self.writing && !self.triplet_locks.contains(&lock) {
-            // The check-and-update of a triplet must be atomic (SPEC §1): two MX hosts seeing
+            // The check-and-update of a triplet must be atomic (DESIGN.md §1): two MX hosts seeing
             // the same retry must not both count it, and two early retries must both add their
             // penalty. SELECT ... FOR UPDATE would lock only a row that exists, leaving a new
             // triplet's first sighting racy; a transaction-scoped advisory lock also covers the

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::config::{ListKind, ServerLists, Settings};
 
-/// How long a writer waits for another one before giving up (SPEC §1).
+/// How long a writer waits for another one before giving up (DESIGN.md §1).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this build writes. Each entry of [`MIGRATIONS`] moves one version up.

@@ -1,5 +1,5 @@
 # Shared by the end-to-end scripts (sourced, not run): messages, Debian packages, loopback ports,
-# the freshly built binaries, and the private Postfix of SPEC §7. A script sets E2E_NAME (used in
+# the freshly built binaries, and the private Postfix of DESIGN.md §9. A script sets E2E_NAME (used in
 # its messages) and `cd`s to the repository root before sourcing this file.
 
 say() { echo "e2e $E2E_NAME: $*"; }
@@ -49,7 +49,7 @@ wait_policyd() {
     grep -q "listening on 127.0.0.1:$2" "$1" || fail "policyd did not start"
 }
 
-# postfix_config DIR SMTP_PORT HOSTNAME DOMAIN MAILBOX: the private Postfix of SPEC §7 in DIR —
+# postfix_config DIR SMTP_PORT HOSTNAME DOMAIN MAILBOX: the private Postfix of DESIGN.md §9 in DIR —
 # master.cf with the smtp service on 127.0.0.1:SMTP_PORT and no chroot, and the main.cf lines
 # every test shares (virtual mailbox MAILBOX@DOMAIN delivered to DIR/mail/MAILBOX/, XCLIENT
 # allowed from 127.0.0.1, its own log file). The caller appends its restrictions to

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end with a real MTA (issue 5, SPEC §6/§7): a private Postfix on 127.0.0.1 (its own config,
+# End to end with a real MTA (issue 5, DESIGN.md §6/§7): a private Postfix on 127.0.0.1 (its own config,
 # queue and mail directories, a non-standard port) asks greylisting-policyd through
 # check_policy_service; swaks poses as remote clients through XCLIENT. Asserts:
 #   - first attempt: 4xx 4.7.1 with our text; retry after the grey interval (0 here): accepted and
@@ -49,7 +49,7 @@ GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$POLICY_P
 POLICYD_PID=$!
 wait_policyd "$P/policyd.log" "$POLICY_PORT"
 
-# The private Postfix (SPEC §7), asking the policy server at RCPT time.
+# The private Postfix (DESIGN.md §9), asking the policy server at RCPT time.
 postfix_config "$P" "$SMTP_PORT" mx.e2e.test local.example u
 cat >>"$P/etc/main.cf" <<EOF
 smtpd_sasl_auth_enable = yes
@@ -79,7 +79,7 @@ delivered() { # delivered TAG: the file holding the message with that subject, w
     fail "message $1 was not delivered to $P/mail/u/new/"
 }
 
-# 1. First attempt: 450 4.7.1 with our text (SPEC §7 reply codes).
+# 1. First attempt: 450 4.7.1 with our text (DESIGN.md §9 reply codes).
 out=$(send mx1.sender.example 198.51.100.7 "" alice@sender.example first)
 expect "$out" '<\*\* *4[0-9][0-9] 4\.7\.1 .*Service unavailable - try again later' "first attempt deferred with 4xx 4.7.1"
 # 2. Retry after the grey interval: accepted, X-Greylist in the delivered file.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The PostgreSQL store against a real server (issue 7): installs Debian's PostgreSQL 15 if it is
-# missing, starts a throwaway cluster on a free loopback port in a temporary directory (SPEC §7),
+# missing, starts a throwaway cluster on a free loopback port in a temporary directory (DESIGN.md §9),
 # runs the PostgreSQL variants of the behaviour tests (store, CLI, filter, policyd, extensions,
 # transfer), the multi-MX test and the fault tests (own clusters) with
 # GREY_LISTING_TEST_PG pointing at it, then stops the cluster and deletes it (also on failure).

@@ -3,7 +3,7 @@
 # policy_test_time, goes to Debian's postgrey and to greylisting-policyd (--allow-test-time),
 # configured alike: postgrey --delay=300 --retry-window=2 --auto-whitelist-clients=0 (lookup by
 # /24 subnet, its default) vs ours -grey-interval 5 -expire-interval 2880 -awl-count 0
-# -ipv4-prefix 24. Where SPEC §4 and postgrey's documented behaviour agree (new, early retry, pass
+# -ipv4-prefix 24. Where DESIGN.md §4 and postgrey's documented behaviour agree (new, early retry, pass
 # after the delay, first-retry window expiry, /24 neighbours, case-insensitive keys) the verdicts
 # must be equal; where they differ (docs/policyd.md, "Where we differ from postgrey") each
 # server must show its own documented verdict.

@@ -1,18 +1,18 @@
-//! `grey_listing` outputs, byte for byte (SPEC §2), command and option spellings, and the admin
+//! `grey_listing` outputs, byte for byte (DESIGN.md §2), command and option spellings, and the admin
 //! commands of issue 3 run as written.
 
 use serde_json::json;
 
 use crate::support::{Backend, INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test};
 
-// SPEC §2: `--info-server` on a new database prints exactly the default block.
+// DESIGN.md §2: `--info-server` on a new database prints exactly the default block.
 fn info_server_on_a_new_database_prints_the_defaults(backend: Backend) {
     Test::on(backend)
         .run(&["--info-server"])
         .stdout(INFO_SERVER_DEFAULTS);
 }
 
-// SPEC §2: a domain never set is `enabled`; `-status off` makes it `disabled`.
+// DESIGN.md §2: a domain never set is `enabled`; `-status off` makes it `disabled`.
 fn info_domain_shows_the_domain_flag(backend: Backend) {
     let t = Test::on(backend);
     t.run(&["--info-domain", "example.com"]).stdout(
@@ -36,7 +36,7 @@ fn info_domain_shows_the_domain_flag(backend: Backend) {
     );
 }
 
-// SPEC §2: `--info-mailname` prints both of the mailbox's lists, empty ones as header + blank.
+// DESIGN.md §2: `--info-mailname` prints both of the mailbox's lists, empty ones as header + blank.
 fn info_mailname_shows_the_mailbox_lists(backend: Backend) {
     let t = Test::on(backend);
     t.run(&["--info-mailname", "john@example.com"]).stdout(
@@ -56,7 +56,7 @@ fn info_mailname_shows_the_mailbox_lists(backend: Backend) {
     );
 }
 
-// SPEC §2: the three update SUCCESS lines; an update with no options changes nothing and still
+// DESIGN.md §2: the three update SUCCESS lines; an update with no options changes nothing and still
 // prints its SUCCESS line.
 fn update_commands_print_their_success_lines_and_no_options_change_nothing(backend: Backend) {
     let t = Test::on(backend);
@@ -241,7 +241,7 @@ fn help_fits_80_columns() {
     }
 }
 
-// SPEC §2: the whole help page, byte for byte (snapshot; `-h` and `--help` print the same page,
+// DESIGN.md §2: the whole help page, byte for byte (snapshot; `-h` and `--help` print the same page,
 // and help needs no database).
 #[test]
 fn help_page_snapshot() {
@@ -253,7 +253,7 @@ fn help_page_snapshot() {
     assert!(t.files().is_empty(), "--help must not create the database");
 }
 
-// SPEC §2: `--json` gives the same information as an object (byte-exact snapshots).
+// DESIGN.md §2: `--json` gives the same information as an object (byte-exact snapshots).
 fn json_objects(backend: Backend) {
     let t = Test::on(backend);
     let server = t.run(&["-i", "--json"]);
@@ -299,7 +299,7 @@ fn json_objects(backend: Backend) {
     );
 }
 
-// SPEC §2: `--info-server --extended` is Plesk's block, then `Extension settings:`, then SUCCESS.
+// DESIGN.md §2: `--info-server --extended` is Plesk's block, then `Extension settings:`, then SUCCESS.
 fn info_server_extended(backend: Backend) {
     let t = Test::on(backend);
     let plesk_block = INFO_SERVER_DEFAULTS
@@ -345,7 +345,7 @@ fn info_server_extended(backend: Backend) {
     t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
 }
 
-// SPEC §2 / issue 3: the seven commands in long and short form, with one or two leading dashes.
+// DESIGN.md §2 / issue 3: the seven commands in long and short form, with one or two leading dashes.
 fn long_and_short_forms_of_all_seven_commands(backend: Backend) {
     let t = Test::on(backend);
     let help = include_str!("snapshots/help.txt");
@@ -383,7 +383,7 @@ fn long_and_short_forms_of_all_seven_commands(backend: Backend) {
     }
 }
 
-// SPEC §2: every option with one and with two leading dashes sets the same setting.
+// DESIGN.md §2: every option with one and with two leading dashes sets the same setting.
 #[test]
 fn every_option_with_one_or_two_dashes() {
     let cases: &[(&str, &str, &str, serde_json::Value)] = &[
@@ -447,7 +447,7 @@ fn every_option_with_one_or_two_dashes() {
     }
 }
 
-// SPEC §2: global flags (`--db PATH`, `--json`) may appear anywhere on the line, with one or
+// DESIGN.md §2: global flags (`--db PATH`, `--json`) may appear anywhere on the line, with one or
 // two dashes.
 #[test]
 fn global_flags_anywhere_on_the_line() {
@@ -488,7 +488,7 @@ fn global_flags_anywhere_on_the_line() {
     );
 }
 
-// SPEC §2: the last of a repeated scalar option wins; repeated list edits all apply, in order.
+// DESIGN.md §2: the last of a repeated scalar option wins; repeated list edits all apply, in order.
 fn last_repeated_scalar_wins(backend: Backend) {
     let t = Test::on(backend);
     t.run(&[
@@ -625,7 +625,7 @@ const DEFAULT_WHITE_DOMAINS: &[&str] = &[
 
 const DEFAULT_BLACK_DOMAINS: &[&str] = &["dsl|broadband|hsd", "dynamic|ppp|dyn-ip|dial-up"];
 
-// The helper itself reproduces SPEC §2's default block, so the cases below compare against the
+// The helper itself reproduces DESIGN.md §2's default block, so the cases below compare against the
 // spec's layout.
 #[test]
 fn info_server_helper_reproduces_the_spec_block() {
@@ -645,7 +645,7 @@ fn with_extra<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     base.iter().chain(extra).copied().collect()
 }
 
-// Issue 3 (seed 000): whitelisting Microsoft's outbound pool, as the admin typed it.
+// Issue 3 (a Plesk admin's report): whitelisting Microsoft's outbound pool, as the admin typed it.
 fn admin_whitelists_messaging_microsoft_com(backend: Backend) {
     let t = Test::on(backend);
     t.run(&[
@@ -779,7 +779,7 @@ fn admin_whitelists_nine_big_senders(backend: Backend) {
     ));
 }
 
-// Issue 3 (seed 001): adding Plesk's digit pattern back, then replacing it in one edit.
+// Issue 3 (a Plesk admin's report): adding Plesk's digit pattern back, then replacing it in one edit.
 fn admin_adds_then_replaces_the_digit_pattern(backend: Backend) {
     let t = Test::on(backend);
     let digits = "*[0-9][0-9]-[0-9][0-9]-[0-9][0-9]*";
@@ -807,7 +807,7 @@ fn admin_adds_then_replaces_the_digit_pattern(backend: Backend) {
     ));
 }
 
-// SPEC §2: `-um` works whatever `-personal-conf` says.
+// DESIGN.md §2: `-um` works whatever `-personal-conf` says.
 fn mailbox_lists_are_editable_while_personal_conf_is_prohibited(backend: Backend) {
     let t = Test::on(backend);
     t.run(&["-u", "-personal-conf", "false"])
@@ -827,7 +827,7 @@ fn mailbox_lists_are_editable_while_personal_conf_is_prohibited(backend: Backend
     ));
 }
 
-// SPEC §2: the numeric bounds are inclusive (grey and penalty 0..=43200, expire 1..=5256000).
+// DESIGN.md §2: the numeric bounds are inclusive (grey and penalty 0..=43200, expire 1..=5256000).
 fn numeric_bounds_are_inclusive(backend: Backend) {
     let t = Test::on(backend);
     t.run(&[
@@ -870,7 +870,7 @@ fn numeric_bounds_are_inclusive(backend: Backend) {
     );
 }
 
-// SPEC §2: domains and mail addresses name the same domain or mailbox whatever their case (the
+// DESIGN.md §2: domains and mail addresses name the same domain or mailbox whatever their case (the
 // filter looks recipients up lower-cased); the messages repeat the name as the admin typed it.
 fn domain_and_mailbox_names_ignore_case(backend: Backend) {
     let t = Test::on(backend);

@@ -1,5 +1,5 @@
 //! Any command line, however garbled, gives either a result or one clean error line, never a
-//! panic; bad input never creates the database (SPEC §2). Runs the CLI library in-process so
+//! panic; bad input never creates the database (DESIGN.md §2). Runs the CLI library in-process so
 //! hundreds of generated command lines stay fast; the same code is the binary's whole body.
 
 use std::ffi::OsString;
@@ -79,7 +79,7 @@ fn argv() -> impl Strategy<Value = Vec<String>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    // SPEC §2: exit 0 with output, or exit 1/2 with one `An error occurred during` line; exit 1
+    // DESIGN.md §2: exit 0 with output, or exit 1/2 with one `An error occurred during` line; exit 1
     // (bad input) never leaves a database behind.
     #[test]
     fn any_command_line_succeeds_or_fails_cleanly(words in argv()) {

@@ -123,7 +123,7 @@ on_both_stores!(
     migrate_store_replaces_the_configuration
 );
 
-// SPEC §2 validation: bad `--migrate-store` input exits 1, names the problem and creates nothing.
+// DESIGN.md §2 validation: bad `--migrate-store` input exits 1, names the problem and creates nothing.
 #[test]
 fn migrate_store_bad_input() {
     let t = Test::new();

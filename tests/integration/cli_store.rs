@@ -1,4 +1,4 @@
-//! The database behind `grey_listing` (SPEC §1): concurrent writers, where the file is, how it is
+//! The database behind `grey_listing` (DESIGN.md §1): concurrent writers, where the file is, how it is
 //! created (modes, WAL) and the schema version.
 
 use std::os::unix::fs::PermissionsExt;
@@ -11,14 +11,14 @@ use crate::support::{
     Backend, INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test, UNDO_SCHEMA_4, grey_listing,
 };
 
-// Issue 3 / SPEC §1: 20 CLI processes started at once on a database none of them has created
+// Issue 3 / DESIGN.md §1: 20 CLI processes started at once on a database none of them has created
 // yet, each adding a different pattern: all succeed and all 20 patterns are there afterwards.
 #[test]
 fn twenty_concurrent_cli_processes_all_succeed() {
     concurrent_adds(20, Backend::Sqlite);
 }
 
-// SPEC §1: up to 64 concurrent writers never see "database is locked" (issue 7: on both stores).
+// DESIGN.md §1: up to 64 concurrent writers never see "database is locked" (issue 7: on both stores).
 fn sixty_four_concurrent_cli_processes_all_succeed(backend: Backend) {
     concurrent_adds(64, backend);
 }
@@ -64,7 +64,7 @@ fn concurrent_adds(count: usize, backend: Backend) {
     assert_eq!(white.as_array().unwrap().len(), 11);
 }
 
-// SPEC §1: `--db` beats GREY_LISTING_DB, which beats the `db =` line of the file named by
+// DESIGN.md §1: `--db` beats GREY_LISTING_DB, which beats the `db =` line of the file named by
 // GREY_LISTING_CONF.
 #[test]
 fn database_location_resolution_order() {
@@ -128,7 +128,7 @@ fn database_location_resolution_order() {
     );
 }
 
-// SPEC §1: an unreadable configuration file named by GREY_LISTING_CONF is a system error (exit 2)
+// DESIGN.md §1: an unreadable configuration file named by GREY_LISTING_CONF is a system error (exit 2)
 // naming the file; without a `db =` line the default location is used (reported in the error
 // when the default's directory cannot be made: here a configuration *directory* is given).
 #[test]
@@ -148,7 +148,7 @@ fn configuration_file_errors_exit_2() {
     assert!(stderr.contains(t.dir().to_str().unwrap()), "{stderr}");
 }
 
-// SPEC §1: a new database file is mode 0660, its created parent directory 2770, and it is in
+// DESIGN.md §1: a new database file is mode 0660, its created parent directory 2770, and it is in
 // WAL mode.
 #[test]
 fn new_database_modes_and_wal() {
@@ -175,7 +175,7 @@ fn schema_version(conn: &Connection) -> i64 {
         .unwrap()
 }
 
-// SPEC §1: an older schema (here version 0: a file some other tool left with an unrelated table)
+// DESIGN.md §1: an older schema (here version 0: a file some other tool left with an unrelated table)
 // is migrated and gets the defaults; the unrelated data stays.
 #[test]
 fn older_schema_is_migrated() {
@@ -198,7 +198,7 @@ fn older_schema_is_migrated() {
     t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
 }
 
-// SPEC §1: a schema-3 database (an `expires` index, the auto-whitelist index on (network,
+// DESIGN.md §1: a schema-3 database (an `expires` index, the auto-whitelist index on (network,
 // expires), no `passed` flag) is migrated on its first open by this version: its triplets keep
 // their state and auto-whitelist counts, passed ones are flagged, the old indexes are gone.
 #[test]
@@ -258,7 +258,7 @@ fn schema_3_triplets_survive_migration() {
     assert_eq!(passes, (2, 2));
 }
 
-// SPEC §1: a database written by a newer version is refused with a clear message, exit 2, and
+// DESIGN.md §1: a database written by a newer version is refused with a clear message, exit 2, and
 // left byte-for-byte as it was.
 #[test]
 fn newer_schema_exits_2_with_a_clear_message() {

@@ -1,12 +1,12 @@
-//! Bad input (SPEC §2): one `An error occurred during` line naming the argument, exit 1, and
+//! Bad input (DESIGN.md §2): one `An error occurred during` line naming the argument, exit 1, and
 //! nothing written — no database created, an existing one (and its -wal/-shm) byte-for-byte
-//! unchanged. Database errors exit 2 (SPEC §1, §2).
+//! unchanged. Database errors exit 2 (DESIGN.md §1, §2).
 
 use rusqlite::Connection;
 
 use crate::support::{INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test};
 
-/// Every class of bad input of SPEC §2's validation list, with what the message must name.
+/// Every class of bad input of DESIGN.md §2's validation list, with what the message must name.
 const BAD_INPUT: &[(&[&str], &[&str])] = &[
     // unknown command or option
     (&["--frobnicate"], &["--frobnicate"]),
@@ -229,7 +229,7 @@ const BAD_INPUT: &[(&[&str], &[&str])] = &[
     ),
 ];
 
-// SPEC §1, §2: bad input never creates the database (validation happens before opening it).
+// DESIGN.md §1, §2: bad input never creates the database (validation happens before opening it).
 #[test]
 fn bad_input_creates_no_database() {
     for (args, names) in BAD_INPUT {
@@ -243,7 +243,7 @@ fn bad_input_creates_no_database() {
     }
 }
 
-// SPEC §2: bad input leaves an existing database byte-for-byte unchanged, -wal and -shm
+// DESIGN.md §2: bad input leaves an existing database byte-for-byte unchanged, -wal and -shm
 // included. The CLI folds its own changes into the main file, so a connection held open here
 // writes a row itself and keeps SQLite from folding the WAL back: the WAL file really has
 // frames to compare.
@@ -287,7 +287,7 @@ fn bad_input_leaves_an_existing_database_byte_for_byte_unchanged() {
     );
 }
 
-// SPEC §2: after a rejected command with good options before the bad one, none of the good
+// DESIGN.md §2: after a rejected command with good options before the bad one, none of the good
 // ones was applied.
 #[test]
 fn good_options_before_a_bad_one_are_not_applied() {
@@ -308,7 +308,7 @@ fn good_options_before_a_bad_one_are_not_applied() {
     t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
 }
 
-// SPEC §2: the error line names the operation Plesk names and the argument as typed.
+// DESIGN.md §2: the error line names the operation Plesk names and the argument as typed.
 #[test]
 fn error_lines_name_the_operation_and_the_argument() {
     let t = Test::new();
@@ -334,7 +334,7 @@ fn error_lines_name_the_operation_and_the_argument() {
     );
 }
 
-// SPEC §2: a database path under a regular file is a system error: exit 2, a clear message
+// DESIGN.md §2: a database path under a regular file is a system error: exit 2, a clear message
 // naming the path, nothing created.
 #[test]
 fn database_under_a_regular_file_exits_2() {
@@ -349,7 +349,7 @@ fn database_under_a_regular_file_exits_2() {
     assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
 }
 
-// SPEC §2: a file that is not an SQLite database is a system error (exit 2) and is not touched.
+// DESIGN.md §2: a file that is not an SQLite database is a system error (exit 2) and is not touched.
 #[test]
 fn random_bytes_database_exits_2_and_is_left_alone() {
     let t = Test::new();
@@ -368,7 +368,7 @@ fn random_bytes_database_exits_2_and_is_left_alone() {
     assert_eq!(std::fs::read(t.db()).unwrap(), noise);
 }
 
-// SPEC §1: a lock held past the busy timeout (5 s) makes the CLI exit 2 with a clear message.
+// DESIGN.md §1: a lock held past the busy timeout (5 s) makes the CLI exit 2 with a clear message.
 #[test]
 fn database_locked_past_the_busy_timeout_exits_2() {
     let t = Test::new();

@@ -1,5 +1,5 @@
-//! Table-driven tests of the pure decision (SPEC §4): every rule of steps 1–6, every precedence
-//! edge between them, the multi-recipient rule, and the two seed-000 cases.
+//! Table-driven tests of the pure decision (DESIGN.md §4): every rule of steps 1–6, every precedence
+//! edge between them, the multi-recipient rule, and the two cases from Plesk admins' reports.
 
 use std::net::IpAddr;
 
@@ -293,13 +293,13 @@ fn policy_cases() -> Vec<PolicyCase> {
         },
         // Seed 000: Microsoft's outbound pool.
         PolicyCase {
-            name: "seed 000: default lists do not reject outboundpool",
+            name: "Plesk report: default lists do not reject outboundpool",
             client_name: Some("db3outboundpool.messaging.microsoft.com"),
             sender: "someone@bigfish.com",
             ..BASE
         },
         PolicyCase {
-            name: "seed 000: *pool* black host rejects despite *@bigfish.com white",
+            name: "Plesk report: *pool* black host rejects despite *@bigfish.com white",
             client_name: Some("db3outboundpool.messaging.microsoft.com"),
             sender: "someone@bigfish.com",
             lists: |l| {
@@ -310,7 +310,7 @@ fn policy_cases() -> Vec<PolicyCase> {
             ..BASE
         },
         PolicyCase {
-            name: "seed 000: *messaging.microsoft.com white host passes",
+            name: "Plesk report: *messaging.microsoft.com white host passes",
             client_name: Some("db3outboundpool.messaging.microsoft.com"),
             sender: "someone@bigfish.com",
             lists: |l| {
@@ -330,7 +330,7 @@ fn policy_cases() -> Vec<PolicyCase> {
 
 #[test]
 fn policy_rules_and_precedence() {
-    // SPEC §4 steps 1–4, first match wins.
+    // DESIGN.md §4 steps 1–4, first match wins.
     let mut failures = Vec::new();
     for case in policy_cases() {
         let got = run_policy(&case);
@@ -381,7 +381,7 @@ type TripletCase = (
 
 #[test]
 fn triplet_rules() {
-    // SPEC §4 steps 5–6 with the defaults: grey 5 min, expire 51840 min, penalty 2 min (off),
+    // DESIGN.md §4 steps 5–6 with the defaults: grey 5 min, expire 51840 min, penalty 2 min (off),
     // AWL after 5 passed triplets.
     let now = 1_000_000;
     let grey = 300;
@@ -569,7 +569,7 @@ fn triplet_rules() {
 
 #[test]
 fn penalties_are_cumulative() {
-    // SPEC §4: "cumulative: aggressive retriers wait longer".
+    // DESIGN.md §4: "cumulative: aggressive retriers wait longer".
     let settings = Settings {
         penalty_enabled: true,
         ..Settings::default()
@@ -611,7 +611,7 @@ fn penalties_are_cumulative() {
 
 #[test]
 fn multi_recipient_rule() {
-    // SPEC §4: deferred if any recipient defers, rejected only if all reject, otherwise passed.
+    // DESIGN.md §4: deferred if any recipient defers, rejected only if all reject, otherwise passed.
     use Verdict::{Defer, Pass, Reject};
     let cases: &[(&[Verdict], Verdict)] = &[
         (&[], Pass),
@@ -632,7 +632,7 @@ fn multi_recipient_rule() {
 
 #[test]
 fn triplet_keys_are_case_insensitive_and_networked() {
-    // SPEC §4: senders and recipients lower-cased; client key = /24 or /64, mapped IPv6 as IPv4.
+    // DESIGN.md §4: senders and recipients lower-cased; client key = /24 or /64, mapped IPv6 as IPv4.
     let settings = Settings::default();
     assert_eq!(
         triplet_sender("Alice@Sender.EXAMPLE", false),

@@ -1,4 +1,4 @@
-//! `grey_listing --check` (SPEC §2 "Extensions", issue 6): a Nagios/Icinga plugin with exit
+//! `grey_listing --check` (DESIGN.md §2 "Extensions", issue 6): a Nagios/Icinga plugin with exit
 //! codes 0/1/2 and 3 for its own errors, one status line with perfdata.
 
 use crate::ext_support::{Db, T0, seed_week};
@@ -55,7 +55,7 @@ fn ignore_file_and_since(backend: Backend) {
     assert_eq!(code, 0, "{line}");
 }
 
-// SPEC §2: the plugin's own errors — bad arguments included — are UNKNOWN, exit 3.
+// DESIGN.md §2: the plugin's own errors — bad arguments included — are UNKNOWN, exit 3.
 #[test]
 fn own_errors_are_unknown() {
     let db = Db::new();
@@ -115,7 +115,7 @@ fn ignore_files_that_cannot_be_a_list_are_unknown() {
     }
 }
 
-// SPEC §2: a database error is the plugin's own error too: UNKNOWN, exit 3, on stdout.
+// DESIGN.md §2: a database error is the plugin's own error too: UNKNOWN, exit 3, on stdout.
 #[test]
 fn database_errors_are_unknown() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
 //! Library-level tests of the extension rules the filter and policyd share: the client key
-//! (SPEC §4 "Client key"), the network-keyed auto-whitelist (SPEC §4 step 5) and the decision
+//! (DESIGN.md §4 "Client key"), the network-keyed auto-whitelist (DESIGN.md §4 step 5) and the decision
 //! log with its retention (issue 6).
 
 use crate::ext_support::{Db, T0};
@@ -24,7 +24,7 @@ fn log_rows(db: &Db) -> Vec<(i64, String, String, String, String)> {
         .collect()
 }
 
-// SPEC §4 "Client key": with group-by-host-domain (default on) a retry from another address
+// DESIGN.md §4 "Client key": with group-by-host-domain (default on) a retry from another address
 // and another /24 of the same provider finds the triplet.
 fn provider_retry_from_another_subnet_finds_the_triplet(backend: Backend) {
     let db = Db::on(backend);
@@ -49,7 +49,7 @@ fn provider_retry_from_another_subnet_finds_the_triplet(backend: Backend) {
     assert_eq!(retry.recipients[0].decision.delay, Some(360));
 }
 
-// SPEC §4: with the setting off the key is the network, as without the extension.
+// DESIGN.md §4: with the setting off the key is the network, as without the extension.
 fn without_grouping_another_subnet_is_a_new_client(backend: Backend) {
     let db = Db::on(backend);
     db.ok(T0, &["-u", "-group-by-host-domain", "false"]);
@@ -71,7 +71,7 @@ fn without_grouping_another_subnet_is_a_new_client(backend: Backend) {
     assert_eq!(retry.recipients[0].decision.reason, Reason::New);
 }
 
-// SPEC §4: host names that contain the client address (end-user lines) keep the network key,
+// DESIGN.md §4: host names that contain the client address (end-user lines) keep the network key,
 // so two customers of one ISP never share a triplet.
 fn end_user_lines_are_not_grouped(backend: Backend) {
     let db = Db::on(backend);
@@ -92,7 +92,7 @@ fn end_user_lines_are_not_grouped(backend: Backend) {
     assert_eq!(other.recipients[0].decision.reason, Reason::New);
 }
 
-// SPEC §4 step 5: the auto-whitelist is keyed by network, never by host domain: an
+// DESIGN.md §4 step 5: the auto-whitelist is keyed by network, never by host domain: an
 // organisation's whitelisted /24 does not whitelist its other networks.
 fn auto_whitelist_is_keyed_by_network(backend: Backend) {
     let db = Db::on(backend);

@@ -1,4 +1,4 @@
-//! `grey_listing --explain` (issue 6): walks SPEC §4 at the virtual time, read-only.
+//! `grey_listing --explain` (issue 6): walks DESIGN.md §4 at the virtual time, read-only.
 
 use crate::ext_support::{Db, T0, value};
 use crate::support::Backend;
@@ -25,7 +25,7 @@ fn snapshot(db: &Db) -> String {
     text
 }
 
-// SPEC §4 steps 1–6 as the filter would decide: a new triplet defers; nothing is recorded (on
+// DESIGN.md §4 steps 1–6 as the filter would decide: a new triplet defers; nothing is recorded (on
 // SQLite the database file is even byte-for-byte unchanged).
 fn explains_a_new_triplet_without_changing_the_database(backend: Backend) {
     let db = Db::on(backend);
@@ -80,7 +80,7 @@ fn explains_a_new_triplet_without_changing_the_database(backend: Backend) {
     );
 }
 
-// SPEC §4 step 6 at virtual times: early retry, then the retry in time, from another address
+// DESIGN.md §4 step 6 at virtual times: early retry, then the retry in time, from another address
 // of the same organisation.
 fn follows_the_triplet_through_virtual_time(backend: Backend) {
     let db = Db::on(backend);
@@ -132,7 +132,7 @@ fn follows_the_triplet_through_virtual_time(backend: Backend) {
     assert_eq!(json["triplet"]["state"]["earliest_accept"], T0 + 300);
 }
 
-// SPEC §4 steps 3–4: list hits name the pattern; the walk stops at the deciding check.
+// DESIGN.md §4 steps 3–4: list hits name the pattern; the walk stops at the deciding check.
 fn names_the_matching_pattern(backend: Backend) {
     let db = Db::on(backend);
     db.ok(T0, &["-u", "-blacklist", "add:*@bad.example"]);
@@ -173,7 +173,7 @@ fn names_the_matching_pattern(backend: Backend) {
     assert!(white.contains("sender <>"), "{white}");
 }
 
-// SPEC §4 steps 1 and 4: a disabled domain decides at step 2; mailbox lists are skipped while
+// DESIGN.md §4 steps 1 and 4: a disabled domain decides at step 2; mailbox lists are skipped while
 // personal configuration is prohibited, and the walk says so.
 fn domain_switch_and_personal_lists(backend: Backend) {
     let db = Db::on(backend);

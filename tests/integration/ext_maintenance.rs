@@ -52,7 +52,7 @@ fn purge_removes_expired_triplets_and_old_log_rows(backend: Backend) {
     assert_eq!(value(&stats, "Triplets"), "0");
 }
 
-// SPEC §1: a database written before the decision log existed (schema version 1) is migrated
+// DESIGN.md §1: a database written before the decision log existed (schema version 1) is migrated
 // on open, keeping its settings, and then logs decisions.
 #[test]
 fn version_1_database_gains_the_decision_log() {

@@ -1,4 +1,4 @@
-//! Extension settings on `--update-server` (SPEC §2 "Extensions"): `-group-by-host-domain`,
+//! Extension settings on `--update-server` (DESIGN.md §2 "Extensions"): `-group-by-host-domain`,
 //! `-log-retention`, shown by `--info-server --extended` and `--json`, validated before anything
 //! is written; Plesk's own `--info-server` output stays byte-identical.
 
@@ -7,7 +7,7 @@ use predicates::prelude::*;
 use crate::ext_support::{Db, T0};
 use crate::support::Backend;
 
-// SPEC §2: extension settings appear in the Extension settings block and in --json.
+// DESIGN.md §2: extension settings appear in the Extension settings block and in --json.
 fn new_settings_show_in_extended_and_json_output(backend: Backend) {
     let db = Db::on(backend);
     let defaults = db.ok(T0, &["--info-server", "--extended"]);
@@ -43,7 +43,7 @@ fn new_settings_show_in_extended_and_json_output(backend: Backend) {
     );
 }
 
-// SPEC §2: Plesk's --info-server block is unchanged by extension settings.
+// DESIGN.md §2: Plesk's --info-server block is unchanged by extension settings.
 fn plesk_info_server_output_is_unchanged(backend: Backend) {
     let db = Db::on(backend);
     let before = db.ok(T0, &["--info-server"]);
@@ -61,7 +61,7 @@ fn plesk_info_server_output_is_unchanged(backend: Backend) {
     assert!(!before.contains("Extension settings"));
 }
 
-// SPEC §2 validation: bad values are one line naming the option, exit 1, nothing written.
+// DESIGN.md §2 validation: bad values are one line naming the option, exit 1, nothing written.
 #[test]
 fn bad_extension_values_are_rejected_before_the_database_is_opened() {
     let db = Db::new();
@@ -91,7 +91,7 @@ fn bad_extension_values_are_rejected_before_the_database_is_opened() {
     }
 }
 
-// SPEC §2: extension commands and options are listed in the help page's extension section.
+// DESIGN.md §2: extension commands and options are listed in the help page's extension section.
 #[test]
 fn help_lists_the_extension_commands() {
     let db = Db::new();

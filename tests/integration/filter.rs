@@ -1,4 +1,4 @@
-//! `greylisting-filter` in Plesk mail-handler mode (SPEC §5), driven as a real process on a
+//! `greylisting-filter` in Plesk mail-handler mode (DESIGN.md §5), driven as a real process on a
 //! temporary database with virtual time.
 
 use crate::filter_support::{PLAIN_MESSAGE, Sandbox, T0};
@@ -8,7 +8,7 @@ const ALICE: &str = "alice@sender.example";
 const JOHN: &str = "john@local.example";
 
 fn new_triplet_defers_then_passes_after_the_interval(backend: Backend) {
-    // SPEC §5 verdict protocol: LOG lines, then DEFER (exit 2) / SKIP (exit 1); SPEC §4 step 6.
+    // DESIGN.md §5 verdict protocol: LOG lines, then DEFER (exit 2) / SKIP (exit 1); DESIGN.md §4 step 6.
     let sb = Sandbox::on(backend);
     let run = sb.handle(T0, ALICE, JOHN);
     run.assert_verdict("DEFER");
@@ -31,7 +31,7 @@ fn new_triplet_defers_then_passes_after_the_interval(backend: Backend) {
 }
 
 fn senders_and_recipients_compare_case_insensitively(backend: Backend) {
-    // SPEC §4: the triplet's sender and recipient are lower-cased.
+    // DESIGN.md §4: the triplet's sender and recipient are lower-cased.
     let sb = Sandbox::on(backend);
     sb.handle(T0, "Alice@Sender.Example", "JOHN@local.example")
         .assert_verdict("DEFER");
@@ -41,13 +41,13 @@ fn senders_and_recipients_compare_case_insensitively(backend: Backend) {
     let rows = sb.triplets();
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].1.as_str(), rows[0].2.as_str()), (ALICE, JOHN));
-    // SPEC §4 client key: the verified server name mx.sender.example groups by its registrable
+    // DESIGN.md §4 client key: the verified server name mx.sender.example groups by its registrable
     // domain (group-by-host-domain is on by default).
     assert_eq!(rows[0].0, "sender.example");
 }
 
 fn bounce_with_empty_sender_is_greylisted(backend: Backend) {
-    // SPEC §5: the sender is an empty argument for bounces.
+    // DESIGN.md §5: the sender is an empty argument for bounces.
     let sb = Sandbox::on(backend);
     let run = sb.handle(T0, "", JOHN);
     run.assert_verdict("DEFER");
@@ -56,7 +56,7 @@ fn bounce_with_empty_sender_is_greylisted(backend: Backend) {
 }
 
 fn client_facts_from_received_headers(backend: Backend) {
-    // SPEC §5: the topmost Received header, qmail-smtpd and Postfix forms; host names are then
+    // DESIGN.md §5: the topmost Received header, qmail-smtpd and Postfix forms; host names are then
     // matched against the domain lists (a `dsl` host is rejected by the default black list).
     let sb = Sandbox::on(backend);
     let cases = [
@@ -93,7 +93,7 @@ fn client_facts_from_received_headers(backend: Backend) {
 }
 
 fn environment_facts_beat_the_received_header(backend: Backend) {
-    // SPEC §5: TCPREMOTEIP/TCPREMOTEHOST first.
+    // DESIGN.md §5: TCPREMOTEIP/TCPREMOTEHOST first.
     let sb = Sandbox::on(backend);
     let message =
         "Received: from host-dsl-9.isp.example (HELO pc) (192.0.2.9)\n by h with SMTP; x\n\nbody\n";
@@ -112,7 +112,7 @@ fn environment_facts_beat_the_received_header(backend: Backend) {
 }
 
 fn authenticated_and_relay_clients_pass(backend: Backend) {
-    // SPEC §5: RELAYCLIENT set even empty, SMTPAUTHUSER/AUTHUSER non-empty, or ESMTPA/ESMTPSA.
+    // DESIGN.md §5: RELAYCLIENT set even empty, SMTPAUTHUSER/AUTHUSER non-empty, or ESMTPA/ESMTPSA.
     let sb = Sandbox::on(backend);
     for env in [
         &[("RELAYCLIENT", "")][..],
@@ -150,7 +150,7 @@ fn authenticated_and_relay_clients_pass(backend: Backend) {
 }
 
 fn no_client_address_is_a_local_injection(backend: Backend) {
-    // SPEC §4 step 2: no client IP → pass.
+    // DESIGN.md §4 step 2: no client IP → pass.
     let sb = Sandbox::on(backend);
     let run = sb.handler(T0, &[], &["ctx", ALICE, JOHN], "Subject: local\n\nbody\n");
     run.assert_verdict("SKIP");
@@ -161,7 +161,7 @@ fn no_client_address_is_a_local_injection(backend: Backend) {
 }
 
 fn multi_recipient_rule_end_to_end(backend: Backend) {
-    // SPEC §4: deferred if any recipient defers, rejected only if all reject, otherwise passed;
+    // DESIGN.md §4: deferred if any recipient defers, rejected only if all reject, otherwise passed;
     // all triplets are recorded.
     let sb = Sandbox::on(backend);
     let (a, b, c) = ("a@local.example", "b@local.example", "c@local.example");
@@ -197,7 +197,7 @@ fn multi_recipient_rule_end_to_end(backend: Backend) {
 }
 
 fn database_location_from_the_configuration_file(backend: Backend) {
-    // SPEC §1/§5: Plesk gives handlers a bare environment; `db =` in the configuration file
+    // DESIGN.md §1/§5: Plesk gives handlers a bare environment; `db =` in the configuration file
     // (a path, or on several MX hosts the shared database's URL).
     let sb = Sandbox::on(backend);
     let sqlite_file = sb.path("from-conf/greylist.db");
@@ -226,7 +226,7 @@ fn database_location_from_the_configuration_file(backend: Backend) {
 }
 
 fn cli_changes_take_effect_immediately(backend: Backend) {
-    // SPEC §1/§4: one store, no cache: each filter run sees the CLI's last write.
+    // DESIGN.md §1/§4: one store, no cache: each filter run sees the CLI's last write.
     let sb = Sandbox::on(backend);
     sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
     sb.cli(&["-u", "-status", "off"]);
@@ -252,7 +252,7 @@ fn cli_changes_take_effect_immediately(backend: Backend) {
 }
 
 fn seed_000_microsoft_outbound_pool(backend: Backend) {
-    // SPEC §2 defaults and seed 000: `pool` is not a default black pattern; an admin's `*pool*`
+    // DESIGN.md §2 defaults and Plesk report: `pool` is not a default black pattern; an admin's `*pool*`
     // rejects even a white-listed sender; a white host pattern beats it.
     let sb = Sandbox::on(backend);
     let message = "Received: from mail.bigfish.com (db3outboundpool.messaging.microsoft.com [40.107.1.2])\n by mx.local.example (Postfix) with ESMTPS id 1\n\nbody\n";
@@ -275,7 +275,7 @@ fn seed_000_microsoft_outbound_pool(backend: Backend) {
 }
 
 fn scenario_one_triplet_through_its_life(backend: Backend) {
-    // SPEC §4 step 6 with virtual time: new → early retry (without, then with penalty) →
+    // DESIGN.md §4 step 6 with virtual time: new → early retry (without, then with penalty) →
     // accepted → refreshed → expired → new.
     let sb = Sandbox::on(backend);
     let expire = 51_840 * 60;
@@ -324,7 +324,7 @@ fn scenario_one_triplet_through_its_life(backend: Backend) {
 }
 
 fn expired_triplets_are_purged_by_the_filter(backend: Backend) {
-    // SPEC §4 via docs/filter.md: a filter run (here forced every run) deletes expired rows.
+    // DESIGN.md §4 via docs/filter.md: a filter run (here forced every run) deletes expired rows.
     let sb = Sandbox::on(backend);
     sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
     sb.handle(T0, "bob@sender.example", JOHN)
@@ -347,7 +347,7 @@ fn expired_triplets_are_purged_by_the_filter(backend: Backend) {
 
 #[test]
 fn write_ahead_log_stays_bounded_across_filter_runs() {
-    // SPEC §1 WAL store, one short filter process per message: the log is checkpointed and
+    // DESIGN.md §1 WAL store, one short filter process per message: the log is checkpointed and
     // removed once it passes 512 KiB (src/store/sqlite.rs), so it cannot grow without bound.
     // Each run appends at least two 4 KiB pages, so 200 runs would leave >= 1.6 MB unbounded.
     let sb = Sandbox::new();
@@ -365,7 +365,7 @@ fn write_ahead_log_stays_bounded_across_filter_runs() {
 
 #[test]
 fn handler_reads_a_large_message_to_the_end() {
-    // SPEC §5: the message on stdin is read to the end (the caller must never see a broken
+    // DESIGN.md §5: the message on stdin is read to the end (the caller must never see a broken
     // pipe), however large; the decision uses its headers.
     use std::io::Write;
     use std::process::Stdio;
@@ -392,7 +392,7 @@ fn handler_reads_a_large_message_to_the_end() {
 
 #[test]
 fn lone_help_prints_the_help_and_touches_no_database() {
-    // Issue 8 / SPEC §5: `--help` as the ONLY argument prints the help (exit 0); a handler call
+    // Issue 8 / DESIGN.md §5: `--help` as the ONLY argument prints the help (exit 0); a handler call
     // always has a context, a sender and a recipient, so it cannot be mistaken for one.
     let sb = Sandbox::new();
     let output = sb.filter(T0).arg("--help").output().unwrap();
@@ -409,7 +409,7 @@ fn lone_help_prints_the_help_and_touches_no_database() {
 
 #[test]
 fn a_sender_that_looks_like_an_option_is_mail() {
-    // SPEC §5: no getopt in handler mode — `--help` as the sender is greylisted like any sender.
+    // DESIGN.md §5: no getopt in handler mode — `--help` as the sender is greylisted like any sender.
     let sb = Sandbox::new();
     sb.handle(T0, "--help", JOHN).assert_verdict("DEFER");
     sb.handle(T0 + 300, "--help", JOHN).assert_verdict("SKIP");

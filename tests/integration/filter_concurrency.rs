@@ -1,5 +1,5 @@
-//! 64 filter processes at once on one database (SPEC §1: up to 64 concurrent writers never see
-//! "database is locked"; SPEC §4: triplet lookup and update are atomic). Virtual time, no sleeps.
+//! 64 filter processes at once on one database (DESIGN.md §1: up to 64 concurrent writers never see
+//! "database is locked"; DESIGN.md §4: triplet lookup and update are atomic). Virtual time, no sleeps.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -104,7 +104,7 @@ fn sixty_four_concurrent_filters(backend: Backend) {
 }
 
 fn concurrent_first_runs_create_the_database_once(backend: Backend) {
-    // SPEC §1: concurrent first opens do not race (schema created under BEGIN IMMEDIATE); every
+    // DESIGN.md §1: concurrent first opens do not race (schema created under BEGIN IMMEDIATE); every
     // message is decided, none fails open.
     let sb = Sandbox::on(backend);
     let runs: Vec<HandlerRun> = std::thread::scope(|scope| {

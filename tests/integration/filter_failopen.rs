@@ -1,4 +1,4 @@
-//! The filter fails open (SPEC §4, §5, common brief): whatever is wrong with the database, the
+//! The filter fails open (DESIGN.md §4, §5, common brief): whatever is wrong with the database, the
 //! mail passes (`SKIP`, or the real qmail-queue runs) and the error is logged. And it never
 //! panics, whatever the argv, environment or input (proptest).
 
@@ -91,7 +91,7 @@ fn unreachable_database_url() {
 
 #[test]
 fn database_locked_past_the_busy_timeout() {
-    // SPEC §1: a lock held past the busy timeout (5 s) makes the filter fail open. Bounded: the
+    // DESIGN.md §1: a lock held past the busy timeout (5 s) makes the filter fail open. Bounded: the
     // lock is released as soon as both runs are done (about 5 s each).
     let sb = Sandbox::new();
     sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
@@ -205,7 +205,7 @@ proptest! {
         env in env_strategy(),
         input in input_strategy(),
     ) {
-        // SPEC §5: always exactly one verdict line, last, with its exit status; no panic.
+        // DESIGN.md §5: always exactly one verdict line, last, with its exit status; no panic.
         let sb = Sandbox::new();
         let mut cmd = sb.filter(T0);
         cmd.args(argv.into_iter().map(os));
@@ -231,7 +231,7 @@ proptest! {
                 .prop_map(|(s, r)| envelope(&s, &r.iter().map(String::as_str).collect::<Vec<_>>())),
         ],
     ) {
-        // SPEC §5: only qmail-queue's statuses; on pass the real queue gets identical bytes.
+        // DESIGN.md §5: only qmail-queue's statuses; on pass the real queue gets identical bytes.
         let sb = Sandbox::new();
         let standin = sb.standin_queue("real-queue");
         let mut cmd = sb.filter(T0);

@@ -1,4 +1,4 @@
-//! `greylisting-filter` as a qmail-queue wrapper (SPEC §5), with a stand-in real qmail-queue
+//! `greylisting-filter` as a qmail-queue wrapper (DESIGN.md §5), with a stand-in real qmail-queue
 //! that records the bytes it receives on fd 0 (message) and fd 1 (envelope).
 
 use std::process::Command;
@@ -35,7 +35,7 @@ fn message_of(size: usize, seed: u8) -> Vec<u8> {
 
 #[test]
 fn passed_mail_reaches_the_real_queue_byte_identical() {
-    // SPEC §5: on pass, the real qmail-queue gets the identical message (fd 0) and envelope
+    // DESIGN.md §5: on pass, the real qmail-queue gets the identical message (fd 0) and envelope
     // (fd 1) and its exit status is returned. RELAYCLIENT makes every message pass.
     let sb = Sandbox::new();
     let standin = sb.standin_queue("real-queue");
@@ -102,7 +102,7 @@ fn passed_mail_reaches_the_real_queue_byte_identical() {
 }
 
 fn greylisting_in_qmail_queue_mode(backend: Backend) {
-    // SPEC §5: defer exits 71 without running the real queue; the retry after the interval is
+    // DESIGN.md §5: defer exits 71 without running the real queue; the retry after the interval is
     // queued; the real queue's exit status comes back unchanged.
     let sb = Sandbox::on(backend);
     let standin = sb.standin_queue("real-queue");
@@ -136,7 +136,7 @@ fn greylisting_in_qmail_queue_mode(backend: Backend) {
 }
 
 fn reject_and_malformed_envelope(backend: Backend) {
-    // SPEC §5: reject exits 31, a malformed envelope 91; the real queue is not run.
+    // DESIGN.md §5: reject exits 31, a malformed envelope 91; the real queue is not run.
     let sb = Sandbox::on(backend);
     let standin = sb.standin_queue("real-queue");
     let mut cmd = wrapper(&sb, T0, &standin);
@@ -157,7 +157,7 @@ fn reject_and_malformed_envelope(backend: Backend) {
 
 #[test]
 fn real_queue_that_cannot_run_exits_71() {
-    // SPEC §5: a real qmail-queue that cannot be run is a temporary failure (nothing is lost).
+    // DESIGN.md §5: a real qmail-queue that cannot be run is a temporary failure (nothing is lost).
     let sb = Sandbox::new();
     let missing = sb.path("no-such-queue");
     let mut cmd = wrapper(&sb, T0, &missing);
@@ -173,7 +173,7 @@ fn real_queue_that_cannot_run_exits_71() {
 
 #[test]
 fn renamed_install_finds_qmail_queue_orig_beside_itself() {
-    // SPEC §5: installed as `qmail-queue`, the real queue is `qmail-queue.orig` beside it.
+    // DESIGN.md §5: installed as `qmail-queue`, the real queue is `qmail-queue.orig` beside it.
     let sb = Sandbox::new();
     let bin = sb.path("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -212,7 +212,7 @@ fn renamed_install_finds_qmail_queue_orig_beside_itself() {
 
 #[test]
 fn spool_write_failure_keeps_the_message_in_memory() {
-    // SPEC §5 (large messages are spooled) and fail open: when the spool file cannot be
+    // DESIGN.md §5 (large messages are spooled) and fail open: when the spool file cannot be
     // written — simulated with a file-size limit (RLIMIT_FSIZE, soft only; the stand-in lifts it
     // for itself) hit at the first write (1 MiB) or in the middle (2 MiB) — the 3 MiB message is
     // kept in memory and still queued intact.

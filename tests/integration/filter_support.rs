@@ -13,7 +13,7 @@ use tempfile::TempDir;
 
 use crate::support::{Backend, PgDatabase};
 
-/// A fixed virtual "now" (SPEC §4: `GREY_LISTING_NOW`), so no test sleeps.
+/// A fixed virtual "now" (DESIGN.md §4: `GREY_LISTING_NOW`), so no test sleeps.
 pub const T0: i64 = 1_800_000_000;
 
 /// A message as qmail-smtpd receives it from `mx.sender.example` (no list matches that host).
@@ -75,7 +75,7 @@ impl HandlerRun {
         self.logs().iter().any(|l| l.contains(text))
     }
 
-    /// Asserts the SPEC §5 protocol shape, then the verdict and its exit status.
+    /// Asserts the DESIGN.md §5 protocol shape, then the verdict and its exit status.
     pub fn assert_verdict(&self, verdict: &str) {
         let code = match verdict {
             "SKIP" => 1,

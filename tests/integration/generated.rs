@@ -107,7 +107,7 @@ fn generated_files_name_every_command_and_option() {
     }
 }
 
-// Issue 8 / SPEC §5: the filter's man page documents both modes, every environment variable the
+// Issue 8 / DESIGN.md §5: the filter's man page documents both modes, every environment variable the
 // filter reads and the exit statuses of each mode.
 #[test]
 fn filter_man_page_documents_modes_environment_and_exit_statuses() {
@@ -143,7 +143,7 @@ fn filter_man_page_documents_modes_environment_and_exit_statuses() {
     assert!(!page.contains(".SH EXTRA"));
 }
 
-// Issue 8 / SPEC §6: the policy server's man page lists every option of the binary.
+// Issue 8 / DESIGN.md §6: the policy server's man page lists every option of the binary.
 #[test]
 fn policyd_man_page_lists_every_option() {
     let page = String::from_utf8(grey_listing::policy::cli::man_page().unwrap())

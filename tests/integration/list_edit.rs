@@ -1,4 +1,4 @@
-//! The list-edit grammar (SPEC §2) round-trips: groups written as `op:p1,p2;op:...` parse back
+//! The list-edit grammar (DESIGN.md §2) round-trips: groups written as `op:p1,p2;op:...` parse back
 //! into the same groups, and applying them gives what a plain model of add/del gives.
 
 use grey_listing::config::{EditGroup, EditOp, ListEdit, apply_edit, parse_list_edit};
@@ -32,7 +32,7 @@ fn write(edit: &ListEdit) -> String {
 }
 
 proptest! {
-    // SPEC §2: `<add|del>:<pattern1[,pattern2]>;<add|del>:...`, groups applied in order;
+    // DESIGN.md §2: `<add|del>:<pattern1[,pattern2]>;<add|del>:...`, groups applied in order;
     // adding a present pattern and deleting a missing one are no-ops; literal comparison.
     #[test]
     fn edits_round_trip_and_apply_in_order(

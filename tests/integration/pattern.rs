@@ -1,4 +1,4 @@
-//! The pattern matcher against a simple reference (SPEC §3), by property testing.
+//! The pattern matcher against a simple reference (DESIGN.md §3), by property testing.
 //!
 //! Patterns are generated as lists of atoms and written out as text; the reference matches the
 //! atoms directly with plain recursion (exponential, fine for the small sizes used here), so it
@@ -47,7 +47,7 @@ impl Atom {
         }
     }
 
-    /// Does this single-character atom accept `c`? Case-insensitive (SPEC §3).
+    /// Does this single-character atom accept `c`? Case-insensitive (DESIGN.md §3).
     fn accepts(&self, c: char) -> bool {
         let c = c.to_ascii_lowercase();
         match self {
@@ -81,7 +81,7 @@ fn reference_whole(atoms: &[Atom], text: &[char]) -> bool {
     }
 }
 
-/// Reference for host-name patterns: some substring matches (SPEC §3: unanchored).
+/// Reference for host-name patterns: some substring matches (DESIGN.md §3: unanchored).
 fn reference_substring(atoms: &[Atom], text: &[char]) -> bool {
     (0..=text.len())
         .any(|start| (start..=text.len()).any(|end| reference_whole(atoms, &text[start..end])))
@@ -141,7 +141,7 @@ fn text() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
-    // SPEC §3: address patterns are anchored on the whole text; any alternative may match.
+    // DESIGN.md §3: address patterns are anchored on the whole text; any alternative may match.
     #[test]
     fn address_patterns_agree_with_the_reference(alts in alternatives(), text in text()) {
         let chars: Vec<char> = text.chars().collect();
@@ -150,7 +150,7 @@ proptest! {
         prop_assert_eq!(Pattern::address(&src).is_match(&text), expected, "pattern {:?} text {:?}", src, text);
     }
 
-    // SPEC §3: host-name patterns match if an alternative matches any substring.
+    // DESIGN.md §3: host-name patterns match if an alternative matches any substring.
     #[test]
     fn host_patterns_agree_with_the_reference(alts in alternatives(), text in text()) {
         let chars: Vec<char> = text.chars().collect();
@@ -159,7 +159,7 @@ proptest! {
         prop_assert_eq!(Pattern::host(&src).is_match(&text), expected, "pattern {:?} text {:?}", src, text);
     }
 
-    // SPEC §3: the matcher never panics, whatever the pattern and text (unbalanced brackets,
+    // DESIGN.md §3: the matcher never panics, whatever the pattern and text (unbalanced brackets,
     // stray `!`, `-`, `]`, non-ASCII).
     #[test]
     fn never_panics_on_arbitrary_input(pattern in "\\PC{0,30}", text in "\\PC{0,30}") {
@@ -167,7 +167,7 @@ proptest! {
         let _ = Pattern::address(&pattern).is_match(&text);
     }
 
-    // SPEC §3: patterns made of brackets and specials that are not well formed still compile
+    // DESIGN.md §3: patterns made of brackets and specials that are not well formed still compile
     // and behave like fnmatch: an unterminated `[` is a literal.
     #[test]
     fn unterminated_bracket_is_a_literal(prefix in "[ab]{0,3}", suffix in "[ab]{0,3}") {
@@ -176,7 +176,7 @@ proptest! {
     }
 }
 
-// SPEC §3 and the seeds: the examples the spec names.
+// DESIGN.md §3: the examples it names.
 #[test]
 fn seed_examples() {
     assert!(
@@ -207,7 +207,7 @@ fn seed_examples() {
     assert!(!Pattern::address("*@ietf.org").is_match("someone@ietf.org.example"));
 }
 
-// SPEC §3: no backtracking blow-up — the 200-character `*a` pattern against a 250-character
+// DESIGN.md §3: no backtracking blow-up — the 200-character `*a` pattern against a 250-character
 // host name that almost matches completes (its speed is measured in bench/pattern.rs).
 #[test]
 fn long_star_pattern_against_long_host_name() {

@@ -1,4 +1,4 @@
-//! PostgreSQL faults seen through the real binaries (issue 7, SPEC §4 "fails open", §5, §6): a
+//! PostgreSQL faults seen through the real binaries (issue 7, DESIGN.md §4 "fails open", §5, §6): a
 //! stopped or unreachable server makes `greylisting-filter` pass the mail (handler `SKIP`, the
 //! real queue run in `--qmail-queue` mode) and `greylisting-policyd` answer `DUNNO`, both logging
 //! why; once the server is back, policyd greylists again without a restart. A hung server
@@ -85,7 +85,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-// Issue 7 / SPEC §4 (fail open), §5, §6: PostgreSQL stopped or unreachable → the filter passes
+// Issue 7 / DESIGN.md §4 (fail open), §5, §6: PostgreSQL stopped or unreachable → the filter passes
 // the mail in both modes and logs why, policyd answers DUNNO and logs, the CLI exits 2 with one
 // clear line; started again → policyd greylists again (defers a new triplet) without a restart,
 // and so does the filter. No output ever shows the password.
@@ -200,7 +200,7 @@ struct HungRuns {
     policy_new: Option<String>,
 }
 
-// Issue 7 / SPEC §4 (fail open): a hung server (postmaster and every backend SIGSTOPped: TCP is
+// Issue 7 / DESIGN.md §4 (fail open): a hung server (postmaster and every backend SIGSTOPped: TCP is
 // accepted by the kernel, nothing answers) does not hang the mail path beyond the configured
 // timeout: the filter exits with SKIP (handler) or runs the real queue (qmail-queue mode), and
 // policyd answers DUNNO, on its open connection and on a new one. Once the server runs again,

@@ -1,5 +1,5 @@
 //! PostgreSQL-only behaviour against a real server (issue 7): faults (a server that stops, comes
-//! back, or hangs), a lock held past the timeout, and schema versions. The test starts its own throwaway cluster (SPEC §7) so stopping it cannot
+//! back, or hangs), a lock held past the timeout, and schema versions. The test starts its own throwaway cluster (DESIGN.md §9) so stopping it cannot
 //! disturb the other tests; it needs Debian's PostgreSQL 15 binaries (tests/e2e/postgres.sh
 //! installs them) and is run by that script with the other PostgreSQL tests.
 
@@ -283,7 +283,7 @@ fn postgres_stopped_hung_and_restarted() {
     assert!(Path::new(&cluster.data()).exists());
 }
 
-// SPEC §1 on PostgreSQL: a triplet lock held past the timeout gives a clear `Locked` error (the
+// DESIGN.md §1 on PostgreSQL: a triplet lock held past the timeout gives a clear `Locked` error (the
 // filter then fails open, the CLI exits 2) instead of a wait without end. No timing: the holder
 // keeps its transaction open until the waiter has its answer.
 #[test]
@@ -343,7 +343,7 @@ fn postgres_lock_held_past_the_timeout_is_locked() {
         .unwrap();
 }
 
-// Issue 7 / SPEC §1: the PostgreSQL schema is versioned like the SQLite one: a database at an
+// Issue 7 / DESIGN.md §1: the PostgreSQL schema is versioned like the SQLite one: a database at an
 // older version is migrated on first use, keeping its data; a newer one is refused clearly.
 #[test]
 #[ignore = "needs PostgreSQL in GREY_LISTING_TEST_PG: run tests/e2e/postgres.sh"]

@@ -18,7 +18,7 @@ const HEAD: &str = "Zq7x";
 const TAIL: &str = "9sEcret";
 
 /// The characters a URL gives a meaning to, one per password.
-const SPECIAL: [char; 7] = ['/', '?', '@', '#', '%', ':', '&'];
+const URL_DELIMITERS: [char; 7] = ['/', '?', '@', '#', '%', ':', '&'];
 
 /// The database locations holding the password `HEAD{c}TAIL`, in each form the driver reads:
 /// in the URL's user part, in its query, and in a key=value string (quoted and plain).
@@ -64,7 +64,7 @@ fn cli_info_and_migrate_store_never_show_the_password() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    for c in SPECIAL {
+    for c in URL_DELIMITERS {
         for location in locations(c) {
             let out = grey_listing()
                 .args(["--db", &location, "-i"])
@@ -101,7 +101,7 @@ fn filter_run(location: &str) -> HandlerRun {
 
 #[test]
 fn filter_log_lines_never_show_the_password() {
-    for c in SPECIAL {
+    for c in URL_DELIMITERS {
         for location in locations(c) {
             let run = filter_run(&location);
             // Fails open: the mail passes, and the log says why, naming the database.
@@ -114,7 +114,7 @@ fn filter_log_lines_never_show_the_password() {
 
 #[test]
 fn policyd_start_up_and_error_lines_never_show_the_password() {
-    for c in SPECIAL {
+    for c in URL_DELIMITERS {
         for location in locations(c) {
             let server = Server::start_on(&location, "127.0.0.1:0", &[]);
             let reply = server.connect().ask(&request(

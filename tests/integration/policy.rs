@@ -1,4 +1,4 @@
-//! `greylisting-policyd` over loopback (SPEC §6): the real binary, a real database (SQLite, and
+//! `greylisting-policyd` over loopback (DESIGN.md §6): the real binary, a real database (SQLite, and
 //! PostgreSQL for the `postgres` variants), real sockets. Time is driven with `policy_test_time`
 //! (`--allow-test-time`), so nothing sleeps for a grey interval.
 
@@ -250,7 +250,7 @@ fn at(t: i64) -> String {
 
 pub const T0: i64 = 1_700_000_000;
 
-// SPEC §4 step 6 and §6: new → defer, early retry → defer, retry after the grey interval → PREPEND
+// DESIGN.md §4 step 6 and §6: new → defer, early retry → defer, retry after the grey interval → PREPEND
 // X-Greylist with the delay, later → DUNNO; many requests on one connection.
 fn triplet_lifecycle_with_test_time(backend: Backend) {
     let server = Server::start_in(backend, &["--allow-test-time"]);
@@ -290,7 +290,7 @@ fn triplet_lifecycle_with_test_time(backend: Backend) {
     server.wait_log("action=pass, reason=triplet found, delay=400, client_name=mx1.sender.example, client_address=198.51.100.7, sender=Alice@Sender.Example, recipient=u@local.example");
 }
 
-// SPEC §4 (client key = /24): a retry from a neighbour in the same /24 passes.
+// DESIGN.md §4 (client key = /24): a retry from a neighbour in the same /24 passes.
 fn neighbour_in_same_network_passes(backend: Backend) {
     let server = Server::start_in(backend, &["--allow-test-time"]);
     let mut c = server.connect();
@@ -312,7 +312,7 @@ fn neighbour_in_same_network_passes(backend: Backend) {
     assert_eq!(c.ask(&r("203.0.114.10", T0 + 600)), DEFER);
 }
 
-// SPEC §4: without --allow-test-time, policy_test_time is ignored (the real clock decides).
+// DESIGN.md §4: without --allow-test-time, policy_test_time is ignored (the real clock decides).
 fn test_time_is_ignored_without_the_flag(backend: Backend) {
     let server = Server::start_in(backend, &[]);
     let mut c = server.connect();
@@ -331,7 +331,7 @@ fn test_time_is_ignored_without_the_flag(backend: Backend) {
     server.wait_log("reason=early-retry");
 }
 
-// SPEC §4 steps 2–4: authenticated (sasl_username), white/black host patterns, sender white list.
+// DESIGN.md §4 steps 2–4: authenticated (sasl_username), white/black host patterns, sender white list.
 fn list_and_authentication_rules(backend: Backend) {
     let server = Server::start_in(backend, &[]);
     cli(&server.db, &["-u", "-whitelist", "add:*@friend.example"]);
@@ -412,7 +412,7 @@ fn cli_changes_apply_to_the_next_request(backend: Backend) {
     assert_eq!(c.ask(&r("a@four.example")), DUNNO);
 }
 
-// SPEC §6: incomplete requests, another request type and an unparseable client_address get
+// DESIGN.md §6: incomplete requests, another request type and an unparseable client_address get
 // DUNNO and the connection stays usable (an unparseable address kills postgrey 1.37).
 #[test]
 fn bad_requests_get_dunno_and_the_server_keeps_serving() {
@@ -454,7 +454,7 @@ fn bad_requests_get_dunno_and_the_server_keeps_serving() {
     );
 }
 
-// SPEC §6: a line over 8 KiB (here 1 MiB) closes the connection with a log line; the server
+// DESIGN.md §6: a line over 8 KiB (here 1 MiB) closes the connection with a log line; the server
 // keeps serving other clients.
 #[test]
 fn one_mebibyte_line_closes_the_connection() {
@@ -480,7 +480,7 @@ fn one_mebibyte_line_closes_the_connection() {
     );
 }
 
-// SPEC §6: a request over 64 KiB of short lines closes the connection.
+// DESIGN.md §6: a request over 64 KiB of short lines closes the connection.
 #[test]
 fn oversized_request_closes_the_connection() {
     let server = Server::start(&[]);
@@ -494,7 +494,7 @@ fn oversized_request_closes_the_connection() {
     server.wait_log("request larger than 65536 bytes");
 }
 
-// SPEC §6: binary garbage closes the connection with a log line; the server survives.
+// DESIGN.md §6: binary garbage closes the connection with a log line; the server survives.
 #[test]
 fn binary_garbage_closes_the_connection() {
     let server = Server::start(&[]);
@@ -513,7 +513,7 @@ fn binary_garbage_closes_the_connection() {
     assert_eq!(other.ask("request=smtpd_access_policy\n\n"), DUNNO);
 }
 
-// SPEC §6: a client that disconnects mid-request is logged; nothing else happens.
+// DESIGN.md §6: a client that disconnects mid-request is logged; nothing else happens.
 #[test]
 fn disconnect_mid_request_is_logged() {
     let server = Server::start(&[]);
@@ -547,7 +547,7 @@ fn raise_fd_limit() {
     }
 }
 
-// SPEC §6: 1,000 idle connections held open do not stop a new client being answered, and idle
+// DESIGN.md §6: 1,000 idle connections held open do not stop a new client being answered, and idle
 // connections are closed after --idle-timeout.
 #[test]
 fn thousand_idle_connections_and_idle_timeout() {
@@ -572,7 +572,7 @@ fn thousand_idle_connections_and_idle_timeout() {
     idle.clear();
 }
 
-// SPEC §6: --listen unix:/path serves the same protocol.
+// DESIGN.md §6: --listen unix:/path serves the same protocol.
 #[test]
 fn unix_socket_listener() {
     let dir = TempDir::new().unwrap();
@@ -639,7 +639,7 @@ fn concurrent_clients_all_decisions_stored(backend: Backend) {
     assert_eq!(triplet_count(&server.db), 500);
 }
 
-// SPEC §6: SIGTERM stops accepting, finishes the request in flight (its decision stored), exit 0.
+// DESIGN.md §6: SIGTERM stops accepting, finishes the request in flight (its decision stored), exit 0.
 fn sigterm_finishes_requests_in_flight_and_exits_zero(backend: Backend) {
     let mut server = Server::start_in(backend, &[]);
     let mut c = server.connect();
@@ -674,7 +674,7 @@ fn sigterm_finishes_requests_in_flight_and_exits_zero(backend: Backend) {
     assert_eq!(triplet_count(&server.db), 2);
 }
 
-// SPEC §4: the mail path fails open — a database that cannot be opened answers DUNNO and logs.
+// DESIGN.md §4: the mail path fails open — a database that cannot be opened answers DUNNO and logs.
 #[test]
 fn unusable_database_fails_open() {
     let dir = TempDir::new().unwrap();
@@ -698,7 +698,7 @@ fn unusable_database_fails_open() {
     server.wait_log("action=pass, reason=error:");
 }
 
-// SPEC §6 (PREPEND on a triplet's first pass), like postgrey: one X-Greylist header per message —
+// DESIGN.md §6 (PREPEND on a triplet's first pass), like postgrey: one X-Greylist header per message —
 // the second recipient of the same `instance` gets DUNNO, a new message gets its header again.
 fn one_header_per_message_instance(backend: Backend) {
     let server = Server::start_in(backend, &["--allow-test-time"]);
@@ -726,7 +726,7 @@ fn one_header_per_message_instance(backend: Backend) {
     );
 }
 
-// SPEC §6 (`--listen host:port` or `unix:/path`): anything else is refused before serving.
+// DESIGN.md §6 (`--listen host:port` or `unix:/path`): anything else is refused before serving.
 #[test]
 fn bad_listen_address_is_refused() {
     let dir = TempDir::new().unwrap();

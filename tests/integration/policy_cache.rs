@@ -11,7 +11,7 @@ const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try agai
 const REJECT: &str = "action=REJECT 5.7.1 Command rejected";
 const DUNNO: &str = "action=DUNNO";
 
-// SPEC §4 step 1 (checking off for the recipient's domain): a domain switched off with
+// DESIGN.md §4 step 1 (checking off for the recipient's domain): a domain switched off with
 // `-ud DOMAIN -status off` passes the next request for a recipient the server has already
 // decided for (its domain flag was cached); switched on again, greylisting is back at once.
 fn domain_switched_off_applies_to_the_next_request(backend: Backend) {
@@ -30,7 +30,7 @@ fn domain_switched_off_applies_to_the_next_request(backend: Backend) {
     );
 }
 
-// SPEC §4 step 4 (the recipient's own white list, then its black list): an entry added with
+// DESIGN.md §4 step 4 (the recipient's own white list, then its black list): an entry added with
 // `-um MAILBOX -whitelist add:...` applies to the next request for that mailbox, whose (empty)
 // lists the server had cached; a black-list entry added and deleted likewise.
 fn mailbox_list_entries_apply_to_the_next_request(backend: Backend) {
@@ -83,7 +83,7 @@ fn mailbox_list_entries_apply_to_the_next_request(backend: Backend) {
     );
 }
 
-// SPEC §4 step 3 and §7's note on Plesk's stale filter-side copy: a black domains pattern
+// DESIGN.md §4 step 3 and §7's note on Plesk's stale filter-side copy: a black domains pattern
 // deleted with `-u -domains-blacklist del:...` stops rejecting on the very next request, though
 // the server had compiled and cached the pattern; added back, it rejects again at once.
 fn deleted_server_black_pattern_applies_to_the_next_request(backend: Backend) {
@@ -112,7 +112,7 @@ fn deleted_server_black_pattern_applies_to_the_next_request(backend: Backend) {
     assert_eq!(c.ask(&r("a@three.example")), REJECT);
 }
 
-// SPEC §2 settings: a server-wide scalar changed with `-u` (here the grey interval) is used by
+// DESIGN.md §2 settings: a server-wide scalar changed with `-u` (here the grey interval) is used by
 // the next request: a retry 2 minutes after the first attempt is early with the default 5
 // minutes, and accepted once the interval is 1 minute.
 fn changed_grey_interval_applies_to_the_next_request(backend: Backend) {

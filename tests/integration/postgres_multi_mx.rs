@@ -1,4 +1,4 @@
-//! Several MX hosts on one PostgreSQL database (issue 7, SPEC §1 "Store interface"): two real
+//! Several MX hosts on one PostgreSQL database (issue 7, DESIGN.md §1 "Store interface"): two real
 //! `greylisting-policyd` processes, each on its own loopback port, and concurrent
 //! `greylisting-filter` processes all share one database. Virtual time throughout
 //! (`policy_test_time` with `--allow-test-time`, `GREY_LISTING_NOW` for the filter), no sleeps.
@@ -69,7 +69,7 @@ fn triplets(t: &Test) -> BTreeMap<(String, String, String), (i64, i64, u64)> {
         .collect()
 }
 
-// Issue 7 / SPEC §4 step 6 across hosts: a triplet first seen on MX A is deferred there and, after
+// Issue 7 / DESIGN.md §4 step 6 across hosts: a triplet first seen on MX A is deferred there and, after
 // the grey interval, accepted on MX B (first pass: the X-Greylist header with the delay) and by a
 // filter process; the other way round too (first seen by a filter, accepted by policyd A).
 #[test]
@@ -135,7 +135,7 @@ fn triplet_seen_on_one_mx_is_accepted_on_the_others() {
     );
 }
 
-// Issue 7 / SPEC §1 (one store, no cache): a pattern or switch changed through the CLI takes
+// Issue 7 / DESIGN.md §1 (one store, no cache): a pattern or switch changed through the CLI takes
 // effect on BOTH policy servers at their next request, and on the next filter run — no restart.
 #[test]
 #[ignore = "needs PostgreSQL in GREY_LISTING_TEST_PG: run tests/e2e/postgres.sh"]
@@ -313,7 +313,7 @@ fn round(a: &Server, b: &Server, db: &str, now: i64) -> Vec<(Seen, Seen)> {
         .collect()
 }
 
-// Issue 7 / SPEC §1 ("up to 64 concurrent writers"; triplet lookup and update atomic): 64
+// Issue 7 / DESIGN.md §1 ("up to 64 concurrent writers"; triplet lookup and update atomic): 64
 // concurrent writers — filter processes and requests to both policy servers — each on its own
 // triplet and all on one shared triplet lose nothing: exactly the expected rows, every pass
 // counted once (no lost update), one record per triplet and one first pass each (no duplicate).

@@ -1,4 +1,4 @@
-//! The store interface (SPEC §1) behaves the same on SQLite and PostgreSQL (issue 7): the
+//! The store interface (DESIGN.md §1) behaves the same on SQLite and PostgreSQL (issue 7): the
 //! library's `Store`/`Tx` driven directly, each test on a fresh database of each backend.
 
 use std::sync::{Arc, Barrier};
@@ -48,7 +48,7 @@ fn read<T: Default>(
     value
 }
 
-// SPEC §2 defaults of a new database; settings written in one transaction read back whole.
+// DESIGN.md §2 defaults of a new database; settings written in one transaction read back whole.
 fn settings_round_trip(backend: Backend) {
     let t = Test::on(backend);
     let mut store = t.open();
@@ -76,7 +76,7 @@ fn settings_round_trip(backend: Backend) {
     assert_eq!(read(other.as_mut(), |tx| tx.settings()), changed);
 }
 
-// SPEC §2: lists keep insertion order; adding an existing pattern and deleting a missing one
+// DESIGN.md §2: lists keep insertion order; adding an existing pattern and deleting a missing one
 // are no-ops; patterns compare as literal strings; mailbox lists are separate.
 fn list_order_and_no_op_edits(backend: Backend) {
     let t = Test::on(backend);
@@ -108,7 +108,7 @@ fn list_order_and_no_op_edits(backend: Backend) {
     assert_eq!(black, ["*.x.com", "a@b.example", "*x.com"]);
 }
 
-// SPEC §2: a domain never set is enabled (no flag); flags are set, listed sorted, forgotten.
+// DESIGN.md §2: a domain never set is enabled (no flag); flags are set, listed sorted, forgotten.
 fn domain_flags(backend: Backend) {
     let t = Test::on(backend);
     let mut store = t.open();
@@ -139,7 +139,7 @@ fn domain_flags(backend: Backend) {
     );
 }
 
-// SPEC §4: a triplet is recorded, read back, and replaced in place (one row per key).
+// DESIGN.md §4: a triplet is recorded, read back, and replaced in place (one row per key).
 fn triplet_put_get(backend: Backend) {
     let t = Test::on(backend);
     let mut store = t.open();
@@ -166,7 +166,7 @@ fn triplet_put_get(backend: Backend) {
     );
 }
 
-// SPEC §4 step 5: the auto-whitelist counts distinct unexpired triplets of a network that
+// DESIGN.md §4 step 5: the auto-whitelist counts distinct unexpired triplets of a network that
 // passed at least once.
 fn awl_passes(backend: Backend) {
     let t = Test::on(backend);
@@ -202,7 +202,7 @@ fn awl_passes(backend: Backend) {
     );
 }
 
-// SPEC §2 expire interval: purging deletes exactly the triplets expired at `now`.
+// DESIGN.md §2 expire interval: purging deletes exactly the triplets expired at `now`.
 fn purge_expired(backend: Backend) {
     let t = Test::on(backend);
     let mut store = t.open();
@@ -228,7 +228,7 @@ fn purge_expired(backend: Backend) {
     assert_eq!(read(store.as_mut(), |tx| tx.live_triplets(300)).len(), 1);
 }
 
-// SPEC §2 expire interval: the filter's bounded purge (a few rows per message) removes at most
+// DESIGN.md §2 expire interval: the filter's bounded purge (a few rows per message) removes at most
 // `limit` triplets per call, never a live one, and repeated calls reach every expired triplet
 // however the table is ordered. SQLite looks at a window of the table per call (no `expires`
 // index since schema 4); here the table is several windows long.
@@ -273,7 +273,7 @@ fn bounded_purge_covers_the_table(backend: Backend) {
     }
 }
 
-// SPEC §4 step 5 across a triplet's life: it counts for the auto-whitelist from its first pass,
+// DESIGN.md §4 step 5 across a triplet's life: it counts for the auto-whitelist from its first pass,
 // keeps counting while its passes and expiry are updated, stops when it is created again (an
 // expired triplet seen anew) and follows a change of network. On SQLite this exercises the
 // `passed` flag behind the auto-whitelist index (schema 4), which must always equal
@@ -330,7 +330,7 @@ fn awl_follows_a_triplet_through_its_life(backend: Backend) {
     }
 }
 
-// SPEC §1/§2: a transaction whose closure fails writes nothing.
+// DESIGN.md §1/§2: a transaction whose closure fails writes nothing.
 fn failed_transaction_rolls_back(backend: Backend) {
     let t = Test::on(backend);
     let mut store = t.open();
@@ -358,7 +358,7 @@ fn failed_transaction_rolls_back(backend: Backend) {
     );
 }
 
-// SPEC §1: concurrent first opens do not race — every one succeeds and the defaults are
+// DESIGN.md §1: concurrent first opens do not race — every one succeeds and the defaults are
 // seeded exactly once.
 fn concurrent_first_opens(backend: Backend) {
     let t = Test::on(backend);
@@ -393,7 +393,7 @@ fn message(recipients: &[&str]) -> Message {
     }
 }
 
-// SPEC §1 + §4 / issue 7: 64 concurrent writers (threads, each with its own store) checking the
+// DESIGN.md §1 + §4 / issue 7: 64 concurrent writers (threads, each with its own store) checking the
 // same triplets lose no update and create no duplicate row: every pass is counted.
 fn sixty_four_writers_lose_nothing(backend: Backend) {
     let t = Test::on(backend);
@@ -439,7 +439,7 @@ fn sixty_four_writers_lose_nothing(backend: Backend) {
     }
 }
 
-// SPEC §1 / issue 7: 64 concurrent writers each creating their own triplets: all are there.
+// DESIGN.md §1 / issue 7: 64 concurrent writers each creating their own triplets: all are there.
 fn sixty_four_writers_creating_triplets(backend: Backend) {
     let t = Test::on(backend);
     let location = store::DbLocation::parse(&t.location());

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use assert_cmd::Command;
 use tempfile::TempDir;
 
-/// `--info-server` on a new database, exactly as SPEC §2 prints it.
+/// `--info-server` on a new database, exactly as DESIGN.md §2 prints it.
 pub const INFO_SERVER_DEFAULTS: &str = "\
 Grey listing configuration.
 
@@ -44,7 +44,7 @@ dynamic|ppp|dyn-ip|dial-up
 SUCCESS: Gathering of server wide information complete.
 ";
 
-/// SPEC §2's SUCCESS line of `--update-server`.
+/// DESIGN.md §2's SUCCESS line of `--update-server`.
 pub const SERVER_UPDATED: &str = "SUCCESS: Update of server-wide settings complete.\n";
 
 /// SQL that turns an SQLite database of the current schema back into the shape schema 3 had
@@ -319,14 +319,14 @@ impl Outcome {
         self
     }
 
-    /// Bad input (SPEC §2): exit 1, nothing on stdout, exactly one stderr line that starts
+    /// Bad input (DESIGN.md §2): exit 1, nothing on stdout, exactly one stderr line that starts
     /// `An error occurred during` and contains every one of `names`.
     #[track_caller]
     pub fn bad_input(&self, names: &[&str]) -> &Outcome {
         self.one_error_line(1, names)
     }
 
-    /// Database or system error (SPEC §2): exit 2 and one clear stderr line containing `names`.
+    /// Database or system error (DESIGN.md §2): exit 2 and one clear stderr line containing `names`.
     #[track_caller]
     pub fn system_error(&self, names: &[&str]) -> &Outcome {
         self.one_error_line(2, names)
