@@ -3,7 +3,7 @@
 //! `smmsp`), and the accepted streams.
 
 use std::ffi::CString;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -147,45 +147,8 @@ pub fn is_socket(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
-/// An accepted connection.
-pub enum Stream {
-    /// Over TCP.
-    Tcp(mio::net::TcpStream),
-    /// Over a unix socket.
-    Unix(mio::net::UnixStream),
-}
-
-impl Stream {
-    /// The socket, to register with the poll.
-    pub fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            Stream::Tcp(s) => s,
-            Stream::Unix(s) => s,
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+/// An accepted connection: the same as the policy server's.
+pub use crate::policy::Stream;
 
 #[cfg(test)]
 mod tests {

@@ -308,13 +308,17 @@ impl Drop for Listener {
     }
 }
 
-enum Stream {
+/// An accepted connection of a daemon (the policy server's and the milter's).
+pub enum Stream {
+    /// Over TCP.
     Tcp(mio::net::TcpStream),
+    /// Over a unix socket.
     Unix(mio::net::UnixStream),
 }
 
 impl Stream {
-    fn source(&mut self) -> &mut dyn mio::event::Source {
+    /// The socket, to register with the poll.
+    pub fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
             Stream::Tcp(s) => s,
             Stream::Unix(s) => s,
