@@ -26,9 +26,8 @@ impl Checker<'_> {
         self.bad(format!("{}: {e}", typed(self.original, name)))
     }
 
-    fn on_off(&self, name: &str, v: &Option<String>) -> Result<Option<bool>, CliError> {
-        v.as_deref()
-            .map(|v| config::parse_on_off(v).map_err(|e| self.culprit(name, e)))
+    fn on_off(&self, name: &str, v: Option<&str>) -> Result<Option<bool>, CliError> {
+        v.map(|v| config::parse_on_off(v).map_err(|e| self.culprit(name, e)))
             .transpose()
     }
 
@@ -232,7 +231,7 @@ pub(super) fn validate(args: &Args, original: &[String]) -> Result<Command, CliE
         Command::UpdateDomain {
             shown: shown_as_stored(shown, &domain),
             domain,
-            status: check.on_off("status", &args.status)?,
+            status: check.on_off("status", args.setting("status"))?,
         }
     } else if let Some(shown) = &args.update_mailname {
         let mail = config::parse_mail(shown).map_err(named)?;
