@@ -1,7 +1,7 @@
 //! The command line: clap definitions plus the small translation that lets Plesk's single-dash
 //! long options (`-status on`, `-ud example.com`) reach clap as `--status on`, `--ud example.com`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -343,22 +343,74 @@ pub fn command() -> clap::Command {
     Args::command()
 }
 
+/// The command line after [`translate`]: what clap parses, and how the user spelled each option.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    /// The arguments with every long name double-dashed, ready for clap.
+    pub argv: Vec<String>,
+    /// How each option was typed, for messages.
+    pub spelling: Spelling,
+}
+
+/// How the user spelled each option on the command line: the clap long name (`update-domain`,
+/// or the bare name of one clap does not know) → the first spelling typed for it, as written
+/// before any `=` (`-ud`, `--update-domain`). Messages name options this way.
+#[derive(Debug, Clone, Default)]
+pub struct Spelling(HashMap<String, String>);
+
+impl Spelling {
+    /// The spelling typed for the option whose clap long name is `long`, if it was typed.
+    pub fn of(&self, long: &str) -> Option<&str> {
+        self.0.get(long).map(String::as_str)
+    }
+}
+
 /// Rewrites single-dash long names (`-status`, `-ud`, and unknown ones like `-foo`, so the error
-/// names them whole) to the double-dash form clap parses. Values such as `-5` stay as they are.
-pub fn translate(args: &[String]) -> Vec<String> {
-    args.iter()
+/// names them whole) to the double-dash form clap parses, and notes how each option was spelled.
+/// Values such as `-5` stay as they are.
+pub fn translate(args: &[String]) -> Translated {
+    let argv = args
+        .iter()
         .map(|arg| match arg.strip_prefix('-') {
             Some(rest) if rest.starts_with(|c: char| c.is_ascii_alphabetic()) => format!("-{arg}"),
             _ => arg.clone(),
         })
-        .collect()
+        .collect();
+    // Every alias (`ud`, `i`, `h`) → its long name, so `-ud` is found under `update-domain`.
+    let command = command();
+    let mut long_of = HashMap::new();
+    for arg in command.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            for name in arg
+                .get_all_aliases()
+                .unwrap_or_default()
+                .into_iter()
+                .chain([long])
+            {
+                long_of.insert(name, long);
+            }
+        }
+    }
+    let mut spelling = HashMap::new();
+    for arg in args.iter().filter(|arg| arg.starts_with('-')) {
+        let typed = arg.split_once('=').map_or(arg.as_str(), |(name, _)| name);
+        let bare = typed.trim_start_matches('-');
+        let long = long_of.get(bare).copied().unwrap_or(bare);
+        spelling
+            .entry(long.to_string())
+            .or_insert_with(|| typed.to_string());
+    }
+    Translated {
+        argv,
+        spelling: Spelling(spelling),
+    }
 }
 
 /// Parses already-translated arguments (without the program name).
-pub fn parse(args: &[String], original: &[String]) -> Result<Args, String> {
+pub fn parse(args: &[String], spelling: &Spelling) -> Result<Args, String> {
     let argv = std::iter::once(OsString::from("grey_listing"))
         .chain(hoist_global_flags(args).into_iter().map(OsString::from));
-    Args::try_parse_from(argv).map_err(|err| describe_clap_error(&err, original))
+    Args::try_parse_from(argv).map_err(|err| describe_clap_error(&err, spelling))
 }
 
 /// Moves the global flags (`--db PATH`, `--db=PATH`, `--json`, `--extended`) to the end of the
@@ -388,10 +440,10 @@ fn hoist_global_flags(args: &[String]) -> Vec<String> {
 }
 
 /// Turns a clap error into one line naming the culprit, spelled as the user typed it.
-fn describe_clap_error(err: &clap::Error, original: &[String]) -> String {
+fn describe_clap_error(err: &clap::Error, spelling: &Spelling) -> String {
     let context = |kind: ContextKind| match err.get(kind) {
-        Some(ContextValue::String(s)) => Some(as_typed(s, original)),
-        Some(ContextValue::Strings(v)) => v.first().map(|s| as_typed(s, original)),
+        Some(ContextValue::String(s)) => Some(as_typed(s, spelling)),
+        Some(ContextValue::Strings(v)) => v.first().map(|s| as_typed(s, spelling)),
         _ => None,
     };
     let arg = context(ContextKind::InvalidArg);
@@ -420,7 +472,7 @@ fn describe_clap_error(err: &clap::Error, original: &[String]) -> String {
 
 /// Shows `--status <on|off>` as the user wrote it (`-status`, or `-i` for `--info-server`),
 /// falling back to clap's spelling.
-fn as_typed(clap_spelling: &str, original: &[String]) -> String {
+fn as_typed(clap_spelling: &str, spelling: &Spelling) -> String {
     let name = clap_spelling
         .split([' ', '='])
         .next()
@@ -428,21 +480,7 @@ fn as_typed(clap_spelling: &str, original: &[String]) -> String {
     let Some(bare) = name.strip_prefix("--") else {
         return name.to_string();
     };
-    let command = command();
-    let spellings: Vec<&str> = command
-        .get_arguments()
-        .find(|arg| arg.get_long() == Some(bare))
-        .map(|arg| arg.get_all_aliases().unwrap_or_default())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([bare])
-        .collect();
-    original
-        .iter()
-        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
-        .find(|typed| typed.starts_with('-') && spellings.contains(&typed.trim_start_matches('-')))
-        .unwrap_or(name)
-        .to_string()
+    spelling.of(bare).unwrap_or(name).to_string()
 }
 
 #[cfg(test)]
@@ -484,7 +522,7 @@ mod tests {
                 format!("--{}", def.option),
                 "x".to_string(),
             ];
-            let args = parse(&argv, &argv).unwrap();
+            let args = parse(&argv, &Spelling::default()).unwrap();
             assert_eq!(args.setting(def.option), Some("x"), "{}", def.option);
         }
     }
@@ -508,6 +546,30 @@ mod tests {
         );
     }
 
+    // Messages name an option as it was first typed, found under its long name whichever alias
+    // was used; names clap does not know are kept under their own name.
+    #[test]
+    fn translation_notes_each_spelling_under_the_long_name() {
+        let args: Vec<String> = [
+            "-ud",
+            "x.org",
+            "--status=on",
+            "-status",
+            "off",
+            "-foo",
+            "-5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let spelling = translate(&args).spelling;
+        assert_eq!(spelling.of("update-domain"), Some("-ud"));
+        assert_eq!(spelling.of("ud"), None);
+        assert_eq!(spelling.of("status"), Some("--status"));
+        assert_eq!(spelling.of("foo"), Some("-foo"));
+        assert_eq!(spelling.of("update-server"), None);
+    }
+
     #[test]
     fn translation_leaves_negative_numbers_alone() {
         let args: Vec<String> = [
@@ -523,7 +585,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         assert_eq!(
-            translate(&args),
+            translate(&args).argv,
             [
                 "--ud",
                 "example.com",

@@ -1,8 +1,8 @@
 //! What `grey_listing` can be asked to do: the validated [`Command`], and for each command its
 //! names, the operation its messages name and the options it allows ([`CommandSpec`]), plus
-//! how the user spelled a command or an option (argv is kept as typed for messages).
+//! how the user spelled a command or an option (from the spelling map `args::translate` makes).
 
-use super::args::Args;
+use super::args::{Args, Spelling};
 use super::{check, explain, report};
 use crate::config::{self, ListEdit, ListKind, Settings};
 use crate::plesk::PleskConfig;
@@ -153,59 +153,49 @@ pub(super) fn given_options(args: &Args) -> Vec<(&'static str, bool)> {
 /// table validation, error messages and `command_as_typed` all read.
 pub(super) struct CommandSpec {
     long: &'static str,
-    short: &'static str,
     pub(super) operation: String,
     pub(super) allowed: &'static [&'static str],
 }
 
 /// The spec of the command clap parsed (its `command` group admits exactly one).
 pub(super) fn command_spec(args: &Args) -> CommandSpec {
-    let spec = |long, short, operation: String, allowed| CommandSpec {
+    let spec = |long, operation: String, allowed| CommandSpec {
         long,
-        short,
         operation,
         allowed,
     };
     if args.help {
-        spec("help", "h", "help".to_string(), &[])
+        spec("help", "help".to_string(), &[])
     } else if args.version {
-        spec("version", "V", "version".to_string(), &[])
+        spec("version", "version".to_string(), &[])
     } else if args.info_server {
         spec(
             "info-server",
-            "i",
             "gathering of server wide information".to_string(),
             &[],
         )
     } else if let Some(domain) = &args.info_domain {
         let operation = format!("gathering of information for domain '{domain}'");
-        spec("info-domain", "id", operation, &[])
+        spec("info-domain", operation, &[])
     } else if let Some(mail) = &args.info_mailname {
         let operation = format!("gathering of information for mail '{mail}'");
-        spec("info-mailname", "im", operation, &[])
+        spec("info-mailname", operation, &[])
     } else if args.update_server {
         let operation = "update of server-wide settings".to_string();
-        spec("update-server", "u", operation, SERVER_OPTIONS.as_slice())
+        spec("update-server", operation, SERVER_OPTIONS.as_slice())
     } else if let Some(domain) = &args.update_domain {
         spec(
             "update-domain",
-            "ud",
             format!("update of domain '{domain}'"),
             &["status"],
         )
     } else if let Some(mail) = &args.update_mailname {
         let operation = format!("update of mail '{mail}'");
-        spec(
-            "update-mailname",
-            "um",
-            operation,
-            &["blacklist", "whitelist"],
-        )
+        spec("update-mailname", operation, &["blacklist", "whitelist"])
     } else if args.explain.is_some() {
-        spec("explain", "explain", "explanation".to_string(), &[])
+        spec("explain", "explanation".to_string(), &[])
     } else if args.report {
         spec(
-            "report",
             "report",
             "report".to_string(),
             &["since", "top", "threshold"],
@@ -213,56 +203,40 @@ pub(super) fn command_spec(args: &Args) -> CommandSpec {
     } else if args.check {
         spec(
             "check",
-            "check",
             "check".to_string(),
             &["since", "w", "c", "ignore-file"],
         )
     } else if args.purge {
-        spec("purge", "purge", "purge".to_string(), &[])
+        spec("purge", "purge".to_string(), &[])
     } else if args.stats {
-        spec("stats", "stats", "gathering of statistics".to_string(), &[])
+        spec("stats", "gathering of statistics".to_string(), &[])
     } else if args.import_plesk.is_some() {
         let operation = "import of Plesk configuration".to_string();
-        spec("import-plesk", "import-plesk", operation, &[])
+        spec("import-plesk", operation, &[])
     } else if args.export {
-        spec(
-            "export",
-            "export",
-            "export of configuration".to_string(),
-            &[],
-        )
+        spec("export", "export of configuration".to_string(), &[])
     } else if args.import.is_some() {
-        spec(
-            "import",
-            "import",
-            "import of configuration".to_string(),
-            &[],
-        )
+        spec("import", "import of configuration".to_string(), &[])
     } else if args.backup.is_some() {
-        spec("backup", "backup", "backup".to_string(), &[])
+        spec("backup", "backup".to_string(), &[])
     } else if args.migrate_store.is_some() {
         let operation = "migration of store".to_string();
-        spec("migrate-store", "migrate-store", operation, &[])
+        spec("migrate-store", operation, &[])
     } else {
-        spec("help", "h", "command line parsing".to_string(), &[])
+        spec("help", "command line parsing".to_string(), &[])
     }
 }
 
 /// The command as the user typed it, for messages (`-ud`, `--update-domain`).
-pub(super) fn command_as_typed(spec: &CommandSpec, original: &[String]) -> String {
-    let (long, short) = (spec.long, spec.short);
-    original
-        .iter()
-        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
-        .find(|arg| arg.starts_with('-') && [long, short].contains(&arg.trim_start_matches('-')))
-        .map_or_else(|| format!("--{long}"), str::to_string)
+pub(super) fn command_as_typed(spec: &CommandSpec, spelling: &Spelling) -> String {
+    spelling
+        .of(spec.long)
+        .map_or_else(|| format!("--{}", spec.long), str::to_string)
 }
 
 /// Names an option as the user typed it (`-status` or `--status`).
-pub(super) fn typed(original: &[String], long: &str) -> String {
-    original
-        .iter()
-        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
-        .find(|arg| arg.starts_with('-') && arg.trim_start_matches('-') == long)
+pub(super) fn typed(spelling: &Spelling, long: &str) -> String {
+    spelling
+        .of(long)
         .map_or_else(|| format!("-{long}"), str::to_string)
 }
