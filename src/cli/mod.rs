@@ -30,7 +30,7 @@ use crate::store::{self, DbLocation, Store, StoreError};
 
 pub use args::{Args, Spelling, Translated, command, translate};
 
-use command::{Command, command_spec};
+use command::{Command, CommandKind};
 use validate::validate;
 
 /// The exit statuses of `grey_listing` (DESIGN.md §2).
@@ -140,7 +140,7 @@ fn run_command(
         .ok_or_else(|| parsing("an argument is not valid UTF-8".to_string()))?;
     let translated = translate(&original);
     let args = args::parse(&translated.argv, &translated.spelling).map_err(parsing)?;
-    let operation = command_spec(&args).operation;
+    let operation = CommandKind::of(&args).operation(&args);
     let command = validate(&args, &translated.spelling)?;
     if let Command::Help = command {
         out.write_all(help::text().as_bytes())?;

@@ -2,7 +2,7 @@
 //! value checked before anything is opened, each refusal naming the option as the user typed it.
 
 use super::args::{Args, Spelling};
-use super::command::{Command, ServerUpdate, command_as_typed, command_spec, given_options, typed};
+use super::command::{Command, CommandKind, ServerUpdate, command_as_typed, given_options, typed};
 use super::{CliError, backup, check, explain, report, transfer};
 use crate::config::{self, ListEdit, ListKind, SettingDef, SettingValueError, ValueError};
 use crate::store::DbLocation;
@@ -161,11 +161,11 @@ impl Checker<'_> {
 
 /// Validates the parsed arguments of one command line; `spelling` says how options were typed.
 pub(super) fn validate(args: &Args, spelling: &Spelling) -> Result<Command, CliError> {
-    let spec = command_spec(args);
-    let command_name = command_as_typed(&spec, spelling);
-    let allowed = spec.allowed;
+    let kind = CommandKind::of(args);
+    let command_name = command_as_typed(kind, spelling);
+    let allowed = kind.allowed();
     let check = Checker {
-        operation: spec.operation,
+        operation: kind.operation(args),
         spelling,
     };
     for (name, given) in given_options(args) {
@@ -287,7 +287,7 @@ fn validate_migration(
     args: &Args,
     spelling: &Spelling,
 ) -> Result<Command, String> {
-    let typed_command = command_as_typed(&command_spec(args), spelling);
+    let typed_command = command_as_typed(CommandKind::of(args), spelling);
     if args.db.is_some() {
         return Err(format!(
             "option '{}' is not allowed with {typed_command}: give FROM and TO",
