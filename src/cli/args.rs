@@ -1,10 +1,13 @@
 //! The command line: clap definitions plus the small translation that lets Plesk's single-dash
 //! long options (`-status on`, `-ud example.com`) reach clap as `--status on`, `--ud example.com`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{ArgAction, ArgGroup, CommandFactory, Parser};
+use clap::{Arg, ArgAction, ArgGroup, ArgMatches, CommandFactory, Parser};
+
+use crate::config::{SETTINGS, SettingDef};
 
 /// The `grey_listing` command line as clap sees it (after [`translate`]).
 #[derive(Debug, Parser)]
@@ -159,47 +162,9 @@ pub struct Args {
     )]
     pub backup: Option<String>,
 
-    /// Enable or disable grey listing (--update-server, --update-domain).
-    #[arg(long = "status", value_name = "on|off", help_heading = "Options")]
-    pub status: Option<String>,
-    /// Allow or prohibit personal grey listing configuration (--update-server).
-    #[arg(
-        long = "personal-conf",
-        value_name = "true|false",
-        help_heading = "Options"
-    )]
-    pub personal_conf: Option<String>,
-    /// Grey interval in minutes (--update-server).
-    #[arg(
-        long = "grey-interval",
-        value_name = "MINUTES",
-        allow_negative_numbers = true,
-        help_heading = "Options"
-    )]
-    pub grey_interval: Option<String>,
-    /// Expire interval in minutes (--update-server).
-    #[arg(
-        long = "expire-interval",
-        value_name = "MINUTES",
-        allow_negative_numbers = true,
-        help_heading = "Options"
-    )]
-    pub expire_interval: Option<String>,
-    /// Penalty interval in minutes (--update-server).
-    #[arg(
-        long = "penalty-interval",
-        value_name = "MINUTES",
-        allow_negative_numbers = true,
-        help_heading = "Options"
-    )]
-    pub penalty_interval: Option<String>,
-    /// Enable or disable penalties (--update-server).
-    #[arg(
-        long = "penalty-status",
-        value_name = "true|false",
-        help_heading = "Options"
-    )]
-    pub penalty_status: Option<String>,
+    /// Plesk's settings (`--status`, `--grey-interval`, …), one option per settings row.
+    #[command(flatten)]
+    pub plesk_settings: SettingArgs<false>,
     /// Edit the e-mail black list (--update-server, --update-mailname).
     #[arg(long = "blacklist", value_name = "EDIT", action = ArgAction::Append, help_heading = "Options")]
     pub blacklist: Vec<String>,
@@ -213,52 +178,9 @@ pub struct Args {
     #[arg(long = "domains-blacklist", value_name = "EDIT", action = ArgAction::Append, help_heading = "Options")]
     pub domains_blacklist: Vec<String>,
 
-    /// Prefix length of the IPv4 client network, 0-32 (--update-server; extension).
-    #[arg(
-        long = "ipv4-prefix",
-        value_name = "BITS",
-        allow_negative_numbers = true,
-        help_heading = "Extension options"
-    )]
-    pub ipv4_prefix: Option<String>,
-    /// Prefix length of the IPv6 client network, 0-128 (--update-server; extension).
-    #[arg(
-        long = "ipv6-prefix",
-        value_name = "BITS",
-        allow_negative_numbers = true,
-        help_heading = "Extension options"
-    )]
-    pub ipv6_prefix: Option<String>,
-    /// Passed triplets after which a client network skips greylisting, 0 = off (--update-server; extension).
-    #[arg(
-        long = "awl-count",
-        value_name = "N",
-        allow_negative_numbers = true,
-        help_heading = "Extension options"
-    )]
-    pub awl_count: Option<String>,
-    /// Fold VERP, BATV and +extension sender variants into one (--update-server; extension).
-    #[arg(
-        long = "sender-normalize",
-        value_name = "true|false",
-        help_heading = "Extension options"
-    )]
-    pub sender_normalize: Option<String>,
-    /// Key verified server host names by their registrable domain (--update-server; extension).
-    #[arg(
-        long = "group-by-host-domain",
-        value_name = "true|false",
-        help_heading = "Extension options"
-    )]
-    pub group_by_host_domain: Option<String>,
-    /// How long decision-log rows are kept, e.g. 30d; 0d = no decision log (--update-server; extension).
-    #[arg(
-        long = "log-retention",
-        value_name = "DURATION",
-        allow_negative_numbers = true,
-        help_heading = "Extension options"
-    )]
-    pub log_retention: Option<String>,
+    /// Our own settings (`--awl-count`, `--log-retention`, …), one option per settings row.
+    #[command(flatten)]
+    pub extension_settings: SettingArgs<true>,
     /// Period to look back, e.g. 7d or 24h (--report, --check; extension).
     #[arg(
         long = "since",
@@ -344,21 +266,75 @@ impl Args {
     /// The value given for the settings option `option` (a [`crate::config::SETTINGS`] row's
     /// option), as typed.
     pub fn setting(&self, option: &str) -> Option<&str> {
-        match option {
-            "status" => self.status.as_deref(),
-            "personal-conf" => self.personal_conf.as_deref(),
-            "grey-interval" => self.grey_interval.as_deref(),
-            "expire-interval" => self.expire_interval.as_deref(),
-            "penalty-interval" => self.penalty_interval.as_deref(),
-            "penalty-status" => self.penalty_status.as_deref(),
-            "ipv4-prefix" => self.ipv4_prefix.as_deref(),
-            "ipv6-prefix" => self.ipv6_prefix.as_deref(),
-            "awl-count" => self.awl_count.as_deref(),
-            "sender-normalize" => self.sender_normalize.as_deref(),
-            "group-by-host-domain" => self.group_by_host_domain.as_deref(),
-            "log-retention" => self.log_retention.as_deref(),
-            _ => None,
+        self.plesk_settings
+            .get(option)
+            .or_else(|| self.extension_settings.get(option))
+    }
+}
+
+/// The options of the [`crate::config::SETTINGS`] rows whose `extension` is `EXTENSION`, built
+/// from the table at run time (name, value name, description, heading), so a new row is an
+/// option without a field here. Two instances keep Plesk's settings and ours at their places in
+/// the option list (the man page and completions follow it).
+#[derive(Debug, Clone, Default)]
+pub struct SettingArgs<const EXTENSION: bool> {
+    /// The values given, by the row's option name, as typed.
+    values: BTreeMap<&'static str, String>,
+}
+
+impl<const EXTENSION: bool> SettingArgs<EXTENSION> {
+    fn rows() -> impl Iterator<Item = &'static SettingDef> {
+        SETTINGS.iter().filter(|def| def.extension == EXTENSION)
+    }
+
+    /// The value given for `option`, if it is one of this instance's rows.
+    pub fn get(&self, option: &str) -> Option<&str> {
+        self.values.get(option).map(String::as_str)
+    }
+}
+
+impl<const EXTENSION: bool> clap::FromArgMatches for SettingArgs<EXTENSION> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = Self::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for def in Self::rows() {
+            if let Some(value) = matches.get_one::<String>(def.option) {
+                self.values.insert(def.option, value.clone());
+            }
         }
+        Ok(())
+    }
+}
+
+impl<const EXTENSION: bool> clap::Args for SettingArgs<EXTENSION> {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        let heading = if EXTENSION {
+            "Extension options"
+        } else {
+            "Options"
+        };
+        for def in Self::rows() {
+            cmd = cmd.arg(
+                Arg::new(def.option)
+                    .long(def.option)
+                    .value_name(def.value_name)
+                    .help(def.summary)
+                    .help_heading(heading)
+                    .action(ArgAction::Set)
+                    .value_parser(clap::value_parser!(String))
+                    // `-grey-interval -5` reaches the range check, which names the option.
+                    .allow_negative_numbers(!def.is_switch()),
+            );
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 
@@ -367,22 +343,74 @@ pub fn command() -> clap::Command {
     Args::command()
 }
 
+/// The command line after [`translate`]: what clap parses, and how the user spelled each option.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    /// The arguments with every long name double-dashed, ready for clap.
+    pub argv: Vec<String>,
+    /// How each option was typed, for messages.
+    pub spelling: Spelling,
+}
+
+/// How the user spelled each option on the command line: the clap long name (`update-domain`,
+/// or the bare name of one clap does not know) → the first spelling typed for it, as written
+/// before any `=` (`-ud`, `--update-domain`). Messages name options this way.
+#[derive(Debug, Clone, Default)]
+pub struct Spelling(HashMap<String, String>);
+
+impl Spelling {
+    /// The spelling typed for the option whose clap long name is `long`, if it was typed.
+    pub fn of(&self, long: &str) -> Option<&str> {
+        self.0.get(long).map(String::as_str)
+    }
+}
+
 /// Rewrites single-dash long names (`-status`, `-ud`, and unknown ones like `-foo`, so the error
-/// names them whole) to the double-dash form clap parses. Values such as `-5` stay as they are.
-pub fn translate(args: &[String]) -> Vec<String> {
-    args.iter()
+/// names them whole) to the double-dash form clap parses, and notes how each option was spelled.
+/// Values such as `-5` stay as they are.
+pub fn translate(args: &[String]) -> Translated {
+    let argv = args
+        .iter()
         .map(|arg| match arg.strip_prefix('-') {
             Some(rest) if rest.starts_with(|c: char| c.is_ascii_alphabetic()) => format!("-{arg}"),
             _ => arg.clone(),
         })
-        .collect()
+        .collect();
+    // Every alias (`ud`, `i`, `h`) → its long name, so `-ud` is found under `update-domain`.
+    let command = command();
+    let mut long_of = HashMap::new();
+    for arg in command.get_arguments() {
+        if let Some(long) = arg.get_long() {
+            for name in arg
+                .get_all_aliases()
+                .unwrap_or_default()
+                .into_iter()
+                .chain([long])
+            {
+                long_of.insert(name, long);
+            }
+        }
+    }
+    let mut spelling = HashMap::new();
+    for arg in args.iter().filter(|arg| arg.starts_with('-')) {
+        let typed = arg.split_once('=').map_or(arg.as_str(), |(name, _)| name);
+        let bare = typed.trim_start_matches('-');
+        let long = long_of.get(bare).copied().unwrap_or(bare);
+        spelling
+            .entry(long.to_string())
+            .or_insert_with(|| typed.to_string());
+    }
+    Translated {
+        argv,
+        spelling: Spelling(spelling),
+    }
 }
 
 /// Parses already-translated arguments (without the program name).
-pub fn parse(args: &[String], original: &[String]) -> Result<Args, String> {
+pub fn parse(args: &[String], spelling: &Spelling) -> Result<Args, String> {
     let argv = std::iter::once(OsString::from("grey_listing"))
         .chain(hoist_global_flags(args).into_iter().map(OsString::from));
-    Args::try_parse_from(argv).map_err(|err| describe_clap_error(&err, original))
+    Args::try_parse_from(argv).map_err(|err| describe_clap_error(&err, spelling))
 }
 
 /// Moves the global flags (`--db PATH`, `--db=PATH`, `--json`, `--extended`) to the end of the
@@ -412,10 +440,10 @@ fn hoist_global_flags(args: &[String]) -> Vec<String> {
 }
 
 /// Turns a clap error into one line naming the culprit, spelled as the user typed it.
-fn describe_clap_error(err: &clap::Error, original: &[String]) -> String {
+fn describe_clap_error(err: &clap::Error, spelling: &Spelling) -> String {
     let context = |kind: ContextKind| match err.get(kind) {
-        Some(ContextValue::String(s)) => Some(as_typed(s, original)),
-        Some(ContextValue::Strings(v)) => v.first().map(|s| as_typed(s, original)),
+        Some(ContextValue::String(s)) => Some(as_typed(s, spelling)),
+        Some(ContextValue::Strings(v)) => v.first().map(|s| as_typed(s, spelling)),
         _ => None,
     };
     let arg = context(ContextKind::InvalidArg);
@@ -444,7 +472,7 @@ fn describe_clap_error(err: &clap::Error, original: &[String]) -> String {
 
 /// Shows `--status <on|off>` as the user wrote it (`-status`, or `-i` for `--info-server`),
 /// falling back to clap's spelling.
-fn as_typed(clap_spelling: &str, original: &[String]) -> String {
+fn as_typed(clap_spelling: &str, spelling: &Spelling) -> String {
     let name = clap_spelling
         .split([' ', '='])
         .next()
@@ -452,21 +480,7 @@ fn as_typed(clap_spelling: &str, original: &[String]) -> String {
     let Some(bare) = name.strip_prefix("--") else {
         return name.to_string();
     };
-    let command = command();
-    let spellings: Vec<&str> = command
-        .get_arguments()
-        .find(|arg| arg.get_long() == Some(bare))
-        .map(|arg| arg.get_all_aliases().unwrap_or_default())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([bare])
-        .collect();
-    original
-        .iter()
-        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
-        .find(|typed| typed.starts_with('-') && spellings.contains(&typed.trim_start_matches('-')))
-        .unwrap_or(name)
-        .to_string()
+    spelling.of(bare).unwrap_or(name).to_string()
 }
 
 #[cfg(test)]
@@ -479,7 +493,8 @@ mod tests {
     }
 
     // The man page and completions are generated from the clap definition: every settings row
-    // has its option there, under the heading its kind belongs to, and `Args::setting` reads it.
+    // has its option there, with the row's description and value name, under the heading its
+    // kind belongs to, and `Args::setting` reads it.
     #[test]
     fn every_setting_has_its_clap_option() {
         let command = command();
@@ -494,12 +509,20 @@ mod tests {
                 "Options"
             };
             assert_eq!(arg.get_help_heading(), Some(heading), "{}", def.option);
+            assert_eq!(
+                arg.get_help().map(|help| help.to_string()).as_deref(),
+                Some(def.summary),
+                "{}",
+                def.option
+            );
+            let names = arg.get_value_names().unwrap_or_default();
+            assert_eq!(names, [def.value_name], "{}", def.option);
             let argv = [
                 "--update-server".to_string(),
                 format!("--{}", def.option),
                 "x".to_string(),
             ];
-            let args = parse(&argv, &argv).unwrap();
+            let args = parse(&argv, &Spelling::default()).unwrap();
             assert_eq!(args.setting(def.option), Some("x"), "{}", def.option);
         }
     }
@@ -523,6 +546,30 @@ mod tests {
         );
     }
 
+    // Messages name an option as it was first typed, found under its long name whichever alias
+    // was used; names clap does not know are kept under their own name.
+    #[test]
+    fn translation_notes_each_spelling_under_the_long_name() {
+        let args: Vec<String> = [
+            "-ud",
+            "x.org",
+            "--status=on",
+            "-status",
+            "off",
+            "-foo",
+            "-5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let spelling = translate(&args).spelling;
+        assert_eq!(spelling.of("update-domain"), Some("-ud"));
+        assert_eq!(spelling.of("ud"), None);
+        assert_eq!(spelling.of("status"), Some("--status"));
+        assert_eq!(spelling.of("foo"), Some("-foo"));
+        assert_eq!(spelling.of("update-server"), None);
+    }
+
     #[test]
     fn translation_leaves_negative_numbers_alone() {
         let args: Vec<String> = [
@@ -538,7 +585,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         assert_eq!(
-            translate(&args),
+            translate(&args).argv,
             [
                 "--ud",
                 "example.com",

@@ -1,8 +1,9 @@
-//! What `grey_listing` can be asked to do: the validated [`Command`], and for each command its
-//! names, the operation its messages name and the options it allows ([`CommandSpec`]), plus
-//! how the user spelled a command or an option (argv is kept as typed for messages).
+//! What `grey_listing` can be asked to do: the validated [`Command`], and for each kind of
+//! command its name, the operation its messages name and the options it allows
+//! ([`CommandKind`]), plus how the user spelled a command or an option (from the spelling map
+//! `args::translate` makes).
 
-use super::args::Args;
+use super::args::{Args, Spelling};
 use super::{check, explain, report};
 use crate::config::{self, ListEdit, ListKind, Settings};
 use crate::plesk::PleskConfig;
@@ -149,120 +150,216 @@ pub(super) fn given_options(args: &Args) -> Vec<(&'static str, bool)> {
         .collect()
 }
 
-/// One command's names, the operation its messages name, and the options it allows — the one
-/// table validation, error messages and `command_as_typed` all read.
-pub(super) struct CommandSpec {
-    long: &'static str,
-    short: &'static str,
-    pub(super) operation: String,
-    pub(super) allowed: &'static [&'static str],
+/// The kinds of command, each with its one description: its long name, the options it allows
+/// and the operation its messages name — what validation, error messages and
+/// [`command_as_typed`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CommandKind {
+    Help,
+    Version,
+    InfoServer,
+    InfoDomain,
+    InfoMailname,
+    UpdateServer,
+    UpdateDomain,
+    UpdateMailname,
+    Explain,
+    Report,
+    Check,
+    Purge,
+    Stats,
+    ImportPlesk,
+    Export,
+    Import,
+    Backup,
+    MigrateStore,
 }
 
-/// The spec of the command clap parsed (its `command` group admits exactly one).
-pub(super) fn command_spec(args: &Args) -> CommandSpec {
-    let spec = |long, short, operation: String, allowed| CommandSpec {
-        long,
-        short,
-        operation,
-        allowed,
-    };
-    if args.help {
-        spec("help", "h", "help".to_string(), &[])
-    } else if args.version {
-        spec("version", "V", "version".to_string(), &[])
-    } else if args.info_server {
-        spec(
-            "info-server",
-            "i",
-            "gathering of server wide information".to_string(),
-            &[],
-        )
-    } else if let Some(domain) = &args.info_domain {
-        let operation = format!("gathering of information for domain '{domain}'");
-        spec("info-domain", "id", operation, &[])
-    } else if let Some(mail) = &args.info_mailname {
-        let operation = format!("gathering of information for mail '{mail}'");
-        spec("info-mailname", "im", operation, &[])
-    } else if args.update_server {
-        let operation = "update of server-wide settings".to_string();
-        spec("update-server", "u", operation, SERVER_OPTIONS.as_slice())
-    } else if let Some(domain) = &args.update_domain {
-        spec(
-            "update-domain",
-            "ud",
-            format!("update of domain '{domain}'"),
-            &["status"],
-        )
-    } else if let Some(mail) = &args.update_mailname {
-        let operation = format!("update of mail '{mail}'");
-        spec(
-            "update-mailname",
-            "um",
-            operation,
-            &["blacklist", "whitelist"],
-        )
-    } else if args.explain.is_some() {
-        spec("explain", "explain", "explanation".to_string(), &[])
-    } else if args.report {
-        spec(
-            "report",
-            "report",
-            "report".to_string(),
-            &["since", "top", "threshold"],
-        )
-    } else if args.check {
-        spec(
-            "check",
-            "check",
-            "check".to_string(),
-            &["since", "w", "c", "ignore-file"],
-        )
-    } else if args.purge {
-        spec("purge", "purge", "purge".to_string(), &[])
-    } else if args.stats {
-        spec("stats", "stats", "gathering of statistics".to_string(), &[])
-    } else if args.import_plesk.is_some() {
-        let operation = "import of Plesk configuration".to_string();
-        spec("import-plesk", "import-plesk", operation, &[])
-    } else if args.export {
-        spec(
-            "export",
-            "export",
-            "export of configuration".to_string(),
-            &[],
-        )
-    } else if args.import.is_some() {
-        spec(
-            "import",
-            "import",
-            "import of configuration".to_string(),
-            &[],
-        )
-    } else if args.backup.is_some() {
-        spec("backup", "backup", "backup".to_string(), &[])
-    } else if args.migrate_store.is_some() {
-        let operation = "migration of store".to_string();
-        spec("migrate-store", "migrate-store", operation, &[])
-    } else {
-        spec("help", "h", "command line parsing".to_string(), &[])
+impl CommandKind {
+    /// The command clap parsed. Its `command` group admits exactly one and requires it, so the
+    /// help fallback is never taken on a parsed command line.
+    pub(super) fn of(args: &Args) -> Self {
+        let given = [
+            (args.help, Self::Help),
+            (args.version, Self::Version),
+            (args.info_server, Self::InfoServer),
+            (args.info_domain.is_some(), Self::InfoDomain),
+            (args.info_mailname.is_some(), Self::InfoMailname),
+            (args.update_server, Self::UpdateServer),
+            (args.update_domain.is_some(), Self::UpdateDomain),
+            (args.update_mailname.is_some(), Self::UpdateMailname),
+            (args.explain.is_some(), Self::Explain),
+            (args.report, Self::Report),
+            (args.check, Self::Check),
+            (args.purge, Self::Purge),
+            (args.stats, Self::Stats),
+            (args.import_plesk.is_some(), Self::ImportPlesk),
+            (args.export, Self::Export),
+            (args.import.is_some(), Self::Import),
+            (args.backup.is_some(), Self::Backup),
+            (args.migrate_store.is_some(), Self::MigrateStore),
+        ];
+        given
+            .into_iter()
+            .find_map(|(given, kind)| given.then_some(kind))
+            .unwrap_or(Self::Help)
+    }
+
+    /// Its clap long name (`update-domain`).
+    pub(super) fn long(self) -> &'static str {
+        match self {
+            Self::Help => "help",
+            Self::Version => "version",
+            Self::InfoServer => "info-server",
+            Self::InfoDomain => "info-domain",
+            Self::InfoMailname => "info-mailname",
+            Self::UpdateServer => "update-server",
+            Self::UpdateDomain => "update-domain",
+            Self::UpdateMailname => "update-mailname",
+            Self::Explain => "explain",
+            Self::Report => "report",
+            Self::Check => "check",
+            Self::Purge => "purge",
+            Self::Stats => "stats",
+            Self::ImportPlesk => "import-plesk",
+            Self::Export => "export",
+            Self::Import => "import",
+            Self::Backup => "backup",
+            Self::MigrateStore => "migrate-store",
+        }
+    }
+
+    /// The value-taking options it allows (long names); [`given_options`] lists them all.
+    pub(super) fn allowed(self) -> &'static [&'static str] {
+        match self {
+            Self::UpdateServer => SERVER_OPTIONS.as_slice(),
+            Self::UpdateDomain => &["status"],
+            Self::UpdateMailname => &["blacklist", "whitelist"],
+            Self::Report => &["since", "top", "threshold"],
+            Self::Check => &["since", "w", "c", "ignore-file"],
+            Self::Help
+            | Self::Version
+            | Self::InfoServer
+            | Self::InfoDomain
+            | Self::InfoMailname
+            | Self::Explain
+            | Self::Purge
+            | Self::Stats
+            | Self::ImportPlesk
+            | Self::Export
+            | Self::Import
+            | Self::Backup
+            | Self::MigrateStore => &[],
+        }
+    }
+
+    /// The operation its messages name (`update of domain 'example.com'`).
+    pub(super) fn operation(self, args: &Args) -> String {
+        let named = |what: &str, name: &Option<String>| {
+            format!("{what} '{}'", name.as_deref().unwrap_or_default())
+        };
+        match self {
+            Self::Help => "help".to_string(),
+            Self::Version => "version".to_string(),
+            Self::InfoServer => "gathering of server wide information".to_string(),
+            Self::InfoDomain => named("gathering of information for domain", &args.info_domain),
+            Self::InfoMailname => named("gathering of information for mail", &args.info_mailname),
+            Self::UpdateServer => "update of server-wide settings".to_string(),
+            Self::UpdateDomain => named("update of domain", &args.update_domain),
+            Self::UpdateMailname => named("update of mail", &args.update_mailname),
+            Self::Explain => "explanation".to_string(),
+            Self::Report => "report".to_string(),
+            Self::Check => "check".to_string(),
+            Self::Purge => "purge".to_string(),
+            Self::Stats => "gathering of statistics".to_string(),
+            Self::ImportPlesk => "import of Plesk configuration".to_string(),
+            Self::Export => "export of configuration".to_string(),
+            Self::Import => "import of configuration".to_string(),
+            Self::Backup => "backup".to_string(),
+            Self::MigrateStore => "migration of store".to_string(),
+        }
     }
 }
 
 /// The command as the user typed it, for messages (`-ud`, `--update-domain`).
-pub(super) fn command_as_typed(spec: &CommandSpec, original: &[String]) -> String {
-    let (long, short) = (spec.long, spec.short);
-    original
-        .iter()
-        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
-        .find(|arg| arg.starts_with('-') && [long, short].contains(&arg.trim_start_matches('-')))
-        .map_or_else(|| format!("--{long}"), str::to_string)
+pub(super) fn command_as_typed(kind: CommandKind, spelling: &Spelling) -> String {
+    spelling
+        .of(kind.long())
+        .map_or_else(|| format!("--{}", kind.long()), str::to_string)
 }
 
 /// Names an option as the user typed it (`-status` or `--status`).
-pub(super) fn typed(original: &[String], long: &str) -> String {
-    original
-        .iter()
-        .map(|arg| arg.split_once('=').map_or(arg.as_str(), |(name, _)| name))
-        .find(|arg| arg.starts_with('-') && arg.trim_start_matches('-') == long)
+pub(super) fn typed(spelling: &Spelling, long: &str) -> String {
+    spelling
+        .of(long)
         .map_or_else(|| format!("-{long}"), str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    const KINDS: [CommandKind; 18] = [
+        CommandKind::Help,
+        CommandKind::Version,
+        CommandKind::InfoServer,
+        CommandKind::InfoDomain,
+        CommandKind::InfoMailname,
+        CommandKind::UpdateServer,
+        CommandKind::UpdateDomain,
+        CommandKind::UpdateMailname,
+        CommandKind::Explain,
+        CommandKind::Report,
+        CommandKind::Check,
+        CommandKind::Purge,
+        CommandKind::Stats,
+        CommandKind::ImportPlesk,
+        CommandKind::Export,
+        CommandKind::Import,
+        CommandKind::Backup,
+        CommandKind::MigrateStore,
+    ];
+
+    // Every clap command is one kind, found again from the parsed line, and a kind allows only
+    // options validation knows (a misspelt name would allow nothing and refuse the option).
+    #[test]
+    fn every_clap_command_is_one_kind_with_known_options() {
+        let mut command = super::super::command();
+        command.build();
+        let group: Vec<&str> = command
+            .get_arguments()
+            .filter(|arg| {
+                command
+                    .get_groups()
+                    .any(|g| g.get_id() == "command" && g.get_args().any(|id| id == arg.get_id()))
+            })
+            .filter_map(|arg| arg.get_long())
+            .collect();
+        assert_eq!(group.len(), KINDS.len());
+        let known: Vec<&str> = given_options(&Args::parse_from(["grey_listing", "--purge"]))
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        for kind in KINDS {
+            assert!(group.contains(&kind.long()), "{kind:?}");
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(kind.long()))
+                .unwrap();
+            let values = arg.get_num_args().map_or(0, |n| n.min_values());
+            let values = if arg.get_action().takes_values() {
+                values.max(1)
+            } else {
+                0
+            };
+            let argv = std::iter::once("grey_listing".to_string())
+                .chain([format!("--{}", kind.long())])
+                .chain((0..values).map(|i| format!("v{i}")));
+            assert_eq!(CommandKind::of(&Args::parse_from(argv)), kind);
+            for option in kind.allowed() {
+                assert!(known.contains(option), "{kind:?} allows unknown {option}");
+            }
+        }
+    }
 }

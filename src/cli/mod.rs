@@ -28,9 +28,9 @@ use crate::bounds;
 use crate::config::{self, ListEdit, ListKind, MailboxLists, ServerLists, Settings};
 use crate::store::{self, DbLocation, Store, StoreError};
 
-pub use args::{Args, command, translate};
+pub use args::{Args, Spelling, Translated, command, translate};
 
-use command::{Command, command_spec};
+use command::{Command, CommandKind};
 use validate::validate;
 
 /// The exit statuses of `grey_listing` (DESIGN.md §2).
@@ -138,9 +138,10 @@ fn run_command(
         .map(|arg| arg.to_str().map(str::to_string))
         .collect::<Option<_>>()
         .ok_or_else(|| parsing("an argument is not valid UTF-8".to_string()))?;
-    let args = args::parse(&translate(&original), &original).map_err(parsing)?;
-    let operation = command_spec(&args).operation;
-    let command = validate(&args, &original)?;
+    let translated = translate(&original);
+    let args = args::parse(&translated.argv, &translated.spelling).map_err(parsing)?;
+    let operation = CommandKind::of(&args).operation(&args);
+    let command = validate(&args, &translated.spelling)?;
     if let Command::Help = command {
         out.write_all(help::text().as_bytes())?;
         return Ok(0);

@@ -1,16 +1,16 @@
 //! Turns a parsed command line into a [`Command`]: the options the command allows, then every
 //! value checked before anything is opened, each refusal naming the option as the user typed it.
 
-use super::args::Args;
-use super::command::{Command, ServerUpdate, command_as_typed, command_spec, given_options, typed};
+use super::args::{Args, Spelling};
+use super::command::{Command, CommandKind, ServerUpdate, command_as_typed, given_options, typed};
 use super::{CliError, backup, check, explain, report, transfer};
 use crate::config::{self, ListEdit, ListKind, SettingDef, SettingValueError, ValueError};
 use crate::store::DbLocation;
 
-/// What every check needs to word its refusal: the operation and argv as typed.
+/// What every check needs to word its refusal: the operation and how options were typed.
 struct Checker<'a> {
     operation: String,
-    original: &'a [String],
+    spelling: &'a Spelling,
 }
 
 impl Checker<'_> {
@@ -23,12 +23,11 @@ impl Checker<'_> {
 
     /// A bad value, named by its option as typed.
     fn culprit(&self, name: &str, e: ValueError) -> CliError {
-        self.bad(format!("{}: {e}", typed(self.original, name)))
+        self.bad(format!("{}: {e}", typed(self.spelling, name)))
     }
 
-    fn on_off(&self, name: &str, v: &Option<String>) -> Result<Option<bool>, CliError> {
-        v.as_deref()
-            .map(|v| config::parse_on_off(v).map_err(|e| self.culprit(name, e)))
+    fn on_off(&self, name: &str, v: Option<&str>) -> Result<Option<bool>, CliError> {
+        v.map(|v| config::parse_on_off(v).map_err(|e| self.culprit(name, e)))
             .transpose()
     }
 
@@ -38,7 +37,7 @@ impl Checker<'_> {
                 Ok(seconds) if seconds as u64 <= max => Ok(seconds),
                 Ok(_) => Err(self.bad(format!(
                     "{}: '{v}' is longer than {} days",
-                    typed(self.original, name),
+                    typed(self.spelling, name),
                     max / 86_400
                 ))),
                 Err(e) => Err(self.culprit(name, e)),
@@ -58,7 +57,7 @@ impl Checker<'_> {
                 config::parse_in_range(v, min, 1_000_000_000).map_err(|e| match e {
                     ValueError::NotANumber(v) => self.bad(format!(
                         "{}: '{v}' is not a whole number",
-                        typed(self.original, name)
+                        typed(self.spelling, name)
                     )),
                     e => self.culprit(name, e),
                 })
@@ -115,7 +114,7 @@ impl Checker<'_> {
                 };
                 self.bad(format!(
                     "{}: '{value}' {why}",
-                    typed(self.original, def.option)
+                    typed(self.spelling, def.option)
                 ))
             })?;
             settings.push((def, parsed));
@@ -140,13 +139,13 @@ impl Checker<'_> {
         if warning > critical {
             return Err(self.bad(format!(
                 "{} {warning} is above {} {critical}",
-                typed(self.original, "w"),
-                typed(self.original, "c")
+                typed(self.spelling, "w"),
+                typed(self.spelling, "c")
             )));
         }
         let ignore = match &args.ignore_file {
             Some(path) => check::read_ignore_file(path)
-                .map_err(|e| self.bad(format!("{}: {e}", typed(self.original, "ignore-file"))))?,
+                .map_err(|e| self.bad(format!("{}: {e}", typed(self.spelling, "ignore-file"))))?,
             None => Vec::new(),
         };
         Ok(Command::Check(check::CheckOptions {
@@ -160,27 +159,27 @@ impl Checker<'_> {
     }
 }
 
-/// Validates the parsed arguments of one command line; `original` is argv as typed.
-pub(super) fn validate(args: &Args, original: &[String]) -> Result<Command, CliError> {
-    let spec = command_spec(args);
-    let command_name = command_as_typed(&spec, original);
-    let allowed = spec.allowed;
+/// Validates the parsed arguments of one command line; `spelling` says how options were typed.
+pub(super) fn validate(args: &Args, spelling: &Spelling) -> Result<Command, CliError> {
+    let kind = CommandKind::of(args);
+    let command_name = command_as_typed(kind, spelling);
+    let allowed = kind.allowed();
     let check = Checker {
-        operation: spec.operation,
-        original,
+        operation: kind.operation(args),
+        spelling,
     };
     for (name, given) in given_options(args) {
         if given && !allowed.contains(&name) {
             return Err(check.bad(format!(
                 "option '{}' is not allowed with {command_name}",
-                typed(original, name)
+                typed(spelling, name)
             )));
         }
     }
     if args.extended && !args.info_server {
         return Err(check.bad(format!(
             "option '{}' is allowed only with --info-server",
-            typed(original, "extended")
+            typed(spelling, "extended")
         )));
     }
     for (given, name, command, with) in [
@@ -190,14 +189,14 @@ pub(super) fn validate(args: &Args, original: &[String]) -> Result<Command, CliE
         if given && !with {
             return Err(check.bad(format!(
                 "option '{}' is allowed only with --{command}",
-                typed(original, name)
+                typed(spelling, name)
             )));
         }
     }
     let list_edits = check.list_edits(args)?;
     let named = |e: ValueError| check.bad(format!("{command_name}: {e}"));
     let command = if let Some(pair) = &args.migrate_store {
-        validate_migration(pair, args, original).map_err(|e| check.bad(e))?
+        validate_migration(pair, args, spelling).map_err(|e| check.bad(e))?
     } else if args.help {
         Command::Help
     } else if args.version {
@@ -223,8 +222,8 @@ pub(super) fn validate(args: &Args, original: &[String]) -> Result<Command, CliE
             settings: check.settings(args)?,
             edits: list_edits,
             interval_names: [
-                typed(original, "grey-interval"),
-                typed(original, "expire-interval"),
+                typed(spelling, "grey-interval"),
+                typed(spelling, "expire-interval"),
             ],
         })
     } else if let Some(shown) = &args.update_domain {
@@ -232,7 +231,7 @@ pub(super) fn validate(args: &Args, original: &[String]) -> Result<Command, CliE
         Command::UpdateDomain {
             shown: shown_as_stored(shown, &domain),
             domain,
-            status: check.on_off("status", &args.status)?,
+            status: check.on_off("status", args.setting("status"))?,
         }
     } else if let Some(shown) = &args.update_mailname {
         let mail = config::parse_mail(shown).map_err(named)?;
@@ -286,13 +285,13 @@ fn shown_as_stored(given: &str, stored: &str) -> String {
 fn validate_migration(
     pair: &[String],
     args: &Args,
-    original: &[String],
+    spelling: &Spelling,
 ) -> Result<Command, String> {
-    let typed_command = command_as_typed(&command_spec(args), original);
+    let typed_command = command_as_typed(CommandKind::of(args), spelling);
     if args.db.is_some() {
         return Err(format!(
             "option '{}' is not allowed with {typed_command}: give FROM and TO",
-            typed(original, "db")
+            typed(spelling, "db")
         ));
     }
     let [from, to] = pair else {

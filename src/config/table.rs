@@ -1,8 +1,9 @@
 //! The server-wide settings, one row each: the key the stores, `--json` and `--export` use,
 //! the `--update-server` option, the kind of value with its range, and how to read and write it
-//! in [`Settings`]. The store pairs, the option parsing and range checks of the CLI, the import
-//! checks and the options `--update-server` accepts all read this table, so adding a setting is
-//! one row here (plus its field and its use in the decision).
+//! in [`Settings`]. The store pairs, the clap options (and so the man page and completions), the
+//! option parsing and range checks of the CLI, the import checks and the options
+//! `--update-server` accepts all read this table, so adding a setting is one row here (plus its
+//! field and its use in the decision).
 
 use super::{
     MAX_AWL_COUNT, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MAX_LOG_RETENTION, Settings, ValueError,
@@ -62,6 +63,11 @@ pub struct SettingDef {
     pub usage: &'static str,
     /// Its `--help` description.
     pub help: &'static str,
+    /// The name of its value in the man page and completions (`N`; `on|off` and `true|false`
+    /// offer those words to complete).
+    pub value_name: &'static str,
+    /// Its one-line description in the man page and completions.
+    pub summary: &'static str,
     /// An extension of ours rather than one of Plesk's settings (shown by `--info-server
     /// --extended`, listed under "Extension options").
     pub extension: bool,
@@ -172,6 +178,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Grey listing checking",
         show: |s| enabled(s.enabled).to_string(),
         usage: "-status <on|off>",
+        value_name: "on|off",
+        summary: "Enable or disable grey listing (--update-server, --update-domain)",
         help: "enable/disable grey listing. Used with --update-domain or with --update-server command",
         extension: false,
         kind: SettingKind::OnOff,
@@ -191,6 +199,8 @@ pub const SETTINGS: [SettingDef; 12] = [
             .to_string()
         },
         usage: "-personal-conf <true|false>",
+        value_name: "true|false",
+        summary: "Allow or prohibit personal grey listing configuration (--update-server)",
         help: "allows or prohibits personal grey listing configuration for users. Used only with --update-server command.",
         extension: false,
         kind: SettingKind::TrueFalse,
@@ -203,6 +213,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Grey interval",
         show: |s| format!("{} minutes", s.grey_interval),
         usage: "-grey-interval <number>",
+        value_name: "MINUTES",
+        summary: "Grey interval in minutes (--update-server)",
         help: "updates grey interval value (in minutes). Used only with --update-server command",
         extension: false,
         kind: SettingKind::Number {
@@ -218,6 +230,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Expire interval",
         show: |s| format!("{} minutes", s.expire_interval),
         usage: "-expire-interval <number>",
+        value_name: "MINUTES",
+        summary: "Expire interval in minutes (--update-server)",
         help: "updates expire interval value (in minutes). Used only with --update-server command",
         extension: false,
         kind: SettingKind::Number {
@@ -233,6 +247,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Penalty interval",
         show: |s| format!("{} minutes", s.penalty_interval),
         usage: "-penalty-interval <number>",
+        value_name: "MINUTES",
+        summary: "Penalty interval in minutes (--update-server)",
         help: "updates penalty interval value (in minutes). Used only with --update-server command",
         extension: false,
         kind: SettingKind::Number {
@@ -248,6 +264,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Penalty",
         show: |s| enabled(s.penalty_enabled).to_string(),
         usage: "-penalty-status <true|false>",
+        value_name: "true|false",
+        summary: "Enable or disable penalties (--update-server)",
         help: "enable/disable penalties for server. Used only with --update-server command",
         extension: false,
         kind: SettingKind::TrueFalse,
@@ -260,6 +278,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "IPv4 prefix",
         show: |s| s.ipv4_prefix.to_string(),
         usage: "-ipv4-prefix <0-32>",
+        value_name: "BITS",
+        summary: "Prefix length of the IPv4 client network, 0-32 (--update-server; extension)",
         help: "prefix length of the client network an IPv4 sender is greylisted as (default 24; 32 = exact address, as Plesk). Used only with --update-server command",
         extension: true,
         kind: SettingKind::Number { min: 0, max: 32 },
@@ -272,6 +292,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "IPv6 prefix",
         show: |s| s.ipv6_prefix.to_string(),
         usage: "-ipv6-prefix <0-128>",
+        value_name: "BITS",
+        summary: "Prefix length of the IPv6 client network, 0-128 (--update-server; extension)",
         help: "prefix length of the client network an IPv6 sender is greylisted as (default 64; 128 = exact address). Used only with --update-server command",
         extension: true,
         kind: SettingKind::Number { min: 0, max: 128 },
@@ -284,6 +306,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Client auto-whitelist",
         show: show_awl,
         usage: "-awl-count <number>",
+        value_name: "N",
+        summary: "Passed triplets after which a client network skips greylisting, 0 = off (--update-server; extension)",
         help: "after this many passed triplets a client network skips greylisting until they expire (default 5, 0 = off). Used only with --update-server command",
         extension: true,
         kind: SettingKind::Number {
@@ -299,6 +323,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Sender normalization",
         show: |s| enabled(s.sender_normalize).to_string(),
         usage: "-sender-normalize <true|false>",
+        value_name: "true|false",
+        summary: "Fold VERP, BATV and +extension sender variants into one (--update-server; extension)",
         help: "count +extension, BATV (prvs=) and VERP variants of a sender as one sender (default true). Used only with --update-server command",
         extension: true,
         kind: SettingKind::TrueFalse,
@@ -311,6 +337,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Group by host domain",
         show: |s| enabled(s.group_by_host_domain).to_string(),
         usage: "-group-by-host-domain <true|false>",
+        value_name: "true|false",
+        summary: "Key verified server host names by their registrable domain (--update-server; extension)",
         help: "key a client with a verified server host name by its registrable domain, so a provider retrying from another address is the same client (default true). Used only with --update-server command",
         extension: true,
         kind: SettingKind::TrueFalse,
@@ -323,6 +351,8 @@ pub const SETTINGS: [SettingDef; 12] = [
         label: "Decision log retention",
         show: show_retention,
         usage: "-log-retention <duration>",
+        value_name: "DURATION",
+        summary: "How long decision-log rows are kept, e.g. 30d; 0d = no decision log (--update-server; extension)",
         help: "how long the decision log keeps a row, e.g. 30d (default 30d; 0d = no decision log). Used only with --update-server command",
         extension: true,
         kind: SettingKind::Duration {
