@@ -14,6 +14,7 @@ mod output;
 mod report;
 mod report_data;
 mod report_html;
+mod setting_args;
 mod stats_prometheus;
 mod transfer;
 mod validate;
