@@ -175,7 +175,10 @@ smtp_session() {
     pid=$!
     PIDS+=("$pid")
     # Ready when tcpserver -v reports its first status line (a probe connection would be a session).
-    for _ in $(seq 100); do grep -qs "status: 0/" "$T/session.log" && break; sleep 0.1; done
+    # Bounded at 30 s: on a loaded machine a start has been seen to take longer than 10 s.
+    for _ in $(seq 300); do grep -qs "status: 0/" "$T/session.log" && break; sleep 0.1; done
+    grep -qs "status: 0/" "$T/session.log" ||
+        fail "tcpserver $1 did not start within 30 s: $(cat "$T/session.log")"
     exec 3<>"/dev/tcp/127.0.0.1/$QMAIL_PORT" || fail "cannot connect to tcpserver"
     IFS= read -r -t 30 reply <&3 || fail "no answer through tcpserver $1"
     exec 3<&-
