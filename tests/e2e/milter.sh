@@ -68,26 +68,6 @@ EOF
 POSTFIX_STARTED=1
 postfix_start "$P" "$SMTP_PORT"
 
-# send NAME ADDR LOGIN SENDER TAG: one SMTP transaction; prints swaks' transcript.
-send() {
-    local xclient="NAME=$1 ADDR=$2"
-    [ -n "$3" ] && xclient="$xclient LOGIN=$3"
-    swaks --server "127.0.0.1:$SMTP_PORT" --xclient "$xclient" --from "$4" --to u@local.example \
-        --header "Subject: $5" --body "e2e $5" --timeout 30 2>&1 || true
-}
-expect() { # expect OUTPUT PATTERN WHAT
-    grep -qE -- "$2" <<<"$1" || { echo "$1"; fail "$3: expected /$2/"; }
-    say "ok: $3"
-}
-delivered() { # delivered TAG: the file holding the message with that subject, waiting up to 60 s
-    for _ in $(seq 600); do
-        local f
-        f=$(grep -l -- "Subject: $1\$" "$P"/mail/u/new/* 2>/dev/null | head -n1 || true)
-        [ -n "$f" ] && { echo "$f"; return 0; }
-        sleep 0.1
-    done
-    fail "message $1 was not delivered to $P/mail/u/new/"
-}
 
 # 1. A new triplet: the milter's 451 4.7.1 at RCPT, passed through by Postfix as it is.
 out=$(send "[UNAVAILABLE]" 198.51.100.7 "" alice@sender.example first)
