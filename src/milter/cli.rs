@@ -53,7 +53,7 @@ pub struct Args {
     pub request_timeout: u64,
     /// Most open connections; at the limit the connection idle longest outside a message is
     /// closed to admit a new one.
-    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = parse_positive)]
+    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = crate::policy::cli::parse_positive)]
     pub max_connections: usize,
     /// Host name in the X-Greylist header (default: this machine's name).
     #[arg(long)]
@@ -77,33 +77,9 @@ fn parse_networks(value: &str) -> Result<Networks, String> {
         .map_err(|e| e.to_string())
 }
 
-fn parse_positive(value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{value:?} is not a positive number")),
-    }
-}
-
 /// Sections of the man page after the options.
 const SECTIONS: &[Section] = &[
-    Section {
-        title: "ENVIRONMENT",
-        intro: "",
-        items: &[
-            (
-                "GREY_LISTING_DB",
-                "Database path, used when --db is not given.",
-            ),
-            (
-                "GREY_LISTING_CONF",
-                "Path of the configuration file (default /etc/grey_listing.conf).",
-            ),
-            (
-                "GREY_LISTING_LOG",
-                "stderr: log to stderr instead of syslog (also the fallback without /dev/log).",
-            ),
-        ],
-    },
+    crate::policy::cli::DAEMON_ENVIRONMENT,
     Section {
         title: "SIGNALS",
         intro: "",

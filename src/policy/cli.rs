@@ -88,33 +88,37 @@ pub struct Args {
     pub metrics_listen: Option<String>,
 }
 
-fn parse_positive(value: &str) -> Result<usize, String> {
+/// A number above zero (`--max-connections`), for clap; shared with the milter.
+pub(crate) fn parse_positive(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{value:?} is not a positive number")),
     }
 }
 
+/// The environment both daemons (policy server and milter) read, for their man pages.
+pub(crate) const DAEMON_ENVIRONMENT: Section = Section {
+    title: "ENVIRONMENT",
+    intro: "",
+    items: &[
+        (
+            "GREY_LISTING_DB",
+            "Database path, used when --db is not given.",
+        ),
+        (
+            "GREY_LISTING_CONF",
+            "Path of the configuration file (default /etc/grey_listing.conf).",
+        ),
+        (
+            "GREY_LISTING_LOG",
+            "stderr: log to stderr instead of syslog (also the fallback without /dev/log).",
+        ),
+    ],
+};
+
 /// Sections of the man page after the options.
 const SECTIONS: &[Section] = &[
-    Section {
-        title: "ENVIRONMENT",
-        intro: "",
-        items: &[
-            (
-                "GREY_LISTING_DB",
-                "Database path, used when --db is not given.",
-            ),
-            (
-                "GREY_LISTING_CONF",
-                "Path of the configuration file (default /etc/grey_listing.conf).",
-            ),
-            (
-                "GREY_LISTING_LOG",
-                "stderr: log to stderr instead of syslog (also the fallback without /dev/log).",
-            ),
-        ],
-    },
+    DAEMON_ENVIRONMENT,
     Section {
         title: "SIGNALS",
         intro: "",
