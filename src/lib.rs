@@ -24,6 +24,7 @@ pub mod clock;
 pub mod conf_file;
 pub mod config;
 pub mod decision;
+pub mod dns;
 pub mod engine;
 pub mod escape;
 pub mod handler;
