@@ -76,6 +76,21 @@ pub struct Settings {
     /// in minutes in JSON, like every other interval there.
     #[serde(with = "minutes")]
     pub log_retention: u64,
+    /// Which clients are greylisted: all (Plesk) or only suspicious ones (DESIGN.md §4).
+    #[serde(skip)]
+    pub greylist_clients: GreylistClients,
+}
+
+/// Which clients reach the auto-whitelist and triplet steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GreylistClients {
+    /// Every client (Plesk's behaviour).
+    #[default]
+    All,
+    /// Only clients without a verified host name, with a name embedding their address, or
+    /// listed on a DNSBL zone; everyone else passes as `trusted client`.
+    Suspicious,
 }
 
 impl Default for Settings {
@@ -93,6 +108,7 @@ impl Default for Settings {
             sender_normalize: true,
             group_by_host_domain: true,
             log_retention: DEFAULT_LOG_RETENTION,
+            greylist_clients: GreylistClients::All,
         }
     }
 }
@@ -224,6 +240,12 @@ pub struct ServerLists {
     pub domains_white: Vec<String>,
     /// Black domains patterns (client host names).
     pub domains_black: Vec<String>,
+    /// DNSWL zones: a client address listed there passes (DESIGN.md §4).
+    #[serde(skip)]
+    pub dnswl_zones: Vec<String>,
+    /// DNSBL zones: a client address listed there is suspicious (DESIGN.md §4).
+    #[serde(skip)]
+    pub dnsbl_zones: Vec<String>,
 }
 
 impl ServerLists {
@@ -240,6 +262,8 @@ impl ServerLists {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            dnswl_zones: Vec::new(),
+            dnsbl_zones: Vec::new(),
         }
     }
 

@@ -412,6 +412,9 @@ pub fn server_lists(tx: &mut dyn Tx) -> Result<ServerLists, StoreError> {
         white: tx.list(ListKind::White, "")?,
         domains_white: tx.list(ListKind::DomainsWhite, "")?,
         domains_black: tx.list(ListKind::DomainsBlack, "")?,
+        // Not stored yet: the zone lists arrive with their store tables.
+        dnswl_zones: Vec::new(),
+        dnsbl_zones: Vec::new(),
     })
 }
 
