@@ -6,9 +6,9 @@
 //! - [`store`]: the database behind a narrow interface (DESIGN.md §1).
 //! - [`decision`]: the decision as pure functions (DESIGN.md §4).
 //! - [`engine`]: the decision run against a store, one transaction per message.
-//! - [`handler`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (DESIGN.md §5).
+//! - [`filter`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (DESIGN.md §5).
 //! - [`cli`]: the `grey_listing` command (DESIGN.md §2).
-//! - [`policy`]: the Postfix policy server `greylisting-policyd` (DESIGN.md §6).
+//! - [`policyd`]: the Postfix policy server `greylisting-policyd` (DESIGN.md §6).
 //! - [`bounds`] and [`escape`]: size limits and escaping for every value from outside.
 //! - [`milter`]: `greylisting-milter`, for Sendmail and Postfix's `smtpd_milters`.
 //! - [`logline`]: the decision log lines every front end writes; [`client`]: the client's
@@ -27,7 +27,8 @@ pub mod decision;
 pub mod dns;
 pub mod engine;
 pub mod escape;
-pub mod handler;
+pub mod export_format;
+pub mod filter;
 pub mod logging;
 pub mod logline;
 pub mod manual;
@@ -35,8 +36,7 @@ pub mod metrics;
 pub mod milter;
 pub mod names;
 pub mod pattern;
-pub mod plesk;
-pub mod policy;
+pub mod plesk_import;
+pub mod policyd;
 pub mod store;
 pub mod svg;
-pub mod transfer;

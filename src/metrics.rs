@@ -23,7 +23,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::engine::MessageOutcome;
-use crate::policy::connections::{CloseCause, ClosedConnections};
+use crate::policyd::connections::{CloseCause, ClosedConnections};
 
 /// Upper bounds of the decision-time buckets, in seconds.
 pub const DECISION_SECONDS_BUCKETS: [f64; 12] = [

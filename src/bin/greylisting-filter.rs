@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use grey_listing::clock::process_env;
-use grey_listing::handler::cli::InfoRequest;
-use grey_listing::handler::plesk::{self, HandlerVerdict};
-use grey_listing::handler::qmail::{self, InstallStyle, QueueExit};
+use grey_listing::filter::handler_mode::{self, HandlerVerdict};
+use grey_listing::filter::qmail_queue::{self, InstallStyle, QueueExit};
+use grey_listing::filter::usage::InfoRequest;
 
 /// Which of fds 0 and 1 were closed when the process started: bit 0 for fd 0, bit 1 for fd 1;
 /// bit 7 says the check ran. It has to run before `main`: the Rust runtime reopens closed
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     let argv0 = argv.first().cloned().unwrap_or_default();
     let style = if argv.get(1).is_some_and(|a| a == "--qmail-queue") {
         Some(InstallStyle::Flag)
-    } else if qmail::invoked_as_qmail_queue(&argv0) {
+    } else if qmail_queue::invoked_as_qmail_queue(&argv0) {
         Some(InstallStyle::Renamed)
     } else {
         None
@@ -68,16 +68,16 @@ fn main() -> ExitCode {
     let code = match style {
         Some(style) => catch_unwind(AssertUnwindSafe(|| {
             if let Some(fd) = closed_at_start() {
-                return qmail::closed_descriptor(fd, &process_env);
+                return qmail_queue::closed_descriptor(fd, &process_env);
             }
-            let mut envelope = match qmail::envelope_fd() {
+            let mut envelope = match qmail_queue::envelope_fd() {
                 Ok(file) => file,
                 Err(err) => {
                     let _ = writeln!(std::io::stderr(), "cannot read the envelope on fd 1: {err}");
                     return QueueExit::ReadError.code();
                 }
             };
-            qmail::run(
+            qmail_queue::run(
                 style,
                 &argv0,
                 &mut std::io::stdin().lock(),
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         // Nothing is lost: the sender retries.
         .unwrap_or(QueueExit::Temporary.code()),
         None => catch_unwind(AssertUnwindSafe(|| {
-            plesk::run(
+            handler_mode::run(
                 argv.get(1..).unwrap_or(&[]),
                 &mut std::io::stdin().lock(),
                 &process_env,

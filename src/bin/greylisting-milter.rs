@@ -9,12 +9,12 @@ use anyhow::{Context, Result};
 use clap::FromArgMatches;
 
 use grey_listing::clock::process_env;
-use grey_listing::milter::cli::{self, Args};
 use grey_listing::milter::listen::Listener;
+use grey_listing::milter::options::{self, Args};
 use grey_listing::milter::{self, Config, Signals};
 
 fn main() -> ExitCode {
-    let args = match Args::from_arg_matches(&cli::command().get_matches()) {
+    let args = match Args::from_arg_matches(&options::command().get_matches()) {
         Ok(args) => args,
         Err(err) => err.exit(),
     };
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
 fn serve(args: Args) -> Result<()> {
     // First, before anything is opened: a host name that could break the header line.
     if let Some(hostname) = &args.hostname {
-        grey_listing::policy::check_hostname(hostname).map_err(|why| {
+        grey_listing::policyd::check_hostname(hostname).map_err(|why| {
             // Escaped and cut: the value is hostile until checked.
             let shown: String = hostname.escape_debug().take(80).collect();
             anyhow::anyhow!("invalid --hostname \"{shown}\": it {why}")
@@ -52,7 +52,7 @@ fn serve(args: Args) -> Result<()> {
     if let Some(hostname) = args.hostname {
         config.hostname = hostname;
     }
-    grey_listing::policy::raise_fd_limit();
+    grey_listing::policyd::raise_fd_limit();
     let signals = Signals::default();
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&signals.shutdown))

@@ -12,10 +12,10 @@ use clap::Parser;
 use grey_listing::clock::process_env;
 use grey_listing::conf_file::read_conf;
 use grey_listing::metrics::{self, Metrics};
-use grey_listing::policy::cli::Args;
-use grey_listing::policy::reload::LocationSource;
-use grey_listing::policy::socket::SocketOptions;
-use grey_listing::policy::{self, Config, PolicyListener};
+use grey_listing::policyd::options::Args;
+use grey_listing::policyd::reload::LocationSource;
+use grey_listing::policyd::socket::SocketOptions;
+use grey_listing::policyd::{self, Config, PolicyListener};
 use grey_listing::store::location_with_conf;
 
 fn main() -> ExitCode {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
 fn serve(args: Args) -> Result<()> {
     // First, before anything is opened: a host name that could break a reply line.
     if let Some(hostname) = &args.hostname {
-        policy::check_hostname(hostname).map_err(|why| {
+        policyd::check_hostname(hostname).map_err(|why| {
             // Escaped and cut: the value is hostile until checked.
             let shown: String = hostname.escape_debug().take(80).collect();
             anyhow::anyhow!("invalid --hostname \"{shown}\": it {why}")
@@ -57,7 +57,7 @@ fn serve(args: Args) -> Result<()> {
     if let Some(hostname) = args.hostname {
         config.hostname = hostname;
     }
-    policy::raise_fd_limit();
+    policyd::raise_fd_limit();
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
@@ -87,6 +87,6 @@ fn serve(args: Args) -> Result<()> {
             .context("cannot start the metrics thread")?;
         config.metrics = Some(metrics);
     }
-    policy::run(listener, config, shutdown, reload)?;
+    policyd::run(listener, config, shutdown, reload)?;
     Ok(())
 }

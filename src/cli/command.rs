@@ -6,9 +6,9 @@
 use super::args::{Args, Spelling};
 use super::{check, explain, report};
 use crate::config::{self, ListEdit, ListKind, Settings};
-use crate::plesk::PleskConfig;
+use crate::export_format::ConfigDump;
+use crate::plesk_import::PleskConfig;
 use crate::store::{DbLocation, StoreError};
-use crate::transfer::ConfigDump;
 
 /// A validated command, ready to run.
 #[derive(Debug)]

@@ -8,6 +8,7 @@ mod command;
 pub mod completions;
 mod explain;
 mod help;
+mod import_export;
 mod maintenance;
 pub mod manpage;
 mod output;
@@ -16,7 +17,6 @@ mod report_data;
 mod report_html;
 mod setting_args;
 mod stats_prometheus;
-mod transfer;
 mod validate;
 
 use std::ffi::OsString;
@@ -247,7 +247,7 @@ fn migrate_store(
     let mut dump = None;
     let mut triplets = Vec::new();
     source.read(&mut |tx| {
-        dump = Some(crate::transfer::export(tx)?);
+        dump = Some(crate::export_format::export(tx)?);
         triplets = tx.live_triplets(now)?;
         Ok(())
     })?;
@@ -257,7 +257,7 @@ fn migrate_store(
     };
     let mut target = store::open(to)?;
     target.write(&mut |tx| {
-        crate::transfer::import(tx, &dump)?;
+        crate::export_format::import(tx, &dump)?;
         for live in &triplets {
             tx.put_triplet(&live.key, &live.network, &live.triplet)?;
         }
@@ -317,9 +317,9 @@ fn execute(
         Command::Purge => maintenance::purge(store, now, json)?,
         Command::Stats => maintenance::stats(store, now, json)?,
         Command::StatsPrometheus => stats_prometheus::text(store)?,
-        Command::ImportPlesk(config) => transfer::import_plesk(store, config, json)?,
-        Command::Export => transfer::export(store)?,
-        Command::Import(dump) => transfer::import(store, dump, json)?,
+        Command::ImportPlesk(config) => import_export::import_plesk(store, config, json)?,
+        Command::Export => import_export::export(store)?,
+        Command::Import(dump) => import_export::import(store, dump, json)?,
         Command::Help => help::text(),
         Command::Version => String::new(),
         Command::InfoServer { extended } => {

@@ -3,7 +3,7 @@
 
 use super::args::{Args, Spelling};
 use super::command::{Command, CommandKind, ServerUpdate, command_as_typed, given_options, typed};
-use super::{CliError, backup, check, explain, report, transfer};
+use super::{CliError, backup, check, explain, import_export, report};
 use crate::config::{self, ListEdit, ListKind, SettingDef, SettingValueError, ValueError};
 use crate::store::DbLocation;
 
@@ -256,11 +256,11 @@ pub(super) fn validate(args: &Args, spelling: &Spelling) -> Result<Command, CliE
     } else if args.stats {
         Command::Stats
     } else if let Some(source) = &args.import_plesk {
-        Command::ImportPlesk(transfer::load_plesk(source).map_err(|e| check.bad(e))?)
+        Command::ImportPlesk(import_export::load_plesk(source).map_err(|e| check.bad(e))?)
     } else if args.export {
         Command::Export
     } else if let Some(source) = &args.import {
-        Command::Import(transfer::load_export(source).map_err(|e| check.bad(e))?)
+        Command::Import(import_export::load_export(source).map_err(|e| check.bad(e))?)
     } else if let Some(target) = &args.backup {
         Command::Backup(backup::check_target(target).map_err(|e| check.bad(e))?)
     } else {

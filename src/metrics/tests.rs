@@ -12,7 +12,7 @@ use super::http::{Route, route};
 use super::*;
 use crate::decision::{Decision, Reason, Verdict};
 use crate::engine::RecipientOutcome;
-use crate::policy::connections::{CloseCause, ClosedConnections};
+use crate::policyd::connections::{CloseCause, ClosedConnections};
 
 fn decided(verdict: Verdict, reason: Reason) -> MessageOutcome {
     MessageOutcome {

@@ -148,7 +148,7 @@ pub fn is_socket(path: &Path) -> bool {
 }
 
 /// An accepted connection: the same as the policy server's.
-pub use crate::policy::Stream;
+pub use crate::policyd::Stream;
 
 #[cfg(test)]
 mod tests {

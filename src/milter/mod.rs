@@ -3,15 +3,15 @@
 //! Built like `greylisting-policyd` and on the same parts: ONE thread runs an event loop (epoll
 //! via `mio`) over the listener and every MTA connection; each turn handles the packets that
 //! arrived, decides every recipient waiting for an answer in one write transaction
-//! ([`crate::policy::batch::BatchDecider`], the policy server's group commit and configuration
+//! ([`crate::policyd::batch::BatchDecider`], the policy server's group commit and configuration
 //! cache, so both servers make the same decisions from the same database), and only then queues
 //! the replies. A connection whose recipient is being decided reads nothing more until its
 //! answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.
 
-pub mod cli;
 mod conn;
 pub mod listen;
 pub mod networks;
+pub mod options;
 pub mod protocol;
 pub mod session;
 
@@ -26,8 +26,8 @@ use thiserror::Error;
 
 use crate::clock;
 use crate::logging::{Fallback, Logger};
-use crate::policy::Synchronous;
-use crate::policy::batch::{self, BatchDecider};
+use crate::policyd::Synchronous;
+use crate::policyd::batch::{self, BatchDecider};
 use crate::store::{DbLocation, resolve_location};
 
 use conn::{Conn, PendingRcpt};
@@ -116,8 +116,8 @@ impl Config {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             // An invalid system host name is replaced, as in the policy server (the binary checks
             // an explicit --hostname).
-            hostname: crate::policy::local_hostname()
-                .unwrap_or_else(|_| crate::policy::FALLBACK_HOSTNAME.to_string()),
+            hostname: crate::policyd::local_hostname()
+                .unwrap_or_else(|_| crate::policyd::FALLBACK_HOSTNAME.to_string()),
             synchronous: Synchronous::Full,
         }
     }

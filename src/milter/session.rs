@@ -13,7 +13,7 @@ use crate::decision::Verdict;
 use crate::engine::{Message, MessageOutcome};
 use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
-use crate::policy::protocol::clip;
+use crate::policyd::protocol::clip;
 
 /// The SMTP reply for a deferred recipient.
 pub const REPLY_DEFER: &str = "451 4.7.1 Service unavailable - try again later";

@@ -3,8 +3,8 @@
 //! the target, with counts printed; bad input refused before anything is opened.
 
 use grey_listing::engine::{self, Message};
+use grey_listing::export_format;
 use grey_listing::store::{self, DbLocation, LiveTriplet};
-use grey_listing::transfer;
 
 use crate::support::{Backend, Outcome, Test, grey_listing};
 
@@ -21,12 +21,12 @@ fn migrate(from: &str, to: &str) -> Outcome {
 }
 
 /// Everything a store holds that migration copies: configuration and live triplets.
-fn contents(location: &str) -> (transfer::ConfigDump, Vec<LiveTriplet>) {
+fn contents(location: &str) -> (export_format::ConfigDump, Vec<LiveTriplet>) {
     let mut store = store::open(&DbLocation::parse(location)).unwrap();
     let mut result = None;
     store
         .read(&mut |tx| {
-            result = Some((transfer::export(tx)?, tx.live_triplets(NOW)?));
+            result = Some((export_format::export(tx)?, tx.live_triplets(NOW)?));
             Ok(())
         })
         .unwrap();

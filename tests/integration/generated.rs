@@ -19,15 +19,15 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
     // Issue 8: one man page per binary, from the library's clap definitions.
     files.push((
         PathBuf::from("man/greylisting-filter.1"),
-        grey_listing::handler::cli::man_page().unwrap(),
+        grey_listing::filter::usage::man_page().unwrap(),
     ));
     files.push((
         PathBuf::from("man/greylisting-policyd.1"),
-        grey_listing::policy::cli::man_page().unwrap(),
+        grey_listing::policyd::options::man_page().unwrap(),
     ));
     files.push((
         PathBuf::from("man/greylisting-milter.1"),
-        grey_listing::milter::cli::man_page().unwrap(),
+        grey_listing::milter::options::man_page().unwrap(),
     ));
     for (shell, name) in [
         (Shell::Bash, "grey_listing.bash"),
@@ -111,7 +111,7 @@ fn generated_files_name_every_command_and_option() {
 // filter reads and the exit statuses of each mode.
 #[test]
 fn filter_man_page_documents_modes_environment_and_exit_statuses() {
-    let page = String::from_utf8(grey_listing::handler::cli::man_page().unwrap())
+    let page = String::from_utf8(grey_listing::filter::usage::man_page().unwrap())
         .unwrap()
         .replace("\\-", "-");
     for needle in [
@@ -146,7 +146,7 @@ fn filter_man_page_documents_modes_environment_and_exit_statuses() {
 // Issue 8 / DESIGN.md §6: the policy server's man page lists every option of the binary.
 #[test]
 fn policyd_man_page_lists_every_option() {
-    let page = String::from_utf8(grey_listing::policy::cli::man_page().unwrap())
+    let page = String::from_utf8(grey_listing::policyd::options::man_page().unwrap())
         .unwrap()
         .replace("\\-", "-");
     for needle in [

@@ -2,7 +2,7 @@
 //! others out (request timeout, eviction of the idlest connection), line bounds do not depend on
 //! how the bytes are segmented, and no request data can crash the server. The real binary over
 //! loopback; incomplete-request budget and injected panics are tested in-process in
-//! `src/policy/server_tests.rs`.
+//! `src/policyd/server_tests.rs`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -12,10 +12,10 @@
 //! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
 
 pub mod batch;
-pub mod cli;
 pub mod connections;
 mod decide;
 mod hostname;
+pub mod options;
 pub mod protocol;
 pub mod reload;
 #[cfg(test)]

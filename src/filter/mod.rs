@@ -1,13 +1,13 @@
 //! `greylisting-filter` (DESIGN.md §5): the decision for one message, shared by the Plesk mail-handler
-//! mode ([`plesk`]) and the qmail-queue wrapper ([`qmail`]).
+//! mode ([`handler_mode`]) and the qmail-queue wrapper ([`qmail_queue`]).
 //!
 //! Everything here fails open: a database that cannot be opened, read or written, or even a bug
 //! that panics, passes the mail and logs why. Greylisting must never lose or block mail itself.
 
-pub mod cli;
 pub mod facts;
-pub mod plesk;
-pub mod qmail;
+pub mod handler_mode;
+pub mod qmail_queue;
+pub mod usage;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

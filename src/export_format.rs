@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::bounds;
 use crate::config::{self, ListKind, MailboxLists, ServerLists, Settings};
-use crate::plesk::{self, PleskConfig};
+use crate::plesk_import::{self, PleskConfig};
 use crate::store::{self, StoreError, Tx};
 
 /// The `format` field of an export, so a wrong file is refused clearly.
@@ -61,7 +61,7 @@ pub enum ImportError {
     Invalid(String),
     /// Plesk's text could not be read.
     #[error(transparent)]
-    Plesk(#[from] plesk::PleskParseError),
+    Plesk(#[from] plesk_import::PleskParseError),
 }
 
 /// Reads the whole configuration.
@@ -247,7 +247,7 @@ fn replace_list(
 
 /// Parses and validates Plesk's `--info-server` text.
 pub fn parse_plesk(text: &str) -> Result<PleskConfig, ImportError> {
-    let config = plesk::parse_info_server(text)?;
+    let config = plesk_import::parse_info_server(text)?;
     let settings = config.settings_over(&Settings::default());
     validate_settings(&settings)?;
     // Plesk's text gives both intervals, so the file alone decides.
@@ -340,7 +340,7 @@ pub fn import_plesk(tx: &mut dyn Tx, config: &PleskConfig) -> Result<PleskImport
         .domains_black
         .iter()
         .filter_map(|pattern| {
-            plesk::known_harmful(pattern).map(|why| {
+            plesk_import::known_harmful(pattern).map(|why| {
                 format!(
                     "warning: black domains pattern '{pattern}' rejects legitimate mail: {why}; \
                      remove it with: grey_listing -u -domains-blacklist \"del:{pattern}\""

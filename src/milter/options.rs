@@ -5,7 +5,7 @@ use clap::{CommandFactory, Parser};
 
 use super::networks::{self, Network};
 use crate::manual::{self, Section};
-use crate::policy::cli::SyncMode;
+use crate::policyd::options::SyncMode;
 
 /// Milter for Sendmail and Postfix (smtpd_milters) that greylists at RCPT time.
 #[derive(Debug, Parser)]
@@ -53,7 +53,7 @@ pub struct Args {
     pub request_timeout: u64,
     /// Most open connections; at the limit the connection idle longest outside a message is
     /// closed to admit a new one.
-    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = crate::policy::cli::parse_positive)]
+    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = crate::policyd::options::parse_positive)]
     pub max_connections: usize,
     /// Host name in the X-Greylist header (default: this machine's name).
     #[arg(long)]
@@ -79,7 +79,7 @@ fn parse_networks(value: &str) -> Result<Networks, String> {
 
 /// Sections of the man page after the options.
 const SECTIONS: &[Section] = &[
-    crate::policy::cli::DAEMON_ENVIRONMENT,
+    crate::policyd::options::DAEMON_ENVIRONMENT,
     Section {
         title: "SIGNALS",
         intro: "",

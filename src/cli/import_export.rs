@@ -5,9 +5,9 @@ use std::io::Read;
 use serde_json::json;
 
 use crate::bounds;
-use crate::plesk::PleskConfig;
+use crate::export_format::{self, ConfigDump, ImportError, PleskImport};
+use crate::plesk_import::PleskConfig;
 use crate::store::{Store, StoreError};
-use crate::transfer::{self, ConfigDump, ImportError, PleskImport};
 
 /// Reads a file named on the command line, `-` meaning standard input, up to
 /// [`bounds::MAX_IMPORT_BYTES`]: a bigger input (or an endless one, `/dev/zero`) is refused
@@ -38,13 +38,13 @@ pub fn read_source(source: &str) -> Result<String, String> {
 /// Reads and validates Plesk's `--info-server` output.
 pub fn load_plesk(source: &str) -> Result<PleskConfig, String> {
     let text = read_source(source)?;
-    transfer::parse_plesk(&text).map_err(|err| describe(source, err))
+    export_format::parse_plesk(&text).map_err(|err| describe(source, err))
 }
 
 /// Reads and validates an `--export` file.
 pub fn load_export(source: &str) -> Result<ConfigDump, String> {
     let text = read_source(source)?;
-    transfer::parse_export(&text).map_err(|err| describe(source, err))
+    export_format::parse_export(&text).map_err(|err| describe(source, err))
 }
 
 fn describe(source: &str, err: ImportError) -> String {
@@ -64,7 +64,7 @@ pub fn import_plesk(
 ) -> Result<String, StoreError> {
     let mut result = PleskImport::default();
     store.write(&mut |tx| {
-        result = transfer::import_plesk(tx, config)?;
+        result = export_format::import_plesk(tx, config)?;
         Ok(())
     })?;
     let message = "Import of Plesk configuration complete.";
@@ -92,7 +92,7 @@ pub fn import_plesk(
 pub fn export(store: &mut dyn Store) -> Result<String, StoreError> {
     let mut dump = None;
     store.read(&mut |tx| {
-        dump = Some(transfer::export(tx)?);
+        dump = Some(export_format::export(tx)?);
         Ok(())
     })?;
     Ok(super::to_json(&json!(dump)))
@@ -100,7 +100,7 @@ pub fn export(store: &mut dyn Store) -> Result<String, StoreError> {
 
 /// Replaces the whole configuration in one transaction.
 pub fn import(store: &mut dyn Store, dump: &ConfigDump, json: bool) -> Result<String, StoreError> {
-    store.write(&mut |tx| transfer::import(tx, dump))?;
+    store.write(&mut |tx| export_format::import(tx, dump))?;
     let message = "Import of configuration complete.";
     if json {
         return Ok(super::to_json(
