@@ -4,6 +4,21 @@
 //! host name, so no lock is ever held while a lookup waits.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+pub mod check;
+pub mod locate;
+pub mod memory;
+pub mod query;
+pub mod resolver;
+pub mod worker;
+
+pub use locate::{LocateError, Located, locate, locate_system};
+pub use resolver::{Lookups, Resolver, ResolverError};
+
+/// The time all lookups for one message (filter, milter) or one request (policy server) may take
+/// together; what is not answered by then counts as not listed.
+pub const BUDGET: Duration = Duration::from_millis(1500);
 
 /// What one DNS list zone said about the client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,3 +89,8 @@ pub trait DnsSource {
     /// Asks everything in `question` at once and waits at most for the budget.
     fn ask(&self, question: &Question<'_>) -> DnsFacts;
 }
+
+/// The DNS server the tests run over loopback (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../tests/support/dns_stub.rs"]
+pub(crate) mod dns_stub;
