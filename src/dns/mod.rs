@@ -2,6 +2,12 @@
 //! client address and the forward confirmation of a host name that nobody verified yet. They are
 //! fetched before the store's write transaction and handed to the decision as inputs, like the
 //! host name, so no lock is ever held while a lookup waits.
+//!
+//! The parts: [`query`] (the reversed names asked and what counts as a listing), [`mod@locate`]
+//! (where the resolver is), [`resolver`] (the client: [`Lookups`] asynchronous, [`Resolver`]
+//! blocking, one budget per question), [`worker`] (the policy server's DNS thread) with
+//! [`memory`] (its one-minute memory of zones that gave no answer), and [`check`] (the RFC 5782
+//! health check of a zone).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -13,8 +19,11 @@ pub mod query;
 pub mod resolver;
 pub mod worker;
 
+pub use check::{ZoneCheck, ZoneHealth, check_zones};
 pub use locate::{LocateError, Located, locate, locate_system};
+pub use memory::NoAnswerMemory;
 pub use resolver::{Lookups, Resolver, ResolverError};
+pub use worker::DnsWorker;
 
 /// The time all lookups for one message (filter, milter) or one request (policy server) may take
 /// together; what is not answered by then counts as not listed.

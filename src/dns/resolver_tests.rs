@@ -161,6 +161,9 @@ fn a_hanging_zone_costs_the_budget_and_no_more() {
     assert_eq!(facts.zone("quick.example"), Some(listed("127.0.0.2")));
     assert_eq!(facts.zone("nx.example"), Some(ZoneResult::NotListed));
     assert_eq!(facts.forward, Some(Forward::NoAnswer));
+    // A timeout leaves no penalty behind: the same client answers the next question at once.
+    let facts = ask(&resolver, "192.0.2.1", &zones(&["quick.example"]), None);
+    assert_eq!(facts.zone("quick.example"), Some(listed("127.0.0.2")));
 }
 
 #[test]
