@@ -3,7 +3,8 @@
 //!
 //! [`Lookups`] is the asynchronous core (for a thread that already runs a tokio runtime, such
 //! as the policy server's [`super::worker::DnsWorker`]); [`Resolver`] wraps it with its own
-//! current-thread runtime as a blocking [`DnsSource`] for the filter and the milter.
+//! current-thread runtime as a blocking [`DnsSource`] for callers that may wait (the filter, the
+//! CLI's `--explain` and `--check-dns`); an event loop uses the worker instead.
 //!
 //! The resolver is asked over UDP, with TCP when an answer comes back truncated. Every name is
 //! absolute (no search domain is ever appended), the hosts file is never read and hickory's own
@@ -227,7 +228,7 @@ fn negative_or_none<T>(error: &NetError, negative: T, none: T) -> T {
 }
 
 /// The blocking DNS client: [`Lookups`] with its own current-thread runtime, for callers that
-/// wait for the answers (the filter, the milter, `--explain`, `--check-dns`). Must not be used
+/// wait for the answers (the filter, `--explain`, `--check-dns`). Must not be used
 /// from inside another tokio runtime.
 #[derive(Debug)]
 pub struct Resolver {

@@ -1,5 +1,5 @@
-//! DNS for the policy server, whose single-threaded event loop must never wait for a lookup:
-//! [`DnsWorker`] owns one thread with its own tokio runtime; the event loop hands it jobs with
+//! DNS for an event loop that must never wait for a lookup (the policy server's; the milter's is
+//! one too): [`DnsWorker`] owns one thread with its own tokio runtime; the event loop hands it jobs with
 //! [`DnsWorker::submit`] (which never blocks), the worker asks them all concurrently, and each
 //! finished job is delivered through a channel with the event loop's [`mio::Waker`] woken, to be
 //! collected with [`DnsWorker::take_finished`].
