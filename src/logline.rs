@@ -8,6 +8,7 @@
 //! then escaped), so none can forge a field or a line.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::decision::{Decision, Reason};
 use crate::escape;
@@ -92,6 +93,17 @@ pub fn list_hit_line(decision: &Decision, facts: &LineFacts<'_>) -> Option<Strin
     ))
 }
 
+/// The line for a DNS list zone that gave no answer within the budget (the message is decided
+/// as if the zone did not list the client):
+/// `dns: no answer from <zone> for <ip> within <budget in seconds> s`.
+pub fn dns_no_answer_line(zone: &str, ip: IpAddr, budget: Duration) -> String {
+    format!(
+        "dns: no answer from {} for {ip} within {} s",
+        escape::shown(zone),
+        budget.as_secs_f64()
+    )
+}
+
 fn line(action: &str, reason: &str, facts: &LineFacts<'_>) -> String {
     format!(
         "action={action}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",
@@ -154,6 +166,19 @@ mod tests {
                 .starts_with("action=pass, reason=triplet found, delay=400, client_name=")
         );
         assert_eq!(list_hit_line(&first, &facts), None);
+    }
+
+    #[test]
+    fn a_dns_zone_without_answer_is_one_escaped_line() {
+        let ip = "2001:db8::7".parse().expect("address");
+        assert_eq!(
+            dns_no_answer_line("list.example", ip, crate::dns::BUDGET),
+            "dns: no answer from list.example for 2001:db8::7 within 1.5 s"
+        );
+        assert_eq!(
+            dns_no_answer_line("a, b\n\\c", ip, Duration::from_secs(2)),
+            "dns: no answer from a\\x2c b\\x0a\\\\c for 2001:db8::7 within 2 s"
+        );
     }
 
     #[test]

@@ -2,8 +2,32 @@
 //! client address and the forward confirmation of a host name that nobody verified yet. They are
 //! fetched before the store's write transaction and handed to the decision as inputs, like the
 //! host name, so no lock is ever held while a lookup waits.
+//!
+//! The parts: [`query`] (the reversed names asked and what counts as a listing), [`mod@locate`]
+//! (where the resolver is), [`resolver`] (the client: [`Lookups`] asynchronous, [`Resolver`]
+//! blocking, one budget per question), [`worker`] (the policy server's DNS thread) with
+//! [`memory`] (its one-minute memory of zones that gave no answer), and [`check`] (the RFC 5782
+//! health check of a zone).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+pub mod check;
+pub mod locate;
+pub mod memory;
+pub mod query;
+pub mod resolver;
+pub mod worker;
+
+pub use check::{ZoneCheck, ZoneHealth, check_zones};
+pub use locate::{LocateError, Located, locate, locate_system};
+pub use memory::NoAnswerMemory;
+pub use resolver::{Lookups, Resolver, ResolverError};
+pub use worker::DnsWorker;
+
+/// The time all lookups for one message (filter, milter) or one request (policy server) may take
+/// together; what is not answered by then counts as not listed.
+pub const BUDGET: Duration = Duration::from_millis(1500);
 
 /// What one DNS list zone said about the client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,3 +98,8 @@ pub trait DnsSource {
     /// Asks everything in `question` at once and waits at most for the budget.
     fn ask(&self, question: &Question<'_>) -> DnsFacts;
 }
+
+/// The DNS server the tests run over loopback (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../tests/support/dns_stub.rs"]
+pub(crate) mod dns_stub;

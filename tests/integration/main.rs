@@ -14,6 +14,8 @@ mod cli_store;
 mod cli_validation;
 mod conf_file;
 mod decision;
+#[path = "../support/dns_stub.rs"]
+mod dns_stub;
 mod ext_check;
 mod ext_engine;
 mod ext_explain;
