@@ -11,7 +11,10 @@ use crate::config::{ListKind, MailboxLists, ServerLists, Settings};
 use crate::pattern::{Pattern, first_match};
 use crate::store::Triplet;
 
+mod embeds;
 mod trace;
+
+pub use embeds::embeds_address;
 
 pub use trace::{ListSeen, Step, Trace, TripletSeen};
 
@@ -544,7 +547,7 @@ pub enum KeyBasis {
     NetworkGroupingOff,
     /// Keyed by network: no verified host name.
     NetworkNoHostName,
-    /// Keyed by network: the host name contains the client address's digits (an end-user line).
+    /// Keyed by network: the host name embeds the client address (an end-user line).
     NetworkAddressInName,
     /// Keyed by network: the host name matches a black domains pattern.
     NetworkBlackPattern,
@@ -625,7 +628,7 @@ fn host_organisation(
         .map(|name| name.trim().trim_end_matches('.').to_ascii_lowercase())
         .filter(|name| !name.is_empty() && name != "unknown")
         .ok_or(KeyBasis::NetworkNoHostName)?;
-    if name_contains_address(&host, ip) {
+    if embeds_address(&host, ip) {
         return Err(KeyBasis::NetworkAddressInName);
     }
     if first_match(domains_black, &host).is_some() {
@@ -637,91 +640,6 @@ fn host_organisation(
             Ok(domain.to_string())
         }
         _ => Err(KeyBasis::NetworkNoRegistrableDomain),
-    }
-}
-
-/// Whether a host name embeds the client address in one of the forms ISPs use for end-user
-/// lines: decimal octets in either order with any separators and optional zero padding
-/// (`198-51-100-7`, `7.100.51.198`, `198051100007`), the last three octets (`dyn-51-100-7`),
-/// the address as one 32-bit number or 8 hex digits; for IPv6, the interface
-/// identifier or the whole address in hex, grouped or not.
-pub fn name_contains_address(host: &str, ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    let host = host.to_ascii_lowercase();
-    match ip {
-        IpAddr::V4(v4) => {
-            let octets = v4.octets().map(u32::from);
-            let runs: Vec<&str> = host
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|run| !run.is_empty())
-                .collect();
-            let values: Vec<Option<u32>> = runs
-                .iter()
-                .map(|run| {
-                    if run.len() <= 3 {
-                        run.parse().ok()
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            let forward = [octets[0], octets[1], octets[2], octets[3]];
-            let reversed = [octets[3], octets[2], octets[1], octets[0]];
-            // The full address, or its last three octets, in either order. Two octets are not
-            // enough: Amazon SES names its servers `a8-17.smtp-out.amazonses.com`.
-            let wanted: [&[u32]; 4] = [&forward, &reversed, &forward[1..], &reversed[..3]];
-            let sequence_found = wanted.iter().any(|needle| {
-                values.windows(needle.len()).any(|window| {
-                    window
-                        .iter()
-                        .zip(needle.iter())
-                        .all(|(v, n)| *v == Some(*n))
-                })
-            });
-            let as_number = u32::from(v4).to_string();
-            let padded = format!(
-                "{:03}{:03}{:03}{:03}",
-                octets[0], octets[1], octets[2], octets[3]
-            );
-            let hex = format!("{:08x}", u32::from(v4));
-            sequence_found
-                || runs.iter().any(|run| *run == as_number || *run == padded)
-                || host.contains(&hex)
-        }
-        IpAddr::V6(v6) => {
-            let full = format!("{:032x}", u128::from(v6));
-            let interface = &full[16..];
-            let hex_only: String = host.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-            if interface != "0000000000000000" && hex_only.contains(interface) {
-                return true;
-            }
-            if hex_only.contains(&full) {
-                return true;
-            }
-            // Groups without leading zeros, as in `2001-db8-0-1--5` or `...-0-0-0-5`: the last
-            // four groups of the address as consecutive hex runs.
-            let groups = v6.segments();
-            let tail: Vec<u16> = groups[4..].to_vec();
-            if tail.iter().all(|g| *g == 0) {
-                return false;
-            }
-            let runs: Vec<Option<u16>> = host
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|run| !run.is_empty())
-                .map(|run| {
-                    if run.len() <= 4 {
-                        u16::from_str_radix(run, 16).ok()
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            runs.windows(tail.len())
-                .any(|window| window.iter().zip(&tail).all(|(v, t)| *v == Some(*t)))
-        }
     }
 }
 
@@ -870,19 +788,6 @@ mod client_key_tests {
                 proptest::prop_assert!(!key.network.is_empty());
             }
         }
-    }
-
-    #[test]
-    fn server_names_with_unrelated_digits_are_not_end_user_lines() {
-        assert!(!name_contains_address(
-            "mail-sor-f41.google.com",
-            ip("209.85.220.41")
-        ));
-        assert!(!name_contains_address("mx2.example.com", ip("192.0.2.2")));
-        assert!(!name_contains_address(
-            "mail.example.com",
-            ip("2001:db8::25")
-        ));
     }
 }
 
