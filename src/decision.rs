@@ -8,12 +8,15 @@ use serde::Serialize;
 
 use crate::bounds;
 use crate::config::{ListKind, MailboxLists, ServerLists, Settings};
+use crate::dns::DnsFacts;
 use crate::pattern::{Pattern, first_match};
 use crate::store::Triplet;
 
+mod clients;
 mod embeds;
 mod trace;
 
+pub use clients::{Suspicion, ZoneSeen, name_suspicion, verified_name};
 pub use embeds::embeds_address;
 
 pub use trace::{ListSeen, Step, Trace, TripletSeen};
@@ -65,6 +68,11 @@ pub enum Reason {
     ServerWhite,
     /// The sender matched the server black list.
     ServerBlack,
+    /// The client address is listed on a DNS whitelist zone (the zone is the decision's
+    /// `pattern`; logged as `dnswl <zone>`).
+    Dnswl,
+    /// Selective greylisting: the client is not suspicious.
+    TrustedClient,
     /// The client network is auto-whitelisted.
     ClientAwl,
     /// Unknown or expired triplet: recorded, deferred.
@@ -89,6 +97,8 @@ impl Reason {
             Reason::MailboxBlack => "user black list",
             Reason::ServerWhite => "server white list",
             Reason::ServerBlack => "server black list",
+            Reason::Dnswl => "dnswl",
+            Reason::TrustedClient => "trusted client",
             Reason::ClientAwl => "client AWL",
             Reason::New => "new",
             Reason::EarlyRetry => "early-retry",
@@ -119,7 +129,7 @@ pub struct Decision {
     pub verdict: Verdict,
     /// The rule that decided.
     pub reason: Reason,
-    /// The list pattern that matched, for list rules.
+    /// The list pattern that matched, for list rules; the listing zone for [`Reason::Dnswl`].
     pub pattern: Option<String>,
     /// Seconds the triplet waited, on its first pass only (for `X-Greylist`).
     pub delay: Option<i64>,
@@ -151,14 +161,32 @@ impl Decision {
 pub struct Request<'a> {
     /// Client IP address; `None` for local injection.
     pub client_ip: Option<IpAddr>,
-    /// Verified (forward-confirmed) client host name, if any.
+    /// Client host name, if any: verified (forward-confirmed) unless `client_name_unconfirmed`.
     pub client_name: Option<&'a str>,
+    /// Whether nobody verified `client_name` yet (the filter's name from a qmail-form
+    /// `Received:` header): with `greylist-clients suspicious` it then counts only when
+    /// `dns.forward` is [`crate::dns::Forward::Confirmed`].
+    pub client_name_unconfirmed: bool,
+    /// What DNS said about the client (zones not in the facts count as not listed).
+    pub dns: &'a DnsFacts,
     /// Envelope sender as given (empty for bounces).
     pub sender: &'a str,
     /// Envelope recipient as given.
     pub recipient: &'a str,
     /// Whether the client authenticated or is a relay client.
     pub authenticated: bool,
+}
+
+impl<'a> Request<'a> {
+    /// The client host name the rules may use ([`verified_name`]).
+    pub fn verified_name(&self, settings: &Settings) -> Option<&'a str> {
+        verified_name(
+            settings,
+            self.client_name,
+            self.client_name_unconfirmed,
+            self.dns,
+        )
+    }
 }
 
 /// Server-wide lists, compiled.
@@ -168,6 +196,8 @@ pub struct CompiledLists {
     white: Vec<Pattern>,
     domains_white: Vec<Pattern>,
     domains_black: Vec<Pattern>,
+    dnswl_zones: Vec<String>,
+    dnsbl_zones: Vec<String>,
 }
 
 impl CompiledLists {
@@ -179,7 +209,19 @@ impl CompiledLists {
             white: compile(ListKind::White),
             domains_white: compile(ListKind::DomainsWhite),
             domains_black: compile(ListKind::DomainsBlack),
+            dnswl_zones: lists.dnswl_zones.clone(),
+            dnsbl_zones: lists.dnsbl_zones.clone(),
         }
+    }
+
+    /// The DNS whitelist zones, in list order.
+    pub fn dnswl_zones(&self) -> &[String] {
+        &self.dnswl_zones
+    }
+
+    /// The DNS blocklist zones, in list order.
+    pub fn dnsbl_zones(&self) -> &[String] {
+        &self.dnsbl_zones
     }
 
     /// The black host patterns (also used to tell end-user lines from mail servers).
@@ -228,7 +270,7 @@ pub enum PolicyOutcome {
     Greylist(IpAddr),
 }
 
-/// Steps 1–4 of DESIGN.md §4: the rules that need no triplet.
+/// Steps 1–4, 4a and 4b of DESIGN.md §4: the rules that need no triplet.
 pub fn decide_by_policy(
     settings: &Settings,
     lists: &CompiledLists,
@@ -246,15 +288,27 @@ pub fn decide_by_policy_traced(
     request: &Request<'_>,
     trace: &mut Trace,
 ) -> PolicyOutcome {
-    match policy_rules(settings, lists, recipient, request, trace) {
-        Some(decision) => PolicyOutcome::Decided(decision),
-        None => match request.client_ip {
-            Some(ip) => PolicyOutcome::Greylist(ip),
-            None => {
-                PolicyOutcome::Decided(Decision::by_rule(Verdict::Pass, Reason::LocalInjection))
-            }
-        },
+    if let Some(decision) = policy_rules(settings, lists, recipient, request, trace) {
+        return PolicyOutcome::Decided(decision);
     }
+    let Some(ip) = request.client_ip else {
+        return PolicyOutcome::Decided(Decision::by_rule(Verdict::Pass, Reason::LocalInjection));
+    };
+    match clients::dns_rules(settings, lists, request, ip, trace) {
+        Some(decision) => PolicyOutcome::Decided(decision),
+        None => PolicyOutcome::Greylist(ip),
+    }
+}
+
+/// Steps 1–4 alone (no DNS answers needed): the decision when one of them decides. A client
+/// that none of them decides is the one whose DNS lists are worth asking.
+pub fn decide_by_lists(
+    settings: &Settings,
+    lists: &CompiledLists,
+    recipient: &RecipientPolicy,
+    request: &Request<'_>,
+) -> Option<Decision> {
+    policy_rules(settings, lists, recipient, request, &mut Trace::off())
 }
 
 fn policy_rules(
@@ -288,18 +342,13 @@ fn policy_rules(
     }
     // A name too long to be a DNS name, or a sender over the value limit, matches no pattern:
     // it is greylisted under its bounded key, and costs the matcher nothing.
+    let client_name = request.verified_name(settings);
     let host_lists = [
         (&lists.domains_white, Verdict::Pass, Reason::WhiteHost),
         (&lists.domains_black, Verdict::Reject, Reason::BlackHost),
     ];
     for (patterns, verdict, rule) in host_lists {
-        let decided = list_rule(
-            patterns,
-            request.client_name,
-            bounds::host_matchable,
-            rule,
-            trace,
-        );
+        let decided = list_rule(patterns, client_name, bounds::host_matchable, rule, trace);
         if let Some(pattern) = decided {
             return Some(Decision::by_pattern(verdict, rule, pattern));
         }
