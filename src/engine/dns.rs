@@ -130,27 +130,29 @@ pub fn plan_dns_with(
         forward: Some(Forward::Confirmed),
         ..DnsFacts::default()
     };
-    let undecided = |facts: &DnsFacts| {
-        message
-            .recipients
-            .iter()
-            .zip(policies)
-            .any(|(recipient, policy)| {
-                let request = Request {
-                    client_ip: Some(ip),
-                    client_name: name,
-                    client_name_unconfirmed: unconfirmed,
-                    dns: facts,
-                    sender: &sender,
-                    recipient,
-                    authenticated: message.authenticated,
-                };
-                decide_by_lists(settings, lists, policy, &request).is_none()
-            })
+    let by_lists = |recipient: &str, policy: &RecipientPolicy, facts: &DnsFacts| {
+        let request = Request {
+            client_ip: Some(ip),
+            client_name: name,
+            client_name_unconfirmed: unconfirmed,
+            dns: facts,
+            sender: &sender,
+            recipient,
+            authenticated: message.authenticated,
+        };
+        decide_by_lists(settings, lists, policy, &request)
     };
     // With a confirmation pending, the lists may decide differently once the name counts (a
-    // white host pattern): a recipient is settled only if they decide it both ways.
-    let open = undecided(&unanswered) || (pending && undecided(&confirmed));
+    // white host pattern beats the black sender list): a recipient is settled only when they
+    // decide it, and the same way whether or not the name is confirmed.
+    let open = message
+        .recipients
+        .iter()
+        .zip(policies)
+        .any(|(recipient, policy)| {
+            let without = by_lists(recipient, policy, &unanswered);
+            without.is_none() || (pending && by_lists(recipient, policy, &confirmed) != without)
+        });
     if !open {
         return None;
     }
@@ -211,10 +213,22 @@ pub fn check_message_dns(
         plan = plan_dns(tx, &mut ConfigCache::single_transaction(), message)?;
         Ok(())
     })?;
+    decide_with_plan(store, component, message, now, dns, plan.as_ref())
+}
+
+/// The rest of [`check_message_dns`] once the plan is known: no transaction is open here.
+fn decide_with_plan(
+    store: &mut dyn Store,
+    component: Component,
+    message: &Message,
+    now: i64,
+    dns: &dyn DnsSource,
+    plan: Option<&DnsPlan>,
+) -> Result<MessageOutcome, StoreError> {
     let mut message = message.clone();
     // DNS answer cache, get: the lead connects the store's cached answers here (read above),
     // merging them into `message.dns` so that `plan.remaining(&message.dns)` asks only the rest.
-    if let Some(rest) = plan.as_ref().and_then(|plan| plan.remaining(&message.dns)) {
+    if let Some(rest) = plan.and_then(|plan| plan.remaining(&message.dns)) {
         let asked = dns.ask(&rest.question());
         message.dns = merge_facts(&message.dns, &asked);
     }
@@ -235,3 +249,6 @@ pub fn check_message_dns(
         recipients: Vec::new(),
     }))
 }
+
+#[cfg(test)]
+mod tests;
