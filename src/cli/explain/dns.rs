@@ -66,3 +66,52 @@ pub(super) fn render_clients(
         pattern: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    // The texts `--explain` shows for steps 4a and 4b, zones escaped as stored values.
+    #[test]
+    fn dns_steps_in_words() {
+        let listed = ZoneResult::Listed(Ipv4Addr::new(127, 0, 0, 2));
+        let step = render_dnswl(
+            &[
+                ("a.wl.example".to_string(), Some(ZoneResult::NoAnswer)),
+                ("b.wl.example".to_string(), Some(listed)),
+            ],
+            Some("b.wl.example"),
+        );
+        assert_eq!(
+            step.result,
+            "a.wl.example: no answer (not listed); b.wl.example: listed (127.0.0.2): \
+             dnswl b.wl.example: pass"
+        );
+        let bl = vec![("bl.example\n".to_string(), Some(listed))];
+        let dnsbl = Suspicion::Dnsbl {
+            zone: "bl.example\n".to_string(),
+            answer: Ipv4Addr::new(127, 0, 0, 2),
+        };
+        let step = render_clients(Some(Forward::Confirmed), &bl, &dnsbl);
+        assert_eq!(
+            step.result,
+            "forward lookup confirms the name; bl.example\\x0a: listed (127.0.0.2); \
+             suspicious: dnsbl bl.example\\x0a 127.0.0.2"
+        );
+        for (suspicion, text) in [
+            (
+                Suspicion::NameEmbedsAddress,
+                "suspicious: name embeds the address",
+            ),
+            (
+                Suspicion::NoVerifiedName,
+                "suspicious: no verified host name",
+            ),
+            (Suspicion::Trusted, "trusted client: pass"),
+        ] {
+            assert_eq!(render_clients(None, &[], &suspicion).result, text);
+        }
+    }
+}

@@ -184,6 +184,14 @@ fn plan_cases() -> Vec<PlanCase> {
             None,
         ),
         row(
+            "suspicious, verified good name, no zones: 4b decides without DNS",
+            Suspicious,
+            &[],
+            &[],
+            message(Some(GOOD), false),
+            None,
+        ),
+        row(
             "suspicious, unconfirmed good name: confirm and DNSBL",
             Suspicious,
             &[],
