@@ -251,4 +251,6 @@ fn decide_with_plan(
 }
 
 #[cfg(test)]
+mod store_tests;
+#[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use crate::engine::check_message_for;
 use crate::store::{SqliteStore, Triplet, TripletKey};
 
 /// Answers from a table (zones not in it: not listed) and records every question.
-struct FakeDns {
+pub(super) struct FakeDns {
     table: Vec<(&'static str, ZoneResult)>,
     forward: Forward,
     asked: RefCell<Vec<(Vec<String>, Option<String>)>>,
@@ -21,7 +21,7 @@ struct FakeDns {
 }
 
 impl FakeDns {
-    fn new(table: Vec<(&'static str, ZoneResult)>) -> FakeDns {
+    pub(super) fn new(table: Vec<(&'static str, ZoneResult)>) -> FakeDns {
         FakeDns {
             table,
             forward: Forward::Confirmed,
@@ -76,10 +76,10 @@ impl DnsSource for FakeDns {
     }
 }
 
-const GOOD: &str = "mx1.sender.example.com";
-const LINE: &str = "c-198-51-100-7.hsd1.ma.comcast.net";
+pub(super) const GOOD: &str = "mx1.sender.example.com";
+pub(super) const LINE: &str = "c-198-51-100-7.hsd1.ma.comcast.net";
 
-fn message(name: Option<&str>, unconfirmed: bool) -> Message {
+pub(super) fn message(name: Option<&str>, unconfirmed: bool) -> Message {
     Message {
         client_ip: "198.51.100.7".parse().ok(),
         client_name: name.map(str::to_string),
@@ -90,7 +90,7 @@ fn message(name: Option<&str>, unconfirmed: bool) -> Message {
     }
 }
 
-fn zones(list: &[&str]) -> Vec<String> {
+pub(super) fn zones(list: &[&str]) -> Vec<String> {
     list.iter().map(|z| z.to_string()).collect()
 }
 
@@ -302,7 +302,7 @@ fn pending_confirmation_keeps_the_plan_when_the_name_could_decide() {
     assert_eq!(plan.and_then(|p| p.confirm), Some(GOOD.to_string()));
 }
 
-fn store() -> (tempfile::TempDir, SqliteStore) {
+pub(super) fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::TempDir::new().unwrap();
     let store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
     (dir, store)
@@ -455,41 +455,4 @@ fn remaining_cacheable_and_merged_answers() {
     assert_eq!(merged.zone("b.example"), Some(listed));
     assert_eq!(merged.forward, Some(Forward::Confirmed));
     assert_eq!(plan.remaining(&merged), None);
-}
-
-// The decision-log row of a DNS pass: the reason is the fixed name (`dnswl`, `trusted
-// client`) that reports and counters group by, the zone stays in the pattern, and no client key
-// is recorded since no triplet was written.
-#[test]
-fn log_rows_of_dns_passes() {
-    use crate::decision::{Decision, Verdict};
-    let message = message(Some(GOOD), false);
-    let facts = super::super::LoggedFacts {
-        message: &message,
-        sender: &message.sender,
-        recipient: "u@local.example",
-    };
-    let key = crate::decision::client_key(
-        "198.51.100.7".parse().unwrap(),
-        Some(GOOD),
-        &Settings::default(),
-        &[],
-    );
-    for (reason, zone, text) in [
-        (Reason::Dnswl, Some("wl.example"), "dnswl"),
-        (Reason::TrustedClient, None, "trusted client"),
-    ] {
-        let decision = Decision {
-            verdict: Verdict::Pass,
-            reason,
-            pattern: zone.map(str::to_string),
-            delay: None,
-            write: None,
-        };
-        let row = super::super::log_entry(&facts, Some(&key), &decision, 1_000);
-        assert_eq!(row.reason, text);
-        assert_eq!(row.pattern.as_deref(), zone);
-        assert_eq!(row.client_key, "");
-        assert_eq!(row.organisation, "example.com");
-    }
 }
