@@ -66,6 +66,13 @@ pub fn decision_line(decision: &Decision, facts: &LineFacts<'_>) -> String {
             reason = format!("{reason} ({missing}s missing)");
         }
         (Reason::TripletFound, _, Some(delay)) => reason = format!("{reason}, delay={delay}"),
+        // The listing zone is part of the reason (`dnswl list.dnswl.org`); it comes from the
+        // store, so it is escaped like every stored value.
+        (Reason::Dnswl, _, _) => {
+            if let Some(zone) = &decision.pattern {
+                reason = format!("{reason} {}", escape::shown(zone));
+            }
+        }
         _ => {}
     }
     line(decision.verdict.as_str(), &reason, facts)
@@ -166,6 +173,35 @@ mod tests {
                 .starts_with("action=pass, reason=triplet found, delay=400, client_name=")
         );
         assert_eq!(list_hit_line(&first, &facts), None);
+    }
+
+    // Selective greylisting's passes: the DNSWL pass names its zone, the trusted client passes
+    // by a fixed text; neither writes Plesk's list-hit line.
+    #[test]
+    fn dns_list_and_trusted_client_reasons() {
+        let sender = Shown::text("a@s.example");
+        let recipient = Shown::text("u@l.example");
+        let facts = LineFacts {
+            client_name: Some("mx.s.example"),
+            client_ip: "192.0.2.7".parse().ok(),
+            sender: &sender,
+            recipient: &recipient,
+        };
+        let dnswl = Decision {
+            pattern: Some("list.dnswl.example, x".to_string()),
+            ..decision(Verdict::Pass, Reason::Dnswl)
+        };
+        assert!(
+            decision_line(&dnswl, &facts)
+                .starts_with("action=pass, reason=dnswl list.dnswl.example\\x2c x, client_name=")
+        );
+        assert_eq!(list_hit_line(&dnswl, &facts), None);
+        let trusted = decision(Verdict::Pass, Reason::TrustedClient);
+        assert!(
+            decision_line(&trusted, &facts)
+                .starts_with("action=pass, reason=trusted client, client_name=mx.s.example, ")
+        );
+        assert_eq!(list_hit_line(&trusted, &facts), None);
     }
 
     #[test]

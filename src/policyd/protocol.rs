@@ -297,6 +297,7 @@ pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed 
             sender: attrs.get("sender").unwrap_or("").to_string(),
             recipients: vec![recipient.to_string()],
             authenticated,
+            ..Message::default()
         },
         now,
     }

@@ -210,6 +210,7 @@ fn message() -> Message {
         sender: "a@origin.example".to_string(),
         recipients: vec!["u@local.example".to_string()],
         authenticated: false,
+        ..Message::default()
     }
 }
 
