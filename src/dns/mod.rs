@@ -17,12 +17,14 @@ pub mod locate;
 pub mod memory;
 pub mod query;
 pub mod resolver;
+mod system;
 pub mod worker;
 
 pub use check::{ZoneCheck, ZoneHealth, check_zones};
 pub use locate::{LocateError, Located, locate, locate_system};
 pub use memory::NoAnswerMemory;
 pub use resolver::{Lookups, Resolver, ResolverError};
+pub use system::SystemResolver;
 pub use worker::DnsWorker;
 
 /// The time all lookups for one message (filter, milter) or one request (policy server) may take
@@ -70,6 +72,29 @@ pub struct DnsFacts {
 }
 
 impl DnsFacts {
+    /// The facts of a question nobody answered: every zone (each once) and the forward lookup
+    /// without answer.
+    pub fn unanswered(zones: &[String], confirm: bool) -> DnsFacts {
+        DnsFacts {
+            zones: query::unique_zones(zones)
+                .into_iter()
+                .map(|zone| ZoneAnswer {
+                    zone,
+                    result: ZoneResult::NoAnswer,
+                })
+                .collect(),
+            forward: confirm.then_some(Forward::NoAnswer),
+        }
+    }
+
+    /// The zones asked that gave no answer.
+    pub fn unanswered_zones(&self) -> impl Iterator<Item = &str> {
+        self.zones
+            .iter()
+            .filter(|answer| answer.result == ZoneResult::NoAnswer)
+            .map(|answer| answer.zone.as_str())
+    }
+
     /// The answer of `zone` (compared ignoring case), if it was asked.
     pub fn zone(&self, zone: &str) -> Option<ZoneResult> {
         self.zones

@@ -18,7 +18,7 @@ use tokio::sync::mpsc as tokio_mpsc;
 
 use super::memory::NoAnswerMemory;
 use super::query::unique_zones;
-use super::{DnsFacts, Forward, Lookups, Question, ResolverError, ZoneAnswer, ZoneResult};
+use super::{DnsFacts, Lookups, Question, ResolverError, ZoneAnswer, ZoneResult};
 
 /// Jobs submitted and not finished yet, at most. A job submitted beyond that is finished at once
 /// with every zone [`ZoneResult::NoAnswer`] (and the forward lookup [`Forward::NoAnswer`]): the
@@ -167,16 +167,7 @@ impl Drop for DnsWorker {
 
 /// The facts of a job that was not asked: every zone and the forward lookup without answer.
 fn unanswered(job: &Job) -> DnsFacts {
-    DnsFacts {
-        zones: unique_zones(&job.zones)
-            .into_iter()
-            .map(|zone| ZoneAnswer {
-                zone,
-                result: ZoneResult::NoAnswer,
-            })
-            .collect(),
-        forward: job.confirm.as_ref().map(|_| Forward::NoAnswer),
-    }
+    DnsFacts::unanswered(&job.zones, job.confirm.is_some())
 }
 
 /// Asks one job: the zones remembered as unanswered for this address are not asked again, the
