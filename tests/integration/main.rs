@@ -14,6 +14,8 @@ mod cli_store;
 mod cli_validation;
 mod conf_file;
 mod decision;
+mod dns_cache;
+mod dns_lists;
 mod ext_check;
 mod ext_engine;
 mod ext_explain;
