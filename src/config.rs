@@ -13,7 +13,9 @@ use crate::pattern::{Pattern, same_pattern};
 mod table;
 mod zones;
 
-pub use table::{GREYLIST_CLIENTS_WORDS, SETTINGS, SettingDef, SettingKind, SettingValueError, setting_by_key};
+pub use table::{
+    GREYLIST_CLIENTS_WORDS, SETTINGS, SettingDef, SettingKind, SettingValueError, setting_by_key,
+};
 pub use zones::{edit_zones, parse_zone};
 
 /// Upper bound of the grey and penalty intervals, in minutes (30 days).

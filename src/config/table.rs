@@ -6,8 +6,8 @@
 //! field and its use in the decision).
 
 use super::{
-    GreylistClients, MAX_AWL_COUNT, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MAX_LOG_RETENTION, Settings, ValueError,
-    parse_duration, parse_in_range, parse_on_off, parse_true_false,
+    GreylistClients, MAX_AWL_COUNT, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MAX_LOG_RETENTION,
+    Settings, ValueError, parse_duration, parse_in_range, parse_on_off, parse_true_false,
 };
 
 /// Why a value typed for a setting was refused.

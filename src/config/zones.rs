@@ -10,7 +10,10 @@ use super::{EditGroup, ListEdit, ValueError};
 /// name is asked in DNS as given.
 pub fn parse_zone(value: &str) -> Result<String, ValueError> {
     let bad = || ValueError::Zone(crate::bounds::abridged(value));
-    let zone = value.strip_suffix('.').unwrap_or(value).to_ascii_lowercase();
+    let zone = value
+        .strip_suffix('.')
+        .unwrap_or(value)
+        .to_ascii_lowercase();
     if zone.is_empty() || zone.len() > 253 {
         return Err(bad());
     }
@@ -19,7 +22,9 @@ pub fn parse_zone(value: &str) -> Result<String, ValueError> {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !valid {
             return Err(bad());
         }

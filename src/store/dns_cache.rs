@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(encode_zone(ZoneResult::NoAnswer), None);
         assert_eq!(decode_zone("z".into(), "garbage"), None);
         for forward in [Forward::Confirmed, Forward::NotConfirmed] {
-            assert_eq!(decode_forward(encode_forward(forward).unwrap()), Some(forward));
+            assert_eq!(
+                decode_forward(encode_forward(forward).unwrap()),
+                Some(forward)
+            );
         }
         assert_eq!(encode_forward(Forward::NoAnswer), None);
     }

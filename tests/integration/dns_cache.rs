@@ -75,14 +75,22 @@ fn zone_answers_live_for_an_hour(backend: Backend) {
             NOW,
         )
     });
-    let asked = ["zen.spamhaus.org", "bl.example", "list.dnswl.org", "never.example"];
+    let asked = [
+        "zen.spamhaus.org",
+        "bl.example",
+        "list.dnswl.org",
+        "never.example",
+    ];
     let expected = vec![
         answer("zen.spamhaus.org", ZoneResult::NotListed),
         answer("list.dnswl.org", listed(2)),
     ];
     assert_eq!(cached(store.as_mut(), client, &asked, NOW), expected);
     let last_second = NOW + DNS_CACHE_SECONDS - 1;
-    assert_eq!(cached(store.as_mut(), client, &asked, last_second), expected);
+    assert_eq!(
+        cached(store.as_mut(), client, &asked, last_second),
+        expected
+    );
     // Expired at now + 3600.
     let expiry = NOW + DNS_CACHE_SECONDS;
     assert_eq!(cached(store.as_mut(), client, &asked, expiry), vec![]);
@@ -114,7 +122,11 @@ fn zone_answers_are_replaced(backend: Backend) {
     });
     let later = NOW + 1_800;
     write(store.as_mut(), |tx| {
-        tx.dns_cache_put(client, &[answer("bl.example", ZoneResult::NotListed)], later)
+        tx.dns_cache_put(
+            client,
+            &[answer("bl.example", ZoneResult::NotListed)],
+            later,
+        )
     });
     write(store.as_mut(), |tx| {
         tx.dns_cache_put(client, &[answer("bl.example", ZoneResult::NoAnswer)], later)
@@ -125,7 +137,12 @@ fn zone_answers_are_replaced(backend: Backend) {
         vec![answer("bl.example", ZoneResult::NotListed)]
     );
     assert_eq!(
-        cached(store.as_mut(), client, &["bl.example"], later + DNS_CACHE_SECONDS),
+        cached(
+            store.as_mut(),
+            client,
+            &["bl.example"],
+            later + DNS_CACHE_SECONDS
+        ),
         vec![]
     );
 }
@@ -157,7 +174,12 @@ fn forward_confirmations_are_cached(backend: Backend) {
         None
     );
     assert_eq!(
-        forward(store.as_mut(), client, "mail.example.com", NOW + DNS_CACHE_SECONDS),
+        forward(
+            store.as_mut(),
+            client,
+            "mail.example.com",
+            NOW + DNS_CACHE_SECONDS
+        ),
         None
     );
     write(store.as_mut(), |tx| {
@@ -168,7 +190,10 @@ fn forward_confirmations_are_cached(backend: Backend) {
         Some(Forward::NotConfirmed)
     );
     // A zone and a forward row never answer for each other.
-    assert_eq!(cached(store.as_mut(), client, &["other.example"], now), vec![]);
+    assert_eq!(
+        cached(store.as_mut(), client, &["other.example"], now),
+        vec![]
+    );
 
     let hostile = format!("{}.example", "x".repeat(5_000));
     write(store.as_mut(), |tx| {
@@ -214,7 +239,9 @@ fn expired_rows_are_purged_with_triplets(backend: Backend) {
 
     // The mail path's bounded purge (a limit of 1 row per call) gets there in a few calls.
     for _ in 0..4 {
-        write(store.as_mut(), |tx| tx.purge_expired_batch(purge_time, 1).map(|_| ()));
+        write(store.as_mut(), |tx| {
+            tx.purge_expired_batch(purge_time, 1).map(|_| ())
+        });
     }
     assert_eq!(rows_left(store.as_mut(), old), (0, false));
     assert_eq!(rows_left(store.as_mut(), fresh), (2, true));
@@ -244,8 +271,14 @@ on_both_stores!(
 #[test]
 fn schema_6_database_is_migrated_to_7_keeping_its_data() {
     let t = Test::new();
-    t.run(&["-u", "-blacklist", "add:*@kept.example", "-grey-interval", "7"])
-        .stdout(SERVER_UPDATED);
+    t.run(&[
+        "-u",
+        "-blacklist",
+        "add:*@kept.example",
+        "-grey-interval",
+        "7",
+    ])
+    .stdout(SERVER_UPDATED);
     {
         let conn = Connection::open(t.db()).unwrap();
         conn.execute_batch(
@@ -259,7 +292,10 @@ fn schema_6_database_is_migrated_to_7_keeping_its_data() {
         .unwrap();
     }
     let info = t.run(&["-i", "--json"]).json();
-    assert_eq!(info["lists"]["black"], serde_json::json!(["*@kept.example"]));
+    assert_eq!(
+        info["lists"]["black"],
+        serde_json::json!(["*@kept.example"])
+    );
     assert_eq!(info["settings"]["grey_interval"], 7);
     assert_eq!(info["settings"]["greylist_clients"], "all");
     let conn = Connection::open(t.db()).unwrap();

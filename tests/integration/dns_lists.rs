@@ -63,7 +63,10 @@ fn zone_edits_and_display(backend: Backend) {
         ],
     );
     let after = lists(&t);
-    assert_eq!(after["dnswl_zones"], json!(["list.dnswl.org", "swl.example"]));
+    assert_eq!(
+        after["dnswl_zones"],
+        json!(["list.dnswl.org", "swl.example"])
+    );
     assert_eq!(after["dnsbl_zones"], json!(["bl.example", "ix.example"]));
     let text = t.run(&["-i", "--extended"]).stdout.clone();
     let tail = "Greylist clients       suspicious\n\n\
@@ -73,9 +76,13 @@ fn zone_edits_and_display(backend: Backend) {
     assert!(text.ends_with(tail), "{text}");
     // Plesk's command prints Plesk's text only.
     let plain = t.run(&["-i"]).stdout.clone();
-    assert!(!plain.contains("zones") && !plain.contains("Greylist clients"), "{plain}");
+    assert!(
+        !plain.contains("zones") && !plain.contains("Greylist clients"),
+        "{plain}"
+    );
     // Back to the default.
-    t.run(&["-u", "-greylist-clients", "all"]).stdout(SERVER_UPDATED);
+    t.run(&["-u", "-greylist-clients", "all"])
+        .stdout(SERVER_UPDATED);
     assert_eq!(
         t.run(&["-i", "--json"]).json()["settings"]["greylist_clients"],
         "all"
@@ -88,10 +95,18 @@ fn bad_values_change_nothing(backend: Backend) {
     let t = configured(backend);
     let before = t.run(&["--export"]).stdout.clone();
     for (option, value, named) in [
-        ("-dnswl-zones", "add:ok.example,*.dnswl.example", "*.dnswl.example"),
+        (
+            "-dnswl-zones",
+            "add:ok.example,*.dnswl.example",
+            "*.dnswl.example",
+        ),
         ("-dnsbl-zones", "add:-bad.example", "-bad.example"),
         ("-dnsbl-zones", "add:a..example", "a..example"),
-        ("-dnsbl-zones", "add:under_score.example", "under_score.example"),
+        (
+            "-dnsbl-zones",
+            "add:under_score.example",
+            "under_score.example",
+        ),
         ("-dnswl-zones", "add:bücher.example", "bücher.example"),
         ("-dnswl-zones", "add:x", "add:x"),
         ("-dnswl-zones", "put:x.example", "put"),
@@ -99,10 +114,22 @@ fn bad_values_change_nothing(backend: Backend) {
         ("-greylist-clients", "Suspicious", "Suspicious"),
     ] {
         let long = format!("add:{}.example", "a".repeat(64));
-        let value = if value == "add:x" { long.as_str() } else { value };
+        let value = if value == "add:x" {
+            long.as_str()
+        } else {
+            value
+        };
         let named = if named == "add:x" { &long[4..] } else { named };
-        t.run(&["-u", "-grey-interval", "9", "-dnsbl-zones", "add:new.example", option, value])
-            .bad_input(&[option, named]);
+        t.run(&[
+            "-u",
+            "-grey-interval",
+            "9",
+            "-dnsbl-zones",
+            "add:new.example",
+            option,
+            value,
+        ])
+        .bad_input(&[option, named]);
         assert_eq!(t.run(&["--export"]).stdout, before, "{option} {value}");
     }
     // The zone options belong to --update-server only.
@@ -130,7 +157,10 @@ fn export_import_round_trip(backend: Backend) {
         target.run(&["-i", "--extended"]).stdout,
         t.run(&["-i", "--extended"]).stdout
     );
-    assert_eq!(target.run(&["--export"]).stdout, t.run(&["--export"]).stdout);
+    assert_eq!(
+        target.run(&["--export"]).stdout,
+        t.run(&["--export"]).stdout
+    );
 }
 
 // An export written before the setting and the zone lists existed (version 2) still imports:
@@ -140,7 +170,10 @@ fn older_export_imports_with_defaults(backend: Backend) {
     let t = configured(backend);
     let mut old = t.run(&["--export"]).json();
     old["version"] = json!(2);
-    old["settings"].as_object_mut().unwrap().remove("greylist_clients");
+    old["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("greylist_clients");
     let lists = old["lists"].as_object_mut().unwrap();
     lists.remove("dnswl_zones");
     lists.remove("dnsbl_zones");
@@ -186,7 +219,8 @@ fn older_export_imports_with_defaults(backend: Backend) {
 // --import-plesk sets Plesk's settings and lists and leaves ours alone.
 fn import_plesk_leaves_them_alone(backend: Backend) {
     let t = configured(backend);
-    let plesk = INFO_SERVER_DEFAULTS.replace("Grey interval          5", "Grey interval          8");
+    let plesk =
+        INFO_SERVER_DEFAULTS.replace("Grey interval          5", "Grey interval          8");
     let file = write(&t, "plesk.txt", &plesk);
     let out = t.run(&["--import-plesk", &file]);
     assert_eq!(out.code, 0, "{}", out.stderr);

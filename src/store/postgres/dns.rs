@@ -115,7 +115,11 @@ impl PgTx<'_> {
 
     /// Deletes expired cache rows, at most `limit` when given (skipping rows another
     /// transaction holds, as the bounded triplet purge does).
-    pub(super) fn purge_dns_cache(&mut self, now: i64, limit: Option<u64>) -> Result<(), StoreError> {
+    pub(super) fn purge_dns_cache(
+        &mut self,
+        now: i64,
+        limit: Option<u64>,
+    ) -> Result<(), StoreError> {
         match limit {
             None => self.execute("DELETE FROM gl_dns_cache WHERE expires <= $1", &[&now]),
             Some(limit) => {
