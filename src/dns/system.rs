@@ -67,7 +67,11 @@ mod tests {
             _ => None,
         };
         let system = SystemResolver::new(&env);
-        assert_eq!(system.error(), None, "nothing is located before the first question");
+        assert_eq!(
+            system.error(),
+            None,
+            "nothing is located before the first question"
+        );
         let zones = vec!["list.example".to_string(), "LIST.example".to_string()];
         let facts = system.ask(&Question {
             ip: "192.0.2.1".parse().unwrap(),
@@ -77,6 +81,10 @@ mod tests {
         assert_eq!(facts.zones.len(), 1);
         assert_eq!(facts.zone("list.example"), Some(ZoneResult::NoAnswer));
         assert_eq!(facts.forward, Some(Forward::NoAnswer));
-        assert!(system.error().is_some_and(|why| why.contains("not-an-address")));
+        assert!(
+            system
+                .error()
+                .is_some_and(|why| why.contains("not-an-address"))
+        );
     }
 }

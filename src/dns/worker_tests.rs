@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use super::*;
+use crate::dns::Forward;
 use crate::dns::dns_stub::{DnsStub, Reply, addresses};
 
 const WAKE: Token = Token(7);
