@@ -197,26 +197,66 @@ pub fn plan_dns(
     Ok(plan_dns_with(settings, lists, &policies, message))
 }
 
-/// Decides a message with DNS: reads the configuration in a read transaction, asks `dns` what
-/// it needs with no transaction open, then decides and records the triplets in the write
-/// transaction (which reads the configuration again: answers for zones removed meanwhile are
-/// ignored). The message's own `dns` facts are kept; new answers are added to them.
+/// What DNS (and the store's cache of its answers) told about a message's client.
+pub type Asked = DnsFacts;
+
+/// The answers the store's cache holds for `plan` (unexpired ones only).
+pub fn cached_facts(tx: &mut dyn Tx, plan: &DnsPlan, now: i64) -> Result<DnsFacts, StoreError> {
+    let zones = tx.dns_cache_get(plan.ip, &plan.zones, now)?;
+    let forward = match &plan.confirm {
+        Some(name) => tx.forward_cache_get(plan.ip, name, now)?,
+        None => None,
+    };
+    Ok(DnsFacts { zones, forward })
+}
+
+/// Stores the real answers of `asked` (never a missing answer) in the cache.
+pub fn cache_answers(
+    tx: &mut dyn Tx,
+    plan_ip: IpAddr,
+    confirm: Option<&str>,
+    asked: &DnsFacts,
+    now: i64,
+) -> Result<(), StoreError> {
+    let keep = DnsPlan::cacheable(asked);
+    if !keep.zones.is_empty() {
+        tx.dns_cache_put(plan_ip, &keep.zones, now)?;
+    }
+    if let (Some(name), Some(forward)) = (confirm, keep.forward) {
+        tx.forward_cache_put(plan_ip, name, forward, now)?;
+    }
+    Ok(())
+}
+
+/// Decides a message with DNS: reads the configuration and the cached answers in a read
+/// transaction, asks `dns` what is still missing with no transaction open, then decides, records
+/// the triplets and caches the new answers in the write transaction (which reads the
+/// configuration again: answers for zones removed meanwhile are ignored). The message's own
+/// `dns` facts are kept. Also returns what was asked live (to log the zones that did not answer).
 pub fn check_message_dns(
     store: &mut dyn Store,
     component: Component,
     message: &Message,
     now: i64,
     dns: &dyn DnsSource,
-) -> Result<MessageOutcome, StoreError> {
+) -> Result<(MessageOutcome, Asked), StoreError> {
     let mut plan = None;
+    let mut cached = DnsFacts::default();
     store.read(&mut |tx| {
         plan = plan_dns(tx, &mut ConfigCache::single_transaction(), message)?;
+        if let Some(plan) = &plan {
+            cached = cached_facts(tx, plan, now)?;
+        }
         Ok(())
     })?;
-    decide_with_plan(store, component, message, now, dns, plan.as_ref())
+    let mut message = message.clone();
+    message.dns = merge_facts(&message.dns, &cached);
+    decide_with_plan(store, component, &message, now, dns, plan.as_ref())
 }
 
-/// The rest of [`check_message_dns`] once the plan is known: no transaction is open here.
+/// The rest of [`check_message_dns`] once the plan is known and the cached answers are in
+/// `message.dns`: asks what is missing (no transaction is open here), then decides and caches
+/// the new answers in the write transaction.
 fn decide_with_plan(
     store: &mut dyn Store,
     component: Component,
@@ -224,14 +264,14 @@ fn decide_with_plan(
     now: i64,
     dns: &dyn DnsSource,
     plan: Option<&DnsPlan>,
-) -> Result<MessageOutcome, StoreError> {
+) -> Result<(MessageOutcome, Asked), StoreError> {
     let mut message = message.clone();
-    // DNS answer cache, get: the lead connects the store's cached answers here (read above),
-    // merging them into `message.dns` so that `plan.remaining(&message.dns)` asks only the rest.
-    if let Some(rest) = plan.and_then(|plan| plan.remaining(&message.dns)) {
-        let asked = dns.ask(&rest.question());
-        message.dns = merge_facts(&message.dns, &asked);
-    }
+    let rest = plan.and_then(|plan| plan.remaining(&message.dns));
+    let asked = match &rest {
+        Some(rest) => dns.ask(&rest.question()),
+        None => DnsFacts::default(),
+    };
+    message.dns = merge_facts(&message.dns, &asked);
     let mut outcomes = Vec::new();
     store.write(&mut |tx| {
         outcomes = check_messages_cached(
@@ -240,16 +280,20 @@ fn decide_with_plan(
             component,
             &[(&message, now)],
         )?;
-        // DNS answer cache, put: the lead stores `DnsPlan::cacheable(&message.dns)` here, in
-        // this write transaction.
+        if let Some(rest) = &rest {
+            cache_answers(tx, rest.ip, rest.confirm.as_deref(), &asked, now)?;
+        }
         Ok(())
     })?;
-    Ok(outcomes.pop().unwrap_or(MessageOutcome {
+    let outcome = outcomes.pop().unwrap_or(MessageOutcome {
         verdict: combine([]),
         recipients: Vec::new(),
-    }))
+    });
+    Ok((outcome, asked))
 }
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod store_tests;
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::store::{SqliteStore, Triplet, TripletKey};
 pub(super) struct FakeDns {
     table: Vec<(&'static str, ZoneResult)>,
     forward: Forward,
-    asked: RefCell<Vec<(Vec<String>, Option<String>)>>,
+    pub(super) asked: RefCell<Vec<(Vec<String>, Option<String>)>>,
     /// A second connection that writes while DNS is asked: it only succeeds when no write
     /// transaction is open on the decider's connection.
     writer: RefCell<Option<SqliteStore>>,
@@ -30,7 +30,7 @@ impl FakeDns {
         }
     }
 
-    fn calls(&self) -> usize {
+    pub(super) fn calls(&self) -> usize {
         self.asked.borrow().len()
     }
 }
@@ -328,7 +328,9 @@ fn no_dns_without_zones_and_when_a_list_decides() {
     {
         for now in [1_000, 1_100, 1_400] {
             let now = now + i as i64;
-            let a = check_message_dns(&mut with_dns, Component::Filter, m, now, &dns).unwrap();
+            let a = check_message_dns(&mut with_dns, Component::Filter, m, now, &dns)
+                .unwrap()
+                .0;
             let b = check_message_for(&mut plain, Component::Filter, m, now).unwrap();
             let reasons = |o: &MessageOutcome| -> Vec<Reason> {
                 o.recipients.iter().map(|r| r.decision.reason).collect()
@@ -347,7 +349,8 @@ fn no_dns_without_zones_and_when_a_list_decides() {
         2_000,
         &dns,
     )
-    .unwrap();
+    .unwrap()
+    .0;
     assert_eq!(outcome.recipients[0].decision.reason, Reason::ServerWhite);
     assert_eq!(dns.calls(), 0);
 }
@@ -377,7 +380,8 @@ fn dns_is_asked_once_outside_any_transaction() {
         &dns,
         Some(&plan),
     )
-    .unwrap();
+    .unwrap()
+    .0;
     assert_eq!(outcome.recipients[0].decision.reason, Reason::New);
     assert_eq!(
         *dns.asked.borrow(),
