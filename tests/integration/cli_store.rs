@@ -284,6 +284,7 @@ fn newer_schema_exits_2_with_a_clear_message() {
 
 // Issue 7: an unreachable PostgreSQL server is a database error (exit 2, one line) that names
 // the location with its password hidden. Port 1 on loopback refuses at once.
+#[cfg(feature = "postgres")]
 #[test]
 fn unreachable_postgres_exits_2_without_the_password() {
     let t = Test::new();
@@ -304,4 +305,24 @@ fn unreachable_postgres_exits_2_without_the_password() {
     let out = crate::support::Outcome::from(out, &["--db", url, "-i"]);
     out.system_error(&["GREY_LISTING_PG_TIMEOUT_MS", "'soon'"]);
     assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+}
+
+// A build without the `postgres` feature refuses a PostgreSQL location in one line naming the
+// missing support (the password hidden), exits 2 and writes no file; it never panics.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_build_without_postgres_refuses_a_postgres_location_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = grey_listing()
+        .current_dir(dir.path())
+        .args(["--db", "postgres://gl:Secret7@127.0.0.1:1/db", "-i"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("this build has no PostgreSQL support"), "{stderr}");
+    assert!(stderr.contains("postgres://gl:***@127.0.0.1:1/db"), "{stderr}");
+    assert!(!stderr.contains("Secret7"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -39,8 +39,11 @@ mod milter;
 mod milter_support;
 mod openmetrics;
 mod pattern;
+#[cfg(feature = "postgres")]
 mod pg_binary_faults;
+#[cfg(feature = "postgres")]
 mod pg_faults;
+#[cfg(feature = "postgres")]
 mod pg_secrets;
 mod policy;
 mod policy_bounds;
@@ -49,6 +52,7 @@ mod policy_eof;
 mod policy_hostile;
 mod policy_lifecycle;
 mod policy_options;
+#[cfg(feature = "postgres")]
 mod postgres_multi_mx;
 mod read_only;
 mod readme;

@@ -201,6 +201,7 @@ impl Client {
 
     /// Sends a request and returns its reply, `None` when the connection failed or closed (or
     /// a read timeout set on the stream expired).
+    #[cfg(feature = "postgres")]
     pub fn send_and_reply(&mut self, request: &str) -> Option<String> {
         self.send(request.as_bytes()).ok()?;
         self.reply()
