@@ -321,8 +321,14 @@ fn a_build_without_postgres_refuses_a_postgres_location_in_one_line() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("this build has no PostgreSQL support"), "{stderr}");
-    assert!(stderr.contains("postgres://gl:***@127.0.0.1:1/db"), "{stderr}");
+    assert!(
+        stderr.contains("this build has no PostgreSQL support"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("postgres://gl:***@127.0.0.1:1/db"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("Secret7"), "{stderr}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use grey_listing::cli::completions::{self, Shell};
+use grey_listing::manual::{Section, render_sections};
 
 /// Every generated file: path relative to the repository, and its expected contents.
 fn generated() -> Vec<(PathBuf, Vec<u8>)> {
@@ -19,15 +20,24 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
     // Issue 8: one man page per binary, from the library's clap definitions.
     files.push((
         PathBuf::from("man/greylisting-filter.1"),
-        grey_listing::handler::cli::man_page().unwrap(),
+        man_page(
+            grey_listing::handler::cli::command(),
+            grey_listing::handler::cli::man_sections(),
+        ),
     ));
     files.push((
         PathBuf::from("man/greylisting-policyd.1"),
-        grey_listing::policy::cli::man_page().unwrap(),
+        man_page(
+            grey_listing::policy::cli::command(),
+            grey_listing::policy::cli::man_sections(),
+        ),
     ));
     files.push((
         PathBuf::from("man/greylisting-milter.1"),
-        grey_listing::milter::cli::man_page().unwrap(),
+        man_page(
+            grey_listing::milter::cli::command(),
+            grey_listing::milter::cli::man_sections(),
+        ),
     ));
     for (shell, name) in [
         (Shell::Bash, "grey_listing.bash"),
@@ -40,6 +50,25 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         ));
     }
     files
+}
+
+/// Renders a complete man page: clap_mangen's page for `command` (title, NAME, SYNOPSIS,
+/// DESCRIPTION, options), with `sections` inserted before its VERSION section. Only this
+/// generator renders pages, so clap_mangen is a dev-dependency, not part of the binaries.
+fn man_page(command: clap::Command, sections: &[Section]) -> Vec<u8> {
+    // clap_mangen would render after_long_help as an "EXTRA" section; ours replace it.
+    let command = command
+        .after_help(None::<&str>)
+        .after_long_help(None::<&str>);
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command).render(&mut page).unwrap();
+    let page = String::from_utf8_lossy(&page).into_owned();
+    let extra = render_sections(sections);
+    let page = match page.find("\n.SH VERSION\n") {
+        Some(at) => format!("{}\n{extra}{}", &page[..at], &page[at + 1..]),
+        None => format!("{page}{extra}"),
+    };
+    page.into_bytes()
 }
 
 // Issue 3: `man/grey_listing.1` and `completions/` are generated from the code and committed.
@@ -111,9 +140,12 @@ fn generated_files_name_every_command_and_option() {
 // filter reads and the exit statuses of each mode.
 #[test]
 fn filter_man_page_documents_modes_environment_and_exit_statuses() {
-    let page = String::from_utf8(grey_listing::handler::cli::man_page().unwrap())
-        .unwrap()
-        .replace("\\-", "-");
+    let page = String::from_utf8(man_page(
+        grey_listing::handler::cli::command(),
+        grey_listing::handler::cli::man_sections(),
+    ))
+    .unwrap()
+    .replace("\\-", "-");
     for needle in [
         ".SH SYNOPSIS",
         "<CONTEXT> <SENDER> <RECIPIENT>...",
@@ -146,9 +178,12 @@ fn filter_man_page_documents_modes_environment_and_exit_statuses() {
 // Issue 8 / DESIGN.md §6: the policy server's man page lists every option of the binary.
 #[test]
 fn policyd_man_page_lists_every_option() {
-    let page = String::from_utf8(grey_listing::policy::cli::man_page().unwrap())
-        .unwrap()
-        .replace("\\-", "-");
+    let page = String::from_utf8(man_page(
+        grey_listing::policy::cli::command(),
+        grey_listing::policy::cli::man_sections(),
+    ))
+    .unwrap()
+    .replace("\\-", "-");
     for needle in [
         "--listen",
         "127.0.0.1:10023",
