@@ -119,7 +119,8 @@ impl Milter {
 
     /// Sends a signal.
     pub fn signal(&self, signal: i32) {
-        // SAFETY: signalling our own child.
+        // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
+        // that of a child this test started.
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 

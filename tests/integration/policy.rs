@@ -135,7 +135,8 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        // SAFETY: signalling our own child.
+        // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
+        // that of a child this test started.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
     }
 
@@ -533,7 +534,8 @@ fn raise_fd_limit() {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: plain system calls on a struct we own.
+    // SAFETY: getrlimit writes one `rlimit` into `limit`, a live local of exactly that type, and
+    // setrlimit only reads `wanted` or `limit`; neither keeps the pointer.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
         // 1,000 client sockets plus the harness: root may raise the hard limit too.

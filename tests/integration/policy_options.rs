@@ -89,7 +89,7 @@ fn socket_mode_and_group_whatever_the_umask() {
         assert_eq!(server.wait_exit(), Some(0));
         assert!(!sock.exists(), "socket left behind at exit");
     }
-    // SAFETY: plain getter.
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         // Root may give the socket to any group, named or numbered.
         let server = Daemon::start(
@@ -125,7 +125,7 @@ fn socket_group_the_user_cannot_use_is_refused() {
         .args(["--db", path_str(&dir.path().join("g.db"))])
         .args(["--socket-group", "4243"])
         .env("GREY_LISTING_LOG", "stderr");
-    // SAFETY: plain getter.
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         // As nobody: std drops root's supplementary groups with the user.
         command.uid(65534).gid(65534);
@@ -167,7 +167,7 @@ fn a_regular_file_at_the_socket_path_is_kept() {
 // server's own) is not put into the header: localhost instead, and a log line says why.
 #[test]
 fn an_invalid_system_host_name_falls_back_to_localhost() {
-    // SAFETY: plain getter.
+    // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("needs root for a UTS namespace; covered by the unit tests of check_hostname");
         return;
