@@ -1,6 +1,6 @@
 //! Man pages for the binaries whose documentation needs more than clap's sections: clap_mangen
 //! renders the title, NAME, SYNOPSIS, DESCRIPTION and OPTIONS from the clap command (in the
-//! generator, tests/integration/generated.rs: the binaries never render a page), and the
+//! generator, tests/integration/cli/generated.rs: the binaries never render a page), and the
 //! sections clap has no place for (ENVIRONMENT, EXIT STATUS, FILES, ...) are rendered here as
 //! plain roff. The same [`Section`]s feed `--help`'s trailing text, so help and man page agree.
 

@@ -185,7 +185,7 @@ pub fn command() -> Command {
 }
 
 /// The sections of the man page `man/greylisting-filter.1` after clap's own (environment, exit
-/// status, files, ...): tests/integration/generated.rs renders the page from [`command`] and
+/// status, files, ...): tests/integration/cli/generated.rs renders the page from [`command`] and
 /// these, and checks the committed copy.
 pub fn man_sections() -> &'static [Section] {
     SECTIONS
