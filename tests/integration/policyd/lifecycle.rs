@@ -2,16 +2,15 @@
 //! SIGHUP. The real binary, real signals, a temporary database. Also the harness of
 //! `policy_options` (a server started with exactly the given arguments and environment).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use crate::policyd::server::{Client, DEFER, DUNNO, cli, request, triplet_count};
+use crate::support::daemon::DaemonLog;
 
 /// The bound within which a deleted or replaced database must be noticed, times three.
 const NOTICE_WITHIN: Duration = Duration::from_secs(15);
@@ -24,7 +23,7 @@ pub fn policyd_bin() -> PathBuf {
 pub struct Daemon {
     child: Child,
     addr: String,
-    log: Arc<Mutex<Vec<String>>>,
+    log: DaemonLog,
 }
 
 impl Daemon {
@@ -51,22 +50,7 @@ impl Daemon {
 
     /// Collects the log of a started server (stderr piped); waits until it listens.
     pub fn from_child(mut child: Child) -> Daemon {
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = addr_tx.send(rest.split(',').next().unwrap_or("").to_string());
-                }
-                thread_log.lock().unwrap().push(line);
-            }
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not report its address");
+        let (addr, log) = DaemonLog::listening(&mut child, "server");
         Daemon { child, addr, log }
     }
 
@@ -84,18 +68,7 @@ impl Daemon {
     }
 
     pub fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line containing {needle:?}; log: {:#?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.log.wait_for(needle)
     }
 
     pub fn is_running(&mut self) -> bool {

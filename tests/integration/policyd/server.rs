@@ -2,16 +2,16 @@
 //! PostgreSQL for the `postgres` variants), real sockets. Time is driven with `policy_test_time`
 //! (`--allow-test-time`), so nothing sleeps for a grey interval.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::support::daemon::DaemonLog;
 use crate::support::{Backend, Test};
 
 pub const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
@@ -23,7 +23,7 @@ pub struct Server {
     child: Child,
     /// Where it listens (`host:port` or `unix:/path`).
     pub addr: String,
-    log: Arc<Mutex<Vec<String>>>,
+    log: DaemonLog,
     /// The database location given with `--db` (a SQLite path or a PostgreSQL URL).
     pub db: String,
     _store: Option<Test>,
@@ -74,23 +74,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let addr = rest.split(',').next().unwrap_or("").to_string();
-                    let _ = addr_tx.send(addr);
-                }
-                thread_log.lock().unwrap().push(line);
-            }
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not report its address");
+        let (addr, log) = DaemonLog::listening(&mut child, "server");
         Server {
             child,
             addr,
@@ -114,23 +98,12 @@ impl Server {
 
     /// Waits (bounded) until a log line containing `needle` appears; returns it.
     pub fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line containing {needle:?}; log: {:#?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.log.wait_for(needle)
     }
 
     /// Every log line collected so far.
     pub fn log_lines(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.log.lines()
     }
 
     /// Sends SIGTERM.

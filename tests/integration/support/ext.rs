@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use grey_listing::engine::{self, Message, MessageOutcome};
-use grey_listing::store::{DbLocation, Store};
+use grey_listing::store::Store;
 
-use crate::support::{Backend, PgDatabase};
+use crate::support::{Backend, Env};
 
 /// A fixed virtual "now": 2026-11-23 09:00:00 UTC.
 pub const T0: i64 = 1_795_424_400;
@@ -17,10 +17,9 @@ pub const T0: i64 = 1_795_424_400;
 /// A temporary directory holding one database file, or a fresh PostgreSQL database for the
 /// `postgres` variants (issue 7: one suite, both stores).
 pub struct Db {
-    _dir: tempfile::TempDir,
+    env: Env,
     /// The SQLite database path (unused on PostgreSQL).
     pub path: PathBuf,
-    pg: Option<PgDatabase>,
 }
 
 impl Db {
@@ -31,27 +30,19 @@ impl Db {
 
     /// A new, empty database location on `backend`.
     pub fn on(backend: Backend) -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("greylist.db");
-        let pg = (backend == Backend::Postgres).then(PgDatabase::create);
-        Db {
-            _dir: dir,
-            path,
-            pg,
-        }
+        let env = Env::on(backend, "greylist.db");
+        let path = env.db.clone();
+        Db { env, path }
     }
 
     /// The location the binaries get: the SQLite path or the PostgreSQL URL.
     pub fn location(&self) -> String {
-        match &self.pg {
-            Some(pg) => pg.url.clone(),
-            None => self.path.to_str().unwrap().to_string(),
-        }
+        self.env.location()
     }
 
     /// Opens the store through the library.
     pub fn open(&self) -> Box<dyn Store> {
-        grey_listing::store::open(&DbLocation::parse(&self.location())).unwrap()
+        self.env.open()
     }
 
     /// `grey_listing` on this database at virtual time `now`.
@@ -97,7 +88,7 @@ impl Db {
 
     /// The SQLite database file (SQLite-only inspection).
     pub fn file(&self) -> &Path {
-        assert!(self.pg.is_none(), "file() is the SQLite file only");
+        assert!(!self.env.is_postgres(), "file() is the SQLite file only");
         &self.path
     }
 }

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use assert_cmd::cargo::CommandCargoExt;
-use tempfile::TempDir;
 
-use crate::support::{Backend, PgDatabase};
+use crate::support::{Backend, Env};
 
 /// A fixed virtual "now" (DESIGN.md §4: `GREY_LISTING_NOW`), so no test sleeps.
 pub const T0: i64 = 1_800_000_000;
@@ -19,14 +18,18 @@ pub const T0: i64 = 1_800_000_000;
 /// A message as qmail-smtpd receives it from `mx.sender.example` (no list matches that host).
 pub const PLAIN_MESSAGE: &str = "Received: from mx.sender.example (HELO mx.sender.example) (198.51.100.7)\n  by mail.local.example with SMTP; 1 Jan 2027 00:00:00 +0000\nFrom: alice@sender.example\nSubject: hello\n\nbody\n";
 
-/// A temporary directory holding the database and whatever a test writes.
+/// A temporary directory holding the database (in `db/greylist.db` on SQLite) and whatever a
+/// test writes: the shared [`Env`] (its `dir`, `db` and `location()`) plus the filter's runs.
 pub struct Sandbox {
-    /// Keeps the directory alive.
-    pub dir: TempDir,
-    /// The SQLite database path (handed to the binaries unless the sandbox is on PostgreSQL).
-    pub db: PathBuf,
-    /// The PostgreSQL database, for a sandbox on that store.
-    pg: Option<PgDatabase>,
+    env: Env,
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = Env;
+
+    fn deref(&self) -> &Env {
+        &self.env
+    }
 }
 
 /// A stderr log line without its `<RFC 3339 time> <ident>[<pid>]: ` start, if it has one.
@@ -109,17 +112,8 @@ impl Sandbox {
     /// A fresh directory and a fresh, empty database on `backend` (issue 7: the filter's
     /// behaviour suite runs on both stores).
     pub fn on(backend: Backend) -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("db").join("greylist.db");
-        let pg = (backend == Backend::Postgres).then(PgDatabase::create);
-        Sandbox { dir, db, pg }
-    }
-
-    /// The database location handed to the binaries: the SQLite path or the PostgreSQL URL.
-    pub fn location(&self) -> String {
-        match &self.pg {
-            Some(pg) => pg.url.clone(),
-            None => self.db.to_str().unwrap().to_string(),
+        Sandbox {
+            env: Env::on(backend, "db/greylist.db"),
         }
     }
 
@@ -170,7 +164,7 @@ impl Sandbox {
 
     /// Opens the SQLite database file directly (test-side inspection of SQLite-only details).
     pub fn sql(&self) -> rusqlite::Connection {
-        assert!(self.pg.is_none(), "sql() inspects the SQLite file only");
+        assert!(!self.is_postgres(), "sql() inspects the SQLite file only");
         rusqlite::Connection::open(&self.db).unwrap()
     }
 

@@ -2,13 +2,13 @@
 //! written from the wire format (not with the library's codec, so a codec bug cannot hide
 //! itself).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::daemon::DaemonLog;
 use crate::support::{Backend, Test};
 
 /// The SMTP reply for a greylisted recipient.
@@ -19,7 +19,7 @@ pub struct Milter {
     child: Child,
     /// Where it listens.
     pub addr: String,
-    log: Arc<Mutex<Vec<String>>>,
+    log: DaemonLog,
     /// The database location given with `--db`.
     pub db: String,
     _store: Option<Test>,
@@ -63,22 +63,7 @@ impl Milter {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = addr_tx.send(rest.split(',').next().unwrap_or("").to_string());
-                }
-                thread_log.lock().unwrap().push(line);
-            }
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("milter did not report its address");
+        let (addr, log) = DaemonLog::listening(&mut child, "milter");
         Milter {
             child,
             addr,
@@ -103,18 +88,7 @@ impl Milter {
 
     /// Waits (bounded) for a log line containing `needle`.
     pub fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line containing {needle:?}; log: {:#?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.log.wait_for(needle)
     }
 
     /// Sends a signal.

@@ -1,6 +1,7 @@
 //! A small builder for CLI cases: each test reads as the command an admin types and the exact
 //! text they see (in the spirit of just's `Test::new().args(..).stdout(..).status(..)`).
 
+pub mod daemon;
 pub mod ext;
 pub mod filter;
 pub mod milter;
@@ -203,11 +204,52 @@ impl Drop for PgDatabase {
     }
 }
 
+/// A temporary directory and a database location on the chosen backend: the one core the CLI,
+/// filter and extension fixtures ([`Test`], [`filter::Sandbox`], [`ext::Db`]) share; each adds
+/// the runs its tests need.
+pub struct Env {
+    /// Keeps the directory alive.
+    pub dir: TempDir,
+    /// The SQLite database path (handed to the binaries unless the environment is on PostgreSQL).
+    pub db: PathBuf,
+    /// The PostgreSQL database, for an environment on that store.
+    pg: Option<PgDatabase>,
+}
+
+impl Env {
+    /// A fresh directory with the SQLite database at `sqlite` inside it (created by the first
+    /// run), or a fresh, empty PostgreSQL database when `backend` is [`Backend::Postgres`].
+    pub fn on(backend: Backend, sqlite: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(sqlite);
+        let pg = (backend == Backend::Postgres).then(PgDatabase::create);
+        Env { dir, db, pg }
+    }
+
+    /// The location handed to the binaries: the SQLite path or the PostgreSQL URL.
+    pub fn location(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db.to_str().unwrap().to_string(),
+        }
+    }
+
+    /// Opens the store at [`Env::location`] through the library.
+    pub fn open(&self) -> Box<dyn grey_listing::store::Store> {
+        grey_listing::store::open(&grey_listing::store::DbLocation::parse(&self.location()))
+            .unwrap()
+    }
+
+    /// True on PostgreSQL (the SQLite path then names no database).
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+}
+
 /// A temporary directory and, on PostgreSQL, a fresh database; every run gets `--db <location>`
 /// (for SQLite `<dir>/g.db`).
 pub struct Test {
-    dir: TempDir,
-    pg: Option<PgDatabase>,
+    env: Env,
 }
 
 impl Test {
@@ -219,33 +261,28 @@ impl Test {
     /// A fresh, empty database location on `backend`.
     pub fn on(backend: Backend) -> Test {
         Test {
-            dir: tempfile::tempdir().unwrap(),
-            pg: (backend == Backend::Postgres).then(PgDatabase::create),
+            env: Env::on(backend, "g.db"),
         }
     }
 
     /// The location given with `--db`: the SQLite path or the PostgreSQL URL.
     pub fn location(&self) -> String {
-        match &self.pg {
-            Some(pg) => pg.url.clone(),
-            None => self.db().to_str().unwrap().to_string(),
-        }
+        self.env.location()
     }
 
     /// Opens the store at [`Test::location`] through the library.
     pub fn open(&self) -> Box<dyn grey_listing::store::Store> {
-        grey_listing::store::open(&grey_listing::store::DbLocation::parse(&self.location()))
-            .unwrap()
+        self.env.open()
     }
 
     /// The temporary directory.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.env.dir.path()
     }
 
     /// The SQLite database path (passed with `--db` unless the test runs on PostgreSQL).
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("g.db")
+        self.env.db.clone()
     }
 
     /// Runs `grey_listing <args> --db <location>`.
