@@ -1,11 +1,8 @@
 //! Man pages for the binaries whose documentation needs more than clap's sections: clap_mangen
-//! renders the title, NAME, SYNOPSIS, DESCRIPTION and OPTIONS from the clap [`Command`], and the
-//! sections clap has no place for (ENVIRONMENT, EXIT STATUS, FILES, ...) are appended here as
+//! renders the title, NAME, SYNOPSIS, DESCRIPTION and OPTIONS from the clap command (in the
+//! generator, tests/integration/cli/generated.rs: the binaries never render a page), and the
+//! sections clap has no place for (ENVIRONMENT, EXIT STATUS, FILES, ...) are rendered here as
 //! plain roff. The same [`Section`]s feed `--help`'s trailing text, so help and man page agree.
-
-use std::io;
-
-use clap::Command;
 
 /// A man-page section made of tagged paragraphs (`.TP`) and/or plain paragraphs.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +27,7 @@ pub(crate) fn escape(text: &str) -> String {
 }
 
 /// Renders the extra sections as roff.
-pub(crate) fn render_sections(sections: &[Section]) -> String {
+pub fn render_sections(sections: &[Section]) -> String {
     let mut roff = String::new();
     for section in sections {
         roff.push_str(&format!(".SH \"{}\"\n", section.title));
@@ -74,24 +71,6 @@ fn title_case(title: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-/// Renders a complete man page: clap_mangen's page for `command` (title, NAME, SYNOPSIS,
-/// DESCRIPTION, options), with `sections` inserted before its VERSION section.
-pub fn render(command: Command, sections: &[Section]) -> io::Result<Vec<u8>> {
-    // clap_mangen would render after_long_help as an "EXTRA" section; ours replace it.
-    let command = command
-        .after_help(None::<&str>)
-        .after_long_help(None::<&str>);
-    let mut page = Vec::new();
-    clap_mangen::Man::new(command).render(&mut page)?;
-    let page = String::from_utf8_lossy(&page).into_owned();
-    let extra = render_sections(sections);
-    let page = match page.find("\n.SH VERSION\n") {
-        Some(at) => format!("{}\n{extra}{}", &page[..at], &page[at + 1..]),
-        None => format!("{page}{extra}"),
-    };
-    Ok(page.into_bytes())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 // The checker is shared with the integration tests, which scrape the real server.
-#[path = "../../tests/integration/openmetrics.rs"]
+#[path = "../../tests/integration/support/openmetrics.rs"]
 mod openmetrics;
 use openmetrics::check_openmetrics;
 

@@ -166,7 +166,8 @@ pub fn raise_fd_limit() {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: plain system calls on a struct we own.
+    // SAFETY: getrlimit writes one `rlimit` into `limit`, a live local of exactly that type, and
+    // setrlimit only reads it; neither keeps the pointer.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
         {

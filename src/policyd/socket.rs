@@ -253,7 +253,7 @@ pub struct Credentials {
 impl Credentials {
     /// The credentials of this process.
     pub fn current() -> Credentials {
-        // SAFETY: plain getters without arguments.
+        // SAFETY: geteuid and getegid take no arguments, have no preconditions and cannot fail.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let mut groups = vec![0 as libc::gid_t; 1024];
         // SAFETY: the buffer holds as many entries as we say.

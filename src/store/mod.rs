@@ -8,8 +8,10 @@ mod backup;
 pub mod dns_cache;
 pub(crate) mod files;
 mod location;
+#[cfg(feature = "postgres")]
 mod pgpass;
 mod pgurl;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 mod read_only;
 pub(crate) mod sqlite;
@@ -23,6 +25,7 @@ use crate::config::{ListChange, ListEdit, ListKind, MailboxLists, ServerLists, S
 use crate::dns::{Forward, ZoneAnswer};
 
 pub use location::{DbLocation, location_with_conf, redact, resolve_location};
+#[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -405,7 +408,13 @@ pub trait Store {
 pub fn open(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
     match location {
         DbLocation::Sqlite(path) => Ok(Box::new(SqliteStore::open(path)?)),
+        #[cfg(feature = "postgres")]
         DbLocation::Postgres(url) => Ok(Box::new(PgStore::open(url)?)),
+        #[cfg(not(feature = "postgres"))]
+        DbLocation::Postgres(url) => Err(StoreError::Unsupported(format!(
+            "{}: this build has no PostgreSQL support (built without the postgres feature)",
+            redact(url)
+        ))),
     }
 }
 

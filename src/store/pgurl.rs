@@ -51,6 +51,8 @@ fn is_known(key: &str) -> bool {
 }
 
 /// One `key=value` parameter of a connection string.
+// Without the PostgreSQL store only redaction reads a string: the parameters go unused.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 #[derive(Debug)]
 struct Param {
     /// The key, decoded as the driver decodes it.
@@ -117,6 +119,7 @@ pub fn redact(value: &str) -> String {
 }
 
 /// Our own parameters, taken out of a connection string.
+#[cfg(feature = "postgres")]
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct OwnParams {
     /// `timeout_ms`, as written.
@@ -127,6 +130,7 @@ pub struct OwnParams {
 
 /// Checks a connection string as the driver will read it and takes our own parameters out of
 /// it. The error names no value of the string, only parameter names and byte positions.
+#[cfg(feature = "postgres")]
 pub fn split_own(value: &str) -> Result<(String, OwnParams), String> {
     let url = is_url(value);
     let scan = if url {
@@ -373,6 +377,7 @@ fn kv_value(value: &str, start: usize) -> Option<(usize, String)> {
     (!quoted && !out.is_empty()).then_some((value.len(), out))
 }
 
-#[cfg(test)]
+// The tests compare with what the driver itself reads.
+#[cfg(all(test, feature = "postgres"))]
 #[path = "pgurl_tests.rs"]
 mod tests;

@@ -1,0 +1,3 @@
+//! `greylisting-milter` over loopback, spoken to byte by byte.
+
+pub mod protocol;

@@ -1,0 +1,11 @@
+//! `greylisting-policyd` over loopback: the server fixture (`server`), bounds, cache, lifecycle,
+//! options, metrics.
+
+pub mod bounds;
+pub mod cache;
+pub mod eof;
+pub mod hostile;
+pub mod lifecycle;
+pub mod metrics;
+pub mod options;
+pub mod server;

@@ -1,0 +1,64 @@
+//! One way to start a daemon for a test (greylisting-policyd, greylisting-milter): its stderr
+//! log collected in the background, the address it reports in its `listening on <addr>,` line
+//! (so it can listen on port 0), and a bounded wait for a log line.
+
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The log lines of a started daemon, collected from its stderr as they come.
+pub struct DaemonLog {
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl DaemonLog {
+    /// Collects `child`'s stderr (which must be piped) and waits, at most 30 s, until it says
+    /// where it listens; returns that address (`host:port` or `unix:/path`) and the log.
+    pub fn listening(child: &mut Child, who: &str) -> (String, DaemonLog) {
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread_lines = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = addr_tx.send(rest.split(',').next().unwrap_or("").to_string());
+                }
+                thread_lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{who} did not report its address"));
+        (addr, DaemonLog { lines })
+    }
+
+    /// Waits (bounded) until a log line containing `needle` appears; returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line containing {needle:?}; log: {:#?}",
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every log line collected so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}

@@ -1,0 +1,208 @@
+//! A running `greylisting-milter` and a milter client that speaks the protocol byte by byte,
+//! written from the wire format (not with the library's codec, so a codec bug cannot hide
+//! itself).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::daemon::DaemonLog;
+use crate::support::{Backend, Test};
+
+/// The SMTP reply for a greylisted recipient.
+pub const DEFER: &str = "451 4.7.1 Service unavailable - try again later";
+
+/// A running milter and its collected log lines.
+pub struct Milter {
+    child: Child,
+    /// Where it listens.
+    pub addr: String,
+    log: DaemonLog,
+    /// The database location given with `--db`.
+    pub db: String,
+    _store: Option<Test>,
+}
+
+fn milter_bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("greylisting-milter")
+}
+
+impl Milter {
+    /// Starts the milter on a fresh SQLite database, on an ephemeral loopback port.
+    pub fn start(extra: &[&str]) -> Milter {
+        let store = Test::on(Backend::Sqlite);
+        let mut milter = Milter::start_on(&store.location(), "127.0.0.1:0", extra);
+        milter._store = Some(store);
+        milter
+    }
+
+    /// Starts the milter on database `db`, listening on `listen`.
+    pub fn start_on(db: &str, listen: &str, extra: &[&str]) -> Milter {
+        let mut args = vec!["--listen", listen, "--db", db];
+        args.extend_from_slice(extra);
+        Milter::start_with(&args, &[])
+    }
+
+    /// Starts the milter with exactly `args` (and `--hostname mx.test`) and extra environment.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Milter {
+        let db = args
+            .iter()
+            .position(|a| *a == "--db")
+            .and_then(|i| args.get(i + 1))
+            .map_or_else(String::new, |d| d.to_string());
+        let mut child = Command::new(milter_bin())
+            .args(["--hostname", "mx.test"])
+            .args(args)
+            .env("GREY_LISTING_LOG", "stderr")
+            .env_remove("GREY_LISTING_DB")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (addr, log) = DaemonLog::listening(&mut child, "milter");
+        Milter {
+            child,
+            addr,
+            log,
+            db,
+            _store: None,
+        }
+    }
+
+    /// A new MTA connection (TCP or unix, as the milter listens).
+    pub fn connect(&self) -> Mta {
+        let stream: Box<dyn Duplex> = match self.addr.strip_prefix("unix:") {
+            Some(path) => Box::new(std::os::unix::net::UnixStream::connect(path).unwrap()),
+            None => {
+                let tcp = TcpStream::connect(&self.addr).unwrap();
+                tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                Box::new(tcp)
+            }
+        };
+        Mta { stream }
+    }
+
+    /// Waits (bounded) for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str) -> String {
+        self.log.wait_for(needle)
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
+        // that of a child this test started.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits (bounded) for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "milter did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Milter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Read + Write for TCP and unix streams alike.
+pub trait Duplex: Read + Write + Send {}
+impl<T: Read + Write + Send> Duplex for T {}
+
+/// Every protocol flag Postfix 3 offers with `milter_protocol = 6` (steps and no-reply bits).
+pub const ALL_FLAGS: u32 = 0x1f_ffff;
+/// Every action of protocol 6, the macro lists included.
+pub const ALL_ACTIONS: u32 = 0x1ff;
+
+/// The MTA side of one milter connection.
+pub struct Mta {
+    stream: Box<dyn Duplex>,
+}
+
+impl Mta {
+    /// Sends one packet.
+    pub fn send(&mut self, code: u8, data: &[u8]) {
+        let mut packet = ((data.len() + 1) as u32).to_be_bytes().to_vec();
+        packet.push(code);
+        packet.extend_from_slice(data);
+        self.stream.write_all(&packet).unwrap();
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads one reply packet; `None` when the milter closed the connection.
+    pub fn reply(&mut self) -> Option<(u8, Vec<u8>)> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).ok()?;
+        let len = u32::from_be_bytes(len) as usize;
+        let mut packet = vec![0u8; len];
+        self.stream.read_exact(&mut packet).ok()?;
+        Some((packet[0], packet[1..].to_vec()))
+    }
+
+    /// Negotiates, offering `flags`; returns the milter's (version, actions, flags, rest).
+    pub fn negotiate(&mut self, flags: u32) -> (u32, u32, u32, Vec<u8>) {
+        let mut data = 6u32.to_be_bytes().to_vec();
+        data.extend(ALL_ACTIONS.to_be_bytes());
+        data.extend(flags.to_be_bytes());
+        self.send(b'O', &data);
+        let (code, data) = self.reply().expect("negotiation reply");
+        assert_eq!(code, b'O');
+        let word = |i: usize| u32::from_be_bytes(data[i..i + 4].try_into().unwrap());
+        (word(0), word(4), word(8), data[12..].to_vec())
+    }
+
+    /// Sends CONNECT for an IPv4 or IPv6 client (`family` `4` or `6`).
+    pub fn connect_client(&mut self, hostname: &str, family: u8, address: &str) {
+        let mut data = hostname.as_bytes().to_vec();
+        data.push(0);
+        data.push(family);
+        data.extend(2525u16.to_be_bytes());
+        data.extend(address.as_bytes());
+        data.push(0);
+        self.send(b'C', &data);
+    }
+
+    /// Sends a command whose data is one string.
+    pub fn send_str(&mut self, code: u8, text: &str) {
+        let mut data = text.as_bytes().to_vec();
+        data.push(0);
+        self.send(code, &data);
+    }
+
+    /// Negotiates (all flags offered), then CONNECT, HELO and MAIL, none of which is answered.
+    pub fn start_message(hostname: &str, family: u8, address: &str, sender: &str, mta: &mut Mta) {
+        mta.negotiate(ALL_FLAGS);
+        mta.connect_client(hostname, family, address);
+        mta.send_str(b'H', "client.example");
+        mta.send_str(b'M', sender);
+    }
+
+    /// Sends RCPT and returns its reply.
+    pub fn rcpt(&mut self, recipient: &str) -> (u8, Vec<u8>) {
+        self.send_str(b'R', recipient);
+        self.reply().expect("rcpt reply")
+    }
+}
+
+/// A reply-code packet's text.
+pub fn reply_text(reply: &(u8, Vec<u8>)) -> String {
+    assert_eq!(reply.0, b'y', "not a reply code: {reply:?}");
+    String::from_utf8(reply.1.strip_suffix(b"\0").unwrap().to_vec()).unwrap()
+}
