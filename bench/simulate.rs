@@ -3,8 +3,11 @@
 //! that rotate across several addresses and /24s, and spam bots. Compares Plesk-exact settings
 //! (32/128, no grouping, no AWL, no sender normalisation) with grey_listing's defaults.
 //!
+//! Then the first-contact figures of `first_contact` (issue 17): each client of a fixed
+//! population's first message, with `greylist-clients all` and `suspicious`.
+//!
 //! Run: `cargo bench --bench simulate` (or `cargo test --bench simulate` for a debug build).
-//! Output is a Markdown table for docs/BENCHMARKS.md. Deterministic: a fixed-seed generator.
+//! Output is Markdown tables for docs/BENCHMARKS.md. Deterministic: a fixed-seed generator.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,6 +19,9 @@ use grey_listing::config::Settings;
 use grey_listing::decision::Verdict;
 use grey_listing::engine::{Message, check_message};
 use grey_listing::store::{SqliteStore, Store};
+
+mod first_contact;
+mod population;
 
 /// Simulated period: one week, starting 2026-11-23 00:00 UTC.
 const START: i64 = 1_795_392_000;
@@ -523,4 +529,6 @@ fn main() {
     for line in summary {
         println!("{line}");
     }
+    println!();
+    first_contact::print_tables();
 }
