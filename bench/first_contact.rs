@@ -47,10 +47,15 @@ fn decide(
     _dns: &PopulationDns<'_>,
 ) -> (Verdict, String) {
     let outcome = check_message_for(store, Component::Filter, message, now).unwrap();
-    let reason = outcome
-        .recipients
-        .first()
-        .map_or_else(String::new, |r| r.decision.reason.to_string());
+    let reason =
+        outcome
+            .recipients
+            .first()
+            .map_or_else(String::new, |r| match &r.decision.pattern {
+                // The pattern or zone that decided; `|` escaped for the Markdown table.
+                Some(pattern) => format!("{} `{}`", r.decision.reason, pattern.replace('|', "\\|")),
+                None => r.decision.reason.to_string(),
+            });
     (outcome.verdict, reason)
 }
 

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use grey_listing::dns::{DnsFacts, DnsSource, Forward, Question, ZoneAnswer, ZoneResult};
 
-use crate::Schedule;
+use crate::retry::Schedule;
 
 /// The DNSWL zone whose answers the file's `dnswl` column holds.
 pub const DNSWL_ZONE: &str = "list.dnswl.org";
