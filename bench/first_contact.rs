@@ -198,10 +198,15 @@ fn print_kinds(clients: &[Client], runs: &[(&str, Vec<Fate>)]) {
                 .filter(|(c, _)| c.legitimate == legitimate && c.kind == kind)
                 .collect();
             let weight: u64 = group.iter().map(|(c, _)| c.share).sum();
+            let category: u64 = clients
+                .iter()
+                .filter(|c| c.legitimate == legitimate)
+                .map(|c| c.share)
+                .sum();
             println!(
                 "| {name} | {} | {kind} | {:.1} % | {:.1} % | {} | {} | {:.1} % |",
                 if legitimate { "legitimate" } else { "bot" },
-                weight as f64 / 10.0,
+                100.0 * weight as f64 / category.max(1) as f64,
                 share(&group, |f| f.delay == Some(0)),
                 delay_text(weighted_percentile(&group, 50)),
                 delay_text(weighted_percentile(&group, 95)),
