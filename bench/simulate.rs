@@ -326,6 +326,7 @@ fn run(settings: &Settings, label: &str) -> Vec<(&'static str, bool, Tally)> {
             sender: p.from.clone(),
             recipients: vec![p.to.clone()],
             authenticated: false,
+            ..Message::default()
         };
         let outcome = check_message(&mut store, &message, now).unwrap();
         checks += 1;

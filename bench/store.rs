@@ -29,6 +29,7 @@ fn message(i: usize, thread: usize) -> Message {
         sender: format!("sender{i}@t{thread}.example"),
         recipients: vec![format!("user{}@local.example", i % 50)],
         authenticated: false,
+        ..Message::default()
     }
 }
 

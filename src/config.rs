@@ -11,8 +11,12 @@ use crate::pattern::lint::Target;
 use crate::pattern::{Pattern, same_pattern};
 
 mod table;
+mod zones;
 
-pub use table::{SETTINGS, SettingDef, SettingKind, SettingValueError, setting_by_key};
+pub use table::{
+    GREYLIST_CLIENTS_WORDS, SETTINGS, SettingDef, SettingKind, SettingValueError, setting_by_key,
+};
+pub use zones::{edit_zones, parse_zone};
 
 /// Upper bound of the grey and penalty intervals, in minutes (30 days).
 pub const MAX_GREY_MINUTES: u32 = 43_200;
@@ -77,7 +81,6 @@ pub struct Settings {
     #[serde(with = "minutes")]
     pub log_retention: u64,
     /// Which clients are greylisted: all (Plesk) or only suspicious ones (DESIGN.md §4).
-    #[serde(skip)]
     pub greylist_clients: GreylistClients,
 }
 
@@ -178,6 +181,10 @@ pub enum ListKind {
     DomainsWhite,
     /// Client host-name patterns that reject.
     DomainsBlack,
+    /// DNSWL zones: a client address listed on one passes. Zone names, not patterns.
+    DnswlZones,
+    /// DNSBL zones: a client address listed on one is suspicious. Zone names, not patterns.
+    DnsblZones,
 }
 
 impl ListKind {
@@ -188,16 +195,28 @@ impl ListKind {
             ListKind::White => "white",
             ListKind::DomainsWhite => "domains_white",
             ListKind::DomainsBlack => "domains_black",
+            ListKind::DnswlZones => "dnswl_zones",
+            ListKind::DnsblZones => "dnsbl_zones",
         }
+    }
+
+    /// Whether the list holds DNS zone names (checked by [`parse_zone`], never compiled or
+    /// linted as patterns) rather than patterns.
+    pub fn is_zone(self) -> bool {
+        matches!(self, ListKind::DnswlZones | ListKind::DnsblZones)
     }
 
     /// Black host-name patterns are matched unanchored, white ones on whole labels, address
     /// patterns anchored. The decision, `--explain`, `--report` and `--check` all compile here.
+    /// Zone lists are not patterns and nothing compiles them; a zone name holds no pattern
+    /// character, so compiled anchored it could only ever match itself.
     pub fn compile(self, source: &str) -> Pattern {
         match self {
             ListKind::DomainsWhite => Pattern::white_host(source),
             ListKind::DomainsBlack => Pattern::host(source),
-            ListKind::Black | ListKind::White => Pattern::address(source),
+            ListKind::Black | ListKind::White | ListKind::DnswlZones | ListKind::DnsblZones => {
+                Pattern::address(source)
+            }
         }
     }
 
@@ -206,13 +225,14 @@ impl ListKind {
         matches!(self, ListKind::DomainsWhite | ListKind::DomainsBlack)
     }
 
-    /// Which warnings a pattern added to this list gets.
-    pub fn lint_target(self) -> Target {
+    /// Which pattern warnings an entry added to this list gets (none for zone names).
+    pub fn lint_target(self) -> Option<Target> {
         match self {
-            ListKind::Black => Target::BlackAddress,
-            ListKind::White => Target::WhiteAddress,
-            ListKind::DomainsWhite => Target::WhiteHost,
-            ListKind::DomainsBlack => Target::BlackHost,
+            ListKind::Black => Some(Target::BlackAddress),
+            ListKind::White => Some(Target::WhiteAddress),
+            ListKind::DomainsWhite => Some(Target::WhiteHost),
+            ListKind::DomainsBlack => Some(Target::BlackHost),
+            ListKind::DnswlZones | ListKind::DnsblZones => None,
         }
     }
 
@@ -225,6 +245,8 @@ impl ListKind {
             (ListKind::White, mail) => format!("white list of {mail}"),
             (ListKind::DomainsWhite, _) => "white domains patterns list".to_string(),
             (ListKind::DomainsBlack, _) => "black domains patterns list".to_string(),
+            (ListKind::DnswlZones, _) => "DNSWL zones list".to_string(),
+            (ListKind::DnsblZones, _) => "DNSBL zones list".to_string(),
         }
     }
 }
@@ -240,11 +262,12 @@ pub struct ServerLists {
     pub domains_white: Vec<String>,
     /// Black domains patterns (client host names).
     pub domains_black: Vec<String>,
-    /// DNSWL zones: a client address listed there passes (DESIGN.md §4).
-    #[serde(skip)]
+    /// DNSWL zones: a client address listed there passes (DESIGN.md §4). Absent from exports
+    /// written before the zone lists existed: empty then.
+    #[serde(default)]
     pub dnswl_zones: Vec<String>,
     /// DNSBL zones: a client address listed there is suspicious (DESIGN.md §4).
-    #[serde(skip)]
+    #[serde(default)]
     pub dnsbl_zones: Vec<String>,
 }
 
@@ -274,6 +297,8 @@ impl ServerLists {
             ListKind::White => &self.white,
             ListKind::DomainsWhite => &self.domains_white,
             ListKind::DomainsBlack => &self.domains_black,
+            ListKind::DnswlZones => &self.dnswl_zones,
+            ListKind::DnsblZones => &self.dnsbl_zones,
         }
     }
 }
@@ -355,6 +380,17 @@ pub enum ValueError {
         pattern: String,
         /// What is wrong.
         why: String,
+    },
+    /// A DNS zone name that cannot be one.
+    #[error("'{0}' is not a valid DNS zone (letters, digits and hyphens in dot-separated labels)")]
+    Zone(String),
+    /// A word that is not one of a setting's choices.
+    #[error("invalid value '{value}' (expected {expected})")]
+    Choice {
+        /// The value given.
+        value: String,
+        /// The words accepted, joined with "or".
+        expected: String,
     },
     /// A duration that is not a number with a unit.
     #[error("invalid duration '{0}' (expected a number with a unit: 90m, 36h, 7d)")]
@@ -508,7 +544,9 @@ pub fn plan_edit(
             let present = current.iter().any(|p| same_pattern(p, pattern));
             match (group.op, present) {
                 (EditOp::Add, false) => {
-                    warnings.extend(crate::pattern::lint::warnings(pattern, kind.lint_target()));
+                    if let Some(target) = kind.lint_target() {
+                        warnings.extend(crate::pattern::lint::warnings(pattern, target));
+                    }
                     current.push(pattern.clone());
                     changes.push(ListChange::Add(pattern.clone()));
                 }

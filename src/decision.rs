@@ -8,10 +8,16 @@ use serde::Serialize;
 
 use crate::bounds;
 use crate::config::{ListKind, MailboxLists, ServerLists, Settings};
+use crate::dns::DnsFacts;
 use crate::pattern::{Pattern, first_match};
 use crate::store::Triplet;
 
+mod clients;
+mod embeds;
 mod trace;
+
+pub use clients::{Suspicion, ZoneSeen, name_suspicion, verified_name};
+pub use embeds::embeds_address;
 
 pub use trace::{ListSeen, Step, Trace, TripletSeen};
 
@@ -62,6 +68,11 @@ pub enum Reason {
     ServerWhite,
     /// The sender matched the server black list.
     ServerBlack,
+    /// The client address is listed on a DNS whitelist zone (the zone is the decision's
+    /// `pattern`; logged as `dnswl <zone>`).
+    Dnswl,
+    /// Selective greylisting: the client is not suspicious.
+    TrustedClient,
     /// The client network is auto-whitelisted.
     ClientAwl,
     /// Unknown or expired triplet: recorded, deferred.
@@ -86,6 +97,8 @@ impl Reason {
             Reason::MailboxBlack => "user black list",
             Reason::ServerWhite => "server white list",
             Reason::ServerBlack => "server black list",
+            Reason::Dnswl => "dnswl",
+            Reason::TrustedClient => "trusted client",
             Reason::ClientAwl => "client AWL",
             Reason::New => "new",
             Reason::EarlyRetry => "early-retry",
@@ -116,7 +129,7 @@ pub struct Decision {
     pub verdict: Verdict,
     /// The rule that decided.
     pub reason: Reason,
-    /// The list pattern that matched, for list rules.
+    /// The list pattern that matched, for list rules; the listing zone for [`Reason::Dnswl`].
     pub pattern: Option<String>,
     /// Seconds the triplet waited, on its first pass only (for `X-Greylist`).
     pub delay: Option<i64>,
@@ -148,14 +161,32 @@ impl Decision {
 pub struct Request<'a> {
     /// Client IP address; `None` for local injection.
     pub client_ip: Option<IpAddr>,
-    /// Verified (forward-confirmed) client host name, if any.
+    /// Client host name, if any: verified (forward-confirmed) unless `client_name_unconfirmed`.
     pub client_name: Option<&'a str>,
+    /// Whether nobody verified `client_name` yet (the filter's name from a qmail-form
+    /// `Received:` header): with `greylist-clients suspicious` it then counts only when
+    /// `dns.forward` is [`crate::dns::Forward::Confirmed`].
+    pub client_name_unconfirmed: bool,
+    /// What DNS said about the client (zones not in the facts count as not listed).
+    pub dns: &'a DnsFacts,
     /// Envelope sender as given (empty for bounces).
     pub sender: &'a str,
     /// Envelope recipient as given.
     pub recipient: &'a str,
     /// Whether the client authenticated or is a relay client.
     pub authenticated: bool,
+}
+
+impl<'a> Request<'a> {
+    /// The client host name the rules may use ([`verified_name`]).
+    pub fn verified_name(&self, settings: &Settings) -> Option<&'a str> {
+        verified_name(
+            settings,
+            self.client_name,
+            self.client_name_unconfirmed,
+            self.dns,
+        )
+    }
 }
 
 /// Server-wide lists, compiled.
@@ -165,6 +196,8 @@ pub struct CompiledLists {
     white: Vec<Pattern>,
     domains_white: Vec<Pattern>,
     domains_black: Vec<Pattern>,
+    dnswl_zones: Vec<String>,
+    dnsbl_zones: Vec<String>,
 }
 
 impl CompiledLists {
@@ -176,7 +209,19 @@ impl CompiledLists {
             white: compile(ListKind::White),
             domains_white: compile(ListKind::DomainsWhite),
             domains_black: compile(ListKind::DomainsBlack),
+            dnswl_zones: lists.dnswl_zones.clone(),
+            dnsbl_zones: lists.dnsbl_zones.clone(),
         }
+    }
+
+    /// The DNS whitelist zones, in list order.
+    pub fn dnswl_zones(&self) -> &[String] {
+        &self.dnswl_zones
+    }
+
+    /// The DNS blocklist zones, in list order.
+    pub fn dnsbl_zones(&self) -> &[String] {
+        &self.dnsbl_zones
     }
 
     /// The black host patterns (also used to tell end-user lines from mail servers).
@@ -225,7 +270,7 @@ pub enum PolicyOutcome {
     Greylist(IpAddr),
 }
 
-/// Steps 1–4 of DESIGN.md §4: the rules that need no triplet.
+/// Steps 1–4, 4a and 4b of DESIGN.md §4: the rules that need no triplet.
 pub fn decide_by_policy(
     settings: &Settings,
     lists: &CompiledLists,
@@ -243,15 +288,27 @@ pub fn decide_by_policy_traced(
     request: &Request<'_>,
     trace: &mut Trace,
 ) -> PolicyOutcome {
-    match policy_rules(settings, lists, recipient, request, trace) {
-        Some(decision) => PolicyOutcome::Decided(decision),
-        None => match request.client_ip {
-            Some(ip) => PolicyOutcome::Greylist(ip),
-            None => {
-                PolicyOutcome::Decided(Decision::by_rule(Verdict::Pass, Reason::LocalInjection))
-            }
-        },
+    if let Some(decision) = policy_rules(settings, lists, recipient, request, trace) {
+        return PolicyOutcome::Decided(decision);
     }
+    let Some(ip) = request.client_ip else {
+        return PolicyOutcome::Decided(Decision::by_rule(Verdict::Pass, Reason::LocalInjection));
+    };
+    match clients::dns_rules(settings, lists, request, ip, trace) {
+        Some(decision) => PolicyOutcome::Decided(decision),
+        None => PolicyOutcome::Greylist(ip),
+    }
+}
+
+/// Steps 1–4 alone (no DNS answers needed): the decision when one of them decides. A client
+/// that none of them decides is the one whose DNS lists are worth asking.
+pub fn decide_by_lists(
+    settings: &Settings,
+    lists: &CompiledLists,
+    recipient: &RecipientPolicy,
+    request: &Request<'_>,
+) -> Option<Decision> {
+    policy_rules(settings, lists, recipient, request, &mut Trace::off())
 }
 
 fn policy_rules(
@@ -285,18 +342,13 @@ fn policy_rules(
     }
     // A name too long to be a DNS name, or a sender over the value limit, matches no pattern:
     // it is greylisted under its bounded key, and costs the matcher nothing.
+    let client_name = request.verified_name(settings);
     let host_lists = [
         (&lists.domains_white, Verdict::Pass, Reason::WhiteHost),
         (&lists.domains_black, Verdict::Reject, Reason::BlackHost),
     ];
     for (patterns, verdict, rule) in host_lists {
-        let decided = list_rule(
-            patterns,
-            request.client_name,
-            bounds::host_matchable,
-            rule,
-            trace,
-        );
+        let decided = list_rule(patterns, client_name, bounds::host_matchable, rule, trace);
         if let Some(pattern) = decided {
             return Some(Decision::by_pattern(verdict, rule, pattern));
         }
@@ -544,7 +596,7 @@ pub enum KeyBasis {
     NetworkGroupingOff,
     /// Keyed by network: no verified host name.
     NetworkNoHostName,
-    /// Keyed by network: the host name contains the client address's digits (an end-user line).
+    /// Keyed by network: the host name embeds the client address (an end-user line).
     NetworkAddressInName,
     /// Keyed by network: the host name matches a black domains pattern.
     NetworkBlackPattern,
@@ -625,7 +677,7 @@ fn host_organisation(
         .map(|name| name.trim().trim_end_matches('.').to_ascii_lowercase())
         .filter(|name| !name.is_empty() && name != "unknown")
         .ok_or(KeyBasis::NetworkNoHostName)?;
-    if name_contains_address(&host, ip) {
+    if embeds_address(&host, ip) {
         return Err(KeyBasis::NetworkAddressInName);
     }
     if first_match(domains_black, &host).is_some() {
@@ -637,91 +689,6 @@ fn host_organisation(
             Ok(domain.to_string())
         }
         _ => Err(KeyBasis::NetworkNoRegistrableDomain),
-    }
-}
-
-/// Whether a host name embeds the client address in one of the forms ISPs use for end-user
-/// lines: decimal octets in either order with any separators and optional zero padding
-/// (`198-51-100-7`, `7.100.51.198`, `198051100007`), the last three octets (`dyn-51-100-7`),
-/// the address as one 32-bit number or 8 hex digits; for IPv6, the interface
-/// identifier or the whole address in hex, grouped or not.
-pub fn name_contains_address(host: &str, ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    let host = host.to_ascii_lowercase();
-    match ip {
-        IpAddr::V4(v4) => {
-            let octets = v4.octets().map(u32::from);
-            let runs: Vec<&str> = host
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|run| !run.is_empty())
-                .collect();
-            let values: Vec<Option<u32>> = runs
-                .iter()
-                .map(|run| {
-                    if run.len() <= 3 {
-                        run.parse().ok()
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            let forward = [octets[0], octets[1], octets[2], octets[3]];
-            let reversed = [octets[3], octets[2], octets[1], octets[0]];
-            // The full address, or its last three octets, in either order. Two octets are not
-            // enough: Amazon SES names its servers `a8-17.smtp-out.amazonses.com`.
-            let wanted: [&[u32]; 4] = [&forward, &reversed, &forward[1..], &reversed[..3]];
-            let sequence_found = wanted.iter().any(|needle| {
-                values.windows(needle.len()).any(|window| {
-                    window
-                        .iter()
-                        .zip(needle.iter())
-                        .all(|(v, n)| *v == Some(*n))
-                })
-            });
-            let as_number = u32::from(v4).to_string();
-            let padded = format!(
-                "{:03}{:03}{:03}{:03}",
-                octets[0], octets[1], octets[2], octets[3]
-            );
-            let hex = format!("{:08x}", u32::from(v4));
-            sequence_found
-                || runs.iter().any(|run| *run == as_number || *run == padded)
-                || host.contains(&hex)
-        }
-        IpAddr::V6(v6) => {
-            let full = format!("{:032x}", u128::from(v6));
-            let interface = &full[16..];
-            let hex_only: String = host.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-            if interface != "0000000000000000" && hex_only.contains(interface) {
-                return true;
-            }
-            if hex_only.contains(&full) {
-                return true;
-            }
-            // Groups without leading zeros, as in `2001-db8-0-1--5` or `...-0-0-0-5`: the last
-            // four groups of the address as consecutive hex runs.
-            let groups = v6.segments();
-            let tail: Vec<u16> = groups[4..].to_vec();
-            if tail.iter().all(|g| *g == 0) {
-                return false;
-            }
-            let runs: Vec<Option<u16>> = host
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|run| !run.is_empty())
-                .map(|run| {
-                    if run.len() <= 4 {
-                        u16::from_str_radix(run, 16).ok()
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            runs.windows(tail.len())
-                .any(|window| window.iter().zip(&tail).all(|(v, t)| *v == Some(*t)))
-        }
     }
 }
 
@@ -870,19 +837,6 @@ mod client_key_tests {
                 proptest::prop_assert!(!key.network.is_empty());
             }
         }
-    }
-
-    #[test]
-    fn server_names_with_unrelated_digits_are_not_end_user_lines() {
-        assert!(!name_contains_address(
-            "mail-sor-f41.google.com",
-            ip("209.85.220.41")
-        ));
-        assert!(!name_contains_address("mx2.example.com", ip("192.0.2.2")));
-        assert!(!name_contains_address(
-            "mail.example.com",
-            ip("2001:db8::25")
-        ));
     }
 }
 

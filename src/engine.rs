@@ -11,13 +11,16 @@ use crate::config::Settings;
 use crate::decision::{
     ClientKey, ClientState, CompiledLists, Decision, PolicyOutcome, Reason, RecipientPolicy,
     Request, Trace, Verdict, client_key, combine, decide_by_policy_traced,
-    decide_by_triplet_traced, triplet_sender,
+    decide_by_triplet_traced, triplet_sender, verified_name,
 };
+use crate::dns::DnsFacts;
 use crate::names;
 use crate::store::{self, LogEntry, Store, StoreError, TripletKey, Tx};
 
+mod dns;
 mod explain;
 
+pub use dns::{DnsPlan, check_message_dns, merge_facts, plan_dns, plan_dns_with};
 pub use explain::{Explanation, explain};
 
 /// Old decision-log rows pruned per message at most, so the mail path never does a long delete
@@ -29,14 +32,20 @@ const LOG_PRUNE_PER_MESSAGE: u64 = 64;
 pub struct Message {
     /// Client IP address; `None` for local injection.
     pub client_ip: Option<IpAddr>,
-    /// Verified client host name, if any.
+    /// Client host name, if any: verified unless `client_name_unconfirmed`.
     pub client_name: Option<String>,
+    /// Whether nobody verified `client_name` (the filter's name from a qmail-form `Received:`
+    /// header): with `greylist-clients suspicious` it counts only once `dns.forward` confirms it.
+    pub client_name_unconfirmed: bool,
     /// Envelope sender (empty for bounces).
     pub sender: String,
     /// Envelope recipients.
     pub recipients: Vec<String>,
     /// Whether the client authenticated or is a relay client.
     pub authenticated: bool,
+    /// What DNS said about the client, fetched before the write transaction ([`plan_dns`]);
+    /// empty: nothing listed, no name confirmed.
+    pub dns: DnsFacts,
 }
 
 /// The decision for one recipient.
@@ -380,9 +389,16 @@ impl<'m> Walk<'m> {
     ) -> Walk<'m> {
         let client_name = message.client_name.as_deref().map(names::host_for_matching);
         let sender = names::address_for_matching(&message.sender);
+        // Keyed by the name the rules may use: an unconfirmed name is no name in suspicious mode.
+        let key_name = verified_name(
+            settings,
+            client_name.as_deref(),
+            message.client_name_unconfirmed,
+            &message.dns,
+        );
         let key = message
             .client_ip
-            .map(|ip| client_key(ip, client_name.as_deref(), settings, lists.domains_black()));
+            .map(|ip| client_key(ip, key_name, settings, lists.domains_black()));
         let sender_key =
             bounds::bound(&triplet_sender(&sender, settings.sender_normalize)).into_owned();
         Walk {
@@ -424,6 +440,8 @@ impl<'m> Walk<'m> {
             sender: &self.sender,
             recipient,
             authenticated: self.message.authenticated,
+            client_name_unconfirmed: self.message.client_name_unconfirmed,
+            dns: &self.message.dns,
         };
         let ip = match decide_by_policy_traced(settings, self.lists, policy, &request, trace) {
             PolicyOutcome::Decided(decision) => return Ok(decision),
@@ -432,7 +450,7 @@ impl<'m> Walk<'m> {
         let client = self.key.clone().unwrap_or_else(|| {
             client_key(
                 ip,
-                request.client_name,
+                request.verified_name(settings),
                 settings,
                 self.lists.domains_black(),
             )
@@ -512,6 +530,7 @@ mod tests {
             sender: "a@sender.example".to_string(),
             recipients: vec![recipient.to_string()],
             authenticated: false,
+            ..Message::default()
         }
     }
 

@@ -16,9 +16,29 @@ use crate::store::{self, StoreError, Tx};
 
 /// The `format` field of an export, so a wrong file is refused clearly.
 pub const EXPORT_FORMAT: &str = "grey_listing-configuration";
-/// The version of the export format `--export` writes. Version 2 gives `log_retention` in
-/// minutes like every other interval; version 1 gave it in seconds and is still read.
-pub const EXPORT_VERSION: u32 = 2;
+/// The version of the export format `--export` writes. Version 3 added the
+/// `greylist_clients` setting and the `dnswl_zones`/`dnsbl_zones` lists (a version 2 file
+/// without them keeps the default and empty lists). Version 2 gives `log_retention` in minutes
+/// like every other interval; version 1 gave it in seconds. Both are still read.
+pub const EXPORT_VERSION: u32 = 3;
+
+/// Plesk's four server lists: what `--import-plesk` replaces.
+const PLESK_LISTS: [ListKind; 4] = [
+    ListKind::Black,
+    ListKind::White,
+    ListKind::DomainsWhite,
+    ListKind::DomainsBlack,
+];
+
+/// Every server list: what `--export` carries and `--import` replaces.
+const SERVER_LISTS: [ListKind; 6] = [
+    ListKind::Black,
+    ListKind::White,
+    ListKind::DomainsWhite,
+    ListKind::DomainsBlack,
+    ListKind::DnswlZones,
+    ListKind::DnsblZones,
+];
 
 /// A whole configuration: settings, server lists, per-domain flags and per-mailbox lists.
 /// Triplets are state, not configuration, and are not included.
@@ -48,7 +68,7 @@ pub enum ImportError {
     Json(#[from] serde_json::Error),
     /// A wrong `format` or `version` field.
     #[error(
-        "not a grey_listing export (format '{format}', version {version}; expected '{EXPORT_FORMAT}', version 1 or {EXPORT_VERSION})"
+        "not a grey_listing export (format '{format}', version {version}; expected '{EXPORT_FORMAT}', version 1 to {EXPORT_VERSION})"
     )]
     Format {
         /// The format found.
@@ -96,6 +116,7 @@ pub fn parse_export(text: &str) -> Result<ConfigDump, ImportError> {
         });
     }
     keys::check(&value, version)?;
+    check_choices(&value)?;
     if version == 1 {
         upgrade_version_1(&mut value);
     }
@@ -144,6 +165,28 @@ fn upgrade_version_1(value: &mut serde_json::Value) {
     }
 }
 
+/// The words of choice settings (`greylist_clients`), checked here so the refusal names the
+/// key (the parser would name only the word).
+fn check_choices(value: &serde_json::Value) -> Result<(), ImportError> {
+    for def in &config::SETTINGS {
+        let config::SettingKind::Choice { words } = def.kind else {
+            continue;
+        };
+        let Some(given) = value["settings"].get(def.key) else {
+            continue;
+        };
+        if !given.as_str().is_some_and(|word| words.contains(&word)) {
+            return Err(ImportError::Invalid(format!(
+                "settings.{}: invalid value {} (expected {})",
+                def.key,
+                crate::escape::escape(&bounds::abridged(&given.to_string())),
+                words.join(" or ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The rule `--update-server` applies: an expire interval longer than the grey interval.
 fn check_intervals(settings: &Settings, grey: &str, expire: &str) -> Result<(), ImportError> {
     if settings.intervals_make_sense() {
@@ -172,14 +215,22 @@ fn validate_settings(settings: &Settings) -> Result<(), ImportError> {
 }
 
 fn validate_lists(lists: &ServerLists) -> Result<(), ImportError> {
-    for kind in [
-        ListKind::Black,
-        ListKind::White,
-        ListKind::DomainsWhite,
-        ListKind::DomainsBlack,
-    ] {
+    for kind in SERVER_LISTS {
         for pattern in lists.get(kind) {
-            config::check_pattern(pattern)
+            let checked = if kind.is_zone() {
+                // Stored only in the form the CLI stores, so the decision compares plainly.
+                match config::parse_zone(pattern) {
+                    Ok(zone) if zone == *pattern => Ok(()),
+                    Ok(_) => Err(format!(
+                        "zone '{}' is not lower-case without a trailing dot",
+                        crate::escape::escape(pattern)
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            } else {
+                config::check_pattern(pattern)
+            };
+            checked
                 .map_err(|why| ImportError::Invalid(format!("lists.{}: {why}", kind.as_str())))?;
         }
         bounds::check_list_size(lists.get(kind))
@@ -191,7 +242,7 @@ fn validate_lists(lists: &ServerLists) -> Result<(), ImportError> {
 /// Replaces the whole configuration with `dump` (inside the caller's write transaction).
 pub fn import(tx: &mut dyn Tx, dump: &ConfigDump) -> Result<(), StoreError> {
     tx.set_settings(&dump.settings)?;
-    replace_server_lists(tx, &dump.lists)?;
+    replace_server_lists(tx, &dump.lists, &SERVER_LISTS)?;
     for (domain, _) in tx.domains()? {
         if !dump.domains.contains_key(&domain) {
             tx.delete_domain(&domain)?;
@@ -213,13 +264,12 @@ pub fn import(tx: &mut dyn Tx, dump: &ConfigDump) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn replace_server_lists(tx: &mut dyn Tx, lists: &ServerLists) -> Result<(), StoreError> {
-    for kind in [
-        ListKind::Black,
-        ListKind::White,
-        ListKind::DomainsWhite,
-        ListKind::DomainsBlack,
-    ] {
+fn replace_server_lists(
+    tx: &mut dyn Tx,
+    lists: &ServerLists,
+    kinds: &[ListKind],
+) -> Result<(), StoreError> {
+    for &kind in kinds {
         replace_list(tx, kind, "", lists.get(kind))?;
     }
     Ok(())
@@ -334,7 +384,7 @@ pub fn import_plesk(tx: &mut dyn Tx, config: &PleskConfig) -> Result<PleskImport
                 .map(|p| format!("{label}: + {p}")),
         );
     }
-    replace_server_lists(tx, &config.lists)?;
+    replace_server_lists(tx, &config.lists, &PLESK_LISTS)?;
     let warnings = config
         .lists
         .domains_black

@@ -8,6 +8,7 @@
 //! then escaped), so none can forge a field or a line.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::decision::{Decision, Reason};
 use crate::escape;
@@ -65,6 +66,13 @@ pub fn decision_line(decision: &Decision, facts: &LineFacts<'_>) -> String {
             reason = format!("{reason} ({missing}s missing)");
         }
         (Reason::TripletFound, _, Some(delay)) => reason = format!("{reason}, delay={delay}"),
+        // The listing zone is part of the reason (`dnswl list.dnswl.org`); it comes from the
+        // store, so it is escaped like every stored value.
+        (Reason::Dnswl, _, _) => {
+            if let Some(zone) = &decision.pattern {
+                reason = format!("{reason} {}", escape::shown(zone));
+            }
+        }
         _ => {}
     }
     line(decision.verdict.as_str(), &reason, facts)
@@ -90,6 +98,17 @@ pub fn list_hit_line(decision: &Decision, facts: &LineFacts<'_>) -> Option<Strin
         "list type: {list_type}, from: {from}, match string: {}",
         escape::escape(pattern)
     ))
+}
+
+/// The line for a DNS list zone that gave no answer within the budget (the message is decided
+/// as if the zone did not list the client):
+/// `dns: no answer from <zone> for <ip> within <budget in seconds> s`.
+pub fn dns_no_answer_line(zone: &str, ip: IpAddr, budget: Duration) -> String {
+    format!(
+        "dns: no answer from {} for {ip} within {} s",
+        escape::shown(zone),
+        budget.as_secs_f64()
+    )
 }
 
 fn line(action: &str, reason: &str, facts: &LineFacts<'_>) -> String {
@@ -154,6 +173,48 @@ mod tests {
                 .starts_with("action=pass, reason=triplet found, delay=400, client_name=")
         );
         assert_eq!(list_hit_line(&first, &facts), None);
+    }
+
+    // Selective greylisting's passes: the DNSWL pass names its zone, the trusted client passes
+    // by a fixed text; neither writes Plesk's list-hit line.
+    #[test]
+    fn dns_list_and_trusted_client_reasons() {
+        let sender = Shown::text("a@s.example");
+        let recipient = Shown::text("u@l.example");
+        let facts = LineFacts {
+            client_name: Some("mx.s.example"),
+            client_ip: "192.0.2.7".parse().ok(),
+            sender: &sender,
+            recipient: &recipient,
+        };
+        let dnswl = Decision {
+            pattern: Some("list.dnswl.example, x".to_string()),
+            ..decision(Verdict::Pass, Reason::Dnswl)
+        };
+        assert!(
+            decision_line(&dnswl, &facts)
+                .starts_with("action=pass, reason=dnswl list.dnswl.example\\x2c x, client_name=")
+        );
+        assert_eq!(list_hit_line(&dnswl, &facts), None);
+        let trusted = decision(Verdict::Pass, Reason::TrustedClient);
+        assert!(
+            decision_line(&trusted, &facts)
+                .starts_with("action=pass, reason=trusted client, client_name=mx.s.example, ")
+        );
+        assert_eq!(list_hit_line(&trusted, &facts), None);
+    }
+
+    #[test]
+    fn a_dns_zone_without_answer_is_one_escaped_line() {
+        let ip = "2001:db8::7".parse().expect("address");
+        assert_eq!(
+            dns_no_answer_line("list.example", ip, crate::dns::BUDGET),
+            "dns: no answer from list.example for 2001:db8::7 within 1.5 s"
+        );
+        assert_eq!(
+            dns_no_answer_line("a, b\n\\c", ip, Duration::from_secs(2)),
+            "dns: no answer from a\\x2c b\\x0a\\\\c for 2001:db8::7 within 2 s"
+        );
     }
 
     #[test]

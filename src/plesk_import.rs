@@ -220,6 +220,8 @@ fn list_mut(lists: &mut ServerLists, kind: ListKind) -> &mut Vec<String> {
         ListKind::White => &mut lists.white,
         ListKind::DomainsWhite => &mut lists.domains_white,
         ListKind::DomainsBlack => &mut lists.domains_black,
+        ListKind::DnswlZones => &mut lists.dnswl_zones,
+        ListKind::DnsblZones => &mut lists.dnsbl_zones,
     }
 }
 

@@ -181,6 +181,12 @@ pub struct Args {
     /// Our own settings (`--awl-count`, `--log-retention`, …), one option per settings row.
     #[command(flatten)]
     pub extension_settings: SettingArgs<true>,
+    /// Edit the DNSWL zones: a client listed on one passes (--update-server; extension).
+    #[arg(long = "dnswl-zones", value_name = "EDIT", action = ArgAction::Append, help_heading = "Extension options")]
+    pub dnswl_zones: Vec<String>,
+    /// Edit the DNSBL zones: a client listed on one is suspicious (--update-server; extension).
+    #[arg(long = "dnsbl-zones", value_name = "EDIT", action = ArgAction::Append, help_heading = "Extension options")]
+    pub dnsbl_zones: Vec<String>,
     /// Period to look back, e.g. 7d or 24h (--report, --check; extension).
     #[arg(
         long = "since",

@@ -112,12 +112,16 @@ const SERVER_LIST_OPTIONS: [&str; 4] = [
     "domains-blacklist",
 ];
 
+/// The zone lists `--update-server` takes (extensions).
+const SERVER_ZONE_OPTIONS: [&str; 2] = ["dnswl-zones", "dnsbl-zones"];
+
 /// Options `--update-server` takes: every setting and every server list.
 static SERVER_OPTIONS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
     config::SETTINGS
         .iter()
         .map(|def| def.option)
         .chain(SERVER_LIST_OPTIONS)
+        .chain(SERVER_ZONE_OPTIONS)
         .collect()
 });
 
@@ -139,6 +143,11 @@ pub(super) fn given_options(args: &Args) -> Vec<(&'static str, bool)> {
     settings(false)
         .chain(SERVER_LIST_OPTIONS.into_iter().zip(lists))
         .chain(settings(true))
+        .chain(
+            SERVER_ZONE_OPTIONS
+                .into_iter()
+                .zip([!args.dnswl_zones.is_empty(), !args.dnsbl_zones.is_empty()]),
+        )
         .chain([
             ("since", args.since.is_some()),
             ("top", args.top.is_some()),

@@ -61,6 +61,7 @@ fn value_of(arg: &Arg) -> Value {
     match names.as_slice() {
         ["on|off"] => Value::Words(ON_OFF),
         ["true|false"] => Value::Words(TRUE_FALSE),
+        ["all|suspicious"] => Value::Words(crate::config::GREYLIST_CLIENTS_WORDS),
         ["FILE"] | ["PATH|URL"] | ["FROM", "TO"] => Value::File,
         _ => Value::Free,
     }
@@ -112,10 +113,11 @@ fn case_pattern(entries: &[Entry], kind: Value) -> Option<String> {
 }
 
 /// The distinct value kinds that take a value, in a fixed order.
-fn value_kinds() -> [Value; 4] {
+fn value_kinds() -> [Value; 5] {
     [
         Value::Words(ON_OFF),
         Value::Words(TRUE_FALSE),
+        Value::Words(crate::config::GREYLIST_CLIENTS_WORDS),
         Value::File,
         Value::Free,
     ]

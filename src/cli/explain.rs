@@ -81,6 +81,7 @@ pub fn run(
         sender: request.sender.clone(),
         recipients: vec![request.recipient.clone()],
         authenticated: false,
+        ..Message::default()
     };
     let mut explained = None;
     store.read(&mut |tx| {
@@ -213,6 +214,12 @@ fn render(step: &trace::Step, domain: &str, client: &ClientKey) -> Step {
             plain("Client address", "none (local injection): pass".to_string())
         }
         trace::Step::List { rule, seen } => render_list(*rule, seen),
+        trace::Step::Dnswl { answers, listed } => dns::render_dnswl(answers, listed.as_deref()),
+        trace::Step::Clients {
+            forward,
+            dnsbl,
+            suspicion,
+        } => dns::render_clients(*forward, dnsbl, suspicion),
         trace::Step::Awl {
             needed,
             passes,
@@ -346,6 +353,8 @@ fn triplet_json(triplet: Option<Triplet>, now: i64) -> serde_json::Value {
         }
     }
 }
+
+mod dns;
 
 #[cfg(test)]
 mod tests;

@@ -81,6 +81,14 @@ const EXTENSIONS: &[Row] = &[
 /// The extension rows after the extension settings' own rows.
 const EXTENSIONS_AFTER_SETTINGS: &[Row] = &[
     (
+        "-dnswl-zones <add|del>:<zone1[,zone2]>;...",
+        "adds, deletes DNSWL zones (e.g. list.dnswl.org): a client address listed on one passes without greylisting. Used only with --update-server command",
+    ),
+    (
+        "-dnsbl-zones <add|del>:<zone1[,zone2]>;...",
+        "adds, deletes DNSBL zones: with -greylist-clients suspicious a client address listed on one is greylisted. Used only with --update-server command",
+    ),
+    (
         "--explain <client-ip> <client-host|-> <sender|-> <recipient>",
         "walks through the decision for one message at this moment (honours GREY_LISTING_NOW): each check, what matched, the client key, the triplet and the verdict. Only reads the database",
     ),
@@ -102,7 +110,7 @@ const EXTENSIONS_AFTER_SETTINGS: &[Row] = &[
     ),
     (
         "--import-plesk <file|->",
-        "applies the output of Plesk's grey_listing --info-server (settings and the four server-wide lists) in one transaction, prints what changed and warns about patterns that reject big legitimate senders",
+        "applies the output of Plesk's grey_listing --info-server (settings and the four server-wide lists; extension settings and the zone lists are left alone) in one transaction, prints what changed and warns about patterns that reject big legitimate senders",
     ),
     (
         "--export",

@@ -91,3 +91,48 @@ pub fn stats(store: &mut dyn Store, now: i64, json: bool) -> Result<String, Stor
     out.push_str("\nSUCCESS: Gathering of statistics complete.\n");
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Reason;
+    use crate::store::{LogEntry, SqliteStore};
+
+    // The passes of selective greylisting are counted by `--stats` under fixed reasons: every
+    // DNSWL pass under `dnswl` whatever its zone (the engine keeps the zone in the row's
+    // pattern), every trusted client under `trusted client`.
+    #[test]
+    fn stats_count_dns_list_and_trusted_client_passes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("g.db")).unwrap();
+        let row = |reason: Reason, zone: Option<&str>| LogEntry {
+            time: 1_000,
+            client_network: "198.51.100.0/24".to_string(),
+            client_key: String::new(),
+            organisation: String::new(),
+            client_address: "198.51.100.7".to_string(),
+            client_name: String::new(),
+            sender: "a@sender.example".to_string(),
+            recipient: "u@local.example".to_string(),
+            verdict: "pass".to_string(),
+            reason: reason.as_str().to_string(),
+            pattern: zone.map(str::to_string),
+            delay: None,
+        };
+        let rows = [
+            row(Reason::Dnswl, Some("a.wl.example")),
+            row(Reason::Dnswl, Some("b.wl.example")),
+            row(Reason::TrustedClient, None),
+        ];
+        store
+            .write(&mut |tx| rows.iter().try_for_each(|r| tx.log_decision(r)))
+            .unwrap();
+        let text = stats(&mut store, 2_000, true).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["reasons_24h"]["dnswl"], 2, "{text}");
+        assert_eq!(json["reasons_24h"]["trusted client"], 1, "{text}");
+        assert_eq!(json["decisions_24h"]["pass"], 3, "{text}");
+        let text = stats(&mut store, 2_000, false).unwrap();
+        assert!(text.contains("trusted client"), "{text}");
+    }
+}

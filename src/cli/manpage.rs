@@ -18,7 +18,10 @@ const SECTIONS: &[Section] = &[
                 pattern, * matches any run of characters, ? one character, [...] a class, and | \
                 separates alternatives. Address patterns (-blacklist, -whitelist) match the whole \
                 envelope sender; black domain patterns match anywhere in the client's host name; \
-                white domain patterns match the whole name or a whole-label suffix of it.",
+                white domain patterns match the whole name or a whole-label suffix of it. \
+                -dnswl-zones and -dnsbl-zones take the same edits with DNS zone names instead \
+                of patterns (letters, digits and hyphens in dot-separated labels, no \
+                wildcards; compared ignoring case, stored lower-case without a trailing dot).",
         items: &[
             (
                 "<add|del>:<pattern1[,pattern2]>;<add|del>:...",

@@ -432,14 +432,7 @@ fn check_list_sizes(
 
 /// A list as messages name it.
 fn list_name(kind: ListKind, owner: &str) -> String {
-    match (kind, owner) {
-        (ListKind::Black, "") => "server black list".to_string(),
-        (ListKind::White, "") => "server white list".to_string(),
-        (ListKind::DomainsWhite, _) => "white domains patterns list".to_string(),
-        (ListKind::DomainsBlack, _) => "black domains patterns list".to_string(),
-        (ListKind::Black, mail) => format!("black list of {mail}"),
-        (ListKind::White, mail) => format!("white list of {mail}"),
-    }
+    kind.display_name(owner)
 }
 
 fn success(message: &str, json: bool) -> String {

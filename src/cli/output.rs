@@ -27,7 +27,8 @@ fn list_block(out: &mut String, header: &str, entries: &[String]) {
     out.push('\n');
 }
 
-/// `--info-server` (and, with `extended`, the `Extension settings:` block before SUCCESS).
+/// `--info-server` (and, with `extended`, the `Extension settings:` block and the DNS list
+/// zones before SUCCESS).
 pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> String {
     let mut out = String::from("Grey listing configuration.\n\n");
     // Plesk's order, which differs from the table's.
@@ -56,12 +57,16 @@ pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> 
         "Black domains patterns list:",
         &lists.domains_black,
     );
+    // Plesk's own text ends here: scripts written for Plesk read it unchanged. Our settings and
+    // lists follow only when asked for.
     if extended {
         out.push_str("Extension settings:\n");
         for def in config::SETTINGS.iter().filter(|def| def.extension) {
             out.push_str(&row(def.label, &(def.show)(settings)));
         }
         out.push('\n');
+        list_block(&mut out, "DNSWL zones:", &lists.dnswl_zones);
+        list_block(&mut out, "DNSBL zones:", &lists.dnsbl_zones);
     }
     out.push_str("SUCCESS: Gathering of server wide information complete.\n");
     out

@@ -81,12 +81,20 @@ impl Checker<'_> {
                 ListKind::DomainsBlack,
                 &args.domains_blacklist,
             ),
+            ("dnswl-zones", ListKind::DnswlZones, &args.dnswl_zones),
+            ("dnsbl-zones", ListKind::DnsblZones, &args.dnsbl_zones),
         ];
         let mut edits = Vec::new();
         for (name, kind, values) in given {
             for value in values {
                 let edit = config::parse_list_edit(value)
-                    .and_then(|edit| config::edit_to_ascii(kind, edit))
+                    .and_then(|edit| {
+                        if kind.is_zone() {
+                            config::edit_zones(edit)
+                        } else {
+                            config::edit_to_ascii(kind, edit)
+                        }
+                    })
                     .map_err(|e| self.culprit(name, e))?;
                 edits.push((kind, edit));
             }

@@ -6,8 +6,8 @@
 //! field and its use in the decision).
 
 use super::{
-    MAX_AWL_COUNT, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MAX_LOG_RETENTION, Settings, ValueError,
-    parse_duration, parse_in_range, parse_on_off, parse_true_false,
+    GreylistClients, MAX_AWL_COUNT, MAX_EXPIRE_MINUTES, MAX_GREY_MINUTES, MAX_LOG_RETENTION,
+    Settings, ValueError, parse_duration, parse_in_range, parse_on_off, parse_true_false,
 };
 
 /// Why a value typed for a setting was refused.
@@ -43,6 +43,12 @@ pub enum SettingKind {
     Duration {
         /// Longest duration accepted, in seconds.
         max: u64,
+    },
+    /// One of a few words, kept as the word's index in `words` (so [`SettingDef::get`] and
+    /// [`SettingDef::set`] stay numbers) and stored, shown and exported as the word.
+    Choice {
+        /// The words accepted, in index order.
+        words: &'static [&'static str],
     },
 }
 
@@ -84,22 +90,25 @@ impl SettingDef {
         matches!(self.kind, SettingKind::OnOff | SettingKind::TrueFalse)
     }
 
-    /// The value as the stores keep it: `true`/`false` or decimal digits.
+    /// The value as the stores keep it: `true`/`false`, a choice's word or decimal digits.
     pub fn stored(&self, settings: &Settings) -> String {
         let value = (self.get)(settings);
-        if self.is_switch() {
-            (value != 0).to_string()
-        } else {
-            value.to_string()
+        match self.kind {
+            _ if self.is_switch() => (value != 0).to_string(),
+            SettingKind::Choice { words } => usize::try_from(value)
+                .ok()
+                .and_then(|index| words.get(index))
+                .map_or_else(|| value.to_string(), |word| word.to_string()),
+            _ => value.to_string(),
         }
     }
 
     /// Reads a stored value into `settings`; an unreadable one is ignored (the default stays).
     pub fn load(&self, settings: &mut Settings, stored: &str) {
-        let value = if self.is_switch() {
-            stored.parse::<bool>().ok().map(u64::from)
-        } else {
-            stored.parse::<u64>().ok()
+        let value = match self.kind {
+            _ if self.is_switch() => stored.parse::<bool>().ok().map(u64::from),
+            SettingKind::Choice { words } => choice_index(words, stored),
+            _ => stored.parse::<u64>().ok(),
         };
         if let Some(value) = value {
             (self.set)(settings, value);
@@ -113,6 +122,12 @@ impl SettingDef {
             SettingKind::OnOff => parse_on_off(text).map(u64::from),
             SettingKind::TrueFalse => parse_true_false(text).map(u64::from),
             SettingKind::Number { min, max } => parse_in_range(text, min, max),
+            SettingKind::Choice { words } => {
+                choice_index(words, text).ok_or_else(|| ValueError::Choice {
+                    value: text.to_string(),
+                    expected: words.join(" or "),
+                })
+            }
             SettingKind::Duration { max } => {
                 let seconds = parse_duration(text).map_err(SettingValueError::Value)?;
                 let seconds = u64::try_from(seconds).unwrap_or(u64::MAX);
@@ -135,12 +150,24 @@ impl SettingDef {
     pub fn import_range(&self, settings: &Settings) -> Option<(u64, u64, u64)> {
         let value = (self.get)(settings);
         match self.kind {
-            SettingKind::OnOff | SettingKind::TrueFalse => None,
+            // A choice's word is checked when the file is read (an unknown word is refused).
+            SettingKind::OnOff | SettingKind::TrueFalse | SettingKind::Choice { .. } => None,
             SettingKind::Number { min, max } => Some((value, min, max)),
             SettingKind::Duration { max } => Some((value / 60, 0, max / 60)),
         }
     }
 }
+
+/// The index of `word` among `words` (exact spelling, as the switches' `on`/`true`).
+fn choice_index(words: &[&str], word: &str) -> Option<u64> {
+    words
+        .iter()
+        .position(|w| *w == word)
+        .and_then(|index| u64::try_from(index).ok())
+}
+
+/// The words of `-greylist-clients`, in the order of [`GreylistClients`]'s values 0 and 1.
+pub const GREYLIST_CLIENTS_WORDS: &[&str] = &["all", "suspicious"];
 
 fn enabled(flag: bool) -> &'static str {
     if flag { "enabled" } else { "disabled" }
@@ -171,7 +198,7 @@ fn narrow<T: TryFrom<u64>>(slot: &mut T, value: u64) {
 }
 
 /// Every server-wide setting, in the order `--update-server` checks its options.
-pub const SETTINGS: [SettingDef; 12] = [
+pub const SETTINGS: [SettingDef; 13] = [
     SettingDef {
         key: "enabled",
         option: "status",
@@ -361,7 +388,36 @@ pub const SETTINGS: [SettingDef; 12] = [
         get: |s| s.log_retention,
         set: |s, v| s.log_retention = v,
     },
+    SettingDef {
+        key: "greylist_clients",
+        option: "greylist-clients",
+        label: "Greylist clients",
+        show: |s| GREYLIST_CLIENTS_WORDS[greylist_clients_index(s.greylist_clients)].to_string(),
+        usage: "-greylist-clients <all|suspicious>",
+        value_name: "all|suspicious",
+        summary: "Greylist all clients, or only suspicious ones (--update-server; extension)",
+        help: "greylist every client (all, the default) or only suspicious ones: without a verified host name, with a name embedding their address, or listed on a DNSBL zone (suspicious). Used only with --update-server command",
+        extension: true,
+        kind: SettingKind::Choice {
+            words: GREYLIST_CLIENTS_WORDS,
+        },
+        get: |s| greylist_clients_index(s.greylist_clients) as u64,
+        set: |s, v| {
+            s.greylist_clients = match v {
+                0 => GreylistClients::All,
+                1 => GreylistClients::Suspicious,
+                _ => s.greylist_clients,
+            }
+        },
+    },
 ];
+
+fn greylist_clients_index(value: GreylistClients) -> usize {
+    match value {
+        GreylistClients::All => 0,
+        GreylistClients::Suspicious => 1,
+    }
+}
 
 /// The row for a store, JSON or export key.
 pub fn setting_by_key(key: &str) -> Option<&'static SettingDef> {

@@ -3,7 +3,8 @@
 //! off (nothing is built); `grey_listing --explain` turns it on and prints it, so the
 //! explanation is the walk that decided and can never tell a different story.
 
-use super::Reason;
+use super::{Reason, Suspicion, ZoneSeen};
+use crate::dns::Forward;
 
 /// What a list check saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +71,25 @@ pub enum Step {
         rule: Reason,
         /// What the check saw.
         seen: ListSeen,
+    },
+    /// Step 4a: the DNS whitelist zones (only when some are configured) and their answers.
+    Dnswl {
+        /// Each zone in list order with its answer (`None`: not asked, so not listed).
+        answers: Vec<ZoneSeen>,
+        /// The first zone listing the client address (the step decided).
+        listed: Option<String>,
+    },
+    /// Step 4b (only with `greylist-clients suspicious`): what made the client suspicious, or
+    /// that it is trusted.
+    Clients {
+        /// The forward confirmation of a name nobody verified (`None`: none was needed or none
+        /// was answered).
+        forward: Option<Forward>,
+        /// The DNSBL zones consulted with their answers (empty when the name already made the
+        /// client suspicious).
+        dnsbl: Vec<ZoneSeen>,
+        /// The verdict on the client.
+        suspicion: Suspicion,
     },
     /// The client network's auto-whitelist.
     Awl {

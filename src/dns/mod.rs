@@ -2,8 +2,34 @@
 //! client address and the forward confirmation of a host name that nobody verified yet. They are
 //! fetched before the store's write transaction and handed to the decision as inputs, like the
 //! host name, so no lock is ever held while a lookup waits.
+//!
+//! The parts: [`query`] (the reversed names asked and what counts as a listing), [`mod@locate`]
+//! (where the resolver is), [`resolver`] (the client: [`Lookups`] asynchronous, [`Resolver`]
+//! blocking, one budget per question), [`worker`] (the policy server's DNS thread) with
+//! [`memory`] (its one-minute memory of zones that gave no answer), and [`check`] (the RFC 5782
+//! health check of a zone).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+pub mod check;
+pub mod locate;
+pub mod memory;
+pub mod query;
+pub mod resolver;
+mod system;
+pub mod worker;
+
+pub use check::{ZoneCheck, ZoneHealth, check_zones};
+pub use locate::{LocateError, Located, locate, locate_system};
+pub use memory::NoAnswerMemory;
+pub use resolver::{Lookups, Resolver, ResolverError};
+pub use system::SystemResolver;
+pub use worker::DnsWorker;
+
+/// The time all lookups for one message (filter, milter) or one request (policy server) may take
+/// together; what is not answered by then counts as not listed.
+pub const BUDGET: Duration = Duration::from_millis(1500);
 
 /// What one DNS list zone said about the client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +72,29 @@ pub struct DnsFacts {
 }
 
 impl DnsFacts {
+    /// The facts of a question nobody answered: every zone (each once) and the forward lookup
+    /// without answer.
+    pub fn unanswered(zones: &[String], confirm: bool) -> DnsFacts {
+        DnsFacts {
+            zones: query::unique_zones(zones)
+                .into_iter()
+                .map(|zone| ZoneAnswer {
+                    zone,
+                    result: ZoneResult::NoAnswer,
+                })
+                .collect(),
+            forward: confirm.then_some(Forward::NoAnswer),
+        }
+    }
+
+    /// The zones asked that gave no answer.
+    pub fn unanswered_zones(&self) -> impl Iterator<Item = &str> {
+        self.zones
+            .iter()
+            .filter(|answer| answer.result == ZoneResult::NoAnswer)
+            .map(|answer| answer.zone.as_str())
+    }
+
     /// The answer of `zone` (compared ignoring case), if it was asked.
     pub fn zone(&self, zone: &str) -> Option<ZoneResult> {
         self.zones
@@ -74,3 +123,8 @@ pub trait DnsSource {
     /// Asks everything in `question` at once and waits at most for the budget.
     fn ask(&self, question: &Question<'_>) -> DnsFacts;
 }
+
+/// The DNS server the tests run over loopback (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../tests/support/dns_stub.rs"]
+pub(crate) mod dns_stub;

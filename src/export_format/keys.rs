@@ -15,11 +15,20 @@ const TOP: &[&str] = &[
     "domains",
     "mailboxes",
 ];
-const LISTS: &[&str] = &["black", "white", "domains_white", "domains_black"];
+const LISTS: &[&str] = &[
+    "black",
+    "white",
+    "domains_white",
+    "domains_black",
+    "dnswl_zones",
+    "dnsbl_zones",
+];
+/// Keys version 3 added: a version 2 file may lack them (the default and empty lists apply).
+const ADDED_IN_3: &[&str] = &["greylist_clients", "dnswl_zones", "dnsbl_zones"];
 const MAILBOX_LISTS: &[&str] = &["black", "white"];
 
-/// Checks the keys of a parsed export of `version`. Version 2 (what `--export` writes now)
-/// must hold every key. Version 1 files were written while settings were still being added,
+/// Checks the keys of a parsed export of `version`. Version 3 (what `--export` writes now)
+/// must hold every key; version 2 every key but those version 3 added. Version 1 files were written while settings were still being added,
 /// and without `domains`/`mailboxes` when there were none: those may be missing (defaults and
 /// empty maps apply). Unknown keys are refused in both.
 pub(super) fn check(value: &Value, version: u64) -> Result<(), ImportError> {
@@ -35,14 +44,23 @@ pub(super) fn check(value: &Value, version: u64) -> Result<(), ImportError> {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    let required_settings: &[&str] = if strict { &setting_names } else { &[] };
+    let required_settings: Vec<&str> = if strict {
+        since_version(&setting_names, version)
+    } else {
+        Vec::new()
+    };
     check_object(
         &value["settings"],
         "settings.",
         &setting_names,
-        required_settings,
+        &required_settings,
     )?;
-    check_object(&value["lists"], "lists.", LISTS, LISTS)?;
+    check_object(
+        &value["lists"],
+        "lists.",
+        LISTS,
+        &since_version(LISTS, version),
+    )?;
     if let Some(mailboxes) = value.get("mailboxes").and_then(Value::as_object) {
         for (mail, lists) in mailboxes {
             let prefix = format!("mailboxes.{mail}.");
@@ -50,6 +68,14 @@ pub(super) fn check(value: &Value, version: u64) -> Result<(), ImportError> {
         }
     }
     Ok(())
+}
+
+/// The keys among `keys` that a file of `version` must hold.
+fn since_version<'a>(keys: &[&'a str], version: u64) -> Vec<&'a str> {
+    keys.iter()
+        .copied()
+        .filter(|key| version >= 3 || !ADDED_IN_3.contains(key))
+        .collect()
 }
 
 /// Refuses keys of `value` not in `known` and keys of `required` it lacks. A value that is not

@@ -17,6 +17,9 @@ pub struct ClientFacts {
     pub authenticated: bool,
     /// Where the facts came from, for log lines.
     pub source: FactSource,
+    /// The name is qmail-smtpd's PTR name, which nobody forward-confirmed: in `suspicious` mode it
+    /// counts only after the filter's own forward lookup returns the client address.
+    pub name_unconfirmed: bool,
 }
 
 /// Where the client facts were found.
@@ -43,6 +46,9 @@ pub struct ReceivedFacts {
     pub name: Option<String>,
     /// `with ESMTPA`/`ESMTPSA` (RFC 3848).
     pub authenticated: bool,
+    /// The header is in qmail-smtpd's form, whose host name is the PTR name as DNS gave it,
+    /// not forward-confirmed (Postfix's form names only forward-confirmed hosts).
+    pub unconfirmed: bool,
 }
 
 /// True when the environment says the client is trusted (DESIGN.md §5): `RELAYCLIENT` set, even
@@ -62,6 +68,8 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<ClientFacts> {
         name: env("TCPREMOTEHOST").and_then(|name| client::verified_name(&name)),
         authenticated: env_authenticated(env),
         source: FactSource::Environment,
+        // `tcpserver -p` (which the integration guide requires) forward-confirms it.
+        name_unconfirmed: false,
     })
 }
 
@@ -74,6 +82,7 @@ pub fn from_env_or_headers(env: &dyn Fn(&str) -> Option<String>, head: &[u8]) ->
     let env_auth = env_authenticated(env);
     match topmost_received(head) {
         Some(Received::Client(received)) => ClientFacts {
+            name_unconfirmed: received.unconfirmed && received.name.is_some(),
             ip: received.ip,
             name: received.name,
             authenticated: env_auth || received.authenticated,
@@ -87,6 +96,7 @@ pub fn from_env_or_headers(env: &dyn Fn(&str) -> Option<String>, head: &[u8]) ->
             name: None,
             authenticated: env_auth,
             source: FactSource::UnreadableHeader,
+            name_unconfirmed: false,
         },
         Some(Received::Local) | None => ClientFacts {
             authenticated: env_auth,
@@ -227,6 +237,7 @@ fn client_clause(rest: &str) -> Option<ReceivedFacts> {
             ip: Some(ip),
             name: client::verified_name(first_word),
             authenticated: false,
+            unconfirmed: true,
         })
     };
     match group.split_once('[') {
@@ -246,6 +257,7 @@ fn client_clause(rest: &str) -> Option<ReceivedFacts> {
                 ip: Some(ip),
                 name: client::verified_name(host),
                 authenticated: false,
+                unconfirmed: false,
             })
         }
         None => qmail_form(client::address(

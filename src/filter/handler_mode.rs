@@ -137,6 +137,8 @@ fn decide_message(
             .map(|r| super::envelope_text(r.as_bytes()))
             .collect(),
         authenticated: client.authenticated,
+        client_name_unconfirmed: client.name_unconfirmed,
+        ..Message::default()
     };
     let raw: Vec<&[u8]> = recipients.iter().map(|r| r.as_bytes()).collect();
     let shown = super::ShownEnvelope::new(sender.as_bytes(), &raw);

@@ -13,7 +13,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::clock;
 use crate::decision::Verdict;
-use crate::engine::{self, Message, MessageOutcome};
+use crate::dns::{self, SystemResolver};
+use crate::engine::{self, Component, Message, MessageOutcome};
 use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
 use crate::store::{self, StoreError};
@@ -75,6 +76,9 @@ pub fn decide(
     let result = catch_unwind(AssertUnwindSafe(|| decide_in_store(message, env)));
     match result {
         Ok(Ok(run)) => {
+            for note in &run.dns_notes {
+                log.error(note);
+            }
             log_outcome(message, shown, &run.outcome, log);
             if let Some(line) = run.purge_note {
                 log.info(&line);
@@ -109,6 +113,8 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 struct Run {
     outcome: MessageOutcome,
     purge_note: Option<String>,
+    /// The DNS lists that did not answer in time (one line each), and a missing resolver.
+    dns_notes: Vec<String>,
 }
 
 fn decide_in_store(
@@ -118,7 +124,22 @@ fn decide_in_store(
     let location = store::resolve_location(None, env)?;
     let mut db = store::open(&location)?;
     let now = clock::now(env);
-    let outcome = engine::check_message(db.as_mut(), message, now)?;
+    let resolver = SystemResolver::new(env);
+    let (outcome, asked) =
+        engine::check_message_dns(db.as_mut(), Component::Filter, message, now, &resolver)?;
+    let mut dns_notes = Vec::new();
+    if let Some(why) = resolver.error() {
+        dns_notes.push(format!(
+            "dns: no resolver ({why}); DNS lists count as not listed"
+        ));
+    }
+    if let Some(ip) = message.client_ip {
+        dns_notes.extend(
+            asked
+                .unanswered_zones()
+                .map(|zone| logline::dns_no_answer_line(zone, ip, dns::BUDGET)),
+        );
+    }
     // The verdict is already decided and committed; a failed purge only delays the cleanup.
     let purge_note = if purge_due(env) {
         let mut purged = 0;
@@ -135,6 +156,7 @@ fn decide_in_store(
     Ok(Run {
         outcome,
         purge_note,
+        dns_notes,
     })
 }
 

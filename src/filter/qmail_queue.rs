@@ -232,6 +232,7 @@ pub fn run(
             .map(|r| super::envelope_text(r))
             .collect(),
         authenticated: client.authenticated,
+        ..Message::default()
     };
     let recipients: Vec<&[u8]> = envelope.recipients.iter().map(Vec::as_slice).collect();
     let shown = super::ShownEnvelope::new(&envelope.sender, &recipients);

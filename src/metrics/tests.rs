@@ -143,3 +143,38 @@ fn request_heads_are_routed() {
     assert_eq!(route(b"\x00\xff\xfe garbage\r\n\r\n"), Route::BadRequest);
     assert_eq!(route(b"GET /metrics SMTP/1.1\r\n\r\n"), Route::BadRequest);
 }
+
+// Label values stay fixed names: a DNSWL pass is labelled `dnswl` whatever zone listed the
+// client (zones are configuration, not a fixed set), and a trusted client `trusted client`.
+#[test]
+fn dns_list_passes_are_labelled_by_fixed_reason_names() {
+    let metrics = Metrics::new(
+        Options { batch_size: false },
+        Arc::new(ClosedConnections::default()),
+    );
+    for zone in ["list.dnswl.example", "other.wl.example"] {
+        let mut outcome = decided(Verdict::Pass, Reason::Dnswl);
+        outcome.recipients[0].decision.pattern = Some(zone.to_string());
+        metrics.record_message(&outcome);
+    }
+    metrics.record_message(&decided(Verdict::Pass, Reason::TrustedClient));
+    let text = metrics.encode();
+    check_openmetrics(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(
+        sample(
+            &text,
+            r#"greylisting_decisions_total{action="pass",reason="dnswl"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"greylisting_decisions_total{action="pass",reason="trusted client"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("wl.example"), "{text}");
+}

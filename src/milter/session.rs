@@ -245,6 +245,7 @@ impl Session {
             recipients: vec![envelope_address(recipient)],
             // Trusted networks pass like authenticated clients: same rule, same log reason.
             authenticated: self.trusted || !self.auth_authen.is_empty(),
+            ..Message::default()
         }
     }
 

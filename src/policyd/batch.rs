@@ -570,6 +570,7 @@ mod tests {
             sender: "s@example.org".to_string(),
             recipients: vec![recipient.to_string()],
             authenticated: false,
+            ..Message::default()
         }
     }
 
@@ -674,6 +675,7 @@ mod tests {
                 sender: format!("s{}@example.org", ["a", "b", "c", "d"][i % 4]),
                 recipients: vec![format!("r{i}@example.com")],
                 authenticated: i % 3 == 0,
+                ..Message::default()
             })
             .collect();
         let batch: Vec<(&Message, i64)> = messages.iter().map(|m| (m, 1_000)).collect();

@@ -12,10 +12,12 @@ use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Timelike};
 use crate::engine::Message;
 use crate::logging::Logger;
 
+use super::Config;
 use super::batch::BatchDecider;
+use super::conn::Pending;
 use super::connections::Table;
-use super::protocol::{self, Parsed};
-use super::{Config, Pending};
+use super::protocol::Parsed;
+use super::reply::Action;
 
 /// The action for each of `pending`, in order. Decides the checks in one batch; a panic answers
 /// every request of the batch `DUNNO`, with a log line.
@@ -25,7 +27,7 @@ pub(super) fn actions(
     decider: &mut BatchDecider,
     config: &Config,
     log: &mut Logger,
-) -> Vec<String> {
+) -> Vec<Action> {
     let guarded = panic::catch_unwind(AssertUnwindSafe(|| {
         decide_and_describe(pending, conns, decider, config, log)
     }));
@@ -38,7 +40,7 @@ pub(super) fn actions(
                 if pending.len() == 1 { "" } else { "s" },
                 panic_text(payload.as_ref())
             ));
-            vec![protocol::REPLY_DUNNO.to_string(); pending.len()]
+            vec![Action::Dunno; pending.len()]
         }
     }
 }
@@ -49,7 +51,7 @@ fn decide_and_describe(
     decider: &mut BatchDecider,
     config: &Config,
     log: &mut Logger,
-) -> Vec<String> {
+) -> Vec<Action> {
     let checks: Vec<(&Message, i64)> = pending
         .iter()
         .filter_map(|p| match &p.kind {
@@ -82,15 +84,15 @@ fn decide_and_describe(
             Parsed::Ignore(why) => {
                 let peer = conns.get(&request.token).map_or("", |c| c.peer.as_str());
                 log.info(&format!("action=dunno, reason={why}, peer={peer}"));
-                protocol::REPLY_DUNNO.to_string()
+                Action::Dunno
             }
             // Logged (once per connection) where it was read.
-            Parsed::Empty => protocol::REPLY_DUNNO.to_string(),
+            Parsed::Empty => Action::Dunno,
             Parsed::Check { message, now } => {
                 let outcome = outcomes
                     .next()
                     .unwrap_or_else(|| Err("missing outcome".to_string()));
-                super::describe_and_act(message, *now, outcome, config, log)
+                super::reply::describe_and_act(message, *now, outcome, config, log)
             }
         })
         .collect()

@@ -5,6 +5,7 @@
 //! shared PostgreSQL backend plugs in without touching the decision logic.
 
 mod backup;
+pub mod dns_cache;
 pub(crate) mod files;
 mod location;
 mod pgpass;
@@ -13,11 +14,13 @@ pub mod postgres;
 mod read_only;
 pub(crate) mod sqlite;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use thiserror::Error;
 
 use crate::config::{ListChange, ListEdit, ListKind, MailboxLists, ServerLists, Settings};
+use crate::dns::{Forward, ZoneAnswer};
 
 pub use location::{DbLocation, location_with_conf, redact, resolve_location};
 pub use postgres::PgStore;
@@ -295,8 +298,41 @@ pub trait Tx {
         let _ = enough;
         self.awl_passes(network, now)
     }
-    /// Deletes the triplets expired at `now`; returns how many.
+    /// Deletes the triplets expired at `now`; returns how many. Expired DNS cache rows go
+    /// too (not counted).
     fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError>;
+    /// The cached answers of `zones` for `ip` not expired at `now` (listed or not listed; a
+    /// zone without a live row is missing from the result), in the order of `zones`.
+    fn dns_cache_get(
+        &mut self,
+        ip: IpAddr,
+        zones: &[String],
+        now: i64,
+    ) -> Result<Vec<ZoneAnswer>, StoreError>;
+    /// Stores the listed and not-listed answers for `ip`, each until `now` +
+    /// [`dns_cache::DNS_CACHE_SECONDS`], replacing older ones; no-answers are not stored.
+    fn dns_cache_put(
+        &mut self,
+        ip: IpAddr,
+        answers: &[ZoneAnswer],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// The cached forward confirmation of host name `name` for `ip`, if not expired at `now`.
+    fn forward_cache_get(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<Forward>, StoreError>;
+    /// Stores whether `name` forward-confirms `ip`, until `now` +
+    /// [`dns_cache::DNS_CACHE_SECONDS`]; a no-answer is not stored.
+    fn forward_cache_put(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        forward: Forward,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// Appends a row to the decision log.
     fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError>;
     /// Adds `counts` to the decision counters (created at zero when new). The counters are never
@@ -321,7 +357,8 @@ pub trait Tx {
         Ok(None)
     }
 
-    /// Deletes at most `limit` of the triplets expired at `now`; returns how many. The filter
+    /// Deletes at most `limit` of the triplets expired at `now` (and at most `limit` expired DNS
+    /// cache rows, not counted); returns how many triplets. The filter
     /// calls this now and then so the database stays bounded without a cron job, while no single
     /// mail waits for a large delete. A backend may look at only part of the table per call
     /// (SQLite: a window of triplets after where the previous call stopped), as long as repeated
@@ -405,16 +442,15 @@ pub fn take_pattern_notices(store: &mut dyn Store) -> Result<Vec<String>, StoreE
     Ok(if cleared.is_ok() { taken } else { notices })
 }
 
-/// Reads all four server-wide lists.
+/// Reads every server-wide list: Plesk's four and the DNS list zones.
 pub fn server_lists(tx: &mut dyn Tx) -> Result<ServerLists, StoreError> {
     Ok(ServerLists {
         black: tx.list(ListKind::Black, "")?,
         white: tx.list(ListKind::White, "")?,
         domains_white: tx.list(ListKind::DomainsWhite, "")?,
         domains_black: tx.list(ListKind::DomainsBlack, "")?,
-        // Not stored yet: the zone lists arrive with their store tables.
-        dnswl_zones: Vec::new(),
-        dnsbl_zones: Vec::new(),
+        dnswl_zones: tx.list(ListKind::DnswlZones, "")?,
+        dnsbl_zones: tx.list(ListKind::DnsblZones, "")?,
     })
 }
 

@@ -21,8 +21,11 @@
 //! must be used from an ordinary thread, not from inside another tokio runtime's task (use one
 //! store per worker thread, or `spawn_blocking`, in an async server).
 
+mod dns;
+
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -36,6 +39,7 @@ use super::{
     Tx, location, pgpass, pgurl,
 };
 use crate::config::{ListKind, ServerLists, Settings};
+use crate::dns::{Forward, ZoneAnswer};
 
 /// Default time allowed for one statement or lock wait: SQLite's busy timeout (DESIGN.md §1).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -157,6 +161,18 @@ const MIGRATIONS: &[&str] = &[
          count     bigint NOT NULL,
          PRIMARY KEY (component, action, reason, shard)
      );",
+    // 7: DNS answers cached for an hour, per client address: a DNS list zone's answer (kind
+    // `zone`) or a host name's forward confirmation (kind `forward`); purged with the expired
+    // triplets (the SQLite schema's version 7).
+    "CREATE TABLE IF NOT EXISTS gl_dns_cache (
+         address text NOT NULL,
+         kind    text NOT NULL,
+         name    text NOT NULL,
+         answer  text NOT NULL,
+         expires bigint NOT NULL,
+         PRIMARY KEY (address, kind, name)
+     );
+     CREATE INDEX IF NOT EXISTS gl_dns_cache_expires ON gl_dns_cache (expires);",
 ];
 
 /// The migration step after which stored white patterns are checked against the whole-label rule.
@@ -1047,7 +1063,45 @@ impl Tx for PgTx<'_> {
     }
 
     fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
+        self.purge_dns_cache(now, None)?;
         self.execute("DELETE FROM gl_triplets WHERE expires <= $1", &[&now])
+    }
+
+    fn dns_cache_get(
+        &mut self,
+        ip: IpAddr,
+        zones: &[String],
+        now: i64,
+    ) -> Result<Vec<ZoneAnswer>, StoreError> {
+        self.zone_answers(ip, zones, now)
+    }
+
+    fn dns_cache_put(
+        &mut self,
+        ip: IpAddr,
+        answers: &[ZoneAnswer],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.put_zone_answers(ip, answers, now)
+    }
+
+    fn forward_cache_get(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<Forward>, StoreError> {
+        self.forward_answer(ip, name, now)
+    }
+
+    fn forward_cache_put(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        forward: Forward,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.put_forward_answer(ip, name, forward, now)
     }
 
     fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {
@@ -1202,6 +1256,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
+        self.purge_dns_cache(now, Some(limit))?;
         let limit = limit.min(i64::MAX as u64) as i64;
         self.execute(
             "DELETE FROM gl_triplets WHERE (client, sender, recipient) IN

@@ -1,5 +1,8 @@
 //! The embedded SQLite store: one file shared by the CLI, the filter and the policy server.
 
+mod dns;
+
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,6 +14,7 @@ use super::{
     DecisionCount, LiveTriplet, LogEntry, Store, StoreError, Triplet, TripletCounts, TripletKey, Tx,
 };
 use crate::config::{ListKind, ServerLists, Settings};
+use crate::dns::{Forward, ZoneAnswer};
 
 /// How long a writer waits for another one before giving up (DESIGN.md §1).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -135,6 +139,18 @@ const MIGRATIONS: &[&str] = &[
          count     INTEGER NOT NULL,
          PRIMARY KEY (component, action, reason)
      );",
+    // 7: DNS answers cached for an hour (`dns_cache` module): per client address, a DNS list
+    // zone's answer (kind `zone`) or a host name's forward confirmation (kind `forward`).
+    // Purged with the expired triplets, through the index on `expires`.
+    "CREATE TABLE IF NOT EXISTS dns_cache (
+         address TEXT NOT NULL,
+         kind    TEXT NOT NULL,
+         name    TEXT NOT NULL,
+         answer  TEXT NOT NULL,
+         expires INTEGER NOT NULL,
+         PRIMARY KEY (address, kind, name)
+     );
+     CREATE INDEX IF NOT EXISTS dns_cache_expires ON dns_cache (expires);",
 ];
 
 /// The migration step after which stored white patterns are checked against the whole-label rule.
@@ -731,11 +747,49 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
+        self.purge_dns_cache(now, None)?;
         self.conn
             .prepare_cached("DELETE FROM triplets WHERE expires <= ?1")
             .and_then(|mut stmt| stmt.execute(params![now]))
             .map(|count| count as u64)
             .map_err(|e| self.err(e))
+    }
+
+    fn dns_cache_get(
+        &mut self,
+        ip: IpAddr,
+        zones: &[String],
+        now: i64,
+    ) -> Result<Vec<ZoneAnswer>, StoreError> {
+        self.zone_answers(ip, zones, now)
+    }
+
+    fn dns_cache_put(
+        &mut self,
+        ip: IpAddr,
+        answers: &[ZoneAnswer],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.put_zone_answers(ip, answers, now)
+    }
+
+    fn forward_cache_get(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<Forward>, StoreError> {
+        self.forward_answer(ip, name, now)
+    }
+
+    fn forward_cache_put(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        forward: Forward,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.put_forward_answer(ip, name, forward, now)
     }
 
     fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
@@ -895,6 +949,7 @@ impl Tx for SqliteTx<'_> {
         if limit == 0 {
             return Ok(0);
         }
+        self.purge_dns_cache(now, Some(limit))?;
         let window = limit.saturating_mul(PURGE_WINDOW_PER_ROW);
         // Where to start: the saved key, or the smallest key there is.
         let start = self

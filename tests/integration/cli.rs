@@ -265,14 +265,15 @@ fn json_objects(backend: Backend) {
                 "penalty_interval": 2, "penalty_enabled": false, "personal_conf": true,
                 "ipv4_prefix": 24, "ipv6_prefix": 64, "awl_count": 5,
                 "sender_normalize": true, "group_by_host_domain": true,
-                "log_retention": 43_200
+                "log_retention": 43_200, "greylist_clients": "all"
             },
             "lists": {
                 "black": [], "white": [],
                 "domains_white": ["*.office365.com", "*.outlook.com", "*.outlook.office.com",
                     "*facebook.com", "*google.com", "*mail.ru", "*parallels.com", "*plesk.com",
                     "*rambler.ru", "*yahoo.com", "*yandex.ru"],
-                "domains_black": ["dsl|broadband|hsd", "dynamic|ppp|dyn-ip|dial-up"]
+                "domains_black": ["dsl|broadband|hsd", "dynamic|ppp|dyn-ip|dial-up"],
+                "dnswl_zones": [], "dnsbl_zones": []
             }
         })
     );
@@ -299,7 +300,8 @@ fn json_objects(backend: Backend) {
     );
 }
 
-// DESIGN.md §2: `--info-server --extended` is Plesk's block, then `Extension settings:`, then SUCCESS.
+// DESIGN.md §2: `--info-server --extended` is Plesk's block, then `Extension settings:`, then the
+// DNS list zones, then SUCCESS.
 fn info_server_extended(backend: Backend) {
     let t = Test::on(backend);
     let plesk_block = INFO_SERVER_DEFAULTS
@@ -313,7 +315,10 @@ fn info_server_extended(backend: Backend) {
          Client auto-whitelist  after 5 passed triplets\n\
          Sender normalization   enabled\n\
          Group by host domain   enabled\n\
-         Decision log retention 30 days\n\n\
+         Decision log retention 30 days\n\
+         Greylist clients       all\n\n\
+         DNSWL zones:\n\n\
+         DNSBL zones:\n\n\
          SUCCESS: Gathering of server wide information complete.\n"
     );
     t.run(&["--info-server", "--extended"]).stdout(&expected);
@@ -327,6 +332,12 @@ fn info_server_extended(backend: Backend) {
         "0",
         "-sender-normalize",
         "false",
+        "-greylist-clients",
+        "suspicious",
+        "-dnswl-zones",
+        "add:List.DNSWL.org.,swl.example",
+        "-dnsbl-zones",
+        "add:zen.spamhaus.org",
     ])
     .stdout(SERVER_UPDATED);
     let changed = format!(
@@ -337,7 +348,13 @@ fn info_server_extended(backend: Backend) {
          Client auto-whitelist  disabled\n\
          Sender normalization   disabled\n\
          Group by host domain   enabled\n\
-         Decision log retention 30 days\n\n\
+         Decision log retention 30 days\n\
+         Greylist clients       suspicious\n\n\
+         DNSWL zones:\n\
+         list.dnswl.org\n\
+         swl.example\n\n\
+         DNSBL zones:\n\
+         zen.spamhaus.org\n\n\
          SUCCESS: Gathering of server wide information complete.\n"
     );
     t.run(&["-extended", "-i"]).stdout(&changed);

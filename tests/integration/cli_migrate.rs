@@ -40,6 +40,7 @@ fn message(sender: &str) -> Message {
         sender: sender.to_string(),
         recipients: vec!["u@local.example".to_string()],
         authenticated: false,
+        ..Message::default()
     }
 }
 

@@ -8,6 +8,7 @@ use grey_listing::decision::{
     ClientState, CompiledLists, PolicyOutcome, Reason, RecipientPolicy, Request, Verdict,
     client_network, combine, decide_by_policy, decide_by_triplet, triplet_sender,
 };
+use grey_listing::dns::DnsFacts;
 use grey_listing::store::Triplet;
 
 const IP: &str = "198.51.100.7";
@@ -58,6 +59,8 @@ fn run_policy(case: &PolicyCase) -> PolicyOutcome {
         sender: case.sender,
         recipient: "john@local.example",
         authenticated: case.authenticated,
+        client_name_unconfirmed: false,
+        dns: &DnsFacts::default(),
     };
     decide_by_policy(&settings, &CompiledLists::new(&lists), &policy, &request)
 }

@@ -91,6 +91,7 @@ impl Db {
             sender: sender.to_string(),
             recipients: vec![recipient.to_string()],
             authenticated: false,
+            ..Message::default()
         };
         engine::check_message(&mut *store, &message, now).unwrap()
     }

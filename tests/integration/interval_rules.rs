@@ -243,13 +243,13 @@ fn json_gives_every_interval_in_minutes() {
     );
 }
 
-// `--export` writes version 2 (minutes); `--import` still reads version 1 (seconds, rounded up
+// `--export` writes version 3 (minutes); `--import` still reads version 1 (seconds, rounded up
 // to whole minutes).
 #[test]
-fn export_is_version_2_and_version_1_still_imports() {
+fn export_is_version_3_and_version_1_still_imports() {
     let t = Test::new();
     let export = t.run(&["--export"]).json();
-    assert_eq!(export["version"], 2);
+    assert_eq!(export["version"], 3);
     assert_eq!(export["settings"]["log_retention"], 43_200);
     let mut old = export.clone();
     old["version"] = serde_json::json!(1);
@@ -260,10 +260,10 @@ fn export_is_version_2_and_version_1_still_imports() {
     let settings = t.run(&["-i", "--json"]).json()["settings"].clone();
     assert_eq!(settings["log_retention"], 7 * 24 * 60 + 1);
     let mut future = export;
-    future["version"] = serde_json::json!(3);
-    let file = write(&t, "v3.json", &future.to_string());
+    future["version"] = serde_json::json!(4);
+    let file = write(&t, "v4.json", &future.to_string());
     t.run(&["--import", &file])
-        .bad_input(&["v3.json", "version 3", "version 1 or 2"]);
+        .bad_input(&["v4.json", "version 4", "version 1 to 3"]);
 }
 
 on_both_stores!(

@@ -14,6 +14,10 @@ mod cli_store;
 mod cli_validation;
 mod conf_file;
 mod decision;
+mod dns_cache;
+mod dns_lists;
+#[path = "../support/dns_stub.rs"]
+mod dns_stub;
 mod ext_check;
 mod ext_engine;
 mod ext_explain;

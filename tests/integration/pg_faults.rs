@@ -210,6 +210,7 @@ fn message() -> Message {
         sender: "a@origin.example".to_string(),
         recipients: vec!["u@local.example".to_string()],
         authenticated: false,
+        ..Message::default()
     }
 }
 
@@ -354,29 +355,30 @@ fn postgres_older_schema_is_migrated_newer_refused() {
     t.run(&["-u", "-blacklist", "add:*@kept.example"])
         .stdout(crate::support::SERVER_UPDATED);
     // Back to version 1: without migration 2's index, 3's decision log, 4's config stamp,
-    // 5's pattern notices and 6's decision counters.
+    // 5's pattern notices, 6's decision counters and 7's DNS cache.
     pg_admin(
         &t.location(),
         "DROP INDEX gl_list_entries_owner; DROP TABLE gl_decision_log; \
          DROP TABLE gl_config_generation; DROP FUNCTION gl_bump_config_generation() CASCADE; \
          DROP TABLE gl_pattern_notices; DROP TABLE gl_decision_counters; \
-         UPDATE grey_listing_schema SET version = 1",
+         DROP TABLE gl_dns_cache; UPDATE grey_listing_schema SET version = 1",
     );
     let out = t.run(&["-i", "--json"]).json();
     assert_eq!(out["lists"]["black"], serde_json::json!(["*@kept.example"]));
-    // Every dropped object is back and there is exactly one version row, 6.
+    // Every dropped object is back and there is exactly one version row, 7.
     let version_ok = "DO $$ BEGIN \
         IF (SELECT count(*) FROM pg_indexes WHERE indexname = 'gl_list_entries_owner') <> 1 \
            OR to_regclass('gl_decision_log') IS NULL \
            OR to_regclass('gl_config_generation') IS NULL \
            OR to_regclass('gl_pattern_notices') IS NULL \
            OR to_regclass('gl_decision_counters') IS NULL \
-           OR (SELECT max(version) FROM grey_listing_schema) <> 6 \
+           OR to_regclass('gl_dns_cache') IS NULL \
+           OR (SELECT max(version) FROM grey_listing_schema) <> 7 \
            OR (SELECT count(*) FROM grey_listing_schema) <> 1 \
         THEN RAISE EXCEPTION 'schema not migrated'; END IF; END $$";
     pg_admin(&t.location(), version_ok);
 
     pg_admin(&t.location(), "UPDATE grey_listing_schema SET version = 99");
     t.run(&["-i"])
-        .system_error(&["schema version 99", "newer than this program's 6"]);
+        .system_error(&["schema version 99", "newer than this program's 7"]);
 }

@@ -33,6 +33,11 @@ fn changed_value(def: &SettingDef) -> (String, u64, serde_json::Value) {
                 serde_json::json!(days * 24 * 60),
             )
         }
+        SettingKind::Choice { words } => {
+            let index = (default + 1) % words.len() as u64;
+            let word = words[index as usize];
+            (word.to_string(), index, serde_json::json!(word))
+        }
     }
 }
 
@@ -42,6 +47,7 @@ fn refused_value(def: &SettingDef) -> String {
         SettingKind::OnOff | SettingKind::TrueFalse => "maybe".to_string(),
         SettingKind::Number { max, .. } => (max + 1).to_string(),
         SettingKind::Duration { max } => format!("{}d", max / 86_400 + 1),
+        SettingKind::Choice { .. } => "maybe".to_string(),
     }
 }
 
@@ -108,10 +114,15 @@ fn every_setting_from_option_to_import(backend: Backend) {
         assert_eq!(json(&target)["settings"][def.key], json_value, "{option}");
         assert_eq!(shown(&target), shown(&db), "{option}");
 
-        // An import out of range is refused whole.
-        if let Some((_, _, max)) = def.import_range(&settings) {
+        // An import out of range (or a word not among the choices) is refused whole.
+        let refused = match (def.import_range(&settings), def.kind) {
+            (Some((_, _, max)), _) => Some(serde_json::json!(max + 1)),
+            (None, SettingKind::Choice { .. }) => Some(serde_json::json!("maybe")),
+            (None, _) => None,
+        };
+        if let Some(refused) = refused {
             let mut dump = dump.clone();
-            dump["settings"][def.key] = serde_json::json!(max + 1);
+            dump["settings"][def.key] = refused;
             let fresh = Db::on(backend);
             let untouched = fresh.ok(T0, &["--export"]);
             let file = fresh.path.with_file_name("bad.json");

@@ -390,6 +390,7 @@ fn message(recipients: &[&str]) -> Message {
         sender: "sender@origin.example".to_string(),
         recipients: recipients.iter().map(|r| r.to_string()).collect(),
         authenticated: false,
+        ..Message::default()
     }
 }
 

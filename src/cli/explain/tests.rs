@@ -138,6 +138,7 @@ fn to_message((ip, name, sender, recipient, _): (usize, usize, usize, usize, i64
         sender: SENDERS[sender].to_string(),
         recipients: vec![RECIPIENTS[recipient].to_string()],
         authenticated: false,
+        ..Message::default()
     }
 }
 
@@ -203,6 +204,8 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         Reason::ServerWhite => "Server white list",
         Reason::ServerBlack => "Server black list",
         Reason::ClientAwl => "Client AWL",
+        Reason::Dnswl => "DNS whitelists",
+        Reason::TrustedClient => "Selective greylisting",
         Reason::New | Reason::EarlyRetry | Reason::TripletFound => "Triplet",
         Reason::Authenticated | Reason::LocalInjection => "none: explain has an outside client",
     };
