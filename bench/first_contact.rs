@@ -8,9 +8,10 @@
 
 use std::net::IpAddr;
 
-use grey_listing::config::{GreylistClients, Settings};
-use grey_listing::decision::Verdict;
-use grey_listing::engine::{Component, Message, check_message_for};
+use grey_listing::config::{GreylistClients, ListKind, Settings};
+use grey_listing::decision::{Verdict, embeds_address};
+use grey_listing::dns::DnsFacts;
+use grey_listing::engine::{Component, Message, check_message_dns};
 use grey_listing::store::{SqliteStore, Store};
 
 use crate::population::{self, Client, DNSBL_ZONE, DNSWL_ZONE, PopulationDns};
@@ -35,8 +36,33 @@ fn configure(store: &mut dyn Store, mode: GreylistClients) {
         greylist_clients: mode,
         ..Settings::default()
     };
-    let _zones = (DNSWL_ZONE, DNSBL_ZONE);
-    store.write(&mut |tx| tx.set_settings(&settings)).unwrap();
+    store
+        .write(&mut |tx| {
+            tx.set_settings(&settings)?;
+            tx.add_pattern(ListKind::DnswlZones, "", DNSWL_ZONE)?;
+            tx.add_pattern(ListKind::DnsblZones, "", DNSBL_ZONE)
+        })
+        .unwrap();
+    // Read back: figures for a mode the store did not keep would be figures for `all`.
+    let mut stored = None;
+    store
+        .read(&mut |tx| {
+            stored = Some((
+                tx.settings()?.greylist_clients,
+                tx.list(ListKind::DnswlZones, "")?,
+                tx.list(ListKind::DnsblZones, "")?,
+            ));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        stored,
+        Some((
+            mode,
+            vec![DNSWL_ZONE.to_string()],
+            vec![DNSBL_ZONE.to_string()]
+        ))
+    );
 }
 
 /// One attempt through the engine: the verdict and the first recipient's reason.
@@ -44,9 +70,9 @@ fn decide(
     store: &mut dyn Store,
     message: &Message,
     now: i64,
-    _dns: &PopulationDns<'_>,
+    dns: &PopulationDns<'_>,
 ) -> (Verdict, String) {
-    let outcome = check_message_for(store, Component::Filter, message, now).unwrap();
+    let (outcome, _asked) = check_message_dns(store, Component::Filter, message, now, dns).unwrap();
     let reason =
         outcome
             .recipients
@@ -70,11 +96,12 @@ fn first_contact(client: &Client, mode: GreylistClients, dns: &PopulationDns<'_>
         // which nobody has forward-confirmed yet.
         let message = Message {
             client_ip: Some(IpAddr::V4(ip)),
+            client_name_unconfirmed: name.is_some(),
             client_name: name,
             sender: "first-contact@sender.example".to_string(),
             recipients: vec!["user@local.example".to_string()],
             authenticated: false,
-            ..Message::default()
+            dns: DnsFacts::default(),
         };
         let (verdict, reason) = decide(&mut store, &message, START + offset, dns);
         if attempt == 0 {
@@ -135,6 +162,18 @@ fn share(fates: &[(&Client, &Fate)], pick: impl Fn(&Fate) -> bool) -> f64 {
 /// Runs both modes over the population and prints the three Markdown tables.
 pub fn print_tables() {
     let clients = population::load().unwrap_or_else(|why| panic!("{why}"));
+    // The file says which names embed their address; the decision's own rule must agree, or
+    // the population does not model what its rows claim.
+    for client in &clients {
+        if let Some(name) = &client.name {
+            let embeds = embeds_address(name, IpAddr::V4(client.ip));
+            assert_eq!(
+                embeds, client.embeds,
+                "population: {name} ({}) embeds: the file says {}, the decision {embeds}",
+                client.ip, client.embeds
+            );
+        }
+    }
     let dns = PopulationDns::new(&clients);
     let mut runs = Vec::new();
     for (mode, name) in MODES {
