@@ -3,8 +3,11 @@
 //! that rotate across several addresses and /24s, and spam bots. Compares Plesk-exact settings
 //! (32/128, no grouping, no AWL, no sender normalisation) with grey_listing's defaults.
 //!
+//! Then the first-contact figures of `first_contact` (issue 17): each client of a fixed
+//! population's first message, with `greylist-clients all` and `suspicious`.
+//!
 //! Run: `cargo bench --bench simulate` (or `cargo test --bench simulate` for a debug build).
-//! Output is a Markdown table for docs/BENCHMARKS.md. Deterministic: a fixed-seed generator.
+//! Output is Markdown tables for docs/BENCHMARKS.md. Deterministic: a fixed-seed generator.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,11 +20,15 @@ use grey_listing::decision::Verdict;
 use grey_listing::engine::{Message, check_message};
 use grey_listing::store::{SqliteStore, Store};
 
+mod first_contact;
+mod population;
+mod retry;
+
+use retry::Schedule;
+
 /// Simulated period: one week, starting 2026-11-23 00:00 UTC.
 const START: i64 = 1_795_392_000;
 const PERIOD: i64 = 7 * 86_400;
-/// A sender gives up after five days (Postfix's maximal_queue_lifetime).
-const GIVE_UP: i64 = 5 * 86_400;
 const RECIPIENTS: u64 = 40;
 /// Local parts of people's sender addresses (no digits: digit runs are folded by sender
 /// normalisation, which is meant for VERP tags, not for telling people apart).
@@ -42,83 +49,6 @@ impl Rng {
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
-    }
-}
-
-/// Seconds after the first attempt at which an MTA retries.
-#[derive(Clone, Copy)]
-enum Schedule {
-    /// Postfix: minimal_backoff_time 300 s doubling up to maximal_backoff_time 4000 s
-    /// (queue_run_delay 300 s).
-    Postfix,
-    /// Exim's default retry rule `F,2h,15m; G,16h,1h,1.5; F,4d,6h`.
-    Exim,
-    /// Exchange Server / Exchange Online: 6 transient retries every 5 min, then every 15 min
-    /// (TransientFailureRetryInterval, MessageRetryInterval).
-    Exchange,
-    /// qmail-send for remote deliveries: attempt n at (20 n)^2 s.
-    Qmail,
-    /// Spam bot: one attempt.
-    Never,
-    /// Spam bot: one retry after the given number of seconds.
-    Once(i64),
-}
-
-impl Schedule {
-    fn attempts(self) -> Vec<i64> {
-        let mut times = vec![0];
-        match self {
-            Schedule::Postfix => {
-                let (mut t, mut backoff) = (0, 300);
-                while t < GIVE_UP {
-                    t += backoff;
-                    times.push(t);
-                    backoff = (backoff * 2).min(4_000);
-                }
-            }
-            Schedule::Exim => {
-                let mut t = 0;
-                while t < 7_200 {
-                    t += 900;
-                    times.push(t);
-                }
-                let mut step = 3_600.0_f64;
-                while t < 16 * 3_600 {
-                    t += step as i64;
-                    times.push(t);
-                    step *= 1.5;
-                }
-                while t < GIVE_UP {
-                    t += 6 * 3_600;
-                    times.push(t);
-                }
-            }
-            Schedule::Exchange => {
-                let mut t = 0;
-                for _ in 0..6 {
-                    t += 300;
-                    times.push(t);
-                }
-                while t < GIVE_UP {
-                    t += 900;
-                    times.push(t);
-                }
-            }
-            Schedule::Qmail => {
-                let mut n = 1;
-                loop {
-                    let t = (20 * n) * (20 * n);
-                    if t > GIVE_UP {
-                        break;
-                    }
-                    times.push(t);
-                    n += 1;
-                }
-            }
-            Schedule::Never => {}
-            Schedule::Once(after) => times.push(after),
-        }
-        times
     }
 }
 
@@ -524,4 +454,6 @@ fn main() {
     for line in summary {
         println!("{line}");
     }
+    println!();
+    first_contact::print_tables();
 }
