@@ -102,6 +102,7 @@ fn first_contact(client: &Client, mode: GreylistClients, dns: &PopulationDns<'_>
             recipients: vec!["user@local.example".to_string()],
             authenticated: false,
             dns: DnsFacts::default(),
+            dns_asked: None,
         };
         let (verdict, reason) = decide(&mut store, &message, START + offset, dns);
         if attempt == 0 {

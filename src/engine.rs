@@ -18,9 +18,11 @@ use crate::names;
 use crate::store::{self, LogEntry, Store, StoreError, TripletKey, Tx};
 
 mod dns;
+mod dns_batch;
 mod explain;
 
 pub use dns::{DnsPlan, check_message_dns, merge_facts, plan_dns, plan_dns_with};
+pub use dns_batch::{Checked, check_messages_with_dns};
 pub use explain::{Explanation, explain};
 
 /// Old decision-log rows pruned per message at most, so the mail path never does a long delete
@@ -46,6 +48,9 @@ pub struct Message {
     /// What DNS said about the client, fetched before the write transaction ([`plan_dns`]);
     /// empty: nothing listed, no name confirmed.
     pub dns: DnsFacts,
+    /// Set by a daemon once it asked DNS for this message (the answers are in `dns`): the batch
+    /// decides it without planning again and caches the answers of this plan.
+    pub dns_asked: Option<DnsPlan>,
 }
 
 /// The decision for one recipient.
@@ -242,6 +247,17 @@ pub fn check_messages_cached(
     messages: &[(&Message, i64)],
 ) -> Result<Vec<MessageOutcome>, StoreError> {
     let ((settings, lists), recipients) = cache.refresh(tx)?;
+    decide_loaded(tx, (settings, lists), recipients, component, messages)
+}
+
+/// [`check_messages_cached`] on a configuration already refreshed for `tx`.
+fn decide_loaded(
+    tx: &mut dyn Tx,
+    (settings, lists): (&Settings, &CompiledLists),
+    recipients: &mut RecipientCache,
+    component: Component,
+    messages: &[(&Message, i64)],
+) -> Result<Vec<MessageOutcome>, StoreError> {
     let mut results = Vec::with_capacity(messages.len());
     let mut counts: Vec<(Verdict, Reason, u64)> = Vec::new();
     for (message, now) in messages {

@@ -10,6 +10,7 @@ use super::protocol::PacketReader;
 use super::session::{Session, Step};
 use crate::engine::Message;
 use crate::logging::Logger;
+use crate::policyd::dns_waits::WaitsForDns;
 
 /// Bytes read from a socket at once.
 const READ_CHUNK: usize = 16 * 1024;
@@ -22,6 +23,12 @@ pub struct PendingRcpt {
     pub message: Message,
     /// When it arrived (unix seconds).
     pub now: i64,
+}
+
+impl WaitsForDns for PendingRcpt {
+    fn message_mut(&mut self) -> Option<&mut Message> {
+        Some(&mut self.message)
+    }
 }
 
 /// One MTA connection.

@@ -25,9 +25,11 @@ use mio::{Events, Interest, Poll, Token};
 use thiserror::Error;
 
 use crate::clock;
+use crate::engine::Checked;
 use crate::logging::{Fallback, Logger};
 use crate::policyd::Synchronous;
 use crate::policyd::batch::{self, BatchDecider};
+use crate::policyd::dns_waits::{DNS_TOKEN, DnsWaits};
 use crate::store::{DbLocation, resolve_location};
 
 use conn::{Conn, PendingRcpt};
@@ -182,6 +184,7 @@ pub fn run_with_logger(
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut next_token = 1usize;
     let mut pending: Vec<PendingRcpt> = Vec::new();
+    let mut dns_waits: DnsWaits<PendingRcpt> = DnsWaits::new();
     let mut last_sweep = Instant::now();
     let mut stopping_since: Option<Instant> = None;
     let mut accept_backlog = false;
@@ -195,6 +198,8 @@ pub fn run_with_logger(
         }
         if signals.reload.swap(false, Ordering::SeqCst) {
             reload(&mut config, &mut decider, &mut log);
+            // The configuration file (and with it the resolver) may have changed.
+            dns_waits.restart();
         }
         if let Some(since) = stopping_since {
             let grace_over = since.elapsed() > SHUTDOWN_GRACE;
@@ -240,10 +245,23 @@ pub fn run_with_logger(
                 None => false,
             };
         }
+        // Recipients whose DNS answers came (the worker woke the loop) join this turn's batch.
+        pending.extend(dns_waits.take_ready(&mut log));
         let mut rounds = 0;
         while !pending.is_empty() && rounds < MAX_ROUNDS {
             rounds += 1;
-            answer(&mut pending, &mut conns, &mut decider, &config, &mut log);
+            let mut waits = Waits {
+                dns: &mut dns_waits,
+                registry: poll.registry(),
+            };
+            answer(
+                &mut pending,
+                &mut conns,
+                &mut decider,
+                &mut waits,
+                &config,
+                &mut log,
+            );
         }
         conns.retain(|_, c| !c.is_finished());
         if last_sweep.elapsed() >= TICK {
@@ -316,7 +334,12 @@ fn accept_all(
             continue;
         }
         let token = *next_token;
-        *next_token = next_token.wrapping_add(1).max(1);
+        // Tokens skip 0 (the listener) and the DNS worker's.
+        *next_token = match next_token.wrapping_add(1) {
+            0 => 1,
+            next if next == DNS_TOKEN.0 => 1,
+            next => next,
+        };
         if let Err(err) = poll.registry().register(
             stream.source(),
             Token(token),
@@ -389,10 +412,17 @@ fn close_idle(conns: &mut HashMap<usize, Conn>, config: &Config, log: &mut Logge
 
 /// Decides the waiting recipients in one transaction, queues their replies, then lets each of
 /// their connections go on with the packets it already sent (which may queue new recipients).
+/// Where recipients that need DNS wait.
+struct Waits<'a> {
+    dns: &'a mut DnsWaits<PendingRcpt>,
+    registry: &'a mio::Registry,
+}
+
 fn answer(
     pending: &mut Vec<PendingRcpt>,
     conns: &mut HashMap<usize, Conn>,
     decider: &mut BatchDecider,
+    waits: &mut Waits<'_>,
     config: &Config,
     log: &mut Logger,
 ) {
@@ -420,9 +450,20 @@ fn answer(
     .into_iter();
     drop(checks);
     for request in batch {
-        let outcome = outcomes
+        let outcome = match outcomes
             .next()
-            .unwrap_or_else(|| Err("missing outcome".to_string()));
+            .unwrap_or_else(|| Err("missing outcome".to_string()))
+        {
+            Ok(Checked::Decided(outcome)) => Ok(outcome),
+            // The connection stays `awaiting` (it reads nothing more) until the answers come.
+            Ok(Checked::NeedsDns { ask, known }) => {
+                if conns.contains_key(&request.token) {
+                    waits.dns.park(request, ask, known, waits.registry, log);
+                }
+                continue;
+            }
+            Err(why) => Err(why),
+        };
         let Some(conn) = conns.get_mut(&request.token) else {
             continue;
         };

@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::decision::triplet_sender;
-use crate::engine::{self, ConfigCache, Message, MessageOutcome};
+use crate::engine::{self, Checked, ConfigCache, Message};
 use crate::logging::Logger;
 use crate::store::{self, DbLocation, SqliteStore, Store};
 
@@ -48,7 +48,7 @@ pub fn default_connections(db: &DbLocation) -> usize {
 }
 
 /// The outcome of one request: its decision, or why the store could not decide it.
-pub type Decided = Result<MessageOutcome, String>;
+pub type Decided = Result<Checked, String>;
 
 /// Owns the database connection(s) of the server.
 pub struct BatchDecider {
@@ -245,7 +245,7 @@ fn shard(sender: &str, workers: usize) -> usize {
 }
 
 /// One result per request from one transaction's outcome.
-fn spread(outcome: Result<Vec<MessageOutcome>, String>, count: usize) -> Vec<Decided> {
+fn spread(outcome: Result<Vec<Checked>, String>, count: usize) -> Vec<Decided> {
     match outcome {
         Ok(list) if list.len() == count => list.into_iter().map(Ok).collect(),
         Ok(_) => vec![Err("missing outcome".to_string()); count],
@@ -280,7 +280,7 @@ enum Job {
 struct Answer {
     worker: usize,
     /// `None`: not the answer to a `Decide` job, only lines to log.
-    outcome: Option<Result<Vec<MessageOutcome>, String>>,
+    outcome: Option<Result<Vec<Checked>, String>>,
     /// Error lines to log (the logger belongs to the event-loop thread).
     errors: Vec<String>,
     /// Informational lines to log.
@@ -466,7 +466,7 @@ impl Connection {
         &mut self,
         batch: &[(&Message, i64)],
         errors: &mut Vec<String>,
-    ) -> Result<Vec<MessageOutcome>, String> {
+    ) -> Result<Vec<Checked>, String> {
         self.ensure_open(errors);
         let Some(store) = self.store.as_mut() else {
             return Err("database unavailable".to_string());
@@ -480,7 +480,7 @@ impl Connection {
         // configuration, and both are opened afresh for the next batch.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             store.write(&mut |tx| {
-                outcomes = engine::check_messages_cached(tx, cache, component, batch)?;
+                outcomes = engine::check_messages_with_dns(tx, cache, component, batch)?;
                 #[cfg(test)]
                 panic_hook(batch);
                 Ok(())
@@ -620,7 +620,13 @@ mod tests {
             let next = message("192.0.2.3", "v@example.com");
             let decided = decider.decide(&[(&next, 1_000)], &mut log);
             assert_eq!(
-                decided[0].as_ref().expect("decided").verdict.as_str(),
+                decided[0]
+                    .as_ref()
+                    .ok()
+                    .and_then(Checked::decided)
+                    .expect("decided")
+                    .verdict
+                    .as_str(),
                 "defer"
             );
             assert_eq!(triplets(&db), 1);
@@ -682,7 +688,7 @@ mod tests {
         let decided = decider.decide(&batch, &mut log);
         assert_eq!(decided.len(), 12);
         for (i, d) in decided.iter().enumerate() {
-            let outcome = d.as_ref().expect("decided");
+            let outcome = d.as_ref().ok().and_then(Checked::decided).expect("decided");
             assert_eq!(outcome.recipients[0].recipient, format!("r{i}@example.com"));
             let expected = if i % 3 == 0 { "pass" } else { "defer" };
             assert_eq!(outcome.verdict.as_str(), expected, "request {i}");

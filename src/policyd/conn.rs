@@ -9,8 +9,11 @@ use crate::logging::Logger;
 
 use super::Config;
 use super::connections::CloseCause;
+use super::dns_waits::WaitsForDns;
 use super::listener::Stream;
 use super::protocol::{self, Parsed, RequestReader};
+use super::reply::Action;
+use crate::engine::Message;
 
 /// Bytes read from a socket at once.
 const READ_CHUNK: usize = 16 * 1024;
@@ -43,6 +46,11 @@ pub(super) struct Conn {
     pub(super) eof: bool,
     /// Close now (protocol violation, socket error).
     pub(super) dead: bool,
+    /// A request of this connection waits (for DNS, or behind one that did): later replies and
+    /// requests wait in `held`, in order.
+    pub(super) waiting: bool,
+    /// What waits behind it.
+    pub(super) held: std::collections::VecDeque<Held>,
 }
 
 impl Conn {
@@ -209,6 +217,26 @@ pub(super) struct Pending {
     pub(super) token: usize,
     pub(super) instance: Option<String>,
     pub(super) kind: Parsed,
+    /// This is the request its connection waits for (it waited for DNS, or it was held behind
+    /// one that did): once it is answered, the connection's held requests go on.
+    pub(super) gate: bool,
+}
+
+impl WaitsForDns for Pending {
+    fn message_mut(&mut self) -> Option<&mut Message> {
+        match &mut self.kind {
+            Parsed::Check { message, .. } => Some(message),
+            Parsed::Ignore(_) | Parsed::Empty => None,
+        }
+    }
+}
+
+/// What waits on a connection behind a request that waits for DNS: replies keep their order.
+pub(super) enum Held {
+    /// A decided request's reply.
+    Reply(Action),
+    /// A request not decided yet.
+    Request(Box<Pending>),
 }
 
 impl Pending {
@@ -220,6 +248,7 @@ impl Pending {
                 .filter(|i| !i.is_empty())
                 .map(str::to_string),
             kind: protocol::interpret(attrs, clock::system_now(), config.allow_test_time),
+            gate: false,
         }
     }
 }

@@ -9,7 +9,8 @@ use std::panic::{self, AssertUnwindSafe};
 
 use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Timelike};
 
-use crate::engine::Message;
+use crate::dns::DnsFacts;
+use crate::engine::{Checked, DnsPlan, Message};
 use crate::logging::Logger;
 
 use super::Config;
@@ -19,7 +20,21 @@ use super::connections::Table;
 use super::protocol::Parsed;
 use super::reply::Action;
 
-/// The action for each of `pending`, in order. Decides the checks in one batch; a panic answers
+/// What to do with one request of a batch.
+#[derive(Debug, Clone)]
+pub(super) enum Step {
+    /// Answer it.
+    Reply(Action),
+    /// Ask DNS first (`known`: the answers the store's cache had); decided in a later batch.
+    Park {
+        /// What is left to ask.
+        ask: DnsPlan,
+        /// The answers known so far.
+        known: DnsFacts,
+    },
+}
+
+/// The step for each of `pending`, in order. Decides the checks in one batch; a panic answers
 /// every request of the batch `DUNNO`, with a log line.
 pub(super) fn actions(
     pending: &[Pending],
@@ -27,7 +42,7 @@ pub(super) fn actions(
     decider: &mut BatchDecider,
     config: &Config,
     log: &mut Logger,
-) -> Vec<Action> {
+) -> Vec<Step> {
     let guarded = panic::catch_unwind(AssertUnwindSafe(|| {
         decide_and_describe(pending, conns, decider, config, log)
     }));
@@ -40,7 +55,7 @@ pub(super) fn actions(
                 if pending.len() == 1 { "" } else { "s" },
                 panic_text(payload.as_ref())
             ));
-            vec![Action::Dunno; pending.len()]
+            vec![Step::Reply(Action::Dunno); pending.len()]
         }
     }
 }
@@ -51,7 +66,7 @@ fn decide_and_describe(
     decider: &mut BatchDecider,
     config: &Config,
     log: &mut Logger,
-) -> Vec<Action> {
+) -> Vec<Step> {
     let checks: Vec<(&Message, i64)> = pending
         .iter()
         .filter_map(|p| match &p.kind {
@@ -72,7 +87,9 @@ fn decide_and_describe(
         for ((message, _), outcome) in checks.iter().zip(&outcomes) {
             metrics.observe_decision_seconds(seconds);
             match outcome {
-                Ok(outcome) => metrics.record_message(outcome),
+                Ok(Checked::Decided(outcome)) => metrics.record_message(outcome),
+                // Decided later, with the DNS answers.
+                Ok(Checked::NeedsDns { .. }) => {}
                 Err(_) => metrics.record_store_error(message.recipients.len()),
             }
         }
@@ -84,15 +101,31 @@ fn decide_and_describe(
             Parsed::Ignore(why) => {
                 let peer = conns.get(&request.token).map_or("", |c| c.peer.as_str());
                 log.info(&format!("action=dunno, reason={why}, peer={peer}"));
-                Action::Dunno
+                Step::Reply(Action::Dunno)
             }
             // Logged (once per connection) where it was read.
-            Parsed::Empty => Action::Dunno,
+            Parsed::Empty => Step::Reply(Action::Dunno),
             Parsed::Check { message, now } => {
-                let outcome = outcomes
+                match outcomes
                     .next()
-                    .unwrap_or_else(|| Err("missing outcome".to_string()));
-                super::reply::describe_and_act(message, *now, outcome, config, log)
+                    .unwrap_or_else(|| Err("missing outcome".to_string()))
+                {
+                    Ok(Checked::NeedsDns { ask, known }) => Step::Park { ask, known },
+                    Ok(Checked::Decided(outcome)) => Step::Reply(super::reply::describe_and_act(
+                        message,
+                        *now,
+                        Ok(outcome),
+                        config,
+                        log,
+                    )),
+                    Err(why) => Step::Reply(super::reply::describe_and_act(
+                        message,
+                        *now,
+                        Err(why),
+                        config,
+                        log,
+                    )),
+                }
             }
         })
         .collect()

@@ -15,6 +15,7 @@ pub mod batch;
 mod conn;
 pub mod connections;
 mod decide;
+pub(crate) mod dns_waits;
 mod hostname;
 mod listener;
 pub mod options;
@@ -40,6 +41,7 @@ use crate::store::DbLocation;
 use batch::BatchDecider;
 use conn::{Conn, Pending};
 use connections::{ClosedConnections, Table};
+use dns_waits::{DNS_TOKEN, DnsWaits};
 pub use hostname::{FALLBACK_HOSTNAME, MAX_HOSTNAME, check_hostname, local_hostname};
 use listener::Listener;
 pub use listener::{PolicyListener, Stream};
@@ -244,12 +246,16 @@ pub fn run_with_logger(
     let mut conns = Table::new(Arc::clone(&config.closed));
     let mut next_token = 1usize;
     let mut pending: Vec<Pending> = Vec::new();
+    let mut dns_waits: DnsWaits<Pending> = DnsWaits::new();
     let mut last_sweep = Instant::now();
     let mut stopping_since: Option<Instant> = None;
     // An accept that failed (out of descriptors) is retried every turn: epoll is edge-triggered.
     let mut accept_backlog = false;
     loop {
-        lifecycle.tick(&mut config, &mut decider, &mut log);
+        if lifecycle.tick(&mut config, &mut decider, &mut log) {
+            // The configuration file (and with it the resolver) may have changed.
+            dns_waits.restart();
+        }
         if shutdown.load(Ordering::SeqCst) && stopping_since.is_none() {
             if let Some(mut l) = listener.take() {
                 let _ = poll.registry().deregister(l.source());
@@ -264,7 +270,10 @@ pub fn run_with_logger(
             // Keep only connections with a request still arriving (within the grace) or replies
             // still to write.
             conns.retain(|c| {
-                !c.dead && (c.reader.in_progress() && !grace_over || !c.out.is_empty())
+                !c.dead
+                    && (c.reader.in_progress() && !grace_over
+                        || !c.out.is_empty()
+                        || c.waiting && !grace_over)
             });
             if conns.is_empty() {
                 break;
@@ -288,8 +297,15 @@ pub fn run_with_logger(
                 accept_backlog = false;
             }
         }
+        // Requests whose DNS answers came (the worker woke the loop) join this turn's batch.
+        pending.extend(dns_waits.take_ready(&mut log));
         if !pending.is_empty() {
-            reply::answer(&mut pending, &mut conns, &mut decider, &config, &mut log);
+            let mut deciders = reply::Deciders {
+                decider: &mut decider,
+                waits: &mut dns_waits,
+                registry: poll.registry(),
+            };
+            reply::answer(&mut pending, &mut conns, &mut deciders, &config, &mut log);
         }
         conns.remove_finished();
         if last_sweep.elapsed() >= TICK {
@@ -341,6 +357,10 @@ fn serve_events(
             accept = true;
             continue;
         }
+        if token == DNS_TOKEN {
+            // Answers are collected every turn.
+            continue;
+        }
         let requests_before = pending.len();
         if let Some(conn) = conns.get_mut(&token.0) {
             // After the end of the stream the connection only writes its last replies.
@@ -383,7 +403,12 @@ fn accept_all(
         };
         conns.make_room(config.max_connections, log);
         let token = *next_token;
-        *next_token = next_token.wrapping_add(1).max(1);
+        // Tokens skip 0 (the listener) and the DNS worker's.
+        *next_token = match next_token.wrapping_add(1) {
+            0 => 1,
+            next if next == DNS_TOKEN.0 => 1,
+            next => next,
+        };
         if let Err(err) = poll.registry().register(
             stream.source(),
             Token(token),
@@ -408,6 +433,8 @@ fn accept_all(
                 empty_logged: false,
                 eof: false,
                 dead: false,
+                waiting: false,
+                held: std::collections::VecDeque::new(),
             },
         );
     }

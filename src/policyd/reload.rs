@@ -73,14 +73,23 @@ impl Lifecycle {
     }
 
     /// Called once per loop turn: an atomic load and a clock read unless there is work.
-    pub fn tick(&mut self, config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
+    /// Returns true when it reloaded (SIGHUP).
+    pub fn tick(
+        &mut self,
+        config: &mut Config,
+        decider: &mut BatchDecider,
+        log: &mut Logger,
+    ) -> bool {
         if self.reload.swap(false, Ordering::SeqCst) {
             reload(config, decider, log);
             self.last_watch = Instant::now();
-        } else if self.last_watch.elapsed() >= WATCH_INTERVAL {
+            return true;
+        }
+        if self.last_watch.elapsed() >= WATCH_INTERVAL {
             self.last_watch = Instant::now();
             decider.check_replaced(log);
         }
+        false
     }
 }
 

@@ -3,12 +3,16 @@
 
 use crate::decision::Verdict;
 use crate::engine::{Message, MessageOutcome};
+use mio::Registry;
+
 use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
 
 use super::batch::BatchDecider;
-use super::conn::Pending;
+use super::conn::{Conn, Held, Pending};
 use super::connections::{CloseCause, Table};
+use super::decide::Step;
+use super::dns_waits::DnsWaits;
 use super::protocol;
 use super::{Config, decide};
 
@@ -58,34 +62,82 @@ impl Action {
     }
 }
 
-/// Decides this turn's requests in one transaction and queues the replies, in request order.
+/// Rounds of decide-then-release per turn: a request released from behind one that waited for
+/// DNS is decided in the next round; past this, in the next turn.
+const MAX_ROUNDS: usize = 16;
+
+/// What `answer` needs besides the requests: the database and the DNS waits.
+pub(super) struct Deciders<'a> {
+    pub(super) decider: &'a mut BatchDecider,
+    pub(super) waits: &'a mut DnsWaits<Pending>,
+    pub(super) registry: &'a Registry,
+}
+
+/// Decides this turn's requests in one transaction and queues the replies, in request order per
+/// connection. A request that needs DNS is parked (its connection's later requests and replies
+/// wait behind it); one coming back with its answers is decided with them.
 pub(super) fn answer(
     pending: &mut Vec<Pending>,
     conns: &mut Table,
-    decider: &mut BatchDecider,
+    deciders: &mut Deciders<'_>,
     config: &Config,
     log: &mut Logger,
 ) {
-    let actions = decide::actions(pending, conns, decider, config, log);
+    let mut batch: Vec<Pending> = Vec::with_capacity(pending.len());
+    for request in pending.drain(..) {
+        match conns.get_mut(&request.token) {
+            Some(conn) if conn.waiting && !request.gate => {
+                conn.held.push_back(Held::Request(Box::new(request)));
+            }
+            Some(_) => batch.push(request),
+            None => {}
+        }
+    }
     let mut touched = Vec::new();
-    for (request, mut action) in pending.drain(..).zip(actions) {
-        let Some(conn) = conns.get_mut(&request.token) else {
-            continue;
-        };
-        // One X-Greylist header per message: Postfix sends every recipient of a message over the
-        // same connection with the same `instance`, as postgrey relies on too.
-        if matches!(action, Action::Prepend(_))
-            && let Some(instance) = request.instance
-        {
-            if conn.last_header_instance.as_deref() == Some(instance.as_str()) {
-                action = Action::Dunno;
-            } else {
-                conn.last_header_instance = Some(instance);
+    for _ in 0..MAX_ROUNDS {
+        if batch.is_empty() {
+            break;
+        }
+        let steps = decide::actions(&batch, conns, deciders.decider, config, log);
+        let mut next = Vec::new();
+        for (request, step) in batch.drain(..).zip(steps) {
+            let Some(conn) = conns.get_mut(&request.token) else {
+                continue;
+            };
+            touched.push(request.token);
+            match step {
+                Step::Park { ask, known } => {
+                    if conn.waiting && !request.gate {
+                        // Behind another request of the same connection in this batch.
+                        conn.held.push_back(Held::Request(Box::new(request)));
+                    } else {
+                        conn.waiting = true;
+                        let mut request = request;
+                        request.gate = true;
+                        deciders
+                            .waits
+                            .park(request, ask, known, deciders.registry, log);
+                    }
+                }
+                Step::Reply(action) => {
+                    let action = once_per_message(conn, request.instance, action);
+                    if conn.waiting && !request.gate {
+                        conn.held.push_back(Held::Reply(action));
+                        continue;
+                    }
+                    conn.out.extend_from_slice(&action.reply());
+                    if request.gate {
+                        conn.waiting = false;
+                        release_held(conn, &mut next);
+                    }
+                }
             }
         }
-        conn.out.extend_from_slice(&action.reply());
-        touched.push(request.token);
+        next.extend(deciders.waits.take_ready(log));
+        batch = next;
     }
+    // Past the rounds: the next turn.
+    pending.append(&mut batch);
     // Only the connections answered this turn; idle ones are not visited.
     for token in touched {
         if let Some(conn) = conns.get_mut(&token)
@@ -101,6 +153,35 @@ pub(super) fn answer(
                 ));
                 conn.close_cause = Some(CloseCause::ReplyBacklog);
                 conn.dead = true;
+            }
+        }
+    }
+}
+
+/// One X-Greylist header per message: Postfix sends every recipient of a message over the same
+/// connection with the same `instance`, as postgrey relies on too.
+fn once_per_message(conn: &mut Conn, instance: Option<String>, action: Action) -> Action {
+    if let (Action::Prepend(_), Some(instance)) = (&action, instance) {
+        if conn.last_header_instance.as_deref() == Some(instance.as_str()) {
+            return Action::Dunno;
+        }
+        conn.last_header_instance = Some(instance);
+    }
+    action
+}
+
+/// Queues the held replies of `conn` up to its next held request, which becomes the one the
+/// connection waits for (decided in the next round).
+fn release_held(conn: &mut Conn, next: &mut Vec<Pending>) {
+    while let Some(held) = conn.held.pop_front() {
+        match held {
+            Held::Reply(action) => conn.out.extend_from_slice(&action.reply()),
+            Held::Request(request) => {
+                let mut request = *request;
+                request.gate = true;
+                conn.waiting = true;
+                next.push(request);
+                return;
             }
         }
     }
