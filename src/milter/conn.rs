@@ -10,6 +10,7 @@ use super::protocol::PacketReader;
 use super::session::{Session, Step};
 use crate::engine::Message;
 use crate::logging::Logger;
+use crate::policy::connections::CloseCause;
 
 /// Bytes read from a socket at once.
 const READ_CHUNK: usize = 16 * 1024;
@@ -111,6 +112,7 @@ impl Conn {
                             Step::Quit => self.quit = true,
                             Step::Close(why) => {
                                 log.error(&format!("closing connection from {}: {why}", self.peer));
+                                config.closed.record(CloseCause::BadInput);
                                 self.dead = true;
                             }
                         }
@@ -118,6 +120,7 @@ impl Conn {
                     Ok(None) => break,
                     Err(err) => {
                         log.error(&format!("closing connection from {}: {err}", self.peer));
+                        config.closed.record(CloseCause::BadInput);
                         self.dead = true;
                     }
                 }
@@ -152,7 +155,9 @@ impl Conn {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.drained = true,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
+                    // A reset is the MTA's own close, not counted as the milter's.
                     if err.kind() != io::ErrorKind::ConnectionReset {
+                        config.closed.record(CloseCause::BadInput);
                         log.error(&format!(
                             "closing connection from {}: read error: {err}",
                             self.peer

@@ -36,6 +36,7 @@ mod log_injection;
 mod log_lines;
 mod metrics;
 mod milter;
+mod milter_metrics;
 mod milter_support;
 mod openmetrics;
 mod pattern;
