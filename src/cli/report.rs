@@ -75,13 +75,18 @@ struct Acc {
     accepted: HashSet<(String, String), RandomState>,
     delays: Vec<i64>,
     hosts: HashSet<String, RandomState>,
+    /// The host name of the group's previous row.
+    last_host: String,
 }
 
 /// Groups decision-log rows by sender organisation, one row at a time and oldest first (a pair
 /// counts as accepted later when a pass follows its deferral).
 pub struct Summariser {
     sender_normalize: bool,
-    groups: HashMap<String, Acc, RandomState>,
+    /// Organisation -> index in `accs`: one hash lookup per row, the index copied out so the
+    /// group can be borrowed mutably after it.
+    groups: HashMap<String, usize, RandomState>,
+    accs: Vec<Acc>,
 }
 
 impl Summariser {
@@ -90,6 +95,7 @@ impl Summariser {
         Summariser {
             sender_normalize: settings.sender_normalize,
             groups: HashMap::default(),
+            accs: Vec::new(),
         }
     }
 
@@ -102,18 +108,28 @@ impl Summariser {
         } else {
             return;
         };
-        if !self.groups.contains_key(name) {
-            self.groups.insert(name.clone(), Acc::default());
-        }
-        let Some(acc) = self.groups.get_mut(name) else {
+        let index = match self.groups.get(name) {
+            Some(&index) => index,
+            None => {
+                self.groups.insert(name.clone(), self.accs.len());
+                self.accs.push(Acc::default());
+                self.accs.len() - 1
+            }
+        };
+        let Some(acc) = self.accs.get_mut(index) else {
             return;
         };
         acc.is_domain = is_domain;
         if !entry.client_name.is_empty()
+            && entry.client_name != acc.last_host
             && !acc.hosts.contains(&entry.client_name)
             && bounds::host_matchable(&entry.client_name)
         {
             acc.hosts.insert(entry.client_name.to_ascii_lowercase());
+        }
+        // A sender's rows mostly repeat its host name: compare before hashing.
+        if entry.client_name != acc.last_host {
+            acc.last_host.clone_from(&entry.client_name);
         }
         let pair = || {
             (
@@ -153,9 +169,11 @@ impl Summariser {
             .iter()
             .map(|p| ListKind::DomainsWhite.compile(p))
             .collect();
+        let mut accs: Vec<Option<Acc>> = self.accs.into_iter().map(Some).collect();
         let mut summaries: Vec<OrganisationSummary> = self
             .groups
             .into_iter()
+            .filter_map(|(organisation, index)| Some((organisation, accs.get_mut(index)?.take()?)))
             .filter(|(_, acc)| acc.deferrals > 0)
             .map(|(organisation, mut acc)| {
                 acc.delays.sort_unstable();
