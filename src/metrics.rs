@@ -22,7 +22,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use crate::engine::MessageOutcome;
+use crate::engine::{Checked, Message, MessageOutcome};
+use crate::policyd::batch::Decided;
 use crate::policyd::connections::{CloseCause, ClosedConnections};
 
 /// Upper bounds of the decision-time buckets, in seconds.
@@ -153,6 +154,25 @@ impl Metrics {
             .inc_by(recipients as u64);
     }
 
+    /// Records one batch decided in one store transaction: its size, how long it took (every
+    /// request of the batch waited for all of it) and each request's decisions; an `Err`
+    /// outcome is a store error whose recipients passed. Both daemons record through this.
+    pub fn record_batch(&self, seconds: f64, checks: &[(&Message, i64)], outcomes: &[Decided]) {
+        if checks.is_empty() {
+            return;
+        }
+        self.observe_batch(checks.len());
+        for ((message, _), outcome) in checks.iter().zip(outcomes) {
+            match outcome {
+                Ok(Checked::Decided(outcome)) => self.record_message(outcome),
+                // Decided (and counted) in a later batch, once DNS answered.
+                Ok(Checked::NeedsDns { .. }) => continue,
+                Err(_) => self.record_store_error(message.recipients.len()),
+            }
+            self.observe_decision_seconds(seconds);
+        }
+    }
+
     /// Records how long deciding took, in seconds, for one request.
     pub fn observe_decision_seconds(&self, seconds: f64) {
         self.decision_seconds.observe(seconds);
@@ -178,6 +198,42 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Starts the endpoint for `--metrics-listen`: binds `listen`, registers the families (`closed`
+/// is the server's close counters) and serves them from a thread of its own. Returns the
+/// metrics to keep up to date and the address bound (port 0 becomes the real port).
+pub fn start(
+    listen: &str,
+    options: Options,
+    closed: Arc<ClosedConnections>,
+) -> Result<(Arc<Metrics>, String), StartError> {
+    let bound = http::bind(listen).map_err(|cause| StartError::Listen {
+        address: listen.escape_debug().to_string(),
+        cause,
+    })?;
+    let address = bound
+        .local_addr()
+        .map_or_else(|_| listen.to_string(), |a| a.to_string());
+    let metrics = Arc::new(Metrics::new(options, closed));
+    http::spawn(bound, Arc::clone(&metrics)).map_err(StartError::Thread)?;
+    Ok((metrics, address))
+}
+
+/// Why the metrics endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The address does not resolve or cannot be bound.
+    #[error("cannot listen for metrics on {address}: {cause}")]
+    Listen {
+        /// The address as given (escaped).
+        address: String,
+        /// The OS error.
+        cause: std::io::Error,
+    },
+    /// The serving thread could not be started.
+    #[error("cannot start the metrics thread: {0}")]
+    Thread(std::io::Error),
 }
 
 #[cfg(test)]

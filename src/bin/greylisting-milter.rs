@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::FromArgMatches;
 
 use grey_listing::clock::process_env;
+use grey_listing::metrics;
 use grey_listing::milter::listen::Listener;
 use grey_listing::milter::options::{self, Args};
 use grey_listing::milter::{self, Config, Signals};
@@ -61,6 +62,13 @@ fn serve(args: Args) -> Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&signals.reload))
         .context("cannot install the signal handler")?;
     let listener = Listener::bind(&args.listen, args.socket_mode, args.socket_group.as_deref())?;
+    if let Some(listen) = &args.metrics_listen {
+        // The batch-size family is the policy server's alone (its clients pipeline requests).
+        let options = metrics::Options { batch_size: false };
+        let (metrics, address) = metrics::start(listen, options, Arc::clone(&config.closed))?;
+        config.metrics_address = Some(address);
+        config.metrics = Some(metrics);
+    }
     milter::run(listener, config, signals)?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use clap::Parser;
 
 use grey_listing::clock::process_env;
 use grey_listing::conf_file::read_conf;
-use grey_listing::metrics::{self, Metrics};
+use grey_listing::metrics;
 use grey_listing::policyd::options::Args;
 use grey_listing::policyd::reload::LocationSource;
 use grey_listing::policyd::socket::SocketOptions;
@@ -76,15 +76,9 @@ fn serve(args: Args) -> Result<()> {
     };
     let listener = PolicyListener::bind_with(&args.listen, &socket)?;
     if let Some(listen) = &args.metrics_listen {
-        let metrics = Arc::new(Metrics::new(
-            metrics::Options { batch_size: true },
-            Arc::clone(&config.closed),
-        ));
-        let bound = metrics::http::bind(listen)
-            .with_context(|| format!("cannot listen for metrics on {}", listen.escape_debug()))?;
-        config.metrics_address = bound.local_addr().ok().map(|a| a.to_string());
-        metrics::http::spawn(bound, Arc::clone(&metrics))
-            .context("cannot start the metrics thread")?;
+        let options = metrics::Options { batch_size: true };
+        let (metrics, address) = metrics::start(listen, options, Arc::clone(&config.closed))?;
+        config.metrics_address = Some(address);
         config.metrics = Some(metrics);
     }
     policyd::run(listener, config, shutdown, reload)?;

@@ -31,26 +31,45 @@ pub struct DelayBucket {
     pub count: u64,
 }
 
-/// One entry per UTC hour from the hour holding `from` to the hour holding `until`, each with
-/// its decisions by outcome. Rows outside the period, or with another verdict, are not counted.
-pub fn hourly(entries: &[LogEntry], from: i64, until: i64) -> Vec<Hour> {
-    let first = from.div_euclid(3_600);
-    let last = until.max(from).div_euclid(3_600);
-    let mut hours: Vec<Hour> = (first..=last)
-        .map(|h| Hour {
-            hour: h * 3_600,
-            ..Hour::default()
-        })
-        .collect();
-    for entry in entries {
-        if entry.time < from || entry.time > until {
-            continue;
+/// Counts decisions per UTC hour, one row at a time (the report streams the decision log).
+#[derive(Debug, Clone)]
+pub struct HourlyCounter {
+    from: i64,
+    until: i64,
+    first: i64,
+    hours: Vec<Hour>,
+}
+
+impl HourlyCounter {
+    /// One entry per UTC hour from the hour holding `from` to the hour holding `until`.
+    pub fn new(from: i64, until: i64) -> HourlyCounter {
+        let first = from.div_euclid(3_600);
+        let last = until.max(from).div_euclid(3_600);
+        let hours = (first..=last)
+            .map(|h| Hour {
+                hour: h * 3_600,
+                ..Hour::default()
+            })
+            .collect();
+        HourlyCounter {
+            from,
+            until,
+            first,
+            hours,
         }
-        let Ok(index) = usize::try_from(entry.time.div_euclid(3_600) - first) else {
-            continue;
+    }
+
+    /// Counts `entry` in its hour; rows outside the period, or with another verdict, are not
+    /// counted.
+    pub fn add(&mut self, entry: &LogEntry) {
+        if entry.time < self.from || entry.time > self.until {
+            return;
+        }
+        let Ok(index) = usize::try_from(entry.time.div_euclid(3_600) - self.first) else {
+            return;
         };
-        let Some(hour) = hours.get_mut(index) else {
-            continue;
+        let Some(hour) = self.hours.get_mut(index) else {
+            return;
         };
         match entry.verdict.as_str() {
             "pass" => hour.pass += 1,
@@ -59,34 +78,55 @@ pub fn hourly(entries: &[LogEntry], from: i64, until: i64) -> Vec<Hour> {
             _ => {}
         }
     }
-    hours
+
+    /// The hours counted.
+    pub fn finish(self) -> Vec<Hour> {
+        self.hours
+    }
 }
 
-/// How long mail waited between its first deferral and its first pass, in the buckets of
-/// [`DELAY_EDGES_MINUTES`]: the decision log records that wait on each triplet's first pass.
-pub fn delay_histogram(entries: &[LogEntry]) -> Vec<DelayBucket> {
-    let mut buckets: Vec<DelayBucket> = DELAY_EDGES_MINUTES
-        .iter()
-        .map(|&edge| Some(edge))
-        .chain([None])
-        .map(|le_minutes| DelayBucket {
-            le_minutes,
-            count: 0,
-        })
-        .collect();
-    for entry in entries {
+/// Counts how long mail waited between its first deferral and its first pass, in the buckets
+/// of [`DELAY_EDGES_MINUTES`], one row at a time: the decision log records that wait on each
+/// triplet's first pass.
+#[derive(Debug, Clone)]
+pub struct DelayCounter {
+    buckets: Vec<DelayBucket>,
+}
+
+impl Default for DelayCounter {
+    fn default() -> DelayCounter {
+        let buckets = DELAY_EDGES_MINUTES
+            .iter()
+            .map(|&edge| Some(edge))
+            .chain([None])
+            .map(|le_minutes| DelayBucket {
+                le_minutes,
+                count: 0,
+            })
+            .collect();
+        DelayCounter { buckets }
+    }
+}
+
+impl DelayCounter {
+    /// Counts `entry` when it is a pass with a recorded wait.
+    pub fn add(&mut self, entry: &LogEntry) {
         let (Some(delay), "pass") = (entry.delay, entry.verdict.as_str()) else {
-            continue;
+            return;
         };
         let index = DELAY_EDGES_MINUTES
             .iter()
             .position(|&edge| delay <= edge * 60)
             .unwrap_or(DELAY_EDGES_MINUTES.len());
-        if let Some(bucket) = buckets.get_mut(index) {
+        if let Some(bucket) = self.buckets.get_mut(index) {
             bucket.count += 1;
         }
     }
-    buckets
+
+    /// The buckets counted.
+    pub fn finish(self) -> Vec<DelayBucket> {
+        self.buckets
+    }
 }
 
 /// The label of a bucket: `≤ 1 min`, `5–15 min`, `> 8 h`.
@@ -114,6 +154,21 @@ pub fn bucket_label(index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One entry per UTC hour from the hour holding `from` to the hour holding `until`, each with
+    /// its decisions by outcome. Rows outside the period, or with another verdict, are not counted.
+    fn hourly(entries: &[LogEntry], from: i64, until: i64) -> Vec<Hour> {
+        let mut counter = HourlyCounter::new(from, until);
+        entries.iter().for_each(|entry| counter.add(entry));
+        counter.finish()
+    }
+
+    /// The waiting-time histogram of `entries` (see [`DelayCounter`]).
+    fn delay_histogram(entries: &[LogEntry]) -> Vec<DelayBucket> {
+        let mut counter = DelayCounter::default();
+        entries.iter().for_each(|entry| counter.add(entry));
+        counter.finish()
+    }
 
     fn entry(time: i64, verdict: &str, delay: Option<i64>) -> LogEntry {
         LogEntry {

@@ -10,6 +10,7 @@ use super::protocol::PacketReader;
 use super::session::{Session, Step};
 use crate::engine::Message;
 use crate::logging::Logger;
+use crate::policyd::connections::CloseCause;
 use crate::policyd::dns_waits::WaitsForDns;
 
 /// Bytes read from a socket at once.
@@ -118,6 +119,7 @@ impl Conn {
                             Step::Quit => self.quit = true,
                             Step::Close(why) => {
                                 log.error(&format!("closing connection from {}: {why}", self.peer));
+                                config.closed.record(CloseCause::BadInput);
                                 self.dead = true;
                             }
                         }
@@ -125,6 +127,7 @@ impl Conn {
                     Ok(None) => break,
                     Err(err) => {
                         log.error(&format!("closing connection from {}: {err}", self.peer));
+                        config.closed.record(CloseCause::BadInput);
                         self.dead = true;
                     }
                 }
@@ -159,7 +162,9 @@ impl Conn {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.drained = true,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
+                    // A reset is the MTA's own close, not counted as the milter's.
                     if err.kind() != io::ErrorKind::ConnectionReset {
+                        config.closed.record(CloseCause::BadInput);
                         log.error(&format!(
                             "closing connection from {}: read error: {err}",
                             self.peer

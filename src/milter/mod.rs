@@ -9,6 +9,7 @@
 //! answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.
 
 mod conn;
+mod limits;
 pub mod listen;
 pub mod networks;
 pub mod options;
@@ -27,12 +28,15 @@ use thiserror::Error;
 use crate::clock;
 use crate::engine::Checked;
 use crate::logging::{Fallback, Logger};
+use crate::metrics::Metrics;
 use crate::policyd::Synchronous;
 use crate::policyd::batch::{self, BatchDecider};
+use crate::policyd::connections::{CloseCause, ClosedConnections};
 use crate::policyd::dns_waits::{DNS_TOKEN, DnsWaits};
 use crate::store::{DbLocation, resolve_location};
 
 use conn::{Conn, PendingRcpt};
+use limits::{close_idle, evict_one};
 use listen::Listener;
 use networks::Network;
 
@@ -103,6 +107,12 @@ pub struct Config {
     pub synchronous: Synchronous,
     /// Database connections deciding each batch in parallel.
     pub db_connections: usize,
+    /// Connections the milter closed, by cause (shared with the metrics).
+    pub closed: Arc<ClosedConnections>,
+    /// Metrics to keep up to date (`--metrics-listen`); `None`: none are kept.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Where the metrics are served, for the start-up log line.
+    pub metrics_address: Option<String>,
 }
 
 impl Config {
@@ -121,6 +131,9 @@ impl Config {
             hostname: crate::policyd::local_hostname()
                 .unwrap_or_else(|_| crate::policyd::FALLBACK_HOSTNAME.to_string()),
             synchronous: Synchronous::Full,
+            closed: Arc::new(ClosedConnections::default()),
+            metrics: None,
+            metrics_address: None,
         }
     }
 }
@@ -179,6 +192,9 @@ pub fn run_with_logger(
         config.max_connections,
         config.idle_timeout.as_secs(),
     ));
+    if let Some(address) = &config.metrics_address {
+        log.info(&format!("Serving metrics at http://{address}/metrics"));
+    }
     log.flush();
     let mut events = Events::with_capacity(1024);
     let mut conns: HashMap<usize, Conn> = HashMap::new();
@@ -268,6 +284,9 @@ pub fn run_with_logger(
             last_sweep = Instant::now();
             close_idle(&mut conns, &config, &mut log);
         }
+        if let Some(metrics) = &config.metrics {
+            metrics.set_connections(conns.len());
+        }
         log.flush();
     }
     drop(listener);
@@ -352,72 +371,15 @@ fn accept_all(
     }
 }
 
-/// At `--max-connections`: closes the connection idle longest that is not inside a message, to
-/// admit `newcomer`. False (and the newcomer is refused) when every connection is in a message.
-fn evict_one(
-    conns: &mut HashMap<usize, Conn>,
-    newcomer: &str,
-    config: &Config,
-    log: &mut Logger,
-) -> bool {
-    let victim = conns
-        .iter()
-        .filter(|(_, c)| !c.busy())
-        .min_by_key(|(_, c)| c.last_activity)
-        .map(|(&token, _)| token);
-    match victim.and_then(|token| conns.remove(&token)) {
-        Some(old) => {
-            log.info(&format!(
-                "too many connections (max {}): closing the idle connection from {} to admit {newcomer}",
-                config.max_connections, old.peer
-            ));
-            true
-        }
-        None => {
-            log.error(&format!(
-                "too many connections (max {}), all inside a message: closing connection from {newcomer}",
-                config.max_connections
-            ));
-            false
-        }
-    }
-}
-
-/// Closes connections silent for `--idle-timeout`, except those transferring a body or being
-/// answered, and those whose current packet is not complete within `--request-timeout`.
-fn close_idle(conns: &mut HashMap<usize, Conn>, config: &Config, log: &mut Logger) {
-    let idle = config.idle_timeout;
-    conns.retain(|_, c| {
-        if c.partial_since
-            .is_some_and(|since| since.elapsed() >= config.request_timeout)
-        {
-            log.error(&format!(
-                "closing connection from {}: packet not complete {} s after its first byte",
-                c.peer,
-                config.request_timeout.as_secs()
-            ));
-            return false;
-        }
-        let keep = c.session.in_data() || c.awaiting || c.last_activity.elapsed() < idle;
-        if !keep {
-            log.info(&format!(
-                "closing idle connection from {} after {} s",
-                c.peer,
-                idle.as_secs()
-            ));
-        }
-        keep
-    });
-}
-
-/// Decides the waiting recipients in one transaction, queues their replies, then lets each of
-/// their connections go on with the packets it already sent (which may queue new recipients).
 /// Where recipients that need DNS wait.
 struct Waits<'a> {
     dns: &'a mut DnsWaits<PendingRcpt>,
     registry: &'a mio::Registry,
 }
 
+/// Decides the waiting recipients in one transaction, queues their replies, then lets each of
+/// their connections go on with the packets it already sent (which may queue new recipients).
+/// A recipient that needs DNS waits for it, its connection reading nothing more meanwhile.
 fn answer(
     pending: &mut Vec<PendingRcpt>,
     conns: &mut HashMap<usize, Conn>,
@@ -430,11 +392,17 @@ fn answer(
     let checks: Vec<_> = batch.iter().map(|p| (&p.message, p.now)).collect();
     // A panic while deciding must not take the MTA's mail flow down: the batch passes, the
     // store is reopened (its transaction was rolled back by the unwinding), and we go on.
+    let started = Instant::now();
     let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decider.decide(&checks, &mut *log)
     }));
     let mut outcomes = match decided {
-        Ok(outcomes) => outcomes,
+        Ok(outcomes) => {
+            if let Some(metrics) = &config.metrics {
+                metrics.record_batch(started.elapsed().as_secs_f64(), &checks, &outcomes);
+            }
+            outcomes
+        }
         Err(_) => {
             log.error("panic while deciding, mail passes; reopening the database");
             *decider = BatchDecider::new(
@@ -479,6 +447,7 @@ fn answer(
                     conn.peer
                 ));
                 conn.dead = true;
+                config.closed.record(CloseCause::ReplyBacklog);
             }
         }
     }

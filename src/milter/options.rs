@@ -65,6 +65,10 @@ pub struct Args {
     /// 4 for PostgreSQL).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub db_connections: Option<u16>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; use a loopback
+    /// address such as 127.0.0.1:9124).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
 }
 
 /// The parsed `--trusted-networks` list.

@@ -80,19 +80,8 @@ fn decide_and_describe(
     } else {
         decider.decide(&checks, log)
     };
-    if let (Some(metrics), false) = (&config.metrics, checks.is_empty()) {
-        // Every request of the batch waited for the whole batch.
-        let seconds = started.elapsed().as_secs_f64();
-        metrics.observe_batch(checks.len());
-        for ((message, _), outcome) in checks.iter().zip(&outcomes) {
-            metrics.observe_decision_seconds(seconds);
-            match outcome {
-                Ok(Checked::Decided(outcome)) => metrics.record_message(outcome),
-                // Decided later, with the DNS answers.
-                Ok(Checked::NeedsDns { .. }) => {}
-                Err(_) => metrics.record_store_error(message.recipients.len()),
-            }
-        }
+    if let Some(metrics) = &config.metrics {
+        metrics.record_batch(started.elapsed().as_secs_f64(), &checks, &outcomes);
     }
     let mut outcomes = outcomes.into_iter();
     pending

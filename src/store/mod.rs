@@ -345,6 +345,19 @@ pub trait Tx {
     fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError>;
     /// The decision-log rows with `time >= since`, oldest first.
     fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError>;
+    /// Calls `each` with every decision-log row with `time >= since`, oldest first, for reports
+    /// over a week of a busy server (millions of rows) that need not hold them all at once. The
+    /// row passed may be reused between calls. By default, over [`Tx::decision_log`].
+    fn each_decision_log(
+        &mut self,
+        since: i64,
+        each: &mut dyn FnMut(&LogEntry),
+    ) -> Result<(), StoreError> {
+        for entry in self.decision_log(since)? {
+            each(&entry);
+        }
+        Ok(())
+    }
     /// Deletes decision-log rows older than `before` (at most `limit` of them when given, so
     /// the mail path can prune a little at a time); returns how many.
     fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError>;

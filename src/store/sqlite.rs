@@ -892,6 +892,52 @@ impl Tx for SqliteTx<'_> {
         .map_err(|e| self.err(e))
     }
 
+    fn each_decision_log(
+        &mut self,
+        since: i64,
+        each: &mut dyn FnMut(&LogEntry),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT time, client_network, client_key, organisation, client_address,
+                        client_name, sender, recipient, verdict, reason, pattern, delay
+                 FROM decision_log WHERE time >= ?1 ORDER BY time, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params![since]).map_err(|e| self.err(e))?;
+        // One row, its strings refilled in place: no allocation per row once they have grown.
+        let mut entry = LogEntry::default();
+        let read = |row: &rusqlite::Row<'_>, entry: &mut LogEntry| -> rusqlite::Result<()> {
+            entry.time = row.get(0)?;
+            for (index, field) in [
+                (1, &mut entry.client_network),
+                (2, &mut entry.client_key),
+                (3, &mut entry.organisation),
+                (4, &mut entry.client_address),
+                (5, &mut entry.client_name),
+                (6, &mut entry.sender),
+                (7, &mut entry.recipient),
+                (8, &mut entry.verdict),
+                (9, &mut entry.reason),
+            ] {
+                field.clear();
+                field.push_str(row.get_ref(index)?.as_str()?);
+            }
+            entry.pattern = row.get(10)?;
+            entry.delay = row.get(11)?;
+            Ok(())
+        };
+        loop {
+            match rows.next() {
+                Ok(Some(row)) => read(row, &mut entry).map_err(|e| self.err(e))?,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.err(e)),
+            }
+            each(&entry);
+        }
+    }
+
     fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError> {
         let limit = limit.map_or(-1, |n| n.min(i64::MAX as u64) as i64);
         self.conn

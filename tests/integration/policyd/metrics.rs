@@ -13,7 +13,7 @@ use crate::support::ext::{Db, T0};
 use crate::support::openmetrics::check_openmetrics;
 
 /// One HTTP exchange: sends `bytes`, returns everything the server wrote before closing.
-fn exchange(addr: &str, bytes: &[u8]) -> String {
+pub fn exchange(addr: &str, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -25,7 +25,7 @@ fn exchange(addr: &str, bytes: &[u8]) -> String {
 }
 
 /// `grey_listing --db DB ARGS`'s standard output; panics unless it succeeds.
-fn cli_output(db: &str, args: &[&str]) -> String {
+pub fn cli_output(db: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("grey_listing"))
         .arg("--db")
         .arg(db)
@@ -36,7 +36,8 @@ fn cli_output(db: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn scrape(addr: &str) -> String {
+/// `GET /metrics`: checks the status, the content type and the OpenMetrics text; returns it.
+pub fn scrape(addr: &str) -> String {
     let response = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n");
     let (head, body) = response.split_once("\r\n\r\n").expect("no head");
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
@@ -50,7 +51,8 @@ fn scrape(addr: &str) -> String {
     body.to_string()
 }
 
-fn value(text: &str, series: &str) -> f64 {
+/// The value of `series` (name and labels) in `text`; 0 when absent.
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
@@ -127,11 +129,11 @@ fn counters_move_by_exactly_the_decisions_made() {
     }
 }
 
-#[test]
-fn the_endpoint_survives_garbage_slow_and_oversized_requests() {
-    let (_server, addr) = metrics_server(Backend::Sqlite);
+/// Garbage, other paths, other methods and an oversized head each get their status (shared with
+/// the milter's endpoint).
+pub fn rejects_bad_requests(addr: &str) {
     let status = |bytes: &[u8]| {
-        let response = exchange(&addr, bytes);
+        let response = exchange(addr, bytes);
         response.lines().next().unwrap_or("").to_string()
     };
     assert_eq!(
@@ -149,6 +151,12 @@ fn the_endpoint_survives_garbage_slow_and_oversized_requests() {
         status(&oversized),
         "HTTP/1.1 431 Request Header Fields Too Large"
     );
+}
+
+#[test]
+fn the_endpoint_survives_garbage_slow_and_oversized_requests() {
+    let (_server, addr) = metrics_server(Backend::Sqlite);
+    rejects_bad_requests(&addr);
     // A client that sends half a head and waits: others are served meanwhile, and it is cut off
     // after the head timeout (5 s; asserted within three times that).
     let mut slow = TcpStream::connect(&addr).unwrap();

@@ -1,0 +1,71 @@
+//! The bounds on the milter's connections: at `--max-connections` the idlest connection outside
+//! a message makes room for a new one, and connections silent too long or trickling a packet are
+//! closed. Each close is logged and counted by cause.
+
+use std::collections::HashMap;
+
+use super::Config;
+use super::conn::Conn;
+use crate::logging::Logger;
+use crate::policyd::connections::CloseCause;
+
+/// At `--max-connections`: closes the connection idle longest that is not inside a message, to
+/// admit `newcomer`. False (and the newcomer is refused) when every connection is in a message.
+pub(super) fn evict_one(
+    conns: &mut HashMap<usize, Conn>,
+    newcomer: &str,
+    config: &Config,
+    log: &mut Logger,
+) -> bool {
+    let victim = conns
+        .iter()
+        .filter(|(_, c)| !c.busy())
+        .min_by_key(|(_, c)| c.last_activity)
+        .map(|(&token, _)| token);
+    match victim.and_then(|token| conns.remove(&token)) {
+        Some(old) => {
+            config.closed.record(CloseCause::Evicted);
+            log.info(&format!(
+                "too many connections (max {}): closing the idle connection from {} to admit {newcomer}",
+                config.max_connections, old.peer
+            ));
+            true
+        }
+        None => {
+            log.error(&format!(
+                "too many connections (max {}), all inside a message: closing connection from {newcomer}",
+                config.max_connections
+            ));
+            false
+        }
+    }
+}
+
+/// Closes connections silent for `--idle-timeout`, except those transferring a body or being
+/// answered, and those whose current packet is not complete within `--request-timeout`.
+pub(super) fn close_idle(conns: &mut HashMap<usize, Conn>, config: &Config, log: &mut Logger) {
+    let idle = config.idle_timeout;
+    conns.retain(|_, c| {
+        if c.partial_since
+            .is_some_and(|since| since.elapsed() >= config.request_timeout)
+        {
+            config.closed.record(CloseCause::RequestTimeout);
+            log.error(&format!(
+                "closing connection from {}: packet not complete {} s after its first byte",
+                c.peer,
+                config.request_timeout.as_secs()
+            ));
+            return false;
+        }
+        let keep = c.session.in_data() || c.awaiting || c.last_activity.elapsed() < idle;
+        if !keep {
+            config.closed.record(CloseCause::Idle);
+            log.info(&format!(
+                "closing idle connection from {} after {} s",
+                c.peer,
+                idle.as_secs()
+            ));
+        }
+        keep
+    });
+}
