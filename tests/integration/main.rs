@@ -15,6 +15,8 @@ mod cli_validation;
 mod conf_file;
 mod decision;
 mod dns_cache;
+mod dns_cli;
+mod dns_filter;
 mod dns_lists;
 #[path = "../support/dns_stub.rs"]
 mod dns_stub;
