@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::to_json;
 use crate::dns::{self, Resolver, ZoneCheck, ZoneHealth, ZoneResult, check_zones};
-use crate::escape::escape_plugin;
+use crate::escape::{escape_plugin, escape_terminal};
 use crate::store::{self, Store, StoreError};
 
 /// The configured zones, each once in list order (DNSWL zones first), with the lists naming it.
@@ -31,6 +31,12 @@ fn zones_of(dnswl: &[String], dnsbl: &[String]) -> Vec<(String, Vec<&'static str
 pub(super) fn system_resolver(env: &dyn Fn(&str) -> Option<String>) -> Result<Resolver, String> {
     let located = dns::locate_system(env).map_err(|err| err.to_string())?;
     Resolver::new(located.addr).map_err(|err| err.to_string())
+}
+
+/// Why there is no resolver, for a plugin line: it may quote a configured value, so nothing in
+/// it may change the terminal or start the performance data.
+fn plugin_text(why: &str) -> String {
+    escape_terminal(why).replace('|', "\\x7c")
 }
 
 /// The Nagios status of a set of checks: CRITICAL when a zone lists everything, WARNING when a
@@ -94,8 +100,8 @@ pub(super) fn run(
     let resolver = match system_resolver(env) {
         Ok(resolver) => resolver,
         Err(why) => {
-            // The locate error names the file or variable and is escaped like every value.
-            let why = escape_plugin(&why).into_owned();
+            // The locate error names the variable or file and quotes its value.
+            let why = plugin_text(&why);
             return Ok(if json {
                 (
                     to_json(&json!({ "status": "UNKNOWN", "message": why, "zones": [] })),
@@ -159,7 +165,7 @@ pub(super) fn summary(
                 format!(
                     "{} DNS zone(s) not checked: {}",
                     zones.len(),
-                    escape_plugin(&why)
+                    plugin_text(&why)
                 ),
                 zones.len(),
             ));
