@@ -230,6 +230,7 @@ pub fn run(
         .collect();
     let hourly = report_data::hourly(&entries, from, now);
     let delays = report_data::delay_histogram(&entries);
+    let selective = report_data::selective_passes(&entries);
     if let Some(target) = &options.html {
         let page = report_html::render(&report_html::Page {
             from,
@@ -252,6 +253,7 @@ pub fn run(
             "suggestions": suggestions,
             "hourly": hourly,
             "delay_histogram": delays,
+            "selective_passes": selective,
         })));
     }
     let mut out = format!(
@@ -261,6 +263,7 @@ pub fn run(
     );
     if summaries.is_empty() {
         out.push_str("No deferrals recorded in this period.\n");
+        out.push_str(&selective_text(selective));
         return Ok(out);
     }
     let rows: Vec<Row> = summaries
@@ -297,7 +300,20 @@ pub fn run(
             out.push('\n');
         }
     }
+    out.push_str(&selective_text(selective));
     Ok(out)
+}
+
+/// The line about selective greylisting's passes (nothing when there were none).
+fn selective_text(passes: report_data::SelectivePasses) -> String {
+    let total = passes.dnswl + passes.trusted_client;
+    if total == 0 {
+        return String::new();
+    }
+    format!(
+        "\nPassed without greylisting by selective greylisting: {total} ({} dnswl, {} trusted client).\n",
+        passes.dnswl, passes.trusted_client
+    )
 }
 
 /// A unix time as `2026-11-23 09:00:00 UTC`.

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::decision::Reason;
 use crate::store::LogEntry;
 
 /// Upper edges of the waiting-time buckets, in minutes; a last bucket holds everything longer.
@@ -87,6 +88,28 @@ pub fn delay_histogram(entries: &[LogEntry]) -> Vec<DelayBucket> {
         }
     }
     buckets
+}
+
+/// Passes that selective greylisting let through at once, from the decision log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SelectivePasses {
+    /// Passes because a DNSWL zone listed the client (reason `dnswl`).
+    pub dnswl: u64,
+    /// Passes of clients that were not suspicious (reason `trusted client`).
+    pub trusted_client: u64,
+}
+
+/// Counts the DNSWL and trusted-client passes among `entries`.
+pub fn selective_passes(entries: &[LogEntry]) -> SelectivePasses {
+    let mut passes = SelectivePasses::default();
+    for entry in entries.iter().filter(|e| e.verdict == "pass") {
+        if entry.reason == Reason::Dnswl.as_str() {
+            passes.dnswl += 1;
+        } else if entry.reason == Reason::TrustedClient.as_str() {
+            passes.trusted_client += 1;
+        }
+    }
+    passes
 }
 
 /// The label of a bucket: `≤ 1 min`, `5–15 min`, `> 8 h`.

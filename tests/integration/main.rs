@@ -18,6 +18,7 @@ mod dns_cache;
 mod dns_cli;
 mod dns_filter;
 mod dns_lists;
+mod dns_report;
 #[path = "../support/dns_stub.rs"]
 mod dns_stub;
 mod ext_check;
