@@ -24,6 +24,6 @@ _grey_listing() {
             return 0
             ;;
     esac
-    COMPREPLY=($(compgen -W "-update-server -u -update-domain -ud -update-mailname -um -info-server -i -info-domain -id -info-mailname -im -migrate-store -help -h -version -V -explain -report -check -purge -stats -import-plesk -export -import -backup -status -personal-conf -grey-interval -expire-interval -penalty-interval -penalty-status -blacklist -whitelist -domains-whitelist -domains-blacklist -ipv4-prefix -ipv6-prefix -awl-count -sender-normalize -group-by-host-domain -log-retention -greylist-clients -dnswl-zones -dnsbl-zones -since -top -threshold -html -prometheus -w -c -ignore-file -db -json -extended" -- "$cur"))
+    COMPREPLY=($(compgen -W "-update-server -u -update-domain -ud -update-mailname -um -info-server -i -info-domain -id -info-mailname -im -migrate-store -help -h -version -V -explain -report -check -check-dns -purge -stats -import-plesk -export -import -backup -status -personal-conf -grey-interval -expire-interval -penalty-interval -penalty-status -blacklist -whitelist -domains-whitelist -domains-blacklist -ipv4-prefix -ipv6-prefix -awl-count -sender-normalize -group-by-host-domain -log-retention -greylist-clients -dnswl-zones -dnsbl-zones -since -top -threshold -html -prometheus -w -c -ignore-file -db -json -extended" -- "$cur"))
 }
 complete -F _grey_listing grey_listing

@@ -20,6 +20,7 @@ complete -c grey_listing -o V -d 'Print the program name and version (extension)
 complete -c grey_listing -o explain -x -d 'Walk through the decision for one message, read-only (extension)'
 complete -c grey_listing -o report -d 'Table of the sender organisations most often deferred (extension)'
 complete -c grey_listing -o check -d 'Nagios/Icinga plugin: warn about often deferred, unlisted sender organisations (extension)'
+complete -c grey_listing -o check-dns -d 'Nagios/Icinga plugin: ask every DNSWL/DNSBL zone for its RFC 5782 test entries (extension)'
 complete -c grey_listing -o purge -d 'Remove expired triplets and old decision-log rows (extension)'
 complete -c grey_listing -o stats -d 'Show counts of triplets and recent decisions (extension)'
 complete -c grey_listing -o import-plesk -r -F -d 'Apply the output of Plesk\'s `grey_listing --info-server` (a file, or - for stdin; extension)'

@@ -23,7 +23,7 @@ mod explain;
 
 pub use dns::{DnsPlan, check_message_dns, merge_facts, plan_dns, plan_dns_with};
 pub use dns_batch::{Checked, check_messages_with_dns};
-pub use explain::{Explanation, explain};
+pub use explain::{ExplainedDns, Explanation, explain, explain_with_dns};
 
 /// Old decision-log rows pruned per message at most, so the mail path never does a long delete
 /// (`grey_listing --purge` removes any backlog at once).

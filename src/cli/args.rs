@@ -124,6 +124,13 @@ pub struct Args {
     /// Nagios/Icinga plugin: warn about often deferred, unlisted sender organisations (extension).
     #[arg(long = "check", group = "command", help_heading = "Extension commands")]
     pub check: bool,
+    /// Nagios/Icinga plugin: ask every DNSWL/DNSBL zone for its RFC 5782 test entries (extension).
+    #[arg(
+        long = "check-dns",
+        group = "command",
+        help_heading = "Extension commands"
+    )]
+    pub check_dns: bool,
     /// Remove expired triplets and old decision-log rows (extension).
     #[arg(long = "purge", group = "command", help_heading = "Extension commands")]
     pub purge: bool,

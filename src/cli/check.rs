@@ -82,11 +82,13 @@ fn is_domain_pattern(line: &str) -> bool {
         .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '*' | '?'))
 }
 
-/// Runs the check; returns the status line and the Nagios exit status.
+/// Runs the check; returns the status line and the Nagios exit status. `env` locates the
+/// resolver for the DNS zones' health check (only when zones are configured).
 pub fn run(
     store: &mut dyn Store,
     options: &CheckOptions,
     now: i64,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, u8), StoreError> {
     let (entries, lists, settings) = load(store, now.saturating_sub(options.since))?;
     let deferrals = entries.iter().filter(|e| e.verdict == "defer").count();
@@ -109,9 +111,12 @@ pub fn run(
         .filter(|p| !white_host_warnings(p).is_empty())
         .map(String::as_str)
         .collect();
+    // DNS zones that fail their health check (or cannot be checked) stay a WARNING too.
+    let zones = super::check_dns::summary(&lists.dnswl_zones, &lists.dnsbl_zones, env);
+    let failing_zones = zones.as_ref().map_or(0, |(_, failing)| *failing);
     let (status, code) = if worst >= options.critical {
         ("CRITICAL", 2)
-    } else if worst >= options.warning || !borrowable.is_empty() {
+    } else if worst >= options.warning || !borrowable.is_empty() || failing_zones > 0 {
         ("WARNING", 1)
     } else {
         ("OK", 0)
@@ -149,8 +154,15 @@ pub fn run(
                 .join(", ")
         )
     };
+    let (summary, zone_data) = match zones {
+        Some((text, failing)) => (
+            format!("{summary}; {text}"),
+            format!(" failing_zones={failing};;;0"),
+        ),
+        None => (summary, String::new()),
+    };
     let line = format!(
-        "GREY_LISTING {status} - {summary} | unlisted_organisations={};;;0 max_deferrals={worst};{};{};0 deferrals={deferrals};;;0 passes={passes};;;0\n",
+        "GREY_LISTING {status} - {summary} | unlisted_organisations={};;;0 max_deferrals={worst};{};{};0 deferrals={deferrals};;;0 passes={passes};;;0{zone_data}\n",
         flagged.len(),
         options.warning,
         options.critical,

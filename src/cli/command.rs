@@ -40,6 +40,7 @@ pub(super) enum Command {
     Explain(explain::ExplainRequest),
     Report(report::ReportOptions),
     Check(check::CheckOptions),
+    CheckDns,
     Purge,
     Stats,
     StatsPrometheus,
@@ -64,6 +65,7 @@ impl Command {
                 | Command::Explain(_)
                 | Command::Report(_)
                 | Command::Check(_)
+                | Command::CheckDns
                 | Command::Stats
                 | Command::StatsPrometheus
                 | Command::Export
@@ -175,6 +177,7 @@ pub(super) enum CommandKind {
     Explain,
     Report,
     Check,
+    CheckDns,
     Purge,
     Stats,
     ImportPlesk,
@@ -200,6 +203,7 @@ impl CommandKind {
             (args.explain.is_some(), Self::Explain),
             (args.report, Self::Report),
             (args.check, Self::Check),
+            (args.check_dns, Self::CheckDns),
             (args.purge, Self::Purge),
             (args.stats, Self::Stats),
             (args.import_plesk.is_some(), Self::ImportPlesk),
@@ -228,6 +232,7 @@ impl CommandKind {
             Self::Explain => "explain",
             Self::Report => "report",
             Self::Check => "check",
+            Self::CheckDns => "check-dns",
             Self::Purge => "purge",
             Self::Stats => "stats",
             Self::ImportPlesk => "import-plesk",
@@ -252,6 +257,7 @@ impl CommandKind {
             | Self::InfoDomain
             | Self::InfoMailname
             | Self::Explain
+            | Self::CheckDns
             | Self::Purge
             | Self::Stats
             | Self::ImportPlesk
@@ -279,6 +285,7 @@ impl CommandKind {
             Self::Explain => "explanation".to_string(),
             Self::Report => "report".to_string(),
             Self::Check => "check".to_string(),
+            Self::CheckDns => "check of DNS zones".to_string(),
             Self::Purge => "purge".to_string(),
             Self::Stats => "gathering of statistics".to_string(),
             Self::ImportPlesk => "import of Plesk configuration".to_string(),
@@ -309,7 +316,7 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    const KINDS: [CommandKind; 18] = [
+    const KINDS: [CommandKind; 19] = [
         CommandKind::Help,
         CommandKind::Version,
         CommandKind::InfoServer,
@@ -321,6 +328,7 @@ mod tests {
         CommandKind::Explain,
         CommandKind::Report,
         CommandKind::Check,
+        CommandKind::CheckDns,
         CommandKind::Purge,
         CommandKind::Stats,
         CommandKind::ImportPlesk,

@@ -12,6 +12,7 @@ use super::to_json;
 use crate::bounds;
 use crate::config;
 use crate::decision::{self as trace, ClientKey, ListSeen, Reason, TripletSeen};
+use crate::dns::SystemResolver;
 use crate::engine::{self, Message};
 use crate::escape::{escape, shown};
 use crate::store::{Store, StoreError, Triplet};
@@ -68,12 +69,14 @@ struct Step {
     pattern: Option<String>,
 }
 
-/// Runs the explanation; the store is only read.
+/// Runs the explanation; the store is only read. DNS answers the store's cache lacks are asked
+/// live from `resolver` and not stored.
 pub fn run(
     store: &mut dyn Store,
     request: &ExplainRequest,
     now: i64,
     json: bool,
+    resolver: &SystemResolver<'_>,
 ) -> Result<String, StoreError> {
     let message = Message {
         client_ip: Some(request.client_ip),
@@ -83,11 +86,10 @@ pub fn run(
         authenticated: false,
         ..Message::default()
     };
-    let mut explained = None;
-    store.read(&mut |tx| {
-        explained = Some(engine::explain(tx, &message, &request.recipient, now)?);
-        Ok(())
-    })?;
+    let (explained, seen) =
+        engine::explain_with_dns(store, &message, &request.recipient, now, resolver)?;
+    let sources = dns::sources(&seen);
+    let no_resolver = resolver.error().map(str::to_string);
     let Some(explained) = explained else {
         return Ok(String::new());
     };
@@ -110,6 +112,8 @@ pub fn run(
             "sender": request.sender,
             "recipient": request.recipient,
             "steps": steps,
+            "dns": sources,
+            "dns_resolver_error": no_resolver,
             "client_key": client,
             "triplet": {
                 "client": triplet_key.client,
@@ -141,6 +145,21 @@ pub fn run(
             result.push_str(&format!(" (pattern {})", escape(pattern)));
         }
         out.push_str(&row(&format!("{:>2}. {}", number + 1, step.check), &result));
+    }
+    if !sources.is_empty() {
+        out.push('\n');
+    }
+    if let Some(why) = &no_resolver {
+        out.push_str(&row(
+            "DNS resolver",
+            &format!(
+                "none ({}): zones not in the cache count as not listed",
+                shown(why)
+            ),
+        ));
+    }
+    for source in &sources {
+        out.push_str(&row("DNS answer", &dns::source_text(source)));
     }
     out.push('\n');
     out.push_str(&row("Client network", &client.network));

@@ -70,7 +70,7 @@ const EXTENSIONS: &[Row] = &[
     ),
     (
         "--json",
-        "print the information of an --info-* command, --explain, --report, --purge or --stats as a JSON object",
+        "print the information of an --info-* command, --explain, --report, --purge, --stats or --check-dns as a JSON object",
     ),
     (
         "--extended",
@@ -90,7 +90,7 @@ const EXTENSIONS_AFTER_SETTINGS: &[Row] = &[
     ),
     (
         "--explain <client-ip> <client-host|-> <sender|-> <recipient>",
-        "walks through the decision for one message at this moment (honours GREY_LISTING_NOW): each check, what matched, the client key, the triplet and the verdict. Only reads the database",
+        "walks through the decision for one message at this moment (honours GREY_LISTING_NOW): each check, what matched, the client key, the triplet and the verdict. DNS list answers come from the database's cache or are asked live (not stored), each shown with its source. Only reads the database",
     ),
     (
         "--report",
@@ -99,6 +99,10 @@ const EXTENSIONS_AFTER_SETTINGS: &[Row] = &[
     (
         "--check",
         "Nagios/Icinga plugin: WARNING/CRITICAL when an unlisted sender organisation was deferred -w <N> (default 10) / -c <N> (default 50) times within -since <duration> (default 24h); -ignore-file <file> lists domains to leave alone. Exit 0/1/2, 3 for its own errors",
+    ),
+    (
+        "--check-dns",
+        "Nagios/Icinga plugin: asks every -dnswl-zones and -dnsbl-zones zone for its RFC 5782 test entries (127.0.0.2 listed, 127.0.0.1 not) through the resolver of GREY_LISTING_RESOLVER, 'resolver =' in /etc/grey_listing.conf or /etc/resolv.conf, and prints a status line, then one line per zone. CRITICAL when a zone lists everything, WARNING when a zone does not list 127.0.0.2 or does not answer. --check warns about such zones too. Exit 0/1/2, 3 for its own errors (no resolver)",
     ),
     (
         "--purge",
@@ -188,7 +192,8 @@ pub fn text() -> String {
     out.push('\n');
     for line in textwrap::wrap(
         "Exit status: 0 success, 1 bad input (nothing is changed), 2 database or system \
-         error. --check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (its own errors).",
+         error. --check and --check-dns exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (their own \
+         errors).",
         wrap_options(PAGE_WIDTH),
     ) {
         out.push_str(&line);

@@ -55,8 +55,9 @@ const SECTIONS: &[Section] = &[
                 "Database or system error (the database cannot be opened, read or written).",
             ),
             (
-                "--check",
-                "Nagios/Icinga codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (its own errors).",
+                "--check, --check-dns",
+                "Nagios/Icinga codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (their own errors, \
+                 such as a resolver that cannot be located).",
             ),
         ],
     },
@@ -73,6 +74,12 @@ const SECTIONS: &[Section] = &[
                 "Path of the configuration file read instead of /etc/grey_listing.conf.",
             ),
             (
+                "GREY_LISTING_RESOLVER",
+                "DNS resolver for --check-dns, --check and --explain (an IP address with an \
+                 optional port, e.g. 127.0.0.1:5353); else resolver = in the configuration file, \
+                 else /etc/resolv.conf.",
+            ),
+            (
                 "GREY_LISTING_NOW",
                 "Unix seconds used as the current time (tests and simulations).",
             ),
@@ -85,7 +92,8 @@ const SECTIONS: &[Section] = &[
             (
                 "/etc/grey_listing.conf",
                 "Lines key = value: db = <path or URL> names the database shared with \
-                 greylisting-filter and greylisting-policyd.",
+                 greylisting-filter and greylisting-policyd; resolver = <IP address[:port]> the \
+                 DNS resolver asked about the DNS lists.",
             ),
             (
                 "/var/lib/grey_listing/greylist.db",
@@ -120,6 +128,10 @@ const SECTIONS: &[Section] = &[
             (
                 "grey_listing -id example.com",
                 "Show whether greylisting is on for a domain.",
+            ),
+            (
+                "grey_listing --check-dns",
+                "Check that every DNSWL/DNSBL zone answers its RFC 5782 test entries.",
             ),
             (
                 "grey_listing --db /tmp/test.db -i --json",

@@ -4,6 +4,7 @@
 mod args;
 mod backup;
 mod check;
+mod check_dns;
 mod command;
 pub mod completions;
 mod explain;
@@ -27,6 +28,7 @@ use thiserror::Error;
 
 use crate::bounds;
 use crate::config::{self, ListEdit, ListKind, MailboxLists, ServerLists, Settings};
+use crate::dns::SystemResolver;
 use crate::store::{self, DbLocation, Store, StoreError};
 
 pub use args::{Args, Spelling, Translated, command, translate};
@@ -112,10 +114,9 @@ pub fn run_status(
     env: &dyn Fn(&str) -> Option<String>,
     out: &mut dyn Write,
 ) -> Result<u8, CliError> {
-    let plugin = argv
-        .iter()
-        .filter_map(|arg| arg.to_str())
-        .any(|arg| arg.starts_with('-') && arg.trim_start_matches('-') == "check");
+    let plugin = argv.iter().filter_map(|arg| arg.to_str()).any(|arg| {
+        arg.starts_with('-') && matches!(arg.trim_start_matches('-'), "check" | "check-dns")
+    });
     run_command(argv, env, out).map_err(|err| {
         if plugin {
             CliError::PluginUnknown(Box::new(err))
@@ -196,8 +197,8 @@ fn run_command(
         .map(|pattern| upgrade_notice(pattern))
         .collect();
     print_warnings(&mut warnings)?;
-    let (text, status) =
-        execute(store.as_mut(), &command, args.json, now, &mut warnings).map_err(store_error)?;
+    let (text, status) = execute(store.as_mut(), &command, args.json, now, env, &mut warnings)
+        .map_err(store_error)?;
     print_warnings(&mut warnings)?;
     out.write_all(text.as_bytes())?;
     backup::checkpoint_or_warn(store.as_mut());
@@ -302,17 +303,22 @@ fn migrate_store(
 }
 
 /// Runs a validated command; `Warning:` lines for standard error are added to `warnings`.
+/// `env` locates the DNS resolver for the commands that ask DNS.
 fn execute(
     store: &mut dyn Store,
     command: &Command,
     json: bool,
     now: i64,
+    env: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
 ) -> Result<(String, u8), StoreError> {
     // Every command but the --check plugin exits 0 when it succeeds.
     let text = match command {
-        Command::Check(options) => return check::run(store, options, now),
-        Command::Explain(request) => explain::run(store, request, now, json)?,
+        Command::Check(options) => return check::run(store, options, now, env),
+        Command::CheckDns => return check_dns::run(store, env, json),
+        Command::Explain(request) => {
+            explain::run(store, request, now, json, &SystemResolver::new(env))?
+        }
         Command::Report(options) => report::run(store, options, now, json)?,
         Command::Purge => maintenance::purge(store, now, json)?,
         Command::Stats => maintenance::stats(store, now, json)?,

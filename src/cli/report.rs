@@ -251,6 +251,7 @@ struct Gathered {
     summaries: Vec<OrganisationSummary>,
     hourly: Vec<report_data::Hour>,
     delays: Vec<report_data::DelayBucket>,
+    selective: report_data::SelectivePasses,
     settings: Settings,
 }
 
@@ -259,6 +260,7 @@ fn gather(store: &mut dyn Store, from: i64, until: i64) -> Result<Gathered, Stor
         summaries: Vec::new(),
         hourly: Vec::new(),
         delays: Vec::new(),
+        selective: report_data::SelectivePasses::default(),
         settings: Settings::default(),
     };
     store.read(&mut |tx| {
@@ -267,15 +269,18 @@ fn gather(store: &mut dyn Store, from: i64, until: i64) -> Result<Gathered, Stor
         let mut summariser = Summariser::new(&settings);
         let mut hourly = report_data::HourlyCounter::new(from, until);
         let mut delays = report_data::DelayCounter::default();
+        let mut selective = report_data::SelectivePasses::default();
         tx.each_decision_log(from, &mut |entry| {
             summariser.add(entry);
             hourly.add(entry);
             delays.add(entry);
+            selective.add(entry);
         })?;
         gathered = Gathered {
             summaries: summariser.finish(&lists),
             hourly: hourly.finish(),
             delays: delays.finish(),
+            selective,
             settings,
         };
         Ok(())
@@ -311,6 +316,7 @@ pub fn run(
         mut summaries,
         hourly,
         delays,
+        selective,
         settings,
     } = gather(store, from, now)?;
     summaries.truncate(options.top);
@@ -349,6 +355,7 @@ pub fn run(
             "suggestions": suggestions,
             "hourly": hourly,
             "delay_histogram": delays,
+            "selective_passes": selective,
         })));
     }
     let mut out = format!(
@@ -358,6 +365,7 @@ pub fn run(
     );
     if summaries.is_empty() {
         out.push_str("No deferrals recorded in this period.\n");
+        out.push_str(&selective_text(selective));
         return Ok(out);
     }
     let rows: Vec<Row> = summaries
@@ -394,7 +402,20 @@ pub fn run(
             out.push('\n');
         }
     }
+    out.push_str(&selective_text(selective));
     Ok(out)
+}
+
+/// The line about selective greylisting's passes (nothing when there were none).
+fn selective_text(passes: report_data::SelectivePasses) -> String {
+    let total = passes.dnswl + passes.trusted_client;
+    if total == 0 {
+        return String::new();
+    }
+    format!(
+        "\nPassed without greylisting by selective greylisting: {total} ({} dnswl, {} trusted client).\n",
+        passes.dnswl, passes.trusted_client
+    )
 }
 
 /// A unix time as `2026-11-23 09:00:00 UTC`.

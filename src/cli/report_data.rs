@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::decision::Reason;
 use crate::store::LogEntry;
 
 /// Upper edges of the waiting-time buckets, in minutes; a last bucket holds everything longer.
@@ -126,6 +127,29 @@ impl DelayCounter {
     /// The buckets counted.
     pub fn finish(self) -> Vec<DelayBucket> {
         self.buckets
+    }
+}
+
+/// Passes that selective greylisting let through at once, from the decision log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SelectivePasses {
+    /// Passes because a DNSWL zone listed the client (reason `dnswl`).
+    pub dnswl: u64,
+    /// Passes of clients that were not suspicious (reason `trusted client`).
+    pub trusted_client: u64,
+}
+
+impl SelectivePasses {
+    /// Counts `entry` when it is a DNSWL or trusted-client pass.
+    pub fn add(&mut self, entry: &LogEntry) {
+        if entry.verdict != "pass" {
+            return;
+        }
+        if entry.reason == Reason::Dnswl.as_str() {
+            self.dnswl += 1;
+        } else if entry.reason == Reason::TrustedClient.as_str() {
+            self.trusted_client += 1;
+        }
     }
 }
 

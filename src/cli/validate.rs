@@ -257,6 +257,8 @@ pub(super) fn validate(args: &Args, spelling: &Spelling) -> Result<Command, CliE
         check.report(args)?
     } else if args.check {
         check.check(args)?
+    } else if args.check_dns {
+        Command::CheckDns
     } else if args.purge {
         Command::Purge
     } else if args.stats && args.prometheus {

@@ -1,9 +1,11 @@
 //! The decision for one recipient, explained: the mail path's own walk ([`super::Walk`]) run
 //! read-only with the trace on, plus what the store holds about the client and the triplet.
 
+use super::dns::{DnsPlan, cached_facts, merge_facts, plan_dns};
 use super::{ConfigCache, Message, Mode, Walk, recipient_key, recipient_policy};
 use crate::decision::{ClientKey, Decision, Trace};
-use crate::store::{StoreError, Triplet, TripletKey, Tx};
+use crate::dns::{DnsFacts, DnsSource};
+use crate::store::{Store, StoreError, Triplet, TripletKey, Tx};
 
 /// How the decision for one recipient was reached, and what the store holds about it.
 #[derive(Debug, Clone)]
@@ -57,4 +59,46 @@ pub fn explain(
         triplet,
         awl_passes,
     })
+}
+
+/// Where the DNS answers of an explanation came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExplainedDns {
+    /// What the mail path would ask DNS (`None`: the lists decide, or nothing to ask).
+    pub plan: Option<DnsPlan>,
+    /// The answers the store's cache held (unexpired ones).
+    pub cached: DnsFacts,
+    /// The answers asked live for what the cache did not hold (never stored).
+    pub live: DnsFacts,
+}
+
+/// [`explain`] with the DNS answers the mail path would use: the cached ones, read in a first
+/// read transaction, and the missing ones asked from `dns` with no transaction open — and not
+/// stored, so explaining changes nothing — then the walk in a second read transaction.
+pub fn explain_with_dns(
+    store: &mut dyn Store,
+    message: &Message,
+    recipient: &str,
+    now: i64,
+    dns: &dyn DnsSource,
+) -> Result<(Option<Explanation>, ExplainedDns), StoreError> {
+    let mut seen = ExplainedDns::default();
+    store.read(&mut |tx| {
+        seen.plan = plan_dns(tx, &mut ConfigCache::single_transaction(), message)?;
+        if let Some(plan) = &seen.plan {
+            seen.cached = cached_facts(tx, plan, now)?;
+        }
+        Ok(())
+    })?;
+    if let Some(rest) = seen.plan.as_ref().and_then(|p| p.remaining(&seen.cached)) {
+        seen.live = dns.ask(&rest.question());
+    }
+    let mut message = message.clone();
+    message.dns = merge_facts(&merge_facts(&message.dns, &seen.cached), &seen.live);
+    let mut explained = None;
+    store.read(&mut |tx| {
+        explained = Some(explain(tx, &message, recipient, now)?);
+        Ok(())
+    })?;
+    Ok((explained, seen))
 }

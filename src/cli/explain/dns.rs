@@ -1,10 +1,67 @@
 //! Steps 4a and 4b of the trace in words: the DNS list answers the decision used, and what made
 //! the client suspicious or trusted. Zones come from the store: shown escaped like every value.
 
+use serde::Serialize;
+
 use super::Step;
 use crate::decision::{Suspicion, ZoneSeen};
-use crate::dns::{Forward, ZoneResult};
+use crate::dns::{self, Forward, ZoneResult};
+use crate::engine::ExplainedDns;
 use crate::escape::shown;
+
+/// One zone the mail path would ask, with its answer and where the answer came from.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct ZoneSource {
+    /// The zone, as stored.
+    pub(super) zone: String,
+    /// `cache` (the store's cache of answers), `live` (asked now, not stored) or `none` (no
+    /// answer within the time limit: counts as not listed).
+    pub(super) source: &'static str,
+    /// `listed 127.0.0.2`, `not listed` or `no answer`.
+    pub(super) result: String,
+}
+
+/// Each zone of the plan with where its answer came from, in the order they are asked.
+pub(super) fn sources(seen: &ExplainedDns) -> Vec<ZoneSource> {
+    let Some(plan) = &seen.plan else {
+        return Vec::new();
+    };
+    let real = |result: Option<ZoneResult>| result.filter(|r| *r != ZoneResult::NoAnswer);
+    plan.zones
+        .iter()
+        .map(|zone| {
+            let (source, result) = match (real(seen.cached.zone(zone)), real(seen.live.zone(zone)))
+            {
+                (Some(result), _) => ("cache", result),
+                (None, Some(result)) => ("live", result),
+                (None, None) => ("none", ZoneResult::NoAnswer),
+            };
+            let result = match result {
+                ZoneResult::Listed(answer) => format!("listed {answer}"),
+                ZoneResult::NotListed => "not listed".to_string(),
+                ZoneResult::NoAnswer => "no answer".to_string(),
+            };
+            ZoneSource {
+                zone: zone.clone(),
+                source,
+                result,
+            }
+        })
+        .collect()
+}
+
+/// One zone's line of the explanation (escaped: zones come from the store).
+pub(super) fn source_text(source: &ZoneSource) -> String {
+    let zone = shown(&source.zone);
+    match source.source {
+        "cache" => format!("{zone}: {} (from the cache)", source.result),
+        "live" => format!("{zone}: {} (asked now, not stored)", source.result),
+        _ => format!(
+            "{zone}: no answer within {} s (counts as not listed)",
+            dns::BUDGET.as_secs_f64()
+        ),
+    }
+}
 
 /// The answers of `zones` as one text: `zone: listed (127.0.0.2)`, `zone: not listed`, ...
 fn answers(zones: &[ZoneSeen]) -> String {

@@ -181,8 +181,11 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     .map(|v| v.to_string())
     .collect();
     let request = ExplainRequest::parse(&values).unwrap();
+    // No zones are configured here: the resolver is never asked.
+    let no_env = |_: &str| None;
+    let resolver = crate::dns::SystemResolver::new(&no_env);
     let explained: serde_json::Value =
-        serde_json::from_str(&run(&mut store, &request, now, true).unwrap()).unwrap();
+        serde_json::from_str(&run(&mut store, &request, now, true, &resolver).unwrap()).unwrap();
     let outcome = engine::check_message(&mut store, &to_message(case.request), now).unwrap();
     let decision = &outcome.recipients[0].decision;
     prop_assert_eq!(

@@ -4,6 +4,7 @@
 pub mod argv;
 pub mod commands;
 pub mod conf_file;
+pub mod dns;
 pub mod dns_lists;
 pub mod generated;
 pub mod list_edit;

@@ -6,4 +6,5 @@ pub mod explain;
 pub mod maintenance;
 pub mod report;
 pub mod report_html;
+pub mod selective;
 pub mod settings;

@@ -2,6 +2,7 @@
 //! hostile input.
 
 pub mod concurrency;
+pub mod dns;
 pub mod failopen;
 pub mod handler;
 pub mod hostile;
