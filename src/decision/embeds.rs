@@ -29,18 +29,41 @@ pub fn embeds_address(host: &str, ip: IpAddr) -> bool {
 }
 
 /// `host` without its registrable domain (and the dot before it). A name whose suffix is not in
-/// the public suffix list has no registrable domain: nothing is removed.
+/// the public suffix list has no registrable domain: nothing is removed. Only the list's ICANN
+/// section counts: its private section names hosting platforms' per-customer zones
+/// (`eu-central-1.compute.amazonaws.com`), and treating those as suffixes would make a whole
+/// generic instance name (`ec2-54-93-120-17.eu-central-1.compute.amazonaws.com`) a registrable
+/// domain, hiding the address it embeds.
 fn without_registrable_domain(host: &str) -> &str {
-    let Some(domain) = psl::domain(host.as_bytes()) else {
+    let Some(suffix) = icann_suffix(host) else {
         return host;
     };
-    if !domain.suffix().is_known() {
+    // The registrable domain: the suffix and the one label before it.
+    let Some(before) = host
+        .strip_suffix(suffix)
+        .and_then(|rest| rest.strip_suffix('.'))
+    else {
         return host;
+    };
+    match before.rfind('.') {
+        Some(dot) => &host[..dot],
+        // The name is its registrable domain: nothing left of it.
+        None => "",
     }
-    let len = domain.as_bytes().len();
-    match host.len().checked_sub(len).and_then(|cut| host.get(..cut)) {
-        Some(rest) => rest.strip_suffix('.').unwrap_or(rest),
-        None => host,
+}
+
+/// The longest tail of `host` that is an ICANN public suffix, if the list knows one.
+fn icann_suffix(host: &str) -> Option<&str> {
+    let mut tail = host;
+    loop {
+        if let Some(suffix) = psl::suffix(tail.as_bytes())
+            && suffix.is_known()
+            && suffix.typ() == Some(psl::Type::Icann)
+            && suffix.as_bytes() == tail.as_bytes()
+        {
+            return Some(tail);
+        }
+        tail = tail.split_once('.')?.1;
     }
 }
 
@@ -178,6 +201,9 @@ mod tests {
         ),
         // Do not.
         ("a8-17.smtp-out.amazonses.com", "54.240.8.17", false),
+        // Hosting platforms' zones in the private section of the list are not suffixes here.
+        ("ec2-54-93-120-17.eu-central-1.compute.amazonaws.com", "54.93.120.17", true),
+        ("172-105-12-34.ip.linodeusercontent.com", "172.105.12.34", true),
         ("mail-sor-f41.google.com", "209.85.220.41", false),
         ("smtp1-2-3.example", "10.1.2.3", false),
         ("mx2.example.com", "192.0.2.2", false),
