@@ -222,6 +222,7 @@ mod tests {
             zone: "z.example".to_string(),
             health,
             listed_entry: ZoneResult::NoAnswer,
+            listed_answer: None,
             unlisted_entry: ZoneResult::NoAnswer,
         };
         assert_eq!(status(&[check(ZoneHealth::Ok)]), ("OK", 0));

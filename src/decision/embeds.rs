@@ -202,8 +202,16 @@ mod tests {
         // Do not.
         ("a8-17.smtp-out.amazonses.com", "54.240.8.17", false),
         // Hosting platforms' zones in the private section of the list are not suffixes here.
-        ("ec2-54-93-120-17.eu-central-1.compute.amazonaws.com", "54.93.120.17", true),
-        ("172-105-12-34.ip.linodeusercontent.com", "172.105.12.34", true),
+        (
+            "ec2-54-93-120-17.eu-central-1.compute.amazonaws.com",
+            "54.93.120.17",
+            true,
+        ),
+        (
+            "172-105-12-34.ip.linodeusercontent.com",
+            "172.105.12.34",
+            true,
+        ),
         ("mail-sor-f41.google.com", "209.85.220.41", false),
         ("smtp1-2-3.example", "10.1.2.3", false),
         ("mx2.example.com", "192.0.2.2", false),

@@ -1,14 +1,17 @@
-//! The health check of DNS list zones (RFC 5782 §5): every list must list the test address
+//! The health check of DNS list zones (RFC 5782 §5): every list must answer its test address
 //! 127.0.0.2 and must not list 127.0.0.1. A list that lists 127.0.0.1 has been shut down and
 //! answers "listed" for everything (it would pass every client as trusted from a DNSWL, or mark
-//! every client suspicious from a DNSBL); one that does not list 127.0.0.2 is not a DNS list
-//! (or the resolver is blocked by it, as Spamhaus does with public resolvers).
+//! every client suspicious from a DNSBL); one that does not answer 127.0.0.2 is not a DNS list
+//! (or the resolver is blocked by it: Spamhaus answers public resolvers `127.255.255.254`).
+//! "Answer" rather than "list": dnswl.org answers its test entry `127.0.10.0`, trust level
+//! none, which the decision rightly does not count as a listing.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
-use super::query::unique_zones;
-use super::{DnsFacts, DnsSource, Question, ZoneResult};
+use super::ZoneResult;
+use super::query::{classify, is_listing};
+use super::resolver::{ARecords, Resolver};
 use crate::escape;
 
 /// The test address every DNS list lists (`2.0.0.127.<zone>`).
@@ -19,11 +22,11 @@ pub const UNLISTED_TEST_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 /// What the check found for one zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ZoneHealth {
-    /// 127.0.0.2 listed, 127.0.0.1 not listed.
+    /// 127.0.0.2 answered with a 127/8 address (not an error code), 127.0.0.1 not listed.
     Ok,
     /// 127.0.0.1 listed: a shut-down list answering "listed" for everything.
     ListsEverything,
-    /// 127.0.0.2 not listed.
+    /// 127.0.0.2 not answered with an address (NXDOMAIN), or only with an error code.
     DoesNotListTestEntry,
     /// One of the two test entries got no answer within the budget.
     NoAnswer,
@@ -36,14 +39,25 @@ impl ZoneHealth {
     }
 
     /// From the two answers.
-    fn from_answers(listed_entry: ZoneResult, unlisted_entry: ZoneResult) -> ZoneHealth {
+    fn from_answers(listed_entry: &ARecords, unlisted_entry: &ARecords) -> ZoneHealth {
         match (listed_entry, unlisted_entry) {
-            (ZoneResult::NoAnswer, _) | (_, ZoneResult::NoAnswer) => ZoneHealth::NoAnswer,
-            (_, ZoneResult::Listed(_)) => ZoneHealth::ListsEverything,
-            (ZoneResult::NotListed, _) => ZoneHealth::DoesNotListTestEntry,
-            (ZoneResult::Listed(_), ZoneResult::NotListed) => ZoneHealth::Ok,
+            (ARecords::NoAnswer, _) | (_, ARecords::NoAnswer) => ZoneHealth::NoAnswer,
+            (_, ARecords::Addresses(unlisted)) if unlisted.iter().any(|a| is_listing(*a)) => {
+                ZoneHealth::ListsEverything
+            }
+            (ARecords::Addresses(listed), _) if listed.iter().any(|a| is_test_answer(*a)) => {
+                ZoneHealth::Ok
+            }
+            (ARecords::Addresses(_), _) => ZoneHealth::DoesNotListTestEntry,
         }
     }
+}
+
+/// An answer that shows the list serves its test entry: any 127/8 address but the error codes
+/// `127.255.255.*`.
+fn is_test_answer(answer: Ipv4Addr) -> bool {
+    let [first, second, third, _] = answer.octets();
+    first == 127 && !(second == 255 && third == 255)
 }
 
 /// The check of one zone.
@@ -53,8 +67,10 @@ pub struct ZoneCheck {
     pub zone: String,
     /// The verdict.
     pub health: ZoneHealth,
-    /// What `2.0.0.127.<zone>` answered.
+    /// What `2.0.0.127.<zone>` answered, as the decision would read it.
     pub listed_entry: ZoneResult,
+    /// The first address `2.0.0.127.<zone>` answered, listing or not (`127.0.10.0`).
+    pub listed_answer: Option<Ipv4Addr>,
     /// What `1.0.0.127.<zone>` answered.
     pub unlisted_entry: ZoneResult,
 }
@@ -64,11 +80,17 @@ impl fmt::Display for ZoneCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let zone = escape::escape(&self.zone);
         match self.health {
-            ZoneHealth::Ok => write!(
-                f,
-                "{zone}: ok (127.0.0.2 listed{}, 127.0.0.1 not listed)",
-                answer_suffix(self.listed_entry)
-            ),
+            ZoneHealth::Ok => match (self.listed_entry, self.listed_answer) {
+                (ZoneResult::Listed(answer), _) => write!(
+                    f,
+                    "{zone}: ok (127.0.0.2 listed as {answer}, 127.0.0.1 not listed)"
+                ),
+                (_, answer) => write!(
+                    f,
+                    "{zone}: ok (127.0.0.2 answered{}, 127.0.0.1 not listed)",
+                    answer.map(|a| format!(" {a}")).unwrap_or_default()
+                ),
+            },
             ZoneHealth::ListsEverything => write!(
                 f,
                 "{zone}: lists everything (127.0.0.1 listed{}): the list has been shut down \
@@ -96,32 +118,32 @@ fn answer_suffix(result: ZoneResult) -> String {
     }
 }
 
-/// Checks `zones` (each once, in the order given) with two questions in all, so the check of
-/// any number of zones takes at most twice the source's budget.
-pub fn check_zones(source: &dyn DnsSource, zones: &[String]) -> Vec<ZoneCheck> {
-    let zones = unique_zones(zones);
-    let ask = |address: Ipv4Addr| -> DnsFacts {
-        source.ask(&Question {
-            ip: IpAddr::V4(address),
-            zones: &zones,
-            confirm: None,
-        })
-    };
-    let listed = ask(LISTED_TEST_ADDRESS);
-    let unlisted = ask(UNLISTED_TEST_ADDRESS);
-    zones
-        .iter()
-        .map(|zone| {
-            let listed_entry = listed.zone(zone).unwrap_or(ZoneResult::NoAnswer);
-            let unlisted_entry = unlisted.zone(zone).unwrap_or(ZoneResult::NoAnswer);
-            ZoneCheck {
-                zone: zone.clone(),
-                health: ZoneHealth::from_answers(listed_entry, unlisted_entry),
-                listed_entry,
-                unlisted_entry,
-            }
+/// Checks `zones` (each once, in the order given) with two rounds of questions, so the check of
+/// any number of zones takes at most twice the resolver's budget.
+pub fn check_zones(resolver: &Resolver, zones: &[String]) -> Vec<ZoneCheck> {
+    let listed = resolver.a_records(LISTED_TEST_ADDRESS, zones);
+    let unlisted = resolver.a_records(UNLISTED_TEST_ADDRESS, zones);
+    listed
+        .into_iter()
+        .zip(unlisted)
+        .map(|((zone, listed_entry), (_, unlisted_entry))| ZoneCheck {
+            health: ZoneHealth::from_answers(&listed_entry, &unlisted_entry),
+            listed_entry: as_zone_result(&listed_entry),
+            listed_answer: match &listed_entry {
+                ARecords::Addresses(addresses) => addresses.first().copied(),
+                ARecords::NoAnswer => None,
+            },
+            unlisted_entry: as_zone_result(&unlisted_entry),
+            zone,
         })
         .collect()
+}
+
+fn as_zone_result(records: &ARecords) -> ZoneResult {
+    match records {
+        ARecords::Addresses(addresses) => classify(addresses.iter().copied()),
+        ARecords::NoAnswer => ZoneResult::NoAnswer,
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +171,11 @@ mod tests {
             "2.0.0.127.blocked.example",
             Reply::Addresses(addresses(&["127.255.255.254"])),
         );
+        // dnswl.org: the test entry answers "trust none", which is no listing but an answer.
+        stub.set(
+            "2.0.0.127.wl.example",
+            Reply::Addresses(addresses(&["127.0.10.0"])),
+        );
         stub.set("2.0.0.127.dead.example", Reply::Hang);
         stub.set("1.0.0.127.dead.example", Reply::Hang);
         let resolver = Resolver::new(stub.addr()).expect("resolver");
@@ -158,6 +185,7 @@ mod tests {
             "blocked.example",
             "dead.example",
             "good.example.",
+            "wl.example",
         ]
         .map(String::from)
         .to_vec();
@@ -173,7 +201,12 @@ mod tests {
                 ("all.example", ZoneHealth::ListsEverything),
                 ("blocked.example", ZoneHealth::DoesNotListTestEntry),
                 ("dead.example", ZoneHealth::NoAnswer),
+                ("wl.example", ZoneHealth::Ok),
             ]
+        );
+        assert_eq!(
+            checks[4].to_string(),
+            "wl.example: ok (127.0.0.2 answered 127.0.10.0, 127.0.0.1 not listed)"
         );
         assert_eq!(
             checks[0].to_string(),
@@ -200,6 +233,7 @@ mod tests {
             zone: "x\n, ok".to_string(),
             health: ZoneHealth::NoAnswer,
             listed_entry: ZoneResult::NoAnswer,
+            listed_answer: None,
             unlisted_entry: ZoneResult::NoAnswer,
         };
         assert!(check.to_string().starts_with("x\\x0a\\x2c ok: no answer"));

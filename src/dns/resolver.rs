@@ -11,7 +11,7 @@
 //! cache is off: the store caches answers, with the lifetimes this program chooses. One attempt
 //! per query: a retry would only spend the budget a parallel query may still need.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -161,21 +161,44 @@ impl Lookups {
     }
 }
 
-/// The A records of `name` as a zone answer.
-async fn zone_lookup(client: &TokioResolver, name: &str, deadline: Instant) -> ZoneResult {
+/// What a name's A records are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ARecords {
+    /// The addresses (none: NXDOMAIN or NODATA).
+    Addresses(Vec<Ipv4Addr>),
+    /// No answer within the budget (timeout, SERVFAIL, REFUSED, network error).
+    NoAnswer,
+}
+
+/// The A records of `name`.
+async fn a_records(client: &TokioResolver, name: &str, deadline: Instant) -> ARecords {
     // A name that cannot be asked (a zone too long for the reversed IPv6 address) got no answer.
     let Ok(name) = Name::from_ascii(name) else {
-        return ZoneResult::NoAnswer;
+        return ARecords::NoAnswer;
     };
     match tokio::time::timeout_at(deadline, client.lookup(name, RecordType::A)).await {
-        Ok(Ok(lookup)) => classify(lookup.answers().iter().filter_map(
-            |record| match &record.data {
-                RData::A(a) => Some(a.0),
-                _ => None,
-            },
-        )),
-        Ok(Err(error)) => negative_or_none(&error, ZoneResult::NotListed, ZoneResult::NoAnswer),
-        Err(_elapsed) => ZoneResult::NoAnswer,
+        Ok(Ok(lookup)) => ARecords::Addresses(
+            lookup
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Ok(Err(error)) => {
+            negative_or_none(&error, ARecords::Addresses(Vec::new()), ARecords::NoAnswer)
+        }
+        Err(_elapsed) => ARecords::NoAnswer,
+    }
+}
+
+/// The A records of `name` as a zone answer.
+async fn zone_lookup(client: &TokioResolver, name: &str, deadline: Instant) -> ZoneResult {
+    match a_records(client, name, deadline).await {
+        ARecords::Addresses(addresses) => classify(addresses),
+        ARecords::NoAnswer => ZoneResult::NoAnswer,
     }
 }
 
@@ -259,6 +282,37 @@ impl Resolver {
     /// The time one [`DnsSource::ask`] may take at most.
     pub fn budget(&self) -> Duration {
         self.lookups.budget()
+    }
+}
+
+impl Resolver {
+    /// The A records of `<reversed address>.<zone>` for each of `zones` (each once, in order),
+    /// asked at once within the budget: the raw answers the health check of a list reads.
+    pub fn a_records(&self, address: Ipv4Addr, zones: &[String]) -> Vec<(String, ARecords)> {
+        let lookups = &self.lookups;
+        self.runtime.block_on(async {
+            let deadline = Instant::now() + lookups.budget;
+            let zones = unique_zones(zones);
+            let mut tasks = JoinSet::new();
+            for (index, zone) in zones.iter().enumerate() {
+                let client = lookups.client.clone();
+                let name = query_name(IpAddr::V4(address), zone);
+                tasks.spawn(async move { (index, a_records(&client, &name, deadline).await) });
+            }
+            let mut results = vec![ARecords::NoAnswer; zones.len()];
+            let collect = async {
+                while let Some(joined) = tasks.join_next().await {
+                    if let Ok((index, records)) = joined
+                        && let Some(slot) = results.get_mut(index)
+                    {
+                        *slot = records;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout_at(deadline + Duration::from_millis(50), collect).await;
+            tasks.abort_all();
+            zones.into_iter().zip(results).collect()
+        })
     }
 }
 
