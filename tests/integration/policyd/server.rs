@@ -58,8 +58,22 @@ impl Server {
         server
     }
 
+    /// Starts the server on a fresh SQLite database with extra environment variables (the
+    /// resolver: `GREY_LISTING_RESOLVER`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let store = Test::on(Backend::Sqlite);
+        let mut server = Server::start_on_env(&store.location(), "127.0.0.1:0", extra, env);
+        server._store = Some(store);
+        server
+    }
+
     /// Starts the server on the database location `db`, listening on `listen`.
     pub fn start_on(db: &str, listen: &str, extra: &[&str]) -> Server {
+        Server::start_on_env(db, listen, extra, &[])
+    }
+
+    /// [`Server::start_on`] with extra environment variables.
+    pub fn start_on_env(db: &str, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(policyd_bin())
             .arg("--listen")
             .arg(listen)
@@ -69,6 +83,7 @@ impl Server {
             .arg("mx.test")
             .args(extra)
             .env("GREY_LISTING_LOG", "stderr")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
