@@ -1,14 +1,17 @@
 //! Selective greylisting through the real `greylisting-policyd` with a stub DNS server as its
 //! resolver: DNSWL passes, trusted and suspicious clients, the answer cache, and the event loop
 //! while a list does not answer (other connections served, one connection's replies in order, a
-//! dead resolver, no database lock held).
+//! dead resolver, no database lock held, SIGHUP).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use tempfile::TempDir;
+
 use crate::dns_stub::{DnsStub, Reply, addresses};
+use crate::policyd::lifecycle::{Daemon, path_str};
 use crate::policyd::server::{DEFER, DUNNO, REJECT, Server, cli, request};
 
 /// Selective greylisting with one DNSWL and one DNSBL zone.
@@ -384,4 +387,44 @@ fn live_triplets(db: &str) -> Vec<grey_listing::store::Triplet> {
         })
         .unwrap();
     found
+}
+
+// SIGHUP while a request waits for a list that does not answer: the request is answered (as not
+// listed, logged), and the resolver the configuration file now names is used from then on (the
+// server used to panic at the first question after SIGHUP: a second event-loop waker).
+#[test]
+fn sighup_answers_a_waiting_request_and_reads_the_resolver_again() {
+    let (old, new) = (DnsStub::start(), DnsStub::start());
+    old.set("7.100.51.198.wl.test", Reply::Hang);
+    listed(&new, "8.100.51.198.wl.test", "127.0.0.2");
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("g.db");
+    let conf = dir.path().join("grey_listing.conf");
+    let write_conf = |resolver: &DnsStub| {
+        let text = format!("db = {}\nresolver = {}\n", db.display(), resolver.addr());
+        std::fs::write(&conf, text).unwrap();
+    };
+    write_conf(&old);
+    cli(path_str(&db), &ALL);
+    let server = Daemon::start(
+        &["--listen", "127.0.0.1:0"],
+        &[("GREY_LISTING_CONF", path_str(&conf))],
+        "007",
+    );
+    let mut c = server.connect();
+    c.send(from("198.51.100.7", "unknown", "a@sender.example").as_bytes())
+        .unwrap();
+    wait_query(&old, "7.100.51.198.wl.test");
+    write_conf(&new);
+    server.signal(libc::SIGHUP);
+    assert_eq!(c.reply().as_deref(), Some(DEFER));
+    server.wait_log("dns: no answer from wl.test for 198.51.100.7 (abandoned: SIGHUP)");
+    server.wait_log("SIGHUP: configuration read again");
+    let reply = c
+        .send(from("198.51.100.8", "unknown", "a@sender.example").as_bytes())
+        .ok()
+        .and_then(|()| c.reply());
+    assert_eq!(reply.as_deref(), Some(DUNNO), "{:#?}", server.log_lines());
+    assert_eq!(new.queries("8.100.51.198.wl.test"), 1);
+    assert_eq!(old.queries("8.100.51.198.wl.test"), 0);
 }
