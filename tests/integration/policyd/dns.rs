@@ -12,7 +12,7 @@ use tempfile::TempDir;
 
 use crate::dns_stub::{DnsStub, Reply, addresses};
 use crate::policyd::lifecycle::{Daemon, path_str};
-use crate::policyd::server::{DEFER, DUNNO, REJECT, Server, cli, request};
+use crate::policyd::server::{DEFER, DUNNO, REJECT, Server, cli, live_triplets, request};
 
 /// Selective greylisting with one DNSWL and one DNSBL zone.
 const SUSPICIOUS: [&str; 7] = [
@@ -373,22 +373,6 @@ fn no_lock_is_held_while_a_lookup_waits() {
     assert_eq!(t.earliest_accept - t.first_seen, 7 * 60, "{t:?}");
 }
 
-fn live_triplets(db: &str) -> Vec<grey_listing::store::Triplet> {
-    let mut store = grey_listing::store::open(&grey_listing::store::DbLocation::parse(db)).unwrap();
-    let mut found = Vec::new();
-    store
-        .read(&mut |tx| {
-            found = tx
-                .live_triplets(i64::MIN)?
-                .into_iter()
-                .map(|live| live.triplet)
-                .collect();
-            Ok(())
-        })
-        .unwrap();
-    found
-}
-
 // SIGHUP while a request waits for a list that does not answer: the request is answered (as not
 // listed, logged), and the resolver the configuration file now names is used from then on (the
 // server used to panic at the first question after SIGHUP: a second event-loop waker).
@@ -427,4 +411,21 @@ fn sighup_answers_a_waiting_request_and_reads_the_resolver_again() {
     assert_eq!(reply.as_deref(), Some(DUNNO), "{:#?}", server.log_lines());
     assert_eq!(new.queries("8.100.51.198.wl.test"), 1);
     assert_eq!(old.queries("8.100.51.198.wl.test"), 0);
+}
+
+// SIGTERM while a request waits for DNS: the request is answered and recorded, then the server
+// exits 0.
+#[test]
+fn sigterm_finishes_a_request_waiting_for_dns() {
+    let stub = DnsStub::start();
+    stub.set("7.100.51.198.wl.test", Reply::Hang);
+    let mut server = serve(&stub, &ALL);
+    let mut c = server.connect();
+    c.send(from("198.51.100.7", "unknown", "a@sender.example").as_bytes())
+        .unwrap();
+    wait_query(&stub, "7.100.51.198.wl.test");
+    server.terminate();
+    assert_eq!(c.reply().as_deref(), Some(DEFER));
+    assert_eq!(server.wait_exit(), Some(0));
+    assert_eq!(live_triplets(&server.db).len(), 1);
 }

@@ -599,6 +599,23 @@ pub fn triplet_count(db: &str) -> usize {
     count
 }
 
+/// The triplet records the store at `db` holds, live or not (through the store API).
+pub fn live_triplets(db: &str) -> Vec<grey_listing::store::Triplet> {
+    let mut store = grey_listing::store::open(&grey_listing::store::DbLocation::parse(db)).unwrap();
+    let mut found = Vec::new();
+    store
+        .read(&mut |tx| {
+            found = tx
+                .live_triplets(i64::MIN)?
+                .into_iter()
+                .map(|live| live.triplet)
+                .collect();
+            Ok(())
+        })
+        .unwrap();
+    found
+}
+
 // Issue 5: many concurrent clients; every answered decision is stored (group commit).
 fn concurrent_clients_all_decisions_stored(backend: Backend) {
     let server = Server::start_in(backend, &["--allow-test-time"]);
