@@ -111,6 +111,15 @@ pub fn dns_no_answer_line(zone: &str, ip: IpAddr, budget: Duration) -> String {
     )
 }
 
+/// The line for a zone whose lookup a daemon abandoned when SIGHUP set its resolver up again:
+/// the zone counts as not listed for that request, as after a timeout.
+pub fn dns_abandoned_line(zone: &str, ip: IpAddr) -> String {
+    format!(
+        "dns: no answer from {} for {ip} (abandoned: SIGHUP)",
+        escape::shown(zone)
+    )
+}
+
 fn line(action: &str, reason: &str, facts: &LineFacts<'_>) -> String {
     format!(
         "action={action}, reason={reason}, client_name={}, client_address={}, sender={}, recipient={}",

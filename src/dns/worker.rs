@@ -37,7 +37,9 @@ struct Job {
 /// What the worker thread and its tasks share with the event loop's side.
 struct Shared {
     finished: mpsc::Sender<(u64, DnsFacts)>,
-    waker: mio::Waker,
+    /// Shared with the event loop, which keeps it for the next worker: mio allows one waker per
+    /// poll instance for the life of the process (a second one panics in debug builds).
+    waker: Arc<mio::Waker>,
     outstanding: AtomicUsize,
 }
 
@@ -73,14 +75,14 @@ impl std::fmt::Debug for DnsWorker {
 impl DnsWorker {
     /// Starts the worker thread, asking with `lookups` (and its budget); `waker` is woken after
     /// each finished job.
-    pub fn start(lookups: Lookups, waker: mio::Waker) -> Result<DnsWorker, ResolverError> {
+    pub fn start(lookups: Lookups, waker: Arc<mio::Waker>) -> Result<DnsWorker, ResolverError> {
         DnsWorker::start_bounded(lookups, waker, MAX_OUTSTANDING)
     }
 
     /// [`DnsWorker::start`] with another bound than [`MAX_OUTSTANDING`].
     fn start_bounded(
         lookups: Lookups,
-        waker: mio::Waker,
+        waker: Arc<mio::Waker>,
         limit: usize,
     ) -> Result<DnsWorker, ResolverError> {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -17,7 +17,7 @@ fn ip(text: &str) -> IpAddr {
 
 fn worker(stub: &DnsStub, limit: usize) -> (DnsWorker, Poll) {
     let poll = Poll::new().expect("poll");
-    let waker = mio::Waker::new(poll.registry(), WAKE).expect("waker");
+    let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE).expect("waker"));
     let lookups = Lookups::new(stub.addr()).expect("lookups");
     let worker = DnsWorker::start_bounded(lookups, waker, limit).expect("worker");
     (worker, poll)

@@ -215,7 +215,7 @@ pub fn run_with_logger(
         if signals.reload.swap(false, Ordering::SeqCst) {
             reload(&mut config, &mut decider, &mut log);
             // The configuration file (and with it the resolver) may have changed.
-            dns_waits.restart();
+            dns_waits.restart(&mut log);
         }
         if let Some(since) = stopping_since {
             let grace_over = since.elapsed() > SHUTDOWN_GRACE;

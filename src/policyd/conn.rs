@@ -177,9 +177,10 @@ impl Conn {
     }
 
     /// True when the connection must be closed now: broken, or the client is gone and every
-    /// reply is out.
+    /// reply is out (a request still waiting for DNS has a reply to come: Exim half-closes
+    /// right after its request and reads until the end of the stream).
     pub(super) fn is_finished(&self) -> bool {
-        self.dead || self.eof && self.out.is_empty()
+        self.dead || self.eof && self.out.is_empty() && !self.waiting
     }
 
     /// Writes queued replies until done or the socket is full.

@@ -8,6 +8,7 @@
 //! unanswered (it is decided as if not listed, and the reason is logged).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Registry, Token, Waker};
@@ -38,6 +39,10 @@ struct Parked<T> {
 /// The parked requests and the worker asking for them.
 pub(crate) struct DnsWaits<T> {
     worker: Option<DnsWorker>,
+    /// The event loop's waker, made once and handed to every worker: mio allows one per poll
+    /// instance for the life of the process (a second one, for the worker started again after
+    /// SIGHUP, panics in debug builds).
+    waker: Option<Arc<Waker>>,
     /// Why the worker could not start, and when that was found.
     setup_failed: Option<(String, Instant)>,
     parked: HashMap<u64, Parked<T>>,
@@ -50,6 +55,7 @@ impl<T: WaitsForDns> DnsWaits<T> {
     pub(crate) fn new() -> DnsWaits<T> {
         DnsWaits {
             worker: None,
+            waker: None,
             setup_failed: None,
             parked: HashMap::new(),
             next_id: 0,
@@ -107,11 +113,15 @@ impl<T: WaitsForDns> DnsWaits<T> {
     }
 
     /// Forgets the worker (SIGHUP: the resolver may have changed); parked requests come back
-    /// unanswered with the next `take_ready`, a new worker starts with the next question.
-    pub(crate) fn restart(&mut self) {
+    /// unanswered with the next `take_ready` (a line logged for each of their zones, as for a
+    /// zone that did not answer in time), a new worker starts with the next question.
+    pub(crate) fn restart(&mut self, log: &mut Logger) {
         self.worker = None;
         self.setup_failed = None;
         for (_, Parked { mut item, ask }) in self.parked.drain() {
+            for zone in &ask.zones {
+                log.error(&logline::dns_abandoned_line(zone, ask.ip));
+            }
             answer_unanswered(&mut item, ask);
             self.unanswered.push(item);
         }
@@ -129,7 +139,16 @@ impl<T: WaitsForDns> DnsWaits<T> {
             .map_err(|err| err.to_string())
             .and_then(|located| Lookups::new(located.addr).map_err(|err| err.to_string()))
             .and_then(|lookups| {
-                let waker = Waker::new(registry, DNS_TOKEN).map_err(|err| err.to_string())?;
+                let waker = match &self.waker {
+                    Some(waker) => Arc::clone(waker),
+                    None => {
+                        let waker = Arc::new(
+                            Waker::new(registry, DNS_TOKEN).map_err(|err| err.to_string())?,
+                        );
+                        self.waker = Some(Arc::clone(&waker));
+                        waker
+                    }
+                };
                 DnsWorker::start(lookups, waker).map_err(|err| err.to_string())
             });
         match started {

@@ -254,7 +254,7 @@ pub fn run_with_logger(
     loop {
         if lifecycle.tick(&mut config, &mut decider, &mut log) {
             // The configuration file (and with it the resolver) may have changed.
-            dns_waits.restart();
+            dns_waits.restart(&mut log);
         }
         if shutdown.load(Ordering::SeqCst) && stopping_since.is_none() {
             if let Some(mut l) = listener.take() {

@@ -1,4 +1,5 @@
 //! `greylisting-milter` over loopback, spoken to byte by byte.
 
+pub mod dns;
 pub mod metrics;
 pub mod protocol;

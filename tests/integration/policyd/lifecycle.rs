@@ -71,6 +71,11 @@ impl Daemon {
         self.log.wait_for(needle)
     }
 
+    /// Every log line collected so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lines()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

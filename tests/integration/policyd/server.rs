@@ -58,8 +58,22 @@ impl Server {
         server
     }
 
+    /// Starts the server on a fresh SQLite database with extra environment variables (the
+    /// resolver: `GREY_LISTING_RESOLVER`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let store = Test::on(Backend::Sqlite);
+        let mut server = Server::start_on_env(&store.location(), "127.0.0.1:0", extra, env);
+        server._store = Some(store);
+        server
+    }
+
     /// Starts the server on the database location `db`, listening on `listen`.
     pub fn start_on(db: &str, listen: &str, extra: &[&str]) -> Server {
+        Server::start_on_env(db, listen, extra, &[])
+    }
+
+    /// [`Server::start_on`] with extra environment variables.
+    pub fn start_on_env(db: &str, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(policyd_bin())
             .arg("--listen")
             .arg(listen)
@@ -69,6 +83,7 @@ impl Server {
             .arg("mx.test")
             .args(extra)
             .env("GREY_LISTING_LOG", "stderr")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -582,6 +597,23 @@ pub fn triplet_count(db: &str) -> usize {
         })
         .unwrap();
     count
+}
+
+/// The triplet records the store at `db` holds, live or not (through the store API).
+pub fn live_triplets(db: &str) -> Vec<grey_listing::store::Triplet> {
+    let mut store = grey_listing::store::open(&grey_listing::store::DbLocation::parse(db)).unwrap();
+    let mut found = Vec::new();
+    store
+        .read(&mut |tx| {
+            found = tx
+                .live_triplets(i64::MIN)?
+                .into_iter()
+                .map(|live| live.triplet)
+                .collect();
+            Ok(())
+        })
+        .unwrap();
+    found
 }
 
 // Issue 5: many concurrent clients; every answered decision is stored (group commit).

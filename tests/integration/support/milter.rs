@@ -38,6 +38,18 @@ impl Milter {
         milter
     }
 
+    /// Starts the milter on a fresh SQLite database with extra environment variables (the
+    /// resolver: `GREY_LISTING_RESOLVER`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Milter {
+        let store = Test::on(Backend::Sqlite);
+        let location = store.location();
+        let mut args = vec!["--listen", "127.0.0.1:0", "--db", &location];
+        args.extend_from_slice(extra);
+        let mut milter = Milter::start_with(&args, env);
+        milter._store = Some(store);
+        milter
+    }
+
     /// Starts the milter on database `db`, listening on `listen`.
     pub fn start_on(db: &str, listen: &str, extra: &[&str]) -> Milter {
         let mut args = vec!["--listen", listen, "--db", db];
