@@ -278,6 +278,8 @@ pub fn run_with_logger(
                 &config,
                 &mut log,
             );
+            // Recipients that came back at once (no resolver) are decided in the next round.
+            pending.extend(dns_waits.take_ready(&mut log));
         }
         conns.retain(|_, c| !c.is_finished());
         if last_sweep.elapsed() >= TICK {

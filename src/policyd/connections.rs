@@ -209,7 +209,8 @@ impl Table {
         let now = Instant::now();
         let mut expired = Vec::new();
         for (&token, conn) in &self.conns {
-            if now.saturating_duration_since(conn.last_activity) >= idle {
+            // A connection whose request waits for DNS is not idle: it gets its answer first.
+            if now.saturating_duration_since(conn.last_activity) >= idle && !conn.waiting {
                 log.info(&format!(
                     "closing idle connection from {} after {} s",
                     conn.peer,
