@@ -4,6 +4,10 @@
 # same run (median, p99), the same with 1,000,000 stored triplets and the size per triplet, and
 # throughput with 16 concurrent filter processes. Not run by .ci/run.
 #   RUNS=2000 MESSAGES=4000 FILL=1000000 bench/filter.sh
+# MODE=dns measures instead `all` mode against `suspicious` mode with a DNSWL and a DNSBL zone and
+# a warm cache of DNS answers (bench/filter_dns.py), interleaved; BASELINE=DIR adds the filter and
+# CLI release binaries in DIR (another revision's target/release) in `all` mode:
+#   MODE=dns RUNS=500 ROUNDS=6 [BASELINE=/path/to/old/target/release] bench/filter.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +31,21 @@ echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//
 echo "- memory: $(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available"}')"
 echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "- sqlite3 CLI (for the fill only): $(sqlite3 --version | cut -d' ' -f1)"
+
+if [[ ${MODE:-} == dns ]]; then
+    baseline=()
+    if [[ -n ${BASELINE:-} ]]; then
+        baseline=(--baseline-filter "$BASELINE/greylisting-filter" --baseline-cli "$BASELINE/grey_listing")
+        echo "- baseline: $BASELINE"
+    fi
+    echo "- load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 bench/filter_dns.py \
+        --filter "$PWD/target/release/greylisting-filter" \
+        --cli "$PWD/target/release/grey_listing" \
+        --work "$work" "${baseline[@]}" \
+        --runs "${RUNS:-500}" --rounds "${ROUNDS:-6}"
+    exit
+fi
 
 python3 bench/filter_bench.py \
     --filter "$PWD/target/release/greylisting-filter" \
