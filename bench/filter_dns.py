@@ -7,8 +7,9 @@ iteration so every kind sees the same machine noise:
   * `suspicious` mode with one DNSWL and one DNSBL zone and a warm cache of DNS answers: a client
     with a verified name that is on neither list (passed at the trusted-client step, no triplet)
     and a client on the DNSBL (suspicious, so greylisted: a new triplet, deferred);
-  * with `--baseline-filter`/`--baseline-cli`, another build (the one before the DNS step) in
-    `all` mode, new and known triplet, on its own database created by its own CLI;
+  * `--build LABEL=DIR` (repeatable): the same four kinds for the filter and CLI release binaries
+    in DIR, each build on its own databases created by its own CLI, its cache filled by itself;
+  * `--baseline LABEL=DIR` (repeatable): a build without the DNS step, `all` mode only;
   * `/bin/true`, started the same way, as the floor.
 
 The warm cache is filled before timing by one message per client at time T0, answered by a DNS
@@ -21,6 +22,7 @@ timed run asked DNS.
 import argparse
 import os
 import random
+import shutil
 import socket
 import statistics
 import struct
@@ -35,6 +37,7 @@ T0 = 1_800_000_000
 LATER = T0 + 600
 WL_ZONE = "wl.test"
 BL_ZONE = "bl.test"
+KNOWN = ("known@sender.example", "john@local.example")
 
 
 class StubDns:
@@ -99,6 +102,7 @@ class DnsBench:
         self.listed = [(f"198.51.100.{i + 1}", f"smtp.{letters(i)}-bulk.example")
                        for i in range(args.clients)]
         self.dns = StubDns([reversed_name(ip, BL_ZONE) for ip, _ in self.listed])
+        self.jobs = {"/bin/true": (None, None, None, 0, None)}
 
     def env(self, db, now, client):
         env = {"PATH": "/usr/bin:/bin", "LANG": "C", "GREY_LISTING_DB": db,
@@ -126,59 +130,58 @@ class DnsBench:
             subprocess.run([cli, "--db", path, "-u", *options], check=True,
                            stdout=subprocess.DEVNULL)
 
-    def setup(self):
-        a = self.args
-        work = a.work
-        self.db_all = os.path.join(work, "all.db")
-        self.db_susp = os.path.join(work, "suspicious.db")
-        self.create_db(a.cli, self.db_all)
-        self.create_db(a.cli, self.db_susp, "-greylist-clients", "suspicious",
+    def add_build(self, label, directory, dns):
+        """Databases and jobs for one build; with `dns`, also suspicious mode, its cache filled
+        by this build through the stub."""
+        prefix = f"{label} " if label else ""
+        # Every build runs from a fresh copy: on this machine a binary straight from the linker
+        # started 0.5 ms slower than a byte-identical copy of it, which would swamp the
+        # differences measured here.
+        copy = os.path.join(self.args.work, f"bin-{label or 'main'}")
+        os.mkdir(copy)
+        for name in ("greylisting-filter", "grey_listing"):
+            shutil.copy2(os.path.join(directory, name), copy)
+        filt = os.path.join(copy, "greylisting-filter")
+        cli = os.path.join(copy, "grey_listing")
+        db_all = os.path.join(self.args.work, f"{label or 'main'}-all.db")
+        self.create_db(cli, db_all)
+        # The known triplet, created at T0; timed runs at LATER find it past its interval.
+        self.spawn([filt, "ctx", *KNOWN], self.env(db_all, T0, self.trusted[0]))
+        self.jobs[f"{prefix}all: new triplet"] = (filt, db_all, self.trusted, 2, "reason=new")
+        self.jobs[f"{prefix}all: known triplet"] = (filt, db_all, None, 1,
+                                                     "reason=triplet found")
+        if not dns:
+            return
+        db_susp = os.path.join(self.args.work, f"{label or 'main'}-suspicious.db")
+        self.create_db(cli, db_susp, "-greylist-clients", "suspicious",
                        "-dnswl-zones", f"add:{WL_ZONE}", "-dnsbl-zones", f"add:{BL_ZONE}")
-        known = ("known@sender.example", "john@local.example")
-        self.known_client = self.trusted[0]
-        self.jobs = {
-            "/bin/true": (["/bin/true"], None, None, 0, None),
-            "all: new triplet": (a.filter, self.db_all, "new", 2, "reason=new"),
-            "all: known triplet": (a.filter, self.db_all, known, 1, "reason=triplet found"),
-            "suspicious warm: trusted client": (a.filter, self.db_susp, "new", 1,
-                                                "reason=trusted client"),
-            "suspicious warm: DNSBL-listed, new triplet": (a.filter, self.db_susp, "new", 2,
-                                                           "reason=new"),
-        }
-        # The known triplet, created at T0 on each all-mode database.
-        self.spawn([a.filter, "ctx", *known], self.env(self.db_all, T0, self.known_client))
-        if a.baseline_filter:
-            self.db_old = os.path.join(work, "baseline.db")
-            self.create_db(a.baseline_cli, self.db_old)
-            self.spawn([a.baseline_filter, "ctx", *known],
-                       self.env(self.db_old, T0, self.known_client))
-            self.jobs["baseline all: new triplet"] = (a.baseline_filter, self.db_old, "new", 2,
-                                                      "reason=new")
-            self.jobs["baseline all: known triplet"] = (a.baseline_filter, self.db_old, known, 1,
-                                                        "reason=triplet found")
-        # Warm the cache: one message per client, answered by the stub.
+        before = self.dns.count()
         for client in self.trusted + self.listed:
-            ms, code, err = self.spawn([a.filter, "ctx", self.new_sender(), "john@local.example"],
-                                       self.env(self.db_susp, T0, client))
+            _, code, err = self.spawn([filt, "ctx", self.new_sender(), "john@local.example"],
+                                      self.env(db_susp, T0, client))
             if code not in (1, 2) or b"dns:" in err:
-                sys.exit(f"cache fill for {client}: exit {code}: {err.decode(errors='replace')}")
-        expected = 2 * len(self.trusted + self.listed)
-        if self.dns.count() != expected:
-            sys.exit(f"cache fill: {self.dns.count()} DNS queries, expected {expected} "
+                sys.exit(f"{label}: cache fill for {client}: exit {code}: "
+                         f"{err.decode(errors='replace')}")
+        asked, expected = self.dns.count() - before, 2 * len(self.trusted + self.listed)
+        if asked != expected:
+            sys.exit(f"{label}: cache fill: {asked} DNS queries, expected {expected} "
                      "(one per zone per client)")
-        print(f"\ncache filled: {self.dns.count()} DNS queries for "
+        print(f"- {label or 'main build'}: cache filled with {asked} DNS queries for "
               f"{len(self.trusted + self.listed)} clients (one per zone per client)")
+        self.jobs[f"{prefix}suspicious warm: trusted client"] = (
+            filt, db_susp, self.trusted, 1, "reason=trusted client")
+        self.jobs[f"{prefix}suspicious warm: DNSBL-listed, new triplet"] = (
+            filt, db_susp, self.listed, 2, "reason=new")
 
     def run_one(self, kind):
-        binary, db, what, expected, reason = self.jobs[kind]
-        if kind == "/bin/true":
-            ms, code, err = self.spawn(binary, self.env(self.db_all, LATER, None))
+        filt, db, clients, expected, reason = self.jobs[kind]
+        if filt is None:
+            ms, code, err = self.spawn(["/bin/true"], self.env("/nonexistent", LATER, None))
+        elif clients is None:
+            ms, code, err = self.spawn([filt, "ctx", *KNOWN], self.env(db, LATER, self.trusted[0]))
         else:
-            pool = self.listed if "DNSBL" in kind else self.trusted
-            client = self.known_client if isinstance(what, tuple) else random.choice(pool)
-            argv = [binary, "ctx", *what] if isinstance(what, tuple) else \
-                [binary, "ctx", self.new_sender(), "john@local.example"]
-            ms, code, err = self.spawn(argv, self.env(db, LATER, client))
+            ms, code, err = self.spawn([filt, "ctx", self.new_sender(), "john@local.example"],
+                                       self.env(db, LATER, random.choice(clients)))
         if code != expected or (reason and reason.encode() not in err):
             sys.exit(f"{kind}: exit {code}, expected {expected} ({reason}): "
                      f"{err.decode(errors='replace')}")
@@ -198,7 +201,7 @@ class DnsBench:
         return kinds
 
 
-def summarise(rounds, runs):
+def summarise(rounds, runs, labels):
     kinds = list(rounds[0])
     load = os.getloadavg()
     print(f"\n### Per round: median ms ({runs} runs of each kind per round)\n")
@@ -208,7 +211,7 @@ def summarise(rounds, runs):
         print(f"| {i} | " + " | ".join(f"{statistics.median(r[k]):.3f}" for k in kinds) + " |")
     pooled = {k: [ms for r in rounds for ms in r[k]] for k in kinds}
     base = statistics.median(pooled["/bin/true"])
-    print(f"\n### All rounds pooled ({len(rounds) * runs} runs each; load average now "
+    print(f"\n### All rounds pooled ({len(rounds) * runs} runs each; load average at the end "
           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f})\n")
     print("| command | median ms | p95 ms | median above /bin/true |")
     print("|---|---|---|---|")
@@ -217,13 +220,14 @@ def summarise(rounds, runs):
         extra = "" if k == "/bin/true" else f"{med - base:+.3f} ms"
         print(f"| {k} | {med:.3f} | {p95:.3f} | {extra} |")
 
-    def compare(b, a, label):
+    def compare(b, a):
         if a not in kinds or b not in kinds:
             return
         diffs = [statistics.median(r[b]) - statistics.median(r[a]) for r in rounds]
         above = sum(d > 0 for d in diffs)
         d95 = percentile(pooled[b], 95) - percentile(pooled[a], 95)
-        print(f"| {label} | {statistics.median(pooled[b]) - statistics.median(pooled[a]):+.3f} "
+        print(f"| {b} − {a} | "
+              f"{statistics.median(pooled[b]) - statistics.median(pooled[a]):+.3f} "
               f"| {statistics.median(diffs):+.3f} ({min(diffs):+.3f} … {max(diffs):+.3f}; "
               f"{above} of {len(diffs)} above 0) | {d95:+.3f} |")
 
@@ -231,32 +235,40 @@ def summarise(rounds, runs):
     print("| B − A | pooled medians | per-round medians: median (range; rounds above 0) "
           "| pooled p95 |")
     print("|---|---|---|---|")
-    compare("suspicious warm: trusted client", "all: known triplet",
-            "suspicious warm trusted − all known triplet")
-    compare("suspicious warm: trusted client", "all: new triplet",
-            "suspicious warm trusted − all new triplet")
-    compare("suspicious warm: DNSBL-listed, new triplet", "all: new triplet",
-            "suspicious warm DNSBL-listed new − all new triplet")
-    compare("all: new triplet", "baseline all: new triplet", "now − baseline, all new triplet")
-    compare("all: known triplet", "baseline all: known triplet",
-            "now − baseline, all known triplet")
+    for label in labels:
+        p = f"{label} " if label else ""
+        compare(f"{p}suspicious warm: trusted client", f"{p}all: known triplet")
+        compare(f"{p}suspicious warm: trusted client", f"{p}all: new triplet")
+        compare(f"{p}suspicious warm: DNSBL-listed, new triplet", f"{p}all: new triplet")
+    for label in labels[1:]:
+        for kind in ("all: new triplet", "all: known triplet", "suspicious warm: trusted client",
+                     "suspicious warm: DNSBL-listed, new triplet"):
+            compare(f"{label} {kind}", kind)
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--filter", required=True)
-    p.add_argument("--cli", required=True)
-    p.add_argument("--baseline-filter")
-    p.add_argument("--baseline-cli")
+    p.add_argument("--filter", required=True, help="the main build's filter")
+    p.add_argument("--cli", required=True, help="the main build's CLI (same directory)")
+    p.add_argument("--build", action="append", default=[], metavar="LABEL=DIR")
+    p.add_argument("--baseline", action="append", default=[], metavar="LABEL=DIR")
     p.add_argument("--work", required=True)
     p.add_argument("--runs", type=int, default=500, help="runs of each kind per round")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--clients", type=int, default=20, help="clients of each kind")
     args = p.parse_args()
-    if bool(args.baseline_filter) != bool(args.baseline_cli):
-        sys.exit("--baseline-filter and --baseline-cli go together")
+    main_dir = os.path.dirname(os.path.abspath(args.filter))
+    if os.path.dirname(os.path.abspath(args.cli)) != main_dir:
+        sys.exit("--filter and --cli must be in the same directory")
     bench = DnsBench(args)
-    bench.setup()
+    labels = [""]
+    bench.add_build("", main_dir, True)
+    for item, dns in [(b, True) for b in args.build] + [(b, False) for b in args.baseline]:
+        label, _, directory = item.partition("=")
+        if not label or not directory:
+            sys.exit(f"expected LABEL=DIR, got {item!r}")
+        bench.add_build(label, directory, dns)
+        labels.append(label)
     rounds = []
     for number in range(1, args.rounds + 1):
         rounds.append(bench.round(number))
@@ -264,7 +276,7 @@ def main():
               f"load {os.getloadavg()[0]:.1f}", flush=True)
     print(f"\nno DNS query during the {args.rounds * args.runs} timed runs of each kind "
           f"(stub count stayed at {bench.dns.count()})")
-    summarise(rounds, args.runs)
+    summarise(rounds, args.runs, labels)
 
 
 if __name__ == "__main__":
