@@ -52,7 +52,7 @@ fn main() {
     let mut stores: Vec<SqliteStore> = (0..3)
         .map(|i| SqliteStore::open(&dir.path().join(format!("{i}.db"))).unwrap())
         .collect();
-    let mut times = vec![Vec::with_capacity(messages); 3];
+    let mut times: Vec<Vec<Duration>> = (0..3).map(|_| Vec::with_capacity(messages)).collect();
     let now = 1_800_000_000;
     for i in 0..messages {
         let m = message(i);

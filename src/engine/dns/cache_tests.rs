@@ -94,7 +94,7 @@ fn one_transaction_unless_dns_is_asked() {
         "bl.example",
         ZoneResult::Listed(std::net::Ipv4Addr::new(127, 0, 0, 2)),
     )]);
-    let mut transactions = |store: &mut Counting, m: &Message, now| {
+    let transactions = |store: &mut Counting, m: &Message, now| {
         let (writes, reads) = (store.writes, store.reads);
         let (outcome, _) = check_message_dns(store, Component::Filter, m, now, &dns).unwrap();
         (
