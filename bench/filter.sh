@@ -4,6 +4,11 @@
 # same run (median, p99), the same with 1,000,000 stored triplets and the size per triplet, and
 # throughput with 16 concurrent filter processes. Not run by .ci/run.
 #   RUNS=2000 MESSAGES=4000 FILL=1000000 bench/filter.sh
+# MODE=dns measures instead `all` mode against `suspicious` mode with a DNSWL and a DNSBL zone and
+# a warm cache of DNS answers (bench/filter_dns.py), interleaved. BUILDS adds other builds (release
+# binary directories, e.g. another revision's target/release) measured the same way, BASELINES
+# builds without the DNS step (`all` mode only); both are space-separated LABEL=DIR:
+#   MODE=dns RUNS=500 ROUNDS=6 [BUILDS="b=DIR"] [BASELINES="old=DIR"] bench/filter.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +32,20 @@ echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//
 echo "- memory: $(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available"}')"
 echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo "- sqlite3 CLI (for the fill only): $(sqlite3 --version | cut -d' ' -f1)"
+
+if [[ ${MODE:-} == dns ]]; then
+    others=()
+    for item in ${BUILDS:-}; do others+=(--build "$item"); done
+    for item in ${BASELINES:-}; do others+=(--baseline "$item"); done
+    [[ -z ${BUILDS:-}${BASELINES:-} ]] || echo "- other builds: ${BUILDS:-} ${BASELINES:-}"
+    echo "- load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 bench/filter_dns.py \
+        --filter "$PWD/target/release/greylisting-filter" \
+        --cli "$PWD/target/release/grey_listing" \
+        --work "$work" "${others[@]}" \
+        --runs "${RUNS:-500}" --rounds "${ROUNDS:-6}"
+    exit
+fi
 
 python3 bench/filter_bench.py \
     --filter "$PWD/target/release/greylisting-filter" \

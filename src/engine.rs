@@ -190,7 +190,9 @@ impl ConfigCache {
         }
     }
 
-    /// A cache for one transaction only: no stamp is read, nothing is reused.
+    /// A cache for one transaction only: no stamp is read and nothing outlives the
+    /// transaction, but within it the configuration is read once (planning DNS and deciding
+    /// share it).
     fn single_transaction() -> ConfigCache {
         ConfigCache {
             keep: false,
@@ -217,10 +219,14 @@ impl ConfigCache {
         &mut self,
         tx: &mut dyn Tx,
     ) -> Result<(&ServerConfig, &mut RecipientCache), StoreError> {
-        let stamp = if self.keep { tx.config_stamp()? } else { None };
-        if stamp.is_none() || stamp != self.stamp {
-            self.clear();
-            self.stamp = stamp;
+        // A one-transaction cache is dropped with its transaction: what it read is still
+        // the transaction's view.
+        if self.keep {
+            let stamp = tx.config_stamp()?;
+            if stamp.is_none() || stamp != self.stamp {
+                self.clear();
+                self.stamp = stamp;
+            }
         }
         let server = match &mut self.server {
             Some(server) => server,

@@ -4,6 +4,7 @@
 //! answers. Lookups can take up to the whole DNS budget: a transaction held open meanwhile
 //! would block every other writer of the store.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use super::{
@@ -228,11 +229,14 @@ pub fn cache_answers(
     Ok(())
 }
 
-/// Decides a message with DNS: reads the configuration and the cached answers in a read
-/// transaction, asks `dns` what is still missing with no transaction open, then decides, records
-/// the triplets and caches the new answers in the write transaction (which reads the
-/// configuration again: answers for zones removed meanwhile are ignored). The message's own
-/// `dns` facts are kept. Also returns what was asked live (to log the zones that did not answer).
+/// Decides a message with DNS. One write transaction reads the configuration, plans what DNS
+/// to ask and reads the cached answers; when nothing is left to ask (the configuration needs no
+/// DNS, the lists decide, or the cache answers everything) it decides and records the triplets
+/// right there, so the common case costs one transaction. Otherwise that transaction ends
+/// with nothing written, the missing answers are asked with no transaction open, and a second
+/// write transaction decides with them and caches the new answers (it reads the configuration
+/// again: answers for zones removed meanwhile are ignored). The message's own `dns` facts are
+/// kept. Also returns what was asked live (to log the zones that did not answer).
 pub fn check_message_dns(
     store: &mut dyn Store,
     component: Component,
@@ -240,18 +244,42 @@ pub fn check_message_dns(
     now: i64,
     dns: &dyn DnsSource,
 ) -> Result<(MessageOutcome, Asked), StoreError> {
-    let mut plan = None;
-    let mut cached = DnsFacts::default();
-    store.read(&mut |tx| {
-        plan = plan_dns(tx, &mut ConfigCache::single_transaction(), message)?;
-        if let Some(plan) = &plan {
-            cached = cached_facts(tx, plan, now)?;
+    let mut outcomes = Vec::new();
+    let mut pending = None;
+    store.write(&mut |tx| {
+        // The store may run this again (PostgreSQL after a deadlock): nothing is carried over.
+        outcomes.clear();
+        pending = None;
+        // One configuration read serves both the plan and the decision.
+        let mut cache = ConfigCache::single_transaction();
+        let mut message = Cow::Borrowed(message);
+        if let Some(plan) = plan_dns(tx, &mut cache, &message)? {
+            let cached = cached_facts(tx, &plan, now)?;
+            let known = merge_facts(&message.dns, &cached);
+            if plan.remaining(&known).is_some() {
+                // DNS must be asked: end this transaction without deciding anything.
+                pending = Some((plan, known));
+                return Ok(());
+            }
+            message.to_mut().dns = known;
         }
+        outcomes = check_messages_cached(tx, &mut cache, component, &[(&message, now)])?;
         Ok(())
     })?;
-    let mut message = message.clone();
-    message.dns = merge_facts(&message.dns, &cached);
-    decide_with_plan(store, component, &message, now, dns, plan.as_ref())
+    match pending {
+        Some((plan, known)) => {
+            let mut message = message.clone();
+            message.dns = known;
+            decide_with_plan(store, component, &message, now, dns, Some(&plan))
+        }
+        None => Ok((
+            outcomes.pop().unwrap_or(MessageOutcome {
+                verdict: combine([]),
+                recipients: Vec::new(),
+            }),
+            DnsFacts::default(),
+        )),
+    }
 }
 
 /// The rest of [`check_message_dns`] once the plan is known and the cached answers are in

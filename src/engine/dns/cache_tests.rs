@@ -5,6 +5,7 @@ use super::tests::{FakeDns, message, store, zones};
 use super::*;
 use crate::config::ListKind;
 use crate::decision::Reason;
+use crate::store::SqliteStore;
 
 #[test]
 fn answers_are_cached_for_the_next_message_and_no_answers_are_not() {
@@ -46,4 +47,89 @@ fn answers_are_cached_for_the_next_message_and_no_answers_are_not() {
         Some((zones(&["wl.example", "bl.example"]), Some(name.to_string())))
     );
     assert_eq!(dns.calls(), 3);
+}
+
+/// A store that counts the transactions run on it.
+struct Counting {
+    inner: SqliteStore,
+    writes: usize,
+    reads: usize,
+}
+
+impl Store for Counting {
+    fn write(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.inner.write(f)
+    }
+
+    fn read(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.reads += 1;
+        self.inner.read(f)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+// Every filter run pays for its transactions: when nothing is left to ask DNS (no zones, or a
+// warm cache) the message is planned and decided in one write transaction; only a lookup splits
+// it in two, with the lookup between them and no transaction open (another connection writes
+// meanwhile). The decisions are those of the two-transaction flow.
+#[test]
+fn one_transaction_unless_dns_is_asked() {
+    let (dir, inner) = store();
+    let mut store = Counting {
+        inner,
+        writes: 0,
+        reads: 0,
+    };
+    let dns = FakeDns::new(vec![(
+        "bl.example",
+        ZoneResult::Listed(std::net::Ipv4Addr::new(127, 0, 0, 2)),
+    )]);
+    let transactions = |store: &mut Counting, m: &Message, now| {
+        let (writes, reads) = (store.writes, store.reads);
+        let (outcome, _) = check_message_dns(store, Component::Filter, m, now, &dns).unwrap();
+        (
+            outcome.recipients[0].decision.reason,
+            store.writes - writes,
+            store.reads - reads,
+        )
+    };
+    let verified = message(Some("mail.sender.example.com"), false);
+    // `all` mode, no zones: one write transaction, nothing asked.
+    assert_eq!(
+        transactions(&mut store, &verified, 1_000),
+        (Reason::New, 1, 0)
+    );
+    store
+        .write(&mut |tx| {
+            let mut settings = tx.settings()?;
+            settings.greylist_clients = GreylistClients::Suspicious;
+            tx.set_settings(&settings)?;
+            tx.add_pattern(ListKind::DnsblZones, "", "bl.example")
+        })
+        .unwrap();
+    *dns.writer.borrow_mut() = Some(SqliteStore::open(&dir.path().join("g.db")).unwrap());
+    // Cold cache: two write transactions around the lookup; the listing makes the client
+    // suspicious, so the triplet found at 1,000 decides.
+    assert_eq!(
+        transactions(&mut store, &verified, 1_400),
+        (Reason::TripletFound, 2, 0)
+    );
+    assert_eq!(dns.calls(), 1);
+    // Warm cache: one transaction again, nothing asked, the cached listing still counts.
+    let other = Message {
+        sender: "b@sender.example.com".to_string(),
+        ..verified.clone()
+    };
+    assert_eq!(transactions(&mut store, &other, 1_500), (Reason::New, 1, 0));
+    assert_eq!(dns.calls(), 1);
 }

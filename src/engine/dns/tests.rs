@@ -17,7 +17,7 @@ pub(super) struct FakeDns {
     pub(super) asked: RefCell<Vec<(Vec<String>, Option<String>)>>,
     /// A second connection that writes while DNS is asked: it only succeeds when no write
     /// transaction is open on the decider's connection.
-    writer: RefCell<Option<SqliteStore>>,
+    pub(super) writer: RefCell<Option<SqliteStore>>,
 }
 
 impl FakeDns {
