@@ -295,6 +295,8 @@ fn decide_with_plan(
 #[cfg(test)]
 mod cache_tests;
 #[cfg(test)]
+mod plan_tests;
+#[cfg(test)]
 mod store_tests;
 #[cfg(test)]
 mod tests;
