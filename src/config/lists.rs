@@ -40,6 +40,8 @@ impl ListKind {
 
     /// Whether the list holds DNS zone names (checked by [`parse_zone`], never compiled or
     /// linted as patterns) rather than patterns.
+    ///
+    /// [`parse_zone`]: super::parse_zone
     pub fn is_zone(self) -> bool {
         matches!(self, ListKind::DnswlZones | ListKind::DnsblZones)
     }
