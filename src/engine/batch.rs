@@ -20,6 +20,8 @@ const LOG_PRUNE_PER_MESSAGE: u64 = 64;
 /// the triplet statements alone. Same decisions as [`check_messages_in_tx`].
 /// `component` names who decides, for the store's decision counters (counted in the same
 /// transaction, once per action and reason).
+///
+/// [`check_messages_in_tx`]: super::check_messages_in_tx
 pub fn check_messages_cached(
     tx: &mut dyn Tx,
     cache: &mut ConfigCache,
