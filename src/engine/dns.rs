@@ -323,6 +323,8 @@ fn decide_with_plan(
 #[cfg(test)]
 mod cache_tests;
 #[cfg(test)]
+mod plan_tests;
+#[cfg(test)]
 mod store_tests;
 #[cfg(test)]
 mod tests;

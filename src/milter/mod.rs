@@ -8,6 +8,7 @@
 //! the replies. A connection whose recipient is being decided reads nothing more until its
 //! answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.
 
+mod accept;
 mod conn;
 mod limits;
 pub mod listen;
@@ -32,11 +33,12 @@ use crate::metrics::Metrics;
 use crate::policyd::Synchronous;
 use crate::policyd::batch::{self, BatchDecider};
 use crate::policyd::connections::{CloseCause, ClosedConnections};
-use crate::policyd::dns_waits::{DNS_TOKEN, DnsWaits};
+use crate::policyd::dns_waits::DnsWaits;
 use crate::store::{DbLocation, resolve_location};
 
+use accept::accept_all;
 use conn::{Conn, PendingRcpt};
-use limits::{close_idle, evict_one};
+use limits::close_idle;
 use listen::Listener;
 use networks::Network;
 
@@ -331,48 +333,6 @@ fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
     );
     log.info(&format!("reloaded: database {}", config.db));
 }
-
-/// Accepts every waiting connection; returns true when accepting must be retried next turn.
-fn accept_all(
-    listener: &mut Listener,
-    poll: &mut Poll,
-    conns: &mut HashMap<usize, Conn>,
-    next_token: &mut usize,
-    config: &Config,
-    log: &mut Logger,
-) -> bool {
-    loop {
-        let (mut stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                log.error(&format!("accept failed: {err}"));
-                return true;
-            }
-        };
-        if conns.len() >= config.max_connections && !evict_one(conns, &peer, config, log) {
-            continue;
-        }
-        let token = *next_token;
-        // Tokens skip 0 (the listener) and the DNS worker's.
-        *next_token = match next_token.wrapping_add(1) {
-            0 => 1,
-            next if next == DNS_TOKEN.0 => 1,
-            next => next,
-        };
-        if let Err(err) = poll.registry().register(
-            stream.source(),
-            Token(token),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            log.error(&format!("cannot watch connection from {peer}: {err}"));
-            continue;
-        }
-        conns.insert(token, Conn::new(stream, peer));
-    }
-}
-
 /// Where recipients that need DNS wait.
 struct Waits<'a> {
     dns: &'a mut DnsWaits<PendingRcpt>,
