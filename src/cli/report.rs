@@ -15,7 +15,7 @@ use crate::config::{self, ListKind, ServerLists, Settings};
 use crate::decision::triplet_sender;
 use crate::escape::escape;
 use crate::pattern::{Pattern, first_match};
-use crate::store::{self, LogEntry, Store, StoreError};
+use crate::store::{self, LogEntry, Store, StoreError, StoreExt};
 
 /// Default look-back of `--report`: 7 days.
 pub const DEFAULT_REPORT_SINCE: i64 = 7 * 86_400;
@@ -233,16 +233,13 @@ pub fn load(
     store: &mut dyn Store,
     since: i64,
 ) -> Result<(Vec<LogEntry>, ServerLists, Settings), StoreError> {
-    let mut loaded = (Vec::new(), ServerLists::default(), Settings::default());
-    store.read(&mut |tx| {
-        loaded = (
+    store.read_with(|tx| {
+        Ok((
             tx.decision_log(since)?,
             store::server_lists(tx)?,
             tx.settings()?,
-        );
-        Ok(())
-    })?;
-    Ok(loaded)
+        ))
+    })
 }
 
 /// Everything the report shows, gathered in one pass over the decision log since `from`
@@ -256,14 +253,7 @@ struct Gathered {
 }
 
 fn gather(store: &mut dyn Store, from: i64, until: i64) -> Result<Gathered, StoreError> {
-    let mut gathered = Gathered {
-        summaries: Vec::new(),
-        hourly: Vec::new(),
-        delays: Vec::new(),
-        selective: report_data::SelectivePasses::default(),
-        settings: Settings::default(),
-    };
-    store.read(&mut |tx| {
+    store.read_with(|tx| {
         let settings = tx.settings()?;
         let lists = store::server_lists(tx)?;
         let mut summariser = Summariser::new(&settings);
@@ -276,16 +266,14 @@ fn gather(store: &mut dyn Store, from: i64, until: i64) -> Result<Gathered, Stor
             delays.add(entry);
             selective.add(entry);
         })?;
-        gathered = Gathered {
+        Ok(Gathered {
             summaries: summariser.finish(&lists),
             hourly: hourly.finish(),
             delays: delays.finish(),
             selective,
             settings,
-        };
-        Ok(())
-    })?;
-    Ok(gathered)
+        })
+    })
 }
 
 #[derive(Tabled)]

@@ -17,7 +17,7 @@ use crate::decision::{
 use crate::dns::{DnsFacts, DnsSource, Forward, Question, ZoneAnswer, ZoneResult};
 use crate::engine::Component;
 use crate::names;
-use crate::store::{Store, StoreError, Tx};
+use crate::store::{Store, StoreError, StoreExt, Tx};
 
 /// What to ask DNS about one message's client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,14 +240,13 @@ pub fn check_message_dns(
     now: i64,
     dns: &dyn DnsSource,
 ) -> Result<(MessageOutcome, Asked), StoreError> {
-    let mut plan = None;
-    let mut cached = DnsFacts::default();
-    store.read(&mut |tx| {
-        plan = plan_dns(tx, &mut ConfigCache::single_transaction(), message)?;
-        if let Some(plan) = &plan {
-            cached = cached_facts(tx, plan, now)?;
-        }
-        Ok(())
+    let (plan, cached) = store.read_with(|tx| {
+        let plan = plan_dns(tx, &mut ConfigCache::single_transaction(), message)?;
+        let cached = match &plan {
+            Some(plan) => cached_facts(tx, plan, now)?,
+            None => DnsFacts::default(),
+        };
+        Ok((plan, cached))
     })?;
     let mut message = message.clone();
     message.dns = merge_facts(&message.dns, &cached);
@@ -272,9 +271,8 @@ fn decide_with_plan(
         None => DnsFacts::default(),
     };
     message.dns = merge_facts(&message.dns, &asked);
-    let mut outcomes = Vec::new();
-    store.write(&mut |tx| {
-        outcomes = check_messages_cached(
+    let mut outcomes = store.write_with(|tx| {
+        let outcomes = check_messages_cached(
             tx,
             &mut ConfigCache::single_transaction(),
             component,
@@ -283,7 +281,7 @@ fn decide_with_plan(
         if let Some(rest) = &rest {
             cache_answers(tx, rest.ip, rest.confirm.as_deref(), &asked, now)?;
         }
-        Ok(())
+        Ok(outcomes)
     })?;
     let outcome = outcomes.pop().unwrap_or(MessageOutcome {
         verdict: combine([]),

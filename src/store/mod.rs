@@ -6,6 +6,8 @@
 
 mod backup;
 pub mod dns_cache;
+#[cfg(test)]
+mod ext_tests;
 pub(crate) mod files;
 mod location;
 #[cfg(feature = "postgres")]
@@ -417,6 +419,48 @@ pub trait Store {
     fn abandon_replaced(&mut self) {}
 }
 
+/// [`Store::read`] and [`Store::write`] for a transaction that produces a value: the closure
+/// returns it instead of filling a variable declared outside. A blanket implementation gives
+/// every store (and `dyn Store`) these methods; `Store` itself stays object-safe.
+pub trait StoreExt: Store {
+    /// Runs `f` in one read transaction and returns what it returned.
+    fn read_with<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut out = None;
+        self.read(&mut |tx| {
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| not_run(&*self))
+    }
+    /// Runs `f` in one write transaction and returns what its committed run returned (the
+    /// PostgreSQL store may run `f` more than once, see [`Store::write`]).
+    fn write_with<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut out = None;
+        self.write(&mut |tx| {
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| not_run(&*self))
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
+
+/// A store that reported success without running the transaction's closure broke its contract:
+/// an error naming it rather than a panic.
+fn not_run<S: Store + ?Sized>(store: &S) -> StoreError {
+    StoreError::Unsupported(format!(
+        "{}: the transaction ended without running",
+        store.describe()
+    ))
+}
+
 /// Opens (creating if needed) the store at a resolved location.
 pub fn open(location: &DbLocation) -> Result<Box<dyn Store>, StoreError> {
     match location {
@@ -448,20 +492,16 @@ pub fn open_for_reading(location: &DbLocation) -> Result<Box<dyn Store>, StoreEr
 /// cleared (a database the caller may only read) they are still returned, and stay for the
 /// next command.
 pub fn take_pattern_notices(store: &mut dyn Store) -> Result<Vec<String>, StoreError> {
-    let mut notices = Vec::new();
-    store.read(&mut |tx| {
-        notices = tx.pattern_notices()?;
-        Ok(())
-    })?;
+    let notices = store.read_with(|tx| tx.pattern_notices())?;
     if notices.is_empty() {
         return Ok(notices);
     }
-    let mut taken = Vec::new();
-    let cleared = store.write(&mut |tx| {
-        taken = tx.pattern_notices()?;
-        tx.clear_pattern_notices()
+    let taken = store.write_with(|tx| {
+        let taken = tx.pattern_notices()?;
+        tx.clear_pattern_notices()?;
+        Ok(taken)
     });
-    Ok(if cleared.is_ok() { taken } else { notices })
+    Ok(taken.unwrap_or(notices))
 }
 
 /// Reads every server-wide list: Plesk's four and the DNS list zones.

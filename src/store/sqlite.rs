@@ -369,6 +369,27 @@ impl SqliteStore {
         }
     }
 
+    /// Sets how this connection trades durability for writes, for a long-running server:
+    /// `full_sync` is SQLite's `synchronous=FULL` (else `NORMAL`: a power loss may lose the
+    /// last commits, never corrupt the file), and the write-ahead log is checkpointed into the
+    /// database every `wal_autocheckpoint_pages` pages instead of SQLite's 1,000.
+    pub fn set_durability(
+        &self,
+        full_sync: bool,
+        wal_autocheckpoint_pages: i64,
+    ) -> Result<(), StoreError> {
+        let pragma = |name: &str, value: &dyn rusqlite::ToSql| {
+            self.conn
+                .pragma_update(None, name, value)
+                .map_err(|source| StoreError::Sqlite {
+                    location: self.path.display().to_string(),
+                    source,
+                })
+        };
+        pragma("synchronous", &if full_sync { "FULL" } else { "NORMAL" })?;
+        pragma("wal_autocheckpoint", &wal_autocheckpoint_pages)
+    }
+
     /// The underlying connection, for benchmarks and tests that need raw SQL.
     pub fn connection(&self) -> &Connection {
         &self.conn
