@@ -16,6 +16,7 @@ mod pgurl;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod read_only;
+mod rows;
 pub(crate) mod sqlite;
 
 use std::net::IpAddr;

@@ -1,7 +1,7 @@
 //! The PostgreSQL decision log and decision counters.
 
 use super::PgTx;
-use crate::store::{DecisionCount, LogEntry, StoreError};
+use crate::store::{DecisionCount, LogEntry, StoreError, rows};
 
 impl PgTx<'_> {
     pub(super) fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
@@ -68,20 +68,7 @@ impl PgTx<'_> {
                 &[&since],
             )?
             .iter()
-            .map(|row| LogEntry {
-                time: row.get(0),
-                client_network: row.get(1),
-                client_key: row.get(2),
-                organisation: row.get(3),
-                client_address: row.get(4),
-                client_name: row.get(5),
-                sender: row.get(6),
-                recipient: row.get(7),
-                verdict: row.get(8),
-                reason: row.get(9),
-                pattern: row.get(10),
-                delay: row.get(11),
-            })
+            .map(|row| rows::log_entry(row).unwrap_or_else(|never| match never {}))
             .collect())
     }
 

@@ -12,7 +12,7 @@ use super::{Conn, Context, wait};
 use crate::config::{ListKind, Settings};
 use crate::dns::{Forward, ZoneAnswer};
 use crate::store::{
-    DecisionCount, LiveTriplet, LogEntry, StoreError, Triplet, TripletCounts, TripletKey, Tx,
+    DecisionCount, LiveTriplet, LogEntry, StoreError, Triplet, TripletCounts, TripletKey, Tx, rows,
 };
 
 pub(super) enum Attempt {
@@ -150,13 +150,7 @@ impl PgTx<'_> {
 }
 
 pub(super) fn triplet_from(row: &Row, offset: usize) -> Triplet {
-    Triplet {
-        first_seen: row.get(offset),
-        earliest_accept: row.get(offset + 1),
-        last_seen: row.get(offset + 2),
-        expires: row.get(offset + 3),
-        pass_count: row.get::<_, i64>(offset + 4).max(0) as u64,
-    }
+    rows::triplet(row, offset).unwrap_or_else(|never| match never {})
 }
 
 impl Tx for PgTx<'_> {

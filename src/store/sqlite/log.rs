@@ -3,7 +3,7 @@
 use rusqlite::params;
 
 use super::SqliteTx;
-use crate::store::{DecisionCount, LogEntry, StoreError};
+use crate::store::{DecisionCount, LogEntry, StoreError, rows};
 
 impl SqliteTx<'_> {
     pub(super) fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
@@ -86,24 +86,9 @@ impl SqliteTx<'_> {
                  FROM decision_log WHERE time >= ?1 ORDER BY time, id",
             )
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![since], |row| {
-            Ok(LogEntry {
-                time: row.get(0)?,
-                client_network: row.get(1)?,
-                client_key: row.get(2)?,
-                organisation: row.get(3)?,
-                client_address: row.get(4)?,
-                client_name: row.get(5)?,
-                sender: row.get(6)?,
-                recipient: row.get(7)?,
-                verdict: row.get(8)?,
-                reason: row.get(9)?,
-                pattern: row.get(10)?,
-                delay: row.get(11)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.err(e))
+        stmt.query_map(params![since], |row| rows::log_entry(row))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
     }
 
     pub(super) fn each_decision_log(

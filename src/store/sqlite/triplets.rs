@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{AWL_PASSES_UP_TO, PURGE_WINDOW_PER_ROW, SqliteTx};
-use crate::store::{LiveTriplet, StoreError, Triplet, TripletCounts, TripletKey};
+use crate::store::{LiveTriplet, StoreError, Triplet, TripletCounts, TripletKey, rows};
 
 impl SqliteTx<'_> {
     pub(super) fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
@@ -15,13 +15,7 @@ impl SqliteTx<'_> {
             )
             .and_then(|mut stmt| {
                 stmt.query_row(params![key.client, key.sender, key.recipient], |row| {
-                    Ok(Triplet {
-                        first_seen: row.get(0)?,
-                        earliest_accept: row.get(1)?,
-                        last_seen: row.get(2)?,
-                        expires: row.get(3)?,
-                        pass_count: row.get::<_, i64>(4)?.max(0) as u64,
-                    })
+                    rows::triplet(row, 0)
                 })
                 .optional()
             })
@@ -268,13 +262,7 @@ impl SqliteTx<'_> {
                     recipient: row.get(2)?,
                 },
                 network: row.get(3)?,
-                triplet: Triplet {
-                    first_seen: row.get(4)?,
-                    earliest_accept: row.get(5)?,
-                    last_seen: row.get(6)?,
-                    expires: row.get(7)?,
-                    pass_count: row.get::<_, i64>(8)?.max(0) as u64,
-                },
+                triplet: rows::triplet(row, 4)?,
             })
         })
         .and_then(|rows| rows.collect())
