@@ -10,6 +10,7 @@ pub mod dns_cache;
 mod ext_tests;
 pub(crate) mod files;
 mod location;
+mod migration;
 #[cfg(feature = "postgres")]
 mod pgpass;
 mod pgurl;

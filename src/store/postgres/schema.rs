@@ -6,8 +6,9 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::{Conn, Context, LOCK_NS_SCHEMA, wait};
-use crate::config::{ListKind, ServerLists, Settings};
+use crate::config::ListKind;
 use crate::store::StoreError;
+use crate::store::migration::{self, Step};
 
 /// The schema version this build writes. Each entry of [`MIGRATIONS`] moves one version up.
 pub(super) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -160,26 +161,26 @@ pub(super) fn migrate(
                 supported: i64::from(SCHEMA_VERSION),
             });
         }
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            run!(client.batch_execute(migration))?;
-            if index == 0 {
-                for (name, value) in Settings::default().to_pairs() {
+        let version = version.max(0) as usize;
+        for step in migration::steps(MIGRATIONS, version, WHITE_RULE_MIGRATION) {
+            if let Step::Sql(sql) = step {
+                run!(client.batch_execute(sql))?;
+            }
+            if step == Step::SeedDefaults {
+                for (name, value) in migration::default_settings() {
                     run!(client.execute(
                         "INSERT INTO gl_settings (name, value) VALUES ($1, $2)",
                         &[&name, &value]
                     ))?;
                 }
-                let lists = ServerLists::defaults();
-                for kind in [ListKind::DomainsWhite, ListKind::DomainsBlack] {
-                    for pattern in lists.get(kind) {
-                        run!(client.execute(
-                            "INSERT INTO gl_list_entries (list, owner, pattern) VALUES ($1, '', $2)",
-                            &[&kind.as_str(), pattern]
-                        ))?;
-                    }
+                for (list, pattern) in migration::default_list_entries() {
+                    run!(client.execute(
+                        "INSERT INTO gl_list_entries (list, owner, pattern) VALUES ($1, '', $2)",
+                        &[&list, &pattern]
+                    ))?;
                 }
             }
-            if index == WHITE_RULE_MIGRATION {
+            if step == Step::RecordWhiteNotices {
                 let white = ListKind::DomainsWhite.as_str();
                 let rows = run!(client.query(
                     "SELECT pattern FROM gl_list_entries WHERE list = $1 AND owner = '' ORDER BY id",
@@ -187,7 +188,7 @@ pub(super) fn migrate(
                 ))?;
                 for row in rows {
                     let pattern: String = row.get(0);
-                    if !crate::pattern::white_host_warnings(&pattern).is_empty() {
+                    if migration::needs_notice(&pattern) {
                         run!(client.execute(
                             "INSERT INTO gl_pattern_notices (pattern) VALUES ($1)",
                             &[&pattern]

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{BUSY_TIMEOUT, SqliteStore, is_busy, sqlite_or_locked};
-use crate::config::{ListKind, ServerLists, Settings};
+use crate::config::ListKind;
 use crate::store::StoreError;
+use crate::store::migration::{self, Step};
 
 /// The schema version this build writes. Each entry of [`MIGRATIONS`] moves one version up.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -195,15 +196,13 @@ impl SqliteStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(migration)
-                .map_err(|e| sqlite_or_locked(&path, e))?;
-            if index == 0 {
-                seed_defaults(&tx).map_err(|e| sqlite_or_locked(&path, e))?;
+        for step in migration::steps(MIGRATIONS, version as usize, WHITE_RULE_MIGRATION) {
+            match step {
+                Step::Sql(sql) => tx.execute_batch(sql),
+                Step::SeedDefaults => seed_defaults(&tx),
+                Step::RecordWhiteNotices => record_white_pattern_notices(&tx),
             }
-            if index == WHITE_RULE_MIGRATION {
-                record_white_pattern_notices(&tx).map_err(|e| sqlite_or_locked(&path, e))?;
-            }
+            .map_err(|e| sqlite_or_locked(&path, e))?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| sqlite_or_locked(&path, e))?;
@@ -225,20 +224,17 @@ impl SqliteStore {
 }
 
 fn seed_defaults(conn: &Connection) -> rusqlite::Result<()> {
-    for (name, value) in Settings::default().to_pairs() {
+    for (name, value) in migration::default_settings() {
         conn.execute(
             "INSERT INTO settings (name, value) VALUES (?1, ?2)",
             params![name, value],
         )?;
     }
-    let lists = ServerLists::defaults();
-    for kind in [ListKind::DomainsWhite, ListKind::DomainsBlack] {
-        for pattern in lists.get(kind) {
-            conn.execute(
-                "INSERT INTO list_entries (list, owner, pattern) VALUES (?1, '', ?2)",
-                params![kind.as_str(), pattern],
-            )?;
-        }
+    for (list, pattern) in migration::default_list_entries() {
+        conn.execute(
+            "INSERT INTO list_entries (list, owner, pattern) VALUES (?1, '', ?2)",
+            params![list, pattern],
+        )?;
     }
     Ok(())
 }
@@ -251,7 +247,7 @@ fn record_white_pattern_notices(conn: &Connection) -> rusqlite::Result<()> {
         .query_map(params![ListKind::DomainsWhite.as_str()], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for pattern in patterns {
-        if !crate::pattern::white_host_warnings(&pattern).is_empty() {
+        if migration::needs_notice(&pattern) {
             conn.execute(
                 "INSERT INTO pattern_notices (pattern) VALUES (?1)",
                 params![pattern],
