@@ -566,14 +566,9 @@ mod tests {
 
     fn triplets(db: &DbLocation) -> usize {
         let mut store = store::open(db).expect("open");
-        let mut count = 0;
         store
-            .read(&mut |tx| {
-                count = tx.live_triplets(i64::MIN)?.len();
-                Ok(())
-            })
-            .expect("read");
-        count
+            .read_with(|tx| Ok(tx.live_triplets(i64::MIN)?.len()))
+            .expect("read")
     }
 
     // A panic inside the transaction fails the batch open (every request Err), rolls back what
