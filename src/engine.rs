@@ -13,7 +13,7 @@ use crate::decision::{
 };
 use crate::dns::DnsFacts;
 use crate::names;
-use crate::store::{LogEntry, Store, StoreError, TripletKey, Tx};
+use crate::store::{LogEntry, Store, StoreError, StoreExt, TripletKey, Tx};
 
 mod batch;
 mod cache;
@@ -110,15 +110,13 @@ pub fn check_message_for(
     message: &Message,
     now: i64,
 ) -> Result<MessageOutcome, StoreError> {
-    let mut outcomes = Vec::new();
-    store.write(&mut |tx| {
-        outcomes = check_messages_cached(
+    let mut outcomes = store.write_with(|tx| {
+        check_messages_cached(
             tx,
             &mut ConfigCache::single_transaction(),
             component,
             &[(message, now)],
-        )?;
-        Ok(())
+        )
     })?;
     Ok(outcomes.pop().unwrap_or(MessageOutcome {
         verdict: combine([]),

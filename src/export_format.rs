@@ -260,7 +260,7 @@ pub fn import_plesk(tx: &mut dyn Tx, config: &PleskConfig) -> Result<PleskImport
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{SqliteStore, Store};
+    use crate::store::{SqliteStore, Store, StoreExt};
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -281,14 +281,8 @@ mod tests {
                 tx.set_settings(&settings)
             })
             .unwrap();
-        let mut dump = None;
-        source
-            .read(&mut |tx| {
-                let _: () = dump = Some(export(tx)?);
-                Ok(())
-            })
-            .unwrap();
-        let text = serde_json::to_string(&dump.clone().unwrap()).unwrap();
+        let dump = source.read_with(export).unwrap();
+        let text = serde_json::to_string(&dump).unwrap();
         let parsed = parse_export(&text).unwrap();
 
         let (_dir2, mut target) = store();
@@ -299,13 +293,7 @@ mod tests {
                 import(tx, &parsed)
             })
             .unwrap();
-        let mut again = None;
-        target
-            .read(&mut |tx| {
-                let _: () = again = Some(export(tx)?);
-                Ok(())
-            })
-            .unwrap();
+        let again = target.read_with(export).unwrap();
         assert_eq!(again, dump);
     }
 
@@ -317,14 +305,7 @@ mod tests {
             Err(ImportError::Format { .. })
         ));
         let (_dir, mut source) = store();
-        let mut dump = None;
-        source
-            .read(&mut |tx| {
-                let _: () = dump = Some(export(tx)?);
-                Ok(())
-            })
-            .unwrap();
-        let mut dump = dump.unwrap();
+        let mut dump = source.read_with(export).unwrap();
         dump.settings.grey_interval = 50_000;
         let text = serde_json::to_string(&dump).unwrap();
         assert!(matches!(parse_export(&text), Err(ImportError::Invalid(_))));

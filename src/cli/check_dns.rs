@@ -10,7 +10,7 @@ use serde_json::json;
 use super::to_json;
 use crate::dns::{self, Resolver, ZoneCheck, ZoneHealth, ZoneResult, check_zones};
 use crate::escape::{escape_plugin, escape_terminal};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store, StoreError, StoreExt};
 
 /// The configured zones, each once in list order (DNSWL zones first), with the lists naming it.
 fn zones_of(dnswl: &[String], dnsbl: &[String]) -> Vec<(String, Vec<&'static str>)> {
@@ -79,11 +79,9 @@ pub(super) fn run(
     env: &dyn Fn(&str) -> Option<String>,
     json: bool,
 ) -> Result<(String, u8), StoreError> {
-    let mut lists = (Vec::new(), Vec::new());
-    store.read(&mut |tx| {
+    let lists = store.read_with(|tx| {
         let server = store::server_lists(tx)?;
-        lists = (server.dnswl_zones, server.dnsbl_zones);
-        Ok(())
+        Ok((server.dnswl_zones, server.dnsbl_zones))
     })?;
     let zones = zones_of(&lists.0, &lists.1);
     if zones.is_empty() {

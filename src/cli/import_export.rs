@@ -5,9 +5,9 @@ use std::io::Read;
 use serde_json::json;
 
 use crate::bounds;
-use crate::export_format::{self, ConfigDump, ImportError, PleskImport};
+use crate::export_format::{self, ConfigDump, ImportError};
 use crate::plesk_import::PleskConfig;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreExt};
 
 /// Reads a file named on the command line, `-` meaning standard input, up to
 /// [`bounds::MAX_IMPORT_BYTES`]: a bigger input (or an endless one, `/dev/zero`) is refused
@@ -62,11 +62,7 @@ pub fn import_plesk(
     config: &PleskConfig,
     json: bool,
 ) -> Result<String, StoreError> {
-    let mut result = PleskImport::default();
-    store.write(&mut |tx| {
-        result = export_format::import_plesk(tx, config)?;
-        Ok(())
-    })?;
+    let result = store.write_with(|tx| export_format::import_plesk(tx, config))?;
     let message = "Import of Plesk configuration complete.";
     if json {
         return Ok(super::to_json(&json!({
@@ -90,11 +86,7 @@ pub fn import_plesk(
 
 /// The whole configuration as JSON (what `--import` reads back).
 pub fn export(store: &mut dyn Store) -> Result<String, StoreError> {
-    let mut dump = None;
-    store.read(&mut |tx| {
-        dump = Some(export_format::export(tx)?);
-        Ok(())
-    })?;
+    let dump = store.read_with(export_format::export)?;
     Ok(super::to_json(&json!(dump)))
 }
 

@@ -6,9 +6,8 @@ use serde_json::json;
 
 use super::output::row;
 use super::to_json;
-use crate::config::Settings;
 use crate::escape::escape;
-use crate::store::{Store, StoreError, TripletCounts};
+use crate::store::{Store, StoreError, StoreExt};
 
 /// The decisions `--stats` counts: the last 24 hours.
 const STATS_WINDOW: i64 = 86_400;
@@ -16,8 +15,7 @@ const STATS_WINDOW: i64 = 86_400;
 /// Removes expired triplets and decision-log rows past the retention, in one write
 /// transaction, and says how many of each went.
 pub fn purge(store: &mut dyn Store, now: i64, json: bool) -> Result<String, StoreError> {
-    let mut removed = (0, 0);
-    store.write(&mut |tx| {
+    let (triplets, log_rows) = store.write_with(|tx| {
         let settings = tx.settings()?;
         // Retention 0 means no decision log: any rows left from before go.
         let before = match i64::try_from(settings.log_retention) {
@@ -25,10 +23,8 @@ pub fn purge(store: &mut dyn Store, now: i64, json: bool) -> Result<String, Stor
             Ok(retention) => now.saturating_sub(retention),
             Err(_) => i64::MIN,
         };
-        removed = (tx.purge_expired(now)?, tx.purge_decision_log(before, None)?);
-        Ok(())
+        Ok((tx.purge_expired(now)?, tx.purge_decision_log(before, None)?))
     })?;
-    let (triplets, log_rows) = removed;
     if json {
         return Ok(to_json(&json!({
             "expired_triplets_removed": triplets,
@@ -44,21 +40,19 @@ pub fn purge(store: &mut dyn Store, now: i64, json: bool) -> Result<String, Stor
 
 /// Counts triplets by state and the last 24 hours' decisions by verdict.
 pub fn stats(store: &mut dyn Store, now: i64, json: bool) -> Result<String, StoreError> {
-    let mut counts = TripletCounts::default();
-    let mut settings = Settings::default();
     let mut verdicts: BTreeMap<String, u64> = ["pass", "defer", "reject"]
         .iter()
         .map(|v| (v.to_string(), 0))
         .collect();
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    store.read(&mut |tx| {
-        settings = tx.settings()?;
-        counts = tx.triplet_counts(now, settings.awl_count)?;
+    let (settings, counts) = store.read_with(|tx| {
+        let settings = tx.settings()?;
+        let counts = tx.triplet_counts(now, settings.awl_count)?;
         for entry in tx.decision_log(now.saturating_sub(STATS_WINDOW))? {
             *verdicts.entry(entry.verdict).or_default() += 1;
             *reasons.entry(entry.reason).or_default() += 1;
         }
-        Ok(())
+        Ok((settings, counts))
     })?;
     if json {
         return Ok(to_json(&json!({

@@ -27,9 +27,9 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::bounds;
-use crate::config::{self, ListEdit, ListKind, MailboxLists, ServerLists, Settings};
+use crate::config::{self, ListEdit, ListKind, Settings};
 use crate::dns::SystemResolver;
-use crate::store::{self, DbLocation, Store, StoreError};
+use crate::store::{self, DbLocation, Store, StoreError, StoreExt};
 
 pub use args::{Args, Spelling, Translated, command, translate};
 pub use error::{CliError, ExitCode};
@@ -185,17 +185,9 @@ fn migrate_store(
     json: bool,
 ) -> Result<String, StoreError> {
     let mut source = store::open(from)?;
-    let mut dump = None;
-    let mut triplets = Vec::new();
-    source.read(&mut |tx| {
-        dump = Some(crate::export_format::export(tx)?);
-        triplets = tx.live_triplets(now)?;
-        Ok(())
-    })?;
+    let (dump, triplets) =
+        source.read_with(|tx| Ok((crate::export_format::export(tx)?, tx.live_triplets(now)?)))?;
     drop(source);
-    let Some(dump) = dump else {
-        return Err(StoreError::Unsupported(format!("nothing read from {from}")));
-    };
     let mut target = store::open(to)?;
     target.write(&mut |tx| {
         crate::export_format::import(tx, &dump)?;
@@ -269,12 +261,8 @@ fn execute(
         Command::Help => help::text(),
         Command::Version => String::new(),
         Command::InfoServer { extended } => {
-            let mut snapshot = (Settings::default(), ServerLists::default());
-            store.read(&mut |tx| {
-                snapshot = (tx.settings()?, store::server_lists(tx)?);
-                Ok(())
-            })?;
-            let (settings, lists) = snapshot;
+            let (settings, lists) =
+                store.read_with(|tx| Ok((tx.settings()?, store::server_lists(tx)?)))?;
             if json {
                 to_json(&json!({ "settings": settings, "lists": lists }))
             } else {
@@ -282,11 +270,7 @@ fn execute(
             }
         }
         Command::InfoDomain { domain, shown } => {
-            let mut status = None;
-            store.read(&mut |tx| {
-                status = tx.domain_status(domain)?;
-                Ok(())
-            })?;
+            let status = store.read_with(|tx| tx.domain_status(domain))?;
             let enabled = status.unwrap_or(true);
             if json {
                 to_json(&json!({ "domain": domain, "enabled": enabled }))
@@ -295,11 +279,7 @@ fn execute(
             }
         }
         Command::InfoMailname { mail, shown } => {
-            let mut lists = MailboxLists::default();
-            store.read(&mut |tx| {
-                lists = store::mailbox_lists(tx, mail)?;
-                Ok(())
-            })?;
+            let lists = store.read_with(|tx| store::mailbox_lists(tx, mail))?;
             if json {
                 to_json(&json!({ "mail": mail, "black": lists.black, "white": lists.white }))
             } else {
@@ -307,16 +287,16 @@ fn execute(
             }
         }
         Command::UpdateServer(update) => {
-            let mut found = Vec::new();
-            store.write(&mut |tx| {
-                // A re-run transaction (PostgreSQL deadlock retry) starts over.
-                found.clear();
+            let found = store.write_with(|tx| {
+                // A re-run transaction (PostgreSQL deadlock retry) starts with no warnings.
+                let mut found = Vec::new();
                 let settings = update.applied(&tx.settings_for_update()?)?;
                 tx.set_settings(&settings)?;
                 for (kind, edit) in &update.edits {
                     found.extend(store::apply_list_edit(tx, *kind, "", edit)?);
                 }
-                check_list_sizes(tx, &update.edits, "")
+                check_list_sizes(tx, &update.edits, "")?;
+                Ok(found)
             })?;
             warnings.extend(found);
             success("Update of server-wide settings complete.", json)
@@ -339,13 +319,13 @@ fn execute(
         // Handled by `run`: it needs the SQLite store itself, not the store interface.
         Command::Backup(_) => String::new(),
         Command::UpdateMailname { mail, shown, edits } => {
-            let mut found = Vec::new();
-            store.write(&mut |tx| {
-                found.clear();
+            let found = store.write_with(|tx| {
+                let mut found = Vec::new();
                 for (kind, edit) in edits {
                     found.extend(store::apply_list_edit(tx, *kind, mail, edit)?);
                 }
-                check_list_sizes(tx, edits, mail)
+                check_list_sizes(tx, edits, mail)?;
+                Ok(found)
             })?;
             warnings.extend(found);
             success(&format!("Update of mail '{shown}' complete."), json)

@@ -8,7 +8,7 @@ use tabled::{Table, Tabled};
 use super::{report_data, report_html, to_json};
 use crate::config::{self, ServerLists, Settings};
 use crate::escape::escape;
-use crate::store::{self, LogEntry, Store, StoreError};
+use crate::store::{self, LogEntry, Store, StoreError, StoreExt};
 
 mod summary;
 
@@ -39,16 +39,13 @@ pub fn load(
     store: &mut dyn Store,
     since: i64,
 ) -> Result<(Vec<LogEntry>, ServerLists, Settings), StoreError> {
-    let mut loaded = (Vec::new(), ServerLists::default(), Settings::default());
-    store.read(&mut |tx| {
-        loaded = (
+    store.read_with(|tx| {
+        Ok((
             tx.decision_log(since)?,
             store::server_lists(tx)?,
             tx.settings()?,
-        );
-        Ok(())
-    })?;
-    Ok(loaded)
+        ))
+    })
 }
 
 /// Everything the report shows, gathered in one pass over the decision log since `from`
@@ -62,14 +59,7 @@ struct Gathered {
 }
 
 fn gather(store: &mut dyn Store, from: i64, until: i64) -> Result<Gathered, StoreError> {
-    let mut gathered = Gathered {
-        summaries: Vec::new(),
-        hourly: Vec::new(),
-        delays: Vec::new(),
-        selective: report_data::SelectivePasses::default(),
-        settings: Settings::default(),
-    };
-    store.read(&mut |tx| {
+    store.read_with(|tx| {
         let settings = tx.settings()?;
         let lists = store::server_lists(tx)?;
         let mut summariser = Summariser::new(&settings);
@@ -82,16 +72,14 @@ fn gather(store: &mut dyn Store, from: i64, until: i64) -> Result<Gathered, Stor
             delays.add(entry);
             selective.add(entry);
         })?;
-        gathered = Gathered {
+        Ok(Gathered {
             summaries: summariser.finish(&lists),
             hourly: hourly.finish(),
             delays: delays.finish(),
             selective,
             settings,
-        };
-        Ok(())
-    })?;
-    Ok(gathered)
+        })
+    })
 }
 
 #[derive(Tabled)]

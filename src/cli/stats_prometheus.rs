@@ -6,18 +6,14 @@
 //! The counters live in the store and only grow, so the exported values survive restarts of
 //! every daemon; `rate()` works on them as on any counter.
 
-use crate::store::{DecisionCount, Store, StoreError};
+use crate::store::{DecisionCount, Store, StoreError, StoreExt};
 
 /// The family name written.
 pub const FAMILY: &str = "greylisting_store_decisions_total";
 
 /// Reads the counters and writes them out.
 pub fn text(store: &mut dyn Store) -> Result<String, StoreError> {
-    let mut counters = Vec::new();
-    store.read(&mut |tx| {
-        counters = tx.decision_counters()?;
-        Ok(())
-    })?;
+    let counters = store.read_with(|tx| tx.decision_counters())?;
     Ok(render(&counters))
 }
 

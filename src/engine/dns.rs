@@ -18,7 +18,7 @@ use crate::decision::{
 use crate::dns::{DnsFacts, DnsSource, Forward, Question, ZoneAnswer, ZoneResult};
 use crate::engine::Component;
 use crate::names;
-use crate::store::{Store, StoreError, Tx};
+use crate::store::{Store, StoreError, StoreExt, Tx};
 
 /// What to ask DNS about one message's client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,9 +300,8 @@ fn decide_with_plan(
         None => DnsFacts::default(),
     };
     message.dns = merge_facts(&message.dns, &asked);
-    let mut outcomes = Vec::new();
-    store.write(&mut |tx| {
-        outcomes = check_messages_cached(
+    let mut outcomes = store.write_with(|tx| {
+        let outcomes = check_messages_cached(
             tx,
             &mut ConfigCache::single_transaction(),
             component,
@@ -311,7 +310,7 @@ fn decide_with_plan(
         if let Some(rest) = &rest {
             cache_answers(tx, rest.ip, rest.confirm.as_deref(), &asked, now)?;
         }
-        Ok(())
+        Ok(outcomes)
     })?;
     let outcome = outcomes.pop().unwrap_or(MessageOutcome {
         verdict: combine([]),

@@ -5,7 +5,7 @@ use super::dns::{DnsPlan, cached_facts, merge_facts, plan_dns};
 use super::{ConfigCache, Message, Mode, Walk, recipient_key, recipient_policy};
 use crate::decision::{ClientKey, Decision, Trace};
 use crate::dns::{DnsFacts, DnsSource};
-use crate::store::{Store, StoreError, Triplet, TripletKey, Tx};
+use crate::store::{Store, StoreError, StoreExt, Triplet, TripletKey, Tx};
 
 /// How the decision for one recipient was reached, and what the store holds about it.
 #[derive(Debug, Clone)]
@@ -82,23 +82,21 @@ pub fn explain_with_dns(
     now: i64,
     dns: &dyn DnsSource,
 ) -> Result<(Option<Explanation>, ExplainedDns), StoreError> {
-    let mut seen = ExplainedDns::default();
-    store.read(&mut |tx| {
-        seen.plan = plan_dns(tx, &mut ConfigCache::single_transaction(), message)?;
+    let mut seen = store.read_with(|tx| {
+        let mut seen = ExplainedDns {
+            plan: plan_dns(tx, &mut ConfigCache::single_transaction(), message)?,
+            ..ExplainedDns::default()
+        };
         if let Some(plan) = &seen.plan {
             seen.cached = cached_facts(tx, plan, now)?;
         }
-        Ok(())
+        Ok(seen)
     })?;
     if let Some(rest) = seen.plan.as_ref().and_then(|p| p.remaining(&seen.cached)) {
         seen.live = dns.ask(&rest.question());
     }
     let mut message = message.clone();
     message.dns = merge_facts(&merge_facts(&message.dns, &seen.cached), &seen.live);
-    let mut explained = None;
-    store.read(&mut |tx| {
-        explained = Some(explain(tx, &message, recipient, now)?);
-        Ok(())
-    })?;
-    Ok((explained, seen))
+    let explained = store.read_with(|tx| explain(tx, &message, recipient, now))?;
+    Ok((Some(explained), seen))
 }

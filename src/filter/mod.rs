@@ -17,7 +17,7 @@ use crate::dns::{self, SystemResolver};
 use crate::engine::{self, Component, Message, MessageOutcome};
 use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
-use crate::store::{self, StoreError};
+use crate::store::{self, StoreError, StoreExt};
 
 /// The syslog ident of the filter (DESIGN.md §5).
 pub const LOG_IDENT: &str = "greylisting filter";
@@ -142,12 +142,8 @@ fn decide_in_store(
     }
     // The verdict is already decided and committed; a failed purge only delays the cleanup.
     let purge_note = if purge_due(env) {
-        let mut purged = 0;
-        match db.write(&mut |tx| {
-            purged = tx.purge_expired_batch(now, PURGE_BATCH)?;
-            Ok(())
-        }) {
-            Ok(()) => (purged > 0).then(|| format!("purged {purged} expired triplets")),
+        match db.write_with(|tx| tx.purge_expired_batch(now, PURGE_BATCH)) {
+            Ok(purged) => (purged > 0).then(|| format!("purged {purged} expired triplets")),
             Err(err) => Some(format!("purge of expired triplets failed: {err}")),
         }
     } else {

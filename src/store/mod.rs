@@ -6,14 +6,19 @@
 
 mod backup;
 pub mod dns_cache;
+mod ext;
+#[cfg(test)]
+mod ext_tests;
 pub(crate) mod files;
 mod location;
+mod migration;
 #[cfg(feature = "postgres")]
 mod pgpass;
 mod pgurl;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod read_only;
+mod rows;
 pub(crate) mod sqlite;
 
 use std::net::IpAddr;
@@ -24,6 +29,7 @@ use thiserror::Error;
 use crate::config::{ListChange, ListEdit, ListKind, MailboxLists, ServerLists, Settings};
 use crate::dns::{Forward, ZoneAnswer};
 
+pub use ext::StoreExt;
 pub use location::{DbLocation, location_with_conf, redact, resolve_location};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
@@ -448,20 +454,16 @@ pub fn open_for_reading(location: &DbLocation) -> Result<Box<dyn Store>, StoreEr
 /// cleared (a database the caller may only read) they are still returned, and stay for the
 /// next command.
 pub fn take_pattern_notices(store: &mut dyn Store) -> Result<Vec<String>, StoreError> {
-    let mut notices = Vec::new();
-    store.read(&mut |tx| {
-        notices = tx.pattern_notices()?;
-        Ok(())
-    })?;
+    let notices = store.read_with(|tx| tx.pattern_notices())?;
     if notices.is_empty() {
         return Ok(notices);
     }
-    let mut taken = Vec::new();
-    let cleared = store.write(&mut |tx| {
-        taken = tx.pattern_notices()?;
-        tx.clear_pattern_notices()
+    let taken = store.write_with(|tx| {
+        let taken = tx.pattern_notices()?;
+        tx.clear_pattern_notices()?;
+        Ok(taken)
     });
-    Ok(if cleared.is_ok() { taken } else { notices })
+    Ok(taken.unwrap_or(notices))
 }
 
 /// Reads every server-wide list: Plesk's four and the DNS list zones.

@@ -14,3 +14,4 @@ pub mod pg_secrets;
 #[cfg(feature = "postgres")]
 pub mod postgres_multi_mx;
 pub mod read_only;
+pub mod schema;

@@ -1,0 +1,45 @@
+//! Transactions that hand back a value.
+
+use super::{Store, StoreError, Tx};
+
+/// [`Store::read`] and [`Store::write`] for a transaction that produces a value: the closure
+/// returns it instead of filling a variable declared outside. A blanket implementation gives
+/// every store (and `dyn Store`) these methods; `Store` itself stays object-safe.
+pub trait StoreExt: Store {
+    /// Runs `f` in one read transaction and returns what it returned.
+    fn read_with<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut out = None;
+        self.read(&mut |tx| {
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| not_run(&*self))
+    }
+    /// Runs `f` in one write transaction and returns what its committed run returned (the
+    /// PostgreSQL store may run `f` more than once, see [`Store::write`]).
+    fn write_with<T>(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut out = None;
+        self.write(&mut |tx| {
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| not_run(&*self))
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
+
+/// A store that reported success without running the transaction's closure broke its contract:
+/// an error naming it rather than a panic.
+fn not_run<S: Store + ?Sized>(store: &S) -> StoreError {
+    StoreError::Unsupported(format!(
+        "{}: the transaction ended without running",
+        store.describe()
+    ))
+}
