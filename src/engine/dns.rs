@@ -4,7 +4,6 @@
 //! answers. Lookups can take up to the whole DNS budget: a transaction held open meanwhile
 //! would block every other writer of the store.
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use super::{
@@ -16,7 +15,7 @@ use crate::decision::{
     verified_name,
 };
 use crate::dns::{DnsFacts, DnsSource, Forward, Question, ZoneAnswer, ZoneResult};
-use crate::engine::Component;
+use crate::engine::{Checked, Component, check_messages_with_dns};
 use crate::names;
 use crate::store::{Store, StoreError, StoreExt, Tx};
 
@@ -244,47 +243,42 @@ pub fn check_message_dns(
     now: i64,
     dns: &dyn DnsSource,
 ) -> Result<(MessageOutcome, Asked), StoreError> {
-    let mut outcomes = Vec::new();
-    let mut pending = None;
-    store.write(&mut |tx| {
-        // The store may run this again (PostgreSQL after a deadlock): nothing is carried over.
-        outcomes.clear();
-        pending = None;
-        // One configuration read serves both the plan and the decision.
-        let mut cache = ConfigCache::single_transaction();
-        let mut message = Cow::Borrowed(message);
-        if let Some(plan) = plan_dns(tx, &mut cache, &message)? {
-            let cached = cached_facts(tx, &plan, now)?;
-            let known = merge_facts(&message.dns, &cached);
-            if plan.remaining(&known).is_some() {
-                // DNS must be asked: end this transaction without deciding anything.
-                pending = Some((plan, known));
-                return Ok(());
-            }
-            message.to_mut().dns = known;
-        }
-        outcomes = check_messages_cached(tx, &mut cache, component, &[(&message, now)])?;
-        Ok(())
-    })?;
-    match pending {
-        Some((plan, known)) => {
+    // The daemons' batch step, with a batch of one: it plans, reads the cache, and decides when
+    // nothing is left to ask; otherwise it writes nothing and says what to ask.
+    match decide_in_one(store, component, message, now)? {
+        Checked::Decided(outcome) => Ok((outcome, DnsFacts::default())),
+        Checked::NeedsDns { ask, known } => {
             let mut message = message.clone();
             message.dns = known;
-            decide_with_plan(store, component, &message, now, dns, Some(&plan))
+            decide_with_plan(store, component, &message, now, dns, Some(&ask))
         }
-        None => Ok((
-            outcomes.pop().unwrap_or(MessageOutcome {
+    }
+}
+
+/// One write transaction of [`check_messages_with_dns`] for `message` alone.
+fn decide_in_one(
+    store: &mut dyn Store,
+    component: Component,
+    message: &Message,
+    now: i64,
+) -> Result<Checked, StoreError> {
+    store.write_with(|tx| {
+        let mut cache = ConfigCache::single_transaction();
+        let checked = check_messages_with_dns(tx, &mut cache, component, &[(message, now)])?;
+        Ok(checked
+            .into_iter()
+            .next()
+            .unwrap_or(Checked::Decided(MessageOutcome {
                 verdict: combine([]),
                 recipients: Vec::new(),
-            }),
-            DnsFacts::default(),
-        )),
-    }
+            })))
+    })
 }
 
 /// The rest of [`check_message_dns`] once the plan is known and the cached answers are in
 /// `message.dns`: asks what is missing (no transaction is open here), then decides and caches
-/// the new answers in the write transaction.
+/// the new answers in the write transaction, as a daemon's batch does with a message that
+/// comes back from DNS (`dns_asked` set: not planned again).
 fn decide_with_plan(
     store: &mut dyn Store,
     component: Component,
@@ -300,23 +294,37 @@ fn decide_with_plan(
         None => DnsFacts::default(),
     };
     message.dns = merge_facts(&message.dns, &asked);
-    let mut outcomes = store.write_with(|tx| {
-        let outcomes = check_messages_cached(
-            tx,
-            &mut ConfigCache::single_transaction(),
-            component,
-            &[(&message, now)],
-        )?;
-        if let Some(rest) = &rest {
-            cache_answers(tx, rest.ip, rest.confirm.as_deref(), &asked, now)?;
-        }
-        Ok(outcomes)
-    })?;
-    let outcome = outcomes.pop().unwrap_or(MessageOutcome {
-        verdict: combine([]),
-        recipients: Vec::new(),
+    // What was asked now is what the deciding transaction caches (nothing when nothing was).
+    message.dns_asked = plan.map(|plan| {
+        rest.clone().unwrap_or(DnsPlan {
+            ip: plan.ip,
+            zones: Vec::new(),
+            confirm: None,
+        })
     });
-    Ok((outcome, asked))
+    match decide_in_one(store, component, &message, now)? {
+        Checked::Decided(outcome) => Ok((outcome, asked)),
+        // Only a message without a plan can be planned again (a zone added meanwhile); it is
+        // decided without that zone's answer rather than asked twice.
+        Checked::NeedsDns { .. } => {
+            let outcome = store.write_with(|tx| {
+                let mut outcomes = check_messages_cached(
+                    tx,
+                    &mut ConfigCache::single_transaction(),
+                    component,
+                    &[(&message, now)],
+                )?;
+                Ok(outcomes.pop())
+            })?;
+            Ok((
+                outcome.unwrap_or(MessageOutcome {
+                    verdict: combine([]),
+                    recipients: Vec::new(),
+                }),
+                asked,
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
