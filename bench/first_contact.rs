@@ -161,7 +161,7 @@ fn share(fates: &[(&Client, &Fate)], pick: impl Fn(&Fate) -> bool) -> f64 {
 }
 
 /// Runs both modes over the population and prints the three Markdown tables.
-pub fn print_tables() {
+pub(crate) fn print_tables() {
     let clients = population::load().unwrap_or_else(|why| panic!("{why}"));
     // The file says which names embed their address; the decision's own rule must agree, or
     // the population does not model what its rows claim.

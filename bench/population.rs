@@ -11,9 +11,9 @@ use grey_listing::dns::{DnsFacts, DnsSource, Forward, Question, ZoneAnswer, Zone
 use crate::retry::Schedule;
 
 /// The DNSWL zone whose answers the file's `dnswl` column holds.
-pub const DNSWL_ZONE: &str = "list.dnswl.org";
+pub(crate) const DNSWL_ZONE: &str = "list.dnswl.org";
 /// The DNSBL zone whose answers the file's `dnsbl` column holds.
-pub const DNSBL_ZONE: &str = "zen.spamhaus.org";
+pub(crate) const DNSBL_ZONE: &str = "zen.spamhaus.org";
 
 const FILE: &str = include_str!("first_contact_population.tsv");
 const COLUMNS: [&str; 14] = [
@@ -34,7 +34,7 @@ const COLUMNS: [&str; 14] = [
 ];
 
 /// One client of the population.
-pub struct Client {
+pub(crate) struct Client {
     pub legitimate: bool,
     pub kind: String,
     pub label: String,
@@ -56,7 +56,7 @@ pub struct Client {
 
 impl Client {
     /// Address and name of the attempt made `attempt` attempts after the first.
-    pub fn origin(&self, attempt: usize) -> (Ipv4Addr, Option<String>) {
+    pub(crate) fn origin(&self, attempt: usize) -> (Ipv4Addr, Option<String>) {
         match &self.retry_from {
             Some((ip, name)) if attempt > 0 => (*ip, Some(name.clone())),
             _ => (self.ip, self.name.clone()),
@@ -74,7 +74,7 @@ impl Client {
 }
 
 /// Parses the population file; the error names the line and the column.
-pub fn load() -> Result<Vec<Client>, String> {
+pub(crate) fn load() -> Result<Vec<Client>, String> {
     let mut lines = FILE
         .lines()
         .enumerate()
@@ -193,13 +193,13 @@ fn zone_result(answer: Option<Ipv4Addr>) -> ZoneResult {
 }
 
 /// Answers zone questions and forward confirmations from the population, counting them.
-pub struct PopulationDns<'a> {
+pub(crate) struct PopulationDns<'a> {
     by_ip: HashMap<Ipv4Addr, &'a Client>,
     pub questions: Cell<u64>,
 }
 
 impl<'a> PopulationDns<'a> {
-    pub fn new(clients: &'a [Client]) -> PopulationDns<'a> {
+    pub(crate) fn new(clients: &'a [Client]) -> PopulationDns<'a> {
         let mut by_ip = HashMap::new();
         for client in clients {
             by_ip.insert(client.ip, client);

@@ -2,11 +2,11 @@
 //! a sender tries again, modelled on each MTA's published defaults.
 
 /// A sender gives up after five days (Postfix's maximal_queue_lifetime).
-pub const GIVE_UP: i64 = 5 * 86_400;
+pub(crate) const GIVE_UP: i64 = 5 * 86_400;
 
 /// Seconds after the first attempt at which an MTA retries.
 #[derive(Clone, Copy)]
-pub enum Schedule {
+pub(crate) enum Schedule {
     /// Postfix: minimal_backoff_time 300 s doubling up to maximal_backoff_time 4000 s
     /// (queue_run_delay 300 s).
     Postfix,
@@ -24,7 +24,7 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    pub fn attempts(self) -> Vec<i64> {
+    pub(crate) fn attempts(self) -> Vec<i64> {
         let mut times = vec![0];
         match self {
             Schedule::Postfix => {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// What the caller needs on the file itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
+pub(crate) enum Need {
     /// Read permission.
     Read,
     /// Read and write permission.
@@ -42,7 +42,7 @@ fn ownership(path: &Path) -> String {
 /// The first permission this process lacks to reach and use `path`: search (x) permission on a
 /// directory on the way, else read (and write) permission on the file. `None` when nothing is
 /// visibly missing (the denial came from elsewhere, e.g. a security module).
-pub fn missing_permission(path: &Path, need: Need) -> Option<String> {
+pub(crate) fn missing_permission(path: &Path, need: Need) -> Option<String> {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     // SAFETY: getuid(2) has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };

@@ -18,27 +18,27 @@ use sha2::{Digest, Sha256};
 
 /// Values longer than this (in bytes) are replaced by their bounded form. RFC 5321 allows a
 /// 64-byte local part and a 255-byte domain: every real address fits.
-pub const MAX_VALUE_BYTES: usize = 320;
+pub(crate) const MAX_VALUE_BYTES: usize = 320;
 /// How many leading bytes of an over-long value its bounded form keeps (at most).
-pub const PREFIX_BYTES: usize = 256;
+pub(crate) const PREFIX_BYTES: usize = 256;
 /// Hex digits of the SHA-256 in the bounded form (64 bits: no collision by chance).
-pub const HASH_HEX_DIGITS: usize = 16;
+pub(crate) const HASH_HEX_DIGITS: usize = 16;
 /// The longest host name that can match a host pattern or name an organisation: a DNS name
 /// has at most 253 bytes in text form, so anything longer is not one.
-pub const MAX_HOST_NAME_BYTES: usize = 253;
+pub(crate) const MAX_HOST_NAME_BYTES: usize = 253;
 /// The longest pattern accepted, in characters.
-pub const MAX_PATTERN_CHARS: usize = 1_024;
+pub(crate) const MAX_PATTERN_CHARS: usize = 1_024;
 /// The most patterns one list may hold.
-pub const MAX_LIST_PATTERNS: usize = 10_000;
+pub(crate) const MAX_LIST_PATTERNS: usize = 10_000;
 /// The most pattern characters one list may hold, all its patterns together.
-pub const MAX_LIST_CHARS: usize = 65_536;
+pub(crate) const MAX_LIST_CHARS: usize = 65_536;
 /// The most bytes `--import`, `--import-plesk` and standard input are read.
-pub const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// `value` itself when it has at most [`MAX_VALUE_BYTES`] bytes, else its bounded form: the
 /// first [`PREFIX_BYTES`] bytes cut back to a character boundary, `~`, and the first
 /// [`HASH_HEX_DIGITS`] hex digits of the SHA-256 of the whole value.
-pub fn bound(value: &str) -> Cow<'_, str> {
+pub(crate) fn bound(value: &str) -> Cow<'_, str> {
     if value.len() <= MAX_VALUE_BYTES {
         return Cow::Borrowed(value);
     }
@@ -53,7 +53,7 @@ pub fn bound(value: &str) -> Cow<'_, str> {
 /// back so that it does not end inside a well-formed UTF-8 sequence; bytes that belong to no
 /// well-formed sequence each count as one unit. For UTF-8 input the result is exactly
 /// [`bound`]'s.
-pub fn bound_bytes(value: &[u8]) -> Cow<'_, [u8]> {
+pub(crate) fn bound_bytes(value: &[u8]) -> Cow<'_, [u8]> {
     if value.len() <= MAX_VALUE_BYTES {
         return Cow::Borrowed(value);
     }
@@ -98,19 +98,19 @@ fn hash_hex(value: &[u8]) -> String {
 /// True when a sender may be matched against address patterns: one longer than
 /// [`MAX_VALUE_BYTES`] matches none (it is greylisted under its bounded key), so a huge sender
 /// costs no pattern work.
-pub fn sender_matchable(sender: &str) -> bool {
+pub(crate) fn sender_matchable(sender: &str) -> bool {
     sender.len() <= MAX_VALUE_BYTES
 }
 
 /// True when a host name may be matched against host patterns or name an organisation: longer
 /// than [`MAX_HOST_NAME_BYTES`] it is not a DNS name.
-pub fn host_matchable(host: &str) -> bool {
+pub(crate) fn host_matchable(host: &str) -> bool {
     host.len() <= MAX_HOST_NAME_BYTES
 }
 
 /// `text` for an error message: whole up to [`MAX_PATTERN_CHARS`] characters, else its first 64
 /// characters and its length, so a refused 130 KB argument does not become a 130 KB line.
-pub fn abridged(text: &str) -> String {
+pub(crate) fn abridged(text: &str) -> String {
     let chars = text.chars().count();
     if chars <= MAX_PATTERN_CHARS {
         return text.to_string();
@@ -120,7 +120,7 @@ pub fn abridged(text: &str) -> String {
 }
 
 /// Checks one pattern's length.
-pub fn check_pattern_length(pattern: &str) -> Result<(), String> {
+pub(crate) fn check_pattern_length(pattern: &str) -> Result<(), String> {
     let chars = pattern.chars().count();
     if chars > MAX_PATTERN_CHARS {
         return Err(format!(
@@ -132,7 +132,7 @@ pub fn check_pattern_length(pattern: &str) -> Result<(), String> {
 
 /// Checks a whole list against [`MAX_LIST_PATTERNS`] and [`MAX_LIST_CHARS`]; the error says
 /// which limit and by how much.
-pub fn check_list_size(patterns: &[String]) -> Result<(), String> {
+pub(crate) fn check_list_size(patterns: &[String]) -> Result<(), String> {
     if patterns.len() > MAX_LIST_PATTERNS {
         return Err(format!(
             "the list would hold {} patterns, more than the limit of {MAX_LIST_PATTERNS} patterns",

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 /// Parses a client address, tolerating surrounding spaces, brackets (`[192.0.2.1]`) and an
 /// `IPv6:` prefix (`IPv6:2001:db8::1`, as in `Received:` headers). `None` when it is no address.
-pub fn address(text: &str) -> Option<IpAddr> {
+pub(crate) fn address(text: &str) -> Option<IpAddr> {
     let text = text.trim().trim_start_matches('[').trim_end_matches(']');
     let bare = text
         .get(..5)
@@ -19,7 +19,7 @@ pub fn address(text: &str) -> Option<IpAddr> {
 /// The verified host name worth matching, or `None`: empty values, `unknown` (what Postfix and
 /// tcpserver say when the name could not be verified) and anything with spaces are no name. A
 /// trailing root dot is dropped.
-pub fn verified_name(text: &str) -> Option<String> {
+pub(crate) fn verified_name(text: &str) -> Option<String> {
     let text = text.trim().trim_end_matches('.');
     if text.is_empty() || text.eq_ignore_ascii_case("unknown") || text.contains(char::is_whitespace)
     {

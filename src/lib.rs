@@ -16,10 +16,10 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod access;
-pub mod bounds;
+pub(crate) mod access;
+pub(crate) mod bounds;
 pub mod cli;
-pub mod client;
+pub(crate) mod client;
 pub mod clock;
 pub mod conf_file;
 pub mod config;
@@ -29,14 +29,14 @@ pub mod engine;
 pub mod escape;
 pub mod export_format;
 pub mod filter;
-pub mod logging;
-pub mod logline;
+pub(crate) mod logging;
+pub(crate) mod logline;
 pub mod manual;
 pub mod metrics;
 pub mod milter;
-pub mod names;
+pub(crate) mod names;
 pub mod pattern;
-pub mod plesk_import;
+pub(crate) mod plesk_import;
 pub mod policyd;
 pub mod store;
-pub mod svg;
+pub(crate) mod svg;

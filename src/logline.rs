@@ -37,7 +37,7 @@ impl Shown {
 
 /// The facts a decision line names about one recipient of a message.
 #[derive(Debug, Clone, Copy)]
-pub struct LineFacts<'a> {
+pub(crate) struct LineFacts<'a> {
     /// The verified client host name (`None`: logged as `unknown`).
     pub client_name: Option<&'a str>,
     /// The client address (`None`, a local injection: logged as `none`).
@@ -57,7 +57,7 @@ impl LineFacts<'_> {
 
 /// The decision line for one recipient:
 /// `action=<verdict>, reason=<reason>[ (<n>s missing)|, delay=<n>], client_name=..., ...`.
-pub fn decision_line(decision: &Decision, facts: &LineFacts<'_>) -> String {
+pub(crate) fn decision_line(decision: &Decision, facts: &LineFacts<'_>) -> String {
     let mut reason = decision.reason.as_str().to_string();
     match (decision.reason, &decision.write, decision.delay) {
         (Reason::EarlyRetry, Some(triplet), _) => {
@@ -80,13 +80,13 @@ pub fn decision_line(decision: &Decision, facts: &LineFacts<'_>) -> String {
 
 /// The line for a recipient that could not be decided (the store failed): the mail passes and
 /// the line says why. `why` is our own error text, not a client value.
-pub fn failure_line(why: &str, facts: &LineFacts<'_>) -> String {
+pub(crate) fn failure_line(why: &str, facts: &LineFacts<'_>) -> String {
     line("pass", &format!("error: {why}"), facts)
 }
 
 /// Plesk's list-hit line, when a list pattern decided: `list type: <black|white>, from: <host or
 /// sender>, match string: <pattern>`.
-pub fn list_hit_line(decision: &Decision, facts: &LineFacts<'_>) -> Option<String> {
+pub(crate) fn list_hit_line(decision: &Decision, facts: &LineFacts<'_>) -> Option<String> {
     let (Some(list_type), Some(pattern)) = (decision.reason.list_type(), &decision.pattern) else {
         return None;
     };
@@ -103,7 +103,7 @@ pub fn list_hit_line(decision: &Decision, facts: &LineFacts<'_>) -> Option<Strin
 /// The line for a DNS list zone that gave no answer within the budget (the message is decided
 /// as if the zone did not list the client):
 /// `dns: no answer from <zone> for <ip> within <budget in seconds> s`.
-pub fn dns_no_answer_line(zone: &str, ip: IpAddr, budget: Duration) -> String {
+pub(crate) fn dns_no_answer_line(zone: &str, ip: IpAddr, budget: Duration) -> String {
     format!(
         "dns: no answer from {} for {ip} within {} s",
         escape::shown(zone),
@@ -113,7 +113,7 @@ pub fn dns_no_answer_line(zone: &str, ip: IpAddr, budget: Duration) -> String {
 
 /// The line for a zone whose lookup a daemon abandoned when SIGHUP set its resolver up again:
 /// the zone counts as not listed for that request, as after a timeout.
-pub fn dns_abandoned_line(zone: &str, ip: IpAddr) -> String {
+pub(crate) fn dns_abandoned_line(zone: &str, ip: IpAddr) -> String {
     format!(
         "dns: no answer from {} for {ip} (abandoned: SIGHUP)",
         escape::shown(zone)

@@ -8,7 +8,7 @@
 //! rule's name, an action, a close cause), never anything a client sent, so the number of series
 //! stays bounded whatever the traffic.
 
-pub mod http;
+pub(crate) mod http;
 
 use std::sync::Arc;
 

@@ -12,13 +12,13 @@ const PATTERN_CHARS: [char; 4] = ['*', '?', '[', ']'];
 /// The A-label form of `domain` (lower-cased), or `None` when UTS 46 processing refuses it.
 /// The result may still be no valid host name (`idna` lets spaces through, for instance): the
 /// callers check the shape themselves.
-pub fn domain_to_ascii(domain: &str) -> Option<String> {
+pub(crate) fn domain_to_ascii(domain: &str) -> Option<String> {
     idna::domain_to_ascii(domain).ok()
 }
 
 /// A client host name as the mail path matches and keys it: lower-cased, in A-label form. A
 /// name that cannot be converted is kept, lower-cased: the mail path never fails on a name.
-pub fn host_for_matching(name: &str) -> Cow<'_, str> {
+pub(crate) fn host_for_matching(name: &str) -> Cow<'_, str> {
     // Longer than any host name: it matches no pattern and is keyed by network anyway, so it
     // is not worth converting (and the work stays bounded).
     if name.len() > crate::bounds::MAX_HOST_NAME_BYTES {
@@ -39,7 +39,7 @@ pub fn host_for_matching(name: &str) -> Cow<'_, str> {
 /// removed (`spam.example.` is `spam.example`, or a black list would not see it) and in A-label
 /// form. The local part is kept as given; ASCII domains keep their case (matching and keys ignore
 /// it anyway); a domain that cannot be converted is kept, lower-cased.
-pub fn address_for_matching(address: &str) -> Cow<'_, str> {
+pub(crate) fn address_for_matching(address: &str) -> Cow<'_, str> {
     // Over-long addresses are bounded (hashed) before they are keyed: not worth converting.
     if address.len() > crate::bounds::MAX_VALUE_BYTES {
         return Cow::Borrowed(address);
@@ -70,7 +70,7 @@ pub fn address_for_matching(address: &str) -> Cow<'_, str> {
 /// that holds no pattern character is converted; ASCII labels are left exactly as written.
 /// Refused (with the reason): a label mixing pattern characters and non-ASCII letters, which has
 /// no A-label form, and a label UTS 46 refuses.
-pub fn pattern_to_ascii(pattern: &str, host: bool) -> Result<String, String> {
+pub(crate) fn pattern_to_ascii(pattern: &str, host: bool) -> Result<String, String> {
     if pattern.is_ascii() {
         return Ok(pattern.to_string());
     }

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-pub mod lint;
+pub(crate) mod lint;
 mod white;
 
 pub use white::white_host_warnings;

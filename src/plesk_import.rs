@@ -94,7 +94,7 @@ const COMPLETE: &str = "SUCCESS: Gathering of server wide information complete."
 
 /// Parses Plesk's `--info-server` output. Every list section and the closing line must be
 /// there: a missing section would otherwise read as an empty list.
-pub fn parse_info_server(text: &str) -> Result<PleskConfig, PleskParseError> {
+pub(crate) fn parse_info_server(text: &str) -> Result<PleskConfig, PleskParseError> {
     let mut values: Vec<(Field, String, usize)> = Vec::new();
     let mut lists = ServerLists::default();
     let mut current_list: Option<ListKind> = None;
@@ -230,7 +230,7 @@ fn collapse_spaces(text: &str) -> String {
 }
 
 /// Plesk patterns known to reject big legitimate senders (DESIGN.md §2), with who they hit.
-pub fn known_harmful(pattern: &str) -> Option<&'static str> {
+pub(crate) fn known_harmful(pattern: &str) -> Option<&'static str> {
     let lower = pattern.to_lowercase();
     let alternatives: Vec<&str> = lower.split('|').collect();
     if alternatives.contains(&"pool") {

@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 /// One series of a stacked chart: its name (for the legend) and fill colour.
 #[derive(Debug, Clone, Copy)]
-pub struct Series {
+pub(crate) struct Series {
     /// Legend text.
     pub name: &'static str,
     /// A CSS colour (`#2e7d32`).
@@ -20,7 +20,7 @@ pub struct Series {
 
 /// A chart of vertical bars, each stacked from its series' values (bottom first).
 #[derive(Debug, Clone)]
-pub struct StackedBars<'a> {
+pub(crate) struct StackedBars<'a> {
     /// Accessible title of the chart.
     pub title: &'a str,
     /// The series, in stacking order.
@@ -41,7 +41,7 @@ const BOTTOM: u64 = 60;
 /// `text` escaped for XML/HTML text and attribute values. Control characters are not allowed in
 /// XML at all: callers pass values through [`crate::escape::escape`] first, which writes them
 /// as `\xNN`; any left are dropped here.
-pub fn escape_xml(text: &str) -> String {
+pub(crate) fn escape_xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -59,7 +59,7 @@ pub fn escape_xml(text: &str) -> String {
 }
 
 /// The smallest "nice" number (1, 2 or 5 times a power of ten) at least `max`, and at least 1.
-pub fn nice_ceiling(max: u64) -> u64 {
+pub(crate) fn nice_ceiling(max: u64) -> u64 {
     let mut step = 1u64;
     loop {
         for factor in [1, 2, 5] {
@@ -82,7 +82,7 @@ fn divisions(top: u64) -> u64 {
 
 impl StackedBars<'_> {
     /// The chart as one `<svg>` element.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let totals: Vec<u64> = self.bars.iter().map(|(_, v)| v.iter().sum()).collect();
         let top = nice_ceiling(totals.iter().copied().max().unwrap_or(0));
         let plot_w = WIDTH - LEFT - RIGHT;

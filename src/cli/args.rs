@@ -4,11 +4,11 @@
 
 use clap::{ArgAction, ArgGroup, CommandFactory, Parser};
 
-pub use super::setting_args::SettingArgs;
+pub(super) use super::setting_args::SettingArgs;
 
 mod plesk_argv;
 
-pub use plesk_argv::{Spelling, Translated, parse, translate};
+pub(super) use plesk_argv::{Spelling, parse, translate};
 
 /// The `grey_listing` command line as clap sees it (after [`translate`]).
 #[derive(Debug, Parser)]

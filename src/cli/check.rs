@@ -9,15 +9,15 @@ use crate::pattern::{Pattern, white_host_warnings};
 use crate::store::{Store, StoreError};
 
 /// Default look-back of `--check`: 24 hours.
-pub const DEFAULT_CHECK_SINCE: i64 = 86_400;
+pub(super) const DEFAULT_CHECK_SINCE: i64 = 86_400;
 /// Default deferrals of one unlisted organisation for WARNING.
-pub const DEFAULT_WARNING: u64 = 10;
+pub(super) const DEFAULT_WARNING: u64 = 10;
 /// Default deferrals of one unlisted organisation for CRITICAL.
-pub const DEFAULT_CRITICAL: u64 = 50;
+pub(super) const DEFAULT_CRITICAL: u64 = 50;
 
 /// The validated options of `--check`.
 #[derive(Debug, Clone)]
-pub struct CheckOptions {
+pub(super) struct CheckOptions {
     /// Seconds to look back.
     pub since: i64,
     /// Deferrals for WARNING.
@@ -35,7 +35,7 @@ const MAX_IGNORE_FILE: u64 = 1 << 20;
 /// line; blank lines and `#` comments are skipped. Opened without blocking (a FIFO would hang
 /// the plugin) and refused unless it is a regular file of at most 1 MiB; a line that is not a
 /// domain pattern is refused, naming its number, rather than silently matching nothing.
-pub fn read_ignore_file(path: &str) -> Result<Vec<Pattern>, String> {
+pub(super) fn read_ignore_file(path: &str) -> Result<Vec<Pattern>, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let shown = escape_plugin(path);
@@ -84,7 +84,7 @@ fn is_domain_pattern(line: &str) -> bool {
 
 /// Runs the check; returns the status line and the Nagios exit status. `env` locates the
 /// resolver for the DNS zones' health check (only when zones are configured).
-pub fn run(
+pub(super) fn run(
     store: &mut dyn Store,
     options: &CheckOptions,
     now: i64,

@@ -19,7 +19,7 @@ use crate::store::{Store, StoreError, Triplet};
 
 /// The message to explain, validated.
 #[derive(Debug, Clone)]
-pub struct ExplainRequest {
+pub(super) struct ExplainRequest {
     client_ip: IpAddr,
     client_name: Option<String>,
     sender: String,
@@ -29,7 +29,7 @@ pub struct ExplainRequest {
 impl ExplainRequest {
     /// Validates the four values: an IP address, a host name or `-`, a sender or `-`/`<>` (the
     /// empty bounce sender), a recipient mail address.
-    pub fn parse(values: &[String]) -> Result<ExplainRequest, String> {
+    pub(super) fn parse(values: &[String]) -> Result<ExplainRequest, String> {
         let [ip, host, sender, recipient] = values else {
             return Err("expects <client-ip> <client-host|-> <sender|-> <recipient>".to_string());
         };
@@ -71,7 +71,7 @@ struct Step {
 
 /// Runs the explanation; the store is only read. DNS answers the store's cache lacks are asked
 /// live from `resolver` and not stored.
-pub fn run(
+pub(super) fn run(
     store: &mut dyn Store,
     request: &ExplainRequest,
     now: i64,

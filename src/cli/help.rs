@@ -176,7 +176,7 @@ fn rows(out: &mut String, rows: &[Row]) {
 }
 
 /// The help page.
-pub fn text() -> String {
+pub(super) fn text() -> String {
     let mut out = String::from("Usage: grey_listing command [options]\n\nAvailable commands:\n");
     rows(&mut out, COMMANDS);
     out.push_str("\nAvailable options:\n");

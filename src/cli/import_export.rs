@@ -12,7 +12,7 @@ use crate::store::{Store, StoreError, StoreExt};
 /// Reads a file named on the command line, `-` meaning standard input, up to
 /// [`bounds::MAX_IMPORT_BYTES`]: a bigger input (or an endless one, `/dev/zero`) is refused
 /// after reading one byte past the limit, never held in memory whole.
-pub fn read_source(source: &str) -> Result<String, String> {
+pub(super) fn read_source(source: &str) -> Result<String, String> {
     let mut bytes = Vec::new();
     let limit = bounds::MAX_IMPORT_BYTES;
     let result = if source == "-" {
@@ -36,13 +36,13 @@ pub fn read_source(source: &str) -> Result<String, String> {
 }
 
 /// Reads and validates Plesk's `--info-server` output.
-pub fn load_plesk(source: &str) -> Result<PleskConfig, String> {
+pub(super) fn load_plesk(source: &str) -> Result<PleskConfig, String> {
     let text = read_source(source)?;
     export_format::parse_plesk(&text).map_err(|err| describe(source, err))
 }
 
 /// Reads and validates an `--export` file.
-pub fn load_export(source: &str) -> Result<ConfigDump, String> {
+pub(super) fn load_export(source: &str) -> Result<ConfigDump, String> {
     let text = read_source(source)?;
     export_format::parse_export(&text).map_err(|err| describe(source, err))
 }
@@ -57,7 +57,7 @@ fn describe(source: &str, err: ImportError) -> String {
 }
 
 /// Applies a Plesk configuration in one transaction; prints each change, then SUCCESS.
-pub fn import_plesk(
+pub(super) fn import_plesk(
     store: &mut dyn Store,
     config: &PleskConfig,
     json: bool,
@@ -85,13 +85,17 @@ pub fn import_plesk(
 }
 
 /// The whole configuration as JSON (what `--import` reads back).
-pub fn export(store: &mut dyn Store) -> Result<String, StoreError> {
+pub(super) fn export(store: &mut dyn Store) -> Result<String, StoreError> {
     let dump = store.read_with(export_format::export)?;
     Ok(super::to_json(&json!(dump)))
 }
 
 /// Replaces the whole configuration in one transaction.
-pub fn import(store: &mut dyn Store, dump: &ConfigDump, json: bool) -> Result<String, StoreError> {
+pub(super) fn import(
+    store: &mut dyn Store,
+    dump: &ConfigDump,
+    json: bool,
+) -> Result<String, StoreError> {
     store.write(&mut |tx| export_format::import(tx, dump))?;
     let message = "Import of configuration complete.";
     if json {

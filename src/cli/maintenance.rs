@@ -14,7 +14,7 @@ const STATS_WINDOW: i64 = 86_400;
 
 /// Removes expired triplets and decision-log rows past the retention, in one write
 /// transaction, and says how many of each went.
-pub fn purge(store: &mut dyn Store, now: i64, json: bool) -> Result<String, StoreError> {
+pub(super) fn purge(store: &mut dyn Store, now: i64, json: bool) -> Result<String, StoreError> {
     let (triplets, log_rows) = store.write_with(|tx| {
         let settings = tx.settings()?;
         // Retention 0 means no decision log: any rows left from before go.
@@ -39,7 +39,7 @@ pub fn purge(store: &mut dyn Store, now: i64, json: bool) -> Result<String, Stor
 }
 
 /// Counts triplets by state and the last 24 hours' decisions by verdict.
-pub fn stats(store: &mut dyn Store, now: i64, json: bool) -> Result<String, StoreError> {
+pub(super) fn stats(store: &mut dyn Store, now: i64, json: bool) -> Result<String, StoreError> {
     let mut verdicts: BTreeMap<String, u64> = ["pass", "defer", "reject"]
         .iter()
         .map(|v| (v.to_string(), 0))

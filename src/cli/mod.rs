@@ -31,7 +31,8 @@ use crate::config::{self, ListEdit, ListKind, Settings};
 use crate::dns::SystemResolver;
 use crate::store::{self, DbLocation, Store, StoreError, StoreExt};
 
-pub use args::{Args, Spelling, Translated, command, translate};
+use args::translate;
+pub use args::{Args, command};
 pub use error::{CliError, ExitCode};
 
 use command::{Command, CommandKind};

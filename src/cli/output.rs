@@ -6,7 +6,7 @@ use crate::config::{self, MailboxLists, ServerLists, Settings};
 use crate::escape::escape_terminal;
 
 /// A `label value` row: the label padded to 22 columns, so values start at column 24.
-pub fn row(label: &str, value: &str) -> String {
+pub(super) fn row(label: &str, value: &str) -> String {
     format!("{label:<22} {value}\n")
 }
 
@@ -29,7 +29,7 @@ fn list_block(out: &mut String, header: &str, entries: &[String]) {
 
 /// `--info-server` (and, with `extended`, the `Extension settings:` block and the DNS list
 /// zones before SUCCESS).
-pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> String {
+pub(super) fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> String {
     let mut out = String::from("Grey listing configuration.\n\n");
     // Plesk's order, which differs from the table's.
     for key in [
@@ -73,7 +73,7 @@ pub fn info_server(settings: &Settings, lists: &ServerLists, extended: bool) -> 
 }
 
 /// `--info-domain`.
-pub fn info_domain(domain: &str, enabled_flag: bool) -> String {
+pub(super) fn info_domain(domain: &str, enabled_flag: bool) -> String {
     let mut out = String::new();
     let _ = write!(out, "Grey listing configuration for {domain}\n\n");
     out.push_str(&row("Grey listing checking", enabled(enabled_flag)));
@@ -85,7 +85,7 @@ pub fn info_domain(domain: &str, enabled_flag: bool) -> String {
 }
 
 /// `--info-mailname`.
-pub fn info_mailname(mail: &str, lists: &MailboxLists) -> String {
+pub(super) fn info_mailname(mail: &str, lists: &MailboxLists) -> String {
     let mut out = String::new();
     let _ = write!(out, "Grey listing configuration for {mail}\n\n");
     list_block(&mut out, "User's black list:", &lists.black);

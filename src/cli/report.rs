@@ -12,18 +12,18 @@ use crate::store::{self, LogEntry, Store, StoreError, StoreExt};
 
 mod summary;
 
-pub use summary::{OrganisationSummary, Summariser, summarise};
+pub(super) use summary::{OrganisationSummary, Summariser, summarise};
 
 /// Default look-back of `--report`: 7 days.
-pub const DEFAULT_REPORT_SINCE: i64 = 7 * 86_400;
+pub(super) const DEFAULT_REPORT_SINCE: i64 = 7 * 86_400;
 /// Default number of rows of `--report`.
-pub const DEFAULT_TOP: u64 = 10;
+pub(super) const DEFAULT_TOP: u64 = 10;
 /// Default deferrals from which `--report` suggests a white pattern.
-pub const DEFAULT_THRESHOLD: u64 = 5;
+pub(super) const DEFAULT_THRESHOLD: u64 = 5;
 
 /// The validated options of `--report`.
 #[derive(Debug, Clone)]
-pub struct ReportOptions {
+pub(super) struct ReportOptions {
     /// Seconds to look back.
     pub since: i64,
     /// Rows to show.
@@ -35,7 +35,7 @@ pub struct ReportOptions {
 }
 
 /// Reads the decision log since `now - since` and the lists, in one snapshot.
-pub fn load(
+pub(super) fn load(
     store: &mut dyn Store,
     since: i64,
 ) -> Result<(Vec<LogEntry>, ServerLists, Settings), StoreError> {
@@ -99,7 +99,7 @@ struct Row {
 }
 
 /// Runs the report.
-pub fn run(
+pub(super) fn run(
     store: &mut dyn Store,
     options: &ReportOptions,
     now: i64,
@@ -213,7 +213,7 @@ fn selective_text(passes: report_data::SelectivePasses) -> String {
 }
 
 /// A unix time as `2026-11-23 09:00:00 UTC`.
-pub fn format_time(seconds: i64) -> String {
+pub(super) fn format_time(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0).map_or_else(
         || seconds.to_string(),
         |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -221,7 +221,7 @@ pub fn format_time(seconds: i64) -> String {
 }
 
 /// A delay in seconds as `45s`, `7m 30s`, `2h 05m`, `3d 04h`.
-pub fn format_delay(seconds: i64) -> String {
+pub(super) fn format_delay(seconds: i64) -> String {
     let s = seconds.max(0);
     match s {
         0..60 => format!("{s}s"),

@@ -7,11 +7,11 @@ use crate::decision::Reason;
 use crate::store::LogEntry;
 
 /// Upper edges of the waiting-time buckets, in minutes; a last bucket holds everything longer.
-pub const DELAY_EDGES_MINUTES: [i64; 8] = [1, 5, 15, 30, 60, 120, 240, 480];
+pub(super) const DELAY_EDGES_MINUTES: [i64; 8] = [1, 5, 15, 30, 60, 120, 240, 480];
 
 /// Decisions in one UTC hour.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Hour {
+pub(super) struct Hour {
     /// Start of the hour, unix seconds.
     pub hour: i64,
     /// Passed recipients.
@@ -25,7 +25,7 @@ pub struct Hour {
 /// One bucket of the waiting-time histogram: waits longer than the previous edge and at most
 /// `le_minutes` (`None`: longer than the last edge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DelayBucket {
+pub(super) struct DelayBucket {
     /// Upper edge in minutes, inclusive; `None` for the open last bucket.
     pub le_minutes: Option<i64>,
     /// First passes that had waited that long.
@@ -34,7 +34,7 @@ pub struct DelayBucket {
 
 /// Counts decisions per UTC hour, one row at a time (the report streams the decision log).
 #[derive(Debug, Clone)]
-pub struct HourlyCounter {
+pub(super) struct HourlyCounter {
     from: i64,
     until: i64,
     first: i64,
@@ -43,7 +43,7 @@ pub struct HourlyCounter {
 
 impl HourlyCounter {
     /// One entry per UTC hour from the hour holding `from` to the hour holding `until`.
-    pub fn new(from: i64, until: i64) -> HourlyCounter {
+    pub(super) fn new(from: i64, until: i64) -> HourlyCounter {
         let first = from.div_euclid(3_600);
         let last = until.max(from).div_euclid(3_600);
         let hours = (first..=last)
@@ -62,7 +62,7 @@ impl HourlyCounter {
 
     /// Counts `entry` in its hour; rows outside the period, or with another verdict, are not
     /// counted.
-    pub fn add(&mut self, entry: &LogEntry) {
+    pub(super) fn add(&mut self, entry: &LogEntry) {
         if entry.time < self.from || entry.time > self.until {
             return;
         }
@@ -81,7 +81,7 @@ impl HourlyCounter {
     }
 
     /// The hours counted.
-    pub fn finish(self) -> Vec<Hour> {
+    pub(super) fn finish(self) -> Vec<Hour> {
         self.hours
     }
 }
@@ -90,7 +90,7 @@ impl HourlyCounter {
 /// of [`DELAY_EDGES_MINUTES`], one row at a time: the decision log records that wait on each
 /// triplet's first pass.
 #[derive(Debug, Clone)]
-pub struct DelayCounter {
+pub(super) struct DelayCounter {
     buckets: Vec<DelayBucket>,
 }
 
@@ -111,7 +111,7 @@ impl Default for DelayCounter {
 
 impl DelayCounter {
     /// Counts `entry` when it is a pass with a recorded wait.
-    pub fn add(&mut self, entry: &LogEntry) {
+    pub(super) fn add(&mut self, entry: &LogEntry) {
         let (Some(delay), "pass") = (entry.delay, entry.verdict.as_str()) else {
             return;
         };
@@ -125,14 +125,14 @@ impl DelayCounter {
     }
 
     /// The buckets counted.
-    pub fn finish(self) -> Vec<DelayBucket> {
+    pub(super) fn finish(self) -> Vec<DelayBucket> {
         self.buckets
     }
 }
 
 /// Passes that selective greylisting let through at once, from the decision log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct SelectivePasses {
+pub(super) struct SelectivePasses {
     /// Passes because a DNSWL zone listed the client (reason `dnswl`).
     pub dnswl: u64,
     /// Passes of clients that were not suspicious (reason `trusted client`).
@@ -141,7 +141,7 @@ pub struct SelectivePasses {
 
 impl SelectivePasses {
     /// Counts `entry` when it is a DNSWL or trusted-client pass.
-    pub fn add(&mut self, entry: &LogEntry) {
+    pub(super) fn add(&mut self, entry: &LogEntry) {
         if entry.verdict != "pass" {
             return;
         }
@@ -154,7 +154,7 @@ impl SelectivePasses {
 }
 
 /// The label of a bucket: `≤ 1 min`, `5–15 min`, `> 8 h`.
-pub fn bucket_label(index: usize) -> String {
+pub(super) fn bucket_label(index: usize) -> String {
     let minutes = |m: i64| {
         if m >= 60 && m % 60 == 0 {
             format!("{} h", m / 60)

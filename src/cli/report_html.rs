@@ -34,7 +34,7 @@ const OUTCOMES: [Series; 3] = [
 ];
 
 /// Everything the page shows.
-pub struct Page<'a> {
+pub(super) struct Page<'a> {
     /// Start and end of the period, unix seconds.
     pub from: i64,
     /// End of the period.
@@ -65,7 +65,7 @@ th{background:#eee}td.name{text-align:left}\
 details{margin-bottom:2em}";
 
 /// The whole page.
-pub fn render(page: &Page<'_>) -> String {
+pub(super) fn render(page: &Page<'_>) -> String {
     let mut out = String::from(
         "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\
          <meta charset=\"utf-8\"/><title>grey_listing report</title>",
@@ -232,7 +232,7 @@ fn settings_section(out: &mut String, settings: &Settings) {
 /// Writes the page to `target` (`-`: returned for standard output). An existing file is
 /// replaced by renaming a finished temporary file over it: a reader never sees half a page, and
 /// a symbolic link at `target` is replaced, never followed.
-pub fn write(target: &str, page: &str) -> Result<String, StoreError> {
+pub(super) fn write(target: &str, page: &str) -> Result<String, StoreError> {
     if target == "-" {
         return Ok(page.to_string());
     }

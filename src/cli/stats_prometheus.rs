@@ -9,17 +9,17 @@
 use crate::store::{DecisionCount, Store, StoreError, StoreExt};
 
 /// The family name written.
-pub const FAMILY: &str = "greylisting_store_decisions_total";
+pub(super) const FAMILY: &str = "greylisting_store_decisions_total";
 
 /// Reads the counters and writes them out.
-pub fn text(store: &mut dyn Store) -> Result<String, StoreError> {
+pub(super) fn text(store: &mut dyn Store) -> Result<String, StoreError> {
     let counters = store.read_with(|tx| tx.decision_counters())?;
     Ok(render(&counters))
 }
 
 /// The counters in Prometheus' text exposition format (version 0.0.4, which the textfile
 /// collector reads).
-pub fn render(counters: &[DecisionCount]) -> String {
+pub(super) fn render(counters: &[DecisionCount]) -> String {
     let mut out = format!(
         "# HELP {FAMILY} Greylisting decisions recorded in the database, by component, action and reason.\n\
          # TYPE {FAMILY} counter\n"

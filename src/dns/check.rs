@@ -15,9 +15,9 @@ use super::resolver::{ARecords, Resolver};
 use crate::escape;
 
 /// The test address every DNS list lists (`2.0.0.127.<zone>`).
-pub const LISTED_TEST_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub(crate) const LISTED_TEST_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// The test address no working DNS list lists (`1.0.0.127.<zone>`).
-pub const UNLISTED_TEST_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+pub(crate) const UNLISTED_TEST_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
 /// What the check found for one zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

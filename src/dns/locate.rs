@@ -15,11 +15,11 @@ use crate::conf_file::{self, ConfError, ConfFile};
 use crate::escape;
 
 /// The environment variable naming the resolver.
-pub const RESOLVER_ENV: &str = "GREY_LISTING_RESOLVER";
+pub(crate) const RESOLVER_ENV: &str = "GREY_LISTING_RESOLVER";
 /// The system resolver configuration.
-pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+pub(crate) const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// The port of a resolver given without one.
-pub const DEFAULT_PORT: u16 = 53;
+pub(crate) const DEFAULT_PORT: u16 = 53;
 /// `/etc/resolv.conf` larger than this is not read (real ones are a few hundred bytes).
 const MAX_RESOLV_CONF_BYTES: u64 = 64 * 1024;
 
@@ -92,7 +92,7 @@ pub enum LocateError {
 
 /// Parses a resolver value: an IP address (port 53) or an IP address and a port other than 0
 /// (`[…]` around an IPv6 address with a port).
-pub fn parse_resolver(value: &str, origin: Origin) -> Result<SocketAddr, LocateError> {
+pub(crate) fn parse_resolver(value: &str, origin: Origin) -> Result<SocketAddr, LocateError> {
     let value = value.trim();
     if let Ok(ip) = value.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, DEFAULT_PORT));

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use super::query::{canonical, zone_key};
 
 /// How long a no-answer is remembered.
-pub const NO_ANSWER_TTL: Duration = Duration::from_secs(60);
+pub(crate) const NO_ANSWER_TTL: Duration = Duration::from_secs(60);
 /// At most this many (address, zone) pairs are remembered; beyond that, once the expired ones
 /// are dropped, a new no-answer is not remembered (the zone is simply asked again next time).
-pub const NO_ANSWER_CAPACITY: usize = 16_384;
+pub(crate) const NO_ANSWER_CAPACITY: usize = 16_384;
 
 /// (address, zone) pairs that gave no answer recently. Addresses compare as DNS lists see them
 /// (IPv4-mapped IPv6 as IPv4), zones ignoring case and a trailing dot.

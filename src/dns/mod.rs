@@ -12,13 +12,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-pub mod check;
-pub mod locate;
-pub mod memory;
-pub mod query;
-pub mod resolver;
+pub(crate) mod check;
+pub(crate) mod locate;
+pub(crate) mod memory;
+pub(crate) mod query;
+pub(crate) mod resolver;
 mod system;
-pub mod worker;
+pub(crate) mod worker;
 
 pub use check::{ZoneCheck, ZoneHealth, check_zones};
 pub use locate::{LocateError, Located, locate, locate_system};

@@ -9,7 +9,7 @@ use super::ZoneResult;
 
 /// The address as DNS lists compare it: an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, what a
 /// dual-stack socket reports for an IPv4 client) is the IPv4 address it carries.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
@@ -19,7 +19,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 /// The labels a DNS list zone puts in front of its own name for `ip`, without the zone: the four
 /// decimal octets reversed for IPv4 (and IPv4-mapped IPv6), the 32 hex nibbles reversed for IPv6
 /// (lower-case, as RFC 5782 writes them).
-pub fn reversed(ip: IpAddr) -> String {
+pub(crate) fn reversed(ip: IpAddr) -> String {
     match canonical(ip) {
         IpAddr::V4(v4) => {
             let [a, b, c, d] = v4.octets();
@@ -41,18 +41,18 @@ pub fn reversed(ip: IpAddr) -> String {
 
 /// The absolute name asked for `ip` on `zone`: `<reversed>.<zone>.` (a trailing dot on the zone
 /// is not doubled). Absolute, so no search domain is ever appended.
-pub fn query_name(ip: IpAddr, zone: &str) -> String {
+pub(crate) fn query_name(ip: IpAddr, zone: &str) -> String {
     format!("{}.{}.", reversed(ip), zone.trim_end_matches('.'))
 }
 
 /// The zone as answers name it: lower-case, without a trailing dot.
-pub fn zone_key(zone: &str) -> String {
+pub(crate) fn zone_key(zone: &str) -> String {
     zone.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// The zones to ask, each once in first-given order: `Example.ORG` and `example.org.` are the
 /// same zone, asked once.
-pub fn unique_zones(zones: &[String]) -> Vec<String> {
+pub(crate) fn unique_zones(zones: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(zones.len());
     for zone in zones {
         let key = zone_key(zone);
@@ -67,14 +67,14 @@ pub fn unique_zones(zones: &[String]) -> Vec<String> {
 /// So dnswl.org's `127.0.x.0` ("trust none") and `127.0.0.255` ("query refused") and
 /// Spamhaus's `127.255.255.*` (error codes for a blocked or public resolver) are not listings,
 /// and neither is any address outside 127/8 (a wildcard or a hijacking resolver).
-pub fn is_listing(answer: Ipv4Addr) -> bool {
+pub(crate) fn is_listing(answer: Ipv4Addr) -> bool {
     let [a, b, c, d] = answer.octets();
     a == 127 && (1..=254).contains(&d) && !(b == 255 && c == 255)
 }
 
 /// What the A records of an answered query say: the first record that is a listing, else not
 /// listed (an empty list is NODATA or NXDOMAIN: not listed either).
-pub fn classify(answers: impl IntoIterator<Item = Ipv4Addr>) -> ZoneResult {
+pub(crate) fn classify(answers: impl IntoIterator<Item = Ipv4Addr>) -> ZoneResult {
     answers
         .into_iter()
         .find(|answer| is_listing(*answer))

@@ -24,7 +24,7 @@ use super::{DnsFacts, Lookups, Question, ResolverError, ZoneAnswer, ZoneResult};
 /// with every zone [`ZoneResult::NoAnswer`] (and the forward lookup [`Forward::NoAnswer`]): the
 /// mail is then decided without DNS lists, as on a DNS outage, instead of queueing without
 /// bound behind a resolver that no longer keeps up.
-pub const MAX_OUTSTANDING: usize = 4096;
+pub(crate) const MAX_OUTSTANDING: usize = 4096;
 
 /// One job: what [`DnsWorker::submit`] was given.
 struct Job {

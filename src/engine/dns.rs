@@ -198,10 +198,14 @@ pub fn plan_dns(
 }
 
 /// What DNS (and the store's cache of its answers) told about a message's client.
-pub type Asked = DnsFacts;
+pub(super) type Asked = DnsFacts;
 
 /// The answers the store's cache holds for `plan` (unexpired ones only).
-pub fn cached_facts(tx: &mut dyn Tx, plan: &DnsPlan, now: i64) -> Result<DnsFacts, StoreError> {
+pub(super) fn cached_facts(
+    tx: &mut dyn Tx,
+    plan: &DnsPlan,
+    now: i64,
+) -> Result<DnsFacts, StoreError> {
     let zones = tx.dns_cache_get(plan.ip, &plan.zones, now)?;
     let forward = match &plan.confirm {
         Some(name) => tx.forward_cache_get(plan.ip, name, now)?,
@@ -211,7 +215,7 @@ pub fn cached_facts(tx: &mut dyn Tx, plan: &DnsPlan, now: i64) -> Result<DnsFact
 }
 
 /// Stores the real answers of `asked` (never a missing answer) in the cache.
-pub fn cache_answers(
+pub(super) fn cache_answers(
     tx: &mut dyn Tx,
     plan_ip: IpAddr,
     confirm: Option<&str>,

@@ -8,7 +8,7 @@ use crate::client;
 
 /// What the filter knows about the SMTP client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientFacts {
+pub(crate) struct ClientFacts {
     /// Client address; `None` means a local injection.
     pub ip: Option<IpAddr>,
     /// Verified host name, if any (`unknown` and empty values are `None`).
@@ -24,7 +24,7 @@ pub struct ClientFacts {
 
 /// Where the client facts were found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum FactSource {
+pub(crate) enum FactSource {
     /// `TCPREMOTEIP`/`TCPREMOTEHOST` in the environment.
     Environment,
     /// The topmost `Received:` header with a `from` clause.
@@ -39,7 +39,7 @@ pub enum FactSource {
 
 /// Facts parsed from one `Received:` header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReceivedFacts {
+pub(crate) struct ReceivedFacts {
     /// The client address in the header.
     pub ip: Option<IpAddr>,
     /// The verified host name in the header (`unknown` = none).
@@ -53,7 +53,7 @@ pub struct ReceivedFacts {
 
 /// True when the environment says the client is trusted (DESIGN.md §5): `RELAYCLIENT` set, even
 /// empty (tcprules write `RELAYCLIENT=""`), or `SMTPAUTHUSER`/`AUTHUSER` non-empty.
-pub fn env_authenticated(env: &dyn Fn(&str) -> Option<String>) -> bool {
+pub(crate) fn env_authenticated(env: &dyn Fn(&str) -> Option<String>) -> bool {
     env("RELAYCLIENT").is_some()
         || env("SMTPAUTHUSER").is_some_and(|v| !v.is_empty())
         || env("AUTHUSER").is_some_and(|v| !v.is_empty())
@@ -61,7 +61,7 @@ pub fn env_authenticated(env: &dyn Fn(&str) -> Option<String>) -> bool {
 
 /// The client facts from the environment alone (qmail-queue mode), or `None` when
 /// `TCPREMOTEIP` is missing or not an address.
-pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<ClientFacts> {
+pub(crate) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<ClientFacts> {
     let ip = client::address(env("TCPREMOTEIP")?.trim())?;
     Some(ClientFacts {
         ip: Some(ip),
@@ -75,7 +75,10 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<ClientFacts> {
 
 /// Handler mode: the environment first, else the topmost `Received:` header of `head` (the
 /// message's header block), else no client address (a local injection).
-pub fn from_env_or_headers(env: &dyn Fn(&str) -> Option<String>, head: &[u8]) -> ClientFacts {
+pub(crate) fn from_env_or_headers(
+    env: &dyn Fn(&str) -> Option<String>,
+    head: &[u8],
+) -> ClientFacts {
     if let Some(facts) = from_env(env) {
         return facts;
     }
@@ -106,7 +109,7 @@ pub fn from_env_or_headers(env: &dyn Fn(&str) -> Option<String>, head: &[u8]) ->
 }
 
 /// The header block of a message: everything before the first empty line (LF or CRLF).
-pub fn header_block(message: &[u8]) -> &[u8] {
+pub(crate) fn header_block(message: &[u8]) -> &[u8] {
     let mut start = 0;
     while start < message.len() {
         let end = message[start..]
@@ -124,7 +127,7 @@ pub fn header_block(message: &[u8]) -> &[u8] {
 
 /// What the topmost `Received:` header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Received {
+pub(crate) enum Received {
     /// Our MTA's header, read.
     Client(ReceivedFacts),
     /// A header our MTA writes for mail it did not get over SMTP (qmail's
@@ -139,7 +142,7 @@ pub enum Received {
 /// `(qmail 123 invoked from network)` line, which qmail writes above qmail-smtpd's header, is
 /// skipped; every other header stops the search, so a header the MTA wrote but that cannot be read
 /// never lets a lower one (written by the client) speak instead. `None` when there is none.
-pub fn topmost_received(head: &[u8]) -> Option<Received> {
+pub(crate) fn topmost_received(head: &[u8]) -> Option<Received> {
     let text = String::from_utf8_lossy(head);
     let value = header_values(&text, "received")
         .into_iter()
@@ -192,7 +195,7 @@ fn header_values(text: &str, name: &str) -> Vec<String> {
 /// of the first line (the HELO comes before it), and the protocol is read only from the
 /// continuation line that starts with `by` (both MTAs start the `by` clause on a line of its own,
 /// and the HELO cannot hold a line break).
-pub fn parse_received(value: &str) -> Received {
+pub(crate) fn parse_received(value: &str) -> Received {
     let mut lines = value.lines();
     let first = lines.next().unwrap_or("").trim();
     let Some(rest) = strip_prefix_ignore_case(first, "from ") else {

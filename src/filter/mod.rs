@@ -4,7 +4,7 @@
 //! Everything here fails open: a database that cannot be opened, read or written, or even a bug
 //! that panics, passes the mail and logs why. Greylisting must never lose or block mail itself.
 
-pub mod facts;
+pub(crate) mod facts;
 pub mod handler_mode;
 pub mod qmail_queue;
 pub mod usage;

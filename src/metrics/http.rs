@@ -18,16 +18,16 @@ use std::time::{Duration, Instant};
 use super::Metrics;
 
 /// Most bytes of a request head (request line and headers) read.
-pub const MAX_HEAD: usize = 8 * 1024;
+pub(crate) const MAX_HEAD: usize = 8 * 1024;
 /// Time a client has to send its request head.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at the same time.
-pub const MAX_CLIENTS: usize = 16;
+pub(crate) const MAX_CLIENTS: usize = 16;
 /// The content type of OpenMetrics 1.0 text.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Binds `listen` (`HOST:PORT`; a name is resolved once, the first address that binds is used).
-pub fn bind(listen: &str) -> io::Result<TcpListener> {
+pub(crate) fn bind(listen: &str) -> io::Result<TcpListener> {
     let addresses: Vec<SocketAddr> = listen.to_socket_addrs()?.collect();
     let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
     for address in addresses {
@@ -40,7 +40,7 @@ pub fn bind(listen: &str) -> io::Result<TcpListener> {
 }
 
 /// Serves `metrics` on `listener` from a new thread, for as long as the process runs.
-pub fn spawn(listener: TcpListener, metrics: Arc<Metrics>) -> io::Result<JoinHandle<()>> {
+pub(crate) fn spawn(listener: TcpListener, metrics: Arc<Metrics>) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("metrics".to_string())
         .spawn(move || accept_loop(&listener, &metrics))
@@ -77,7 +77,7 @@ fn accept_loop(listener: &TcpListener, metrics: &Arc<Metrics>) {
 
 /// What a request head asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// `GET /metrics`.
     Metrics,
     /// Another path.
@@ -89,7 +89,7 @@ pub enum Route {
 }
 
 /// Routes a request head by its first line.
-pub fn route(head: &[u8]) -> Route {
+pub(crate) fn route(head: &[u8]) -> Route {
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let Ok(line) = std::str::from_utf8(line) else {
         return Route::BadRequest;

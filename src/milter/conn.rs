@@ -17,7 +17,7 @@ use crate::policyd::dns_waits::WaitsForDns;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// A recipient waiting for the turn's transaction.
-pub struct PendingRcpt {
+pub(super) struct PendingRcpt {
     /// The connection it came from.
     pub token: usize,
     /// The facts to decide.
@@ -33,7 +33,7 @@ impl WaitsForDns for PendingRcpt {
 }
 
 /// One MTA connection.
-pub struct Conn {
+pub(super) struct Conn {
     pub stream: Stream,
     pub peer: String,
     reader: PacketReader,
@@ -60,7 +60,7 @@ pub struct Conn {
 
 impl Conn {
     /// A new connection.
-    pub fn new(stream: Stream, peer: String) -> Conn {
+    pub(super) fn new(stream: Stream, peer: String) -> Conn {
         Conn {
             stream,
             peer,
@@ -79,13 +79,13 @@ impl Conn {
     }
 
     /// A readiness event: there may be new bytes (and, with `closing`, an end of stream).
-    pub fn readable(&mut self, closing: bool) {
+    pub(super) fn readable(&mut self, closing: bool) {
         self.drained = false;
         self.closing |= closing;
     }
 
     /// True while a packet has partly arrived or a message is open: shutdown waits for these.
-    pub fn busy(&self) -> bool {
+    pub(super) fn busy(&self) -> bool {
         self.awaiting || self.reader.in_progress() || self.session.in_message()
     }
 
@@ -94,7 +94,7 @@ impl Conn {
     ///
     /// At most one chunk is buffered beyond the packets handled: while a decision is pending
     /// nothing is read, so a peer that pipelines cannot grow the buffer.
-    pub fn pump(
+    pub(super) fn pump(
         &mut self,
         token: usize,
         pending: &mut Vec<PendingRcpt>,
@@ -177,12 +177,12 @@ impl Conn {
     }
 
     /// True when the connection must be closed now.
-    pub fn is_finished(&self) -> bool {
+    pub(super) fn is_finished(&self) -> bool {
         self.dead || (self.eof || self.quit) && !self.awaiting && self.out.is_empty()
     }
 
     /// Writes queued replies until done or the socket is full.
-    pub fn flush_out(&mut self) {
+    pub(super) fn flush_out(&mut self) {
         let mut written = 0;
         while written < self.out.len() {
             match self.stream.write(&self.out[written..]) {

@@ -12,10 +12,10 @@ mod accept;
 mod conn;
 mod limits;
 pub mod listen;
-pub mod networks;
+pub(crate) mod networks;
 pub mod options;
-pub mod protocol;
-pub mod session;
+pub(crate) mod protocol;
+pub(crate) mod session;
 
 use std::collections::HashMap;
 use std::io;

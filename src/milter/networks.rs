@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use thiserror::Error;
 
 /// The default: the loopback networks.
-pub const DEFAULT_TRUSTED: &str = "127.0.0.0/8,::1/128";
+pub(crate) const DEFAULT_TRUSTED: &str = "127.0.0.0/8,::1/128";
 
 /// A bad block on the command line.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -74,7 +74,7 @@ impl fmt::Display for Network {
 }
 
 /// Parses a comma-separated list; an empty list (`""`) trusts nobody.
-pub fn parse_list(text: &str) -> Result<Vec<Network>, BadNetwork> {
+pub(crate) fn parse_list(text: &str) -> Result<Vec<Network>, BadNetwork> {
     text.split(',')
         .filter(|part| !part.trim().is_empty())
         .map(Network::parse)

@@ -12,109 +12,113 @@ use std::net::IpAddr;
 use thiserror::Error;
 
 /// The protocol version we speak (and the highest we accept to negotiate).
-pub const VERSION: u32 = 6;
+pub(crate) const VERSION: u32 = 6;
 /// The oldest version whose negotiation we understand (libmilter's minimum as well).
-pub const MIN_VERSION: u32 = 2;
+pub(crate) const MIN_VERSION: u32 = 2;
 /// Largest packet accepted, its command byte included. The MTA sends body chunks of at most
 /// 64 KiB and we ask for no body at all, so a larger packet is a broken or hostile peer.
-pub const MAX_PACKET: usize = 64 * 1024;
+pub(crate) const MAX_PACKET: usize = 64 * 1024;
 
 /// Command codes, MTA to milter (`SMFIC_*`).
-pub mod cmd {
+pub(crate) mod cmd {
     /// Option negotiation.
-    pub const OPTNEG: u8 = b'O';
+    pub(crate) const OPTNEG: u8 = b'O';
     /// Macro definitions for the next command.
-    pub const MACRO: u8 = b'D';
+    pub(crate) const MACRO: u8 = b'D';
     /// Client connection.
-    pub const CONNECT: u8 = b'C';
+    pub(crate) const CONNECT: u8 = b'C';
     /// HELO/EHLO.
-    pub const HELO: u8 = b'H';
+    pub(crate) const HELO: u8 = b'H';
     /// MAIL FROM.
-    pub const MAIL: u8 = b'M';
+    pub(crate) const MAIL: u8 = b'M';
     /// RCPT TO.
-    pub const RCPT: u8 = b'R';
+    pub(crate) const RCPT: u8 = b'R';
     /// DATA.
-    pub const DATA: u8 = b'T';
+    pub(crate) const DATA: u8 = b'T';
     /// One header.
-    pub const HEADER: u8 = b'L';
+    pub(crate) const HEADER: u8 = b'L';
     /// End of headers.
-    pub const EOH: u8 = b'N';
+    pub(crate) const EOH: u8 = b'N';
     /// A body chunk.
-    pub const BODY: u8 = b'B';
+    pub(crate) const BODY: u8 = b'B';
     /// End of message.
-    pub const BODYEOB: u8 = b'E';
+    pub(crate) const BODYEOB: u8 = b'E';
     /// The message was aborted.
-    pub const ABORT: u8 = b'A';
+    pub(crate) const ABORT: u8 = b'A';
     /// Close the connection.
-    pub const QUIT: u8 = b'Q';
+    pub(crate) const QUIT: u8 = b'Q';
     /// End of this SMTP session; another one follows on the same connection.
-    pub const QUIT_NC: u8 = b'K';
+    pub(crate) const QUIT_NC: u8 = b'K';
     /// An SMTP command the MTA does not know.
-    pub const UNKNOWN: u8 = b'U';
+    pub(crate) const UNKNOWN: u8 = b'U';
 }
 
-/// Reply codes, milter to MTA (`SMFIR_*`).
-pub mod reply {
+/// Reply codes, milter to MTA (`SMFIR_*`). The protocol's whole set for these steps is named,
+/// used or not, so a reader sees what the milter chose not to send.
+#[allow(dead_code)]
+pub(crate) mod reply {
     /// Go on with the next step.
-    pub const CONTINUE: u8 = b'c';
+    pub(crate) const CONTINUE: u8 = b'c';
     /// Accept the message (or connection) without further steps.
-    pub const ACCEPT: u8 = b'a';
+    pub(crate) const ACCEPT: u8 = b'a';
     /// An SMTP reply with code, enhanced code and text.
-    pub const REPLYCODE: u8 = b'y';
+    pub(crate) const REPLYCODE: u8 = b'y';
     /// Append a header.
-    pub const ADDHEADER: u8 = b'h';
+    pub(crate) const ADDHEADER: u8 = b'h';
     /// Temporary failure without text.
-    pub const TEMPFAIL: u8 = b't';
+    pub(crate) const TEMPFAIL: u8 = b't';
     /// Rejection without text.
-    pub const REJECT: u8 = b'r';
+    pub(crate) const REJECT: u8 = b'r';
 }
 
 /// `SMFIF_ADDHDRS`: the milter may add headers.
-pub const SMFIF_ADDHDRS: u32 = 0x01;
+pub(crate) const SMFIF_ADDHDRS: u32 = 0x01;
 /// `SMFIF_SETSYMLIST`: the milter may say which macros it wants per step.
-pub const SMFIF_SETSYMLIST: u32 = 0x100;
+pub(crate) const SMFIF_SETSYMLIST: u32 = 0x100;
 
-/// Protocol flags (`SMFIP_*`): steps the milter does not want, or does not answer.
-pub mod flag {
+/// Protocol flags (`SMFIP_*`): steps the milter does not want, or does not answer. Named whole,
+/// as the reply codes are.
+#[allow(dead_code)]
+pub(crate) mod flag {
     /// No HEADER packets.
-    pub const NOHDRS: u32 = 0x20;
+    pub(crate) const NOHDRS: u32 = 0x20;
     /// No BODY packets.
-    pub const NOBODY: u32 = 0x10;
+    pub(crate) const NOBODY: u32 = 0x10;
     /// No end-of-headers packet.
-    pub const NOEOH: u32 = 0x40;
+    pub(crate) const NOEOH: u32 = 0x40;
     /// No reply to HEADER.
-    pub const NR_HDR: u32 = 0x80;
+    pub(crate) const NR_HDR: u32 = 0x80;
     /// No UNKNOWN packets.
-    pub const NOUNKNOWN: u32 = 0x100;
+    pub(crate) const NOUNKNOWN: u32 = 0x100;
     /// No DATA packet.
-    pub const NODATA: u32 = 0x200;
+    pub(crate) const NODATA: u32 = 0x200;
     /// No reply to CONNECT.
-    pub const NR_CONN: u32 = 0x1000;
+    pub(crate) const NR_CONN: u32 = 0x1000;
     /// No reply to HELO.
-    pub const NR_HELO: u32 = 0x2000;
+    pub(crate) const NR_HELO: u32 = 0x2000;
     /// No reply to MAIL.
-    pub const NR_MAIL: u32 = 0x4000;
+    pub(crate) const NR_MAIL: u32 = 0x4000;
     /// No reply to DATA.
-    pub const NR_DATA: u32 = 0x1_0000;
+    pub(crate) const NR_DATA: u32 = 0x1_0000;
     /// No reply to UNKNOWN.
-    pub const NR_UNKN: u32 = 0x2_0000;
+    pub(crate) const NR_UNKN: u32 = 0x2_0000;
     /// No reply to end of headers.
-    pub const NR_EOH: u32 = 0x4_0000;
+    pub(crate) const NR_EOH: u32 = 0x4_0000;
     /// No reply to BODY.
-    pub const NR_BODY: u32 = 0x8_0000;
+    pub(crate) const NR_BODY: u32 = 0x8_0000;
 }
 
 /// Macro stages (`SMFIM_*`) for the negotiation reply's macro lists.
-pub mod stage {
+pub(crate) mod stage {
     /// Macros sent with CONNECT.
-    pub const CONNECT: u32 = 0;
+    pub(crate) const CONNECT: u32 = 0;
     /// Macros sent with MAIL.
-    pub const ENVFROM: u32 = 2;
+    pub(crate) const ENVFROM: u32 = 2;
 }
 
 /// Why a connection must be closed.
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum ProtocolError {
+pub(crate) enum ProtocolError {
     /// A packet announcing more than [`MAX_PACKET`] bytes.
     #[error("packet of {0} bytes is larger than {MAX_PACKET} bytes")]
     TooLarge(u32),
@@ -136,7 +140,7 @@ pub enum ProtocolError {
 
 /// The client's address from the CONNECT step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientAddress {
+pub(crate) enum ClientAddress {
     /// IPv4 or IPv6, with the client's port.
     Inet(IpAddr, u16),
     /// A unix-domain socket (the path, as the MTA gives it).
@@ -147,7 +151,7 @@ pub enum ClientAddress {
 
 /// One decoded command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// The MTA's offer: its version, the actions it allows and the protocol flags it supports.
     Negotiate {
         /// Protocol version.
@@ -195,7 +199,7 @@ pub enum Command {
 
 /// Splits the bytes of a connection into packets, within [`MAX_PACKET`].
 #[derive(Debug, Default)]
-pub struct PacketReader {
+pub(crate) struct PacketReader {
     buf: Vec<u8>,
     /// First byte not yet consumed.
     pos: usize,
@@ -203,12 +207,12 @@ pub struct PacketReader {
 
 impl PacketReader {
     /// An empty reader.
-    pub fn new() -> PacketReader {
+    pub(crate) fn new() -> PacketReader {
         PacketReader::default()
     }
 
     /// Appends received bytes.
-    pub fn feed(&mut self, bytes: &[u8]) {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -217,18 +221,13 @@ impl PacketReader {
     }
 
     /// True when part of a packet is buffered.
-    pub fn in_progress(&self) -> bool {
+    pub(crate) fn in_progress(&self) -> bool {
         self.pos < self.buf.len()
-    }
-
-    /// Bytes buffered and not yet consumed.
-    pub fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
     }
 
     /// The next complete command, `None` until more bytes arrive. The length is checked as
     /// soon as its four bytes are there, before the packet's data is waited for.
-    pub fn next_command(&mut self) -> Result<Option<Command>, ProtocolError> {
+    pub(crate) fn next_command(&mut self) -> Result<Option<Command>, ProtocolError> {
         let rest = &self.buf[self.pos..];
         let Some(header) = rest.get(..4) else {
             return Ok(None);
@@ -255,7 +254,7 @@ impl PacketReader {
 }
 
 /// Decodes one packet's command code and data.
-pub fn decode(code: u8, data: &[u8]) -> Result<Command, ProtocolError> {
+pub(crate) fn decode(code: u8, data: &[u8]) -> Result<Command, ProtocolError> {
     let malformed = |command, why| ProtocolError::Malformed { command, why };
     Ok(match code {
         cmd::OPTNEG => {
@@ -407,7 +406,7 @@ fn packet(out: &mut Vec<u8>, code: u8, data: &[&[u8]]) {
 
 /// Appends the negotiation reply: version, actions, protocol flags, then the macro lists
 /// (stage, space-separated names) when the MTA allows us to set them.
-pub fn write_negotiate(
+pub(crate) fn write_negotiate(
     out: &mut Vec<u8>,
     version: u32,
     actions: u32,
@@ -427,19 +426,19 @@ pub fn write_negotiate(
 }
 
 /// Appends a reply without data (`CONTINUE`, `ACCEPT`, ...).
-pub fn write_simple(out: &mut Vec<u8>, code: u8) {
+pub(crate) fn write_simple(out: &mut Vec<u8>, code: u8) {
     packet(out, code, &[]);
 }
 
 /// Appends an SMTP reply (`451 4.7.1 text`). NUL bytes in `text` would end it early: they are
 /// dropped (our texts are constants).
-pub fn write_reply_code(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn write_reply_code(out: &mut Vec<u8>, text: &str) {
     let clean: Vec<u8> = text.bytes().filter(|&b| b != 0).collect();
     packet(out, reply::REPLYCODE, &[&clean, b"\0"]);
 }
 
 /// Appends an add-header request.
-pub fn write_add_header(out: &mut Vec<u8>, name: &str, value: &str) {
+pub(crate) fn write_add_header(out: &mut Vec<u8>, name: &str, value: &str) {
     let name: Vec<u8> = name.bytes().filter(|&b| b != 0).collect();
     let value: Vec<u8> = value.bytes().filter(|&b| b != 0).collect();
     packet(out, reply::ADDHEADER, &[&name, b"\0", &value, b"\0"]);

@@ -16,11 +16,11 @@ use crate::logline::{self, LineFacts, Shown};
 use crate::policyd::protocol::clip;
 
 /// The SMTP reply for a deferred recipient.
-pub const REPLY_DEFER: &str = "451 4.7.1 Service unavailable - try again later";
+pub(crate) const REPLY_DEFER: &str = "451 4.7.1 Service unavailable - try again later";
 /// The SMTP reply for a rejected recipient.
-pub const REPLY_REJECT: &str = "550 5.7.1 Command rejected";
+pub(crate) const REPLY_REJECT: &str = "550 5.7.1 Command rejected";
 /// The header added to a message whose triplet passed for the first time.
-pub const HEADER_NAME: &str = "X-Greylist";
+pub(crate) const HEADER_NAME: &str = "X-Greylist";
 
 /// Steps we want and do not answer when the MTA allows it: we never change our mind before
 /// RCPT, so answering CONNECT, HELO, MAIL or DATA only costs a round trip. DATA itself is
@@ -47,7 +47,7 @@ const MACRO_LISTS: &[(u32, &str)] = &[
 
 /// What the event loop does after a command.
 #[derive(Debug)]
-pub enum Step {
+pub(crate) enum Step {
     /// Nothing more: read the next command.
     Next,
     /// Decide this recipient, then call [`Session::decided`]; read nothing meanwhile.
@@ -70,7 +70,7 @@ struct MessageState {
 
 /// The state of one connection.
 #[derive(Debug, Default)]
-pub struct Session {
+pub(crate) struct Session {
     negotiated: bool,
     /// Protocol flags agreed with the MTA.
     flags: u32,
@@ -92,27 +92,22 @@ pub struct Session {
 
 impl Session {
     /// A connection before negotiation.
-    pub fn new() -> Session {
+    pub(crate) fn new() -> Session {
         Session::default()
     }
 
     /// Inside a message (between MAIL and its end or abort): never evicted.
-    pub fn in_message(&self) -> bool {
+    pub(crate) fn in_message(&self) -> bool {
         self.message.is_some()
     }
 
     /// The body is being transferred: no idle timeout applies (the MTA's own timeouts do).
-    pub fn in_data(&self) -> bool {
+    pub(crate) fn in_data(&self) -> bool {
         self.message.as_ref().is_some_and(|m| m.in_data)
     }
 
-    /// The MTA service the client used, if the MTA said.
-    pub fn daemon_name(&self) -> Option<&str> {
-        self.daemon_name.as_deref()
-    }
-
     /// Handles one command, appending any reply to `out`.
-    pub fn handle(&mut self, command: Command, out: &mut Vec<u8>, config: &Config) -> Step {
+    pub(crate) fn handle(&mut self, command: Command, out: &mut Vec<u8>, config: &Config) -> Step {
         if !self.negotiated && !matches!(command, Command::Negotiate { .. } | Command::Quit) {
             return Step::Close("command before option negotiation".to_string());
         }
@@ -251,7 +246,7 @@ impl Session {
 
     /// Answers a RCPT with its decision (`outcome` is `Err` when the store failed: mail passes)
     /// and logs it as the policy server does.
-    pub fn decided(
+    pub(crate) fn decided(
         &mut self,
         message: &Message,
         outcome: Result<MessageOutcome, String>,

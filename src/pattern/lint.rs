@@ -30,7 +30,7 @@ impl Target {
 }
 
 /// The `Warning: ...` lines for adding `pattern` to a list of kind `target` (empty if none).
-pub fn warnings(pattern: &str, target: Target) -> Vec<String> {
+pub(crate) fn warnings(pattern: &str, target: Target) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(what) = foreign_syntax(pattern) {
         lines.push(format!(

@@ -40,7 +40,7 @@ const REOPEN_DELAY: Duration = Duration::from_secs(1);
 /// Connections used when the command line does not say: one for SQLite (writers serialise, and
 /// one connection keeps group commit whole), four for PostgreSQL (enough to overlap round trips
 /// on a small MX without holding many server backends).
-pub fn default_connections(db: &DbLocation) -> usize {
+pub(crate) fn default_connections(db: &DbLocation) -> usize {
     match db {
         DbLocation::Sqlite(_) => 1,
         _ => 4,
@@ -48,7 +48,7 @@ pub fn default_connections(db: &DbLocation) -> usize {
 }
 
 /// The outcome of one request: its decision, or why the store could not decide it.
-pub type Decided = Result<Checked, String>;
+pub(crate) type Decided = Result<Checked, String>;
 
 /// Owns the database connection(s) of the server.
 pub struct BatchDecider {

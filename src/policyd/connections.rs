@@ -21,9 +21,9 @@ use crate::logging::Logger;
 use super::Conn;
 
 /// Default time a request may take from its first byte to its blank line.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default bound on the bytes held for incomplete requests, all connections together.
-pub const DEFAULT_PARTIAL_BUDGET: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_PARTIAL_BUDGET: usize = 64 * 1024 * 1024;
 /// Incomplete-request bytes freed since the heap was last trimmed past which the next sweep
 /// hands the free heap back to the system.
 const TRIM_AFTER: usize = 8 * 1024 * 1024;

@@ -29,7 +29,7 @@ pub fn local_hostname() -> Result<String, String> {
 pub const MAX_HOSTNAME: usize = 253;
 
 /// Longest label of a host name (a DNS label's limit).
-pub const MAX_LABEL: usize = 63;
+pub(super) const MAX_LABEL: usize = 63;
 
 /// A host name for the `X-Greylist` header: 1 to 253 bytes of dot-separated labels, each 1 to 63
 /// letters, digits and `-`, not starting or ending with `-`. Anything else could break the reply

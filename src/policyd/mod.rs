@@ -11,15 +11,15 @@
 //! stamp in every one, so CLI changes apply to the next request. Idle connections cost a socket
 //! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
 
-pub mod batch;
+pub(crate) mod batch;
 mod conn;
-pub mod connections;
+pub(crate) mod connections;
 mod decide;
 pub(crate) mod dns_waits;
 mod hostname;
 mod listener;
 pub mod options;
-pub mod protocol;
+pub(crate) mod protocol;
 pub mod reload;
 mod reply;
 #[cfg(test)]

@@ -11,20 +11,20 @@ use thiserror::Error;
 use crate::engine::Message;
 
 /// Longest accepted line, without its newline (DESIGN.md §6).
-pub const MAX_LINE: usize = 8 * 1024;
+pub(crate) const MAX_LINE: usize = 8 * 1024;
 /// Largest accepted request, all its lines and newlines together (DESIGN.md §6).
-pub const MAX_REQUEST: usize = 64 * 1024;
+pub(crate) const MAX_REQUEST: usize = 64 * 1024;
 
 /// The reply for a deferred recipient.
-pub const REPLY_DEFER: &str = "DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
+pub(crate) const REPLY_DEFER: &str = "DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
 /// The reply for a rejected recipient.
-pub const REPLY_REJECT: &str = "REJECT 5.7.1 Command rejected";
+pub(crate) const REPLY_REJECT: &str = "REJECT 5.7.1 Command rejected";
 /// The reply that lets other restrictions decide.
-pub const REPLY_DUNNO: &str = "DUNNO";
+pub(crate) const REPLY_DUNNO: &str = "DUNNO";
 
 /// Why a connection must be closed.
 #[derive(Debug, Error)]
-pub enum ProtocolError {
+pub(crate) enum ProtocolError {
     /// A line longer than [`MAX_LINE`].
     #[error("line longer than {MAX_LINE} bytes")]
     LineTooLong,
@@ -44,7 +44,7 @@ pub enum ProtocolError {
 /// Stored as one text buffer plus offsets (two allocations per request rather than two per
 /// attribute, and no hashing): a request has a dozen attributes and the server reads a few.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Attributes {
+pub(crate) struct Attributes {
     text: String,
     /// Per attribute, in arrival order: where its name starts, where its value starts (the
     /// name ends just before) and where its value ends.
@@ -53,7 +53,7 @@ pub struct Attributes {
 
 impl Attributes {
     /// The value of an attribute, if present (the last one given wins).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.spans
             .iter()
             .rev()
@@ -62,7 +62,7 @@ impl Attributes {
     }
 
     /// Sets an attribute (a later line with the same name wins).
-    pub fn insert(&mut self, name: &str, value: &str) {
+    pub(crate) fn insert(&mut self, name: &str, value: &str) {
         if self.spans.is_empty() {
             // Room for a typical Postfix request at once, instead of growing step by step.
             self.text.reserve(512);
@@ -76,11 +76,12 @@ impl Attributes {
     }
 
     /// True when no attribute was given.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
 
-    /// Heap bytes held.
+    /// Heap bytes held (the tests check that a request's buffers are released).
+    #[cfg(test)]
     fn capacity(&self) -> usize {
         self.text.capacity() + self.spans.capacity() * std::mem::size_of::<(usize, usize, usize)>()
     }
@@ -88,7 +89,7 @@ impl Attributes {
 
 /// Splits the bytes of a connection into requests, within the protocol's limits.
 #[derive(Debug, Default)]
-pub struct RequestReader {
+pub(crate) struct RequestReader {
     buf: Vec<u8>,
     /// Start of the first unconsumed byte in `buf`.
     pos: usize,
@@ -102,29 +103,31 @@ pub struct RequestReader {
 
 impl RequestReader {
     /// A reader with an empty buffer.
-    pub fn new() -> RequestReader {
+    pub(crate) fn new() -> RequestReader {
         RequestReader::default()
     }
 
     /// True when part of a request has arrived but not its end.
-    pub fn in_progress(&self) -> bool {
+    pub(crate) fn in_progress(&self) -> bool {
         self.started || self.pos < self.buf.len()
     }
 
     /// Bytes held for the request in progress: its lines already consumed plus the bytes not
     /// yet split into lines (0 between requests).
-    pub fn partial_bytes(&self) -> usize {
+    pub(crate) fn partial_bytes(&self) -> usize {
         self.request_bytes + (self.buf.len() - self.pos)
     }
 
-    /// Heap bytes the reader holds (buffer and attributes of the request in progress).
-    pub fn capacity(&self) -> usize {
+    /// Heap bytes the reader holds (buffer and attributes of the request in progress); the
+    /// tests check that they are released after each request.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
         self.buf.capacity() + self.current.capacity()
     }
 
     /// Appends bytes received from a non-blocking socket; [`RequestReader::take_request`] then
     /// returns the complete requests among them.
-    pub fn feed(&mut self, bytes: &[u8]) {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -134,7 +137,7 @@ impl RequestReader {
 
     /// The next complete request already buffered, or `None` until more bytes arrive. Errors
     /// when the buffered bytes break the protocol's limits.
-    pub fn take_request(&mut self) -> Result<Option<Attributes>, ProtocolError> {
+    pub(crate) fn take_request(&mut self) -> Result<Option<Attributes>, ProtocolError> {
         self.take_buffered()
     }
 
@@ -144,7 +147,7 @@ impl RequestReader {
     /// the last newline). Call once, after the last [`RequestReader::take_request`]. A last
     /// line that is not an attribute is [`ProtocolError::Truncated`]: the client really was cut
     /// off.
-    pub fn finish(&mut self) -> Result<Option<Attributes>, ProtocolError> {
+    pub(crate) fn finish(&mut self) -> Result<Option<Attributes>, ProtocolError> {
         // Nothing can follow: the reader ends empty whatever the outcome. What stays in the
         // buffer has no newline; its size was checked when it arrived.
         let buf = std::mem::take(&mut self.buf);
@@ -237,7 +240,7 @@ fn parse_attribute(line: &[u8]) -> Result<(&str, Cow<'_, str>), ProtocolError> {
 
 /// What to do with one request before the decision.
 #[derive(Debug, Clone)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     /// A recipient to decide: the message and the decision time.
     Check {
         /// The facts about the message and this one recipient.
@@ -255,7 +258,7 @@ pub enum Parsed {
 
 /// Turns a request into a message to decide. `now` is the server clock; `policy_test_time`
 /// replaces it only when `allow_test_time` is set (DESIGN.md §4).
-pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed {
+pub(crate) fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed {
     if attrs.is_empty() {
         return Parsed::Empty;
     }
@@ -306,7 +309,7 @@ pub fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> Parsed 
 /// A client-supplied value as a log line shows it: bounded and escaped exactly as the filter
 /// and the CLI show it ([`crate::escape::shown`]), so a long sender has the same key in every
 /// log and no value can forge a field or a line.
-pub fn clip(value: &str) -> String {
+pub(crate) fn clip(value: &str) -> String {
     crate::escape::shown(value)
 }
 

@@ -14,10 +14,10 @@ use super::sqlite::{BUSY_TIMEOUT, SqliteStore};
 use super::{Store, StoreError};
 
 /// Mode of a backup: readable by group `greylisting`, writable by its owner only.
-pub const BACKUP_MODE: u32 = 0o640;
+pub(super) const BACKUP_MODE: u32 = 0o640;
 
 /// Mode of the temporary directory the copy is written in: its owner's alone.
-pub const PRIVATE_DIR_MODE: u32 = 0o700;
+pub(super) const PRIVATE_DIR_MODE: u32 = 0o700;
 
 impl SqliteStore {
     /// Copies the database into a new file in a private temporary directory beside `target`,

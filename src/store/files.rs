@@ -15,20 +15,20 @@ use std::path::{Path, PathBuf};
 use super::StoreError;
 
 /// The system group shared by root's CLI, the filter and the policy server.
-pub const GROUP: &str = "greylisting";
+pub(crate) const GROUP: &str = "greylisting";
 
 /// Mode of a database file we create: read-write for its owner and group `greylisting`.
-pub const FILE_MODE: u32 = 0o660;
+pub(crate) const FILE_MODE: u32 = 0o660;
 
 /// Mode of a database directory we create: setgid, so every file created in it later (the
 /// WAL files, a new database) inherits the directory's group.
-pub const DIR_MODE: u32 = 0o2770;
+pub(crate) const DIR_MODE: u32 = 0o2770;
 
 /// The files SQLite may create next to a database, by the suffix it appends.
-pub const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+pub(crate) const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
 /// `path` with `suffix` appended to its last component (`g.db` → `g.db-wal`).
-pub fn companion(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
     name.push(suffix);
     PathBuf::from(name)
@@ -36,7 +36,7 @@ pub fn companion(path: &Path, suffix: &str) -> PathBuf {
 
 /// Refuses `path` unless it is missing or a regular file, without following a symbolic link.
 /// Returns whether it exists.
-pub fn check_regular(path: &Path) -> Result<bool, StoreError> {
+pub(crate) fn check_regular(path: &Path) -> Result<bool, StoreError> {
     let refuse = |why: String| StoreError::Io {
         what: "refusing database file",
         path: path.to_path_buf(),
@@ -91,7 +91,7 @@ fn describe_kind(kind: &std::fs::FileType) -> &'static str {
 /// regular file. Returns the path to open: the same file, reached through the canonical form of
 /// its directory, so SQLite's refusal of symbolic links (`SQLITE_OPEN_NOFOLLOW`) applies only to
 /// the files themselves and a symbolic link the admin made for the directory still works.
-pub fn prepare(path: &Path) -> Result<PathBuf, StoreError> {
+pub(crate) fn prepare(path: &Path) -> Result<PathBuf, StoreError> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -179,7 +179,7 @@ fn create_file(path: &Path) -> Result<(), StoreError> {
 
 /// Gives a file we just created group `greylisting` (when root runs this and the group exists)
 /// and exactly `mode`, on the open descriptor so no path lookup can be redirected.
-pub fn set_owner_and_mode(file: &File, mode: u32) -> std::io::Result<()> {
+pub(crate) fn set_owner_and_mode(file: &File, mode: u32) -> std::io::Result<()> {
     if let Some(gid) = group_for_new_files() {
         std::os::unix::fs::fchown(file, None, Some(gid))?;
     }
@@ -188,7 +188,7 @@ pub fn set_owner_and_mode(file: &File, mode: u32) -> std::io::Result<()> {
 
 /// The group to give what we create: `greylisting`'s id when running as root and the group
 /// exists. Others keep their own group (or the setgid directory's), which they may not change.
-pub fn group_for_new_files() -> Option<u32> {
+pub(crate) fn group_for_new_files() -> Option<u32> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {

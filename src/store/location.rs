@@ -7,7 +7,7 @@ use super::StoreError;
 use crate::conf_file::{self, ConfFile};
 
 /// The default SQLite database.
-pub const DEFAULT_DB: &str = "/var/lib/grey_listing/greylist.db";
+pub(super) const DEFAULT_DB: &str = "/var/lib/grey_listing/greylist.db";
 
 /// A resolved database location.
 #[derive(Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ mod migration;
 mod pgpass;
 mod pgurl;
 #[cfg(feature = "postgres")]
-pub mod postgres;
+pub(crate) mod postgres;
 mod read_only;
 mod rows;
 pub(crate) mod sqlite;
@@ -32,7 +32,7 @@ use crate::dns::{Forward, ZoneAnswer};
 pub use ext::StoreExt;
 pub use location::{DbLocation, location_with_conf, redact, resolve_location};
 #[cfg(feature = "postgres")]
-pub use postgres::PgStore;
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 /// Why the store could not do what was asked.

@@ -22,13 +22,13 @@ use tokio_postgres::Config;
 use tokio_postgres::config::Host;
 
 /// The environment variable naming a libpq password file.
-pub const PGPASSFILE: &str = "PGPASSFILE";
+pub(super) const PGPASSFILE: &str = "PGPASSFILE";
 
 /// Longest password file read: a password line is short, and a huge file is a mistake.
 const MAX_FILE: u64 = 64 << 10;
 
 /// Sets the password of `config` from `password_file` or `PGPASSFILE` (see the module).
-pub fn apply(
+pub(super) fn apply(
     config: &mut Config,
     password_file: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,

@@ -40,9 +40,9 @@ const DRIVER_KEYS: &[&str] = &[
 ];
 
 /// Our own parameter: the statement timeout in milliseconds.
-pub const TIMEOUT_PARAM: &str = "timeout_ms";
+pub(super) const TIMEOUT_PARAM: &str = "timeout_ms";
 /// Our own parameter: a file whose first line is the password.
-pub const PASSWORD_FILE_PARAM: &str = "password_file";
+pub(super) const PASSWORD_FILE_PARAM: &str = "password_file";
 
 const URL_PREFIXES: [&str; 2] = ["postgres://", "postgresql://"];
 
@@ -77,13 +77,13 @@ struct Scan {
 }
 
 /// Whether `value` is a PostgreSQL connection URL.
-pub fn is_url(value: &str) -> bool {
+pub(super) fn is_url(value: &str) -> bool {
     URL_PREFIXES.iter().any(|p| value.starts_with(p))
 }
 
 /// Whether `value` is a key=value connection string: its first word is a known parameter
 /// followed by `=` (`host=db.example.net dbname=greylisting ...`).
-pub fn is_key_value(value: &str) -> bool {
+pub(super) fn is_key_value(value: &str) -> bool {
     let trimmed = value.trim_start();
     let end = trimmed
         .find(|c: char| c.is_whitespace() || c == '=')
@@ -93,7 +93,7 @@ pub fn is_key_value(value: &str) -> bool {
 
 /// The connection string with every password hidden (`***`); a string that is neither a URL
 /// nor a key=value string is returned as it is.
-pub fn redact(value: &str) -> String {
+pub(super) fn redact(value: &str) -> String {
     let scan = if is_url(value) {
         scan_url(value)
     } else if is_key_value(value) {
@@ -121,7 +121,7 @@ pub fn redact(value: &str) -> String {
 /// Our own parameters, taken out of a connection string.
 #[cfg(feature = "postgres")]
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct OwnParams {
+pub(super) struct OwnParams {
     /// `timeout_ms`, as written.
     pub timeout_ms: Option<String>,
     /// `password_file`, decoded.
@@ -131,7 +131,7 @@ pub struct OwnParams {
 /// Checks a connection string as the driver will read it and takes our own parameters out of
 /// it. The error names no value of the string, only parameter names and byte positions.
 #[cfg(feature = "postgres")]
-pub fn split_own(value: &str) -> Result<(String, OwnParams), String> {
+pub(super) fn split_own(value: &str) -> Result<(String, OwnParams), String> {
     let url = is_url(value);
     let scan = if url {
         scan_url(value)

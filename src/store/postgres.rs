@@ -39,10 +39,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Config, NoTls};
 
 use super::{Store, StoreError, Tx, location, pgurl};
+pub(crate) use options::DEFAULT_CONNECT_TIMEOUT;
+pub use options::PgOptions;
 use options::driver_config;
-pub use options::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, PgOptions, TIMEOUT_ENV, TIMEOUT_PARAM,
-};
 use schema::migrate;
 use session::{Conn, Context, wait};
 use tx::{Attempt, PgTx, attempt, triplet_from};

@@ -21,7 +21,7 @@ use crate::access::{self, Need};
 /// any existing `-wal`/`-shm` readable and writable, and the directory writable (SQLite creates
 /// and deletes the `-wal` and `-shm` files there). A missing file counts as writable: the normal
 /// open creates it (or says why it cannot).
-pub fn writable(path: &Path) -> bool {
+pub(super) fn writable(path: &Path) -> bool {
     match std::fs::symlink_metadata(path) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return true,
         Err(_) => return false,
@@ -52,7 +52,7 @@ fn cannot_read(path: &Path, missing: &str) -> StoreError {
 }
 
 /// Opens an existing SQLite database read-only (see the module documentation).
-pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+pub(super) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
     // The same refusal as a read-write open: a symbolic link or special file planted in the
     // shared directory is named as such, not read through.
     // A file that cannot even be examined is left to the permission check below, which says

@@ -22,7 +22,7 @@ use crate::dns::{Forward, ZoneAnswer};
 pub(crate) use schema::SCHEMA_VERSION;
 
 /// How long a writer waits for another one before giving up (DESIGN.md §1).
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An open SQLite database.
 pub struct SqliteStore {

@@ -24,7 +24,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// What the stub answers for one name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// These addresses: an A question gets the IPv4 ones, an AAAA question the IPv6 ones; a
     /// question whose family has none gets NODATA (NOERROR without answers).
     Addresses(Vec<IpAddr>),
@@ -44,7 +44,7 @@ pub enum Reply {
 }
 
 /// Parses addresses for a [`Reply`]: `addresses(&["127.0.0.2", "::1"])`.
-pub fn addresses(list: &[&str]) -> Vec<IpAddr> {
+pub(crate) fn addresses(list: &[&str]) -> Vec<IpAddr> {
     list.iter()
         .map(|text| text.parse().expect("a test address"))
         .collect()
@@ -61,7 +61,7 @@ struct State {
 
 /// The running stub. Names are compared lower-case, without the trailing dot; a name not in the
 /// table gets NXDOMAIN.
-pub struct DnsStub {
+pub(crate) struct DnsStub {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
@@ -80,7 +80,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl DnsStub {
     /// Starts the stub on a free port of 127.0.0.1 (UDP and TCP).
-    pub fn start() -> DnsStub {
+    pub(crate) fn start() -> DnsStub {
         let (udp, tcp) = bind_pair();
         let addr = udp.local_addr().expect("stub address");
         let state = Arc::new(Mutex::new(State::default()));
@@ -98,17 +98,17 @@ impl DnsStub {
     }
 
     /// The address (UDP and TCP) to use as the resolver.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Answers `name` with `reply` from now on.
-    pub fn set(&self, name: &str, reply: Reply) {
+    pub(crate) fn set(&self, name: &str, reply: Reply) {
         lock(&self.state).table.insert(key(name), reply);
     }
 
     /// Questions received for `name` so far (any type, both transports).
-    pub fn queries(&self, name: &str) -> usize {
+    pub(crate) fn queries(&self, name: &str) -> usize {
         lock(&self.state)
             .asked
             .get(&key(name))
@@ -117,7 +117,7 @@ impl DnsStub {
     }
 
     /// Questions received for `name` over TCP so far.
-    pub fn tcp_queries(&self, name: &str) -> usize {
+    pub(crate) fn tcp_queries(&self, name: &str) -> usize {
         lock(&self.state)
             .asked_tcp
             .get(&key(name))
@@ -126,7 +126,7 @@ impl DnsStub {
     }
 
     /// Questions received for all names so far.
-    pub fn total_queries(&self) -> usize {
+    pub(crate) fn total_queries(&self) -> usize {
         lock(&self.state).asked.values().sum()
     }
 }

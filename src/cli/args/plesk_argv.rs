@@ -12,7 +12,7 @@ use super::{Args, command};
 
 /// The command line after [`translate`]: what clap parses, and how the user spelled each option.
 #[derive(Debug, Clone)]
-pub struct Translated {
+pub(crate) struct Translated {
     /// The arguments with every long name double-dashed, ready for clap.
     pub argv: Vec<String>,
     /// How each option was typed, for messages.
@@ -23,11 +23,11 @@ pub struct Translated {
 /// or the bare name of one clap does not know) → the first spelling typed for it, as written
 /// before any `=` (`-ud`, `--update-domain`). Messages name options this way.
 #[derive(Debug, Clone, Default)]
-pub struct Spelling(HashMap<String, String>);
+pub(crate) struct Spelling(HashMap<String, String>);
 
 impl Spelling {
     /// The spelling typed for the option whose clap long name is `long`, if it was typed.
-    pub fn of(&self, long: &str) -> Option<&str> {
+    pub(crate) fn of(&self, long: &str) -> Option<&str> {
         self.0.get(long).map(String::as_str)
     }
 }
@@ -35,7 +35,7 @@ impl Spelling {
 /// Rewrites single-dash long names (`-status`, `-ud`, and unknown ones like `-foo`, so the error
 /// names them whole) to the double-dash form clap parses, and notes how each option was spelled.
 /// Values such as `-5` stay as they are.
-pub fn translate(args: &[String]) -> Translated {
+pub(crate) fn translate(args: &[String]) -> Translated {
     let argv = args
         .iter()
         .map(|arg| match arg.strip_prefix('-') {
@@ -74,7 +74,7 @@ pub fn translate(args: &[String]) -> Translated {
 }
 
 /// Parses already-translated arguments (without the program name).
-pub fn parse(args: &[String], spelling: &Spelling) -> Result<Args, String> {
+pub(crate) fn parse(args: &[String], spelling: &Spelling) -> Result<Args, String> {
     let argv = std::iter::once(OsString::from("grey_listing"))
         .chain(hoist_global_flags(args).into_iter().map(OsString::from));
     Args::try_parse_from(argv).map_err(|err| describe_clap_error(&err, spelling))

@@ -14,7 +14,7 @@ use crate::store::LogEntry;
 
 /// What the decision log says about one sender organisation.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct OrganisationSummary {
+pub(crate) struct OrganisationSummary {
     /// Registrable domain of its host names, or the client network when it has none.
     pub organisation: String,
     /// Whether `organisation` is a domain (white patterns can be suggested) or a network.
@@ -56,7 +56,7 @@ struct Acc {
 
 /// Groups decision-log rows by sender organisation, one row at a time and oldest first (a pair
 /// counts as accepted later when a pass follows its deferral).
-pub struct Summariser {
+pub(crate) struct Summariser {
     sender_normalize: bool,
     /// Organisation -> index in `accs`: one hash lookup per row, the index copied out so the
     /// group can be borrowed mutably after it.
@@ -66,7 +66,7 @@ pub struct Summariser {
 
 impl Summariser {
     /// An empty grouping; `settings` says how senders are normalised into pairs.
-    pub fn new(settings: &Settings) -> Summariser {
+    pub(crate) fn new(settings: &Settings) -> Summariser {
         Summariser {
             sender_normalize: settings.sender_normalize,
             groups: HashMap::default(),
@@ -75,7 +75,7 @@ impl Summariser {
     }
 
     /// Adds one row.
-    pub fn add(&mut self, entry: &LogEntry) {
+    pub(crate) fn add(&mut self, entry: &LogEntry) {
         let (name, is_domain) = if !entry.organisation.is_empty() {
             (&entry.organisation, true)
         } else if !entry.client_network.is_empty() {
@@ -138,7 +138,7 @@ impl Summariser {
 
     /// Organisations with deferrals only, most deferred first, with the white pattern in
     /// `lists` that already covers one of their host names.
-    pub fn finish(self, lists: &ServerLists) -> Vec<OrganisationSummary> {
+    pub(crate) fn finish(self, lists: &ServerLists) -> Vec<OrganisationSummary> {
         let white: Vec<Pattern> = lists
             .domains_white
             .iter()
@@ -185,7 +185,7 @@ impl Summariser {
 
 /// Groups the decision log by sender organisation; organisations with deferrals only, most
 /// deferred first.
-pub fn summarise(
+pub(crate) fn summarise(
     entries: &[LogEntry],
     lists: &ServerLists,
     settings: &Settings,

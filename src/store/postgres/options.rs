@@ -8,14 +8,14 @@ use tokio_postgres::Config;
 use crate::store::{pgpass, pgurl};
 
 /// Default time allowed for one statement or lock wait: SQLite's busy timeout (DESIGN.md §1).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for a socket connect when the URL sets no `connect_timeout`.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Environment variable overriding [`DEFAULT_TIMEOUT`] (milliseconds).
-pub const TIMEOUT_ENV: &str = "GREY_LISTING_PG_TIMEOUT_MS";
+pub(crate) const TIMEOUT_ENV: &str = "GREY_LISTING_PG_TIMEOUT_MS";
 /// Our own URL query parameter for the statement timeout (milliseconds); removed from the URL
 /// before it reaches the driver, which refuses options it does not know.
-pub const TIMEOUT_PARAM: &str = super::pgurl::TIMEOUT_PARAM;
+pub(crate) const TIMEOUT_PARAM: &str = super::pgurl::TIMEOUT_PARAM;
 
 /// Bounds for a configured timeout, so a typo cannot disable it or make it absurdly long.
 const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 50..=600_000;

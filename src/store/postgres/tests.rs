@@ -1,5 +1,6 @@
 //! Connection strings and timeouts, without a server.
 
+use super::options::{DEFAULT_TIMEOUT, TIMEOUT_ENV};
 use super::*;
 
 #[test]

@@ -1,10 +1,10 @@
 //! The extension commands: `--check`, `--explain`, `--stats`/`--purge`, `--report` (also as HTML),
 //! extension settings.
 
-pub mod check;
-pub mod explain;
-pub mod maintenance;
-pub mod report;
-pub mod report_html;
-pub mod selective;
-pub mod settings;
+pub(crate) mod check;
+pub(crate) mod explain;
+pub(crate) mod maintenance;
+pub(crate) mod report;
+pub(crate) mod report_html;
+pub(crate) mod selective;
+pub(crate) mod settings;

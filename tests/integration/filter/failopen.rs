@@ -19,7 +19,11 @@ const JOHN: &str = "john@local.example";
 /// Runs both modes against the database at `db` (a path or a URL) and asserts that the mail
 /// passes with an error logged: `SKIP` in handler mode, the real queue run with identical bytes
 /// in qmail-queue mode. Returns both runs' stderr text, for further checks.
-pub fn assert_fails_open(sb: &Sandbox, db: impl AsRef<OsStr>, what: &str) -> (String, String) {
+pub(crate) fn assert_fails_open(
+    sb: &Sandbox,
+    db: impl AsRef<OsStr>,
+    what: &str,
+) -> (String, String) {
     let db = db.as_ref();
     let mut cmd = sb.filter(T0);
     cmd.env("GREY_LISTING_DB", db).args(["ctx", ALICE, JOHN]);

@@ -1,9 +1,9 @@
 //! `greylisting-filter`: Plesk mail-handler and qmail-queue modes, concurrency, failing open,
 //! hostile input.
 
-pub mod concurrency;
-pub mod dns;
-pub mod failopen;
-pub mod handler;
-pub mod hostile;
-pub mod qmail;
+pub(crate) mod concurrency;
+pub(crate) mod dns;
+pub(crate) mod failopen;
+pub(crate) mod handler;
+pub(crate) mod hostile;
+pub(crate) mod qmail;

@@ -1,4 +1,4 @@
 //! Log lines: what syslog would add on stderr, and client values that cannot forge or split a line.
 
-pub mod injection;
-pub mod lines;
+pub(crate) mod injection;
+pub(crate) mod lines;

@@ -1,5 +1,5 @@
 //! `greylisting-milter` over loopback, spoken to byte by byte.
 
-pub mod dns;
-pub mod metrics;
-pub mod protocol;
+pub(crate) mod dns;
+pub(crate) mod metrics;
+pub(crate) mod protocol;

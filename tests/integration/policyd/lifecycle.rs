@@ -15,12 +15,12 @@ use crate::support::daemon::DaemonLog;
 /// The bound within which a deleted or replaced database must be noticed, times three.
 const NOTICE_WITHIN: Duration = Duration::from_secs(15);
 
-pub fn policyd_bin() -> PathBuf {
+pub(crate) fn policyd_bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("greylisting-policyd")
 }
 
 /// A policy server started with exactly the given arguments and environment.
-pub struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     addr: String,
     log: DaemonLog,
@@ -29,7 +29,7 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `greylisting-policyd ARGS` under `umask` with `env` added (and `GREY_LISTING_DB`
     /// removed, so the configuration file counts); waits until it listens.
-    pub fn start(args: &[&str], env: &[(&str, &str)], umask: &str) -> Daemon {
+    pub(crate) fn start(args: &[&str], env: &[(&str, &str)], umask: &str) -> Daemon {
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -49,38 +49,38 @@ impl Daemon {
     }
 
     /// Collects the log of a started server (stderr piped); waits until it listens.
-    pub fn from_child(mut child: Child) -> Daemon {
+    pub(crate) fn from_child(mut child: Child) -> Daemon {
         let (addr, log) = DaemonLog::listening(&mut child, "server");
         Daemon { child, addr, log }
     }
 
-    pub fn connect(&self) -> Client {
+    pub(crate) fn connect(&self) -> Client {
         match self.addr.strip_prefix("unix:") {
             Some(path) => Client::over(Box::new(UnixStream::connect(path).unwrap())),
             None => Client::over(Box::new(std::net::TcpStream::connect(&self.addr).unwrap())),
         }
     }
 
-    pub fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
         // that of a child this test started.
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
-    pub fn wait_log(&self, needle: &str) -> String {
+    pub(crate) fn wait_log(&self, needle: &str) -> String {
         self.log.wait_for(needle)
     }
 
     /// Every log line collected so far.
-    pub fn log_lines(&self) -> Vec<String> {
+    pub(crate) fn log_lines(&self) -> Vec<String> {
         self.log.lines()
     }
 
-    pub fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
 
-    pub fn wait_exit(&mut self) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -99,13 +99,13 @@ impl Drop for Daemon {
     }
 }
 
-pub fn path_str(path: &Path) -> &str {
+pub(crate) fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
 /// A request for a triplet nobody asked about before (the sender is spelt in letters: digit
 /// runs in a sender fold together).
-pub fn fresh_request(n: usize) -> String {
+pub(crate) fn fresh_request(n: usize) -> String {
     let mut word = String::new();
     let mut rest = n;
     loop {

@@ -13,7 +13,7 @@ use crate::support::ext::{Db, T0};
 use crate::support::openmetrics::check_openmetrics;
 
 /// One HTTP exchange: sends `bytes`, returns everything the server wrote before closing.
-pub fn exchange(addr: &str, bytes: &[u8]) -> String {
+pub(crate) fn exchange(addr: &str, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -25,7 +25,7 @@ pub fn exchange(addr: &str, bytes: &[u8]) -> String {
 }
 
 /// `grey_listing --db DB ARGS`'s standard output; panics unless it succeeds.
-pub fn cli_output(db: &str, args: &[&str]) -> String {
+pub(crate) fn cli_output(db: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("grey_listing"))
         .arg("--db")
         .arg(db)
@@ -37,7 +37,7 @@ pub fn cli_output(db: &str, args: &[&str]) -> String {
 }
 
 /// `GET /metrics`: checks the status, the content type and the OpenMetrics text; returns it.
-pub fn scrape(addr: &str) -> String {
+pub(crate) fn scrape(addr: &str) -> String {
     let response = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n");
     let (head, body) = response.split_once("\r\n\r\n").expect("no head");
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
@@ -52,7 +52,7 @@ pub fn scrape(addr: &str) -> String {
 }
 
 /// The value of `series` (name and labels) in `text`; 0 when absent.
-pub fn value(text: &str, series: &str) -> f64 {
+pub(crate) fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
@@ -131,7 +131,7 @@ fn counters_move_by_exactly_the_decisions_made() {
 
 /// Garbage, other paths, other methods and an oversized head each get their status (shared with
 /// the milter's endpoint).
-pub fn rejects_bad_requests(addr: &str) {
+pub(crate) fn rejects_bad_requests(addr: &str) {
     let status = |bytes: &[u8]| {
         let response = exchange(addr, bytes);
         response.lines().next().unwrap_or("").to_string()

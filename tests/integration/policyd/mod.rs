@@ -1,12 +1,12 @@
 //! `greylisting-policyd` over loopback: the server fixture (`server`), bounds, cache, DNS lists, lifecycle,
 //! options, metrics.
 
-pub mod bounds;
-pub mod cache;
-pub mod dns;
-pub mod eof;
-pub mod hostile;
-pub mod lifecycle;
-pub mod metrics;
-pub mod options;
-pub mod server;
+pub(crate) mod bounds;
+pub(crate) mod cache;
+pub(crate) mod dns;
+pub(crate) mod eof;
+pub(crate) mod hostile;
+pub(crate) mod lifecycle;
+pub(crate) mod metrics;
+pub(crate) mod options;
+pub(crate) mod server;

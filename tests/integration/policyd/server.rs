@@ -14,12 +14,12 @@ use tempfile::TempDir;
 use crate::support::daemon::DaemonLog;
 use crate::support::{Backend, Test};
 
-pub const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
-pub const REJECT: &str = "action=REJECT 5.7.1 Command rejected";
-pub const DUNNO: &str = "action=DUNNO";
+pub(crate) const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
+pub(crate) const REJECT: &str = "action=REJECT 5.7.1 Command rejected";
+pub(crate) const DUNNO: &str = "action=DUNNO";
 
 /// A running policy server and its collected log lines.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     /// Where it listens (`host:port` or `unix:/path`).
     pub addr: String,
@@ -34,7 +34,7 @@ fn policyd_bin() -> PathBuf {
 }
 
 /// Runs the `grey_listing` CLI on a database location; panics unless it succeeds.
-pub fn cli(db: &str, args: &[&str]) {
+pub(crate) fn cli(db: &str, args: &[&str]) {
     let out = Command::new(assert_cmd::cargo::cargo_bin("grey_listing"))
         .arg("--db")
         .arg(db)
@@ -46,12 +46,12 @@ pub fn cli(db: &str, args: &[&str]) {
 
 impl Server {
     /// Starts the server on a fresh SQLite database in a temporary directory.
-    pub fn start(extra: &[&str]) -> Server {
+    pub(crate) fn start(extra: &[&str]) -> Server {
         Server::start_in(Backend::Sqlite, extra)
     }
 
     /// Starts the server on a fresh database of `backend` (issue 7: one suite, both stores).
-    pub fn start_in(backend: Backend, extra: &[&str]) -> Server {
+    pub(crate) fn start_in(backend: Backend, extra: &[&str]) -> Server {
         let store = Test::on(backend);
         let mut server = Server::start_on(&store.location(), "127.0.0.1:0", extra);
         server._store = Some(store);
@@ -60,7 +60,7 @@ impl Server {
 
     /// Starts the server on a fresh SQLite database with extra environment variables (the
     /// resolver: `GREY_LISTING_RESOLVER`).
-    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let store = Test::on(Backend::Sqlite);
         let mut server = Server::start_on_env(&store.location(), "127.0.0.1:0", extra, env);
         server._store = Some(store);
@@ -68,12 +68,17 @@ impl Server {
     }
 
     /// Starts the server on the database location `db`, listening on `listen`.
-    pub fn start_on(db: &str, listen: &str, extra: &[&str]) -> Server {
+    pub(crate) fn start_on(db: &str, listen: &str, extra: &[&str]) -> Server {
         Server::start_on_env(db, listen, extra, &[])
     }
 
     /// [`Server::start_on`] with extra environment variables.
-    pub fn start_on_env(db: &str, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start_on_env(
+        db: &str,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(policyd_bin())
             .arg("--listen")
             .arg(listen)
@@ -100,7 +105,7 @@ impl Server {
     }
 
     /// A new client connection.
-    pub fn connect(&self) -> Client {
+    pub(crate) fn connect(&self) -> Client {
         let stream: Box<dyn ReadWrite> = match self.addr.strip_prefix("unix:") {
             Some(path) => Box::new(UnixStream::connect(path).unwrap()),
             None => Box::new(TcpStream::connect(&self.addr).unwrap()),
@@ -112,24 +117,24 @@ impl Server {
     }
 
     /// Waits (bounded) until a log line containing `needle` appears; returns it.
-    pub fn wait_log(&self, needle: &str) -> String {
+    pub(crate) fn wait_log(&self, needle: &str) -> String {
         self.log.wait_for(needle)
     }
 
     /// Every log line collected so far.
-    pub fn log_lines(&self) -> Vec<String> {
+    pub(crate) fn log_lines(&self) -> Vec<String> {
         self.log.lines()
     }
 
     /// Sends SIGTERM.
-    pub fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
         // that of a child this test started.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
     }
 
     /// Waits (bounded) for the process to exit; returns its exit code.
-    pub fn wait_exit(&mut self) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -149,18 +154,18 @@ impl Drop for Server {
 }
 
 /// Read + Write for TCP and unix streams alike.
-pub trait ReadWrite: Read + Write + Send {}
+pub(crate) trait ReadWrite: Read + Write + Send {}
 impl<T: Read + Write + Send> ReadWrite for T {}
 
 /// One client connection.
-pub struct Client {
+pub(crate) struct Client {
     stream: Box<dyn ReadWrite>,
     buf: Vec<u8>,
 }
 
 impl Client {
     /// A client on an already connected stream.
-    pub fn over(stream: Box<dyn ReadWrite>) -> Client {
+    pub(crate) fn over(stream: Box<dyn ReadWrite>) -> Client {
         Client {
             stream,
             buf: Vec::new(),
@@ -168,12 +173,12 @@ impl Client {
     }
 
     /// Sends raw bytes.
-    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)
     }
 
     /// Reads one reply (up to its blank line) and returns its first line; `None` on EOF.
-    pub fn reply(&mut self) -> Option<String> {
+    pub(crate) fn reply(&mut self) -> Option<String> {
         loop {
             if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
                 let reply = String::from_utf8(self.buf[..end].to_vec()).unwrap();
@@ -191,19 +196,19 @@ impl Client {
     /// Sends a request and returns its reply, `None` when the connection failed or closed (or
     /// a read timeout set on the stream expired).
     #[cfg(feature = "postgres")]
-    pub fn send_and_reply(&mut self, request: &str) -> Option<String> {
+    pub(crate) fn send_and_reply(&mut self, request: &str) -> Option<String> {
         self.send(request.as_bytes()).ok()?;
         self.reply()
     }
 
     /// Sends a request and returns its reply.
-    pub fn ask(&mut self, request: &str) -> String {
+    pub(crate) fn ask(&mut self, request: &str) -> String {
         self.send(request.as_bytes()).unwrap();
         self.reply().expect("connection closed instead of a reply")
     }
 
     /// True when the server closed the connection (EOF or reset), waiting at most 60 s.
-    pub fn is_closed_by_server(&mut self) -> bool {
+    pub(crate) fn is_closed_by_server(&mut self) -> bool {
         let started = Instant::now();
         loop {
             let mut chunk = [0u8; 4096];
@@ -221,7 +226,13 @@ impl Client {
 }
 
 /// A complete policy request (Postfix's attribute names).
-pub fn request(ip: &str, name: &str, sender: &str, rcpt: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn request(
+    ip: &str,
+    name: &str,
+    sender: &str,
+    rcpt: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut r = format!(
         "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n\
          client_address={ip}\nclient_name={name}\nreverse_client_name={name}\n\
@@ -238,7 +249,7 @@ fn at(t: i64) -> String {
     t.to_string()
 }
 
-pub const T0: i64 = 1_700_000_000;
+pub(crate) const T0: i64 = 1_700_000_000;
 
 // DESIGN.md §4 step 6 and §6: new → defer, early retry → defer, retry after the grey interval → PREPEND
 // X-Greylist with the delay, later → DUNNO; many requests on one connection.
@@ -587,7 +598,7 @@ fn unix_socket_listener() {
 
 /// How many triplet records the store at `db` holds (through the store API, so it works on
 /// both stores).
-pub fn triplet_count(db: &str) -> usize {
+pub(crate) fn triplet_count(db: &str) -> usize {
     let mut store = grey_listing::store::open(&grey_listing::store::DbLocation::parse(db)).unwrap();
     let mut count = 0;
     store
@@ -600,7 +611,7 @@ pub fn triplet_count(db: &str) -> usize {
 }
 
 /// The triplet records the store at `db` holds, live or not (through the store API).
-pub fn live_triplets(db: &str) -> Vec<grey_listing::store::Triplet> {
+pub(crate) fn live_triplets(db: &str) -> Vec<grey_listing::store::Triplet> {
     let mut store = grey_listing::store::open(&grey_listing::store::DbLocation::parse(db)).unwrap();
     let mut found = Vec::new();
     store

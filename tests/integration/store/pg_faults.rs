@@ -10,17 +10,17 @@ use std::time::Duration;
 
 use grey_listing::config::ListKind;
 use grey_listing::engine::{self, Message};
-use grey_listing::store::{PgStore, Store, StoreError, postgres::PgOptions};
+use grey_listing::store::{PgOptions, PgStore, Store, StoreError};
 
 /// Where Debian puts PostgreSQL 15's server binaries; `GREY_LISTING_TEST_PG_BIN` overrides.
 const DEFAULT_PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 /// A password that must never show up in an error (trust authentication ignores it).
-pub const PASSWORD: &str = "n0t-in-any-message";
+pub(crate) const PASSWORD: &str = "n0t-in-any-message";
 
 /// A private PostgreSQL cluster in a temporary directory on a free loopback port (shared with
 /// the binary-level fault tests in pg_binary_faults.rs).
-pub struct Cluster {
+pub(crate) struct Cluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
     /// The TCP port it listens on (127.0.0.1).
@@ -46,13 +46,13 @@ fn as_postgres(command: &str) {
 }
 
 impl Cluster {
-    pub fn start_new() -> Cluster {
+    pub(crate) fn start_new() -> Cluster {
         Cluster::start_with(None)
     }
 
     /// A cluster where every login, also over the unix socket, needs `password` for the user
     /// `postgres` (scram-sha-256).
-    pub fn start_with_password(password: &str) -> Cluster {
+    pub(crate) fn start_with_password(password: &str) -> Cluster {
         Cluster::start_with(Some(password))
     }
 
@@ -122,15 +122,15 @@ impl Cluster {
         ));
     }
 
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         self.pg_ctl("start -w");
     }
 
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.pg_ctl("stop -m fast -w");
     }
 
-    pub fn url(&self, query: &str) -> String {
+    pub(crate) fn url(&self, query: &str) -> String {
         format!(
             "postgres://postgres:{PASSWORD}@127.0.0.1:{}/postgres?{query}",
             self.port
@@ -138,13 +138,13 @@ impl Cluster {
     }
 
     /// The postmaster's process id, from the first line of its pid file.
-    pub fn postmaster_pid(&self) -> i32 {
+    pub(crate) fn postmaster_pid(&self) -> i32 {
         let text = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
         text.lines().next().unwrap().trim().parse().unwrap()
     }
 
     /// The backend process of every grey_listing connection (application_name).
-    pub fn grey_listing_backends(&self) -> Vec<i32> {
+    pub(crate) fn grey_listing_backends(&self) -> Vec<i32> {
         let output = Command::new("psql")
             .args(["-XAtq", "-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", "postgres", "-d", "postgres", "-c"])
@@ -178,7 +178,7 @@ impl Drop for Cluster {
     }
 }
 
-pub fn signal(pid: i32, signal: libc::c_int) {
+pub(crate) fn signal(pid: i32, signal: libc::c_int) {
     // SAFETY: sending a signal to a process we started (the cluster's) has no memory effects.
     let rc = unsafe { libc::kill(pid, signal) };
     assert_eq!(rc, 0, "kill({pid}, {signal})");

@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The log lines of a started daemon, collected from its stderr as they come.
-pub struct DaemonLog {
+pub(crate) struct DaemonLog {
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl DaemonLog {
     /// Collects `child`'s stderr (which must be piped) and waits, at most 30 s, until it says
     /// where it listens; returns that address (`host:port` or `unix:/path`) and the log.
-    pub fn listening(child: &mut Child, who: &str) -> (String, DaemonLog) {
+    pub(crate) fn listening(child: &mut Child, who: &str) -> (String, DaemonLog) {
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -36,7 +36,7 @@ impl DaemonLog {
     }
 
     /// Waits (bounded) until a log line containing `needle` appears; returns it.
-    pub fn wait_for(&self, needle: &str) -> String {
+    pub(crate) fn wait_for(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(line) = self
@@ -58,7 +58,7 @@ impl DaemonLog {
     }
 
     /// Every log line collected so far.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
 }

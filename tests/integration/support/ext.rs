@@ -12,11 +12,11 @@ use grey_listing::store::Store;
 use crate::support::{Backend, Env};
 
 /// A fixed virtual "now": 2026-11-23 09:00:00 UTC.
-pub const T0: i64 = 1_795_424_400;
+pub(crate) const T0: i64 = 1_795_424_400;
 
 /// A temporary directory holding one database file, or a fresh PostgreSQL database for the
 /// `postgres` variants (issue 7: one suite, both stores).
-pub struct Db {
+pub(crate) struct Db {
     env: Env,
     /// The SQLite database path (unused on PostgreSQL).
     pub path: PathBuf,
@@ -24,29 +24,29 @@ pub struct Db {
 
 impl Db {
     /// A new SQLite location (the file is created by the first run).
-    pub fn new() -> Db {
+    pub(crate) fn new() -> Db {
         Db::on(Backend::Sqlite)
     }
 
     /// A new, empty database location on `backend`.
-    pub fn on(backend: Backend) -> Db {
+    pub(crate) fn on(backend: Backend) -> Db {
         let env = Env::on(backend, "greylist.db");
         let path = env.db.clone();
         Db { env, path }
     }
 
     /// The location the binaries get: the SQLite path or the PostgreSQL URL.
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         self.env.location()
     }
 
     /// Opens the store through the library.
-    pub fn open(&self) -> Box<dyn Store> {
+    pub(crate) fn open(&self) -> Box<dyn Store> {
         self.env.open()
     }
 
     /// `grey_listing` on this database at virtual time `now`.
-    pub fn cli(&self, now: i64) -> Command {
+    pub(crate) fn cli(&self, now: i64) -> Command {
         let mut cmd = Command::cargo_bin("grey_listing").unwrap();
         cmd.env("GREY_LISTING_DB", self.location())
             .env("GREY_LISTING_NOW", now.to_string())
@@ -56,7 +56,7 @@ impl Db {
     }
 
     /// Runs `grey_listing args...` at `now`, expecting success; returns stdout.
-    pub fn ok(&self, now: i64, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, now: i64, args: &[&str]) -> String {
         let out = self.cli(now).args(args).output().unwrap();
         assert!(
             out.status.success(),
@@ -67,7 +67,7 @@ impl Db {
     }
 
     /// One message through the engine, as the filter would decide it at `now`.
-    pub fn deliver(
+    pub(crate) fn deliver(
         &self,
         now: i64,
         ip: &str,
@@ -88,7 +88,7 @@ impl Db {
     }
 
     /// The SQLite database file (SQLite-only inspection).
-    pub fn file(&self) -> &Path {
+    pub(crate) fn file(&self) -> &Path {
         assert!(!self.env.is_postgres(), "file() is the SQLite file only");
         &self.path
     }
@@ -96,7 +96,7 @@ impl Db {
 
 /// The value of the row labelled `label` in `text` (rows may carry a step number `NN. `);
 /// panics with the whole text when there is none.
-pub fn value<'a>(text: &'a str, label: &str) -> &'a str {
+pub(crate) fn value<'a>(text: &'a str, label: &str) -> &'a str {
     text.lines()
         .find_map(|line| {
             let line = line.trim_start();
@@ -116,7 +116,7 @@ pub fn value<'a>(text: &'a str, label: &str) -> &'a str {
 ///   7 minutes later from yet another address passes (3 later accepted, delays 420 s).
 /// - SendGrid: 2 deferrals, later covered by a white domains pattern.
 /// - one end-user line without a host name: 2 deferrals, never retried.
-pub fn seed_week(db: &Db) {
+pub(crate) fn seed_week(db: &Db) {
     let ses = [
         ("54.240.8.17", "a8-17.smtp-out.amazonses.com"),
         ("54.240.8.18", "a8-18.smtp-out.amazonses.com"),

@@ -13,14 +13,14 @@ use assert_cmd::cargo::CommandCargoExt;
 use crate::support::{Backend, Env};
 
 /// A fixed virtual "now" (DESIGN.md §4: `GREY_LISTING_NOW`), so no test sleeps.
-pub const T0: i64 = 1_800_000_000;
+pub(crate) const T0: i64 = 1_800_000_000;
 
 /// A message as qmail-smtpd receives it from `mx.sender.example` (no list matches that host).
-pub const PLAIN_MESSAGE: &str = "Received: from mx.sender.example (HELO mx.sender.example) (198.51.100.7)\n  by mail.local.example with SMTP; 1 Jan 2027 00:00:00 +0000\nFrom: alice@sender.example\nSubject: hello\n\nbody\n";
+pub(crate) const PLAIN_MESSAGE: &str = "Received: from mx.sender.example (HELO mx.sender.example) (198.51.100.7)\n  by mail.local.example with SMTP; 1 Jan 2027 00:00:00 +0000\nFrom: alice@sender.example\nSubject: hello\n\nbody\n";
 
 /// A temporary directory holding the database (in `db/greylist.db` on SQLite) and whatever a
 /// test writes: the shared [`Env`] (its `dir`, `db` and `location()`) plus the filter's runs.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     env: Env,
 }
 
@@ -33,7 +33,7 @@ impl std::ops::Deref for Sandbox {
 }
 
 /// A stderr log line without its `<RFC 3339 time> <ident>[<pid>]: ` start, if it has one.
-pub fn strip_stamp<'a>(line: &'a str, ident: &str) -> Option<&'a str> {
+pub(crate) fn strip_stamp<'a>(line: &'a str, ident: &str) -> Option<&'a str> {
     let (time, rest) = line.split_once(' ')?;
     chrono::DateTime::parse_from_rfc3339(time).ok()?;
     let rest = rest.strip_prefix(ident)?.strip_prefix('[')?;
@@ -44,11 +44,11 @@ pub fn strip_stamp<'a>(line: &'a str, ident: &str) -> Option<&'a str> {
 
 /// One stored triplet: `(client, sender, recipient, first_seen, earliest_accept, last_seen,
 /// expires, pass_count)`.
-pub type TripletRow = (String, String, String, i64, i64, i64, i64, i64);
+pub(crate) type TripletRow = (String, String, String, i64, i64, i64, i64, i64);
 
 /// What one handler-mode run printed and returned.
 #[derive(Debug)]
-pub struct HandlerRun {
+pub(crate) struct HandlerRun {
     /// Exit status.
     pub code: i32,
     /// The stderr lines, verdict last.
@@ -57,12 +57,12 @@ pub struct HandlerRun {
 
 impl HandlerRun {
     /// The verdict line (the last stderr line).
-    pub fn verdict(&self) -> &str {
+    pub(crate) fn verdict(&self) -> &str {
         self.lines.last().map(String::as_str).unwrap_or("")
     }
 
     /// The `LOG` lines, without the prefix, the time and `greylisting filter[<pid>]: `.
-    pub fn logs(&self) -> Vec<&str> {
+    pub(crate) fn logs(&self) -> Vec<&str> {
         self.lines
             .iter()
             .filter_map(|l| l.strip_prefix("LOG "))
@@ -74,12 +74,12 @@ impl HandlerRun {
     }
 
     /// True if some log line contains `text`.
-    pub fn logged(&self, text: &str) -> bool {
+    pub(crate) fn logged(&self, text: &str) -> bool {
         self.logs().iter().any(|l| l.contains(text))
     }
 
     /// Asserts the DESIGN.md §5 protocol shape, then the verdict and its exit status.
-    pub fn assert_verdict(&self, verdict: &str) {
+    pub(crate) fn assert_verdict(&self, verdict: &str) {
         let code = match verdict {
             "SKIP" => 1,
             "DEFER" => 2,
@@ -105,31 +105,31 @@ impl HandlerRun {
 
 impl Sandbox {
     /// A fresh directory; the SQLite database is created by the first run.
-    pub fn new() -> Sandbox {
+    pub(crate) fn new() -> Sandbox {
         Sandbox::on(Backend::Sqlite)
     }
 
     /// A fresh directory and a fresh, empty database on `backend` (issue 7: the filter's
     /// behaviour suite runs on both stores).
-    pub fn on(backend: Backend) -> Sandbox {
+    pub(crate) fn on(backend: Backend) -> Sandbox {
         Sandbox {
             env: Env::on(backend, "db/greylist.db"),
         }
     }
 
     /// A path inside the sandbox.
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// `greylisting-filter` with Plesk's bare environment (PATH, LANG) plus the database,
     /// stderr logging, no random purges and the virtual time `now`.
-    pub fn filter(&self, now: i64) -> Command {
+    pub(crate) fn filter(&self, now: i64) -> Command {
         filter_at(&self.location(), now)
     }
 
     /// Runs handler mode with `args` (context, sender, recipients), extra env and `message`.
-    pub fn handler(
+    pub(crate) fn handler(
         &self,
         now: i64,
         env: &[(&str, &str)],
@@ -145,12 +145,12 @@ impl Sandbox {
     }
 
     /// Plain handler run: one sender, one recipient, [`PLAIN_MESSAGE`].
-    pub fn handle(&self, now: i64, sender: &str, recipient: &str) -> HandlerRun {
+    pub(crate) fn handle(&self, now: i64, sender: &str, recipient: &str) -> HandlerRun {
         self.handler(now, &[], &["ctx", sender, recipient], PLAIN_MESSAGE)
     }
 
     /// Runs the admin CLI on this database; asserts success.
-    pub fn cli(&self, args: &[&str]) {
+    pub(crate) fn cli(&self, args: &[&str]) {
         let out = Command::cargo_bin("grey_listing")
             .unwrap()
             .env_clear()
@@ -163,14 +163,14 @@ impl Sandbox {
     }
 
     /// Opens the SQLite database file directly (test-side inspection of SQLite-only details).
-    pub fn sql(&self) -> rusqlite::Connection {
+    pub(crate) fn sql(&self) -> rusqlite::Connection {
         assert!(!self.is_postgres(), "sql() inspects the SQLite file only");
         rusqlite::Connection::open(&self.db).unwrap()
     }
 
     /// Every stored triplet row (expired ones included), ordered by key, read through the
     /// store API so the same assertion holds on both stores.
-    pub fn triplets(&self) -> Vec<TripletRow> {
+    pub(crate) fn triplets(&self) -> Vec<TripletRow> {
         let location = grey_listing::store::DbLocation::parse(&self.location());
         let mut store = grey_listing::store::open(&location).unwrap();
         let mut rows = Vec::new();
@@ -199,7 +199,7 @@ impl Sandbox {
     /// Writes the stand-in qmail-queue as `name` in the sandbox; it records its fd 0 to
     /// `<name>.message`, its fd 1 to `<name>.envelope`, its ignored-signal mask to
     /// `<name>.sigign`, and exits with `$STANDIN_EXIT` (0).
-    pub fn standin_queue(&self, name: &str) -> PathBuf {
+    pub(crate) fn standin_queue(&self, name: &str) -> PathBuf {
         let path = self.path(name);
         let script = format!(
             "#!/bin/sh\nulimit -f unlimited 2>/dev/null\ngrep SigIgn /proc/$$/status > '{p}.sigign'\ncat > '{p}.message' || exit 53\ncat <&1 > '{p}.envelope' || exit 54\nexit \"${{STANDIN_EXIT:-0}}\"\n",
@@ -213,7 +213,7 @@ impl Sandbox {
 
 /// `greylisting-filter` on the database `location` (a path or a URL) with Plesk's bare
 /// environment (PATH, LANG), stderr logging, no random purges and the virtual time `now`.
-pub fn filter_at(location: &str, now: i64) -> Command {
+pub(crate) fn filter_at(location: &str, now: i64) -> Command {
     let mut cmd = Command::cargo_bin("greylisting-filter").unwrap();
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -226,7 +226,7 @@ pub fn filter_at(location: &str, now: i64) -> Command {
 }
 
 /// Runs `cmd` with `stdin` bytes and collects the handler's stderr lines and status.
-pub fn handler_output(mut cmd: Command, stdin: &[u8]) -> HandlerRun {
+pub(crate) fn handler_output(mut cmd: Command, stdin: &[u8]) -> HandlerRun {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = cmd
@@ -253,7 +253,7 @@ pub fn handler_output(mut cmd: Command, stdin: &[u8]) -> HandlerRun {
 
 /// A pipe `(read end, write end)`, close-on-exec so concurrently spawned children do not keep
 /// the write end open.
-pub fn pipe() -> (File, File) {
+pub(crate) fn pipe() -> (File, File) {
     let (reader, writer) = std::io::pipe().unwrap();
     (
         File::from(OwnedFd::from(reader)),
@@ -263,7 +263,7 @@ pub fn pipe() -> (File, File) {
 
 /// What a qmail-queue-mode run did.
 #[derive(Debug)]
-pub struct QueueRun {
+pub(crate) struct QueueRun {
     /// Exit status.
     pub code: i32,
     /// Stderr text.
@@ -273,7 +273,7 @@ pub struct QueueRun {
 /// Runs `cmd` in qmail-queue mode the way qmail-smtpd does: the message written to fd 0 and
 /// closed, and only then the envelope written to fd 1 (a pipe). A filter that read fd 1 first
 /// would deadlock on messages bigger than a pipe buffer.
-pub fn queue_output(mut cmd: Command, message: Vec<u8>, envelope: Vec<u8>) -> QueueRun {
+pub(crate) fn queue_output(mut cmd: Command, message: Vec<u8>, envelope: Vec<u8>) -> QueueRun {
     use std::io::Write;
     use std::process::Stdio;
     let (envelope_read, mut envelope_write) = pipe();
@@ -299,7 +299,7 @@ pub fn queue_output(mut cmd: Command, message: Vec<u8>, envelope: Vec<u8>) -> Qu
 }
 
 /// Builds a qmail envelope `F<sender>\0T<rcpt>\0...\0`.
-pub fn envelope(sender: &str, recipients: &[&str]) -> Vec<u8> {
+pub(crate) fn envelope(sender: &str, recipients: &[&str]) -> Vec<u8> {
     let mut bytes = format!("F{sender}\0").into_bytes();
     for r in recipients {
         bytes.extend_from_slice(format!("T{r}\0").as_bytes());
@@ -309,6 +309,6 @@ pub fn envelope(sender: &str, recipients: &[&str]) -> Vec<u8> {
 }
 
 /// Reads a file the stand-in wrote, or `None` if it was not run.
-pub fn recorded(path: &Path) -> Option<Vec<u8>> {
+pub(crate) fn recorded(path: &Path) -> Option<Vec<u8>> {
     std::fs::read(path).ok()
 }

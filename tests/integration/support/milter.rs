@@ -12,10 +12,10 @@ use crate::support::daemon::DaemonLog;
 use crate::support::{Backend, Test};
 
 /// The SMTP reply for a greylisted recipient.
-pub const DEFER: &str = "451 4.7.1 Service unavailable - try again later";
+pub(crate) const DEFER: &str = "451 4.7.1 Service unavailable - try again later";
 
 /// A running milter and its collected log lines.
-pub struct Milter {
+pub(crate) struct Milter {
     child: Child,
     /// Where it listens.
     pub addr: String,
@@ -31,7 +31,7 @@ fn milter_bin() -> PathBuf {
 
 impl Milter {
     /// Starts the milter on a fresh SQLite database, on an ephemeral loopback port.
-    pub fn start(extra: &[&str]) -> Milter {
+    pub(crate) fn start(extra: &[&str]) -> Milter {
         let store = Test::on(Backend::Sqlite);
         let mut milter = Milter::start_on(&store.location(), "127.0.0.1:0", extra);
         milter._store = Some(store);
@@ -40,7 +40,7 @@ impl Milter {
 
     /// Starts the milter on a fresh SQLite database with extra environment variables (the
     /// resolver: `GREY_LISTING_RESOLVER`).
-    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Milter {
+    pub(crate) fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Milter {
         let store = Test::on(Backend::Sqlite);
         let location = store.location();
         let mut args = vec!["--listen", "127.0.0.1:0", "--db", &location];
@@ -51,14 +51,14 @@ impl Milter {
     }
 
     /// Starts the milter on database `db`, listening on `listen`.
-    pub fn start_on(db: &str, listen: &str, extra: &[&str]) -> Milter {
+    pub(crate) fn start_on(db: &str, listen: &str, extra: &[&str]) -> Milter {
         let mut args = vec!["--listen", listen, "--db", db];
         args.extend_from_slice(extra);
         Milter::start_with(&args, &[])
     }
 
     /// Starts the milter with exactly `args` (and `--hostname mx.test`) and extra environment.
-    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Milter {
+    pub(crate) fn start_with(args: &[&str], env: &[(&str, &str)]) -> Milter {
         let db = args
             .iter()
             .position(|a| *a == "--db")
@@ -86,7 +86,7 @@ impl Milter {
     }
 
     /// A new MTA connection (TCP or unix, as the milter listens).
-    pub fn connect(&self) -> Mta {
+    pub(crate) fn connect(&self) -> Mta {
         let stream: Box<dyn Duplex> = match self.addr.strip_prefix("unix:") {
             Some(path) => Box::new(std::os::unix::net::UnixStream::connect(path).unwrap()),
             None => {
@@ -99,19 +99,19 @@ impl Milter {
     }
 
     /// Waits (bounded) for a log line containing `needle`.
-    pub fn wait_log(&self, needle: &str) -> String {
+    pub(crate) fn wait_log(&self, needle: &str) -> String {
         self.log.wait_for(needle)
     }
 
     /// Sends a signal.
-    pub fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
         // that of a child this test started.
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
     /// Waits (bounded) for the process to exit; returns its exit code.
-    pub fn wait_exit(&mut self) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -131,22 +131,22 @@ impl Drop for Milter {
 }
 
 /// Read + Write for TCP and unix streams alike.
-pub trait Duplex: Read + Write + Send {}
+pub(crate) trait Duplex: Read + Write + Send {}
 impl<T: Read + Write + Send> Duplex for T {}
 
 /// Every protocol flag Postfix 3 offers with `milter_protocol = 6` (steps and no-reply bits).
-pub const ALL_FLAGS: u32 = 0x1f_ffff;
+pub(crate) const ALL_FLAGS: u32 = 0x1f_ffff;
 /// Every action of protocol 6, the macro lists included.
-pub const ALL_ACTIONS: u32 = 0x1ff;
+pub(crate) const ALL_ACTIONS: u32 = 0x1ff;
 
 /// The MTA side of one milter connection.
-pub struct Mta {
+pub(crate) struct Mta {
     stream: Box<dyn Duplex>,
 }
 
 impl Mta {
     /// Sends one packet.
-    pub fn send(&mut self, code: u8, data: &[u8]) {
+    pub(crate) fn send(&mut self, code: u8, data: &[u8]) {
         let mut packet = ((data.len() + 1) as u32).to_be_bytes().to_vec();
         packet.push(code);
         packet.extend_from_slice(data);
@@ -154,12 +154,12 @@ impl Mta {
     }
 
     /// Sends raw bytes.
-    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)
     }
 
     /// Reads one reply packet; `None` when the milter closed the connection.
-    pub fn reply(&mut self) -> Option<(u8, Vec<u8>)> {
+    pub(crate) fn reply(&mut self) -> Option<(u8, Vec<u8>)> {
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len).ok()?;
         let len = u32::from_be_bytes(len) as usize;
@@ -169,7 +169,7 @@ impl Mta {
     }
 
     /// Negotiates, offering `flags`; returns the milter's (version, actions, flags, rest).
-    pub fn negotiate(&mut self, flags: u32) -> (u32, u32, u32, Vec<u8>) {
+    pub(crate) fn negotiate(&mut self, flags: u32) -> (u32, u32, u32, Vec<u8>) {
         let mut data = 6u32.to_be_bytes().to_vec();
         data.extend(ALL_ACTIONS.to_be_bytes());
         data.extend(flags.to_be_bytes());
@@ -181,7 +181,7 @@ impl Mta {
     }
 
     /// Sends CONNECT for an IPv4 or IPv6 client (`family` `4` or `6`).
-    pub fn connect_client(&mut self, hostname: &str, family: u8, address: &str) {
+    pub(crate) fn connect_client(&mut self, hostname: &str, family: u8, address: &str) {
         let mut data = hostname.as_bytes().to_vec();
         data.push(0);
         data.push(family);
@@ -192,14 +192,20 @@ impl Mta {
     }
 
     /// Sends a command whose data is one string.
-    pub fn send_str(&mut self, code: u8, text: &str) {
+    pub(crate) fn send_str(&mut self, code: u8, text: &str) {
         let mut data = text.as_bytes().to_vec();
         data.push(0);
         self.send(code, &data);
     }
 
     /// Negotiates (all flags offered), then CONNECT, HELO and MAIL, none of which is answered.
-    pub fn start_message(hostname: &str, family: u8, address: &str, sender: &str, mta: &mut Mta) {
+    pub(crate) fn start_message(
+        hostname: &str,
+        family: u8,
+        address: &str,
+        sender: &str,
+        mta: &mut Mta,
+    ) {
         mta.negotiate(ALL_FLAGS);
         mta.connect_client(hostname, family, address);
         mta.send_str(b'H', "client.example");
@@ -207,14 +213,14 @@ impl Mta {
     }
 
     /// Sends RCPT and returns its reply.
-    pub fn rcpt(&mut self, recipient: &str) -> (u8, Vec<u8>) {
+    pub(crate) fn rcpt(&mut self, recipient: &str) -> (u8, Vec<u8>) {
         self.send_str(b'R', recipient);
         self.reply().expect("rcpt reply")
     }
 }
 
 /// A reply-code packet's text.
-pub fn reply_text(reply: &(u8, Vec<u8>)) -> String {
+pub(crate) fn reply_text(reply: &(u8, Vec<u8>)) -> String {
     assert_eq!(reply.0, b'y', "not a reply code: {reply:?}");
     String::from_utf8(reply.1.strip_suffix(b"\0").unwrap().to_vec()).unwrap()
 }

@@ -1,12 +1,12 @@
 //! A small builder for CLI cases: each test reads as the command an admin types and the exact
 //! text they see (in the spirit of just's `Test::new().args(..).stdout(..).status(..)`).
 
-pub mod daemon;
-pub mod ext;
-pub mod filter;
-pub mod milter;
-pub mod openmetrics;
-pub mod unprivileged;
+pub(crate) mod daemon;
+pub(crate) mod ext;
+pub(crate) mod filter;
+pub(crate) mod milter;
+pub(crate) mod openmetrics;
+pub(crate) mod unprivileged;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 /// `--info-server` on a new database, exactly as DESIGN.md §2 prints it.
-pub const INFO_SERVER_DEFAULTS: &str = "\
+pub(crate) const INFO_SERVER_DEFAULTS: &str = "\
 Grey listing configuration.
 
 Grey listing checking  enabled
@@ -52,12 +52,12 @@ SUCCESS: Gathering of server wide information complete.
 ";
 
 /// DESIGN.md §2's SUCCESS line of `--update-server`.
-pub const SERVER_UPDATED: &str = "SUCCESS: Update of server-wide settings complete.\n";
+pub(crate) const SERVER_UPDATED: &str = "SUCCESS: Update of server-wide settings complete.\n";
 
 /// SQL that turns an SQLite database of the current schema back into the shape schema 3 had
 /// (before migrations 4 and 5): the triplet indexes of then, no `passed` flag, no purge cursor,
 /// no pattern notices. For tests of the migrations; run it on a database without triplets.
-pub const UNDO_SCHEMA_4: &str = "DROP TABLE pattern_notices;
+pub(crate) const UNDO_SCHEMA_4: &str = "DROP TABLE pattern_notices;
      DROP INDEX triplets_awl;
      ALTER TABLE triplets DROP COLUMN passed;
      DROP TABLE purge_cursor;
@@ -67,7 +67,7 @@ pub const UNDO_SCHEMA_4: &str = "DROP TABLE pattern_notices;
 
 /// A `grey_listing` command without any database-location environment, so the test decides
 /// where the database is (a stray `GREY_LISTING_DB` or `/etc/grey_listing.conf` cannot leak in).
-pub fn grey_listing() -> Command {
+pub(crate) fn grey_listing() -> Command {
     let mut cmd = Command::cargo_bin("grey_listing").unwrap();
     cmd.env_remove("GREY_LISTING_DB")
         .env("GREY_LISTING_CONF", "/nonexistent/grey_listing.conf")
@@ -77,7 +77,7 @@ pub fn grey_listing() -> Command {
 
 /// Which store a parametrised test runs against (issue 7: one behaviour suite, both stores).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// A new SQLite file in a temporary directory.
     Sqlite,
     /// A new database on the PostgreSQL server named by `GREY_LISTING_TEST_PG`.
@@ -86,7 +86,7 @@ pub enum Backend {
 
 /// The environment variable naming a PostgreSQL server for the tests, as an admin URL such as
 /// `postgres://postgres@127.0.0.1:5432/postgres` (tests/e2e/postgres.sh sets it).
-pub const TEST_PG_ENV: &str = "GREY_LISTING_TEST_PG";
+pub(crate) const TEST_PG_ENV: &str = "GREY_LISTING_TEST_PG";
 
 /// Declares the `sqlite` and `postgres` variants of behaviour tests written as
 /// `fn name(backend: Backend)`. The PostgreSQL variants are `#[ignore]`d so a plain
@@ -116,7 +116,7 @@ macro_rules! on_both_stores {
 }
 
 /// The admin URL of the test server; panics (fails the test) when it is not set.
-pub fn test_pg_url() -> String {
+pub(crate) fn test_pg_url() -> String {
     match std::env::var(TEST_PG_ENV) {
         Ok(url) if !url.is_empty() => url,
         _ => panic!(
@@ -128,7 +128,7 @@ pub fn test_pg_url() -> String {
 
 /// Runs SQL on the server as the admin URL's user.
 #[cfg(feature = "postgres")]
-pub fn pg_admin(url: &str, sql: &str) {
+pub(crate) fn pg_admin(url: &str, sql: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -149,12 +149,12 @@ pub fn pg_admin(url: &str, sql: &str) {
 
 /// Without the PostgreSQL store no test reaches a server: the PostgreSQL variants are not built.
 #[cfg(not(feature = "postgres"))]
-pub fn pg_admin(_url: &str, _sql: &str) {
+pub(crate) fn pg_admin(_url: &str, _sql: &str) {
     panic!("this build has no PostgreSQL support (built without the postgres feature)")
 }
 
 /// `url` with its database name replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
+pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, format!("?{query}")),
         None => (url, String::new()),
@@ -167,7 +167,7 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 /// A database created on the test server for one test and dropped afterwards.
-pub struct PgDatabase {
+pub(crate) struct PgDatabase {
     admin: String,
     name: String,
     /// The URL of the new database.
@@ -176,7 +176,7 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     /// Creates `gl_test_<pid>_<n>` on the server of `GREY_LISTING_TEST_PG`.
-    pub fn create() -> PgDatabase {
+    pub(crate) fn create() -> PgDatabase {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let admin = test_pg_url();
         let name = format!(
@@ -207,7 +207,7 @@ impl Drop for PgDatabase {
 /// A temporary directory and a database location on the chosen backend: the one core the CLI,
 /// filter and extension fixtures ([`Test`], [`filter::Sandbox`], [`ext::Db`]) share; each adds
 /// the runs its tests need.
-pub struct Env {
+pub(crate) struct Env {
     /// Keeps the directory alive.
     pub dir: TempDir,
     /// The SQLite database path (handed to the binaries unless the environment is on PostgreSQL).
@@ -219,7 +219,7 @@ pub struct Env {
 impl Env {
     /// A fresh directory with the SQLite database at `sqlite` inside it (created by the first
     /// run), or a fresh, empty PostgreSQL database when `backend` is [`Backend::Postgres`].
-    pub fn on(backend: Backend, sqlite: &str) -> Env {
+    pub(crate) fn on(backend: Backend, sqlite: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join(sqlite);
         let pg = (backend == Backend::Postgres).then(PgDatabase::create);
@@ -227,7 +227,7 @@ impl Env {
     }
 
     /// The location handed to the binaries: the SQLite path or the PostgreSQL URL.
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         match &self.pg {
             Some(pg) => pg.url.clone(),
             None => self.db.to_str().unwrap().to_string(),
@@ -235,72 +235,72 @@ impl Env {
     }
 
     /// Opens the store at [`Env::location`] through the library.
-    pub fn open(&self) -> Box<dyn grey_listing::store::Store> {
+    pub(crate) fn open(&self) -> Box<dyn grey_listing::store::Store> {
         grey_listing::store::open(&grey_listing::store::DbLocation::parse(&self.location()))
             .unwrap()
     }
 
     /// True on PostgreSQL (the SQLite path then names no database).
-    pub fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }
 }
 
 /// A temporary directory and, on PostgreSQL, a fresh database; every run gets `--db <location>`
 /// (for SQLite `<dir>/g.db`).
-pub struct Test {
+pub(crate) struct Test {
     env: Env,
 }
 
 impl Test {
     /// A fresh directory with no SQLite database yet.
-    pub fn new() -> Test {
+    pub(crate) fn new() -> Test {
         Test::on(Backend::Sqlite)
     }
 
     /// A fresh, empty database location on `backend`.
-    pub fn on(backend: Backend) -> Test {
+    pub(crate) fn on(backend: Backend) -> Test {
         Test {
             env: Env::on(backend, "g.db"),
         }
     }
 
     /// The location given with `--db`: the SQLite path or the PostgreSQL URL.
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         self.env.location()
     }
 
     /// Opens the store at [`Test::location`] through the library.
-    pub fn open(&self) -> Box<dyn grey_listing::store::Store> {
+    pub(crate) fn open(&self) -> Box<dyn grey_listing::store::Store> {
         self.env.open()
     }
 
     /// The temporary directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.env.dir.path()
     }
 
     /// The SQLite database path (passed with `--db` unless the test runs on PostgreSQL).
-    pub fn db(&self) -> PathBuf {
+    pub(crate) fn db(&self) -> PathBuf {
         self.env.db.clone()
     }
 
     /// Runs `grey_listing <args> --db <location>`.
-    pub fn run(&self, args: &[&str]) -> Outcome {
+    pub(crate) fn run(&self, args: &[&str]) -> Outcome {
         let mut cmd = grey_listing();
         cmd.args(args).arg("--db").arg(self.location());
         Outcome::from(cmd.output().unwrap(), args)
     }
 
     /// Runs `grey_listing <args>` exactly as given (the test places `--db` itself).
-    pub fn run_raw(&self, args: &[&str]) -> Outcome {
+    pub(crate) fn run_raw(&self, args: &[&str]) -> Outcome {
         let mut cmd = grey_listing();
         cmd.args(args);
         Outcome::from(cmd.output().unwrap(), args)
     }
 
     /// Every file of the directory with its bytes (the database, its -wal and -shm files).
-    pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
+    pub(crate) fn files(&self) -> BTreeMap<String, Vec<u8>> {
         let mut files = BTreeMap::new();
         for entry in std::fs::read_dir(self.dir()).unwrap() {
             let entry = entry.unwrap();
@@ -312,7 +312,7 @@ impl Test {
 }
 
 /// What a run printed and returned.
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The command line, for failure messages.
     pub args: Vec<String>,
     /// Standard output.
@@ -325,7 +325,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// Collects a finished run.
-    pub fn from(output: Output, args: &[&str]) -> Outcome {
+    pub(crate) fn from(output: Output, args: &[&str]) -> Outcome {
         Outcome {
             args: args.iter().map(|s| s.to_string()).collect(),
             stdout: String::from_utf8(output.stdout).unwrap(),
@@ -336,7 +336,7 @@ impl Outcome {
 
     /// Success: exit 0, nothing on stderr, exactly `expected` on stdout.
     #[track_caller]
-    pub fn stdout(&self, expected: &str) -> &Outcome {
+    pub(crate) fn stdout(&self, expected: &str) -> &Outcome {
         assert_eq!(
             (self.code, self.stderr.as_str()),
             (0, ""),
@@ -354,7 +354,7 @@ impl Outcome {
     /// Success with warnings: exit 0, exactly `expected` on stdout and exactly the `warnings`
     /// lines, in order, on stderr.
     #[track_caller]
-    pub fn warns(&self, expected: &str, warnings: &[&str]) -> &Outcome {
+    pub(crate) fn warns(&self, expected: &str, warnings: &[&str]) -> &Outcome {
         let lines: Vec<&str> = self.stderr.lines().collect();
         assert_eq!(
             (self.code, lines.as_slice()),
@@ -373,13 +373,13 @@ impl Outcome {
     /// Bad input (DESIGN.md §2): exit 1, nothing on stdout, exactly one stderr line that starts
     /// `An error occurred during` and contains every one of `names`.
     #[track_caller]
-    pub fn bad_input(&self, names: &[&str]) -> &Outcome {
+    pub(crate) fn bad_input(&self, names: &[&str]) -> &Outcome {
         self.one_error_line(1, names)
     }
 
     /// Database or system error (DESIGN.md §2): exit 2 and one clear stderr line containing `names`.
     #[track_caller]
-    pub fn system_error(&self, names: &[&str]) -> &Outcome {
+    pub(crate) fn system_error(&self, names: &[&str]) -> &Outcome {
         self.one_error_line(2, names)
     }
 
@@ -412,7 +412,7 @@ impl Outcome {
 
     /// Parses stdout as JSON (after checking the run succeeded).
     #[track_caller]
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         assert_eq!(
             (self.code, self.stderr.as_str()),
             (0, ""),

@@ -5,7 +5,7 @@
 /// use it: `# HELP`/`# TYPE`/`# UNIT` descriptors before their samples, samples named after the
 /// family (with `_total`, `_bucket`, `_sum`, `_count` or `_info` as the type requires), label
 /// values quoted and escaped, numeric values, and `# EOF` as the last line.
-pub fn check_openmetrics(text: &str) -> Result<(), String> {
+pub(crate) fn check_openmetrics(text: &str) -> Result<(), String> {
     let lines: Vec<&str> = text.split('\n').collect();
     if lines.last() != Some(&"") || lines.len() < 2 || lines[lines.len() - 2] != "# EOF" {
         return Err("the text must end with \"# EOF\\n\"".to_string());

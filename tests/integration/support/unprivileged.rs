@@ -6,11 +6,11 @@ use std::path::Path;
 use std::process::Command;
 
 /// The uid the commands run as.
-pub const NOBODY_UID: u32 = 65_534;
+pub(crate) const NOBODY_UID: u32 = 65_534;
 
 /// `setpriv --reuid=nobody --regid=nogroup --clear-groups <program>`, after checking that this
 /// really yields uid 65534 (panics otherwise: the test must not pass without dropping).
-pub fn as_nobody(program: &Path) -> Command {
+pub(crate) fn as_nobody(program: &Path) -> Command {
     let probe = Command::new("setpriv")
         .args([
             "--reuid=nobody",
@@ -34,7 +34,7 @@ pub fn as_nobody(program: &Path) -> Command {
 }
 
 /// Makes `dir` traversable and readable by everyone (temporary directories are 0700).
-pub fn open_dir(dir: &Path) {
+pub(crate) fn open_dir(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
