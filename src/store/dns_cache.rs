@@ -7,6 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::dns::{Forward, ZoneAnswer, ZoneResult};
+use crate::store::StoreError;
 
 /// How long a cached answer is used, in seconds.
 pub const DNS_CACHE_SECONDS: i64 = 3_600;
@@ -73,6 +74,90 @@ pub(crate) fn decode_forward(answer: &str) -> Option<Forward> {
         CONFIRMED => Some(Forward::Confirmed),
         NOT_CONFIRMED => Some(Forward::NotConfirmed),
         _ => None,
+    }
+}
+
+/// The two row operations each store gives the cache; keys, encodings and the loops over them
+/// are shared below.
+pub(crate) trait CacheRows {
+    /// One live row's answer, if any.
+    fn cached(
+        &mut self,
+        address: &str,
+        kind: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Inserts or replaces one row, live until `now` + [`DNS_CACHE_SECONDS`].
+    fn cache(
+        &mut self,
+        address: &str,
+        kind: &str,
+        name: &str,
+        answer: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// The live answers for `ip` of those `zones` the cache holds, in the order of `zones`.
+pub(crate) fn zone_answers(
+    rows: &mut impl CacheRows,
+    ip: IpAddr,
+    zones: &[String],
+    now: i64,
+) -> Result<Vec<ZoneAnswer>, StoreError> {
+    let address = address_key(ip);
+    let mut answers = Vec::new();
+    for zone in zones {
+        let zone = zone_key(zone);
+        if let Some(answer) = rows.cached(&address, KIND_ZONE, &zone, now)?
+            && let Some(answer) = decode_zone(zone, &answer)
+        {
+            answers.push(answer);
+        }
+    }
+    Ok(answers)
+}
+
+/// Caches the real answers of `answers` (a missing answer is never stored).
+pub(crate) fn put_zone_answers(
+    rows: &mut impl CacheRows,
+    ip: IpAddr,
+    answers: &[ZoneAnswer],
+    now: i64,
+) -> Result<(), StoreError> {
+    let address = address_key(ip);
+    for answer in answers {
+        if let Some(text) = encode_zone(answer.result) {
+            rows.cache(&address, KIND_ZONE, &zone_key(&answer.zone), &text, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// The live forward confirmation of `name` for `ip`, if cached.
+pub(crate) fn forward_answer(
+    rows: &mut impl CacheRows,
+    ip: IpAddr,
+    name: &str,
+    now: i64,
+) -> Result<Option<Forward>, StoreError> {
+    let answer = rows.cached(&address_key(ip), KIND_FORWARD, &name_key(name), now)?;
+    Ok(answer.as_deref().and_then(decode_forward))
+}
+
+/// Caches a forward confirmation (a missing answer is never stored).
+pub(crate) fn put_forward_answer(
+    rows: &mut impl CacheRows,
+    ip: IpAddr,
+    name: &str,
+    forward: Forward,
+    now: i64,
+) -> Result<(), StoreError> {
+    match encode_forward(forward) {
+        Some(text) => rows.cache(&address_key(ip), KIND_FORWARD, &name_key(name), text, now),
+        None => Ok(()),
     }
 }
 

@@ -11,6 +11,7 @@ use tokio_postgres::{Row, Statement};
 use super::{Conn, Context, wait};
 use crate::config::{ListKind, Settings};
 use crate::dns::{Forward, ZoneAnswer};
+use crate::store::dns_cache;
 use crate::store::{
     DecisionCount, LiveTriplet, LogEntry, StoreError, Triplet, TripletCounts, TripletKey, Tx, rows,
 };
@@ -256,7 +257,7 @@ impl Tx for PgTx<'_> {
         zones: &[String],
         now: i64,
     ) -> Result<Vec<ZoneAnswer>, StoreError> {
-        self.zone_answers(ip, zones, now)
+        dns_cache::zone_answers(self, ip, zones, now)
     }
 
     fn dns_cache_put(
@@ -265,7 +266,7 @@ impl Tx for PgTx<'_> {
         answers: &[ZoneAnswer],
         now: i64,
     ) -> Result<(), StoreError> {
-        self.put_zone_answers(ip, answers, now)
+        dns_cache::put_zone_answers(self, ip, answers, now)
     }
 
     fn forward_cache_get(
@@ -274,7 +275,7 @@ impl Tx for PgTx<'_> {
         name: &str,
         now: i64,
     ) -> Result<Option<Forward>, StoreError> {
-        self.forward_answer(ip, name, now)
+        dns_cache::forward_answer(self, ip, name, now)
     }
 
     fn forward_cache_put(
@@ -284,7 +285,7 @@ impl Tx for PgTx<'_> {
         forward: Forward,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.put_forward_answer(ip, name, forward, now)
+        dns_cache::put_forward_answer(self, ip, name, forward, now)
     }
 
     fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {

@@ -1,18 +1,15 @@
 //! The SQLite side of the DNS answer cache (see [`crate::store::dns_cache`]).
 
-use std::net::IpAddr;
-
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteTx;
-use crate::dns::{Forward, ZoneAnswer};
 use crate::store::StoreError;
-use crate::store::dns_cache::{self, DNS_CACHE_SECONDS, KIND_FORWARD, KIND_ZONE};
+use crate::store::dns_cache::{CacheRows, DNS_CACHE_SECONDS};
 
-impl SqliteTx<'_> {
+impl CacheRows for SqliteTx<'_> {
     /// One live row's answer, if any.
     fn cached(
-        &self,
+        &mut self,
         address: &str,
         kind: &str,
         name: &str,
@@ -32,7 +29,7 @@ impl SqliteTx<'_> {
 
     /// Inserts or replaces one row, live until `now` + [`DNS_CACHE_SECONDS`].
     fn cache(
-        &self,
+        &mut self,
         address: &str,
         kind: &str,
         name: &str,
@@ -58,76 +55,9 @@ impl SqliteTx<'_> {
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
+}
 
-    pub(super) fn zone_answers(
-        &self,
-        ip: IpAddr,
-        zones: &[String],
-        now: i64,
-    ) -> Result<Vec<ZoneAnswer>, StoreError> {
-        let address = dns_cache::address_key(ip);
-        let mut answers = Vec::new();
-        for zone in zones {
-            let zone = dns_cache::zone_key(zone);
-            if let Some(answer) = self.cached(&address, KIND_ZONE, &zone, now)?
-                && let Some(answer) = dns_cache::decode_zone(zone, &answer)
-            {
-                answers.push(answer);
-            }
-        }
-        Ok(answers)
-    }
-
-    pub(super) fn put_zone_answers(
-        &self,
-        ip: IpAddr,
-        answers: &[ZoneAnswer],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let address = dns_cache::address_key(ip);
-        for answer in answers {
-            if let Some(text) = dns_cache::encode_zone(answer.result) {
-                let zone = dns_cache::zone_key(&answer.zone);
-                self.cache(&address, KIND_ZONE, &zone, &text, now)?;
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn forward_answer(
-        &self,
-        ip: IpAddr,
-        name: &str,
-        now: i64,
-    ) -> Result<Option<Forward>, StoreError> {
-        let answer = self.cached(
-            &dns_cache::address_key(ip),
-            KIND_FORWARD,
-            &dns_cache::name_key(name),
-            now,
-        )?;
-        Ok(answer.as_deref().and_then(dns_cache::decode_forward))
-    }
-
-    pub(super) fn put_forward_answer(
-        &self,
-        ip: IpAddr,
-        name: &str,
-        forward: Forward,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let Some(text) = dns_cache::encode_forward(forward) else {
-            return Ok(());
-        };
-        self.cache(
-            &dns_cache::address_key(ip),
-            KIND_FORWARD,
-            &dns_cache::name_key(name),
-            text,
-            now,
-        )
-    }
-
+impl SqliteTx<'_> {
     /// Deletes expired cache rows, at most `limit` when given (through the `expires` index).
     pub(super) fn purge_dns_cache(&self, now: i64, limit: Option<u64>) -> Result<(), StoreError> {
         let limit = limit.map_or(-1, |limit| limit.min(i64::MAX as u64) as i64);

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use super::sqlite_or_locked;
 use crate::config::{ListKind, Settings};
 use crate::dns::{Forward, ZoneAnswer};
+use crate::store::dns_cache;
 use crate::store::{
     DecisionCount, LiveTriplet, LogEntry, StoreError, Triplet, TripletCounts, TripletKey, Tx,
 };
@@ -123,7 +124,7 @@ impl Tx for SqliteTx<'_> {
         zones: &[String],
         now: i64,
     ) -> Result<Vec<ZoneAnswer>, StoreError> {
-        self.zone_answers(ip, zones, now)
+        dns_cache::zone_answers(self, ip, zones, now)
     }
 
     fn dns_cache_put(
@@ -132,7 +133,7 @@ impl Tx for SqliteTx<'_> {
         answers: &[ZoneAnswer],
         now: i64,
     ) -> Result<(), StoreError> {
-        self.put_zone_answers(ip, answers, now)
+        dns_cache::put_zone_answers(self, ip, answers, now)
     }
 
     fn forward_cache_get(
@@ -141,7 +142,7 @@ impl Tx for SqliteTx<'_> {
         name: &str,
         now: i64,
     ) -> Result<Option<Forward>, StoreError> {
-        self.forward_answer(ip, name, now)
+        dns_cache::forward_answer(self, ip, name, now)
     }
 
     fn forward_cache_put(
@@ -151,7 +152,7 @@ impl Tx for SqliteTx<'_> {
         forward: Forward,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.put_forward_answer(ip, name, forward, now)
+        dns_cache::put_forward_answer(self, ip, name, forward, now)
     }
 
     fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
