@@ -36,19 +36,20 @@ fn trickling_client_is_closed_after_the_request_timeout() {
     stream
         .write_all(b"request=smtpd_access_policy\nsender=")
         .unwrap();
-    let closed_after = loop {
-        if stream.write_all(b"a").is_err() {
-            break started.elapsed();
+    // How the close showed, for the failure message: a close too early has another cause.
+    let (closed_after, seen) = loop {
+        if let Err(e) = stream.write_all(b"a") {
+            break (started.elapsed(), format!("write failed: {e}"));
         }
         let mut chunk = [0u8; 64];
         match stream.read(&mut chunk) {
-            Ok(0) => break started.elapsed(),
+            Ok(0) => break (started.elapsed(), "end of stream".to_string()),
             Ok(n) => panic!(
                 "unexpected reply {:?}",
                 String::from_utf8_lossy(&chunk[..n])
             ),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => break started.elapsed(),
+            Err(e) => break (started.elapsed(), format!("read failed: {e}")),
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -57,7 +58,8 @@ fn trickling_client_is_closed_after_the_request_timeout() {
     };
     assert!(
         closed_after >= Duration::from_secs(2) && closed_after < Duration::from_secs(6),
-        "closed after {closed_after:?}"
+        "closed after {closed_after:?} ({seen}); server log: {:?}",
+        server.log_lines()
     );
     server.wait_log("request not complete within 2 s of its first byte");
     assert_eq!(between_requests.ask(EMPTY), DUNNO);
