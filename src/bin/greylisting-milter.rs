@@ -2,14 +2,13 @@
 //! signal handlers and runs the library's event loop.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::FromArgMatches;
 
 use grey_listing::clock::process_env;
-use grey_listing::daemon::{self, Listener, Signals};
+use grey_listing::daemon;
 use grey_listing::metrics;
 use grey_listing::milter::options::{self, Args};
 use grey_listing::milter::{self, Config};
@@ -34,23 +33,23 @@ fn serve(args: Args) -> Result<()> {
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.max_connections = args.max_connections;
     config.request_timeout = Duration::from_secs(args.request_timeout);
-    config.synchronous = last.synchronous.into();
-    if let Some(connections) = last.db_connections {
-        config.db_connections = usize::from(connections);
-    }
-    if let Some(hostname) = last.hostname {
-        config.hostname = hostname;
-    }
-    daemon::raise_fd_limit();
-    let signals = Signals::install().context("cannot install the signal handler")?;
-    let listener = Listener::bind_with(&first.listen, &first.socket_options())?;
-    if let Some(listen) = &last.metrics_listen {
-        // The batch-size family is the policy server's alone (its clients pipeline requests).
-        let options = metrics::Options { batch_size: false };
-        let (metrics, address) = metrics::start(listen, options, Arc::clone(&config.closed))?;
+    last.apply(
+        &mut config.synchronous,
+        &mut config.db_connections,
+        &mut config.hostname,
+    );
+    // The batch-size family is the policy server's alone (its clients pipeline requests).
+    let metrics = metrics::Options { batch_size: false };
+    let started = daemon::start::start(
+        &first,
+        last.metrics_listen.as_deref(),
+        metrics,
+        &config.closed,
+    )?;
+    if let Some((metrics, address)) = started.metrics {
         config.metrics_address = Some(address);
         config.metrics = Some(metrics);
     }
-    milter::run(listener, config, signals)?;
+    milter::run(started.listener, config, started.signals)?;
     Ok(())
 }

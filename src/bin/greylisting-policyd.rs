@@ -2,15 +2,14 @@
 //! and SIGHUP handling and runs the library's server loop.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::FromArgMatches;
 
 use grey_listing::clock::process_env;
 use grey_listing::conf_file::read_conf;
-use grey_listing::daemon::{self, Listener, Signals};
+use grey_listing::daemon;
 use grey_listing::metrics;
 use grey_listing::policyd::options::{self, Args};
 use grey_listing::policyd::reload::LocationSource;
@@ -41,22 +40,21 @@ fn serve(args: Args) -> Result<()> {
     config.max_connections = args.max_connections;
     config.request_timeout = Duration::from_secs(args.request_timeout);
     config.allow_test_time = args.allow_test_time;
-    config.synchronous = last.synchronous.into();
-    if let Some(connections) = last.db_connections {
-        config.db_connections = usize::from(connections);
-    }
-    if let Some(hostname) = last.hostname {
-        config.hostname = hostname;
-    }
-    daemon::raise_fd_limit();
-    let signals = Signals::install().context("cannot install the signal handler")?;
-    let listener = Listener::bind_with(&first.listen, &first.socket_options())?;
-    if let Some(listen) = &last.metrics_listen {
-        let options = metrics::Options { batch_size: true };
-        let (metrics, address) = metrics::start(listen, options, Arc::clone(&config.closed))?;
+    last.apply(
+        &mut config.synchronous,
+        &mut config.db_connections,
+        &mut config.hostname,
+    );
+    let started = daemon::start::start(
+        &first,
+        last.metrics_listen.as_deref(),
+        metrics::Options { batch_size: true },
+        &config.closed,
+    )?;
+    if let Some((metrics, address)) = started.metrics {
         config.metrics_address = Some(address);
         config.metrics = Some(metrics);
     }
-    policyd::run(listener, config, signals)?;
+    policyd::run(started.listener, config, started.signals)?;
     Ok(())
 }

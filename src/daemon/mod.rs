@@ -2,7 +2,8 @@
 //! protocols: the listening socket and its unix-socket set-up ([`listener`], [`socket`]),
 //! accepting connections ([`accept`]), writing queued replies ([`output`]), the event loop's
 //! poll, shutdown and stop ([`event_loop`]), the signal flags ([`Signals`]), the command-line
-//! options they have in common ([`options`]) and the start-up checks of the binaries.
+//! options they have in common ([`options`]) and the binaries' start-up checks and steps
+//! ([`check_hostname_option`], [`start`], [`exit_code`]).
 
 pub(crate) mod accept;
 pub(crate) mod event_loop;
@@ -10,6 +11,7 @@ pub mod listener;
 pub mod options;
 pub(crate) mod output;
 pub mod socket;
+pub mod start;
 
 use std::fmt::Display;
 use std::io;

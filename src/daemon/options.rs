@@ -58,6 +58,25 @@ pub struct CommonLast {
     pub metrics_listen: Option<String>,
 }
 
+impl CommonLast {
+    /// Sets what was given of these options on a daemon's settings (`--metrics-listen` is
+    /// started with the listener, see [`super::start`]).
+    pub fn apply(
+        &self,
+        synchronous: &mut Synchronous,
+        db_connections: &mut usize,
+        hostname: &mut String,
+    ) {
+        *synchronous = self.synchronous.into();
+        if let Some(connections) = self.db_connections {
+            *db_connections = usize::from(connections);
+        }
+        if let Some(name) = &self.hostname {
+            hostname.clone_from(name);
+        }
+    }
+}
+
 /// Durability of each committed batch, as given on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SyncMode {
