@@ -1,7 +1,7 @@
 //! What the two daemons, `greylisting-policyd` and `greylisting-milter`, share around their
 //! protocols: the listening socket and its unix-socket set-up ([`listener`], [`socket`]),
-//! accepting connections ([`accept`]), writing queued replies ([`output`]), the event loop's
-//! poll, shutdown and stop ([`event_loop`]), the signal flags ([`Signals`]), the command-line
+//! accepting connections (`accept`), writing queued replies (`output`), the event loop's
+//! poll, shutdown and stop (`event_loop`), the signal flags ([`Signals`]), the command-line
 //! options they have in common ([`options`]) and the binaries' start-up checks and steps
 //! ([`check_hostname_option`], [`start`], [`exit_code`]).
 

@@ -1,6 +1,6 @@
 //! The command-line options both daemons take, defined once: the argument, its parser and,
 //! where the daemons say the same, its help. Where a daemon words the help differently (its
-//! clients, its port) it sets the text with [`describe`].
+//! clients, its port) it sets the text with `describe`.
 //!
 //! The options come in two groups, [`CommonFirst`] and [`CommonLast`], because each daemon lists
 //! its own options between them (the milter's `--trusted-networks`, the policy server's
