@@ -15,6 +15,20 @@ pub struct Section {
     pub items: &'static [(&'static str, &'static str)],
 }
 
+impl Section {
+    /// A section of tagged paragraphs only.
+    pub(crate) const fn tagged(
+        title: &'static str,
+        items: &'static [(&'static str, &'static str)],
+    ) -> Section {
+        Section {
+            title,
+            intro: "",
+            items,
+        }
+    }
+}
+
 /// The FILES item for the configuration file, the same in every page that names it.
 pub(crate) const CONF_FILE: (&str, &str) = (
     "/etc/grey_listing.conf",

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::FromArgMatches;
 
 use grey_listing::clock::process_env;
 use grey_listing::daemon;
@@ -14,10 +13,7 @@ use grey_listing::milter::options::{self, Args};
 use grey_listing::milter::{self, Config};
 
 fn main() -> ExitCode {
-    let args = match Args::from_arg_matches(&options::command().get_matches()) {
-        Ok(args) => args,
-        Err(err) => err.exit(),
-    };
+    let args = daemon::options::parse(options::command());
     daemon::exit_code(milter::IDENT, serve(args))
 }
 

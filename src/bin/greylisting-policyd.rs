@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::FromArgMatches;
 
 use grey_listing::clock::process_env;
 use grey_listing::conf_file::read_conf;
@@ -17,10 +16,7 @@ use grey_listing::policyd::{self, Config};
 use grey_listing::store::location_with_conf;
 
 fn main() -> ExitCode {
-    let args = match Args::from_arg_matches(&options::command().get_matches()) {
-        Ok(args) => args,
-        Err(err) => err.exit(),
-    };
+    let args = daemon::options::parse(options::command());
     daemon::exit_code(policyd::IDENT, serve(args))
 }
 

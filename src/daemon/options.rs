@@ -6,7 +6,7 @@
 //! its own options between them (the milter's `--trusted-networks`, the policy server's
 //! `--allow-test-time`) and `--help` and the man pages keep the order of the definition.
 
-use clap::{Args, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 
 use super::socket;
 use crate::manual::Section;
@@ -120,6 +120,12 @@ pub(crate) fn describe(
         })
 }
 
+/// Parses the command line with a daemon's `command` (its options worded by `describe`) into
+/// `A`; a bad option prints clap's message and exits 2 (`--help` and `--version` exit 0).
+pub fn parse<A: FromArgMatches>(command: clap::Command) -> A {
+    A::from_arg_matches(&command.get_matches()).unwrap_or_else(|err| err.exit())
+}
+
 /// A number above zero (`--max-connections`), for clap.
 pub(crate) fn parse_positive(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
@@ -127,6 +133,9 @@ pub(crate) fn parse_positive(value: &str) -> Result<usize, String> {
         _ => Err(format!("{value:?} is not a positive number")),
     }
 }
+
+/// The exit status of a daemon stopped by a signal, for their man pages.
+pub(crate) const STOPPED: (&str, &str) = ("0", "Stopped by SIGTERM or SIGINT.");
 
 /// The environment both daemons read, for their man pages.
 pub(crate) const ENVIRONMENT: Section = Section {

@@ -84,10 +84,9 @@ fn parse_networks(value: &str) -> Result<Networks, String> {
 /// Sections of the man page after the options.
 const SECTIONS: &[Section] = &[
     options::ENVIRONMENT,
-    Section {
-        title: "SIGNALS",
-        intro: "",
-        items: &[
+    Section::tagged(
+        "SIGNALS",
+        &[
             (
                 "SIGTERM, SIGINT",
                 "Stop accepting connections, let open messages finish (at most 10 s), exit 0.",
@@ -98,23 +97,21 @@ const SECTIONS: &[Section] = &[
                  syslog and reopen the database.",
             ),
         ],
-    },
-    Section {
-        title: "EXIT STATUS",
-        intro: "",
-        items: &[
-            ("0", "Stopped by SIGTERM or SIGINT."),
+    ),
+    Section::tagged(
+        "EXIT STATUS",
+        &[
+            options::STOPPED,
             (
                 "2",
                 "Could not start: a bad command-line option, listen address or socket group, \
                  the address in use, no database location.",
             ),
         ],
-    },
-    Section {
-        title: "FILES",
-        intro: "",
-        items: &[
+    ),
+    Section::tagged(
+        "FILES",
+        &[
             manual::CONF_FILE,
             (
                 "/var/lib/grey_listing/greylist.db",
@@ -126,7 +123,7 @@ const SECTIONS: &[Section] = &[
                 "One action=..., reason=... line per recipient; errors and closed connections.",
             ),
         ],
-    },
+    ),
 ];
 
 /// The clap command of `greylisting-milter` (what [`Args`] parses).

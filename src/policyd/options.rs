@@ -77,10 +77,9 @@ const WORDING: &Wording = &[
 /// Sections of the man page after the options.
 const SECTIONS: &[Section] = &[
     options::ENVIRONMENT,
-    Section {
-        title: "SIGNALS",
-        intro: "",
-        items: &[
+    Section::tagged(
+        "SIGNALS",
+        &[
             (
                 "SIGTERM, SIGINT",
                 "Stop accepting connections, answer the requests in flight, exit 0.",
@@ -92,12 +91,11 @@ const SECTIONS: &[Section] = &[
                  serving.",
             ),
         ],
-    },
-    Section {
-        title: "EXIT STATUS",
-        intro: "",
-        items: &[
-            ("0", "Stopped by SIGTERM or SIGINT."),
+    ),
+    Section::tagged(
+        "EXIT STATUS",
+        &[
+            options::STOPPED,
             (
                 "2",
                 "Could not start: a bad command-line option, listen address or --hostname, the \
@@ -107,11 +105,10 @@ const SECTIONS: &[Section] = &[
                  even with --db).",
             ),
         ],
-    },
-    Section {
-        title: "FILES",
-        intro: "",
-        items: &[
+    ),
+    Section::tagged(
+        "FILES",
+        &[
             manual::CONF_FILE,
             (
                 "/var/lib/grey_listing/greylist.db",
@@ -131,7 +128,7 @@ const SECTIONS: &[Section] = &[
                 "One action=..., reason=... line per decision; errors and closed connections.",
             ),
         ],
-    },
+    ),
 ];
 
 /// The clap command of `greylisting-policyd` (what [`Args`] parses).
