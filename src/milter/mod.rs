@@ -245,8 +245,7 @@ fn describe_networks(networks: &[Network]) -> String {
 /// SIGHUP: look the database location up again if it came from the configuration, reconnect
 /// to syslog and reopen the database. A location that cannot be found keeps the old one.
 fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
-    *log = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
-    log.hold_stderr_lines();
+    log.reconnect();
     if config.rediscover_db {
         match resolve_location(None, &clock::process_env) {
             Ok(db) => config.db = db,
