@@ -11,6 +11,8 @@
 //! - [`policyd`]: the Postfix policy server `greylisting-policyd` (DESIGN.md §6).
 //! - [`bounds`] and [`escape`]: size limits and escaping for every value from outside.
 //! - [`milter`]: `greylisting-milter`, for Sendmail and Postfix's `smtpd_milters`.
+//! - [`daemon`]: what the two daemons share: the listening socket, accepting, writing replies,
+//!   the event loop's poll and stop, signals and common options.
 //! - [`logline`]: the decision log lines every front end writes; [`client`]: the client's
 //!   address and verified name as every front end reads them.
 
@@ -23,6 +25,7 @@ pub(crate) mod client;
 pub mod clock;
 pub mod conf_file;
 pub mod config;
+pub mod daemon;
 pub mod decision;
 pub mod dns;
 pub mod engine;

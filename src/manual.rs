@@ -15,6 +15,26 @@ pub struct Section {
     pub items: &'static [(&'static str, &'static str)],
 }
 
+impl Section {
+    /// A section of tagged paragraphs only.
+    pub(crate) const fn tagged(
+        title: &'static str,
+        items: &'static [(&'static str, &'static str)],
+    ) -> Section {
+        Section {
+            title,
+            intro: "",
+            items,
+        }
+    }
+}
+
+/// The FILES item for the configuration file, the same in every page that names it.
+pub(crate) const CONF_FILE: (&str, &str) = (
+    "/etc/grey_listing.conf",
+    "The line db = <path> names the shared database.",
+);
+
 /// Escapes text for roff: backslashes, hyphens (so `man` does not turn `-` into a dash) and a
 /// leading control character (`.` or `'`).
 pub(crate) fn escape(text: &str) -> String {
@@ -76,6 +96,14 @@ fn title_case(title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Each binary's clap definition is consistent (no clashing flags, valid defaults).
+    #[test]
+    fn every_clap_definition_is_valid() {
+        crate::filter::usage::command().debug_assert();
+        crate::policyd::options::command().debug_assert();
+        crate::milter::options::command().debug_assert();
+    }
 
     #[test]
     fn escapes_hyphens_backslashes_and_leading_dots() {

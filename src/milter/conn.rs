@@ -1,13 +1,14 @@
 //! One MTA connection in the event loop: its socket, the packets read but not yet handled, the
 //! replies not yet written and the [`Session`] they drive.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::Instant;
 
 use super::Config;
-use super::listen::Stream;
 use super::protocol::PacketReader;
 use super::session::{Session, Step};
+use crate::daemon::Stream;
+use crate::daemon::output::Outgoing;
 use crate::engine::Message;
 use crate::logging::Logger;
 use crate::policyd::connections::CloseCause;
@@ -181,30 +182,16 @@ impl Conn {
         self.dead || (self.eof || self.quit) && !self.awaiting && self.out.is_empty()
     }
 
-    /// Writes queued replies until done or the socket is full.
+    /// Writes queued replies until done or the socket is full. The buffer is kept for the
+    /// next replies unless it grew beyond a read chunk.
     pub(super) fn flush_out(&mut self) {
-        let mut written = 0;
-        while written < self.out.len() {
-            match self.stream.write(&self.out[written..]) {
-                Ok(0) => {
-                    self.dead = true;
-                    break;
-                }
-                Ok(n) => written += n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.dead = true;
-                    break;
-                }
-            }
-        }
-        self.out.drain(..written);
-        if self.out.is_empty() && self.out.capacity() > READ_CHUNK {
-            self.out = Vec::new();
-        }
-        if written > 0 {
-            self.last_activity = Instant::now();
+        let outgoing = Outgoing {
+            stream: &mut self.stream,
+            out: &mut self.out,
+            last_activity: &mut self.last_activity,
+        };
+        if !outgoing.flush(READ_CHUNK) {
+            self.dead = true;
         }
     }
 }

@@ -8,25 +8,22 @@
 //! the replies. A connection whose recipient is being decided reads nothing more until its
 //! answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.
 
-mod accept;
 mod conn;
 mod limits;
-pub mod listen;
 pub(crate) mod networks;
 pub mod options;
 pub(crate) mod protocol;
 pub(crate) mod session;
 
 use std::collections::HashMap;
-use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
-use thiserror::Error;
-
 use crate::clock;
+use crate::daemon::accept::Admit;
+use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, log_metrics_address};
+use crate::daemon::{Listener, Signals, Stream};
 use crate::engine::Checked;
 use crate::logging::{Fallback, Logger};
 use crate::metrics::Metrics;
@@ -36,11 +33,12 @@ use crate::policyd::connections::{CloseCause, ClosedConnections};
 use crate::policyd::dns_waits::DnsWaits;
 use crate::store::{DbLocation, resolve_location};
 
-use accept::accept_all;
 use conn::{Conn, PendingRcpt};
-use limits::close_idle;
-use listen::Listener;
+use limits::{close_idle, evict_one};
 use networks::Network;
+
+/// Why the milter could not start or run (the daemons share one definition).
+pub use crate::daemon::ServeError as MilterError;
 
 /// The syslog ident of the milter.
 pub const IDENT: &str = "greylisting-milter";
@@ -53,38 +51,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default time a packet may take to arrive completely, from its first byte.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How often the loop wakes without events (idle connections, signals).
-const TICK: Duration = Duration::from_millis(250);
-/// How long open messages may still take after SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Token of the listening socket; connections count up from 1.
-const LISTENER: Token = Token(0);
 /// Replies an MTA may leave unread before it is disconnected.
 const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
 /// Rounds of decide-then-read per loop turn: a connection that pipelines commands gets one
 /// recipient per round; the rest waits for the next turn, so others are not starved.
 const MAX_ROUNDS: usize = 16;
-
-/// Why the milter could not start or run.
-#[derive(Debug, Error)]
-pub enum MilterError {
-    /// The listen address is not `host:port` or `unix:/path`.
-    #[error("invalid listen address {0:?} (expected host:port or unix:/path)")]
-    BadListen(String),
-    /// `--socket-group` names no group.
-    #[error("unknown group {0:?} for the socket")]
-    BadGroup(String),
-    /// Binding, configuring or polling failed.
-    #[error("{what} {address}: {cause}")]
-    Io {
-        /// What we were doing.
-        what: &'static str,
-        /// The address involved.
-        address: String,
-        /// The OS error.
-        cause: io::Error,
-    },
-}
 
 /// Milter settings (the command line).
 #[derive(Debug, Clone)]
@@ -140,15 +111,6 @@ impl Config {
     }
 }
 
-/// The flags the binary's signal handlers set.
-#[derive(Debug, Clone, Default)]
-pub struct Signals {
-    /// SIGTERM/SIGINT: stop.
-    pub shutdown: Arc<AtomicBool>,
-    /// SIGHUP: reload.
-    pub reload: Arc<AtomicBool>,
-}
-
 /// Runs the milter on `listener` until `signals.shutdown`, then stops accepting, lets open
 /// messages finish (within a grace period) and returns. Logs as `greylisting-milter`.
 pub fn run(listener: Listener, config: Config, signals: Signals) -> Result<(), MilterError> {
@@ -164,21 +126,7 @@ pub fn run_with_logger(
     mut log: Logger,
 ) -> Result<(), MilterError> {
     let address = listener.describe();
-    let mut listener = Some(listener);
-    let mut poll = Poll::new().map_err(|cause| MilterError::Io {
-        what: "cannot poll",
-        address: address.clone(),
-        cause,
-    })?;
-    if let Some(l) = listener.as_mut() {
-        poll.registry()
-            .register(l.source(), LISTENER, Interest::READABLE)
-            .map_err(|cause| MilterError::Io {
-                what: "cannot poll",
-                address: address.clone(),
-                cause,
-            })?;
-    }
+    let mut lp = EventLoop::new(listener, &address)?;
     log.hold_stderr_lines();
     let mut decider = BatchDecider::new(
         config.db.clone(),
@@ -194,24 +142,14 @@ pub fn run_with_logger(
         config.max_connections,
         config.idle_timeout.as_secs(),
     ));
-    if let Some(address) = &config.metrics_address {
-        log.info(&format!("Serving metrics at http://{address}/metrics"));
-    }
+    log_metrics_address(config.metrics_address.as_ref(), &mut log);
     log.flush();
-    let mut events = Events::with_capacity(1024);
     let mut conns: HashMap<usize, Conn> = HashMap::new();
-    let mut next_token = 1usize;
     let mut pending: Vec<PendingRcpt> = Vec::new();
     let mut dns_waits: DnsWaits<PendingRcpt> = DnsWaits::new();
     let mut last_sweep = Instant::now();
-    let mut stopping_since: Option<Instant> = None;
-    let mut accept_backlog = false;
     loop {
-        if signals.shutdown.load(Ordering::SeqCst) && stopping_since.is_none() {
-            if let Some(mut l) = listener.take() {
-                let _ = poll.registry().deregister(l.source());
-            }
-            stopping_since = Some(Instant::now());
+        if lp.begin_stop(&signals.shutdown) {
             log.info("Stopping greylisting-milter: no new connections, finishing open messages");
         }
         if signals.reload.swap(false, Ordering::SeqCst) {
@@ -219,8 +157,7 @@ pub fn run_with_logger(
             // The configuration file (and with it the resolver) may have changed.
             dns_waits.restart(&mut log);
         }
-        if let Some(since) = stopping_since {
-            let grace_over = since.elapsed() > SHUTDOWN_GRACE;
+        if let Some(grace_over) = lp.grace_over() {
             conns.retain(|_, c| !c.dead && (c.busy() && !grace_over || !c.out.is_empty()));
             if conns.is_empty() {
                 break;
@@ -231,18 +168,13 @@ pub fn run_with_logger(
         } else {
             Duration::ZERO
         };
-        match poll.poll(&mut events, Some(timeout)) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                log.error(&format!("poll failed: {err}"));
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
+        if !lp.wait(timeout, &mut log) {
+            continue;
         }
-        for event in events.iter() {
+        let mut listener_ready = false;
+        for event in lp.events.iter() {
             if event.token() == LISTENER {
-                accept_backlog = true;
+                listener_ready = true;
                 continue;
             }
             let token = event.token().0;
@@ -257,12 +189,14 @@ pub fn run_with_logger(
                 conn.flush_out();
             }
         }
-        if accept_backlog {
-            accept_backlog = match listener.as_mut() {
-                Some(l) => accept_all(l, &mut poll, &mut conns, &mut next_token, &config, &mut log),
-                None => false,
-            };
+        if listener_ready {
+            lp.listener_ready();
         }
+        let mut admission = Admission {
+            conns: &mut conns,
+            config: &config,
+        };
+        lp.accept(&mut admission, &mut log);
         // Recipients whose DNS answers came (the worker woke the loop) join this turn's batch.
         pending.extend(dns_waits.take_ready(&mut log));
         let mut rounds = 0;
@@ -270,7 +204,7 @@ pub fn run_with_logger(
             rounds += 1;
             let mut waits = Waits {
                 dns: &mut dns_waits,
-                registry: poll.registry(),
+                registry: lp.poll.registry(),
             };
             answer(
                 &mut pending,
@@ -293,9 +227,7 @@ pub fn run_with_logger(
         }
         log.flush();
     }
-    drop(listener);
-    log.info("greylisting-milter stopped");
-    log.flush();
+    lp.finish(IDENT, &mut log);
     Ok(())
 }
 
@@ -313,8 +245,7 @@ fn describe_networks(networks: &[Network]) -> String {
 /// SIGHUP: look the database location up again if it came from the configuration, reconnect
 /// to syslog and reopen the database. A location that cannot be found keeps the old one.
 fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
-    *log = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
-    log.hold_stderr_lines();
+    log.reconnect();
     if config.rediscover_db {
         match resolve_location(None, &clock::process_env) {
             Ok(db) => config.db = db,
@@ -332,6 +263,24 @@ fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
         log,
     );
     log.info(&format!("reloaded: database {}", config.db));
+}
+
+/// The connections as accepting sees them: at the limit the connection idle longest outside a
+/// message makes room, or the newcomer is refused.
+struct Admission<'a> {
+    conns: &'a mut HashMap<usize, Conn>,
+    config: &'a Config,
+}
+
+impl Admit for Admission<'_> {
+    fn admit(&mut self, peer: &str, log: &mut Logger) -> bool {
+        self.conns.len() < self.config.max_connections
+            || evict_one(self.conns, peer, self.config, log)
+    }
+
+    fn insert(&mut self, token: usize, stream: Stream, peer: String) {
+        self.conns.insert(token, Conn::new(stream, peer));
+    }
 }
 /// Where recipients that need DNS wait.
 struct Waits<'a> {

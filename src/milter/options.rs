@@ -4,8 +4,8 @@
 use clap::{CommandFactory, Parser};
 
 use super::networks::{self, Network};
+use crate::daemon::options::{self, CommonFirst, CommonLast, Wording};
 use crate::manual::{self, Section};
-use crate::policyd::options::SyncMode;
 
 /// Milter for Sendmail and Postfix (smtpd_milters) that greylists at RCPT time.
 #[derive(Debug, Parser)]
@@ -27,19 +27,9 @@ use crate::policyd::options::SyncMode;
                   If the database cannot be used, mail passes and the error is logged."
 )]
 pub struct Args {
-    /// Where to listen: host:port (TCP) or unix:/path.
-    #[arg(long, default_value = super::DEFAULT_LISTEN)]
-    pub listen: String,
-    /// Mode of a unix socket (octal).
-    #[arg(long, default_value = "0660", value_parser = super::listen::parse_mode)]
-    pub socket_mode: u32,
-    /// Group of a unix socket (name or number; default: the server's group).
-    #[arg(long)]
-    pub socket_group: Option<String>,
-    /// Database path or postgres:// URL (default: GREY_LISTING_DB, then /etc/grey_listing.conf, then
-    /// /var/lib/grey_listing/greylist.db).
-    #[arg(long)]
-    pub db: Option<String>,
+    /// Where to listen, the unix socket, the database.
+    #[command(flatten)]
+    pub first: CommonFirst,
     /// Clients never greylisted: comma-separated addresses or address/prefix blocks (an empty
     /// value trusts nobody).
     #[arg(long, default_value = networks::DEFAULT_TRUSTED, value_parser = parse_networks)]
@@ -53,23 +43,33 @@ pub struct Args {
     pub request_timeout: u64,
     /// Most open connections; at the limit the connection idle longest outside a message is
     /// closed to admit a new one.
-    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = crate::policyd::options::parse_positive)]
+    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = options::parse_positive)]
     pub max_connections: usize,
-    /// Host name in the X-Greylist header (default: this machine's name).
-    #[arg(long)]
-    pub hostname: Option<String>,
-    /// Durability of each committed batch of decisions.
-    #[arg(long, value_enum, default_value_t = SyncMode::Full)]
-    pub synchronous: SyncMode,
-    /// Database connections deciding requests in parallel, 1 to 64 (default: 1 for SQLite,
-    /// 4 for PostgreSQL).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub db_connections: Option<u16>,
-    /// Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; use a loopback
-    /// address such as 127.0.0.1:9124).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub metrics_listen: Option<String>,
+    /// The header's host name, the database's durability and connections, the metrics.
+    #[command(flatten)]
+    pub last: CommonLast,
 }
+
+/// The milter's words for the shared options.
+const WORDING: &Wording = &[
+    ("socket_mode", "Mode of a unix socket (octal)", None),
+    (
+        "socket_group",
+        "Group of a unix socket (name or number; default: the server's group)",
+        None,
+    ),
+    (
+        "hostname",
+        "Host name in the X-Greylist header (default: this machine's name)",
+        None,
+    ),
+    (
+        "metrics_listen",
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; use a loopback \
+         address such as 127.0.0.1:9124)",
+        None,
+    ),
+];
 
 /// The parsed `--trusted-networks` list.
 #[derive(Debug, Clone)]
@@ -83,11 +83,10 @@ fn parse_networks(value: &str) -> Result<Networks, String> {
 
 /// Sections of the man page after the options.
 const SECTIONS: &[Section] = &[
-    crate::policyd::options::DAEMON_ENVIRONMENT,
-    Section {
-        title: "SIGNALS",
-        intro: "",
-        items: &[
+    options::ENVIRONMENT,
+    Section::tagged(
+        "SIGNALS",
+        &[
             (
                 "SIGTERM, SIGINT",
                 "Stop accepting connections, let open messages finish (at most 10 s), exit 0.",
@@ -98,27 +97,22 @@ const SECTIONS: &[Section] = &[
                  syslog and reopen the database.",
             ),
         ],
-    },
-    Section {
-        title: "EXIT STATUS",
-        intro: "",
-        items: &[
-            ("0", "Stopped by SIGTERM or SIGINT."),
+    ),
+    Section::tagged(
+        "EXIT STATUS",
+        &[
+            options::STOPPED,
             (
                 "2",
                 "Could not start: a bad command-line option, listen address or socket group, \
                  the address in use, no database location.",
             ),
         ],
-    },
-    Section {
-        title: "FILES",
-        intro: "",
-        items: &[
-            (
-                "/etc/grey_listing.conf",
-                "The line db = <path> names the shared database.",
-            ),
+    ),
+    Section::tagged(
+        "FILES",
+        &[
+            manual::CONF_FILE,
             (
                 "/var/lib/grey_listing/greylist.db",
                 "Default database, shared with grey_listing, greylisting-filter and \
@@ -129,12 +123,13 @@ const SECTIONS: &[Section] = &[
                 "One action=..., reason=... line per recipient; errors and closed connections.",
             ),
         ],
-    },
+    ),
 ];
 
 /// The clap command of `greylisting-milter` (what [`Args`] parses).
 pub fn command() -> clap::Command {
-    Args::command().after_long_help(manual::help_text(SECTIONS))
+    options::describe(Args::command(), super::DEFAULT_LISTEN, WORDING)
+        .after_long_help(manual::help_text(SECTIONS))
 }
 
 /// The sections of the man page `man/greylisting-milter.1` after clap's own (environment, exit
@@ -146,20 +141,21 @@ pub fn man_sections() -> &'static [Section] {
 
 #[cfg(test)]
 mod tests {
+    use clap::FromArgMatches;
+
     use super::*;
 
-    #[test]
-    fn clap_definition_is_valid() {
-        command().debug_assert();
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::from_arg_matches(&command().try_get_matches_from(args)?)
     }
 
     #[test]
     fn trusted_networks_are_checked() {
-        let args = Args::try_parse_from(["greylisting-milter"]).unwrap();
+        let args = parse(&["greylisting-milter"]).unwrap();
         assert_eq!(args.trusted_networks.0.len(), 2);
-        let args = Args::try_parse_from(["greylisting-milter", "--trusted-networks", ""]).unwrap();
+        let args = parse(&["greylisting-milter", "--trusted-networks", ""]).unwrap();
         assert!(args.trusted_networks.0.is_empty());
-        let err = Args::try_parse_from(["greylisting-milter", "--trusted-networks", "10.0.0.0/33"])
+        let err = parse(&["greylisting-milter", "--trusted-networks", "10.0.0.0/33"])
             .unwrap_err()
             .to_string();
         assert!(err.contains("10.0.0.0/33"), "{err}");

@@ -1,16 +1,17 @@
 //! One client connection of the policy server: reading requests as they arrive (edge-triggered),
 //! the end of the stream, writing replies; and a complete request waiting for its turn.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::Instant;
 
 use crate::clock;
+use crate::daemon::Stream;
+use crate::daemon::output::Outgoing;
 use crate::logging::Logger;
 
 use super::Config;
 use super::connections::CloseCause;
 use super::dns_waits::WaitsForDns;
-use super::listener::Stream;
 use super::protocol::{self, Parsed, RequestReader};
 use super::reply::Action;
 use crate::engine::Message;
@@ -54,6 +55,27 @@ pub(super) struct Conn {
 }
 
 impl Conn {
+    /// A connection just accepted.
+    pub(super) fn new(stream: Stream, peer: String) -> Conn {
+        Conn {
+            stream,
+            peer,
+            reader: RequestReader::new(),
+            out: Vec::new(),
+            last_activity: Instant::now(),
+            request_started: None,
+            partial_accounted: 0,
+            close_cause: None,
+            last_header_instance: None,
+            empty_in_a_row: 0,
+            empty_logged: false,
+            eof: false,
+            dead: false,
+            waiting: false,
+            held: std::collections::VecDeque::new(),
+        }
+    }
+
     /// Reads until the socket is drained; complete requests go to `pending`. `closing` says
     /// the event reported the peer's end of stream (or an error) as well.
     ///
@@ -183,32 +205,16 @@ impl Conn {
         self.dead || self.eof && self.out.is_empty() && !self.waiting
     }
 
-    /// Writes queued replies until done or the socket is full.
+    /// Writes queued replies until done or the socket is full. The emptied buffer is released
+    /// (as the request buffer is).
     pub(super) fn flush_out(&mut self) {
-        let mut written = 0;
-        while written < self.out.len() {
-            match self.stream.write(&self.out[written..]) {
-                Ok(0) => {
-                    self.dead = true;
-                    break;
-                }
-                Ok(n) => written += n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.dead = true;
-                    break;
-                }
-            }
-        }
-        if written == self.out.len() {
-            // Release the buffer with the replies (as the request buffer is released).
-            self.out = Vec::new();
-        } else {
-            self.out.drain(..written);
-        }
-        if written > 0 {
-            self.last_activity = Instant::now();
+        let outgoing = Outgoing {
+            stream: &mut self.stream,
+            out: &mut self.out,
+            last_activity: &mut self.last_activity,
+        };
+        if !outgoing.flush(0) {
+            self.dead = true;
         }
     }
 }

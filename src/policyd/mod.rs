@@ -17,24 +17,22 @@ pub(crate) mod connections;
 mod decide;
 pub(crate) mod dns_waits;
 mod hostname;
-mod listener;
 pub mod options;
 pub(crate) mod protocol;
 pub mod reload;
 mod reply;
 #[cfg(test)]
 mod server_tests;
-pub mod socket;
 
-use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
-use thiserror::Error;
+use mio::Events;
 
 use crate::clock;
+use crate::daemon::accept::Admit;
+use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, log_metrics_address};
+use crate::daemon::{Listener, Signals, Stream};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
@@ -43,11 +41,10 @@ use conn::{Conn, Pending};
 use connections::{ClosedConnections, Table};
 use dns_waits::{DNS_TOKEN, DnsWaits};
 pub use hostname::{FALLBACK_HOSTNAME, MAX_HOSTNAME, check_hostname, local_hostname};
-use listener::Listener;
-pub use listener::{PolicyListener, Stream};
-use protocol::RequestReader;
 use reload::{Lifecycle, LocationSource};
-use socket::SocketError;
+
+/// Why the server could not start or run (the daemons share one definition).
+pub use crate::daemon::ServeError as PolicyError;
 
 /// The syslog ident of the server.
 pub const IDENT: &str = "greylisting-policyd";
@@ -57,34 +54,6 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:10023";
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
 /// Default bound on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-
-/// How often the loop wakes without events to check idle connections and the shutdown flag.
-const TICK: Duration = Duration::from_millis(250);
-/// How long a request already in progress may still take to arrive after SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Token of the listening socket; connections count up from 1.
-const LISTENER: Token = Token(0);
-
-/// Why the server could not start or run.
-#[derive(Debug, Error)]
-pub enum PolicyError {
-    /// The listen address is not `host:port` or `unix:/path`.
-    #[error("invalid listen address {0:?} (expected host:port or unix:/path)")]
-    BadListen(String),
-    /// Binding or accepting failed.
-    #[error("{what} {address}: {cause}")]
-    Io {
-        /// What we were doing.
-        what: &'static str,
-        /// The address involved.
-        address: String,
-        /// The OS error.
-        cause: io::Error,
-    },
-    /// The unix socket could not be set up as asked.
-    #[error(transparent)]
-    Socket(#[from] SocketError),
-}
 
 /// How hard a commit presses the decision to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,63 +130,25 @@ impl Config {
     }
 }
 
-/// Raises the soft limit of open files to the hard limit, so `--max-connections` can be reached.
-/// Failing to raise it is harmless (accept errors are logged and retried).
-pub fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into `limit`, a live local of exactly that type, and
-    // setrlimit only reads it; neither keeps the pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
-/// Runs the server on `listener` until `shutdown` becomes true (the binary sets it on SIGTERM),
-/// then stops accepting, finishes the requests in flight and returns. When `reload` becomes true
-/// (SIGHUP) it reads the configuration again and reopens the database (see [`reload`]). Logs as
-/// `greylisting-policyd` to syslog, or stderr without it.
-pub fn run(
-    listener: PolicyListener,
-    config: Config,
-    shutdown: Arc<AtomicBool>,
-    reload: Arc<AtomicBool>,
-) -> Result<(), PolicyError> {
+/// Runs the server on `listener` until `signals.shutdown` becomes true (the binary sets it on
+/// SIGTERM), then stops accepting, finishes the requests in flight and returns. When
+/// `signals.reload` becomes true (SIGHUP) it reads the configuration again and reopens the
+/// database (see [`reload`]). Logs as `greylisting-policyd` to syslog, or stderr without it.
+pub fn run(listener: Listener, config: Config, signals: Signals) -> Result<(), PolicyError> {
     let logger = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
-    run_with_logger(listener, config, shutdown, reload, logger)
+    run_with_logger(listener, config, signals, logger)
 }
 
 /// [`run`] with a caller-provided logger.
 pub fn run_with_logger(
-    listener: PolicyListener,
+    listener: Listener,
     mut config: Config,
-    shutdown: Arc<AtomicBool>,
-    reload: Arc<AtomicBool>,
+    signals: Signals,
     mut log: Logger,
 ) -> Result<(), PolicyError> {
     let address = listener.describe();
     let exposed = listener.reachable_from_other_hosts();
-    let io_err = |what: &'static str| {
-        let address = address.clone();
-        move |cause| PolicyError::Io {
-            what,
-            address,
-            cause,
-        }
-    };
-    let mut listener = Some(listener.into_mio().map_err(io_err("cannot configure"))?);
-    let mut poll = Poll::new().map_err(io_err("cannot poll"))?;
-    if let Some(l) = listener.as_mut() {
-        poll.registry()
-            .register(l.source(), LISTENER, Interest::READABLE)
-            .map_err(io_err("cannot poll"))?;
-    }
+    let mut lp = EventLoop::new(listener, &address)?;
     // One write per turn for stderr log lines instead of two per line (syslog is unaffected).
     log.hold_stderr_lines();
     let mut decider = BatchDecider::new(
@@ -236,37 +167,25 @@ pub fn run_with_logger(
     for note in std::mem::take(&mut config.notes) {
         log.error(&note);
     }
-    if let Some(address) = &config.metrics_address {
-        log.info(&format!("Serving metrics at http://{address}/metrics"));
-    }
+    log_metrics_address(config.metrics_address.as_ref(), &mut log);
     // Whoever started us learns the address (and that we are up) at once.
     log.flush();
-    let mut lifecycle = Lifecycle::new(reload);
-    let mut events = Events::with_capacity(1024);
+    let mut lifecycle = Lifecycle::new(signals.reload);
     let mut conns = Table::new(Arc::clone(&config.closed));
-    let mut next_token = 1usize;
     let mut pending: Vec<Pending> = Vec::new();
     let mut dns_waits: DnsWaits<Pending> = DnsWaits::new();
     let mut last_sweep = Instant::now();
-    let mut stopping_since: Option<Instant> = None;
-    // An accept that failed (out of descriptors) is retried every turn: epoll is edge-triggered.
-    let mut accept_backlog = false;
     loop {
         if lifecycle.tick(&mut config, &mut decider, &mut log) {
             // The configuration file (and with it the resolver) may have changed.
             dns_waits.restart(&mut log);
         }
-        if shutdown.load(Ordering::SeqCst) && stopping_since.is_none() {
-            if let Some(mut l) = listener.take() {
-                let _ = poll.registry().deregister(l.source());
-            }
-            stopping_since = Some(Instant::now());
+        if lp.begin_stop(&signals.shutdown) {
             log.info(
                 "Stopping greylisting-policyd: no new connections, finishing requests in flight",
             );
         }
-        if let Some(since) = stopping_since {
-            let grace_over = since.elapsed() > SHUTDOWN_GRACE;
+        if let Some(grace_over) = lp.grace_over() {
             // Keep only connections with a request still arriving (within the grace) or replies
             // still to write.
             conns.retain(|c| {
@@ -279,31 +198,24 @@ pub fn run_with_logger(
                 break;
             }
         }
-        match poll.poll(&mut events, Some(TICK)) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                log.error(&format!("poll failed: {err}"));
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
+        if !lp.wait(TICK, &mut log) {
+            continue;
         }
-        accept_backlog |= serve_events(&events, &mut conns, &mut pending, &config, &mut log);
-        if accept_backlog {
-            if let Some(l) = listener.as_mut() {
-                accept_backlog =
-                    accept_all(l, &mut poll, &mut conns, &mut next_token, &config, &mut log);
-            } else {
-                accept_backlog = false;
-            }
+        if serve_events(&lp.events, &mut conns, &mut pending, &config, &mut log) {
+            lp.listener_ready();
         }
+        let mut admission = Admission {
+            conns: &mut conns,
+            max_connections: config.max_connections,
+        };
+        lp.accept(&mut admission, &mut log);
         // Requests whose DNS answers came (the worker woke the loop) join this turn's batch.
         pending.extend(dns_waits.take_ready(&mut log));
         if !pending.is_empty() {
             let mut deciders = reply::Deciders {
                 decider: &mut decider,
                 waits: &mut dns_waits,
-                registry: poll.registry(),
+                registry: lp.poll.registry(),
             };
             reply::answer(&mut pending, &mut conns, &mut deciders, &config, &mut log);
         }
@@ -317,9 +229,7 @@ pub fn run_with_logger(
         }
         log.flush();
     }
-    drop(listener);
-    log.info("greylisting-policyd stopped");
-    log.flush();
+    lp.finish(IDENT, &mut log);
     Ok(())
 }
 
@@ -381,61 +291,19 @@ fn serve_events(
     accept
 }
 
-/// Accepts every waiting connection; returns true when accepting must be retried next turn.
-fn accept_all(
-    listener: &mut Listener,
-    poll: &mut Poll,
-    conns: &mut Table,
-    next_token: &mut usize,
-    config: &Config,
-    log: &mut Logger,
-) -> bool {
-    loop {
-        let (mut stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                // Out of file descriptors and the like: log, keep serving, retry next turn.
-                log.error(&format!("accept failed: {err}"));
-                return true;
-            }
-        };
-        conns.make_room(config.max_connections, log);
-        let token = *next_token;
-        // Tokens skip 0 (the listener) and the DNS worker's.
-        *next_token = match next_token.wrapping_add(1) {
-            0 => 1,
-            next if next == DNS_TOKEN.0 => 1,
-            next => next,
-        };
-        if let Err(err) = poll.registry().register(
-            stream.source(),
-            Token(token),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            log.error(&format!("cannot watch connection from {peer}: {err}"));
-            continue;
-        }
-        conns.insert(
-            token,
-            Conn {
-                stream,
-                peer,
-                reader: RequestReader::new(),
-                out: Vec::new(),
-                last_activity: Instant::now(),
-                request_started: None,
-                partial_accounted: 0,
-                close_cause: None,
-                last_header_instance: None,
-                empty_in_a_row: 0,
-                empty_logged: false,
-                eof: false,
-                dead: false,
-                waiting: false,
-                held: std::collections::VecDeque::new(),
-            },
-        );
+/// The table as accepting sees it: at the limit the connection idle longest makes room.
+struct Admission<'a> {
+    conns: &'a mut Table,
+    max_connections: usize,
+}
+
+impl Admit for Admission<'_> {
+    fn admit(&mut self, _peer: &str, log: &mut Logger) -> bool {
+        self.conns.make_room(self.max_connections, log);
+        true
+    }
+
+    fn insert(&mut self, token: usize, stream: Stream, peer: String) {
+        self.conns.insert(token, Conn::new(stream, peer));
     }
 }

@@ -1,28 +1,10 @@
 //! The `greylisting-policyd` command line (clap), in the library so the man page is generated
 //! from the same definition the binary parses with.
 
-use clap::{CommandFactory, Parser, ValueEnum};
+use clap::{CommandFactory, Parser};
 
-use super::Synchronous;
-use crate::manual::Section;
-
-/// Durability of each committed batch, as given on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SyncMode {
-    /// fsync every committed batch before answering (survives a power cut).
-    Full,
-    /// Survives a process crash; a power cut may forget the last batches.
-    Normal,
-}
-
-impl From<SyncMode> for Synchronous {
-    fn from(mode: SyncMode) -> Synchronous {
-        match mode {
-            SyncMode::Full => Synchronous::Full,
-            SyncMode::Normal => Synchronous::Normal,
-        }
-    }
-}
+use crate::daemon::options::{self, CommonFirst, CommonLast, Wording};
+use crate::manual::{self, Section};
 
 /// Postfix policy delegation server for greylisting (check_policy_service), drop-in for postgrey.
 #[derive(Debug, Parser)]
@@ -43,20 +25,9 @@ impl From<SyncMode> for Synchronous {
                   the error is logged."
 )]
 pub struct Args {
-    /// Where to listen: host:port (TCP) or unix:/path.
-    #[arg(long, default_value = super::DEFAULT_LISTEN)]
-    pub listen: String,
-    /// Permissions of the unix socket, octal; never world-writable.
-    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = super::socket::parse_mode)]
-    pub socket_mode: u32,
-    /// Group of the unix socket, e.g. postfix (needs root or membership of the group: in a
-    /// systemd unit, SupplementaryGroups=GROUP).
-    #[arg(long, value_name = "GROUP")]
-    pub socket_group: Option<String>,
-    /// Database path or postgres:// URL (default: GREY_LISTING_DB, then /etc/grey_listing.conf, then
-    /// /var/lib/grey_listing/greylist.db).
-    #[arg(long)]
-    pub db: Option<String>,
+    /// Where to listen, the unix socket, the database.
+    #[command(flatten)]
+    pub first: CommonFirst,
     /// Seconds without a byte from a client before its connection is closed.
     #[arg(long, default_value_t = super::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
@@ -66,63 +37,49 @@ pub struct Args {
     pub request_timeout: u64,
     /// Most open connections; at the limit the connection idle longest is closed (and logged)
     /// to admit a new one.
-    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = parse_positive)]
+    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = options::parse_positive)]
     pub max_connections: usize,
     /// Honour postgrey's policy_test_time attribute (tests and simulations only).
     #[arg(long)]
     pub allow_test_time: bool,
-    /// Host name in the X-Greylist header: at most 253 letters, digits, '.' and '-' (default:
-    /// this machine's name, or localhost if that is not a valid host name).
-    #[arg(long)]
-    pub hostname: Option<String>,
-    /// Durability of each committed batch of decisions.
-    #[arg(long, value_enum, default_value_t = SyncMode::Full)]
-    pub synchronous: SyncMode,
-    /// Database connections deciding requests in parallel, 1 to 64 (default: 1 for SQLite,
-    /// 4 for PostgreSQL).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub db_connections: Option<u16>,
-    /// Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; use a loopback
-    /// address such as 127.0.0.1:9123).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub metrics_listen: Option<String>,
+    /// The header's host name, the database's durability and connections, the metrics.
+    #[command(flatten)]
+    pub last: CommonLast,
 }
 
-/// A number above zero (`--max-connections`), for clap; shared with the milter.
-pub(crate) fn parse_positive(value: &str) -> Result<usize, String> {
-    match value.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{value:?} is not a positive number")),
-    }
-}
-
-/// The environment both daemons (policy server and milter) read, for their man pages.
-pub(crate) const DAEMON_ENVIRONMENT: Section = Section {
-    title: "ENVIRONMENT",
-    intro: "",
-    items: &[
-        (
-            "GREY_LISTING_DB",
-            "Database path, used when --db is not given.",
-        ),
-        (
-            "GREY_LISTING_CONF",
-            "Path of the configuration file (default /etc/grey_listing.conf).",
-        ),
-        (
-            "GREY_LISTING_LOG",
-            "stderr: log to stderr instead of syslog (also the fallback without /dev/log).",
-        ),
-    ],
-};
+/// The policy server's words for the shared options.
+const WORDING: &Wording = &[
+    (
+        "socket_mode",
+        "Permissions of the unix socket, octal; never world-writable",
+        Some("MODE"),
+    ),
+    (
+        "socket_group",
+        "Group of the unix socket, e.g. postfix (needs root or membership of the group: in a \
+         systemd unit, SupplementaryGroups=GROUP)",
+        Some("GROUP"),
+    ),
+    (
+        "hostname",
+        "Host name in the X-Greylist header: at most 253 letters, digits, '.' and '-' (default: \
+         this machine's name, or localhost if that is not a valid host name)",
+        None,
+    ),
+    (
+        "metrics_listen",
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default; use a loopback \
+         address such as 127.0.0.1:9123)",
+        None,
+    ),
+];
 
 /// Sections of the man page after the options.
 const SECTIONS: &[Section] = &[
-    DAEMON_ENVIRONMENT,
-    Section {
-        title: "SIGNALS",
-        intro: "",
-        items: &[
+    options::ENVIRONMENT,
+    Section::tagged(
+        "SIGNALS",
+        &[
             (
                 "SIGTERM, SIGINT",
                 "Stop accepting connections, answer the requests in flight, exit 0.",
@@ -134,12 +91,11 @@ const SECTIONS: &[Section] = &[
                  serving.",
             ),
         ],
-    },
-    Section {
-        title: "EXIT STATUS",
-        intro: "",
-        items: &[
-            ("0", "Stopped by SIGTERM or SIGINT."),
+    ),
+    Section::tagged(
+        "EXIT STATUS",
+        &[
+            options::STOPPED,
             (
                 "2",
                 "Could not start: a bad command-line option, listen address or --hostname, the \
@@ -149,15 +105,11 @@ const SECTIONS: &[Section] = &[
                  even with --db).",
             ),
         ],
-    },
-    Section {
-        title: "FILES",
-        intro: "",
-        items: &[
-            (
-                "/etc/grey_listing.conf",
-                "The line db = <path> names the shared database.",
-            ),
+    ),
+    Section::tagged(
+        "FILES",
+        &[
+            manual::CONF_FILE,
             (
                 "/var/lib/grey_listing/greylist.db",
                 "Default database, shared with grey_listing and greylisting-filter. Deleted or \
@@ -176,12 +128,12 @@ const SECTIONS: &[Section] = &[
                 "One action=..., reason=... line per decision; errors and closed connections.",
             ),
         ],
-    },
+    ),
 ];
 
 /// The clap command of `greylisting-policyd` (what [`Args`] parses).
 pub fn command() -> clap::Command {
-    Args::command()
+    options::describe(Args::command(), super::DEFAULT_LISTEN, WORDING)
 }
 
 /// The sections of the man page `man/greylisting-policyd.1` after clap's own (environment, exit
@@ -189,15 +141,4 @@ pub fn command() -> clap::Command {
 /// these, and checks the committed copy.
 pub fn man_sections() -> &'static [Section] {
     SECTIONS
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // The clap definition is consistent (no clashing flags, valid defaults).
-    #[test]
-    fn clap_definition_is_valid() {
-        command().debug_assert();
-    }
 }

@@ -9,7 +9,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::connections::CloseCause;
-use super::{Config, PolicyListener, Synchronous};
+use super::{Config, Synchronous};
+use crate::daemon::{Listener, Signals};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
@@ -28,15 +29,17 @@ impl Server {
         config.hostname = "mx.test".to_string();
         config.synchronous = Synchronous::Normal;
         adjust(&mut config);
-        let listener = PolicyListener::bind("127.0.0.1:0").expect("bind");
+        let listener = Listener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.describe();
         let shutdown = Arc::new(AtomicBool::new(false));
         let (run_config, run_shutdown) = (config.clone(), Arc::clone(&shutdown));
         let thread = std::thread::spawn(move || {
             let log = Logger::stderr(Fallback::Stderr);
-            let reload = Arc::new(AtomicBool::new(false));
-            super::run_with_logger(listener, run_config, run_shutdown, reload, log)
-                .expect("server ran");
+            let signals = Signals {
+                shutdown: run_shutdown,
+                reload: Arc::new(AtomicBool::new(false)),
+            };
+            super::run_with_logger(listener, run_config, signals, log).expect("server ran");
         });
         Server {
             addr,

@@ -3,3 +3,4 @@
 pub(crate) mod dns;
 pub(crate) mod metrics;
 pub(crate) mod protocol;
+pub(crate) mod socket;

@@ -1,7 +1,6 @@
-//! Admitting connections: every waiting one accepted, an idle one evicted at the limit, each
-//! watched under its own token.
+//! Admitting connections, for both daemons: every waiting one accepted, room made at the limit
+//! as the daemon's table decides, each watched under its own token.
 
-use std::collections::HashMap;
 use std::io;
 
 use mio::{Interest, Poll, Token};
@@ -9,18 +8,23 @@ use mio::{Interest, Poll, Token};
 use crate::logging::Logger;
 use crate::policyd::dns_waits::DNS_TOKEN;
 
-use super::Config;
-use super::conn::Conn;
-use super::limits::evict_one;
-use super::listen::Listener;
+use super::listener::{Listener, Stream};
+
+/// A daemon's connection table, as accepting sees it.
+pub(crate) trait Admit {
+    /// Called before a connection from `peer` is taken: makes room at the connection limit;
+    /// false refuses the newcomer (its stream is dropped, closing it).
+    fn admit(&mut self, peer: &str, log: &mut Logger) -> bool;
+    /// Takes the accepted connection, watched under `token`.
+    fn insert(&mut self, token: usize, stream: Stream, peer: String);
+}
 
 /// Accepts every waiting connection; returns true when accepting must be retried next turn.
-pub(super) fn accept_all(
+pub(crate) fn accept_all(
     listener: &mut Listener,
     poll: &mut Poll,
-    conns: &mut HashMap<usize, Conn>,
+    conns: &mut impl Admit,
     next_token: &mut usize,
-    config: &Config,
     log: &mut Logger,
 ) -> bool {
     loop {
@@ -29,11 +33,12 @@ pub(super) fn accept_all(
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => {
+                // Out of file descriptors and the like: log, keep serving, retry next turn.
                 log.error(&format!("accept failed: {err}"));
                 return true;
             }
         };
-        if conns.len() >= config.max_connections && !evict_one(conns, &peer, config, log) {
+        if !conns.admit(&peer, log) {
             continue;
         }
         let token = *next_token;
@@ -51,6 +56,6 @@ pub(super) fn accept_all(
             log.error(&format!("cannot watch connection from {peer}: {err}"));
             continue;
         }
-        conns.insert(token, Conn::new(stream, peer));
+        conns.insert(token, stream, peer);
     }
 }

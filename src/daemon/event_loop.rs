@@ -1,0 +1,123 @@
+//! The parts of the daemons' event loops that do not depend on the protocol: the poll with the
+//! listener registered, accepting when the listener is ready, the switch to stopping on
+//! SIGTERM, and the last lines.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use crate::logging::Logger;
+
+use super::ServeError;
+use super::accept::{Admit, accept_all};
+use super::listener::Listener;
+
+/// Token of the listening socket; connections count up from 1.
+pub(crate) const LISTENER: Token = Token(0);
+/// How long a daemon waits for events at most, to check idle connections and the signal flags.
+pub(crate) const TICK: Duration = Duration::from_millis(250);
+/// How long requests and messages in progress may still take after SIGTERM.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The poll, the listener (until the daemon stops accepting) and the state of accepting and
+/// stopping.
+pub(crate) struct EventLoop {
+    /// The poll: the listener, the connections and the DNS worker's waker.
+    pub(crate) poll: Poll,
+    /// The events of the last [`EventLoop::wait`].
+    pub(crate) events: Events,
+    listener: Option<Listener>,
+    next_token: usize,
+    /// An accept that failed (out of descriptors) is retried every turn: epoll is edge-triggered.
+    accept_backlog: bool,
+    stopping_since: Option<Instant>,
+}
+
+impl EventLoop {
+    /// Watches `listener` (described as `address` in errors).
+    pub(crate) fn new(mut listener: Listener, address: &str) -> Result<EventLoop, ServeError> {
+        let io_err = |cause| ServeError::Io {
+            what: "cannot poll",
+            address: address.to_string(),
+            cause,
+        };
+        let poll = Poll::new().map_err(io_err)?;
+        poll.registry()
+            .register(listener.source(), LISTENER, Interest::READABLE)
+            .map_err(io_err)?;
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(1024),
+            listener: Some(listener),
+            next_token: 1,
+            accept_backlog: false,
+            stopping_since: None,
+        })
+    }
+
+    /// True once, on the first call after `shutdown` was set: the listener is closed (no new
+    /// connections), and the caller logs that it is stopping.
+    pub(crate) fn begin_stop(&mut self, shutdown: &AtomicBool) -> bool {
+        if self.stopping_since.is_some() || !shutdown.load(Ordering::SeqCst) {
+            return false;
+        }
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(l.source());
+        }
+        self.stopping_since = Some(Instant::now());
+        true
+    }
+
+    /// While stopping: whether the grace for work in progress is over. `None` while serving.
+    pub(crate) fn grace_over(&self) -> Option<bool> {
+        self.stopping_since
+            .map(|since| since.elapsed() > SHUTDOWN_GRACE)
+    }
+
+    /// Waits at most `timeout` for events; false when there are none to handle (interrupted by
+    /// a signal, or the poll failed: logged, and a short pause so a lasting failure does not
+    /// spin).
+    pub(crate) fn wait(&mut self, timeout: Duration, log: &mut Logger) -> bool {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => true,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => false,
+            Err(err) => {
+                log.error(&format!("poll failed: {err}"));
+                std::thread::sleep(Duration::from_millis(50));
+                false
+            }
+        }
+    }
+
+    /// The listener reported connections waiting.
+    pub(crate) fn listener_ready(&mut self) {
+        self.accept_backlog = true;
+    }
+
+    /// Accepts what waits, if the listener said so (or an accept failed last turn).
+    pub(crate) fn accept(&mut self, conns: &mut impl Admit, log: &mut Logger) {
+        if !self.accept_backlog {
+            return;
+        }
+        self.accept_backlog = match self.listener.as_mut() {
+            Some(l) => accept_all(l, &mut self.poll, conns, &mut self.next_token, log),
+            None => false,
+        };
+    }
+
+    /// Closes the listener (removing a unix socket) and logs the last line, `<ident> stopped`.
+    pub(crate) fn finish(mut self, ident: &str, log: &mut Logger) {
+        drop(self.listener.take());
+        log.info(&format!("{ident} stopped"));
+        log.flush();
+    }
+}
+
+/// The start-up line naming where the metrics are served, if they are.
+pub(crate) fn log_metrics_address(address: Option<&String>, log: &mut Logger) {
+    if let Some(address) = address {
+        log.info(&format!("Serving metrics at http://{address}/metrics"));
+    }
+}

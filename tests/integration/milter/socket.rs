@@ -1,0 +1,84 @@
+//! The milter's unix socket is set up as the policy server's: nothing at the path is taken over
+//! or removed unless it is a socket nobody answers on, and a mode or group that would be wrong
+//! or ignored is refused at start.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::milter::Milter;
+
+/// Runs the milter with `args` and expects it to refuse to start: exit 2 within 20 s (it is
+/// killed and the test fails if it serves instead). Returns its stderr.
+fn refused(db: &str, args: &[&str]) -> String {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("greylisting-milter"))
+        .args(["--db", db])
+        .args(args)
+        .env("GREY_LISTING_LOG", "stderr")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?}: the milter started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn unsafe_or_ignored_socket_settings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let db = db.to_str().unwrap();
+    let socket = dir.path().join("m.sock");
+    let listen = format!("unix:{}", socket.display());
+    let err = refused(db, &["--listen", &listen, "--socket-mode", "0666"]);
+    assert!(err.contains("world-writable"), "{err}");
+    assert!(!socket.exists());
+    let err = refused(db, &["--listen", "127.0.0.1:0", "--socket-group", "0"]);
+    assert!(
+        err.contains("--socket-group applies to a unix socket only"),
+        "{err}"
+    );
+}
+
+#[test]
+fn files_and_live_sockets_at_the_path_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let db = db.to_str().unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, b"keep me").unwrap();
+    let err = refused(db, &["--listen", &format!("unix:{}", file.display())]);
+    assert!(
+        err.contains("it exists and is not a socket (a regular file)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+    // A second milter on the path of a running one: refused, the first goes on serving.
+    let socket = dir.path().join("m.sock");
+    let listen = format!("unix:{}", socket.display());
+    let first = Milter::start_on(db, &listen, &[]);
+    let err = refused(db, &["--listen", &listen]);
+    assert!(err.contains("another server is listening on"), "{err}");
+    let mut mta = first.connect();
+    mta.negotiate(crate::support::milter::ALL_FLAGS);
+}
