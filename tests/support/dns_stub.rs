@@ -21,6 +21,11 @@ use hickory_resolver::proto::rr::{RData, Record, RecordType};
 
 /// How often the threads look whether the stub was dropped.
 const POLL: Duration = Duration::from_millis(20);
+/// A datagram the UDP thread echoes instead of answering (it is no DNS message): once the echo
+/// is back, every question sent before it has been read and counted.
+const SYNC: &[u8] = b"grey_listing dns stub: sync";
+/// How long a count waits for the stub to read what was sent before it.
+const SYNC_WAIT: Duration = Duration::from_secs(10);
 
 /// What the stub answers for one name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +112,31 @@ impl DnsStub {
         lock(&self.state).table.insert(key(name), reply);
     }
 
+    /// Waits until the UDP thread has read every datagram sent to it before this call. A
+    /// client that gave up waiting (a process past its DNS budget on a loaded machine) may
+    /// have left questions unread in the socket; counting them now keeps counts exact.
+    fn sync(&self) {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind the sync socket");
+        socket
+            .set_read_timeout(Some(SYNC_WAIT))
+            .expect("sync timeout");
+        socket
+            .send_to(SYNC, self.addr)
+            .expect("send the sync datagram");
+        let mut buffer = [0u8; 64];
+        loop {
+            let (length, _) = socket
+                .recv_from(&mut buffer)
+                .expect("the DNS stub did not echo the sync datagram");
+            if &buffer[..length] == SYNC {
+                return;
+            }
+        }
+    }
+
     /// Questions received for `name` so far (any type, both transports).
     pub(crate) fn queries(&self, name: &str) -> usize {
+        self.sync();
         lock(&self.state)
             .asked
             .get(&key(name))
@@ -118,6 +146,7 @@ impl DnsStub {
 
     /// Questions received for `name` over TCP so far.
     pub(crate) fn tcp_queries(&self, name: &str) -> usize {
+        self.sync();
         lock(&self.state)
             .asked_tcp
             .get(&key(name))
@@ -127,6 +156,7 @@ impl DnsStub {
 
     /// Questions received for all names so far.
     pub(crate) fn total_queries(&self) -> usize {
+        self.sync();
         lock(&self.state).asked.values().sum()
     }
 }
@@ -161,6 +191,10 @@ fn serve_udp(socket: UdpSocket, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>)
             let Ok((length, peer)) = socket.recv_from(&mut buffer) else {
                 continue;
             };
+            if &buffer[..length] == SYNC {
+                let _ = socket.send_to(SYNC, peer);
+                continue;
+            }
             if let Some(reply) = respond(&state, &buffer[..length], false) {
                 let _ = socket.send_to(&reply, peer);
             }
