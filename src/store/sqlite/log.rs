@@ -3,10 +3,10 @@
 use rusqlite::params;
 
 use super::SqliteTx;
-use crate::store::{DecisionCount, LogEntry, StoreError, rows};
+use crate::store::{DecisionCount, DecisionLogTx, LogEntry, StoreError, rows};
 
-impl SqliteTx<'_> {
-    pub(super) fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
+impl DecisionLogTx for SqliteTx<'_> {
+    fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO decision_log
@@ -34,7 +34,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    pub(super) fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
+    fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
         for c in counts {
             self.conn
                 .prepare_cached(
@@ -55,7 +55,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    pub(super) fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
+    fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -77,7 +77,7 @@ impl SqliteTx<'_> {
         rows.map_err(|e| self.err(e))
     }
 
-    pub(super) fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
+    fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -91,7 +91,7 @@ impl SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn each_decision_log(
+    fn each_decision_log(
         &mut self,
         since: i64,
         each: &mut dyn FnMut(&LogEntry),
@@ -137,11 +137,7 @@ impl SqliteTx<'_> {
         }
     }
 
-    pub(super) fn purge_decision_log(
-        &mut self,
-        before: i64,
-        limit: Option<u64>,
-    ) -> Result<u64, StoreError> {
+    fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError> {
         let limit = limit.map_or(-1, |n| n.min(i64::MAX as u64) as i64);
         self.conn
             .prepare_cached(
