@@ -17,30 +17,13 @@ impl ConfigTx for PgTx<'_> {
     }
 
     fn settings(&mut self) -> Result<Settings, StoreError> {
-        let pairs: Vec<(String, String)> = self
-            .query("SELECT name, value FROM gl_settings", &[])?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
-        let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        self.settings_read = Some(pairs);
-        Ok(settings)
+        self.read_settings("SELECT name, value FROM gl_settings")
     }
 
     fn settings_for_update(&mut self) -> Result<Settings, StoreError> {
         // Locked in name order, so two updates cannot deadlock on each other's rows. Under READ
         // COMMITTED a row that another update changed is read as committed after the wait.
-        let pairs: Vec<(String, String)> = self
-            .query(
-                "SELECT name, value FROM gl_settings ORDER BY name FOR UPDATE",
-                &[],
-            )?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
-        let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        self.settings_read = Some(pairs);
-        Ok(settings)
+        self.read_settings("SELECT name, value FROM gl_settings ORDER BY name FOR UPDATE")
     }
 
     fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError> {
@@ -111,13 +94,13 @@ impl ConfigTx for PgTx<'_> {
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
-        self.lists_read = None;
-        self.execute(
+        self.edit_list(
             "INSERT INTO gl_list_entries (list, owner, pattern) VALUES ($1, $2, $3)
              ON CONFLICT (list, owner, pattern) DO NOTHING",
-            &[&kind.as_str(), &owner, &pattern],
-        )?;
-        Ok(())
+            kind,
+            owner,
+            pattern,
+        )
     }
 
     fn delete_pattern(
@@ -126,12 +109,12 @@ impl ConfigTx for PgTx<'_> {
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
-        self.lists_read = None;
-        self.execute(
+        self.edit_list(
             "DELETE FROM gl_list_entries WHERE list = $1 AND owner = $2 AND pattern = $3",
-            &[&kind.as_str(), &owner, &pattern],
-        )?;
-        Ok(())
+            kind,
+            owner,
+            pattern,
+        )
     }
 
     fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError> {
@@ -179,5 +162,34 @@ impl ConfigTx for PgTx<'_> {
             .iter()
             .map(|row| row.get(0))
             .collect())
+    }
+}
+
+impl PgTx<'_> {
+    /// The settings `sql` selects as (name, value) rows, kept as read so `set_settings` writes
+    /// only what changed.
+    fn read_settings(&mut self, sql: &'static str) -> Result<Settings, StoreError> {
+        let pairs: Vec<(String, String)> = self
+            .query(sql, &[])?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.settings_read = Some(pairs);
+        Ok(settings)
+    }
+
+    /// Runs a list edit: `sql` adds or deletes the entry `$1` (list), `$2` (owner), `$3`
+    /// (pattern). The lists read in this transaction are forgotten, so the next read sees it.
+    fn edit_list(
+        &mut self,
+        sql: &'static str,
+        kind: ListKind,
+        owner: &str,
+        pattern: &str,
+    ) -> Result<(), StoreError> {
+        self.lists_read = None;
+        self.execute(sql, &[&kind.as_str(), &owner, &pattern])?;
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
 
 use super::{Conn, Context, wait};
 use crate::store::{StoreError, Triplet, Tx, rows};
@@ -98,14 +98,7 @@ impl PgTx<'_> {
         if let Some(statement) = self.conn.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let conn = &mut *self.conn;
-        let statement = wait(
-            self.runtime,
-            self.context,
-            (&mut conn.broken, &mut conn.last_state),
-            conn.client.prepare(sql),
-        )
-        .inspect_err(|_| self.failed = true)?;
+        let statement = self.round_trip(|client| client.prepare(sql))?;
         self.conn.statements.insert(sql, statement.clone());
         Ok(statement)
     }
@@ -116,14 +109,7 @@ impl PgTx<'_> {
         params: &Params<'_>,
     ) -> Result<Vec<Row>, StoreError> {
         let statement = self.statement(sql)?;
-        let conn = &mut *self.conn;
-        wait(
-            self.runtime,
-            self.context,
-            (&mut conn.broken, &mut conn.last_state),
-            conn.client.query(&statement, params),
-        )
-        .inspect_err(|_| self.failed = true)
+        self.round_trip(|client| client.query(&statement, params))
     }
 
     pub(super) fn execute(
@@ -132,14 +118,29 @@ impl PgTx<'_> {
         params: &Params<'_>,
     ) -> Result<u64, StoreError> {
         let statement = self.statement(sql)?;
+        self.round_trip(|client| client.execute(&statement, params))
+    }
+
+    /// Waits for one call on the connection's client (within the statement timeout). A failed
+    /// call marks the transaction failed: PostgreSQL has aborted it, so it must not commit.
+    fn round_trip<'c, T, F>(
+        &'c mut self,
+        call: impl FnOnce(&'c Client) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
         let conn = &mut *self.conn;
-        wait(
+        let result = wait(
             self.runtime,
             self.context,
             (&mut conn.broken, &mut conn.last_state),
-            conn.client.execute(&statement, params),
-        )
-        .inspect_err(|_| self.failed = true)
+            call(&conn.client),
+        );
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
     }
 }
 

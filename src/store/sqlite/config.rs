@@ -78,13 +78,12 @@ impl ConfigTx for SqliteTx<'_> {
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO list_entries (list, owner, pattern) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut stmt| stmt.execute(params![kind.as_str(), owner, pattern]))
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.edit_list(
+            "INSERT OR IGNORE INTO list_entries (list, owner, pattern) VALUES (?1, ?2, ?3)",
+            kind,
+            owner,
+            pattern,
+        )
     }
 
     fn delete_pattern(
@@ -93,13 +92,12 @@ impl ConfigTx for SqliteTx<'_> {
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "DELETE FROM list_entries WHERE list = ?1 AND owner = ?2 AND pattern = ?3",
-            )
-            .and_then(|mut stmt| stmt.execute(params![kind.as_str(), owner, pattern]))
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.edit_list(
+            "DELETE FROM list_entries WHERE list = ?1 AND owner = ?2 AND pattern = ?3",
+            kind,
+            owner,
+            pattern,
+        )
     }
 
     fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError> {
@@ -145,5 +143,23 @@ impl ConfigTx for SqliteTx<'_> {
         stmt.query_map([], |row| row.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
+    }
+}
+
+impl SqliteTx<'_> {
+    /// Runs a list edit: `sql` adds or deletes the entry `?1` (list), `?2` (owner), `?3`
+    /// (pattern).
+    fn edit_list(
+        &self,
+        sql: &str,
+        kind: ListKind,
+        owner: &str,
+        pattern: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(params![kind.as_str(), owner, pattern]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }

@@ -5,6 +5,12 @@ use rusqlite::params;
 use super::SqliteTx;
 use crate::store::{DecisionCount, DecisionLogTx, LogEntry, StoreError, rows};
 
+/// The decision-log rows with `time >= ?1`, oldest first, in the columns of [`rows::log_entry`].
+const DECISION_LOG_SINCE: &str =
+    "SELECT time, client_network, client_key, organisation, client_address,
+            client_name, sender, recipient, verdict, reason, pattern, delay
+     FROM decision_log WHERE time >= ?1 ORDER BY time, id";
+
 impl DecisionLogTx for SqliteTx<'_> {
     fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
         self.conn
@@ -80,11 +86,7 @@ impl DecisionLogTx for SqliteTx<'_> {
     fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT time, client_network, client_key, organisation, client_address,
-                        client_name, sender, recipient, verdict, reason, pattern, delay
-                 FROM decision_log WHERE time >= ?1 ORDER BY time, id",
-            )
+            .prepare_cached(DECISION_LOG_SINCE)
             .map_err(|e| self.err(e))?;
         stmt.query_map(params![since], |row| rows::log_entry(row))
             .and_then(|rows| rows.collect())
@@ -98,11 +100,7 @@ impl DecisionLogTx for SqliteTx<'_> {
     ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT time, client_network, client_key, organisation, client_address,
-                        client_name, sender, recipient, verdict, reason, pattern, delay
-                 FROM decision_log WHERE time >= ?1 ORDER BY time, id",
-            )
+            .prepare_cached(DECISION_LOG_SINCE)
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query(params![since]).map_err(|e| self.err(e))?;
         // One row, its strings refilled in place: no allocation per row once they have grown.
