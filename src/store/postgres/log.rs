@@ -30,7 +30,7 @@ impl DecisionLogTx for PgTx<'_> {
 
     fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
         for c in counts {
-            let count = i64::try_from(c.count).unwrap_or(i64::MAX);
+            let count = rows::sql_int(c.count);
             self.execute(
                 "INSERT INTO gl_decision_counters (component, action, reason, shard, count)
                  VALUES ($1, $2, $3, floor(random() * 16)::smallint, $4)
@@ -77,7 +77,7 @@ impl DecisionLogTx for PgTx<'_> {
             // A bounded delete, so the mail path prunes a little at a time; SKIP LOCKED lets
             // two hosts prune at once without waiting on each other's rows.
             Some(limit) => {
-                let limit = limit.min(i64::MAX as u64) as i64;
+                let limit = rows::sql_int(limit);
                 self.execute(
                     "DELETE FROM gl_decision_log WHERE id IN
                      (SELECT id FROM gl_decision_log WHERE time < $1

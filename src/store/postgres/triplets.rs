@@ -2,7 +2,7 @@
 //! path, the auto-whitelist count, purges and counts.
 
 use super::{LOCK_NS_TRIPLET, PgTx, triplet_from};
-use crate::store::{LiveTriplet, StoreError, Triplet, TripletCounts, TripletKey, TripletTx};
+use crate::store::{LiveTriplet, StoreError, Triplet, TripletCounts, TripletKey, TripletTx, rows};
 
 impl TripletTx for PgTx<'_> {
     fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
@@ -47,7 +47,7 @@ impl TripletTx for PgTx<'_> {
         network: &str,
         triplet: &Triplet,
     ) -> Result<(), StoreError> {
-        let pass_count = triplet.pass_count.min(i64::MAX as u64) as i64;
+        let pass_count = rows::sql_int(triplet.pass_count);
         self.execute(
             "INSERT INTO gl_triplets
              (client, sender, recipient, network, first_seen, earliest_accept, last_seen, expires, pass_count)
@@ -92,7 +92,7 @@ impl TripletTx for PgTx<'_> {
         let rows = self.query(
             "SELECT count(*) FROM (SELECT 1 FROM gl_triplets
              WHERE network = $1 AND expires > $2 AND pass_count > 0 LIMIT $3) AS passed",
-            &[&network, &now, &(enough.min(i64::MAX as u64) as i64)],
+            &[&network, &now, &rows::sql_int(enough)],
         )?;
         Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0)).max(0) as u64)
     }
@@ -157,7 +157,7 @@ impl TripletTx for PgTx<'_> {
 
     fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
         self.purge_dns_cache(now, Some(limit))?;
-        let limit = limit.min(i64::MAX as u64) as i64;
+        let limit = rows::sql_int(limit);
         self.execute(
             "DELETE FROM gl_triplets WHERE (client, sender, recipient) IN
              (SELECT client, sender, recipient FROM gl_triplets WHERE expires <= $1

@@ -53,7 +53,7 @@ impl DecisionLogTx for SqliteTx<'_> {
                         c.component,
                         c.action,
                         c.reason,
-                        i64::try_from(c.count).unwrap_or(i64::MAX)
+                        rows::sql_int(c.count)
                     ])
                 })
                 .map_err(|e| self.err(e))?;
@@ -136,7 +136,7 @@ impl DecisionLogTx for SqliteTx<'_> {
     }
 
     fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError> {
-        let limit = limit.map_or(-1, |n| n.min(i64::MAX as u64) as i64);
+        let limit = limit.map_or(-1, rows::sql_int);
         self.conn
             .prepare_cached(
                 "DELETE FROM decision_log WHERE id IN

@@ -28,7 +28,7 @@ impl TripletTx for SqliteTx<'_> {
         network: &str,
         triplet: &Triplet,
     ) -> Result<(), StoreError> {
-        let pass_count = triplet.pass_count.min(i64::MAX as u64) as i64;
+        let pass_count = rows::sql_int(triplet.pass_count);
         // The same numbered values for both statements.
         let values = params![
             key.client,
@@ -88,10 +88,9 @@ impl TripletTx for SqliteTx<'_> {
         self.conn
             .prepare_cached(AWL_PASSES_UP_TO)
             .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![network, now, enough.min(i64::MAX as u64) as i64],
-                    |row| row.get::<_, i64>(0),
-                )
+                stmt.query_row(params![network, now, rows::sql_int(enough)], |row| {
+                    row.get::<_, i64>(0)
+                })
             })
             .map(|count| count.max(0) as u64)
             .map_err(|e| self.err(e))
@@ -186,7 +185,7 @@ impl TripletTx for SqliteTx<'_> {
                      ORDER BY client, sender, recipient LIMIT ?4",
                 )
                 .map_err(|e| self.err(e))?;
-            let rows_wanted = window.saturating_add(1).min(i64::MAX as u64) as i64;
+            let rows_wanted = rows::sql_int(window.saturating_add(1));
             let mut rows = stmt
                 .query(params![
                     start.client,
