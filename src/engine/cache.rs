@@ -22,9 +22,10 @@ pub(super) type RecipientCache = HashMap<String, RecipientPolicy>;
 /// What a long-running decider (the policy server) keeps from the configuration between
 /// transactions: the settings, the compiled server lists and, per recipient seen, its domain's
 /// flag and its own compiled lists. Everything is tied to the store's configuration stamp
-/// ([`Tx::config_stamp`]), read at the start of every transaction: when another process (the
-/// CLI) has committed any configuration change, the stamp differs and everything is read again,
-/// so the change applies to the very next request. A backend without a stamp gets no caching.
+/// ([`store::ConfigTx::config_stamp`]), read at the start of every transaction: when another
+/// process (the CLI) has committed any configuration change, the stamp differs and everything is
+/// read again, so the change applies to the very next request. A backend without a stamp gets
+/// no caching.
 #[derive(Debug)]
 pub struct ConfigCache {
     /// Whether to keep anything past one transaction (false: read everything every time).

@@ -2,12 +2,13 @@
 //! answer as text and an expiry. Kind `zone`: a DNS list zone's answer for the address (a
 //! `127.x.y.z` listing or `not listed`). Kind `forward`: whether a host name's A/AAAA records
 //! hold the address (`confirmed` / `not confirmed`). No-answers are never stored: they say
-//! nothing about the next lookup. Here are the keys and the encoding; the SQL is in the backends.
+//! nothing about the next lookup. Here are the keys, the encoding and the [`DnsCacheTx`] of both
+//! backends; the SQL of the two row operations (`CacheRows`) is in the backends.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::dns::{Forward, ZoneAnswer, ZoneResult};
-use crate::store::StoreError;
+use crate::store::{DnsCacheTx, StoreError};
 
 /// How long a cached answer is used, in seconds.
 pub const DNS_CACHE_SECONDS: i64 = 3_600;
@@ -78,7 +79,7 @@ pub(crate) fn decode_forward(answer: &str) -> Option<Forward> {
 }
 
 /// The two row operations each store gives the cache; keys, encodings and the loops over them
-/// are shared below.
+/// are shared below, in the one [`DnsCacheTx`] of every backend.
 pub(crate) trait CacheRows {
     /// One live row's answer, if any.
     fn cached(
@@ -100,64 +101,65 @@ pub(crate) trait CacheRows {
     ) -> Result<(), StoreError>;
 }
 
-/// The live answers for `ip` of those `zones` the cache holds, in the order of `zones`.
-pub(crate) fn zone_answers(
-    rows: &mut impl CacheRows,
-    ip: IpAddr,
-    zones: &[String],
-    now: i64,
-) -> Result<Vec<ZoneAnswer>, StoreError> {
-    let address = address_key(ip);
-    let mut answers = Vec::new();
-    for zone in zones {
-        let zone = zone_key(zone);
-        if let Some(answer) = rows.cached(&address, KIND_ZONE, &zone, now)?
-            && let Some(answer) = decode_zone(zone, &answer)
-        {
-            answers.push(answer);
+/// The cache of every store that gives it the two row operations: the keys, encodings and
+/// loops are the same for both backends.
+impl<T: CacheRows> DnsCacheTx for T {
+    fn dns_cache_get(
+        &mut self,
+        ip: IpAddr,
+        zones: &[String],
+        now: i64,
+    ) -> Result<Vec<ZoneAnswer>, StoreError> {
+        let address = address_key(ip);
+        let mut answers = Vec::new();
+        for zone in zones {
+            let zone = zone_key(zone);
+            if let Some(answer) = self.cached(&address, KIND_ZONE, &zone, now)?
+                && let Some(answer) = decode_zone(zone, &answer)
+            {
+                answers.push(answer);
+            }
         }
+        Ok(answers)
     }
-    Ok(answers)
-}
 
-/// Caches the real answers of `answers` (a missing answer is never stored).
-pub(crate) fn put_zone_answers(
-    rows: &mut impl CacheRows,
-    ip: IpAddr,
-    answers: &[ZoneAnswer],
-    now: i64,
-) -> Result<(), StoreError> {
-    let address = address_key(ip);
-    for answer in answers {
-        if let Some(text) = encode_zone(answer.result) {
-            rows.cache(&address, KIND_ZONE, &zone_key(&answer.zone), &text, now)?;
+    fn dns_cache_put(
+        &mut self,
+        ip: IpAddr,
+        answers: &[ZoneAnswer],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let address = address_key(ip);
+        for answer in answers {
+            // A missing answer is never stored.
+            if let Some(text) = encode_zone(answer.result) {
+                self.cache(&address, KIND_ZONE, &zone_key(&answer.zone), &text, now)?;
+            }
         }
+        Ok(())
     }
-    Ok(())
-}
 
-/// The live forward confirmation of `name` for `ip`, if cached.
-pub(crate) fn forward_answer(
-    rows: &mut impl CacheRows,
-    ip: IpAddr,
-    name: &str,
-    now: i64,
-) -> Result<Option<Forward>, StoreError> {
-    let answer = rows.cached(&address_key(ip), KIND_FORWARD, &name_key(name), now)?;
-    Ok(answer.as_deref().and_then(decode_forward))
-}
+    fn forward_cache_get(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<Forward>, StoreError> {
+        let answer = self.cached(&address_key(ip), KIND_FORWARD, &name_key(name), now)?;
+        Ok(answer.as_deref().and_then(decode_forward))
+    }
 
-/// Caches a forward confirmation (a missing answer is never stored).
-pub(crate) fn put_forward_answer(
-    rows: &mut impl CacheRows,
-    ip: IpAddr,
-    name: &str,
-    forward: Forward,
-    now: i64,
-) -> Result<(), StoreError> {
-    match encode_forward(forward) {
-        Some(text) => rows.cache(&address_key(ip), KIND_FORWARD, &name_key(name), text, now),
-        None => Ok(()),
+    fn forward_cache_put(
+        &mut self,
+        ip: IpAddr,
+        name: &str,
+        forward: Forward,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match encode_forward(forward) {
+            Some(text) => self.cache(&address_key(ip), KIND_FORWARD, &name_key(name), text, now),
+            None => Ok(()),
+        }
     }
 }
 

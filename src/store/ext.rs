@@ -12,10 +12,7 @@ pub trait StoreExt: Store {
         mut f: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut out = None;
-        self.read(&mut |tx| {
-            out = Some(f(tx)?);
-            Ok(())
-        })?;
+        self.read(&mut |tx| keep(&mut out, f(tx)))?;
         out.ok_or_else(|| not_run(&*self))
     }
     /// Runs `f` in one write transaction and returns what its committed run returned (the
@@ -25,15 +22,18 @@ pub trait StoreExt: Store {
         mut f: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut out = None;
-        self.write(&mut |tx| {
-            out = Some(f(tx)?);
-            Ok(())
-        })?;
+        self.write(&mut |tx| keep(&mut out, f(tx)))?;
         out.ok_or_else(|| not_run(&*self))
     }
 }
 
 impl<S: Store + ?Sized> StoreExt for S {}
+
+/// Keeps what a transaction's closure returned, for [`StoreExt`] to hand back after the commit.
+fn keep<T>(out: &mut Option<T>, result: Result<T, StoreError>) -> Result<(), StoreError> {
+    *out = Some(result?);
+    Ok(())
+}
 
 /// A store that reported success without running the transaction's closure broke its contract:
 /// an error naming it rather than a panic.

@@ -2,6 +2,7 @@
 //! (`MIGRATIONS[n]` moves a version-`n` schema to `n + 1`) and runs the plan's steps in order
 //! inside one transaction; this module decides which steps run, and what a new database holds.
 
+use super::StoreError;
 use crate::config::{ListKind, ServerLists, Settings};
 
 /// One step of bringing a schema up to date.
@@ -15,6 +16,19 @@ pub(super) enum Step<'a> {
     /// Record the stored server white host patterns that [`needs_notice`] (after the migration
     /// that introduced the whole-label rule).
     RecordWhiteNotices,
+}
+
+/// Refuses a database whose schema version `found` is newer than the `supported` one of this
+/// build: it was written by a newer grey_listing, and nothing may be written to it.
+pub(super) fn refuse_newer(location: &str, found: i64, supported: i64) -> Result<(), StoreError> {
+    if found > supported {
+        return Err(StoreError::TooNew {
+            location: location.to_string(),
+            found,
+            supported,
+        });
+    }
+    Ok(())
 }
 
 /// The steps that move a schema at `version` to `migrations.len()`, in order; `white_rule` is
@@ -95,5 +109,24 @@ mod tests {
         let expected =
             lists.get(ListKind::DomainsWhite).len() + lists.get(ListKind::DomainsBlack).len();
         assert_eq!(default_list_entries().len(), expected);
+    }
+
+    #[test]
+    fn only_a_newer_schema_is_refused_and_the_message_names_both_versions() {
+        refuse_newer("db", 7, 7).unwrap();
+        refuse_newer("db", 0, 7).unwrap();
+        let err = refuse_newer("/var/lib/x.db", 8, 7).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::TooNew {
+                found: 8,
+                supported: 7,
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "database /var/lib/x.db has schema version 8, newer than this program's 7"
+        );
     }
 }

@@ -101,13 +101,7 @@ pub(super) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(sqlite_err)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::TooNew {
-            location,
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    super::migration::refuse_newer(&location, version, SCHEMA_VERSION)?;
     if version < SCHEMA_VERSION {
         return Err(StoreError::NeedsMigration {
             location,

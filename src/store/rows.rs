@@ -18,6 +18,11 @@ pub(super) trait Columns {
     fn opt_text(&self, index: usize) -> Result<Option<String>, Self::Error>;
 }
 
+/// A count or a limit as an SQL integer, which is signed: saturated at `i64::MAX`.
+pub(super) fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// A triplet's state from the five columns `first_seen, earliest_accept, last_seen, expires,
 /// pass_count` starting at `offset`.
 pub(super) fn triplet<R: Columns + ?Sized>(row: &R, offset: usize) -> Result<Triplet, R::Error> {

@@ -3,10 +3,10 @@
 
 use super::PgTx;
 use crate::config::{ListKind, Settings};
-use crate::store::StoreError;
+use crate::store::{ConfigTx, StoreError};
 
-impl PgTx<'_> {
-    pub(super) fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
+impl ConfigTx for PgTx<'_> {
+    fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
         Ok(self
             .query(
                 "SELECT generation FROM gl_config_generation WHERE id = 1",
@@ -16,34 +16,17 @@ impl PgTx<'_> {
             .map(|row| row.get(0)))
     }
 
-    pub(super) fn settings(&mut self) -> Result<Settings, StoreError> {
-        let pairs: Vec<(String, String)> = self
-            .query("SELECT name, value FROM gl_settings", &[])?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
-        let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        self.settings_read = Some(pairs);
-        Ok(settings)
+    fn settings(&mut self) -> Result<Settings, StoreError> {
+        self.read_settings("SELECT name, value FROM gl_settings")
     }
 
-    pub(super) fn settings_for_update(&mut self) -> Result<Settings, StoreError> {
+    fn settings_for_update(&mut self) -> Result<Settings, StoreError> {
         // Locked in name order, so two updates cannot deadlock on each other's rows. Under READ
         // COMMITTED a row that another update changed is read as committed after the wait.
-        let pairs: Vec<(String, String)> = self
-            .query(
-                "SELECT name, value FROM gl_settings ORDER BY name FOR UPDATE",
-                &[],
-            )?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
-        let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        self.settings_read = Some(pairs);
-        Ok(settings)
+        self.read_settings("SELECT name, value FROM gl_settings ORDER BY name FOR UPDATE")
     }
 
-    pub(super) fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError> {
+    fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError> {
         // Only the values that differ from what this transaction read are written. Writers run
         // under READ COMMITTED without a table lock, so two admins changing different settings
         // at once both keep their change — the result of running them one after the other —
@@ -63,7 +46,7 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    pub(super) fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError> {
+    fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError> {
         let cached = self
             .lists_read
             .as_ref()
@@ -92,7 +75,7 @@ impl PgTx<'_> {
             .unwrap_or_default())
     }
 
-    pub(super) fn pattern_notices(&mut self) -> Result<Vec<String>, StoreError> {
+    fn pattern_notices(&mut self) -> Result<Vec<String>, StoreError> {
         Ok(self
             .query("SELECT pattern FROM gl_pattern_notices ORDER BY id", &[])?
             .iter()
@@ -100,41 +83,41 @@ impl PgTx<'_> {
             .collect())
     }
 
-    pub(super) fn clear_pattern_notices(&mut self) -> Result<(), StoreError> {
+    fn clear_pattern_notices(&mut self) -> Result<(), StoreError> {
         self.execute("DELETE FROM gl_pattern_notices", &[])?;
         Ok(())
     }
 
-    pub(super) fn add_pattern(
+    fn add_pattern(
         &mut self,
         kind: ListKind,
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
-        self.lists_read = None;
-        self.execute(
+        self.edit_list(
             "INSERT INTO gl_list_entries (list, owner, pattern) VALUES ($1, $2, $3)
              ON CONFLICT (list, owner, pattern) DO NOTHING",
-            &[&kind.as_str(), &owner, &pattern],
-        )?;
-        Ok(())
+            kind,
+            owner,
+            pattern,
+        )
     }
 
-    pub(super) fn delete_pattern(
+    fn delete_pattern(
         &mut self,
         kind: ListKind,
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
-        self.lists_read = None;
-        self.execute(
+        self.edit_list(
             "DELETE FROM gl_list_entries WHERE list = $1 AND owner = $2 AND pattern = $3",
-            &[&kind.as_str(), &owner, &pattern],
-        )?;
-        Ok(())
+            kind,
+            owner,
+            pattern,
+        )
     }
 
-    pub(super) fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError> {
+    fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError> {
         Ok(self
             .query(
                 "SELECT enabled FROM gl_domains WHERE domain = $1",
@@ -144,11 +127,7 @@ impl PgTx<'_> {
             .map(|row| row.get(0)))
     }
 
-    pub(super) fn set_domain_status(
-        &mut self,
-        domain: &str,
-        enabled: bool,
-    ) -> Result<(), StoreError> {
+    fn set_domain_status(&mut self, domain: &str, enabled: bool) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO gl_domains (domain, enabled) VALUES ($1, $2)
              ON CONFLICT (domain) DO UPDATE SET enabled = EXCLUDED.enabled",
@@ -157,7 +136,7 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    pub(super) fn domains(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
+    fn domains(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
         Ok(self
             .query(
                 "SELECT domain, enabled FROM gl_domains ORDER BY domain COLLATE \"C\"",
@@ -168,12 +147,12 @@ impl PgTx<'_> {
             .collect())
     }
 
-    pub(super) fn delete_domain(&mut self, domain: &str) -> Result<(), StoreError> {
+    fn delete_domain(&mut self, domain: &str) -> Result<(), StoreError> {
         self.execute("DELETE FROM gl_domains WHERE domain = $1", &[&domain])?;
         Ok(())
     }
 
-    pub(super) fn mailboxes(&mut self) -> Result<Vec<String>, StoreError> {
+    fn mailboxes(&mut self) -> Result<Vec<String>, StoreError> {
         Ok(self
             .query(
                 "SELECT DISTINCT owner COLLATE \"C\" FROM gl_list_entries
@@ -183,5 +162,34 @@ impl PgTx<'_> {
             .iter()
             .map(|row| row.get(0))
             .collect())
+    }
+}
+
+impl PgTx<'_> {
+    /// The settings `sql` selects as (name, value) rows, kept as read so `set_settings` writes
+    /// only what changed.
+    fn read_settings(&mut self, sql: &'static str) -> Result<Settings, StoreError> {
+        let pairs: Vec<(String, String)> = self
+            .query(sql, &[])?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        self.settings_read = Some(pairs);
+        Ok(settings)
+    }
+
+    /// Runs a list edit: `sql` adds or deletes the entry `$1` (list), `$2` (owner), `$3`
+    /// (pattern). The lists read in this transaction are forgotten, so the next read sees it.
+    fn edit_list(
+        &mut self,
+        sql: &'static str,
+        kind: ListKind,
+        owner: &str,
+        pattern: &str,
+    ) -> Result<(), StoreError> {
+        self.lists_read = None;
+        self.execute(sql, &[&kind.as_str(), &owner, &pattern])?;
+        Ok(())
     }
 }

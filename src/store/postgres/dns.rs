@@ -1,8 +1,8 @@
 //! The PostgreSQL side of the DNS answer cache (see [`crate::store::dns_cache`]).
 
 use super::PgTx;
-use crate::store::StoreError;
 use crate::store::dns_cache::{CacheRows, DNS_CACHE_SECONDS};
+use crate::store::{StoreError, rows};
 
 impl CacheRows for PgTx<'_> {
     /// One live row's answer, if any.
@@ -53,7 +53,7 @@ impl PgTx<'_> {
         match limit {
             None => self.execute("DELETE FROM gl_dns_cache WHERE expires <= $1", &[&now]),
             Some(limit) => {
-                let limit = limit.min(i64::MAX as u64) as i64;
+                let limit = rows::sql_int(limit);
                 self.execute(
                     "DELETE FROM gl_dns_cache WHERE (address, kind, name) IN
                      (SELECT address, kind, name FROM gl_dns_cache WHERE expires <= $1

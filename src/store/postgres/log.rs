@@ -1,10 +1,10 @@
 //! The PostgreSQL decision log and decision counters.
 
 use super::PgTx;
-use crate::store::{DecisionCount, LogEntry, StoreError, rows};
+use crate::store::{DecisionCount, DecisionLogTx, LogEntry, StoreError, rows};
 
-impl PgTx<'_> {
-    pub(super) fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
+impl DecisionLogTx for PgTx<'_> {
+    fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO gl_decision_log
              (time, client_network, client_key, organisation, client_address, client_name,
@@ -28,9 +28,9 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    pub(super) fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
+    fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
         for c in counts {
-            let count = i64::try_from(c.count).unwrap_or(i64::MAX);
+            let count = rows::sql_int(c.count);
             self.execute(
                 "INSERT INTO gl_decision_counters (component, action, reason, shard, count)
                  VALUES ($1, $2, $3, floor(random() * 16)::smallint, $4)
@@ -42,7 +42,7 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    pub(super) fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
+    fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
         Ok(self
             .query(
                 "SELECT component, action, reason, sum(count)::bigint FROM gl_decision_counters
@@ -59,7 +59,7 @@ impl PgTx<'_> {
             .collect())
     }
 
-    pub(super) fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
+    fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
         Ok(self
             .query(
                 "SELECT time, client_network, client_key, organisation, client_address,
@@ -72,16 +72,12 @@ impl PgTx<'_> {
             .collect())
     }
 
-    pub(super) fn purge_decision_log(
-        &mut self,
-        before: i64,
-        limit: Option<u64>,
-    ) -> Result<u64, StoreError> {
+    fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError> {
         match limit {
             // A bounded delete, so the mail path prunes a little at a time; SKIP LOCKED lets
             // two hosts prune at once without waiting on each other's rows.
             Some(limit) => {
-                let limit = limit.min(i64::MAX as u64) as i64;
+                let limit = rows::sql_int(limit);
                 self.execute(
                     "DELETE FROM gl_decision_log WHERE id IN
                      (SELECT id FROM gl_decision_log WHERE time < $1

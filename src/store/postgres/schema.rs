@@ -154,13 +154,11 @@ pub(super) fn migrate(
             run!(client.query_opt("SELECT max(version) FROM grey_listing_schema", &[]))?
                 .and_then(|row| row.get::<_, Option<i32>>(0))
                 .unwrap_or(0);
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                location: context.shown.clone(),
-                found: i64::from(version),
-                supported: i64::from(SCHEMA_VERSION),
-            });
-        }
+        migration::refuse_newer(
+            &context.shown,
+            i64::from(version),
+            i64::from(SCHEMA_VERSION),
+        )?;
         let version = version.max(0) as usize;
         for step in migration::steps(MIGRATIONS, version, WHITE_RULE_MIGRATION) {
             if let Step::Sql(sql) = step {
@@ -238,14 +236,8 @@ pub(super) fn read_version(
         client.query_one("SELECT max(version) FROM grey_listing_schema", &[]),
     )?;
     let version: Option<i32> = row.get(0);
-    if let Some(found) = version
-        && found > SCHEMA_VERSION
-    {
-        return Err(StoreError::TooNew {
-            location: context.shown.clone(),
-            found: i64::from(found),
-            supported: i64::from(SCHEMA_VERSION),
-        });
+    if let Some(found) = version {
+        migration::refuse_newer(&context.shown, i64::from(found), i64::from(SCHEMA_VERSION))?;
     }
     Ok(version)
 }

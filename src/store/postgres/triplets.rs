@@ -2,10 +2,10 @@
 //! path, the auto-whitelist count, purges and counts.
 
 use super::{LOCK_NS_TRIPLET, PgTx, triplet_from};
-use crate::store::{LiveTriplet, StoreError, Triplet, TripletCounts, TripletKey};
+use crate::store::{LiveTriplet, StoreError, Triplet, TripletCounts, TripletKey, TripletTx, rows};
 
-impl PgTx<'_> {
-    pub(super) fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
+impl TripletTx for PgTx<'_> {
+    fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
         let lock = (key.client.clone(), key.sender.clone());
         if self.writing && !self.triplet_locks.contains(&lock) {
             // The check-and-update of a triplet must be atomic (DESIGN.md §1): two MX hosts seeing
@@ -41,13 +41,13 @@ impl PgTx<'_> {
             .map(|row| triplet_from(row, 0)))
     }
 
-    pub(super) fn put_triplet(
+    fn put_triplet(
         &mut self,
         key: &TripletKey,
         network: &str,
         triplet: &Triplet,
     ) -> Result<(), StoreError> {
-        let pass_count = triplet.pass_count.min(i64::MAX as u64) as i64;
+        let pass_count = rows::sql_int(triplet.pass_count);
         self.execute(
             "INSERT INTO gl_triplets
              (client, sender, recipient, network, first_seen, earliest_accept, last_seen, expires, pass_count)
@@ -74,7 +74,7 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    pub(super) fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError> {
+    fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError> {
         let rows = self.query(
             "SELECT count(*) FROM gl_triplets WHERE network = $1 AND expires > $2 AND pass_count > 0",
             &[&network, &now],
@@ -82,7 +82,7 @@ impl PgTx<'_> {
         Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0)).max(0) as u64)
     }
 
-    pub(super) fn awl_passes_up_to(
+    fn awl_passes_up_to(
         &mut self,
         network: &str,
         now: i64,
@@ -92,17 +92,17 @@ impl PgTx<'_> {
         let rows = self.query(
             "SELECT count(*) FROM (SELECT 1 FROM gl_triplets
              WHERE network = $1 AND expires > $2 AND pass_count > 0 LIMIT $3) AS passed",
-            &[&network, &now, &(enough.min(i64::MAX as u64) as i64)],
+            &[&network, &now, &rows::sql_int(enough)],
         )?;
         Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0)).max(0) as u64)
     }
 
-    pub(super) fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
+    fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
         self.purge_dns_cache(now, None)?;
         self.execute("DELETE FROM gl_triplets WHERE expires <= $1", &[&now])
     }
 
-    pub(super) fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {
+    fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {
         Ok(self
             .query(
                 "SELECT client, sender, recipient, network,
@@ -124,11 +124,7 @@ impl PgTx<'_> {
             .collect())
     }
 
-    pub(super) fn triplet_counts(
-        &mut self,
-        now: i64,
-        awl_count: u32,
-    ) -> Result<TripletCounts, StoreError> {
+    fn triplet_counts(&mut self, now: i64, awl_count: u32) -> Result<TripletCounts, StoreError> {
         let rows = self.query(
             "SELECT count(*),
                     count(*) FILTER (WHERE expires > $1 AND pass_count > 0),
@@ -159,9 +155,9 @@ impl PgTx<'_> {
         ))
     }
 
-    pub(super) fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
+    fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
         self.purge_dns_cache(now, Some(limit))?;
-        let limit = limit.min(i64::MAX as u64) as i64;
+        let limit = rows::sql_int(limit);
         self.execute(
             "DELETE FROM gl_triplets WHERE (client, sender, recipient) IN
              (SELECT client, sender, recipient FROM gl_triplets WHERE expires <= $1

@@ -1,20 +1,13 @@
 //! One PostgreSQL transaction: `BEGIN` to `COMMIT` (or `ROLLBACK`) around the caller's closure,
-//! and the [`Tx`] it hands the closure, whose methods are in the modules by concept next to
-//! this one.
-
-use std::net::IpAddr;
+//! and the [`Tx`] it hands the closure, whose concept traits are implemented in the modules by
+//! concept next to this one.
 
 use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
 
 use super::{Conn, Context, wait};
-use crate::config::{ListKind, Settings};
-use crate::dns::{Forward, ZoneAnswer};
-use crate::store::dns_cache;
-use crate::store::{
-    DecisionCount, LiveTriplet, LogEntry, StoreError, Triplet, TripletCounts, TripletKey, Tx, rows,
-};
+use crate::store::{StoreError, Triplet, Tx, rows};
 
 pub(super) enum Attempt {
     BeginFailed(StoreError),
@@ -105,14 +98,7 @@ impl PgTx<'_> {
         if let Some(statement) = self.conn.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let conn = &mut *self.conn;
-        let statement = wait(
-            self.runtime,
-            self.context,
-            (&mut conn.broken, &mut conn.last_state),
-            conn.client.prepare(sql),
-        )
-        .inspect_err(|_| self.failed = true)?;
+        let statement = self.round_trip(|client| client.prepare(sql))?;
         self.conn.statements.insert(sql, statement.clone());
         Ok(statement)
     }
@@ -123,14 +109,7 @@ impl PgTx<'_> {
         params: &Params<'_>,
     ) -> Result<Vec<Row>, StoreError> {
         let statement = self.statement(sql)?;
-        let conn = &mut *self.conn;
-        wait(
-            self.runtime,
-            self.context,
-            (&mut conn.broken, &mut conn.last_state),
-            conn.client.query(&statement, params),
-        )
-        .inspect_err(|_| self.failed = true)
+        self.round_trip(|client| client.query(&statement, params))
     }
 
     pub(super) fn execute(
@@ -139,184 +118,32 @@ impl PgTx<'_> {
         params: &Params<'_>,
     ) -> Result<u64, StoreError> {
         let statement = self.statement(sql)?;
+        self.round_trip(|client| client.execute(&statement, params))
+    }
+
+    /// Waits for one call on the connection's client (within the statement timeout). A failed
+    /// call marks the transaction failed: PostgreSQL has aborted it, so it must not commit.
+    fn round_trip<'c, T, F>(
+        &'c mut self,
+        call: impl FnOnce(&'c Client) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
         let conn = &mut *self.conn;
-        wait(
+        let result = wait(
             self.runtime,
             self.context,
             (&mut conn.broken, &mut conn.last_state),
-            conn.client.execute(&statement, params),
-        )
-        .inspect_err(|_| self.failed = true)
+            call(&conn.client),
+        );
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
     }
 }
 
 pub(super) fn triplet_from(row: &Row, offset: usize) -> Triplet {
     rows::triplet(row, offset).unwrap_or_else(|never| match never {})
-}
-
-impl Tx for PgTx<'_> {
-    fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
-        PgTx::config_stamp(self)
-    }
-
-    fn settings(&mut self) -> Result<Settings, StoreError> {
-        PgTx::settings(self)
-    }
-
-    fn settings_for_update(&mut self) -> Result<Settings, StoreError> {
-        PgTx::settings_for_update(self)
-    }
-
-    fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError> {
-        PgTx::set_settings(self, settings)
-    }
-
-    fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError> {
-        PgTx::list(self, kind, owner)
-    }
-
-    fn pattern_notices(&mut self) -> Result<Vec<String>, StoreError> {
-        PgTx::pattern_notices(self)
-    }
-
-    fn clear_pattern_notices(&mut self) -> Result<(), StoreError> {
-        PgTx::clear_pattern_notices(self)
-    }
-
-    fn add_pattern(
-        &mut self,
-        kind: ListKind,
-        owner: &str,
-        pattern: &str,
-    ) -> Result<(), StoreError> {
-        PgTx::add_pattern(self, kind, owner, pattern)
-    }
-
-    fn delete_pattern(
-        &mut self,
-        kind: ListKind,
-        owner: &str,
-        pattern: &str,
-    ) -> Result<(), StoreError> {
-        PgTx::delete_pattern(self, kind, owner, pattern)
-    }
-
-    fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError> {
-        PgTx::domain_status(self, domain)
-    }
-
-    fn set_domain_status(&mut self, domain: &str, enabled: bool) -> Result<(), StoreError> {
-        PgTx::set_domain_status(self, domain, enabled)
-    }
-
-    fn domains(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
-        PgTx::domains(self)
-    }
-
-    fn delete_domain(&mut self, domain: &str) -> Result<(), StoreError> {
-        PgTx::delete_domain(self, domain)
-    }
-
-    fn mailboxes(&mut self) -> Result<Vec<String>, StoreError> {
-        PgTx::mailboxes(self)
-    }
-
-    fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
-        PgTx::triplet(self, key)
-    }
-
-    fn put_triplet(
-        &mut self,
-        key: &TripletKey,
-        network: &str,
-        triplet: &Triplet,
-    ) -> Result<(), StoreError> {
-        PgTx::put_triplet(self, key, network, triplet)
-    }
-
-    fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError> {
-        PgTx::awl_passes(self, network, now)
-    }
-
-    fn awl_passes_up_to(
-        &mut self,
-        network: &str,
-        now: i64,
-        enough: u64,
-    ) -> Result<u64, StoreError> {
-        PgTx::awl_passes_up_to(self, network, now, enough)
-    }
-
-    fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
-        PgTx::purge_expired(self, now)
-    }
-
-    fn dns_cache_get(
-        &mut self,
-        ip: IpAddr,
-        zones: &[String],
-        now: i64,
-    ) -> Result<Vec<ZoneAnswer>, StoreError> {
-        dns_cache::zone_answers(self, ip, zones, now)
-    }
-
-    fn dns_cache_put(
-        &mut self,
-        ip: IpAddr,
-        answers: &[ZoneAnswer],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        dns_cache::put_zone_answers(self, ip, answers, now)
-    }
-
-    fn forward_cache_get(
-        &mut self,
-        ip: IpAddr,
-        name: &str,
-        now: i64,
-    ) -> Result<Option<Forward>, StoreError> {
-        dns_cache::forward_answer(self, ip, name, now)
-    }
-
-    fn forward_cache_put(
-        &mut self,
-        ip: IpAddr,
-        name: &str,
-        forward: Forward,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        dns_cache::put_forward_answer(self, ip, name, forward, now)
-    }
-
-    fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {
-        PgTx::live_triplets(self, now)
-    }
-
-    fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
-        PgTx::log_decision(self, entry)
-    }
-
-    fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
-        PgTx::count_decisions(self, counts)
-    }
-
-    fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
-        PgTx::decision_counters(self)
-    }
-
-    fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
-        PgTx::decision_log(self, since)
-    }
-
-    fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError> {
-        PgTx::purge_decision_log(self, before, limit)
-    }
-
-    fn triplet_counts(&mut self, now: i64, awl_count: u32) -> Result<TripletCounts, StoreError> {
-        PgTx::triplet_counts(self, now, awl_count)
-    }
-
-    fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
-        PgTx::purge_expired_batch(self, now, limit)
-    }
 }

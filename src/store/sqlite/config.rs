@@ -5,17 +5,17 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteTx;
 use crate::config::{ListKind, Settings};
-use crate::store::StoreError;
+use crate::store::{ConfigTx, StoreError};
 
-impl SqliteTx<'_> {
-    pub(super) fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
+impl ConfigTx for SqliteTx<'_> {
+    fn config_stamp(&mut self) -> Result<Option<i64>, StoreError> {
         self.conn
             .prepare_cached("SELECT generation FROM config_generation WHERE id = 1")
             .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)).optional())
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn settings(&mut self) -> Result<Settings, StoreError> {
+    fn settings(&mut self) -> Result<Settings, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT name, value FROM settings")
@@ -31,7 +31,7 @@ impl SqliteTx<'_> {
         ))
     }
 
-    pub(super) fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError> {
+    fn set_settings(&mut self, settings: &Settings) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")
@@ -43,7 +43,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    pub(super) fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError> {
+    fn list(&mut self, kind: ListKind, owner: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -55,7 +55,7 @@ impl SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn pattern_notices(&mut self) -> Result<Vec<String>, StoreError> {
+    fn pattern_notices(&mut self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT pattern FROM pattern_notices ORDER BY id")
@@ -65,55 +65,49 @@ impl SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn clear_pattern_notices(&mut self) -> Result<(), StoreError> {
+    fn clear_pattern_notices(&mut self) -> Result<(), StoreError> {
         self.conn
             .execute("DELETE FROM pattern_notices", [])
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    pub(super) fn add_pattern(
+    fn add_pattern(
         &mut self,
         kind: ListKind,
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO list_entries (list, owner, pattern) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut stmt| stmt.execute(params![kind.as_str(), owner, pattern]))
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.edit_list(
+            "INSERT OR IGNORE INTO list_entries (list, owner, pattern) VALUES (?1, ?2, ?3)",
+            kind,
+            owner,
+            pattern,
+        )
     }
 
-    pub(super) fn delete_pattern(
+    fn delete_pattern(
         &mut self,
         kind: ListKind,
         owner: &str,
         pattern: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "DELETE FROM list_entries WHERE list = ?1 AND owner = ?2 AND pattern = ?3",
-            )
-            .and_then(|mut stmt| stmt.execute(params![kind.as_str(), owner, pattern]))
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.edit_list(
+            "DELETE FROM list_entries WHERE list = ?1 AND owner = ?2 AND pattern = ?3",
+            kind,
+            owner,
+            pattern,
+        )
     }
 
-    pub(super) fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError> {
+    fn domain_status(&mut self, domain: &str) -> Result<Option<bool>, StoreError> {
         self.conn
             .prepare_cached("SELECT enabled FROM domains WHERE domain = ?1")
             .and_then(|mut stmt| stmt.query_row(params![domain], |row| row.get(0)).optional())
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn set_domain_status(
-        &mut self,
-        domain: &str,
-        enabled: bool,
-    ) -> Result<(), StoreError> {
+    fn set_domain_status(&mut self, domain: &str, enabled: bool) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO domains (domain, enabled) VALUES (?1, ?2)")
             .and_then(|mut stmt| stmt.execute(params![domain, enabled]))
@@ -121,7 +115,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    pub(super) fn domains(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
+    fn domains(&mut self) -> Result<Vec<(String, bool)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT domain, enabled FROM domains ORDER BY domain")
@@ -131,7 +125,7 @@ impl SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn delete_domain(&mut self, domain: &str) -> Result<(), StoreError> {
+    fn delete_domain(&mut self, domain: &str) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("DELETE FROM domains WHERE domain = ?1")
             .and_then(|mut stmt| stmt.execute(params![domain]))
@@ -139,7 +133,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    pub(super) fn mailboxes(&mut self) -> Result<Vec<String>, StoreError> {
+    fn mailboxes(&mut self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -149,5 +143,23 @@ impl SqliteTx<'_> {
         stmt.query_map([], |row| row.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
+    }
+}
+
+impl SqliteTx<'_> {
+    /// Runs a list edit: `sql` adds or deletes the entry `?1` (list), `?2` (owner), `?3`
+    /// (pattern).
+    fn edit_list(
+        &self,
+        sql: &str,
+        kind: ListKind,
+        owner: &str,
+        pattern: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(params![kind.as_str(), owner, pattern]))
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }

@@ -3,8 +3,8 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteTx;
-use crate::store::StoreError;
 use crate::store::dns_cache::{CacheRows, DNS_CACHE_SECONDS};
+use crate::store::{StoreError, rows};
 
 impl CacheRows for SqliteTx<'_> {
     /// One live row's answer, if any.
@@ -60,7 +60,7 @@ impl CacheRows for SqliteTx<'_> {
 impl SqliteTx<'_> {
     /// Deletes expired cache rows, at most `limit` when given (through the `expires` index).
     pub(super) fn purge_dns_cache(&self, now: i64, limit: Option<u64>) -> Result<(), StoreError> {
-        let limit = limit.map_or(-1, |limit| limit.min(i64::MAX as u64) as i64);
+        let limit = limit.map_or(-1, rows::sql_int);
         self.conn
             .prepare_cached(
                 "DELETE FROM dns_cache WHERE rowid IN

@@ -3,10 +3,16 @@
 use rusqlite::params;
 
 use super::SqliteTx;
-use crate::store::{DecisionCount, LogEntry, StoreError, rows};
+use crate::store::{DecisionCount, DecisionLogTx, LogEntry, StoreError, rows};
 
-impl SqliteTx<'_> {
-    pub(super) fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
+/// The decision-log rows with `time >= ?1`, oldest first, in the columns of [`rows::log_entry`].
+const DECISION_LOG_SINCE: &str =
+    "SELECT time, client_network, client_key, organisation, client_address,
+            client_name, sender, recipient, verdict, reason, pattern, delay
+     FROM decision_log WHERE time >= ?1 ORDER BY time, id";
+
+impl DecisionLogTx for SqliteTx<'_> {
+    fn log_decision(&mut self, entry: &LogEntry) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO decision_log
@@ -34,7 +40,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    pub(super) fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
+    fn count_decisions(&mut self, counts: &[DecisionCount]) -> Result<(), StoreError> {
         for c in counts {
             self.conn
                 .prepare_cached(
@@ -47,7 +53,7 @@ impl SqliteTx<'_> {
                         c.component,
                         c.action,
                         c.reason,
-                        i64::try_from(c.count).unwrap_or(i64::MAX)
+                        rows::sql_int(c.count)
                     ])
                 })
                 .map_err(|e| self.err(e))?;
@@ -55,7 +61,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    pub(super) fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
+    fn decision_counters(&mut self) -> Result<Vec<DecisionCount>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -77,32 +83,24 @@ impl SqliteTx<'_> {
         rows.map_err(|e| self.err(e))
     }
 
-    pub(super) fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
+    fn decision_log(&mut self, since: i64) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT time, client_network, client_key, organisation, client_address,
-                        client_name, sender, recipient, verdict, reason, pattern, delay
-                 FROM decision_log WHERE time >= ?1 ORDER BY time, id",
-            )
+            .prepare_cached(DECISION_LOG_SINCE)
             .map_err(|e| self.err(e))?;
         stmt.query_map(params![since], |row| rows::log_entry(row))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn each_decision_log(
+    fn each_decision_log(
         &mut self,
         since: i64,
         each: &mut dyn FnMut(&LogEntry),
     ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT time, client_network, client_key, organisation, client_address,
-                        client_name, sender, recipient, verdict, reason, pattern, delay
-                 FROM decision_log WHERE time >= ?1 ORDER BY time, id",
-            )
+            .prepare_cached(DECISION_LOG_SINCE)
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query(params![since]).map_err(|e| self.err(e))?;
         // One row, its strings refilled in place: no allocation per row once they have grown.
@@ -137,12 +135,8 @@ impl SqliteTx<'_> {
         }
     }
 
-    pub(super) fn purge_decision_log(
-        &mut self,
-        before: i64,
-        limit: Option<u64>,
-    ) -> Result<u64, StoreError> {
-        let limit = limit.map_or(-1, |n| n.min(i64::MAX as u64) as i64);
+    fn purge_decision_log(&mut self, before: i64, limit: Option<u64>) -> Result<u64, StoreError> {
+        let limit = limit.map_or(-1, rows::sql_int);
         self.conn
             .prepare_cached(
                 "DELETE FROM decision_log WHERE id IN

@@ -189,13 +189,7 @@ impl SqliteStore {
         let version: i64 = tx
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(|e| sqlite_or_locked(&path, e))?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                location: path,
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
+        migration::refuse_newer(&path, version, SCHEMA_VERSION)?;
         for step in migration::steps(MIGRATIONS, version as usize, WHITE_RULE_MIGRATION) {
             match step {
                 Step::Sql(sql) => tx.execute_batch(sql),
@@ -212,14 +206,7 @@ impl SqliteStore {
     }
 
     pub(super) fn check_not_too_new(&self, version: i64) -> Result<(), StoreError> {
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                location: self.path.display().to_string(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        Ok(())
+        migration::refuse_newer(&self.path.display().to_string(), version, SCHEMA_VERSION)
     }
 }
 

@@ -4,10 +4,10 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{AWL_PASSES_UP_TO, PURGE_WINDOW_PER_ROW, SqliteTx};
-use crate::store::{LiveTriplet, StoreError, Triplet, TripletCounts, TripletKey, rows};
+use crate::store::{LiveTriplet, StoreError, Triplet, TripletCounts, TripletKey, TripletTx, rows};
 
-impl SqliteTx<'_> {
-    pub(super) fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
+impl TripletTx for SqliteTx<'_> {
+    fn triplet(&mut self, key: &TripletKey) -> Result<Option<Triplet>, StoreError> {
         self.conn
             .prepare_cached(
                 "SELECT first_seen, earliest_accept, last_seen, expires, pass_count
@@ -22,13 +22,13 @@ impl SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn put_triplet(
+    fn put_triplet(
         &mut self,
         key: &TripletKey,
         network: &str,
         triplet: &Triplet,
     ) -> Result<(), StoreError> {
-        let pass_count = triplet.pass_count.min(i64::MAX as u64) as i64;
+        let pass_count = rows::sql_int(triplet.pass_count);
         // The same numbered values for both statements.
         let values = params![
             key.client,
@@ -69,7 +69,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    pub(super) fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError> {
+    fn awl_passes(&mut self, network: &str, now: i64) -> Result<u64, StoreError> {
         self.conn
             .prepare_cached(
                 "SELECT count(*) FROM triplets WHERE network = ?1 AND passed = 1 AND expires > ?2",
@@ -79,7 +79,7 @@ impl SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn awl_passes_up_to(
+    fn awl_passes_up_to(
         &mut self,
         network: &str,
         now: i64,
@@ -88,16 +88,15 @@ impl SqliteTx<'_> {
         self.conn
             .prepare_cached(AWL_PASSES_UP_TO)
             .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![network, now, enough.min(i64::MAX as u64) as i64],
-                    |row| row.get::<_, i64>(0),
-                )
+                stmt.query_row(params![network, now, rows::sql_int(enough)], |row| {
+                    row.get::<_, i64>(0)
+                })
             })
             .map(|count| count.max(0) as u64)
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
+    fn purge_expired(&mut self, now: i64) -> Result<u64, StoreError> {
         self.purge_dns_cache(now, None)?;
         self.conn
             .prepare_cached("DELETE FROM triplets WHERE expires <= ?1")
@@ -106,11 +105,7 @@ impl SqliteTx<'_> {
             .map_err(|e| self.err(e))
     }
 
-    pub(super) fn triplet_counts(
-        &mut self,
-        now: i64,
-        awl_count: u32,
-    ) -> Result<TripletCounts, StoreError> {
+    fn triplet_counts(&mut self, now: i64, awl_count: u32) -> Result<TripletCounts, StoreError> {
         let (total, passed, pending): (i64, i64, i64) = self
             .conn
             .prepare_cached(
@@ -147,7 +142,7 @@ impl SqliteTx<'_> {
         ))
     }
 
-    pub(super) fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
+    fn purge_expired_batch(&mut self, now: i64, limit: u64) -> Result<u64, StoreError> {
         // There is no `expires` index (migration 4): visit at most PURGE_WINDOW_PER_ROW × limit
         // triplets in key order, starting at the key where the previous call stopped, and
         // delete the expired ones among them. Calls take turns over the whole table; each holds
@@ -190,7 +185,7 @@ impl SqliteTx<'_> {
                      ORDER BY client, sender, recipient LIMIT ?4",
                 )
                 .map_err(|e| self.err(e))?;
-            let rows_wanted = window.saturating_add(1).min(i64::MAX as u64) as i64;
+            let rows_wanted = rows::sql_int(window.saturating_add(1));
             let mut rows = stmt
                 .query(params![
                     start.client,
@@ -245,7 +240,7 @@ impl SqliteTx<'_> {
         Ok(expired.len() as u64)
     }
 
-    pub(super) fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {
+    fn live_triplets(&mut self, now: i64) -> Result<Vec<LiveTriplet>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
