@@ -8,12 +8,12 @@ mod cli;
 mod decision;
 #[path = "../support/dns_stub.rs"]
 mod dns_stub;
-#[cfg(feature = "postgres")]
-#[path = "../support/pg_client.rs"]
-mod pg_client;
 mod ext;
 mod filter;
 mod logging;
 mod milter;
+#[cfg(feature = "postgres")]
+#[path = "../support/pg_client.rs"]
+mod pg_client;
 mod policyd;
 mod store;
