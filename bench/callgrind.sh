@@ -10,14 +10,14 @@
 #   - milter over TCP and over a unix socket, every decision a full milter session.
 # Uses target/release (BIN_DIR overrides) and the release-built load generators; KINDS picks
 # servers (default "policyd policyd-metrics milter milter-unix").
-set -euo pipefail
-cd "$(dirname "$0")/.."
+BENCH=callgrind
+. "$(dirname "$0")/lib.sh"
 SMALL=${1:-2000}
 LARGE=${2:-6000}
 ROUNDS=${3:-1}
 BIN=${BIN_DIR:-$PWD/target/release}
 CONNECTIONS=${CONNECTIONS:-20}
-command -v valgrind >/dev/null || { echo "bench callgrind: valgrind is needed" >&2; exit 1; }
+command -v valgrind >/dev/null || fail "valgrind is needed"
 [ -x "$BIN/greylisting-policyd" ] || { echo "no build in $BIN (cargo build --release)" >&2; exit 1; }
 # The load generators' executables, run directly (cargo would rebuild them whenever the library
 # changed, in the middle of the measurement); built when missing.
@@ -27,13 +27,7 @@ for bench in policy_load milter_load; do
 done
 POLICY_LOAD=$(load_bin policy_load)
 MILTER_LOAD=$(load_bin milter_load)
-W=$(mktemp -d /tmp/gl-bench-callgrind.XXXXXX)
-PID=
-cleanup() {
-    if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-    rm -rf "$W"
-}
-trap cleanup EXIT
+bench_workdir gl-bench-callgrind
 
 # run KIND N: starts the server KIND under callgrind, drives N decisions, stops it; prints Ir.
 run() {
@@ -55,13 +49,8 @@ run() {
             ;;
     esac
     PID=$!
-    addr=
-    for _ in $(seq 600); do
-        addr=$(sed -n 's/.*listening on \([^,]*\),.*/\1/p' "$log" | head -1)
-        [ -n "$addr" ] && break
-        sleep 0.1
-    done
-    [ -n "$addr" ] || { echo "bench callgrind: $kind did not start" >&2; cat "$log" >&2; exit 1; }
+    addr=$(listening_address "$log")
+    [ -n "$addr" ] || { cat "$log" >&2; fail "$kind did not start"; }
     case $kind in
         policyd*) "$POLICY_LOAD" --addr "$addr" --requests "$n" \
             --connections "$CONNECTIONS" --new-ratio 1 --seed 1 >"$W/load.out" ;;
@@ -73,16 +62,14 @@ run() {
         maddr=$(sed -n 's|.*Serving metrics at http://\([^/]*\)/metrics.*|\1|p' "$log" | head -1)
         curl -sf "http://$maddr/metrics" |
             awk -v n="$n" '/^greylisting_decisions_total\{/ { sum += $2 } END { exit sum != n }' ||
-            { echo "bench callgrind: the metrics did not count $n decisions" >&2; exit 1; }
+            fail "the metrics did not count $n decisions"
     fi
-    grep -Eq 'errors=0( |$)' "$W/load.out" || { echo "bench callgrind: $kind load failed: $(cat "$W/load.out")" >&2; exit 1; }
-    kill -TERM "$PID"
-    wait "$PID" 2>/dev/null || true
-    PID=
+    grep -Eq 'errors=0( |$)' "$W/load.out" || fail "$kind load failed: $(cat "$W/load.out")"
+    stop_servers
     awk '/^(summary|totals):/ { print $2; exit }' "$out"
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(valgrind --version); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) cores, $(cpu_model); $(valgrind --version); $(utc_now)"
 echo "decisions: $SMALL and $LARGE, $CONNECTIONS concurrent connections/sessions, all new triplets"
 for round in $(seq "$ROUNDS"); do
     for kind in ${KINDS:-policyd policyd-metrics milter milter-unix}; do

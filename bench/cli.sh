@@ -4,8 +4,8 @@
 #     against `/bin/true` in the same hyperfine run: medians, difference and ratio;
 #  2. the pattern-matcher micro-benchmark (bench/pattern.rs).
 # Record the printed figures in docs/BENCHMARKS.md under "## grey_listing CLI".
-set -euo pipefail
-cd "$(dirname "$0")/.."
+BENCH=cli
+. "$(dirname "$0")/lib.sh"
 
 runs=${RUNS:-1000}
 
@@ -23,11 +23,7 @@ db=$work/greylist.db
 # Create the database first: the benchmark measures the everyday case, not the first open.
 "$bin" --db "$db" --info-server >/dev/null
 
-echo "== machine"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "nproc: $(nproc)"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-free -h | sed -n 1,2p
+machine_plain
 echo "hyperfine: $(hyperfine --version)"
 
 echo "== grey_listing --info-server vs /bin/true ($runs runs each)"

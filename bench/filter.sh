@@ -9,8 +9,8 @@
 # binary directories, e.g. another revision's target/release) measured the same way, BASELINES
 # builds without the DNS step (`all` mode only); both are space-separated LABEL=DIR:
 #   MODE=dns RUNS=500 ROUNDS=6 [BUILDS="b=DIR"] [BASELINES="old=DIR"] bench/filter.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
+BENCH=filter
+. "$(dirname "$0")/lib.sh"
 
 missing=()
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
@@ -24,13 +24,7 @@ cargo build --release --locked --bin greylisting-filter --bin grey_listing
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "## Machine"
-echo
-echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "- nproc: $(nproc)"
-echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "- memory: $(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available"}')"
-echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+machine_markdown
 echo "- sqlite3 CLI (for the fill only): $(sqlite3 --version | cut -d' ' -f1)"
 
 if [[ ${MODE:-} == dns ]]; then
@@ -38,7 +32,7 @@ if [[ ${MODE:-} == dns ]]; then
     for item in ${BUILDS:-}; do others+=(--build "$item"); done
     for item in ${BASELINES:-}; do others+=(--baseline "$item"); done
     [[ -z ${BUILDS:-}${BASELINES:-} ]] || echo "- other builds: ${BUILDS:-} ${BASELINES:-}"
-    echo "- load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- load average: $(load_average)"
     python3 bench/filter_dns.py \
         --filter "$PWD/target/release/greylisting-filter" \
         --cli "$PWD/target/release/grey_listing" \

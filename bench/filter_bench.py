@@ -13,41 +13,22 @@ one loop with /bin/true, and the throughput for each, so the stores see the same
 
 import argparse
 import os
-import random
 import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from filter_lib import interleaved, latency_table, letters, spawn, write_message
+
 T0 = 1_800_000_000
 EXPIRE = 51_840 * 60
-
-
-def letters(n):
-    """A digit-free unique name (sender normalisation folds digit runs)."""
-    out = ""
-    n += 1
-    while n:
-        n, r = divmod(n - 1, 26)
-        out = chr(97 + r) + out
-    return out
-
-
-def percentile(values, p):
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, int(round(p / 100 * (len(values) - 1)))))
-    return values[k]
 
 
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.msg = os.path.join(args.work, "message.eml")
-        with open(self.msg, "w") as f:
-            f.write("Received: from mx.sender.example (HELO mx) (198.51.100.7)\n"
-                    "  by mail.local.example with SMTP; 1 Jan 2027 00:00:00 +0000\n"
-                    "From: bench@sender.example\nSubject: bench\n\n" + "body line\n" * 200)
+        self.msg = write_message(args.work)
         self.counter = 0
 
     def env(self, db, now):
@@ -55,50 +36,34 @@ class Bench:
                 "GREY_LISTING_LOG": "stderr", "GREY_LISTING_NOW": str(now)}
 
     def spawn(self, argv, env):
-        with open(self.msg, "rb") as stdin:
-            start = time.perf_counter_ns()
-            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, env=env)
-            code = proc.wait()
-            return (time.perf_counter_ns() - start) / 1e6, code
+        return spawn(self.msg, argv, env)[:2]
 
     def new_argv(self):
         self.counter += 1
         return [self.args.filter, "ctx", letters(self.counter) + "@sender.example",
                 "john@local.example"]
 
+    def job(self, kind, argv, env, expected):
+        """One timed run of `argv()` for `interleaved`; a wrong exit code ends the benchmark."""
+        def run():
+            ms, code = self.spawn(argv(), env)
+            if code != expected:
+                sys.exit(f"{kind}: exit {code}, expected {expected}")
+            return ms
+        return run
+
     def latency(self, db, label):
         known = [self.args.filter, "ctx", "known@sender.example", "john@local.example"]
         # Create the known triplet; later runs at T0 + 1 day find it and pass.
         self.spawn(known, self.env(db, T0))
-        kinds = {"/bin/true": [], "new triplet": [], "known triplet": []}
-        for _ in range(self.args.runs):
-            order = list(kinds)
-            random.shuffle(order)
-            for kind in order:
-                if kind == "/bin/true":
-                    ms, code = self.spawn(["/bin/true"], self.env(db, T0))
-                    expected = 0
-                elif kind == "new triplet":
-                    ms, code = self.spawn(self.new_argv(), self.env(db, T0))
-                    expected = 2
-                else:
-                    ms, code = self.spawn(known, self.env(db, T0 + 86_400))
-                    expected = 1
-                if code != expected:
-                    sys.exit(f"{kind}: exit {code}, expected {expected}")
-                kinds[kind].append(ms)
-        base = statistics.median(kinds["/bin/true"])
+        kinds = interleaved({
+            "/bin/true": self.job("/bin/true", lambda: ["/bin/true"], self.env(db, T0), 0),
+            "new triplet": self.job("new triplet", self.new_argv, self.env(db, T0), 2),
+            "known triplet": self.job("known triplet", lambda: known,
+                                      self.env(db, T0 + 86_400), 1),
+        }, self.args.runs)
         print(f"\n### Latency, {label} ({self.args.runs} runs each, interleaved)\n")
-        print("| command | median ms | p99 ms | median above /bin/true |")
-        print("|---|---|---|---|")
-        result = {}
-        for kind, values in kinds.items():
-            med, p99 = statistics.median(values), percentile(values, 99)
-            result[kind] = (med, p99)
-            extra = "" if kind == "/bin/true" else f"{med - base:+.2f} ms"
-            print(f"| {kind} | {med:.2f} | {p99:.2f} | {extra} |")
-        return result
+        return latency_table(kinds)
 
     def throughput(self, db, label, workers=16):
         total = self.args.messages
@@ -133,40 +98,20 @@ class Bench:
     def compare(self, stores):
         """Latency of new and known triplets for each (label, location), interleaved with each
         other and with /bin/true; then throughput for each."""
-        kinds = {"/bin/true": []}
-        for label, _ in stores:
-            kinds[f"{label}: new triplet"] = []
-            kinds[f"{label}: known triplet"] = []
         known = [self.args.filter, "ctx", "known@sender.example", "john@local.example"]
         for _, location in stores:
             self.spawn(known, self.env(location, T0))
-        jobs = [("/bin/true", None, None)]
+        jobs = {"/bin/true": self.job("/bin/true", lambda: ["/bin/true"],
+                                      self.env("/nonexistent", T0), 0)}
         for label, location in stores:
-            jobs += [(f"{label}: new triplet", location, "new"),
-                     (f"{label}: known triplet", location, "known")]
-        for _ in range(self.args.runs):
-            random.shuffle(jobs)
-            for kind, location, what in jobs:
-                if what is None:
-                    ms, code = self.spawn(["/bin/true"], self.env("/nonexistent", T0))
-                    expected = 0
-                elif what == "new":
-                    ms, code = self.spawn(self.new_argv(), self.env(location, T0))
-                    expected = 2
-                else:
-                    ms, code = self.spawn(known, self.env(location, T0 + 86_400))
-                    expected = 1
-                if code != expected:
-                    sys.exit(f"{kind}: exit {code}, expected {expected}")
-                kinds[kind].append(ms)
+            jobs[f"{label}: new triplet"] = self.job(f"{label}: new triplet", self.new_argv,
+                                                     self.env(location, T0), 2)
+            jobs[f"{label}: known triplet"] = self.job(f"{label}: known triplet", lambda: known,
+                                                       self.env(location, T0 + 86_400), 1)
+        kinds = interleaved(jobs, self.args.runs)
         base = statistics.median(kinds["/bin/true"])
         print(f"\n### Filter latency per store ({self.args.runs} runs each, interleaved)\n")
-        print("| command | median ms | p99 ms | median above /bin/true |")
-        print("|---|---|---|---|")
-        for kind, values in kinds.items():
-            med, p99 = statistics.median(values), percentile(values, 99)
-            extra = "" if kind == "/bin/true" else f"{med - base:+.2f} ms"
-            print(f"| {kind} | {med:.2f} | {p99:.2f} | {extra} |")
+        latency_table(kinds)
         if len(stores) == 2:
             (a, _), (b, _) = stores
             for what in ("new triplet", "known triplet"):

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-from filter_bench import letters, percentile
+from filter_lib import interleaved, latency_table, letters, percentile, spawn, write_message
 
 T0 = 1_800_000_000
 LATER = T0 + 600
@@ -89,11 +89,7 @@ def reversed_name(ip, zone):
 class DnsBench:
     def __init__(self, args):
         self.args = args
-        self.msg = os.path.join(args.work, "message.eml")
-        with open(self.msg, "w") as f:
-            f.write("Received: from mx.sender.example (HELO mx) (198.51.100.7)\n"
-                    "  by mail.local.example with SMTP; 1 Jan 2027 00:00:00 +0000\n"
-                    "From: bench@sender.example\nSubject: bench\n\n" + "body line\n" * 200)
+        self.msg = write_message(args.work)
         self.counter = 0
         # Clients with a verified name (TCPREMOTEHOST) that does not embed the address, so
         # steps 4a/4b are reached: `trusted` are on no list, `listed` are on the DNSBL.
@@ -113,12 +109,7 @@ class DnsBench:
         return env
 
     def spawn(self, argv, env):
-        with open(self.msg, "rb") as stdin:
-            start = time.perf_counter_ns()
-            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, env=env)
-            _, err = proc.communicate()
-            return (time.perf_counter_ns() - start) / 1e6, proc.returncode, err
+        return spawn(self.msg, argv, env, stderr=True)
 
     def new_sender(self):
         self.counter += 1
@@ -189,12 +180,8 @@ class DnsBench:
 
     def round(self, number):
         before = self.dns.count()
-        kinds = {kind: [] for kind in self.jobs}
-        order = list(kinds)
-        for _ in range(self.args.runs):
-            random.shuffle(order)
-            for kind in order:
-                kinds[kind].append(self.run_one(kind))
+        kinds = interleaved({kind: lambda kind=kind: self.run_one(kind) for kind in self.jobs},
+                            self.args.runs)
         if self.dns.count() != before:
             sys.exit(f"round {number}: {self.dns.count() - before} DNS queries during timed runs "
                      "(the cache should have answered everything)")
@@ -210,15 +197,9 @@ def summarise(rounds, runs, labels):
     for i, r in enumerate(rounds, 1):
         print(f"| {i} | " + " | ".join(f"{statistics.median(r[k]):.3f}" for k in kinds) + " |")
     pooled = {k: [ms for r in rounds for ms in r[k]] for k in kinds}
-    base = statistics.median(pooled["/bin/true"])
     print(f"\n### All rounds pooled ({len(rounds) * runs} runs each; load average at the end "
           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f})\n")
-    print("| command | median ms | p95 ms | median above /bin/true |")
-    print("|---|---|---|---|")
-    for k in kinds:
-        med, p95 = statistics.median(pooled[k]), percentile(pooled[k], 95)
-        extra = "" if k == "/bin/true" else f"{med - base:+.3f} ms"
-        print(f"| {k} | {med:.3f} | {p95:.3f} | {extra} |")
+    latency_table(pooled, pct=95, digits=3)
 
     def compare(b, a):
         if a not in kinds or b not in kinds:

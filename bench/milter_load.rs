@@ -18,6 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+mod common;
+
+use common::{Rng, micros_since, percentile_ms};
+
 struct Options {
     addr: String,
     sessions: usize,
@@ -32,38 +36,20 @@ fn parse_options() -> Result<Options, String> {
         concurrency: 50,
         seed: 1,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        // cargo bench passes --bench to harness-less targets.
-        if arg == "--bench" {
-            continue;
-        }
-        let value = args.next().ok_or(format!("{arg} needs a value"))?;
-        let bad = |_| format!("bad value for {arg}: {value}");
-        match arg.as_str() {
+    common::each_option(|arg, value| {
+        match arg {
             "--addr" => o.addr = value,
-            "--sessions" => o.sessions = value.parse().map_err(bad)?,
-            "--concurrency" => o.concurrency = value.parse().map_err(bad)?,
-            "--seed" => o.seed = value.parse().map_err(bad)?,
+            "--sessions" => o.sessions = common::number(arg, &value)?,
+            "--concurrency" => o.concurrency = common::number(arg, &value)?,
+            "--seed" => o.seed = common::number(arg, &value)?,
             _ => return Err(format!("unknown option {arg}")),
         }
-    }
+        Ok(())
+    })?;
     if o.concurrency == 0 {
         return Err("--concurrency must be positive".to_string());
     }
     Ok(o)
-}
-
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 fn packet(out: &mut Vec<u8>, code: u8, data: &[u8]) {
@@ -170,8 +156,7 @@ fn drive(addr: &str, left: &AtomicUsize, seed: u64) -> Stats {
         let started = Instant::now();
         match session(addr, &mut rng) {
             Ok(code) => {
-                let us = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-                stats.latencies_us.push(us);
+                stats.latencies_us.push(micros_since(started));
                 if code == b'y' {
                     stats.deferred += 1;
                 } else {
@@ -182,14 +167,6 @@ fn drive(addr: &str, left: &AtomicUsize, seed: u64) -> Stats {
         }
     }
     stats
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    f64::from(sorted[index.min(sorted.len() - 1)]) / 1000.0
 }
 
 fn main() {
@@ -225,8 +202,8 @@ fn main() {
     println!(
         "decisions_per_s={:.0} p50_ms={:.3} p99_ms={:.3} requests={done} deferred={} continued={} errors={} seconds={elapsed:.2}",
         done as f64 / elapsed,
-        percentile(&total.latencies_us, 0.50),
-        percentile(&total.latencies_us, 0.99),
+        percentile_ms(&total.latencies_us, 0.50),
+        percentile_ms(&total.latencies_us, 0.99),
         total.deferred,
         total.continued,
         total.errors,

@@ -24,6 +24,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Rng, micros_since, percentile_ms};
+
 const T: i64 = 1_800_000_000;
 
 struct Options {
@@ -56,20 +60,13 @@ fn parse_options() -> Result<Options, String> {
         prefill_count: 1_000_000,
         slow_clients: 0,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        // cargo bench passes --bench to harness-less targets.
-        if arg == "--bench" {
-            continue;
-        }
-        let value = args.next().ok_or(format!("{arg} needs a value"))?;
-        let bad = |_| format!("bad value for {arg}: {value}");
-        match arg.as_str() {
+    common::each_option(|arg, value| {
+        match arg {
             "--addr" => o.addr = value,
-            "--requests" => o.requests = value.parse().map_err(bad)?,
-            "--connections" => o.connections = value.parse().map_err(bad)?,
+            "--requests" => o.requests = common::number(arg, &value)?,
+            "--connections" => o.connections = common::number(arg, &value)?,
             "--new-ratio" => o.new_ratio = value.parse().map_err(|_| format!("bad {arg}"))?,
-            "--seed" => o.seed = value.parse().map_err(bad)?,
+            "--seed" => o.seed = common::number(arg, &value)?,
             "--driver" => {
                 o.driver = match value.as_str() {
                     "events" => Driver::Events,
@@ -78,33 +75,16 @@ fn parse_options() -> Result<Options, String> {
                 }
             }
             "--prefill-sqlite" => o.prefill_sqlite = Some(value),
-            "--prefill-count" => o.prefill_count = value.parse().map_err(bad)?,
-            "--slow-clients" => o.slow_clients = value.parse().map_err(bad)?,
+            "--prefill-count" => o.prefill_count = common::number(arg, &value)?,
+            "--slow-clients" => o.slow_clients = common::number(arg, &value)?,
             _ => return Err(format!("unknown option {arg}")),
         }
-    }
+        Ok(())
+    })?;
     if o.connections == 0 {
         return Err("--connections must be positive".to_string());
     }
     Ok(o)
-}
-
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 #[derive(Clone)]
@@ -201,9 +181,7 @@ impl Session {
     }
 
     fn record(&mut self, reply: &[u8], started: Instant) {
-        self.stats
-            .latencies_us
-            .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        self.stats.latencies_us.push(micros_since(started));
         if reply.starts_with(b"action=DEFER") || reply.starts_with(b"action=4") {
             self.stats.defer += 1;
         } else if reply.starts_with(b"action=DUNNO") || reply.starts_with(b"action=PREPEND") {
@@ -420,14 +398,6 @@ fn start_slow_clients(
     }))
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[index]) / 1000.0
-}
-
 fn prefill(path: &str, count: usize) -> Result<(), String> {
     let mut conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
     let tx = conn.transaction().map_err(|e| e.to_string())?;
@@ -537,8 +507,8 @@ fn main() {
          p99_ms={:.3} defer={} pass={} other={} errors={}{slow}",
         options.connections,
         done as f64 / wall,
-        percentile(&total.latencies_us, 0.50),
-        percentile(&total.latencies_us, 0.99),
+        percentile_ms(&total.latencies_us, 0.50),
+        percentile_ms(&total.latencies_us, 0.99),
         total.defer,
         total.pass,
         total.other,

@@ -7,9 +7,8 @@
 # both, and the ratios. Ports 12030 (postgrey) and 12031 (ours); never 10023.
 # LOAD_DRIVER=threads runs the load generator with one thread per connection (runs before
 # 2026-11-23 14:00 UTC) instead of its default single epoll thread (events).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+BENCH=policyd
+. "$(dirname "$0")/lib.sh"
 REQUESTS=${1:-200000}
 CONNECTIONS=${2:-50}
 PREFILL=${3:-1000000}
@@ -17,8 +16,6 @@ DRIVER=${LOAD_DRIVER:-events}
 PG_PORT=12030
 OUR_PORT=12031
 
-fail() { echo "bench policyd: $*" >&2; exit 1; }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 [ "$(id -u)" -eq 0 ] || fail "run as root (postgrey runs as user postgrey)"
 if ! [ -x /usr/sbin/postgrey ]; then
     DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
@@ -27,22 +24,10 @@ fi
 for port in $PG_PORT $OUR_PORT; do port_in_use $port && fail "port $port in use"; done
 
 cargo build --release --locked --bins -q
-cargo bench --locked --bench policy_load --no-run -q 2>/dev/null || cargo bench --locked --bench policy_load --no-run
-load() { cargo bench --locked -q --bench policy_load -- "$@"; }
+build_load policy_load
 
-W=$(mktemp -d /tmp/gl-bench-policyd.XXXXXX)
+bench_workdir gl-bench-policyd
 chmod 755 "$W"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    rm -rf "$W"
-}
-trap cleanup EXIT
-
-wait_port() { for _ in $(seq 600); do port_in_use "$1" && return 0; sleep 0.1; done; fail "nothing listens on $1"; }
-peak_rss_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-# CPU seconds (user + system) the process has used so far.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
 
 start_postgrey() { # start_postgrey DBDIR
@@ -81,36 +66,27 @@ prefill_postgrey() { # prefill_postgrey DBDIR N
 }
 
 run_pair() { # run_pair LABEL OUR_DB PG_DIR
-    local label=$1
+    local label=$1 ours pg
     start_ours "$2"
-    local ours
-    ours=$(load --addr "127.0.0.1:$OUR_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 --driver "$DRIVER")
-    local ours_rss ours_cpu
-    ours_rss=$(peak_rss_mib "$OUR_PID")
-    ours_cpu=$(cpu_s "$OUR_PID")
+    ours=$(measured "$OUR_PID" policy_load --addr "127.0.0.1:$OUR_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 --driver "$DRIVER")
     stop "$OUR_PID"
     start_postgrey "$3"
-    local pg
-    pg=$(load --addr "127.0.0.1:$PG_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 --driver "$DRIVER")
-    local pg_rss pg_cpu
-    pg_rss=$(peak_rss_mib "$PG_PID")
-    pg_cpu=$(cpu_s "$PG_PID")
+    pg=$(measured "$PG_PID" policy_load --addr "127.0.0.1:$PG_PORT" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 --driver "$DRIVER")
     stop "$PG_PID"
-    echo "$label ours     $ours peak_rss_mib=$ours_rss server_cpu_s=$ours_cpu"
-    echo "$label postgrey $pg peak_rss_mib=$pg_rss server_cpu_s=$pg_cpu"
-    awk -v label="$label" -v ours="$ours" -v pg="$pg" -v ors="$ours_rss" -v prs="$pg_rss" \
-        -v oc="$ours_cpu" -v pc="$pg_cpu" 'BEGIN {
+    echo "$label ours     $ours"
+    echo "$label postgrey $pg"
+    awk -v label="$label" -v ours="$ours" -v pg="$pg" 'BEGIN {
         n = split(ours, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); o[kv[1]] = kv[2] }
         n = split(pg, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); p[kv[1]] = kv[2] }
         printf "%s ratio    throughput x%.1f, p50 %.3f vs %.3f ms, p99 %.3f vs %.3f ms, peak RSS %s vs %s MiB, server CPU per decision %.0f vs %.0f us (x%.1f)\n",
             label, o["decisions_per_s"] / p["decisions_per_s"], o["p50_ms"], p["p50_ms"],
-            o["p99_ms"], p["p99_ms"], ors, prs, oc * 1e6 / o["requests"], pc * 1e6 / p["requests"],
-            (pc / p["requests"]) / (oc / o["requests"])
+            o["p99_ms"], p["p99_ms"], o["peak_rss_mib"], p["peak_rss_mib"],
+            o["server_cpu_s"] * 1e6 / o["requests"], p["server_cpu_s"] * 1e6 / p["requests"],
+            (p["server_cpu_s"] / p["requests"]) / (o["server_cpu_s"] / o["requests"])
     }'
-
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') RAM; $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) cores, $(cpu_model), $(ram_total) RAM; $(utc_now)"
 echo "load: $REQUESTS requests, $CONNECTIONS connections, 30 % new triplets, $DRIVER driver; postgrey $(dpkg-query -W -f '${Version}' postgrey 2>/dev/null)"
 
 # Run 1: empty stores.
@@ -120,7 +96,7 @@ run_pair "empty" "$W/empty.db" "$W/pg-empty"
 
 # Run 2: stores pre-filled with $PREFILL triplets.
 "$ROOT/target/release/grey_listing" --db "$W/full.db" -i >/dev/null
-load --prefill-sqlite "$W/full.db" --prefill-count "$PREFILL" >/dev/null
+policy_load --prefill-sqlite "$W/full.db" --prefill-count "$PREFILL" >/dev/null
 mkdir "$W/pg-full" && chown postgrey "$W/pg-full"
 prefill_postgrey "$W/pg-full" "$PREFILL"
 run_pair "prefilled-$PREFILL" "$W/full.db" "$W/pg-full"

@@ -12,9 +12,8 @@
 # A_ARGS and B_ARGS add server options to one side (BASE_DIR and NEW_DIR may then be the same
 # build): B_ARGS="--metrics-listen 127.0.0.1:0" compares metrics on with off; while a server
 # serves metrics, they are scraped every SCRAPE_EVERY seconds (default 1) during its run.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+BENCH=policyd_ab
+. "$(dirname "$0")/lib.sh"
 BASE=${1:?usage: bench/policyd_ab.sh BASE_DIR [REQUESTS] [CONNECTIONS] [ROUNDS] [SLOW_CLIENTS]}
 REQUESTS=${2:-50000}
 CONNECTIONS=${3:-50}
@@ -22,25 +21,14 @@ ROUNDS=${4:-3}
 SLOW=${5:-4096}
 NEW=${NEW_DIR:-$ROOT/target/release}
 
-fail() { echo "bench policyd_ab: $*" >&2; exit 1; }
 for dir in "$BASE" "$NEW"; do
     [ -x "$dir/greylisting-policyd" ] && [ -x "$dir/grey_listing" ] || fail "no build in $dir"
 done
-cargo bench --locked --bench policy_load --no-run -q 2>/dev/null || cargo bench --locked --bench policy_load --no-run
-load() { cargo bench --locked -q --bench policy_load -- "$@"; }
+build_load policy_load
 # The slow clients and the server each need more than 4,096 descriptors.
 ulimit -n "$(ulimit -Hn)"
 
-W=$(mktemp -d /tmp/gl-bench-policyd-ab.XXXXXX)
-PID=
-cleanup() {
-    [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
-    rm -rf "$W"
-}
-trap cleanup EXIT
-
-peak_rss_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+bench_workdir gl-bench-policyd-ab
 
 start() { # start BUILD_DIR DB [SERVER OPTIONS...]: sets PID and ADDR (port 0: the server reports its port)
     : >"$W/policyd.log"
@@ -50,13 +38,8 @@ start() { # start BUILD_DIR DB [SERVER OPTIONS...]: sets PID and ADDR (port 0: t
     GREY_LISTING_LOG=stderr "$dir/greylisting-policyd" --listen 127.0.0.1:0 --db "$db" \
         --allow-test-time --hostname ab.bench "$@" 2>"$W/policyd.log" &
     PID=$!
-    ADDR=
-    for _ in $(seq 300); do
-        ADDR=$(sed -n 's/.*listening on \([0-9.:]*\),.*/\1/p' "$W/policyd.log" | head -1)
-        [ -n "$ADDR" ] && return 0
-        sleep 0.1
-    done
-    fail "server in $1 did not start"
+    ADDR=$(TRIES=300 listening_address "$W/policyd.log")
+    [ -n "$ADDR" ] || fail "server in $1 did not start"
 }
 
 run() { # run SCENARIO LABEL BUILD_DIR [LOAD OPTIONS...]
@@ -75,18 +58,13 @@ run() { # run SCENARIO LABEL BUILD_DIR [LOAD OPTIONS...]
         scraper=$!
     fi
     local out
-    out=$(load --addr "$ADDR" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 "$@")
+    out=$(measured "$PID" policy_load --addr "$ADDR" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3 "$@")
     [ -n "$scraper" ] && { kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; }
-    local rss cpu
-    rss=$(peak_rss_mib "$PID")
-    cpu=$(cpu_s "$PID")
-    kill -TERM "$PID"
-    wait "$PID" 2>/dev/null || true
-    PID=
-    echo "$scenario $label $out peak_rss_mib=$rss server_cpu_s=$cpu" | tee -a "$W/results"
+    stop_servers
+    echo "$scenario $label $out" | tee -a "$W/results"
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -h | awk '/^Mem:/ {print $2}') RAM; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) cores, $(cpu_model), $(ram_total) RAM; load average $(load_average); $(utc_now)"
 echo "load: $REQUESTS requests, $CONNECTIONS connections, 30 % new triplets, $ROUNDS rounds; A = $BASE, B = $NEW"
 for round in $(seq "$ROUNDS"); do
     run plain A "$BASE"

@@ -10,52 +10,31 @@
 # a free loopback port and removes it. Prints the load average before and after.
 #   RUNS=1000 MESSAGES=2000 REQUESTS=100000 CONNECTIONS=50 bench/postgres_mailpath.sh
 # Figures go to docs/BENCHMARKS.md, section "PostgreSQL store".
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+BENCH=postgres_mailpath
+. "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-1000}
 MESSAGES=${MESSAGES:-2000}
 REQUESTS=${REQUESTS:-100000}
 CONNECTIONS=${CONNECTIONS:-50}
 
-fail() { echo "bench postgres_mailpath: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || fail "must run as root (su postgres)"
-bin=/usr/lib/postgresql/15/bin
-if [ ! -x "$bin/initdb" ] || ! command -v python3 >/dev/null; then
-    apt-get update -q >/dev/null
-    apt-get install -y -q postgresql-15 postgresql-client-15 python3 >/dev/null
-fi
+pg_install
 
 cargo build --release --locked --bins -q
-cargo bench --locked --bench policy_load --no-run -q 2>/dev/null || cargo bench --locked --bench policy_load --no-run
-load() { cargo bench --locked -q --bench policy_load -- "$@"; }
+build_load policy_load
 
-t=$(mktemp -d /tmp/grey_listing-bench-mailpath.XXXXXX)
+bench_workdir grey_listing-bench-mailpath
+t=$W
 chown postgres "$t"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    su postgres -c "$bin/pg_ctl -D $t/data stop -m fast -w" >/dev/null 2>&1 || true
-    rm -rf "$t"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+trap 'stop_servers; pg_stop "$t"; rm -rf "$t"' EXIT
 port=$(free_port)
-su postgres -c "$bin/initdb -D $t/data -A trust -U postgres" >"$t/initdb.log" 2>&1
-su postgres -c "$bin/pg_ctl -D $t/data -o '-p $port -k $t -c listen_addresses=127.0.0.1 -c max_connections=200' -l $t/log start -w" >/dev/null
+pg_start "$t" "$port" "-c max_connections=200"
 admin="postgres://postgres@127.0.0.1:$port/postgres"
 psql -XAtq "$admin" -c 'CREATE DATABASE filter_bench' >/dev/null
 psql -XAtq "$admin" -c 'CREATE DATABASE policyd_bench' >/dev/null
 
-echo "## Machine"
-echo
-echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "- nproc: $(nproc)"
-echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "- memory: $(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available"}')"
-echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-echo "- PostgreSQL: $("$bin/postgres" --version), same machine, TCP over loopback"
-echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_markdown
+echo "- PostgreSQL: $("$PG_BIN/postgres" --version), same machine, TCP over loopback"
+echo "- load average before: $(load_average)"
 
 # CPU seconds (user + system) the cluster's exited processes (backends) have used so far.
 pg_children_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($16 + $17) / hz }' "/proc/$(head -1 "$t/data/postmaster.pid")/stat"; }
@@ -76,9 +55,6 @@ python3 bench/filter_bench.py \
 echo
 echo "### greylisting-policyd ($REQUESTS requests, $CONNECTIONS connections, 30 % new triplets)"
 echo
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() { for _ in $(seq 600); do port_in_use "$1" && return 0; sleep 0.1; done; fail "nothing listens on $1"; }
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 policyd_run() { # policyd_run LABEL DB
     local listen
     listen=$(free_port)
@@ -88,7 +64,7 @@ policyd_run() { # policyd_run LABEL DB
     PIDS+=("$pid")
     wait_port "$listen"
     local out
-    out=$(load --addr "127.0.0.1:$listen" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3)
+    out=$(policy_load --addr "127.0.0.1:$listen" --requests "$REQUESTS" --connections "$CONNECTIONS" --new-ratio 0.3)
     local cpu
     cpu=$(cpu_s "$pid")
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
@@ -110,4 +86,4 @@ awk -v s="$sqlite_line" -v p="$pg_line" 'BEGIN {
 }'
 echo
 echo "- PostgreSQL backends' CPU (user+system): filter phase (both latency and throughput, PostgreSQL runs only) $(awk -v a="$pg_cpu_0" -v b="$pg_cpu_1" 'BEGIN { printf "%.1f s", b - a }'), policyd phase $(awk -v a="$pg_cpu_1" -v b="$pg_cpu_2" 'BEGIN { printf "%.1f s", b - a }')"
-echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- load average after: $(load_average)"

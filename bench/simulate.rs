@@ -20,10 +20,12 @@ use grey_listing::decision::Verdict;
 use grey_listing::engine::{Message, check_message};
 use grey_listing::store::{SqliteStore, Store};
 
+mod common;
 mod first_contact;
 mod population;
 mod retry;
 
+use common::Rng;
 use retry::Schedule;
 
 /// Simulated period: one week, starting 2026-11-23 00:00 UTC.
@@ -36,21 +38,6 @@ const NAMES: &[&str] = &[
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
     "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yvonne",
 ];
-
-/// xorshift64*: small, deterministic, good enough to spread events.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// Where a sender's attempts come from.
 #[derive(Clone)]

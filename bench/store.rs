@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 use grey_listing::engine::{self, Message};
 use grey_listing::store::{self, DbLocation, Store};
 
+#[path = "../tests/support/pg_client.rs"]
+mod pg_client;
+
+use pg_client::{pg_admin, with_pg};
+
 const LATENCY_MESSAGES: usize = 2_000;
 const THREAD_COUNTS: [usize; 4] = [1, 2, 8, 32];
 const MESSAGES_PER_THREAD: usize = 400;
@@ -42,39 +47,9 @@ fn median_and_p99(mut times: Vec<Duration>) -> (f64, f64) {
     )
 }
 
-fn pg_admin(url: &str, sql: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = url
-            .parse::<tokio_postgres::Config>()
-            .unwrap()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        let driver = tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap();
-        drop(client);
-        let _ = driver.await;
-    });
-}
-
 /// Median time of one `SELECT 1` round trip on one connection.
 fn pg_round_trip(url: &str) -> f64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = url
-            .parse::<tokio_postgres::Config>()
-            .unwrap()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
+    with_pg(url, async |client| {
         let statement = client.prepare("SELECT 1").await.unwrap();
         let mut times = Vec::new();
         for _ in 0..LATENCY_MESSAGES {

@@ -8,7 +8,7 @@
 //! an RFC 5321 quoted local part such as `"x, recipient=root@h"@example.com` must stay one
 //! field). `=` stays: BATV and SRS senders are full of it. Every other character is kept.
 //!
-//! [`shown`] and [`shown_bytes`] first apply [`crate::bounds::bound`], so an over-long value is
+//! [`shown`] and [`shown_bytes`] first apply `crate::bounds::bound`, so an over-long value is
 //! printed in its bounded form, exactly as it is stored.
 
 use std::borrow::Cow;

@@ -9,11 +9,11 @@
 //! - [`filter`]: `greylisting-filter`, the Plesk mail handler and qmail-queue wrapper (DESIGN.md §5).
 //! - [`cli`]: the `grey_listing` command (DESIGN.md §2).
 //! - [`policyd`]: the Postfix policy server `greylisting-policyd` (DESIGN.md §6).
-//! - [`bounds`] and [`escape`]: size limits and escaping for every value from outside.
+//! - `bounds` and [`escape`]: size limits and escaping for every value from outside.
 //! - [`milter`]: `greylisting-milter`, for Sendmail and Postfix's `smtpd_milters`.
 //! - [`daemon`]: what the two daemons share: the listening socket, accepting, writing replies,
 //!   the event loop's poll and stop, signals and common options.
-//! - [`logline`]: the decision log lines every front end writes; [`client`]: the client's
+//! - `logline`: the decision log lines every front end writes; `client`: the client's
 //!   address and verified name as every front end reads them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]

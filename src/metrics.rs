@@ -3,8 +3,8 @@
 //! the build, in the OpenMetrics text the `prometheus-client` crate writes.
 //!
 //! Every value lives in atomics (the crate's counters, gauges and histograms, and the shared
-//! [`ClosedConnections`]), so the decision loop only adds to them and never waits for a scrape;
-//! [`http`] serves them from a thread of its own. Label values are fixed names (the deciding
+//! `ClosedConnections`), so the decision loop only adds to them and never waits for a scrape;
+//! `http` serves them from a thread of its own. Label values are fixed names (the deciding
 //! rule's name, an action, a close cause), never anything a client sent, so the number of series
 //! stays bounded whatever the traffic.
 

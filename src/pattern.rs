@@ -23,7 +23,7 @@ pub enum Anchoring {
     Whole,
     /// White host-name patterns: an alternative matches the whole name or a whole-label suffix
     /// of it, so a white pattern cannot be borrowed by `google.com.attacker.example` or
-    /// `notgoogle.com` (see [`white`] for the exact rule).
+    /// `notgoogle.com` (see `white` for the exact rule).
     WholeLabels,
 }
 

@@ -10,7 +10,7 @@ mod plesk_argv;
 
 pub(super) use plesk_argv::{Spelling, parse, translate};
 
-/// The `grey_listing` command line as clap sees it (after [`translate`]).
+/// The `grey_listing` command line as clap sees it (after `translate`).
 #[derive(Debug, Parser)]
 #[command(
     name = "grey_listing",

@@ -100,7 +100,7 @@ pub enum ListChange {
 /// What an edit does to the list `kind` of `owner` (`""`: the server's) holding `list`
 /// (patterns compare ignoring case, as the matcher does): the changes to make, in order, and the
 /// `Warning:` lines — for each pattern added that will not match as meant
-/// ([`crate::pattern::lint`]), each add of a pattern already there (its stored spelling is
+/// (`crate::pattern::lint`), each add of a pattern already there (its stored spelling is
 /// kept) and each delete that removes nothing.
 pub fn plan_edit(
     list: &[String],
@@ -155,7 +155,7 @@ pub fn apply_edit(list: &mut Vec<String>, edit: &ListEdit) {
     }
 }
 
-/// Puts the names in an edit's patterns into A-label form (see [`crate::names`]).
+/// Puts the names in an edit's patterns into A-label form (see `crate::names`).
 pub fn edit_to_ascii(kind: ListKind, edit: ListEdit) -> Result<ListEdit, ValueError> {
     let groups = edit
         .groups

@@ -106,7 +106,7 @@ pub(crate) fn parse_resolver(value: &str, origin: Origin) -> Result<SocketAddr, 
     }
 }
 
-/// Finds the resolver from these sources, first found: `env` ([`RESOLVER_ENV`], an empty value
+/// Finds the resolver from these sources, first found: `env` (`RESOLVER_ENV`, an empty value
 /// counts as unset), `conf` (its `resolver =`), the first `nameserver` line of `resolv_conf`.
 /// A bad value where one is found is an error: a later source is not tried, so a typo never
 /// silently sends the lookups elsewhere.
@@ -142,7 +142,7 @@ pub fn locate(
 }
 
 /// [`locate`] with the configuration file the binaries read (see [`conf_file::read_conf`]) and
-/// [`RESOLV_CONF`].
+/// `RESOLV_CONF`.
 pub fn locate_system(env: &dyn Fn(&str) -> Option<String>) -> Result<Located, LocateError> {
     let conf = match env(RESOLVER_ENV).filter(|value| !value.is_empty()) {
         // The environment wins; a broken configuration file is not this lookup's business.

@@ -3,10 +3,10 @@
 //! fetched before the store's write transaction and handed to the decision as inputs, like the
 //! host name, so no lock is ever held while a lookup waits.
 //!
-//! The parts: [`query`] (the reversed names asked and what counts as a listing), [`mod@locate`]
-//! (where the resolver is), [`resolver`] (the client: [`Lookups`] asynchronous, [`Resolver`]
-//! blocking, one budget per question), [`worker`] (the policy server's DNS thread) with
-//! [`memory`] (its one-minute memory of zones that gave no answer), and [`check`] (the RFC 5782
+//! The parts: `query` (the reversed names asked and what counts as a listing), `locate`
+//! (where the resolver is), `resolver` (the client: [`Lookups`] asynchronous, [`Resolver`]
+//! blocking, one budget per question), `worker` (the policy server's DNS thread) with
+//! `memory` (its one-minute memory of zones that gave no answer), and `check` (the RFC 5782
 //! health check of a zone).
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -123,7 +123,7 @@ impl DnsWorker {
     }
 
     /// Hands a job to the worker; never blocks. `id` comes back with the job's facts from
-    /// [`DnsWorker::take_finished`]. Beyond [`MAX_OUTSTANDING`] jobs (or if the worker thread is
+    /// [`DnsWorker::take_finished`]. Beyond `MAX_OUTSTANDING` jobs (or if the worker thread is
     /// gone) the job finishes at once with nothing answered.
     pub fn submit(&self, id: u64, ip: IpAddr, zones: Vec<String>, confirm: Option<String>) {
         let outstanding = self.shared.outstanding.fetch_add(1, Ordering::SeqCst);

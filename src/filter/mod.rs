@@ -35,7 +35,7 @@ pub const DEFAULT_PURGE_ONE_IN: u64 = 100;
 pub const PURGE_BATCH: u64 = 1000;
 
 /// The envelope as the filter's log lines show it: each address bounded and escaped from the
-/// bytes that arrived ([`Shown::bytes`]), so a byte that is not UTF-8 is logged as
+/// bytes that arrived (`Shown::bytes`), so a byte that is not UTF-8 is logged as
 /// `\xNN` rather than as the U+FFFD that [`envelope_text`] leaves in the decision's copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShownEnvelope {

@@ -3,7 +3,7 @@
 //! Built like `greylisting-policyd` and on the same parts: ONE thread runs an event loop (epoll
 //! via `mio`) over the listener and every MTA connection; each turn handles the packets that
 //! arrived, decides every recipient waiting for an answer in one write transaction
-//! ([`crate::policyd::batch::BatchDecider`], the policy server's group commit and configuration
+//! (`crate::policyd::batch::BatchDecider`, the policy server's group commit and configuration
 //! cache, so both servers make the same decisions from the same database), and only then queues
 //! the replies. A connection whose recipient is being decided reads nothing more until its
 //! answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.

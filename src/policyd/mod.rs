@@ -2,11 +2,11 @@
 //!
 //! Design: ONE thread runs an event loop (epoll via `mio`) over the listener and every
 //! connection. Each loop turn reads whatever the ready connections sent, parses the complete
-//! requests, decides all of them in a single write transaction (group commit, [`batch`]) and only
+//! requests, decides all of them in a single write transaction (group commit, `batch`) and only
 //! then queues the replies — so an answered decision is always stored, and the cost of a commit
 //! (and its fsync) is shared by every request that arrived meanwhile. On SQLite no thread
 //! hand-offs, no locks: two system calls per request plus one commit per turn. On PostgreSQL a
-//! small pool of connections decides parts of each turn's batch at once ([`batch`]). The
+//! small pool of connections decides parts of each turn's batch at once (`batch`). The
 //! configuration is cached between transactions and checked against the store's configuration
 //! stamp in every one, so CLI changes apply to the next request. Idle connections cost a socket
 //! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
@@ -93,7 +93,7 @@ pub struct Config {
     pub hostname: String,
     /// Durability of commits.
     pub synchronous: Synchronous,
-    /// Database connections deciding each batch in parallel (see [`batch`]).
+    /// Database connections deciding each batch in parallel (see `batch`).
     pub db_connections: usize,
     /// Where SIGHUP finds the database location again.
     pub location_source: LocationSource,

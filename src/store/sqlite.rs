@@ -204,7 +204,7 @@ impl Drop for SqliteStore {
     /// log that is only ever checkpointed by single-write connections is never restarted, so it
     /// grows without bound. So: skip the close-time checkpoint while the WAL is small, and let
     /// the closing connection checkpoint and delete it once it has grown past
-    /// [`WAL_KEEP_BYTES`] — one round of fsyncs every few dozen messages, and a bounded WAL.
+    /// `WAL_KEEP_BYTES` — one round of fsyncs every few dozen messages, and a bounded WAL.
     fn drop(&mut self) {
         if !self.opened {
             return;

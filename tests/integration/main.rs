@@ -12,5 +12,8 @@ mod ext;
 mod filter;
 mod logging;
 mod milter;
+#[cfg(feature = "postgres")]
+#[path = "../support/pg_client.rs"]
+mod pg_client;
 mod policyd;
 mod store;

@@ -20,7 +20,7 @@ pub(crate) const TIMEOUT_PARAM: &str = super::pgurl::TIMEOUT_PARAM;
 /// Bounds for a configured timeout, so a typo cannot disable it or make it absurdly long.
 const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 50..=600_000;
 
-/// Timeouts of a [`PgStore`].
+/// Timeouts of a [`PgStore`](crate::store::PgStore).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgOptions {
     /// Statement and lock timeout (server side), and the client-side deadline minus one second.

@@ -111,29 +111,15 @@ fn sqlite_schema(path: &std::path::Path) -> Schema {
 /// table aside. A table without the prefix (other than the version table) fails the test.
 #[cfg(feature = "postgres")]
 fn postgres_schema(url: &str) -> Schema {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let rows = runtime.block_on(async {
-        let (client, connection) = url
-            .parse::<tokio_postgres::Config>()
-            .unwrap()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        let driver = tokio::spawn(connection);
-        let rows = client
+    let rows = crate::pg_client::with_pg(url, async |client| {
+        client
             .query(
                 "SELECT table_name::text, column_name::text FROM information_schema.columns
                  WHERE table_schema = current_schema()",
                 &[],
             )
             .await
-            .unwrap();
-        drop(client);
-        let _ = driver.await;
-        rows
+            .unwrap()
     });
     let mut schema = Schema::new();
     for row in rows {

@@ -128,24 +128,7 @@ pub(crate) fn test_pg_url() -> String {
 
 /// Runs SQL on the server as the admin URL's user.
 #[cfg(feature = "postgres")]
-pub(crate) fn pg_admin(url: &str, sql: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let (client, connection) = url
-            .parse::<tokio_postgres::Config>()
-            .unwrap()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        let driver = tokio::spawn(connection);
-        client.batch_execute(sql).await.unwrap();
-        drop(client);
-        let _ = driver.await;
-    });
-}
+pub(crate) use crate::pg_client::pg_admin;
 
 /// Without the PostgreSQL store no test reaches a server: the PostgreSQL variants are not built.
 #[cfg(not(feature = "postgres"))]

@@ -1,0 +1,69 @@
+//! What the bench programs share: each declares `mod common;` and so compiles this folder as a
+//! module of its own, using the part it needs — the random generator, the command-line walk of
+//! the load generators, and their latency figures.
+
+// Each program uses a different part; the rest is dead code in that program alone.
+#![allow(dead_code)]
+
+use std::str::FromStr;
+use std::time::Instant;
+
+/// xorshift64*: deterministic, dependency-free, good enough to spread events; the same seed
+/// gives the same sequence in every bench and every run.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (below 1 when `n` is 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// A number in [0, 1).
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Hands the command line's `--option value` pairs to `apply`, in order, and stops at the first
+/// error. The `--bench` that `cargo bench` passes to a harness-less target is skipped.
+pub(crate) fn each_option(
+    mut apply: impl FnMut(&str, String) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--bench" {
+            continue;
+        }
+        let value = args.next().ok_or(format!("{arg} needs a value"))?;
+        apply(&arg, value)?;
+    }
+    Ok(())
+}
+
+/// `value` as the number option `arg` takes, or the line naming both.
+pub(crate) fn number<T: FromStr>(arg: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("bad value for {arg}: {value}"))
+}
+
+/// Microseconds since `started`, saturating (a latency sample).
+pub(crate) fn micros_since(started: Instant) -> u32 {
+    started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+/// The `p` quantile (0 to 1) of sorted microsecond samples, in milliseconds; 0 when empty.
+pub(crate) fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted_us.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted_us[index.min(sorted_us.len() - 1)]) / 1000.0
+}
