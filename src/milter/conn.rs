@@ -2,6 +2,7 @@
 //! replies not yet written and the [`Session`] they drive.
 
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::Config;
@@ -14,8 +15,8 @@ use crate::logging::Logger;
 use crate::policyd::connections::CloseCause;
 use crate::policyd::dns_waits::WaitsForDns;
 
-/// Bytes read from a socket at once.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read from a socket at once: the size of the event loop's one read buffer.
+pub(super) const READ_CHUNK: usize = 16 * 1024;
 
 /// A recipient waiting for the turn's transaction.
 pub(super) struct PendingRcpt {
@@ -94,15 +95,17 @@ impl Conn {
     /// to `pending`), the socket is dry, or the connection ends.
     ///
     /// At most one chunk is buffered beyond the packets handled: while a decision is pending
-    /// nothing is read, so a peer that pipelines cannot grow the buffer.
+    /// nothing is read, so a peer that pipelines cannot grow the buffer. `chunk` is the event
+    /// loop's read buffer, shared by all connections (a fresh one zeroed on every call cost
+    /// more than the few hundred bytes a session reads).
     pub(super) fn pump(
         &mut self,
         token: usize,
         pending: &mut Vec<PendingRcpt>,
+        chunk: &mut [u8],
         config: &Config,
         log: &mut Logger,
     ) {
-        let mut chunk = [0u8; READ_CHUNK];
         loop {
             while !self.awaiting && !self.dead && !self.quit {
                 match self.reader.next_command() {
@@ -142,7 +145,7 @@ impl Conn {
             if self.awaiting || self.dead || self.quit || self.eof || self.drained {
                 return;
             }
-            match self.stream.read(&mut chunk) {
+            match self.stream.read(chunk) {
                 Ok(0) => {
                     self.eof = true;
                     if self.reader.in_progress() {
@@ -194,4 +197,42 @@ impl Conn {
             self.dead = true;
         }
     }
+}
+
+impl Drop for Conn {
+    /// A TCP connection that ended with the MTA's QUIT is reset rather than closed with a FIN.
+    /// The MTA sends QUIT only after reading every reply it waited for, and closes its end
+    /// right after writing it (Postfix's milter client and Sendmail alike), so nothing is left
+    /// to exchange; an orderly close would still cost a FIN, its acknowledgement and a
+    /// TIME_WAIT entry on the MTA's host for each SMTP session — over loopback all of it
+    /// processed in the milter's own system call. Every other close (a protocol error, the
+    /// idle timeout, shutdown, the MTA's own close) stays orderly.
+    fn drop(&mut self) {
+        if self.quit
+            && self.out.is_empty()
+            && let Stream::Tcp(tcp) = &self.stream
+        {
+            reset_on_close(tcp);
+        }
+    }
+}
+
+/// Makes the coming close of `tcp` send a reset: `SO_LINGER` on with a zero timeout. When the
+/// option cannot be set, the close is an ordinary one, which is correct too.
+fn reset_on_close(tcp: &mio::net::TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor belongs to `tcp`, which is open for the whole call; the option
+    // value points to a `struct linger` that outlives the call, and its exact size is passed.
+    let _ = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
 }

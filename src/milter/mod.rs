@@ -146,6 +146,7 @@ pub fn run_with_logger(
     log.flush();
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut pending: Vec<PendingRcpt> = Vec::new();
+    let mut chunk = vec![0u8; conn::READ_CHUNK];
     let mut dns_waits: DnsWaits<PendingRcpt> = DnsWaits::new();
     let mut last_sweep = Instant::now();
     loop {
@@ -183,7 +184,7 @@ pub fn run_with_logger(
             };
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 conn.readable(event.is_read_closed() || event.is_error());
-                conn.pump(token, &mut pending, &config, &mut log);
+                conn.pump(token, &mut pending, &mut chunk, &config, &mut log);
             }
             if !conn.out.is_empty() {
                 conn.flush_out();
@@ -208,6 +209,7 @@ pub fn run_with_logger(
             };
             answer(
                 &mut pending,
+                &mut chunk,
                 &mut conns,
                 &mut decider,
                 &mut waits,
@@ -293,6 +295,7 @@ struct Waits<'a> {
 /// A recipient that needs DNS waits for it, its connection reading nothing more meanwhile.
 fn answer(
     pending: &mut Vec<PendingRcpt>,
+    chunk: &mut [u8],
     conns: &mut HashMap<usize, Conn>,
     decider: &mut BatchDecider,
     waits: &mut Waits<'_>,
@@ -349,7 +352,7 @@ fn answer(
         conn.awaiting = false;
         conn.session
             .decided(&request.message, outcome, &mut conn.out, log);
-        conn.pump(request.token, pending, config, log);
+        conn.pump(request.token, pending, chunk, config, log);
         if !conn.out.is_empty() {
             conn.flush_out();
             if conn.out.len() > MAX_UNSENT_REPLIES && !conn.dead {

@@ -168,6 +168,13 @@ impl Mta {
         Some((packet[0], packet[1..].to_vec()))
     }
 
+    /// One read of whatever comes next: `Ok(0)` is the milter's orderly close (FIN), an
+    /// error of kind `ConnectionReset` its reset.
+    pub(crate) fn read_end(&mut self) -> std::io::Result<usize> {
+        let mut buf = [0u8; 64];
+        self.stream.read(&mut buf)
+    }
+
     /// Negotiates, offering `flags`; returns the milter's (version, actions, flags, rest).
     pub(crate) fn negotiate(&mut self, flags: u32) -> (u32, u32, u32, Vec<u8>) {
         let mut data = 6u32.to_be_bytes().to_vec();

@@ -1,0 +1,75 @@
+//! How the milter ends connections: after the MTA's QUIT a TCP connection is reset (nothing is
+//! left to exchange, and the MTA's host keeps no TIME_WAIT entry per SMTP session); every other
+//! end, and any end over a unix socket, is an ordinary close.
+
+use std::io::ErrorKind;
+
+use crate::support::milter::{ALL_FLAGS, DEFER, Milter, Mta, reply_text};
+
+/// A whole session as Postfix runs it, then QUIT: every reply arrived, then the reset.
+#[test]
+fn quit_resets_a_tcp_connection_after_the_replies() {
+    let milter = Milter::start(&[]);
+    let mut mta = milter.connect();
+    Mta::start_message(
+        "[198.51.100.7]",
+        b'4',
+        "198.51.100.7",
+        "<s@example.org>",
+        &mut mta,
+    );
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    mta.send(b'Q', b"");
+    let end = mta.read_end().map_err(|e| e.kind());
+    assert_eq!(end, Err(ErrorKind::ConnectionReset), "QUIT ends in a reset");
+    // The decision was made and logged before.
+    milter.wait_log("action=defer, reason=new, client_name=unknown, client_address=198.51.100.7");
+}
+
+/// QUIT_NC keeps the connection for the next SMTP session; a protocol error closes it in order.
+#[test]
+fn other_ends_are_orderly() {
+    let milter = Milter::start(&[]);
+    let mut mta = milter.connect();
+    Mta::start_message(
+        "[198.51.100.7]",
+        b'4',
+        "198.51.100.7",
+        "<s@example.org>",
+        &mut mta,
+    );
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    mta.send(b'K', b"");
+    mta.connect_client("[198.51.100.8]", b'4', "198.51.100.8");
+    mta.send_str(b'M', "<s@example.org>");
+    assert_eq!(
+        reply_text(&mta.rcpt("<u@local.example>")),
+        DEFER,
+        "the connection serves the next session after QUIT_NC"
+    );
+    let mut bad = milter.connect();
+    bad.negotiate(ALL_FLAGS);
+    bad.send(b'!', b"");
+    assert_eq!(bad.read_end().map_err(|e| e.kind()), Ok(0), "error close");
+    milter.wait_log("unknown command 0x21");
+}
+
+/// Over a unix socket there is no TCP teardown to spare: QUIT ends in an ordinary close.
+#[test]
+fn quit_closes_a_unix_socket_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let listen = format!("unix:{}", dir.path().join("milter.sock").display());
+    let milter = Milter::start_on(db.to_str().unwrap(), &listen, &[]);
+    let mut mta = milter.connect();
+    Mta::start_message(
+        "[198.51.100.7]",
+        b'4',
+        "198.51.100.7",
+        "<s@example.org>",
+        &mut mta,
+    );
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    mta.send(b'Q', b"");
+    assert_eq!(mta.read_end().map_err(|e| e.kind()), Ok(0));
+}
