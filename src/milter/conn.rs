@@ -2,7 +2,6 @@
 //! replies not yet written and the [`Session`] they drive.
 
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::Config;
@@ -220,19 +219,5 @@ impl Drop for Conn {
 /// Makes the coming close of `tcp` send a reset: `SO_LINGER` on with a zero timeout. When the
 /// option cannot be set, the close is an ordinary one, which is correct too.
 fn reset_on_close(tcp: &mio::net::TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the descriptor belongs to `tcp`, which is open for the whole call; the option
-    // value points to a `struct linger` that outlives the call, and its exact size is passed.
-    let _ = unsafe {
-        libc::setsockopt(
-            tcp.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
+    let _ = socket2::SockRef::from(tcp).set_linger(Some(std::time::Duration::ZERO));
 }
