@@ -129,3 +129,70 @@ fn pool_answers_in_request_order() {
         assert_eq!(outcome.verdict.as_str(), expected, "request {i}");
     }
 }
+
+// The reasons a request could not be decided read exactly as they always did: they end up in
+// the `action=pass, reason=error: <why>` log line.
+#[test]
+fn undecided_reasons_read_exactly() {
+    let missing = spread(Ok(Vec::new()), 2);
+    assert_eq!(missing.len(), 2);
+    for decided in &missing {
+        assert_eq!(
+            decided.as_ref().err().map(ToString::to_string).as_deref(),
+            Some("missing outcome")
+        );
+    }
+    // A database that cannot be opened (a regular file where its directory should be).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"not a directory").expect("write");
+    let mut log = Logger::stderr(crate::logging::Fallback::Stderr);
+    for connections in [1, 2] {
+        let mut decider = BatchDecider::new(
+            DbLocation::Sqlite(blocker.join("g.db")),
+            Synchronous::Normal,
+            connections,
+            engine::Component::Policyd,
+            &mut log,
+        );
+        let request = message("192.0.2.1", "u@example.com");
+        let decided = decider.decide(&[(&request, 1_000)], &mut log);
+        assert_eq!(
+            decided[0]
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("database unavailable"),
+            "{connections}"
+        );
+    }
+}
+
+// A store error inside the transaction is the store's own message, word for word.
+#[test]
+fn a_store_error_in_the_transaction_reads_as_the_store_wrote_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("g.db");
+    let mut log = Logger::stderr(crate::logging::Fallback::Stderr);
+    let mut decider = BatchDecider::new(
+        DbLocation::Sqlite(path.clone()),
+        Synchronous::Normal,
+        1,
+        engine::Component::Policyd,
+        &mut log,
+    );
+    let request = message("192.0.2.1", "u@example.com");
+    assert!(decider.decide(&[(&request, 1_000)], &mut log)[0].is_ok());
+    rusqlite::Connection::open(&path)
+        .expect("open")
+        .execute_batch("DROP TABLE triplets")
+        .expect("drop");
+    let decided = decider.decide(&[(&request, 2_000)], &mut log);
+    let why = decided[0].as_ref().err().map(ToString::to_string);
+    assert_eq!(
+        why.as_deref(),
+        Some(format!("database {}: no such table: triplets", path.display()).as_str()),
+        "{decided:?}"
+    );
+}

@@ -118,6 +118,34 @@ mod tests {
         assert_eq!(check_hostname("a-b.c0"), Ok(()));
     }
 
+    // Each refusal reads exactly as before: the binaries print it after "invalid --hostname
+    // ...: it " and the policy server logs it after "the system host name ...".
+    #[test]
+    fn refusals_read_exactly() {
+        let why = |name: &str| check_hostname(name).unwrap_err().to_string();
+        assert_eq!(why(""), "is empty");
+        assert_eq!(
+            why(&"a".repeat(254)),
+            "is 254 bytes long, at most 253 are allowed"
+        );
+        assert_eq!(
+            why("mx\r\n"),
+            "contains '\\r'; only letters, digits, '.' and '-' are allowed"
+        );
+        assert_eq!(
+            why("x..y"),
+            "has an empty label (a leading, trailing or doubled '.')"
+        );
+        assert_eq!(
+            why(&format!("{}.example", "a".repeat(64))),
+            "has a label of 64 bytes, at most 63 are allowed"
+        );
+        assert_eq!(
+            why("mx.-a.example"),
+            "has a label starting or ending with '-' (-a)"
+        );
+    }
+
     // Whatever the machine is called, the header gets a valid name.
     #[test]
     fn the_system_name_is_used_only_when_valid() {
