@@ -1,7 +1,7 @@
 //! Tests of the batch decider: group commit, the pool split by sender, reopening after panics.
 
 use super::*;
-use crate::store::{self, StoreExt};
+use crate::store::{self, StoreError, StoreExt};
 
 fn message(ip: &str, recipient: &str) -> Message {
     Message {
@@ -42,9 +42,9 @@ fn a_panic_in_the_transaction_rolls_back_and_the_next_batch_is_decided() {
         let decided = decider.decide(&[(&ok, 1_000), (&bad, 1_000)], &mut log);
         assert_eq!(decided.len(), 2);
         assert!(
-            decided.iter().all(|d| d
-                .as_ref()
-                .is_err_and(|e| e.contains("panic while deciding"))),
+            decided.iter().all(|d| d.as_ref().is_err_and(
+                |e| matches!(e, DecideError::Panicked(m) if m.contains(PANIC_RECIPIENT))
+            )),
             "{connections}: {decided:?}"
         );
         assert_eq!(triplets(&db), 0, "the panicked batch was rolled back");
@@ -87,12 +87,12 @@ fn normalised_senders_share_a_shard() {
 
 #[test]
 fn a_failed_transaction_fails_every_request_of_its_part() {
-    let spread = spread(Err("down".to_string()), 3);
+    let spread = spread(Err(DecideError::Unavailable), 3);
     assert_eq!(spread.len(), 3);
     assert!(
         spread
             .iter()
-            .all(|d| d.as_ref().is_err_and(|e| e == "down"))
+            .all(|d| matches!(d, Err(DecideError::Unavailable)))
     );
 }
 
@@ -195,4 +195,12 @@ fn a_store_error_in_the_transaction_reads_as_the_store_wrote_it() {
         Some(format!("database {}: no such table: triplets", path.display()).as_str()),
         "{decided:?}"
     );
+    // The typed error still holds what SQLite said, for whoever wants more than the text.
+    let Err(DecideError::Store(store)) = &decided[0] else {
+        panic!("not a store error: {decided:?}");
+    };
+    let StoreError::Sqlite { source, .. } = store.as_ref() else {
+        panic!("not an SQLite error: {store:?}");
+    };
+    assert!(source.to_string().contains("no such table"), "{source}");
 }
