@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use thiserror::Error;
+
 use super::MilterError;
 
 /// Mode of a unix socket when `--socket-mode` is not given: the owner and its group.
@@ -21,12 +23,17 @@ pub enum Listener {
     Unix(mio::net::UnixListener, PathBuf),
 }
 
+/// A `--socket-mode` that is no octal file mode up to `0777` (the value as given).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0:?} is not an octal file mode such as 0660")]
+pub struct BadMode(pub String);
+
 /// Parses an octal mode such as `0660` or `660`; at most `0777`.
-pub fn parse_mode(text: &str) -> Result<u32, String> {
+pub fn parse_mode(text: &str) -> Result<u32, BadMode> {
     u32::from_str_radix(text, 8)
         .ok()
         .filter(|&m| m <= 0o777 && !text.is_empty())
-        .ok_or_else(|| format!("{text:?} is not an octal file mode such as 0660"))
+        .ok_or_else(|| BadMode(text.to_string()))
 }
 
 impl Listener {
@@ -161,6 +168,7 @@ mod tests {
         assert!(parse_mode("0888").is_err());
         assert!(parse_mode("1777").is_err());
         assert!(parse_mode("").is_err());
+        assert_eq!(parse_mode("0o660"), Err(BadMode("0o660".to_string())));
     }
 
     #[test]

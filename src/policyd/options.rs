@@ -2,6 +2,7 @@
 //! from the same definition the binary parses with.
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use thiserror::Error;
 
 use super::Synchronous;
 use crate::manual::Section;
@@ -88,11 +89,16 @@ pub struct Args {
     pub metrics_listen: Option<String>,
 }
 
+/// A value that is no number above zero (as given).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0:?} is not a positive number")]
+pub(crate) struct NotPositive(String);
+
 /// A number above zero (`--max-connections`), for clap; shared with the milter.
-pub(crate) fn parse_positive(value: &str) -> Result<usize, String> {
+pub(crate) fn parse_positive(value: &str) -> Result<usize, NotPositive> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{value:?} is not a positive number")),
+        _ => Err(NotPositive(value.to_string())),
     }
 }
 
@@ -199,5 +205,13 @@ mod tests {
     #[test]
     fn clap_definition_is_valid() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn only_numbers_above_zero_are_positive() {
+        assert_eq!(parse_positive("1"), Ok(1));
+        for bad in ["0", "-1", "", "1.5", " 2"] {
+            assert_eq!(parse_positive(bad), Err(NotPositive(bad.to_string())));
+        }
     }
 }
