@@ -87,4 +87,23 @@ mod tests {
                 .is_some_and(|why| why.contains("not-an-address"))
         );
     }
+
+    // Why there is no resolver reads exactly as the locate error: the filter and `--explain`
+    // write it into their lines as it is.
+    #[test]
+    fn the_reason_reads_as_the_locate_error() {
+        let env = |key: &str| match key {
+            "GREY_LISTING_RESOLVER" => Some("not-an-address".to_string()),
+            _ => None,
+        };
+        let expected = locate_system(&env).expect_err("no address").to_string();
+        let system = SystemResolver::new(&env);
+        let zones = vec!["list.example".to_string()];
+        let _ = system.ask(&Question {
+            ip: "192.0.2.1".parse().unwrap(),
+            zones: &zones,
+            confirm: None,
+        });
+        assert_eq!(system.error().map(ToString::to_string), Some(expected));
+    }
 }
