@@ -89,7 +89,7 @@ pub(super) fn run(
     let (explained, seen) =
         engine::explain_with_dns(store, &message, &request.recipient, now, resolver)?;
     let sources = dns::sources(&seen);
-    let no_resolver = resolver.error().map(str::to_string);
+    let no_resolver = resolver.error().map(ToString::to_string);
     let Some(explained) = explained else {
         return Ok(String::new());
     };
