@@ -204,4 +204,36 @@ mod tests {
         assert!(check_list_size(&wide).unwrap_err().contains("65536"));
         assert!(check_list_size(&wide[..65]).is_ok());
     }
+
+    // The limits' refusals read word for word as before: import and the CLI quote them.
+    #[test]
+    fn refusals_read_exactly() {
+        let err = check_pattern_length(&"a".repeat(MAX_PATTERN_CHARS + 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "a pattern of {} characters is longer than the limit of {MAX_PATTERN_CHARS} \
+                 characters",
+                MAX_PATTERN_CHARS + 1
+            )
+        );
+        let many: Vec<String> = vec!["a".to_string(); MAX_LIST_PATTERNS + 1];
+        assert_eq!(
+            check_list_size(&many).unwrap_err().to_string(),
+            format!(
+                "the list would hold {} patterns, more than the limit of {MAX_LIST_PATTERNS} \
+                 patterns",
+                MAX_LIST_PATTERNS + 1
+            )
+        );
+        let wide: Vec<String> = vec!["b".repeat(MAX_LIST_CHARS / 4 + 1); 4];
+        assert_eq!(
+            check_list_size(&wide).unwrap_err().to_string(),
+            format!(
+                "the list would hold {} pattern characters, more than the limit of \
+                 {MAX_LIST_CHARS} characters",
+                4 * (MAX_LIST_CHARS / 4 + 1)
+            )
+        );
+    }
 }

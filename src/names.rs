@@ -182,4 +182,22 @@ mod tests {
         assert!(pattern_to_ascii("*bücher.de", true).is_err());
         assert!(pattern_to_ascii("*@b?cher-ü.de", false).is_err());
     }
+
+    // The reasons a pattern's names are refused read word for word as before.
+    #[test]
+    fn refusals_read_exactly() {
+        assert_eq!(
+            pattern_to_ascii("*bücher.de", true)
+                .unwrap_err()
+                .to_string(),
+            "label '*bücher' mixes wildcards and non-ASCII letters (write *.bücher.de or the \
+             xn-- form)"
+        );
+        assert_eq!(
+            pattern_to_ascii("a@x.\u{200b}", false)
+                .unwrap_err()
+                .to_string(),
+            "label '\u{200b}' is not a valid domain label"
+        );
+    }
 }
