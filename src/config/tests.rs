@@ -153,3 +153,30 @@ fn list_edit_refusals_read_exactly() {
          *.bücher.de or the xn-- form)"
     );
 }
+
+// A refused edit names its fault as a value, down to the pattern and the limit it broke.
+#[test]
+fn list_edit_refusals_carry_their_fault() {
+    use std::error::Error as _;
+    let err = parse_list_edit("add:a;add:dsl|").unwrap_err();
+    assert_eq!(
+        err,
+        ValueError::MalformedEdit {
+            edit: "add:a;add:dsl|".to_string(),
+            why: EditFault::Pattern(PatternError::EmptyAlternative("dsl|".to_string())),
+        }
+    );
+    assert!(err.source().is_some_and(|s| s.is::<EditFault>()));
+    let long = "a".repeat(crate::bounds::MAX_PATTERN_CHARS + 1);
+    assert_eq!(
+        check_pattern(&long),
+        Err(PatternError::TooLong(OverLimit::PatternChars(
+            crate::bounds::MAX_PATTERN_CHARS + 1
+        )))
+    );
+    let edit = parse_list_edit("add:*bücher.de").unwrap();
+    assert!(matches!(
+        edit_to_ascii(ListKind::DomainsBlack, edit),
+        Err(ValueError::PatternName { why: BadName::MixedLabel(label), .. }) if label == "*bücher"
+    ));
+}

@@ -131,7 +131,7 @@ fn validate_lists(lists: &ServerLists) -> Result<(), ImportError> {
                     Err(e) => Err(e.to_string()),
                 }
             } else {
-                config::check_pattern(pattern)
+                config::check_pattern(pattern).map_err(|e| e.to_string())
             };
             checked
                 .map_err(|why| ImportError::Invalid(format!("lists.{}: {why}", kind.as_str())))?;
