@@ -123,17 +123,17 @@ pub(crate) fn abridged(text: &str) -> String {
 /// A pattern or a list over its limit; says which limit and by how much.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum OverLimit {
-    /// A pattern longer than [`MAX_PATTERN_CHARS`] (its length in characters).
+    /// A pattern longer than `MAX_PATTERN_CHARS` (its length in characters).
     #[error(
         "a pattern of {0} characters is longer than the limit of {MAX_PATTERN_CHARS} characters"
     )]
     PatternChars(usize),
-    /// A list of more than [`MAX_LIST_PATTERNS`] patterns (how many it would hold).
+    /// A list of more than `MAX_LIST_PATTERNS` patterns (how many it would hold).
     #[error(
         "the list would hold {0} patterns, more than the limit of {MAX_LIST_PATTERNS} patterns"
     )]
     ListPatterns(usize),
-    /// A list of more than [`MAX_LIST_CHARS`] characters (how many it would hold).
+    /// A list of more than `MAX_LIST_CHARS` characters (how many it would hold).
     #[error(
         "the list would hold {0} pattern characters, more than the limit of {MAX_LIST_CHARS} \
          characters"
