@@ -21,6 +21,9 @@ mod setting_args;
 mod stats_prometheus;
 mod validate;
 
+#[cfg(test)]
+mod input_tests;
+
 use std::ffi::OsString;
 use std::io::Write;
 
