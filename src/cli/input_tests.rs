@@ -129,3 +129,31 @@ fn ignore_files_refuse_word_for_word() {
         ))
     );
 }
+
+// A typed refusal keeps its cause: the OS error of an unreadable file, the import error of an
+// invalid one, the kind of a refused backup target.
+#[test]
+fn refusals_keep_their_cause() {
+    use std::error::Error as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    let missing = missing.to_str().expect("utf-8");
+    let err = import_export::read_source(missing).unwrap_err();
+    let cause = err.source().and_then(|s| s.downcast_ref::<io::Error>());
+    assert_eq!(cause.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+    let err = check::read_ignore_file(missing).unwrap_err();
+    let cause = err.source().and_then(|s| s.downcast_ref::<io::Error>());
+    assert_eq!(cause.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, b"[]").expect("write");
+    let err = import_export::load_export(broken.to_str().expect("utf-8")).unwrap_err();
+    assert!(
+        matches!(err, import_export::SourceError::Invalid { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.source()
+            .is_some_and(|s| s.is::<crate::export_format::ImportError>())
+    );
+    assert_eq!(backup::check_target(""), Err(backup::BadTarget::NoName));
+}

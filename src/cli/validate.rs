@@ -266,13 +266,15 @@ pub(super) fn validate(args: &Args, spelling: &Spelling) -> Result<Command, CliE
     } else if args.stats {
         Command::Stats
     } else if let Some(source) = &args.import_plesk {
-        Command::ImportPlesk(import_export::load_plesk(source).map_err(|e| check.bad(e))?)
+        Command::ImportPlesk(
+            import_export::load_plesk(source).map_err(|e| check.bad(e.to_string()))?,
+        )
     } else if args.export {
         Command::Export
     } else if let Some(source) = &args.import {
-        Command::Import(import_export::load_export(source).map_err(|e| check.bad(e))?)
+        Command::Import(import_export::load_export(source).map_err(|e| check.bad(e.to_string()))?)
     } else if let Some(target) = &args.backup {
-        Command::Backup(backup::check_target(target).map_err(|e| check.bad(e))?)
+        Command::Backup(backup::check_target(target).map_err(|e| check.bad(e.to_string()))?)
     } else {
         return Err(check.bad("no command given (see grey_listing --help)".to_string()));
     };
