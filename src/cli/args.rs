@@ -334,4 +334,29 @@ mod tests {
             assert_eq!(args.setting(def.option), Some("x"), "{}", def.option);
         }
     }
+
+    // Each refusal of the command line reads word for word as the admin sees it, in the
+    // spelling typed.
+    #[test]
+    fn refusals_read_exactly() {
+        let refusal = |argv: &[&str]| {
+            let argv: Vec<String> = argv.iter().map(ToString::to_string).collect();
+            let translated = translate(&argv);
+            parse(&translated.argv, &translated.spelling)
+                .err()
+                .map(|e| e.to_string())
+        };
+        for (argv, expected) in [
+            (&["-bogus"][..], "unknown option '-bogus'"),
+            (&["-i", "extra"][..], "unexpected argument 'extra'"),
+            (&["-u", "-status"][..], "option '-status' needs a value"),
+            (
+                &["-i", "-u"][..],
+                "'-i' cannot be used with '-u'; give one command",
+            ),
+            (&[][..], "no command given (see grey_listing --help)"),
+        ] {
+            assert_eq!(refusal(argv).as_deref(), Some(expected), "{argv:?}");
+        }
+    }
 }
