@@ -8,7 +8,7 @@ pub(super) use super::setting_args::SettingArgs;
 
 mod plesk_argv;
 
-pub(super) use plesk_argv::{Spelling, parse, translate};
+pub(super) use plesk_argv::{ArgvError, Spelling, parse, translate};
 
 /// The `grey_listing` command line as clap sees it (after [`translate`]).
 #[derive(Debug, Parser)]
@@ -358,5 +358,14 @@ mod tests {
         ] {
             assert_eq!(refusal(argv).as_deref(), Some(expected), "{argv:?}");
         }
+        let argv = ["-i".to_string(), "-u".to_string()];
+        let translated = translate(&argv);
+        assert_eq!(
+            parse(&translated.argv, &translated.spelling).err(),
+            Some(ArgvError::Conflict {
+                arg: "-i".to_string(),
+                prior: "-u".to_string()
+            })
+        );
     }
 }
