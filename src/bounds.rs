@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
+use thiserror::Error;
 
 /// Values longer than this (in bytes) are replaced by their bounded form. RFC 5321 allows a
 /// 64-byte local part and a 255-byte domain: every real address fits.
@@ -119,31 +120,45 @@ pub(crate) fn abridged(text: &str) -> String {
     format!("{head}... ({chars} characters)")
 }
 
+/// A pattern or a list over its limit; says which limit and by how much.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OverLimit {
+    /// A pattern longer than `MAX_PATTERN_CHARS` (its length in characters).
+    #[error(
+        "a pattern of {0} characters is longer than the limit of {MAX_PATTERN_CHARS} characters"
+    )]
+    PatternChars(usize),
+    /// A list of more than `MAX_LIST_PATTERNS` patterns (how many it would hold).
+    #[error(
+        "the list would hold {0} patterns, more than the limit of {MAX_LIST_PATTERNS} patterns"
+    )]
+    ListPatterns(usize),
+    /// A list of more than `MAX_LIST_CHARS` characters (how many it would hold).
+    #[error(
+        "the list would hold {0} pattern characters, more than the limit of {MAX_LIST_CHARS} \
+         characters"
+    )]
+    ListChars(usize),
+}
+
 /// Checks one pattern's length.
-pub(crate) fn check_pattern_length(pattern: &str) -> Result<(), String> {
+pub(crate) fn check_pattern_length(pattern: &str) -> Result<(), OverLimit> {
     let chars = pattern.chars().count();
     if chars > MAX_PATTERN_CHARS {
-        return Err(format!(
-            "a pattern of {chars} characters is longer than the limit of {MAX_PATTERN_CHARS} characters"
-        ));
+        return Err(OverLimit::PatternChars(chars));
     }
     Ok(())
 }
 
 /// Checks a whole list against [`MAX_LIST_PATTERNS`] and [`MAX_LIST_CHARS`]; the error says
 /// which limit and by how much.
-pub(crate) fn check_list_size(patterns: &[String]) -> Result<(), String> {
+pub(crate) fn check_list_size(patterns: &[String]) -> Result<(), OverLimit> {
     if patterns.len() > MAX_LIST_PATTERNS {
-        return Err(format!(
-            "the list would hold {} patterns, more than the limit of {MAX_LIST_PATTERNS} patterns",
-            patterns.len()
-        ));
+        return Err(OverLimit::ListPatterns(patterns.len()));
     }
     let chars: usize = patterns.iter().map(|p| p.chars().count()).sum();
     if chars > MAX_LIST_CHARS {
-        return Err(format!(
-            "the list would hold {chars} pattern characters, more than the limit of {MAX_LIST_CHARS} characters"
-        ));
+        return Err(OverLimit::ListChars(chars));
     }
     Ok(())
 }
@@ -194,14 +209,49 @@ mod tests {
     fn list_limits() {
         assert!(check_pattern_length(&"a".repeat(MAX_PATTERN_CHARS)).is_ok());
         let err = check_pattern_length(&"é".repeat(MAX_PATTERN_CHARS + 1)).unwrap_err();
-        assert!(err.contains("1024"), "{err}");
+        assert_eq!(err, OverLimit::PatternChars(MAX_PATTERN_CHARS + 1), "{err}");
         assert_eq!(abridged("add:x"), "add:x");
         let long = abridged(&"z".repeat(5000));
         assert_eq!(long, format!("{}... (5000 characters)", "z".repeat(64)));
         let many = vec!["p".to_string(); MAX_LIST_PATTERNS + 1];
-        assert!(check_list_size(&many).unwrap_err().contains("10000"));
+        assert_eq!(
+            check_list_size(&many),
+            Err(OverLimit::ListPatterns(MAX_LIST_PATTERNS + 1))
+        );
         let wide = vec!["q".repeat(1000); 66];
-        assert!(check_list_size(&wide).unwrap_err().contains("65536"));
+        assert_eq!(check_list_size(&wide), Err(OverLimit::ListChars(66_000)));
         assert!(check_list_size(&wide[..65]).is_ok());
+    }
+
+    // The limits' refusals read word for word as before: import and the CLI quote them.
+    #[test]
+    fn refusals_read_exactly() {
+        let err = check_pattern_length(&"a".repeat(MAX_PATTERN_CHARS + 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "a pattern of {} characters is longer than the limit of {MAX_PATTERN_CHARS} \
+                 characters",
+                MAX_PATTERN_CHARS + 1
+            )
+        );
+        let many: Vec<String> = vec!["a".to_string(); MAX_LIST_PATTERNS + 1];
+        assert_eq!(
+            check_list_size(&many).unwrap_err().to_string(),
+            format!(
+                "the list would hold {} patterns, more than the limit of {MAX_LIST_PATTERNS} \
+                 patterns",
+                MAX_LIST_PATTERNS + 1
+            )
+        );
+        let wide: Vec<String> = vec!["b".repeat(MAX_LIST_CHARS / 4 + 1); 4];
+        assert_eq!(
+            check_list_size(&wide).unwrap_err().to_string(),
+            format!(
+                "the list would hold {} pattern characters, more than the limit of \
+                 {MAX_LIST_CHARS} characters",
+                4 * (MAX_LIST_CHARS / 4 + 1)
+            )
+        );
     }
 }

@@ -12,9 +12,11 @@ mod table;
 mod values;
 mod zones;
 
+pub use crate::bounds::OverLimit;
+pub use crate::names::BadName;
 pub use edits::{
-    EditGroup, EditOp, ListChange, ListEdit, apply_edit, check_pattern, edit_to_ascii,
-    parse_list_edit, plan_edit,
+    EditFault, EditGroup, EditOp, ListChange, ListEdit, PatternError, apply_edit, check_pattern,
+    edit_to_ascii, parse_list_edit, plan_edit,
 };
 pub use lists::{ListKind, MailboxLists, ServerLists};
 

@@ -310,4 +310,41 @@ mod tests {
         let text = serde_json::to_string(&dump).unwrap();
         assert!(matches!(parse_export(&text), Err(ImportError::Invalid(_))));
     }
+
+    // A bad entry of a server list is refused naming the list, in the words the CLI uses.
+    #[test]
+    fn bad_list_entries_read_exactly() {
+        let (_dir, mut source) = store();
+        let clean = source.read_with(export).unwrap();
+        let refusal = |edit: &dyn Fn(&mut ConfigDump)| {
+            let mut dump = clean.clone();
+            edit(&mut dump);
+            let text = serde_json::to_string(&dump).unwrap();
+            parse_export(&text).unwrap_err().to_string()
+        };
+        assert_eq!(
+            refusal(&|d| d.lists.white.push("a b".to_string())),
+            "lists.white: pattern 'a b' contains white space or a control character"
+        );
+        assert_eq!(
+            refusal(&|d| d.lists.dnsbl_zones.push("Zone.Example".to_string())),
+            "lists.dnsbl_zones: zone 'Zone.Example' is not lower-case without a trailing dot"
+        );
+        assert_eq!(
+            refusal(&|d| d.lists.dnswl_zones.push("bad zone".to_string())),
+            format!(
+                "lists.dnswl_zones: {}",
+                crate::config::parse_zone("bad zone").unwrap_err()
+            )
+        );
+        let many = vec!["a".to_string(); crate::bounds::MAX_LIST_PATTERNS + 1];
+        assert_eq!(
+            refusal(&|d| d.lists.black = many.clone()),
+            format!(
+                "lists.black: the list would hold {} patterns, more than the limit of {} patterns",
+                crate::bounds::MAX_LIST_PATTERNS + 1,
+                crate::bounds::MAX_LIST_PATTERNS
+            )
+        );
+    }
 }

@@ -79,8 +79,11 @@ pub(crate) fn decision_line(decision: &Decision, facts: &LineFacts<'_>) -> Strin
 }
 
 /// The line for a recipient that could not be decided (the store failed): the mail passes and
-/// the line says why. `why` is our own error text, not a client value.
-pub(crate) fn failure_line(why: &str, facts: &LineFacts<'_>) -> String {
+/// the line says why. `why` is our own error (written through `Display`), not a client value.
+pub(crate) fn failure_line(
+    why: &(impl std::fmt::Display + ?Sized),
+    facts: &LineFacts<'_>,
+) -> String {
     line("pass", &format!("error: {why}"), facts)
 }
 

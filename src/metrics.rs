@@ -157,7 +157,12 @@ impl Metrics {
     /// Records one batch decided in one store transaction: its size, how long it took (every
     /// request of the batch waited for all of it) and each request's decisions; an `Err`
     /// outcome is a store error whose recipients passed. Both daemons record through this.
-    pub fn record_batch(&self, seconds: f64, checks: &[(&Message, i64)], outcomes: &[Decided]) {
+    pub(crate) fn record_batch(
+        &self,
+        seconds: f64,
+        checks: &[(&Message, i64)],
+        outcomes: &[Decided],
+    ) {
         if checks.is_empty() {
             return;
         }

@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use thiserror::Error;
+
 /// Characters that make a pattern label a wildcard rather than a name.
 const PATTERN_CHARS: [char; 4] = ['*', '?', '[', ']'];
 
@@ -70,11 +72,11 @@ pub(crate) fn address_for_matching(address: &str) -> Cow<'_, str> {
 /// that holds no pattern character is converted; ASCII labels are left exactly as written.
 /// Refused (with the reason): a label mixing pattern characters and non-ASCII letters, which has
 /// no A-label form, and a label UTS 46 refuses.
-pub(crate) fn pattern_to_ascii(pattern: &str, host: bool) -> Result<String, String> {
+pub(crate) fn pattern_to_ascii(pattern: &str, host: bool) -> Result<String, BadName> {
     if pattern.is_ascii() {
         return Ok(pattern.to_string());
     }
-    let alternatives: Result<Vec<String>, String> = pattern
+    let alternatives: Result<Vec<String>, BadName> = pattern
         .split('|')
         .map(|alternative| {
             if host {
@@ -90,21 +92,31 @@ pub(crate) fn pattern_to_ascii(pattern: &str, host: bool) -> Result<String, Stri
     Ok(alternatives?.join("|"))
 }
 
-fn labels_to_ascii(name: &str) -> Result<String, String> {
-    let labels: Result<Vec<String>, String> = name
+/// Why a label of a pattern has no A-label form (the label as written).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BadName {
+    /// Pattern characters and non-ASCII letters in one label.
+    #[error(
+        "label '{0}' mixes wildcards and non-ASCII letters (write *.bücher.de or the xn-- form)"
+    )]
+    MixedLabel(String),
+    /// A label UTS 46 refuses.
+    #[error("label '{0}' is not a valid domain label")]
+    InvalidLabel(String),
+}
+
+fn labels_to_ascii(name: &str) -> Result<String, BadName> {
+    let labels: Result<Vec<String>, BadName> = name
         .split('.')
         .map(|label| {
             if label.is_ascii() {
                 Ok(label.to_string())
             } else if label.contains(PATTERN_CHARS) {
-                Err(format!(
-                    "label '{label}' mixes wildcards and non-ASCII letters (write *.bücher.de or \
-                     the xn-- form)"
-                ))
+                Err(BadName::MixedLabel(label.to_string()))
             } else {
                 domain_to_ascii(label)
                     .filter(|converted| !converted.is_empty())
-                    .ok_or_else(|| format!("label '{label}' is not a valid domain label"))
+                    .ok_or_else(|| BadName::InvalidLabel(label.to_string()))
             }
         })
         .collect();
@@ -181,5 +193,23 @@ mod tests {
         );
         assert!(pattern_to_ascii("*bücher.de", true).is_err());
         assert!(pattern_to_ascii("*@b?cher-ü.de", false).is_err());
+    }
+
+    // The reasons a pattern's names are refused read word for word as before.
+    #[test]
+    fn refusals_read_exactly() {
+        assert_eq!(
+            pattern_to_ascii("*bücher.de", true)
+                .unwrap_err()
+                .to_string(),
+            "label '*bücher' mixes wildcards and non-ASCII letters (write *.bücher.de or the \
+             xn-- form)"
+        );
+        assert_eq!(
+            pattern_to_ascii("a@x.\u{200b}", false)
+                .unwrap_err()
+                .to_string(),
+            "label '\u{200b}' is not a valid domain label"
+        );
     }
 }

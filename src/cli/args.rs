@@ -8,7 +8,7 @@ pub(super) use super::setting_args::SettingArgs;
 
 mod plesk_argv;
 
-pub(super) use plesk_argv::{Spelling, parse, translate};
+pub(super) use plesk_argv::{ArgvError, Spelling, parse, translate};
 
 /// The `grey_listing` command line as clap sees it (after `translate`).
 #[derive(Debug, Parser)]
@@ -333,5 +333,39 @@ mod tests {
             let args = parse(&argv, &Spelling::default()).unwrap();
             assert_eq!(args.setting(def.option), Some("x"), "{}", def.option);
         }
+    }
+
+    // Each refusal of the command line reads word for word as the admin sees it, in the
+    // spelling typed.
+    #[test]
+    fn refusals_read_exactly() {
+        let refusal = |argv: &[&str]| {
+            let argv: Vec<String> = argv.iter().map(ToString::to_string).collect();
+            let translated = translate(&argv);
+            parse(&translated.argv, &translated.spelling)
+                .err()
+                .map(|e| e.to_string())
+        };
+        for (argv, expected) in [
+            (&["-bogus"][..], "unknown option '-bogus'"),
+            (&["-i", "extra"][..], "unexpected argument 'extra'"),
+            (&["-u", "-status"][..], "option '-status' needs a value"),
+            (
+                &["-i", "-u"][..],
+                "'-i' cannot be used with '-u'; give one command",
+            ),
+            (&[][..], "no command given (see grey_listing --help)"),
+        ] {
+            assert_eq!(refusal(argv).as_deref(), Some(expected), "{argv:?}");
+        }
+        let argv = ["-i".to_string(), "-u".to_string()];
+        let translated = translate(&argv);
+        assert_eq!(
+            parse(&translated.argv, &translated.spelling).err(),
+            Some(ArgvError::Conflict {
+                arg: "-i".to_string(),
+                prior: "-u".to_string()
+            })
+        );
     }
 }

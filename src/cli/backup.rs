@@ -4,24 +4,38 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use thiserror::Error;
+
 use super::{CliError, success};
 use crate::store::{DbLocation, SqliteStore, Store, StoreError, files};
 
 /// Checks `--backup FILE` before anything is opened: a new name or an existing regular file.
 /// A symbolic link is refused rather than followed or replaced: whoever planted it would choose
 /// where root writes the copy.
-pub(super) fn check_target(file: &str) -> Result<PathBuf, String> {
+pub(super) fn check_target(file: &str) -> Result<PathBuf, BadTarget> {
     if file.is_empty() {
-        return Err("--backup needs a file name".to_string());
+        return Err(BadTarget::NoName);
     }
     let path = PathBuf::from(file);
     match std::fs::symlink_metadata(&path) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(format!(
-            "{file} is a symbolic link; give a regular file or a new name"
-        )),
-        Ok(meta) if !meta.is_file() => Err(format!("{file} is not a regular file")),
+        Ok(meta) if meta.file_type().is_symlink() => Err(BadTarget::Symlink(file.to_string())),
+        Ok(meta) if !meta.is_file() => Err(BadTarget::NotFile(file.to_string())),
         _ => Ok(path),
     }
+}
+
+/// Why `--backup FILE` is refused (the file as given).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub(super) enum BadTarget {
+    /// An empty name.
+    #[error("--backup needs a file name")]
+    NoName,
+    /// A symbolic link.
+    #[error("{0} is a symbolic link; give a regular file or a new name")]
+    Symlink(String),
+    /// Something that exists and is no regular file.
+    #[error("{0} is not a regular file")]
+    NotFile(String),
 }
 
 /// Runs `--backup`: SQLite only; the database must exist (a backup never creates one) and must

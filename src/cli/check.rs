@@ -3,6 +3,8 @@
 //! sender organisation (a domain) was deferred at least N times and is neither covered by a
 //! white domains pattern nor in the ignore file, so new big senders get reviewed early.
 
+use thiserror::Error;
+
 use super::report::{OrganisationSummary, load, summarise};
 use crate::escape::escape_plugin;
 use crate::pattern::{Pattern, white_host_warnings};
@@ -35,28 +37,32 @@ const MAX_IGNORE_FILE: u64 = 1 << 20;
 /// line; blank lines and `#` comments are skipped. Opened without blocking (a FIFO would hang
 /// the plugin) and refused unless it is a regular file of at most 1 MiB; a line that is not a
 /// domain pattern is refused, naming its number, rather than silently matching nothing.
-pub(super) fn read_ignore_file(path: &str) -> Result<Vec<Pattern>, String> {
+pub(super) fn read_ignore_file(path: &str) -> Result<Vec<Pattern>, IgnoreFileError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let shown = escape_plugin(path);
-    let cannot = |e: std::io::Error| format!("cannot read '{shown}': {e}");
+    let shown = escape_plugin(path).to_string();
+    let cannot = |cause: std::io::Error| IgnoreFileError::Unreadable {
+        shown: shown.clone(),
+        cause,
+    };
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(cannot)?;
     if !file.metadata().map_err(cannot)?.is_file() {
-        return Err(format!("ignore file '{shown}' is not a regular file"));
+        return Err(IgnoreFileError::NotFile(shown));
     }
     let mut bytes = Vec::new();
     file.take(MAX_IGNORE_FILE + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_IGNORE_FILE {
-        return Err(format!("ignore file '{shown}' is longer than 1 MiB"));
+        return Err(IgnoreFileError::TooLong(shown));
     }
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("ignore file '{shown}' is not UTF-8 text"))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Err(IgnoreFileError::NotUtf8(shown));
+    };
     let mut patterns = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
@@ -64,15 +70,43 @@ pub(super) fn read_ignore_file(path: &str) -> Result<Vec<Pattern>, String> {
             continue;
         }
         if !is_domain_pattern(line) {
-            return Err(format!(
-                "ignore file '{shown}' line {}: '{}' is not a domain or domain pattern",
-                index + 1,
-                escape_plugin(line)
-            ));
+            return Err(IgnoreFileError::BadLine {
+                shown,
+                line: index + 1,
+                text: escape_plugin(line).to_string(),
+            });
         }
         patterns.push(Pattern::address(line.trim_start_matches("*.")));
     }
     Ok(patterns)
+}
+
+/// Why the ignore file is refused; `shown` is its path escaped for a plugin line.
+#[derive(Debug, Error)]
+pub(super) enum IgnoreFileError {
+    /// Opening or reading failed.
+    #[error("cannot read '{shown}': {cause}")]
+    Unreadable {
+        shown: String,
+        #[source]
+        cause: std::io::Error,
+    },
+    /// Not a regular file (a FIFO, a directory, a device).
+    #[error("ignore file '{0}' is not a regular file")]
+    NotFile(String),
+    /// Over 1 MiB.
+    #[error("ignore file '{0}' is longer than 1 MiB")]
+    TooLong(String),
+    /// Not UTF-8 text.
+    #[error("ignore file '{0}' is not UTF-8 text")]
+    NotUtf8(String),
+    /// A line that is no domain pattern (its number from 1, and the line escaped).
+    #[error("ignore file '{shown}' line {line}: '{text}' is not a domain or domain pattern")]
+    BadLine {
+        shown: String,
+        line: usize,
+        text: String,
+    },
 }
 
 /// Letters, digits, `.`, `-`, `_` and the wildcards `*` and `?`: what a domain name or a

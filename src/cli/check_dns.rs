@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::to_json;
-use crate::dns::{self, Resolver, ZoneCheck, ZoneHealth, ZoneResult, check_zones};
+use crate::dns::{ZoneCheck, ZoneHealth, ZoneResult, check_zones, system_resolver};
 use crate::escape::{escape_plugin, escape_terminal};
 use crate::store::{self, Store, StoreError, StoreExt};
 
@@ -24,13 +24,6 @@ fn zones_of(dnswl: &[String], dnsbl: &[String]) -> Vec<(String, Vec<&'static str
         }
     }
     zones
-}
-
-/// The system resolver (`GREY_LISTING_RESOLVER`, `resolver =` in the configuration file,
-/// `/etc/resolv.conf`), or why there is none.
-pub(super) fn system_resolver(env: &dyn Fn(&str) -> Option<String>) -> Result<Resolver, String> {
-    let located = dns::locate_system(env).map_err(|err| err.to_string())?;
-    Resolver::new(located.addr).map_err(|err| err.to_string())
 }
 
 /// Why there is no resolver, for a plugin line: it may quote a configured value, so nothing in
@@ -99,7 +92,7 @@ pub(super) fn run(
         Ok(resolver) => resolver,
         Err(why) => {
             // The locate error names the variable or file and quotes its value.
-            let why = plugin_text(&why);
+            let why = plugin_text(&why.to_string());
             return Ok(if json {
                 (
                     to_json(&json!({ "status": "UNKNOWN", "message": why, "zones": [] })),
@@ -163,7 +156,7 @@ pub(super) fn summary(
                 format!(
                     "{} DNS zone(s) not checked: {}",
                     zones.len(),
-                    plugin_text(&why)
+                    plugin_text(&why.to_string())
                 ),
                 zones.len(),
             ));

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 use serde_json::json;
+use thiserror::Error;
 
 use super::output::row;
 use super::to_json;
@@ -16,6 +17,26 @@ use crate::dns::SystemResolver;
 use crate::engine::{self, Message};
 use crate::escape::{escape, shown};
 use crate::store::{Store, StoreError, Triplet};
+
+/// Why the values given to `--explain` describe no message (each value as given).
+#[derive(Debug, PartialEq, Eq, Error)]
+pub(super) enum BadRequest {
+    /// Not four values (clap counts them first; kept for any other caller).
+    #[error("expects <client-ip> <client-host|-> <sender|-> <recipient>")]
+    Arity,
+    /// The client address.
+    #[error("'{0}' is not an IP address")]
+    Ip(String),
+    /// The client host name.
+    #[error(transparent)]
+    Host(config::ValueError),
+    /// The sender, with white space or a control character in it.
+    #[error("'{0}' is not a valid sender address")]
+    Sender(String),
+    /// The recipient.
+    #[error(transparent)]
+    Recipient(config::ValueError),
+}
 
 /// The message to explain, validated.
 #[derive(Debug, Clone)]
@@ -29,25 +50,25 @@ pub(super) struct ExplainRequest {
 impl ExplainRequest {
     /// Validates the four values: an IP address, a host name or `-`, a sender or `-`/`<>` (the
     /// empty bounce sender), a recipient mail address.
-    pub(super) fn parse(values: &[String]) -> Result<ExplainRequest, String> {
+    pub(super) fn parse(values: &[String]) -> Result<ExplainRequest, BadRequest> {
         let [ip, host, sender, recipient] = values else {
-            return Err("expects <client-ip> <client-host|-> <sender|-> <recipient>".to_string());
+            return Err(BadRequest::Arity);
         };
         let client_ip = ip
             .parse::<IpAddr>()
-            .map_err(|_| format!("'{ip}' is not an IP address"))?;
+            .map_err(|_| BadRequest::Ip(ip.clone()))?;
         let client_name = match host.as_str() {
             "-" | "" => None,
-            name => Some(config::parse_domain(name).map_err(|e| e.to_string())?),
+            name => Some(config::parse_domain(name).map_err(BadRequest::Host)?),
         };
         let sender = match sender.as_str() {
             "-" | "<>" => String::new(),
             s if s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
-                return Err(format!("'{s}' is not a valid sender address"));
+                return Err(BadRequest::Sender(s.to_string()));
             }
             s => crate::names::address_for_matching(s).into_owned(),
         };
-        let recipient = config::parse_mail(recipient).map_err(|e| e.to_string())?;
+        let recipient = config::parse_mail(recipient).map_err(BadRequest::Recipient)?;
         Ok(ExplainRequest {
             client_ip,
             client_name,
@@ -89,7 +110,7 @@ pub(super) fn run(
     let (explained, seen) =
         engine::explain_with_dns(store, &message, &request.recipient, now, resolver)?;
     let sources = dns::sources(&seen);
-    let no_resolver = resolver.error().map(str::to_string);
+    let no_resolver = resolver.error().map(ToString::to_string);
     let Some(explained) = explained else {
         return Ok(String::new());
     };

@@ -21,6 +21,9 @@ mod setting_args;
 mod stats_prometheus;
 mod validate;
 
+#[cfg(test)]
+mod input_tests;
+
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -80,9 +83,10 @@ fn run_command(
         .iter()
         .map(|arg| arg.to_str().map(str::to_string))
         .collect::<Option<_>>()
-        .ok_or_else(|| parsing("an argument is not valid UTF-8".to_string()))?;
+        .ok_or_else(|| parsing(args::ArgvError::NotUtf8.to_string()))?;
     let translated = translate(&original);
-    let args = args::parse(&translated.argv, &translated.spelling).map_err(parsing)?;
+    let args =
+        args::parse(&translated.argv, &translated.spelling).map_err(|e| parsing(e.to_string()))?;
     let operation = CommandKind::of(&args).operation(&args);
     let command = validate(&args, &translated.spelling)?;
     if let Command::Help = command {

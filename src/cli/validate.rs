@@ -6,6 +6,7 @@ use super::command::{Command, CommandKind, ServerUpdate, command_as_typed, given
 use super::{CliError, backup, check, explain, import_export, report};
 use crate::config::{self, ListEdit, ListKind, SettingDef, SettingValueError, ValueError};
 use crate::store::DbLocation;
+use thiserror::Error;
 
 /// What every check needs to word its refusal: the operation and how options were typed.
 struct Checker<'a> {
@@ -204,7 +205,7 @@ pub(super) fn validate(args: &Args, spelling: &Spelling) -> Result<Command, CliE
     let list_edits = check.list_edits(args)?;
     let named = |e: ValueError| check.bad(format!("{command_name}: {e}"));
     let command = if let Some(pair) = &args.migrate_store {
-        validate_migration(pair, args, spelling).map_err(|e| check.bad(e))?
+        validate_migration(pair, args, spelling).map_err(|e| check.bad(e.to_string()))?
     } else if args.help {
         Command::Help
     } else if args.version {
@@ -266,13 +267,15 @@ pub(super) fn validate(args: &Args, spelling: &Spelling) -> Result<Command, CliE
     } else if args.stats {
         Command::Stats
     } else if let Some(source) = &args.import_plesk {
-        Command::ImportPlesk(import_export::load_plesk(source).map_err(|e| check.bad(e))?)
+        Command::ImportPlesk(
+            import_export::load_plesk(source).map_err(|e| check.bad(e.to_string()))?,
+        )
     } else if args.export {
         Command::Export
     } else if let Some(source) = &args.import {
-        Command::Import(import_export::load_export(source).map_err(|e| check.bad(e))?)
+        Command::Import(import_export::load_export(source).map_err(|e| check.bad(e.to_string()))?)
     } else if let Some(target) = &args.backup {
-        Command::Backup(backup::check_target(target).map_err(|e| check.bad(e))?)
+        Command::Backup(backup::check_target(target).map_err(|e| check.bad(e.to_string()))?)
     } else {
         return Err(check.bad("no command given (see grey_listing --help)".to_string()));
     };
@@ -296,33 +299,69 @@ fn validate_migration(
     pair: &[String],
     args: &Args,
     spelling: &Spelling,
-) -> Result<Command, String> {
-    let typed_command = command_as_typed(CommandKind::of(args), spelling);
+) -> Result<Command, BadMigration> {
+    let command = command_as_typed(CommandKind::of(args), spelling);
     if args.db.is_some() {
-        return Err(format!(
-            "option '{}' is not allowed with {typed_command}: give FROM and TO",
-            typed(spelling, "db")
-        ));
+        return Err(BadMigration::DbGiven {
+            option: typed(spelling, "db"),
+            command,
+        });
     }
     let [from, to] = pair else {
-        return Err(format!("{typed_command} needs two databases: FROM TO"));
+        return Err(BadMigration::Arity(command));
     };
     if from.is_empty() || to.is_empty() {
-        return Err(format!("{typed_command}: a database location is empty"));
+        return Err(BadMigration::Empty(command));
     }
     let (from, to) = (DbLocation::parse(from), DbLocation::parse(to));
     if from == to {
-        return Err(format!(
-            "{typed_command}: FROM and TO are the same database ({from})"
-        ));
+        return Err(BadMigration::Same { command, db: from });
     }
     if let DbLocation::Sqlite(path) = &from
         && !path.exists()
     {
-        return Err(format!(
-            "{typed_command}: source database {} does not exist",
-            path.display()
-        ));
+        return Err(BadMigration::NoSource {
+            command,
+            path: path.clone(),
+        });
     }
     Ok(Command::MigrateStore { from, to })
+}
+
+/// Why `--migrate-store FROM TO` is refused; `command` is the option as the user typed it.
+#[derive(Debug, Clone, PartialEq, Error)]
+enum BadMigration {
+    /// `--db` given too.
+    #[error("option '{option}' is not allowed with {command}: give FROM and TO")]
+    DbGiven { option: String, command: String },
+    /// Not two locations (clap counts them first).
+    #[error("{0} needs two databases: FROM TO")]
+    Arity(String),
+    /// An empty location.
+    #[error("{0}: a database location is empty")]
+    Empty(String),
+    /// Both name one database.
+    #[error("{command}: FROM and TO are the same database ({db})")]
+    Same { command: String, db: DbLocation },
+    /// An SQLite source that is not there (opening it would create an empty one).
+    #[error("{command}: source database {} does not exist", .path.display())]
+    NoSource {
+        command: String,
+        path: std::path::PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The one refusal clap's own count of values makes unreachable from the command line
+    // still reads like its siblings.
+    #[test]
+    fn a_migration_without_two_locations_reads_like_the_others() {
+        assert_eq!(
+            BadMigration::Arity("--migrate-store".to_string()).to_string(),
+            "--migrate-store needs two databases: FROM TO"
+        );
+    }
 }

@@ -1,9 +1,46 @@
 //! List edits: the `<add|del>:<p1,p2>` grammar, what an edit changes in a stored list and its
 //! warnings.
 
+use thiserror::Error;
+
+use crate::bounds::OverLimit;
 use crate::pattern::same_pattern;
 
 use super::{ListKind, ValueError};
+
+/// What is wrong with a list edit (after `malformed list edit '<edit>': `).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EditFault {
+    /// Nothing between two `;` (or nothing at all).
+    #[error("empty group")]
+    EmptyGroup,
+    /// A group without `:` (the group as given).
+    #[error("group '{0}' has no ':' (expected add:... or del:...)")]
+    NoColon(String),
+    /// An operation other than `add` or `del` (as given).
+    #[error("unknown operation '{0}' (expected add or del)")]
+    UnknownOp(String),
+    /// One of its patterns.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+}
+
+/// A pattern that could only be a mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PatternError {
+    /// No pattern at all.
+    #[error("empty pattern")]
+    Empty,
+    /// Over the length limit.
+    #[error(transparent)]
+    TooLong(#[from] OverLimit),
+    /// An empty `|` alternative, which would match every host (the pattern).
+    #[error("pattern '{0}' has an empty '|' alternative")]
+    EmptyAlternative(String),
+    /// White space or a control character (the pattern).
+    #[error("pattern '{0}' contains white space or a control character")]
+    WhiteSpace(String),
+}
 
 /// Add or delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +69,7 @@ pub struct ListEdit {
 
 /// Parses the list-edit grammar `<add|del>:<pattern1[,pattern2]>;<add|del>:...`.
 pub fn parse_list_edit(edit: &str) -> Result<ListEdit, ValueError> {
-    let malformed = |why: String| ValueError::MalformedEdit {
+    let malformed = |why: EditFault| ValueError::MalformedEdit {
         edit: crate::bounds::abridged(edit),
         why,
     };
@@ -40,26 +77,20 @@ pub fn parse_list_edit(edit: &str) -> Result<ListEdit, ValueError> {
     for group in edit.split(';') {
         let group = group.trim();
         if group.is_empty() {
-            return Err(malformed("empty group".to_string()));
+            return Err(malformed(EditFault::EmptyGroup));
         }
-        let (op, patterns) = group.split_once(':').ok_or_else(|| {
-            malformed(format!(
-                "group '{group}' has no ':' (expected add:... or del:...)"
-            ))
-        })?;
+        let (op, patterns) = group
+            .split_once(':')
+            .ok_or_else(|| malformed(EditFault::NoColon(group.to_string())))?;
         let op = match op.trim() {
             "add" => EditOp::Add,
             "del" => EditOp::Del,
-            other => {
-                return Err(malformed(format!(
-                    "unknown operation '{other}' (expected add or del)"
-                )));
-            }
+            other => return Err(malformed(EditFault::UnknownOp(other.to_string()))),
         };
         let mut parsed = Vec::new();
         for pattern in patterns.split(',') {
             let pattern = pattern.trim();
-            check_pattern(pattern).map_err(malformed)?;
+            check_pattern(pattern).map_err(|e| malformed(e.into()))?;
             parsed.push(pattern.to_string());
         }
         groups.push(EditGroup {
@@ -72,18 +103,16 @@ pub fn parse_list_edit(edit: &str) -> Result<ListEdit, ValueError> {
 
 /// Rejects patterns that could only be mistakes: empty ones, empty `|` alternatives (which would
 /// match every host), white space and control characters.
-pub fn check_pattern(pattern: &str) -> Result<(), String> {
+pub fn check_pattern(pattern: &str) -> Result<(), PatternError> {
     if pattern.is_empty() {
-        return Err("empty pattern".to_string());
+        return Err(PatternError::Empty);
     }
     crate::bounds::check_pattern_length(pattern)?;
     if pattern.split('|').any(str::is_empty) {
-        return Err(format!("pattern '{pattern}' has an empty '|' alternative"));
+        return Err(PatternError::EmptyAlternative(pattern.to_string()));
     }
     if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "pattern '{pattern}' contains white space or a control character"
-        ));
+        return Err(PatternError::WhiteSpace(pattern.to_string()));
     }
     Ok(())
 }

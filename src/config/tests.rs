@@ -108,3 +108,75 @@ fn settings_round_trip_through_pairs() {
     let back = Settings::from_pairs(pairs.iter().map(|(n, v)| (*n, v.as_str())));
     assert_eq!(back, settings);
 }
+
+// Each refusal of a list edit or pattern reads word for word as the admin has always seen it.
+#[test]
+fn list_edit_refusals_read_exactly() {
+    let why = |edit: &str| parse_list_edit(edit).unwrap_err().to_string();
+    assert_eq!(why(""), "malformed list edit '': empty group");
+    assert_eq!(
+        why("add"),
+        "malformed list edit 'add': group 'add' has no ':' (expected add:... or del:...)"
+    );
+    assert_eq!(
+        why("put:a"),
+        "malformed list edit 'put:a': unknown operation 'put' (expected add or del)"
+    );
+    assert_eq!(
+        why("add:a,,b"),
+        "malformed list edit 'add:a,,b': empty pattern"
+    );
+    assert_eq!(
+        why("add:dsl|"),
+        "malformed list edit 'add:dsl|': pattern 'dsl|' has an empty '|' alternative"
+    );
+    assert_eq!(
+        why("add:a\u{7}b"),
+        "malformed list edit 'add:a\u{7}b': pattern 'a\u{7}b' contains white space or a \
+         control character"
+    );
+    let long = "a".repeat(crate::bounds::MAX_PATTERN_CHARS + 1);
+    assert_eq!(
+        check_pattern(&long).unwrap_err().to_string(),
+        format!(
+            "a pattern of {} characters is longer than the limit of {} characters",
+            crate::bounds::MAX_PATTERN_CHARS + 1,
+            crate::bounds::MAX_PATTERN_CHARS
+        )
+    );
+    let edit = parse_list_edit("add:*.bücher.de,*bücher.de").unwrap();
+    assert_eq!(
+        edit_to_ascii(ListKind::DomainsWhite, edit)
+            .unwrap_err()
+            .to_string(),
+        "pattern '*bücher.de': label '*bücher' mixes wildcards and non-ASCII letters (write \
+         *.bücher.de or the xn-- form)"
+    );
+}
+
+// A refused edit names its fault as a value, down to the pattern and the limit it broke.
+#[test]
+fn list_edit_refusals_carry_their_fault() {
+    use std::error::Error as _;
+    let err = parse_list_edit("add:a;add:dsl|").unwrap_err();
+    assert_eq!(
+        err,
+        ValueError::MalformedEdit {
+            edit: "add:a;add:dsl|".to_string(),
+            why: EditFault::Pattern(PatternError::EmptyAlternative("dsl|".to_string())),
+        }
+    );
+    assert!(err.source().is_some_and(|s| s.is::<EditFault>()));
+    let long = "a".repeat(crate::bounds::MAX_PATTERN_CHARS + 1);
+    assert_eq!(
+        check_pattern(&long),
+        Err(PatternError::TooLong(OverLimit::PatternChars(
+            crate::bounds::MAX_PATTERN_CHARS + 1
+        )))
+    );
+    let edit = parse_list_edit("add:*bücher.de").unwrap();
+    assert!(matches!(
+        edit_to_ascii(ListKind::DomainsBlack, edit),
+        Err(ValueError::PatternName { why: BadName::MixedLabel(label), .. }) if label == "*bücher"
+    ));
+}

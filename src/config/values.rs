@@ -3,6 +3,9 @@
 
 use thiserror::Error;
 
+use super::EditFault;
+use crate::names::BadName;
+
 /// What is wrong with a value given on the command line.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ValueError {
@@ -31,7 +34,8 @@ pub enum ValueError {
         /// The whole edit as given.
         edit: String,
         /// What is wrong.
-        why: String,
+        #[source]
+        why: EditFault,
     },
     /// A domain name that cannot be one.
     #[error("'{0}' is not a valid domain name")]
@@ -45,7 +49,8 @@ pub enum ValueError {
         /// The pattern as given.
         pattern: String,
         /// What is wrong.
-        why: String,
+        #[source]
+        why: BadName,
     },
     /// A DNS zone name that cannot be one.
     #[error("'{0}' is not a valid DNS zone (letters, digits and hyphens in dot-separated labels)")]

@@ -126,11 +126,16 @@ pub fn parse<A: FromArgMatches>(command: clap::Command) -> A {
     A::from_arg_matches(&command.get_matches()).unwrap_or_else(|err| err.exit())
 }
 
+/// A value that is no number above zero (as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a positive number")]
+pub(crate) struct NotPositive(String);
+
 /// A number above zero (`--max-connections`), for clap.
-pub(crate) fn parse_positive(value: &str) -> Result<usize, String> {
+pub(crate) fn parse_positive(value: &str) -> Result<usize, NotPositive> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{value:?} is not a positive number")),
+        _ => Err(NotPositive(value.to_string())),
     }
 }
 
@@ -156,3 +161,16 @@ pub(crate) const ENVIRONMENT: Section = Section {
         ),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_numbers_above_zero_are_positive() {
+        assert_eq!(parse_positive("1"), Ok(1));
+        for bad in ["0", "-1", "", "1.5", " 2"] {
+            assert_eq!(parse_positive(bad), Err(NotPositive(bad.to_string())));
+        }
+    }
+}

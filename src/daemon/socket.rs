@@ -92,20 +92,30 @@ pub enum SocketError {
     },
 }
 
+/// Why a `--socket-mode` is refused (clap names the value before this text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ModeError {
+    /// Not an octal mode up to `0777`.
+    #[error("expected an octal mode from 0000 to 0777, such as 0660")]
+    NotOctal,
+    /// Others may write: every local user could use the server.
+    #[error(
+        "a world-writable socket would let every local user use the server; give the socket a \
+         group with --socket-group instead"
+    )]
+    WorldWritable,
+}
+
 /// Parses an octal socket mode (`0660`, `660`, `0o660`). World-writable modes are refused: every
 /// local user could then write into the database through the server; use `--socket-group`.
-pub fn parse_mode(value: &str) -> Result<u32, String> {
+pub fn parse_mode(value: &str) -> Result<u32, ModeError> {
     let digits = value.strip_prefix("0o").unwrap_or(value);
     let mode = match u32::from_str_radix(digits, 8) {
         Ok(mode) if !digits.is_empty() && mode <= 0o777 => mode,
-        _ => return Err("expected an octal mode from 0000 to 0777, such as 0660".to_string()),
+        _ => return Err(ModeError::NotOctal),
     };
     if mode & 0o002 != 0 {
-        return Err(
-            "a world-writable socket would let every local user use the server; give the \
-             socket a group with --socket-group instead"
-                .to_string(),
-        );
+        return Err(ModeError::WorldWritable);
     }
     Ok(mode)
 }
@@ -288,7 +298,8 @@ mod tests {
         for bad in ["", "0o", "0680", "1660", "rw-rw----", "0x1b0", "-660"] {
             assert!(parse_mode(bad).is_err(), "{bad}");
         }
-        assert!(parse_mode("0666").unwrap_err().contains("world-writable"));
+        assert_eq!(parse_mode("0666"), Err(ModeError::WorldWritable));
+        assert_eq!(parse_mode("0888"), Err(ModeError::NotOctal));
         assert!(parse_mode("0777").is_err());
     }
 

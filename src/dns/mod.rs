@@ -24,7 +24,8 @@ pub use check::{ZoneCheck, ZoneHealth, check_zones};
 pub use locate::{LocateError, Located, locate, locate_system};
 pub use memory::NoAnswerMemory;
 pub use resolver::{Lookups, Resolver, ResolverError};
-pub use system::SystemResolver;
+pub(crate) use system::system_resolver;
+pub use system::{NoResolver, SystemResolver};
 pub use worker::DnsWorker;
 
 /// The time all lookups for one message (filter, milter) or one request (policy server) may take

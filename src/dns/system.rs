@@ -5,12 +5,33 @@
 
 use std::cell::OnceCell;
 
-use super::{DnsFacts, DnsSource, Question, Resolver, locate_system};
+use thiserror::Error;
+
+use super::{DnsFacts, DnsSource, LocateError, Question, Resolver, ResolverError, locate_system};
+
+/// Why the system's resolver cannot be used; reads as the error underneath.
+#[derive(Debug, Error)]
+pub enum NoResolver {
+    /// Nothing names a resolver, or what names it is no address.
+    #[error(transparent)]
+    Locate(#[from] LocateError),
+    /// The DNS client cannot be set up for the resolver.
+    #[error(transparent)]
+    Client(#[from] ResolverError),
+}
+
+/// The system's resolver as a blocking client, or why there is none.
+pub(crate) fn system_resolver(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Resolver, NoResolver> {
+    let located = locate_system(env)?;
+    Ok(Resolver::new(located.addr)?)
+}
 
 /// A [`DnsSource`] over the system's resolver, located when first asked.
 pub struct SystemResolver<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
-    resolver: OnceCell<Result<Resolver, String>>,
+    resolver: OnceCell<Result<Resolver, NoResolver>>,
 }
 
 impl std::fmt::Debug for SystemResolver<'_> {
@@ -30,15 +51,12 @@ impl<'a> SystemResolver<'a> {
         }
     }
 
-    fn resolver(&self) -> &Result<Resolver, String> {
-        self.resolver.get_or_init(|| {
-            let located = locate_system(self.env).map_err(|err| err.to_string())?;
-            Resolver::new(located.addr).map_err(|err| err.to_string())
-        })
+    fn resolver(&self) -> &Result<Resolver, NoResolver> {
+        self.resolver.get_or_init(|| system_resolver(self.env))
     }
 
     /// Why there is no resolver, once one was needed and could not be set up.
-    pub fn error(&self) -> Option<&str> {
+    pub fn error(&self) -> Option<&NoResolver> {
         match self.resolver.get() {
             Some(Err(why)) => Some(why),
             _ => None,
@@ -67,9 +85,8 @@ mod tests {
             _ => None,
         };
         let system = SystemResolver::new(&env);
-        assert_eq!(
-            system.error(),
-            None,
+        assert!(
+            system.error().is_none(),
             "nothing is located before the first question"
         );
         let zones = vec!["list.example".to_string(), "LIST.example".to_string()];
@@ -84,7 +101,34 @@ mod tests {
         assert!(
             system
                 .error()
-                .is_some_and(|why| why.contains("not-an-address"))
+                .is_some_and(|why| why.to_string().contains("not-an-address"))
         );
+        assert!(
+            matches!(
+                system.error(),
+                Some(NoResolver::Locate(LocateError::BadValue { .. }))
+            ),
+            "the locate error is kept: {:?}",
+            system.error()
+        );
+    }
+
+    // Why there is no resolver reads exactly as the locate error: the filter and `--explain`
+    // write it into their lines as it is.
+    #[test]
+    fn the_reason_reads_as_the_locate_error() {
+        let env = |key: &str| match key {
+            "GREY_LISTING_RESOLVER" => Some("not-an-address".to_string()),
+            _ => None,
+        };
+        let expected = locate_system(&env).expect_err("no address").to_string();
+        let system = SystemResolver::new(&env);
+        let zones = vec!["list.example".to_string()];
+        let _ = system.ask(&Question {
+            ip: "192.0.2.1".parse().unwrap(),
+            zones: &zones,
+            confirm: None,
+        });
+        assert_eq!(system.error().map(ToString::to_string), Some(expected));
     }
 }

@@ -119,25 +119,28 @@ fn validate_settings(settings: &Settings) -> Result<(), ImportError> {
 
 fn validate_lists(lists: &ServerLists) -> Result<(), ImportError> {
     for kind in SERVER_LISTS {
+        // The one line naming the list and what is wrong in it.
+        let invalid = |why: &dyn std::fmt::Display| {
+            ImportError::Invalid(format!("lists.{}: {why}", kind.as_str()))
+        };
         for pattern in lists.get(kind) {
-            let checked = if kind.is_zone() {
+            if kind.is_zone() {
                 // Stored only in the form the CLI stores, so the decision compares plainly.
                 match config::parse_zone(pattern) {
-                    Ok(zone) if zone == *pattern => Ok(()),
-                    Ok(_) => Err(format!(
-                        "zone '{}' is not lower-case without a trailing dot",
-                        crate::escape::escape(pattern)
-                    )),
-                    Err(e) => Err(e.to_string()),
+                    Ok(zone) if zone == *pattern => {}
+                    Ok(_) => {
+                        return Err(invalid(&format_args!(
+                            "zone '{}' is not lower-case without a trailing dot",
+                            crate::escape::escape(pattern)
+                        )));
+                    }
+                    Err(e) => return Err(invalid(&e)),
                 }
             } else {
-                config::check_pattern(pattern)
-            };
-            checked
-                .map_err(|why| ImportError::Invalid(format!("lists.{}: {why}", kind.as_str())))?;
+                config::check_pattern(pattern).map_err(|e| invalid(&e))?;
+            }
         }
-        bounds::check_list_size(lists.get(kind))
-            .map_err(|why| ImportError::Invalid(format!("lists.{}: {why}", kind.as_str())))?;
+        bounds::check_list_size(lists.get(kind)).map_err(|e| invalid(&e))?;
     }
     Ok(())
 }

@@ -28,7 +28,7 @@ use crate::engine::Checked;
 use crate::logging::{Fallback, Logger};
 use crate::metrics::Metrics;
 use crate::policyd::Synchronous;
-use crate::policyd::batch::{self, BatchDecider};
+use crate::policyd::batch::{self, BatchDecider, DecideError};
 use crate::policyd::connections::{CloseCause, ClosedConnections};
 use crate::policyd::dns_waits::DnsWaits;
 use crate::store::{DbLocation, resolve_location};
@@ -326,16 +326,13 @@ fn answer(
                 crate::engine::Component::Milter,
                 log,
             );
-            vec![Err("internal error".to_string()); checks.len()]
+            vec![Err(DecideError::Internal); checks.len()]
         }
     }
     .into_iter();
     drop(checks);
     for request in batch {
-        let outcome = match outcomes
-            .next()
-            .unwrap_or_else(|| Err("missing outcome".to_string()))
-        {
+        let outcome = match outcomes.next().unwrap_or(Err(DecideError::MissingOutcome)) {
             Ok(Checked::Decided(outcome)) => Ok(outcome),
             // The connection stays `awaiting` (it reads nothing more) until the answers come.
             Ok(Checked::NeedsDns { ask, known }) => {

@@ -75,10 +75,8 @@ const WORDING: &Wording = &[
 #[derive(Debug, Clone)]
 pub struct Networks(pub Vec<Network>);
 
-fn parse_networks(value: &str) -> Result<Networks, String> {
-    networks::parse_list(value)
-        .map(Networks)
-        .map_err(|e| e.to_string())
+fn parse_networks(value: &str) -> Result<Networks, networks::BadNetwork> {
+    networks::parse_list(value).map(Networks)
 }
 
 /// Sections of the man page after the options.

@@ -13,6 +13,7 @@ use crate::decision::Verdict;
 use crate::engine::{Message, MessageOutcome};
 use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
+use crate::policyd::batch::DecideError;
 use crate::policyd::protocol::clip;
 
 /// The SMTP reply for a deferred recipient.
@@ -249,7 +250,7 @@ impl Session {
     pub(crate) fn decided(
         &mut self,
         message: &Message,
-        outcome: Result<MessageOutcome, String>,
+        outcome: Result<MessageOutcome, DecideError>,
         out: &mut Vec<u8>,
         log: &mut Logger,
     ) {

@@ -189,7 +189,12 @@ fn decisions_become_replies_and_one_header_per_message() {
             &mut log,
         );
     }
-    session.decided(&message, Err("disk on fire".into()), &mut out, &mut log);
+    session.decided(
+        &message,
+        Err(crate::policyd::batch::DecideError::Unavailable),
+        &mut out,
+        &mut log,
+    );
     assert!(session.in_message());
     session.handle(Command::Data, &mut out, &cfg);
     assert!(session.in_data());

@@ -27,10 +27,12 @@ use crate::logging::Logger;
 use crate::store::DbLocation;
 
 mod connection;
+mod error;
 
 use connection::Connection;
 #[cfg(test)]
 pub(super) use connection::PANIC_RECIPIENT;
+pub(crate) use error::DecideError;
 
 use super::Synchronous;
 use super::reload::{self, FileId};
@@ -46,7 +48,7 @@ pub(crate) fn default_connections(db: &DbLocation) -> usize {
 }
 
 /// The outcome of one request: its decision, or why the store could not decide it.
-pub(crate) type Decided = Result<Checked, String>;
+pub(crate) type Decided = Result<Checked, DecideError>;
 
 /// Owns the database connection(s) of the server.
 pub struct BatchDecider {
@@ -116,7 +118,7 @@ impl BatchDecider {
 
     /// Decides `batch` (message, decision time); one outcome per request, in order. A request
     /// whose connection failed gets `Err` with the reason (the caller answers `DUNNO`).
-    pub fn decide(&mut self, batch: &[(&Message, i64)], log: &mut Logger) -> Vec<Decided> {
+    pub(crate) fn decide(&mut self, batch: &[(&Message, i64)], log: &mut Logger) -> Vec<Decided> {
         if let Some(connection) = self.inline.as_mut() {
             let mut errors = Vec::new();
             let outcome = connection.decide(batch, &mut errors);
@@ -142,7 +144,7 @@ impl BatchDecider {
                 waiting += 1;
             } else {
                 for &p in positions {
-                    results[p] = Some(Err("database worker stopped".to_string()));
+                    results[p] = Some(Err(DecideError::WorkerStopped));
                 }
             }
         }
@@ -164,7 +166,7 @@ impl BatchDecider {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err("database worker stopped".to_string())))
+            .map(|r| r.unwrap_or(Err(DecideError::WorkerStopped)))
             .collect()
     }
 }
@@ -243,10 +245,10 @@ fn shard(sender: &str, workers: usize) -> usize {
 }
 
 /// One result per request from one transaction's outcome.
-fn spread(outcome: Result<Vec<Checked>, String>, count: usize) -> Vec<Decided> {
+fn spread(outcome: Result<Vec<Checked>, DecideError>, count: usize) -> Vec<Decided> {
     match outcome {
         Ok(list) if list.len() == count => list.into_iter().map(Ok).collect(),
-        Ok(_) => vec![Err("missing outcome".to_string()); count],
+        Ok(_) => vec![Err(DecideError::MissingOutcome); count],
         Err(why) => vec![Err(why); count],
     }
 }
@@ -278,7 +280,7 @@ enum Job {
 struct Answer {
     worker: usize,
     /// `None`: not the answer to a `Decide` job, only lines to log.
-    outcome: Option<Result<Vec<Checked>, String>>,
+    outcome: Option<Result<Vec<Checked>, DecideError>>,
     /// Error lines to log (the logger belongs to the event-loop thread).
     errors: Vec<String>,
     /// Informational lines to log.

@@ -14,7 +14,7 @@ use crate::engine::{Checked, DnsPlan, Message};
 use crate::logging::Logger;
 
 use super::Config;
-use super::batch::BatchDecider;
+use super::batch::{BatchDecider, DecideError};
 use super::conn::Pending;
 use super::connections::Table;
 use super::protocol::Parsed;
@@ -95,10 +95,7 @@ fn decide_and_describe(
             // Logged (once per connection) where it was read.
             Parsed::Empty => Step::Reply(Action::Dunno),
             Parsed::Check { message, now } => {
-                match outcomes
-                    .next()
-                    .unwrap_or_else(|| Err("missing outcome".to_string()))
-                {
+                match outcomes.next().unwrap_or(Err(DecideError::MissingOutcome)) {
                     Ok(Checked::NeedsDns { ask, known }) => Step::Park { ask, known },
                     Ok(Checked::Decided(outcome)) => Step::Reply(super::reply::describe_and_act(
                         message,

@@ -8,13 +8,15 @@
 //! unanswered (it is decided as if not listed, and the reason is logged).
 
 use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Registry, Token, Waker};
+use thiserror::Error;
 
 use crate::clock;
-use crate::dns::{self, DnsFacts, DnsWorker, Lookups};
+use crate::dns::{self, DnsFacts, DnsWorker, Lookups, NoResolver};
 use crate::engine::{DnsPlan, Message, merge_facts};
 use crate::logging::Logger;
 use crate::logline;
@@ -24,6 +26,17 @@ pub(crate) const DNS_TOKEN: Token = Token(usize::MAX);
 
 /// How long a failure to set up the resolver is remembered before it is tried again.
 const RETRY_SETUP: Duration = Duration::from_secs(60);
+
+/// Why the DNS worker could not start; reads as the error underneath.
+#[derive(Debug, Error)]
+enum SetupError {
+    /// No resolver, or no client for it.
+    #[error(transparent)]
+    NoResolver(#[from] NoResolver),
+    /// The event loop's waker cannot be made.
+    #[error(transparent)]
+    Waker(io::Error),
+}
 
 /// Something that waits for DNS: a request whose message gets the answers.
 pub(crate) trait WaitsForDns {
@@ -44,7 +57,7 @@ pub(crate) struct DnsWaits<T> {
     /// SIGHUP, panics in debug builds).
     waker: Option<Arc<Waker>>,
     /// Why the worker could not start, and when that was found.
-    setup_failed: Option<(String, Instant)>,
+    setup_failed: Option<(SetupError, Instant)>,
     parked: HashMap<u64, Parked<T>>,
     next_id: u64,
     /// Requests that come back without asking (no resolver): returned by the next `take_ready`.
@@ -136,20 +149,21 @@ impl<T: WaitsForDns> DnsWaits<T> {
             return false;
         }
         let started = dns::locate_system(&clock::process_env)
-            .map_err(|err| err.to_string())
-            .and_then(|located| Lookups::new(located.addr).map_err(|err| err.to_string()))
+            .map_err(|err| SetupError::NoResolver(err.into()))
+            .and_then(|located| {
+                Lookups::new(located.addr).map_err(|err| SetupError::NoResolver(err.into()))
+            })
             .and_then(|lookups| {
                 let waker = match &self.waker {
                     Some(waker) => Arc::clone(waker),
                     None => {
-                        let waker = Arc::new(
-                            Waker::new(registry, DNS_TOKEN).map_err(|err| err.to_string())?,
-                        );
+                        let waker =
+                            Arc::new(Waker::new(registry, DNS_TOKEN).map_err(SetupError::Waker)?);
                         self.waker = Some(Arc::clone(&waker));
                         waker
                     }
                 };
-                DnsWorker::start(lookups, waker).map_err(|err| err.to_string())
+                DnsWorker::start(lookups, waker).map_err(|err| SetupError::NoResolver(err.into()))
             });
         match started {
             Ok(worker) => {

@@ -40,7 +40,9 @@ use batch::BatchDecider;
 use conn::{Conn, Pending};
 use connections::{ClosedConnections, Table};
 use dns_waits::{DNS_TOKEN, DnsWaits};
-pub use hostname::{FALLBACK_HOSTNAME, MAX_HOSTNAME, check_hostname, local_hostname};
+pub use hostname::{
+    BadHostname, FALLBACK_HOSTNAME, HostnameError, MAX_HOSTNAME, check_hostname, local_hostname,
+};
 use reload::{Lifecycle, LocationSource};
 
 /// Why the server could not start or run (the daemons share one definition).

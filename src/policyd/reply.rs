@@ -8,7 +8,7 @@ use mio::Registry;
 use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
 
-use super::batch::BatchDecider;
+use super::batch::{BatchDecider, DecideError};
 use super::conn::{Conn, Held, Pending};
 use super::connections::{CloseCause, Table};
 use super::decide::Step;
@@ -191,7 +191,7 @@ fn release_held(conn: &mut Conn, next: &mut Vec<Pending>) {
 pub(super) fn describe_and_act(
     message: &Message,
     now: i64,
-    outcome: Result<MessageOutcome, String>,
+    outcome: Result<MessageOutcome, DecideError>,
     config: &Config,
     log: &mut Logger,
 ) -> Action {

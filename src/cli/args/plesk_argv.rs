@@ -7,6 +7,7 @@ use std::ffi::OsString;
 
 use clap::Parser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use thiserror::Error;
 
 use super::{Args, command};
 
@@ -74,7 +75,7 @@ pub(crate) fn translate(args: &[String]) -> Translated {
 }
 
 /// Parses already-translated arguments (without the program name).
-pub(crate) fn parse(args: &[String], spelling: &Spelling) -> Result<Args, String> {
+pub(crate) fn parse(args: &[String], spelling: &Spelling) -> Result<Args, ArgvError> {
     let argv = std::iter::once(OsString::from("grey_listing"))
         .chain(hoist_global_flags(args).into_iter().map(OsString::from));
     Args::try_parse_from(argv).map_err(|err| describe_clap_error(&err, spelling))
@@ -107,7 +108,39 @@ fn hoist_global_flags(args: &[String]) -> Vec<String> {
 }
 
 /// Turns a clap error into one line naming the culprit, spelled as the user typed it.
-fn describe_clap_error(err: &clap::Error, spelling: &Spelling) -> String {
+/// Why the command line does not parse, naming options as the user typed them.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub(crate) enum ArgvError {
+    /// An option clap does not know.
+    #[error("unknown option '{0}'")]
+    UnknownOption(String),
+    /// A word where no value is expected.
+    #[error("unexpected argument '{0}'")]
+    Unexpected(String),
+    /// An option without its value.
+    #[error("option '{0}' needs a value")]
+    NeedsValue(String),
+    /// An option given twice.
+    #[error("'{0}' is given twice")]
+    Twice(String),
+    /// Two commands (the second, then the first).
+    #[error("'{arg}' cannot be used with '{prior}'; give one command")]
+    Conflict { arg: String, prior: String },
+    /// An option that does not go with the rest.
+    #[error("'{0}' cannot be used here")]
+    NotHere(String),
+    /// No command at all.
+    #[error("no command given (see grey_listing --help)")]
+    NoCommand,
+    /// An argument that is not UTF-8.
+    #[error("an argument is not valid UTF-8")]
+    NotUtf8,
+    /// Anything else: the first line of clap's own message.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn describe_clap_error(err: &clap::Error, spelling: &Spelling) -> ArgvError {
     let context = |kind: ContextKind| match err.get(kind) {
         Some(ContextValue::String(s)) => Some(as_typed(s, spelling)),
         Some(ContextValue::Strings(v)) => v.first().map(|s| as_typed(s, spelling)),
@@ -116,23 +149,21 @@ fn describe_clap_error(err: &clap::Error, spelling: &Spelling) -> String {
     let arg = context(ContextKind::InvalidArg);
     match (err.kind(), arg) {
         (ErrorKind::UnknownArgument, Some(arg)) if arg.starts_with('-') => {
-            format!("unknown option '{arg}'")
+            ArgvError::UnknownOption(arg)
         }
-        (ErrorKind::UnknownArgument, Some(arg)) => format!("unexpected argument '{arg}'"),
-        (ErrorKind::InvalidValue, Some(arg)) => format!("option '{arg}' needs a value"),
+        (ErrorKind::UnknownArgument, Some(arg)) => ArgvError::Unexpected(arg),
+        (ErrorKind::InvalidValue, Some(arg)) => ArgvError::NeedsValue(arg),
         (ErrorKind::ArgumentConflict, Some(arg)) => match context(ContextKind::PriorArg) {
-            Some(prior) if prior == arg => format!("'{arg}' is given twice"),
-            Some(prior) => format!("'{arg}' cannot be used with '{prior}'; give one command"),
-            None => format!("'{arg}' cannot be used here"),
+            Some(prior) if prior == arg => ArgvError::Twice(arg),
+            Some(prior) => ArgvError::Conflict { arg, prior },
+            None => ArgvError::NotHere(arg),
         },
-        (ErrorKind::MissingRequiredArgument, _) => {
-            "no command given (see grey_listing --help)".to_string()
-        }
-        (ErrorKind::InvalidUtf8, _) => "an argument is not valid UTF-8".to_string(),
+        (ErrorKind::MissingRequiredArgument, _) => ArgvError::NoCommand,
+        (ErrorKind::InvalidUtf8, _) => ArgvError::NotUtf8,
         _ => {
             let rendered = err.to_string();
             let first = rendered.lines().next().unwrap_or("invalid command line");
-            first.trim_start_matches("error: ").to_string()
+            ArgvError::Other(first.trim_start_matches("error: ").to_string())
         }
     }
 }

@@ -224,3 +224,35 @@ proptest! {
         check(&case)?;
     }
 }
+
+// Each refused value is named in its error, which reads as the line the admin sees.
+#[test]
+fn refused_values_are_named() {
+    use super::BadRequest;
+    let parse = |values: &[&str]| {
+        let values: Vec<String> = values.iter().map(ToString::to_string).collect();
+        ExplainRequest::parse(&values).err()
+    };
+    let arity = parse(&["192.0.2.1", "-", "-"]);
+    assert_eq!(arity, Some(BadRequest::Arity));
+    assert_eq!(
+        arity.map(|e| e.to_string()).as_deref(),
+        Some("expects <client-ip> <client-host|-> <sender|-> <recipient>")
+    );
+    assert_eq!(
+        parse(&["192.0.2", "-", "-", "u@example.com"]),
+        Some(BadRequest::Ip("192.0.2".to_string()))
+    );
+    assert!(matches!(
+        parse(&["192.0.2.1", "bad host", "-", "u@example.com"]),
+        Some(BadRequest::Host(crate::config::ValueError::Domain(_)))
+    ));
+    assert_eq!(
+        parse(&["192.0.2.1", "-", "a\tb@x.example", "u@example.com"]),
+        Some(BadRequest::Sender("a\tb@x.example".to_string()))
+    );
+    assert!(matches!(
+        parse(&["192.0.2.1", "-", "-", "nobody"]),
+        Some(BadRequest::Recipient(crate::config::ValueError::Mail(_)))
+    ));
+}

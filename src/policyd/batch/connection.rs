@@ -5,7 +5,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::engine::{self, Checked, ConfigCache, Message};
-use crate::store::{self, DbLocation, SqliteStore, Store, StoreExt};
+use crate::store::{self, DbLocation, SqliteStore, Store, StoreError, StoreExt};
+
+use super::DecideError;
 
 use super::super::Synchronous;
 use super::super::reload::{self, FileId};
@@ -142,10 +144,10 @@ impl Connection {
         &mut self,
         batch: &[(&Message, i64)],
         errors: &mut Vec<String>,
-    ) -> Result<Vec<Checked>, String> {
+    ) -> Result<Vec<Checked>, DecideError> {
         self.ensure_open(errors);
         let Some(store) = self.store.as_mut() else {
-            return Err("database unavailable".to_string());
+            return Err(DecideError::Unavailable);
         };
         let cache = &mut self.cache;
         let component = self.component;
@@ -164,10 +166,7 @@ impl Connection {
         let result = match result {
             Ok(result) => result,
             Err(payload) => {
-                let why = format!(
-                    "panic while deciding: {}",
-                    super::super::decide::panic_text(payload.as_ref())
-                );
+                let why = DecideError::Panicked(super::super::decide::panic_text(payload.as_ref()));
                 errors.push(format!(
                     "{why}; its {} request{} pass, the database connection is reopened",
                     batch.len(),
@@ -181,32 +180,29 @@ impl Connection {
         match result {
             Ok(outcomes) => Ok(outcomes),
             Err(err) => {
-                let text = err.to_string();
-                errors.push(format!("database error, mail passes: {text}"));
+                errors.push(format!("database error, mail passes: {err}"));
                 // Reopen on the next batch: the file may have been replaced or repaired.
                 self.store = None;
-                Err(text)
+                Err(err.into())
             }
         }
     }
 }
 
 /// Opens the store with the durability the server was asked for.
-fn open_store(db: &DbLocation, synchronous: Synchronous) -> Result<Box<dyn Store>, String> {
+fn open_store(db: &DbLocation, synchronous: Synchronous) -> Result<Box<dyn Store>, StoreError> {
     match db {
         DbLocation::Sqlite(path) => {
-            let sqlite = SqliteStore::open(path).map_err(|e| e.to_string())?;
+            let sqlite = SqliteStore::open(path)?;
             // Checkpoint every WAL_AUTOCHECKPOINT_PAGES instead of SQLite's 1,000: a page
             // changed several times within the window is copied into the database once, and
             // fewer checkpoints read the log back (measured on 100,000 requests against
             // 1,000,000 triplets: 15 % fewer writes, 55 % fewer reads). The log file then
             // grows to about 40 MiB and is reused from its start after each checkpoint.
-            sqlite
-                .set_durability(synchronous == Synchronous::Full, WAL_AUTOCHECKPOINT_PAGES)
-                .map_err(|e| e.to_string())?;
+            sqlite.set_durability(synchronous == Synchronous::Full, WAL_AUTOCHECKPOINT_PAGES)?;
             Ok(Box::new(sqlite))
         }
-        other => store::open(other).map_err(|e| e.to_string()),
+        other => store::open(other),
     }
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod conf_file;
 pub(crate) mod dns;
 pub(crate) mod dns_lists;
 pub(crate) mod generated;
+pub(crate) mod input_errors;
 pub(crate) mod list_edit;
 pub(crate) mod migrate;
 pub(crate) mod readme;

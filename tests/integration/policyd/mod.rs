@@ -10,3 +10,4 @@ pub(crate) mod lifecycle;
 pub(crate) mod metrics;
 pub(crate) mod options;
 pub(crate) mod server;
+pub(crate) mod value_errors;
