@@ -67,8 +67,8 @@ fn milter_value_errors_read_exactly() {
     let err = refused(milter, &["--socket-mode", "0888"]);
     assert_eq!(
         first_line(&err),
-        "error: invalid value '0888' for '--socket-mode <SOCKET_MODE>': \"0888\" is not an \
-         octal file mode such as 0660",
+        "error: invalid value '0888' for '--socket-mode <SOCKET_MODE>': expected an octal mode \
+         from 0000 to 0777, such as 0660",
         "{err}"
     );
     let err = refused(milter, &["--trusted-networks", "10.0.0.0/33"]);
