@@ -33,6 +33,7 @@ fn serve(args: Args) -> Result<()> {
         &mut config.synchronous,
         &mut config.db_connections,
         &mut config.hostname,
+        &mut config.hostname_note,
     );
     // The batch-size family is the policy server's alone (its clients pipeline requests).
     let metrics = metrics::Options { batch_size: false };

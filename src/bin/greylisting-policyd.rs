@@ -40,6 +40,7 @@ fn serve(args: Args) -> Result<()> {
         &mut config.synchronous,
         &mut config.db_connections,
         &mut config.hostname,
+        &mut config.hostname_note,
     );
     let started = daemon::start::start(
         &first,

@@ -66,6 +66,7 @@ impl CommonLast {
         synchronous: &mut Synchronous,
         db_connections: &mut usize,
         hostname: &mut String,
+        hostname_note: &mut Option<String>,
     ) {
         *synchronous = self.synchronous.into();
         if let Some(connections) = self.db_connections {
@@ -73,6 +74,8 @@ impl CommonLast {
         }
         if let Some(name) = &self.hostname {
             hostname.clone_from(name);
+            // The machine's name is not used, so what is wrong with it does not matter.
+            *hostname_note = None;
         }
     }
 }
@@ -165,6 +168,30 @@ pub(crate) const ENVIRONMENT: Section = Section {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A --hostname replaces the machine's name, and with it the note on why that name was
+    // unusable; without one, both stay.
+    #[test]
+    fn a_given_hostname_drops_the_note_on_the_machines_name() {
+        let given = |hostname: Option<&str>| {
+            let last = CommonLast {
+                hostname: hostname.map(str::to_string),
+                synchronous: SyncMode::Normal,
+                db_connections: Some(3),
+                metrics_listen: None,
+            };
+            let (mut sync, mut connections) = (Synchronous::Full, 1);
+            let mut name = "localhost".to_string();
+            let mut note = Some("the system host name mx_1 is bad".to_string());
+            last.apply(&mut sync, &mut connections, &mut name, &mut note);
+            assert_eq!((sync, connections), (Synchronous::Normal, 3));
+            (name, note)
+        };
+        assert_eq!(given(Some("mx.example")), ("mx.example".to_string(), None));
+        let (name, note) = given(None);
+        assert_eq!(name, "localhost");
+        assert!(note.is_some());
+    }
 
     #[test]
     fn only_numbers_above_zero_are_positive() {

@@ -76,6 +76,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Host name used in the `X-Greylist` header.
     pub hostname: String,
+    /// Why the machine's host name is not in the header, logged when the milter starts; `None`
+    /// when it is, or when `--hostname` was given.
+    pub hostname_note: Option<String>,
     /// Durability of commits.
     pub synchronous: Synchronous,
     /// Database connections deciding each batch in parallel.
@@ -91,6 +94,9 @@ pub struct Config {
 impl Config {
     /// Defaults for a database.
     pub fn new(db: DbLocation) -> Config {
+        // An invalid system host name is replaced, as in the policy server (the binary checks
+        // an explicit --hostname).
+        let (hostname, hostname_note) = crate::policyd::default_hostname();
         Config {
             db_connections: batch::default_connections(&db),
             db,
@@ -99,10 +105,8 @@ impl Config {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            // An invalid system host name is replaced, as in the policy server (the binary checks
-            // an explicit --hostname).
-            hostname: crate::policyd::local_hostname()
-                .unwrap_or_else(|_| crate::policyd::FALLBACK_HOSTNAME.to_string()),
+            hostname,
+            hostname_note,
             synchronous: Synchronous::Full,
             closed: Arc::new(ClosedConnections::default()),
             metrics: None,
@@ -142,6 +146,9 @@ pub fn run_with_logger(
         config.max_connections,
         config.idle_timeout.as_secs(),
     ));
+    if let Some(note) = config.hostname_note.take() {
+        log.error(&note);
+    }
     log_metrics_address(config.metrics_address.as_ref(), &mut log);
     log.flush();
     let mut conns: HashMap<usize, Conn> = HashMap::new();

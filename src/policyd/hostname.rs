@@ -67,6 +67,24 @@ pub fn local_hostname() -> Result<String, HostnameError> {
         })
 }
 
+/// The header's host name when `--hostname` is not given: the machine's, or
+/// [`FALLBACK_HOSTNAME`] with the line saying why, which the daemon logs when it starts.
+pub fn default_hostname() -> (String, Option<String>) {
+    fallback_for(local_hostname())
+}
+
+fn fallback_for(found: Result<String, HostnameError>) -> (String, Option<String>) {
+    match found {
+        Ok(name) => (name, None),
+        Err(why) => (
+            FALLBACK_HOSTNAME.to_string(),
+            Some(format!(
+                "{why}; the X-Greylist header names {FALLBACK_HOSTNAME} (set --hostname)"
+            )),
+        ),
+    }
+}
+
 /// Longest host name accepted (a DNS name's limit).
 pub const MAX_HOSTNAME: usize = 253;
 
@@ -107,6 +125,26 @@ pub fn check_hostname(name: &str) -> Result<(), BadHostname> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unusable_system_name_falls_back_with_a_note() {
+        assert_eq!(
+            fallback_for(Ok("mx.example".to_string())),
+            ("mx.example".to_string(), None)
+        );
+        let (name, note) = fallback_for(Err(HostnameError::Invalid {
+            name: "mx_1".to_string(),
+            why: BadHostname::BadChar('_'),
+        }));
+        assert_eq!(name, FALLBACK_HOSTNAME);
+        assert_eq!(
+            note.as_deref(),
+            Some(
+                "the system host name mx_1 contains '_'; only letters, digits, '.' and '-' are \
+                 allowed; the X-Greylist header names localhost (set --hostname)"
+            )
+        );
+    }
 
     #[test]
     fn only_plain_host_names_are_accepted() {

@@ -41,7 +41,8 @@ use conn::{Conn, Pending};
 use connections::{ClosedConnections, Table};
 use dns_waits::{DNS_TOKEN, DnsWaits};
 pub use hostname::{
-    BadHostname, FALLBACK_HOSTNAME, HostnameError, MAX_HOSTNAME, check_hostname, local_hostname,
+    BadHostname, FALLBACK_HOSTNAME, HostnameError, MAX_HOSTNAME, check_hostname, default_hostname,
+    local_hostname,
 };
 use reload::{Lifecycle, LocationSource};
 
@@ -99,20 +100,15 @@ pub struct Config {
     pub db_connections: usize,
     /// Where SIGHUP finds the database location again.
     pub location_source: LocationSource,
-    /// Lines logged when the server starts (what was wrong with the defaults it fell back from).
-    pub notes: Vec<String>,
+    /// Why the machine's host name is not in the header, logged when the server starts; `None`
+    /// when it is, or when `--hostname` was given.
+    pub hostname_note: Option<String>,
 }
 
 impl Config {
     /// Defaults of DESIGN.md §6 for a database.
     pub fn new(db: DbLocation) -> Config {
-        let mut notes = Vec::new();
-        let hostname = local_hostname().unwrap_or_else(|why| {
-            notes.push(format!(
-                "{why}; the X-Greylist header names {FALLBACK_HOSTNAME} (set --hostname)"
-            ));
-            FALLBACK_HOSTNAME.to_string()
-        });
+        let (hostname, hostname_note) = default_hostname();
         Config {
             db_connections: batch::default_connections(&db),
             db,
@@ -127,7 +123,7 @@ impl Config {
             hostname,
             synchronous: Synchronous::Full,
             location_source: LocationSource::Fixed,
-            notes,
+            hostname_note,
         }
     }
 }
@@ -166,7 +162,7 @@ pub fn run_with_logger(
             "warning: the policy server on {address} is reachable from other hosts, and the policy protocol has no authentication: anyone who can connect can query decisions and add triplets; listen on loopback (127.0.0.1:10023) or a unix socket, or firewall the port"
         ));
     }
-    for note in std::mem::take(&mut config.notes) {
+    if let Some(note) = config.hostname_note.take() {
         log.error(&note);
     }
     log_metrics_address(config.metrics_address.as_ref(), &mut log);
