@@ -104,7 +104,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults of DESIGN.md §6 for a database.
+    /// The defaults (docs/policyd.md, "Running it") for a database.
     pub fn new(db: DbLocation) -> Config {
         let mut notes = Vec::new();
         let hostname = local_hostname().unwrap_or_else(|why| {
