@@ -1,7 +1,7 @@
 //! Reading the output of Plesk's own `grey_listing --info-server`, so an admin moves a Plesk
 //! server's configuration with one command (`grey_listing --import-plesk FILE`).
 //!
-//! Both known formats are accepted (DESIGN.md §9): newer Plesk, and older Plesk that wraps the
+//! Both known formats are accepted (DESIGN.md §2): newer Plesk, and older Plesk that wraps the
 //! personal-conf row over two lines and indents list entries by one space.
 
 use thiserror::Error;

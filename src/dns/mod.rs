@@ -1,4 +1,4 @@
-//! DNS facts about the client (DESIGN.md §4, "DNS lists"): DNSWL/DNSBL zone answers for the
+//! DNS facts about the client (DESIGN.md §4, steps 4a and 4b): DNSWL/DNSBL zone answers for the
 //! client address and the forward confirmation of a host name that nobody verified yet. They are
 //! fetched before the store's write transaction and handed to the decision as inputs, like the
 //! host name, so no lock is ever held while a lookup waits.

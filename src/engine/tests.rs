@@ -104,7 +104,7 @@ fn config_cache_reloads_exactly_after_configuration_writes() {
     assert_eq!(cache.loads(), 6);
 }
 
-// Issue 5 (DESIGN.md §1 store interface): the SQLite stamp stays put while only reading and takes
+// Issue 5 (DESIGN.md §1, the store contract): the SQLite stamp stays put while only reading and takes
 // a value never seen before after every kind of configuration write — list entries added and
 // deleted, domain flags set and forgotten, settings rewritten.
 #[test]

@@ -1,4 +1,4 @@
-//! Requests waiting for DNS (DESIGN.md §4, "DNS lists"), for the event loops of greylisting-policyd
+//! Requests waiting for DNS (DESIGN.md §4, steps 4a and 4b), for the event loops of greylisting-policyd
 //! and greylisting-milter. A batch hands back the messages whose list answers are missing
 //! ([`Checked::NeedsDns`](crate::engine::Checked)); they are parked here while the [`DnsWorker`]
 //! asks, and come back, with the answers in their message, for the next batch. The loop never

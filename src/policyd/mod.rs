@@ -106,7 +106,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults of DESIGN.md §6 for a database.
+    /// The defaults (docs/policyd.md, "Running it") for a database.
     pub fn new(db: DbLocation) -> Config {
         let (hostname, hostname_note) = default_hostname();
         Config {

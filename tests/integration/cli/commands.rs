@@ -642,10 +642,10 @@ const DEFAULT_WHITE_DOMAINS: &[&str] = &[
 
 const DEFAULT_BLACK_DOMAINS: &[&str] = &["dsl|broadband|hsd", "dynamic|ppp|dyn-ip|dial-up"];
 
-// The helper itself reproduces DESIGN.md §2's default block, so the cases below compare against the
-// spec's layout.
+// The helper itself reproduces the default block Plesk prints (DESIGN.md §2), so the cases below
+// compare against Plesk's layout.
 #[test]
-fn info_server_helper_reproduces_the_spec_block() {
+fn info_server_helper_reproduces_plesks_block() {
     assert_eq!(
         info_server(
             DEFAULT_ROWS,

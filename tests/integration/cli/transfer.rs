@@ -2,7 +2,7 @@
 
 use crate::support::{Backend, INFO_SERVER_DEFAULTS, Test, grey_listing};
 
-/// DESIGN.md §9: the newer Plesk format (as Plesk prints it, line breaks restored).
+/// DESIGN.md §2: the newer Plesk format (as Plesk prints it, line breaks restored).
 const NEWER_PLESK: &str = "Grey listing configuration.
 
 Grey listing checking  enabled
@@ -37,7 +37,7 @@ dynamic|static|ppp|dyn-ip|dial-up
 SUCCESS: Gathering of server wide information complete.
 ";
 
-/// DESIGN.md §9: the older Plesk format — wrapped personal-conf row, entries indented by one space.
+/// DESIGN.md §2: the older Plesk format — wrapped personal-conf row, entries indented by one space.
 const OLDER_PLESK: &str = "Grey listing configuration.
 
 Grey listing checking  disabled
@@ -101,7 +101,7 @@ fn import_plesk_newer_format_round_trips_through_info_server(backend: Backend) {
     t.run(&["--info-server"]).stdout(NEWER_PLESK);
 }
 
-// DESIGN.md §9: the older format, read from standard input with `-`.
+// DESIGN.md §2: the older format, read from standard input with `-`.
 fn import_plesk_older_format_from_stdin(backend: Backend) {
     let t = Test::on(backend);
     let out = grey_listing()

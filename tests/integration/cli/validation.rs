@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 use crate::support::{INFO_SERVER_DEFAULTS, SERVER_UPDATED, Test};
 
-/// Every class of bad input of DESIGN.md §2's validation list, with what the message must name.
+/// Every class of bad input of DESIGN.md §2's validation rule, with what the message must name.
 const BAD_INPUT: &[(&[&str], &[&str])] = &[
     // unknown command or option
     (&["--frobnicate"], &["--frobnicate"]),

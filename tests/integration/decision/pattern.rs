@@ -191,7 +191,7 @@ fn seed_examples() {
         Pattern::host("*[0-9][0-9][0-9]-[0-9][0-9][0-9]-[0-9][0-9][0-9]*")
             .is_match("out203-205-221-153.mail.qq.com")
     );
-    // The spec's default black patterns do not hit those senders.
+    // The default black patterns (DESIGN.md §2, "Defaults") do not hit those senders.
     for host in [
         "db3outboundpool.messaging.microsoft.com",
         "mail25.static.mailgun.info",

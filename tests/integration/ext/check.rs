@@ -1,4 +1,4 @@
-//! `grey_listing --check` (DESIGN.md §2 "Extensions", issue 6): a Nagios/Icinga plugin with exit
+//! `grey_listing --check` (DESIGN.md §2, "Our extensions", issue 6): a Nagios/Icinga plugin with exit
 //! codes 0/1/2 and 3 for its own errors, one status line with perfdata.
 
 use crate::support::Backend;

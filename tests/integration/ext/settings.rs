@@ -1,4 +1,4 @@
-//! Extension settings on `--update-server` (DESIGN.md §2 "Extensions"): `-group-by-host-domain`,
+//! Extension settings on `--update-server` (DESIGN.md §2, "Our extensions"): `-group-by-host-domain`,
 //! `-log-retention`, shown by `--info-server --extended` and `--json`, validated before anything
 //! is written; Plesk's own `--info-server` output stays byte-identical.
 

@@ -1,4 +1,4 @@
-//! The filter fails open (DESIGN.md §4, §5, common brief): whatever is wrong with the database, the
+//! The filter fails open (DESIGN.md §4, §5): whatever is wrong with the database, the
 //! mail passes (`SKIP`, or the real qmail-queue runs) and the error is logged. And it never
 //! panics, whatever the argv, environment or input (proptest).
 

@@ -226,7 +226,7 @@ fn database_location_from_the_configuration_file(backend: Backend) {
 }
 
 fn cli_changes_take_effect_immediately(backend: Backend) {
-    // DESIGN.md §1/§4: one store, no cache: each filter run sees the CLI's last write.
+    // DESIGN.md §1: one store, no copies: each filter run sees the CLI's last write.
     let sb = Sandbox::on(backend);
     sb.handle(T0, ALICE, JOHN).assert_verdict("DEFER");
     sb.cli(&["-u", "-status", "off"]);

@@ -83,7 +83,7 @@ fn mailbox_list_entries_apply_to_the_next_request(backend: Backend) {
     );
 }
 
-// DESIGN.md §4 step 3 and §7's note on Plesk's stale filter-side copy: a black domains pattern
+// DESIGN.md §4 step 3 and §1 (one store, no copies): a black domains pattern
 // deleted with `-u -domains-blacklist del:...` stops rejecting on the very next request, though
 // the server had compiled and cached the pattern; added back, it rejects again at once.
 fn deleted_server_black_pattern_applies_to_the_next_request(backend: Backend) {

@@ -1,4 +1,4 @@
-//! Several MX hosts on one PostgreSQL database (issue 7, DESIGN.md §1 "Store interface"): two real
+//! Several MX hosts on one PostgreSQL database (issue 7, DESIGN.md §1, "The store contract"): two real
 //! `greylisting-policyd` processes, each on its own loopback port, and concurrent
 //! `greylisting-filter` processes all share one database. Virtual time throughout
 //! (`policy_test_time` with `--allow-test-time`, `GREY_LISTING_NOW` for the filter), no sleeps.
@@ -135,7 +135,7 @@ fn triplet_seen_on_one_mx_is_accepted_on_the_others() {
     );
 }
 
-// Issue 7 / DESIGN.md §1 (one store, no cache): a pattern or switch changed through the CLI takes
+// Issue 7 / DESIGN.md §1 (one store, no copies): a pattern or switch changed through the CLI takes
 // effect on BOTH policy servers at their next request, and on the next filter run — no restart.
 #[test]
 #[ignore = "needs PostgreSQL in GREY_LISTING_TEST_PG: run tests/e2e/postgres.sh"]
