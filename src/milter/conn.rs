@@ -2,6 +2,7 @@
 //! replies not yet written and the [`Session`] they drive.
 
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::Config;
@@ -206,14 +207,29 @@ impl Drop for Conn {
     /// TIME_WAIT entry on the MTA's host for each SMTP session — over loopback all of it
     /// processed in the milter's own system call. Every other close (a protocol error, the
     /// idle timeout, shutdown, the MTA's own close) stays orderly.
+    ///
+    /// A reset throws away whatever the socket still holds to send, so it is only used when the
+    /// MTA has acknowledged every byte written: an MTA that pipelined QUIT behind commands
+    /// whose replies it has not taken yet (or reads slowly) gets them all, then an orderly close.
     fn drop(&mut self) {
         if self.quit
             && self.out.is_empty()
             && let Stream::Tcp(tcp) = &self.stream
+            && all_acknowledged(tcp)
         {
             reset_on_close(tcp);
         }
     }
+}
+
+/// True when the kernel holds nothing of `tcp`'s output, neither unsent nor unacknowledged
+/// (`SIOCOUTQ` is zero). False when it cannot tell.
+fn all_acknowledged(tcp: &mio::net::TcpStream) -> bool {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: the descriptor is an open TCP socket owned by `tcp`, which outlives the call;
+    // TIOCOUTQ (SIOCOUTQ for sockets) writes one int, to `queued`, which we own.
+    let rc = unsafe { libc::ioctl(tcp.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    rc == 0 && queued == 0
 }
 
 /// Makes the coming close of `tcp` send a reset: `SO_LINGER` on with a zero timeout. When the

@@ -26,6 +26,43 @@ fn quit_resets_a_tcp_connection_after_the_replies() {
     milter.wait_log("action=defer, reason=new, client_name=unknown, client_address=198.51.100.7");
 }
 
+/// An MTA that pipelines (or reads slowly) still gets every reply it was owed when it sends
+/// QUIT behind them: replies written to the socket but not yet taken by the MTA are not thrown
+/// away by a reset.
+#[test]
+fn quit_behind_unread_replies_loses_none() {
+    let milter = Milter::start(&[]);
+    let mut mta = milter.connect_small_window();
+    Mta::start_message(
+        "[198.51.100.7]",
+        b'4',
+        "198.51.100.7",
+        "<s@example.org>",
+        &mut mta,
+    );
+    // Far more reply bytes than the two sockets' buffers hold, far fewer than the milter's
+    // limit on unread replies.
+    const RCPTS: usize = 3000;
+    let mut packets = Vec::new();
+    for i in 0..RCPTS {
+        let data = format!("<u{i}@local.example>\0");
+        packets.extend(((data.len() + 1) as u32).to_be_bytes());
+        packets.push(b'R');
+        packets.extend(data.as_bytes());
+    }
+    packets.extend(1u32.to_be_bytes());
+    packets.push(b'Q');
+    mta.send_raw(&packets).unwrap();
+    // Every reply queued before the MTA reads any of them.
+    milter.wait_log(&format!("recipient=u{}@local.example", RCPTS - 1));
+    let mut replies = 0;
+    while let Some(reply) = mta.reply() {
+        assert_eq!(reply_text(&reply), DEFER);
+        replies += 1;
+    }
+    assert_eq!(replies, RCPTS, "every pipelined RCPT got its reply");
+}
+
 /// QUIT_NC keeps the connection for the next SMTP session; a protocol error closes it in order.
 #[test]
 fn other_ends_are_orderly() {

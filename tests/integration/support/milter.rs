@@ -98,6 +98,25 @@ impl Milter {
         Mta { stream }
     }
 
+    /// A new TCP connection whose receive buffer is as small as the kernel allows, so the
+    /// milter's replies queue on its side when they are not read at once.
+    pub(crate) fn connect_small_window(&self) -> Mta {
+        let addr: std::net::SocketAddr = self.addr.parse().unwrap();
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        socket.set_recv_buffer_size(1).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        let tcp = TcpStream::from(socket);
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Mta {
+            stream: Box::new(tcp),
+        }
+    }
+
     /// Waits (bounded) for a log line containing `needle`.
     pub(crate) fn wait_log(&self, needle: &str) -> String {
         self.log.wait_for(needle)
