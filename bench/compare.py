@@ -13,7 +13,8 @@ iteration so both builds see the same machine noise:
     changes the value);
   * cli-list-add / cli-list-del: `grey_listing -u -blacklist add:P` then `del:P` with a new
     pattern P each iteration (the list is empty again after each pair of runs).
-Each build works on its own databases, created by its own `grey_listing`. One output line per
+Each build runs from fresh copies of its binaries and works on its own databases, created by its
+own `grey_listing`. One output line per
 kind and build: `KIND LABEL PAIR median_ms=… above_true_ms=… p95_ms=…`.
 
 `compare.py summary RESULTS BASE HEAD` reads the result lines of all pairs (these and
@@ -25,6 +26,7 @@ pairs above 1) — the spread that says what is noise on this machine.
 import argparse
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,7 +53,14 @@ class Processes:
             label, _, directory = item.partition("=")
             if not label or not directory:
                 sys.exit(f"compare.py: expected LABEL=DIR, got {item!r}")
-            self.builds.append((label, directory))
+            # Each pair runs fresh copies, made one after the other: how long ago a binary file
+            # was written changed its start-up time by up to 0.5 ms on this machine (see "Note on
+            # binaries" in docs/BENCHMARKS.md), more than the differences measured here.
+            copy = os.path.join(args.work, f"bin-{label}")
+            os.mkdir(copy)
+            for name in ("greylisting-filter", "grey_listing"):
+                shutil.copy2(os.path.join(directory, name), copy)
+            self.builds.append((label, copy))
 
     def env(self, db, now):
         return {"PATH": "/usr/bin:/bin", "LANG": "C", "GREY_LISTING_DB": db,
@@ -142,9 +151,11 @@ class Processes:
 # What the summary shows per section: (field, unit, digits).
 MEASURES = {
     "policyd": [("cpu_us_per_decision", "µs", 2), ("decisions_per_s", "/s", 0),
-                ("p50_ms", "ms", 3), ("p99_ms", "ms", 3), ("peak_rss_mib", "MiB", 1)],
+                ("p50_ms", "ms", 3), ("p99_ms", "ms", 3), ("peak_rss_mib", "MiB", 1),
+                ("rss_anon_mib", "MiB", 1), ("rss_file_mib", "MiB", 1)],
     "milter": [("cpu_us_per_decision", "µs", 2), ("decisions_per_s", "/s", 0),
-               ("p50_ms", "ms", 3), ("p99_ms", "ms", 3), ("peak_rss_mib", "MiB", 1)],
+               ("p50_ms", "ms", 3), ("p99_ms", "ms", 3), ("peak_rss_mib", "MiB", 1),
+               ("rss_anon_mib", "MiB", 1), ("rss_file_mib", "MiB", 1)],
 }
 PROCESS_KINDS = ["filter-new", "filter-known", "cli-info", "cli-update", "cli-list-add",
                  "cli-list-del"]
@@ -177,6 +188,8 @@ def summary(path, base, head):
             continue
         pairs = sorted(set(sides[base]) & set(sides[head]), key=int)
         for field, unit, digits in measures:
+            if any(field not in sides[side][p] for side in (base, head) for p in pairs):
+                continue  # results from before the field was recorded
             a = [float(sides[base][p][field]) for p in pairs]
             b = [float(sides[head][p][field]) for p in pairs]
             ratios = [y / x for x, y in zip(a, b) if x > 0]

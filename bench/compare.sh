@@ -50,6 +50,7 @@ for rev in "$BASE" "$HEAD"; do
 done
 mkdir -p "$CMP_DIR"
 W=$(mktemp -d "${WORK_DIR:-/tmp}/gl-bench-compare.XXXXXX")
+: >"$W/results"
 PID=
 BUILT=()
 cleanup() {
@@ -101,6 +102,9 @@ LOAD=$B
 ulimit -n "$(ulimit -Hn)"
 
 peak_rss_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# The resident set at the end of the load, split into anonymous memory (heap, stacks) and pages
+# of mapped files (mostly the binary's own code and data).
+rss_split() { awk '/^RssAnon|^RssFile/ { printf " %s=%.1f", ($1 == "RssAnon:" ? "rss_anon_mib" : "rss_file_mib"), $2 / 1024 }' "/proc/$1/status"; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
@@ -121,15 +125,16 @@ start() { # start SERVER DIR DB [OPTIONS...]: sets PID and ADDR (port 0: the ser
 }
 
 stop() { # stop SECTION LABEL PAIR DECISIONS LOAD_OUTPUT: one result line with the server's figures
-    local rss cpu
+    local rss cpu split
     rss=$(peak_rss_mib "$PID")
+    split=$(rss_split "$PID")
     cpu=$(cpu_s "$PID")
     kill -TERM "$PID"
     wait "$PID" 2>/dev/null || true
     PID=
     [ "$(field "$5" errors)" = 0 ] || fail "$1 $2: errors in the load: $5"
-    awk -v s="$1 $2 $3" -v out="$5" -v cpu="$cpu" -v rss="$rss" -v n="$4" 'BEGIN {
-        printf "%s %s peak_rss_mib=%s server_cpu_s=%s cpu_us_per_decision=%.2f\n", s, out, rss, cpu, cpu * 1e6 / n }' \
+    awk -v s="$1 $2 $3" -v out="$5" -v cpu="$cpu" -v rss="$rss" -v parts="$split" -v n="$4" 'BEGIN {
+        printf "%s %s peak_rss_mib=%s%s server_cpu_s=%s cpu_us_per_decision=%.2f\n", s, out, rss, parts, cpu, cpu * 1e6 / n }' \
         | tee -a "$W/results"
 }
 
