@@ -17,9 +17,10 @@
 #                    reuses them on the next run; otherwise everything built is removed at exit
 # Each revision is exported with `git archive` and built with `cargo build --release --locked
 # --bins` in its own CARGO_TARGET_DIR under CMP_DIR; HEAD_REV's tree also builds the two load
-# generators, which then drive both sides. Binaries run from a copy (a file straight from the
-# linker started measurably slower on this machine; see "Note on binaries" in
-# docs/BENCHMARKS.md). Every server run gets a fresh SQLite database made by its own revision's
+# generators, which then drive both sides. The servers run from copies in CMP_DIR; the filter
+# and the CLI from copies made afresh for every pair, both builds one after the other (how old
+# a binary file is changed its start-up time by up to 0.6 ms on this machine; see "Note on
+# binaries" and "Refactor and features since 283f1f0" in docs/BENCHMARKS.md). Every server run gets a fresh SQLite database made by its own revision's
 # grey_listing; server CPU per decision is user + system time from /proc/PID/stat / decisions.
 # Prints one line per run and then, per measure, the medians over pairs, their ranges, HEAD/BASE
 # and the per-pair ratios (bench/compare.py summary).
@@ -53,9 +54,10 @@ W=$(mktemp -d "${WORK_DIR:-/tmp}/gl-bench-compare.XXXXXX")
 : >"$W/results"
 PID=
 BUILT=()
+BUILDING=() # the source and target directories of a build under way (interrupted: removed)
 cleanup() {
     [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
-    rm -rf "$W"
+    rm -rf "$W" "${BUILDING[@]}"
     if [ "$KEEP_BUILDS" != 1 ]; then
         for dir in "${BUILT[@]}"; do rm -rf "$dir"; done
     fi
@@ -73,6 +75,7 @@ build() {
         echo "build $rev: reusing $out"
         return
     fi
+    BUILDING=("$src" "$target")
     rm -rf "$src" "$out"
     mkdir -p "$src" "$out"
     git archive "$rev" | tar -x -C "$src"
@@ -90,6 +93,7 @@ build() {
         done
     fi
     rm -rf "$src" "$target"
+    BUILDING=()
     touch "$out/.complete"
 }
 build "$BASE"
