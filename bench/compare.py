@@ -177,8 +177,8 @@ def summary(path, base, head):
             values = dict(w.split("=", 1) for w in words[3:] if "=" in w)
             rows.setdefault(section, {}).setdefault(label, {})[pair] = values
     if loads:
-        print(f"load average (1 min) at the start of each pair: median {statistics.median(loads):.1f}, "
-              f"range {min(loads):.1f}–{max(loads):.1f}\n")
+        print("load average (1 min) at the start of each pair: "
+              f"median {statistics.median(loads):.1f}, range {min(loads):.1f}–{max(loads):.1f}\n")
     print(f"| measure | {base}: median (range) | {head}: median (range) "
           "| HEAD/BASE of medians | per-pair HEAD/BASE: median (range; pairs above 1) |")
     print("|---|---|---|---|---|")

@@ -3,7 +3,8 @@
 # pairs (the machine is shared: both runs of a pair see similar noise, and the spread over pairs
 # shows how much). Run by hand (not part of .ci/run); no root needed:
 #   bench/compare.sh BASE_REV [HEAD_REV]
-# HEAD_REV defaults to HEAD; both are commits (uncommitted changes are not measured). Sizes come from the environment (defaults in brackets):
+# HEAD_REV defaults to HEAD; both are commits (uncommitted changes are not measured). Sizes
+# come from the environment (defaults in brackets):
 #   PAIRS [8]        interleaved pairs; odd pairs run BASE first, even pairs HEAD first
 #   REQUESTS [50000] policyd: requests per run, over CONNECTIONS [50] connections, 30 % new
 #                    triplets (bench/policy_load.rs, as bench/policyd_ab.sh)
@@ -20,8 +21,9 @@
 # generators, which then drive both sides. The servers run from copies in CMP_DIR; the filter
 # and the CLI from copies made afresh for every pair, both builds one after the other (how old
 # a binary file is changed its start-up time by up to 0.6 ms on this machine; see "Note on
-# binaries" and "Refactor and features since 283f1f0" in docs/BENCHMARKS.md). Every server run gets a fresh SQLite database made by its own revision's
-# grey_listing; server CPU per decision is user + system time from /proc/PID/stat / decisions.
+# binaries" and "Refactor and features since 283f1f0" in docs/BENCHMARKS.md). Every server run
+# gets a fresh SQLite database made by its own revision's grey_listing; server CPU per decision
+# is user + system time from /proc/PID/stat / decisions.
 # Prints one line per run and then, per measure, the medians over pairs, their ranges, HEAD/BASE
 # and the per-pair ratios (bench/compare.py summary).
 set -euo pipefail
@@ -108,7 +110,10 @@ ulimit -n "$(ulimit -Hn)"
 peak_rss_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 # The resident set at the end of the load, split into anonymous memory (heap, stacks) and pages
 # of mapped files (mostly the binary's own code and data).
-rss_split() { awk '/^RssAnon|^RssFile/ { printf " %s=%.1f", ($1 == "RssAnon:" ? "rss_anon_mib" : "rss_file_mib"), $2 / 1024 }' "/proc/$1/status"; }
+rss_split() {
+    awk '/^RssAnon|^RssFile/ {
+        printf " %s=%.1f", ($1 == "RssAnon:" ? "rss_anon_mib" : "rss_file_mib"), $2 / 1024 }' "/proc/$1/status"
+}
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
