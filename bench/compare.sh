@@ -42,6 +42,7 @@ CMP_DIR=${CMP_DIR:-/tmp/gl-cmp}
 KEEP_BUILDS=${KEEP_BUILDS:-0}
 
 fail() { echo "bench compare: $*" >&2; exit 1; }
+export PYTHONDONTWRITEBYTECODE=1 # compare.py imports filter_bench.py: leave no __pycache__ in bench/
 BASE=$(git rev-parse --short=12 "$BASE_REV^{commit}") || fail "no revision $BASE_REV"
 HEAD=$(git rev-parse --short=12 "$HEAD_REV^{commit}") || fail "no revision $HEAD_REV"
 [ "$BASE" != "$HEAD" ] || fail "BASE_REV and HEAD_REV are the same commit ($BASE)"
