@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from filter_bench import letters, percentile
+from filter_lib import letters, percentile
 
 T0 = 1_800_000_000
 KNOWN = ("known@sender.example", "john@local.example")
