@@ -199,3 +199,61 @@ fn password_files_that_are_not_plain_small_files_are_refused() {
         .unwrap_err();
     assert!(err.contains("not a regular file"), "{err}");
 }
+
+// The refusals word for word: the typed errors must keep every message byte for byte.
+#[test]
+fn password_file_messages_are_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = |url: &str, file: Option<&str>, env: &dyn Fn(&str) -> Option<String>| {
+        apply(&mut config(url), file, env).unwrap_err().to_string()
+    };
+    let open = file(&dir, "open", "s3cret\n", 0o644);
+    let open = open.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(open), &no_env),
+        format!("password_file {open} is readable by every user (mode 0644): chmod o-rwx {open}")
+    );
+    let env = |name: &str| (name == PGPASSFILE).then(|| open.to_string());
+    assert_eq!(
+        message("postgres://gl@h/db", None, &env),
+        format!("PGPASSFILE {open} is readable by every user (mode 0644): chmod o-rwx {open}")
+    );
+    assert_eq!(
+        message("postgres://gl:other@h/db", Some("/p"), &no_env),
+        "a password is given both in the connection string and by password_file=/p: keep only one"
+    );
+    assert_eq!(
+        message("postgres://gl@h/db", Some("pw.txt"), &no_env),
+        "password_file=pw.txt must be an absolute path"
+    );
+    let missing = dir.path().join("missing");
+    let missing = missing.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(missing), &no_env),
+        format!("password_file {missing}: No such file or directory (os error 2)")
+    );
+    let empty = file(&dir, "empty", "\nsecond\n", 0o600);
+    let empty = empty.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(empty), &no_env),
+        format!("password file {empty}: its first line is empty")
+    );
+    assert_eq!(
+        message("postgres://gl@h/db", Some("/dev/null"), &no_env),
+        "password_file /dev/null is not a regular file"
+    );
+    let target = file(&dir, "target", "pw\n", 0o600);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let link = link.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(link), &no_env),
+        format!("password_file {link} is a symbolic link; name the file itself")
+    );
+    let big = file(&dir, "big", &"x".repeat(70 << 10), 0o600);
+    let big = big.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(big), &no_env),
+        format!("password_file {big} is longer than 64 KiB")
+    );
+}

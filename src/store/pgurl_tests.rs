@@ -180,3 +180,34 @@ fn password_file_given_twice_is_refused() {
         assert!(!err.contains("/a") && !err.contains("/b"), "{err}");
     }
 }
+
+// The problems word for word: the typed errors must keep every message byte for byte.
+#[test]
+fn problem_messages_are_exact() {
+    let after_password = "something that is not a known parameter follows 'password': write '&' \
+                          in a password as %26 in a URL, and quote a password holding spaces in \
+                          a key=value string";
+    for (value, want) in [
+        (
+            "postgres://u:p@55@h/db",
+            "the host part of the URL holds '@': write '@' in a user name or password as %40",
+        ),
+        ("postgres://h/db?password=a&zz", after_password),
+        ("postgres://h/db?password=a&b0b=c", after_password),
+        ("host=h password=my s3cret", after_password),
+        ("postgres://h/db?zz", "a query parameter without '='"),
+        (
+            "postgres://h/db?conect_timeout=2",
+            "unknown parameter 'conect_timeout'",
+        ),
+        ("host=h bogus", "'=' expected at byte 12"),
+        ("host=h port=", "a value expected at byte 12"),
+        ("host=h bogus=1", "unknown parameter 'bogus'"),
+        (
+            "host=h password_file=/a password_file=/b",
+            "password_file is given twice: keep only one",
+        ),
+    ] {
+        assert_eq!(split_own(value).unwrap_err().to_string(), want, "{value}");
+    }
+}
