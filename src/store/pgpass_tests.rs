@@ -46,7 +46,9 @@ fn password_file_refusals_name_the_file_not_its_contents() {
     let dir = tempfile::tempdir().unwrap();
     let open = file(&dir, "open", "s3cret-in-file\n", 0o644);
     let path = open.to_str().unwrap();
-    let err = apply(&mut config("postgres://gl@h/db"), Some(path), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), Some(path), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(path) && err.contains("readable by every user"),
         "{err}"
@@ -58,17 +60,25 @@ fn password_file_refusals_name_the_file_not_its_contents() {
 
     let private = file(&dir, "private", "s3cret-in-file\n", 0o600);
     let path = private.to_str().unwrap();
-    let err = apply(&mut config("postgres://gl:other@h/db"), Some(path), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl:other@h/db"), Some(path), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("both") && err.contains(path), "{err}");
     assert!(!err.contains("other"), "{err}");
 
-    let err = apply(&mut config("postgres://gl@h/db"), Some("pw.txt"), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), Some("pw.txt"), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("absolute"), "{err}");
     let missing = dir.path().join("missing");
-    let err = apply(&mut config("postgres://gl@h/db"), missing.to_str(), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), missing.to_str(), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(missing.to_str().unwrap()), "{err}");
     let empty = file(&dir, "empty", "\nsecond\n", 0o600);
-    let err = apply(&mut config("postgres://gl@h/db"), empty.to_str(), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), empty.to_str(), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("empty"), "{err}");
 }
 
@@ -140,7 +150,9 @@ fn pgpassfile_is_used_only_without_another_password() {
     assert_eq!(password(&cfg), Some(&b"from-file"[..]));
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o604)).unwrap();
-    let err = apply(&mut config("postgres://gl@h/db"), None, &env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), None, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("PGPASSFILE") && err.contains(path.to_str().unwrap()),
         "{err}"
@@ -166,24 +178,30 @@ fn password_files_that_are_not_plain_small_files_are_refused() {
     let err = rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("a FIFO as password_file must not block")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a regular file"), "{err}");
     let err = apply(
         &mut config("postgres://gl@h/db"),
         Some("/dev/zero"),
         &no_env,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("not a regular file"), "{err}");
 
     let target = file(&dir, "target", "pw\n", 0o600);
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let err = apply(&mut config("postgres://gl@h/db"), link.to_str(), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), link.to_str(), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("symbolic link"), "{err}");
 
     let big = file(&dir, "big", &"x".repeat(70 << 10), 0o600);
-    let err = apply(&mut config("postgres://gl@h/db"), big.to_str(), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), big.to_str(), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("longer than"), "{err}");
 
     // PGPASSFILE goes through the same checks.
@@ -196,7 +214,8 @@ fn password_files_that_are_not_plain_small_files_are_refused() {
     let err = rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("a FIFO as PGPASSFILE must not block")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a regular file"), "{err}");
 }
 

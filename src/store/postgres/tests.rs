@@ -102,3 +102,28 @@ fn configuration_messages_are_exact() {
         "password_file=rel must be an absolute path"
     );
 }
+
+// A refused configuration reaches the caller as the store error, its text unchanged, with the
+// typed reason as its source, and the URL's password hidden.
+#[test]
+fn refused_configuration_is_a_store_error_with_its_reason() {
+    let options = PgOptions {
+        timeout: DEFAULT_TIMEOUT,
+    };
+    let err = PgStore::open_with("postgres://gl:s3cret@h/db?timeout_ms=49", options)
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "database postgres://gl:***@h/db?timeout_ms=49: timeout_ms must be a number of \
+         milliseconds from 50 to 600000, not '49'"
+    );
+    let source = std::error::Error::source(&err).unwrap();
+    assert!(
+        matches!(
+            source.downcast_ref::<PgConfigError>(),
+            Some(PgConfigError::BadTimeout { name: "timeout_ms", value }) if value == "49"
+        ),
+        "{source:?}"
+    );
+}
