@@ -32,7 +32,11 @@ use crate::config::{ListChange, ListEdit, ListKind, MailboxLists, ServerLists};
 pub use ext::StoreExt;
 pub use location::{DbLocation, location_with_conf, redact, resolve_location};
 #[cfg(feature = "postgres")]
-pub use postgres::{PgOptions, PgStore};
+pub use pgpass::PasswordFileError;
+#[cfg(feature = "postgres")]
+pub use pgurl::ConnStringError;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgConfigError, PgOptions, PgStore};
 pub use records::{DecisionCount, LiveTriplet, LogEntry, Triplet, TripletCounts, TripletKey};
 pub use sqlite::SqliteStore;
 pub use tx::{ConfigTx, DecisionLogTx, DnsCacheTx, TripletTx, Tx};
@@ -109,6 +113,17 @@ pub enum StoreError {
         location: String,
         /// What went wrong.
         message: String,
+    },
+    /// The PostgreSQL store's configuration (a timeout, the connection string, a password
+    /// file) was refused before connecting (never contains the password).
+    #[cfg(feature = "postgres")]
+    #[error("database {location}: {source}")]
+    PgConfig {
+        /// Which database (credentials redacted).
+        location: String,
+        /// What is wrong with the configuration.
+        #[source]
+        source: PgConfigError,
     },
     /// The database server did not answer in time (statement timeout or a hung connection).
     #[error("database {location} did not answer within {waited_ms} ms")]

@@ -16,7 +16,7 @@
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio_postgres::Config;
 use tokio_postgres::config::Host;
@@ -27,26 +27,100 @@ pub(super) const PGPASSFILE: &str = "PGPASSFILE";
 /// Longest password file read: a password line is short, and a huge file is a mistake.
 const MAX_FILE: u64 = 64 << 10;
 
+/// Why no password could be taken from a password file. `what` names where the file was
+/// given (`password_file` or `PGPASSFILE`); no variant holds anything read from the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordFileError {
+    /// `password_file` given while the connection string holds a password too.
+    #[error(
+        "a password is given both in the connection string and by password_file={path}: \
+         keep only one"
+    )]
+    Twice {
+        /// The `password_file` value.
+        path: String,
+    },
+    /// `password_file` is not an absolute path.
+    #[error("password_file={path} must be an absolute path")]
+    NotAbsolute {
+        /// The `password_file` value.
+        path: String,
+    },
+    /// The password file's first line is empty.
+    #[error("password file {path}: its first line is empty")]
+    EmptyFirstLine {
+        /// The `password_file` value.
+        path: String,
+    },
+    /// The path names a symbolic link (refused so the file checked is the file read).
+    #[error("{what} {} is a symbolic link; name the file itself", path.display())]
+    SymbolicLink {
+        /// Where the file was named.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Opening or reading the file failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// Where the file was named.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is not a regular file (a FIFO, a device, a directory).
+    #[error("{what} {} is not a regular file", path.display())]
+    NotRegular {
+        /// Where the file was named.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Every user may read the file.
+    #[error(
+        "{what} {} is readable by every user (mode {mode:04o}): chmod o-rwx {}",
+        path.display(),
+        path.display()
+    )]
+    WorldReadable {
+        /// Where the file was named.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file is longer than a password file can reasonably be.
+    #[error("{what} {} is longer than {} KiB", path.display(), MAX_FILE >> 10)]
+    TooLong {
+        /// Where the file was named.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+}
+
 /// Sets the password of `config` from `password_file` or `PGPASSFILE` (see the module).
 pub(super) fn apply(
     config: &mut Config,
     password_file: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), String> {
+) -> Result<(), PasswordFileError> {
     if let Some(path) = password_file {
+        let path_owned = || path.to_string();
         if config.get_password().is_some() {
-            return Err(format!(
-                "a password is given both in the connection string and by password_file={path}: \
-                 keep only one"
-            ));
+            return Err(PasswordFileError::Twice { path: path_owned() });
         }
         if !path.starts_with('/') {
-            return Err(format!("password_file={path} must be an absolute path"));
+            return Err(PasswordFileError::NotAbsolute { path: path_owned() });
         }
         let text = read_private("password_file", Path::new(path))?;
         let line = first_line(&text);
         if line.is_empty() {
-            return Err(format!("password file {path}: its first line is empty"));
+            return Err(PasswordFileError::EmptyFirstLine { path: path_owned() });
         }
         config.password(line);
         return Ok(());
@@ -67,39 +141,46 @@ pub(super) fn apply(
 /// The file's bytes; refused when every user may read it, when it is not a regular file (a FIFO
 /// would block the open or the read forever, a device never ends), when it is a symbolic link,
 /// and when it is longer than `MAX_FILE`.
-fn read_private(what: &str, path: &Path) -> Result<Vec<u8>, String> {
+fn read_private(what: &'static str, path: &Path) -> Result<Vec<u8>, PasswordFileError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let shown = path.display();
+    let io = |source: std::io::Error| PasswordFileError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => format!("{what} {shown} is a symbolic link; name the file itself"),
-            _ => format!("{what} {shown}: {e}"),
+            Some(libc::ELOOP) => PasswordFileError::SymbolicLink {
+                what,
+                path: path.to_path_buf(),
+            },
+            _ => io(e),
         })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("{what} {shown}: {e}"))?;
+    let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
-        return Err(format!("{what} {shown} is not a regular file"));
+        return Err(PasswordFileError::NotRegular {
+            what,
+            path: path.to_path_buf(),
+        });
     }
     let mode = meta.permissions().mode();
     if mode & 0o004 != 0 {
-        return Err(format!(
-            "{what} {shown} is readable by every user (mode {:04o}): chmod o-rwx {shown}",
-            mode & 0o7777
-        ));
+        return Err(PasswordFileError::WorldReadable {
+            what,
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        });
     }
     let mut text = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut text)
-        .map_err(|e| format!("{what} {shown}: {e}"))?;
+    file.take(MAX_FILE + 1).read_to_end(&mut text).map_err(io)?;
     if text.len() as u64 > MAX_FILE {
-        return Err(format!(
-            "{what} {shown} is longer than {} KiB",
-            MAX_FILE >> 10
-        ));
+        return Err(PasswordFileError::TooLong {
+            what,
+            path: path.to_path_buf(),
+        });
     }
     Ok(text)
 }

@@ -46,7 +46,9 @@ fn password_file_refusals_name_the_file_not_its_contents() {
     let dir = tempfile::tempdir().unwrap();
     let open = file(&dir, "open", "s3cret-in-file\n", 0o644);
     let path = open.to_str().unwrap();
-    let err = apply(&mut config("postgres://gl@h/db"), Some(path), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), Some(path), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(path) && err.contains("readable by every user"),
         "{err}"
@@ -58,17 +60,25 @@ fn password_file_refusals_name_the_file_not_its_contents() {
 
     let private = file(&dir, "private", "s3cret-in-file\n", 0o600);
     let path = private.to_str().unwrap();
-    let err = apply(&mut config("postgres://gl:other@h/db"), Some(path), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl:other@h/db"), Some(path), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("both") && err.contains(path), "{err}");
     assert!(!err.contains("other"), "{err}");
 
-    let err = apply(&mut config("postgres://gl@h/db"), Some("pw.txt"), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), Some("pw.txt"), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("absolute"), "{err}");
     let missing = dir.path().join("missing");
-    let err = apply(&mut config("postgres://gl@h/db"), missing.to_str(), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), missing.to_str(), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(missing.to_str().unwrap()), "{err}");
     let empty = file(&dir, "empty", "\nsecond\n", 0o600);
-    let err = apply(&mut config("postgres://gl@h/db"), empty.to_str(), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), empty.to_str(), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("empty"), "{err}");
 }
 
@@ -140,7 +150,9 @@ fn pgpassfile_is_used_only_without_another_password() {
     assert_eq!(password(&cfg), Some(&b"from-file"[..]));
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o604)).unwrap();
-    let err = apply(&mut config("postgres://gl@h/db"), None, &env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), None, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("PGPASSFILE") && err.contains(path.to_str().unwrap()),
         "{err}"
@@ -166,24 +178,30 @@ fn password_files_that_are_not_plain_small_files_are_refused() {
     let err = rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("a FIFO as password_file must not block")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a regular file"), "{err}");
     let err = apply(
         &mut config("postgres://gl@h/db"),
         Some("/dev/zero"),
         &no_env,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("not a regular file"), "{err}");
 
     let target = file(&dir, "target", "pw\n", 0o600);
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let err = apply(&mut config("postgres://gl@h/db"), link.to_str(), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), link.to_str(), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("symbolic link"), "{err}");
 
     let big = file(&dir, "big", &"x".repeat(70 << 10), 0o600);
-    let err = apply(&mut config("postgres://gl@h/db"), big.to_str(), &no_env).unwrap_err();
+    let err = apply(&mut config("postgres://gl@h/db"), big.to_str(), &no_env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("longer than"), "{err}");
 
     // PGPASSFILE goes through the same checks.
@@ -196,6 +214,65 @@ fn password_files_that_are_not_plain_small_files_are_refused() {
     let err = rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("a FIFO as PGPASSFILE must not block")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a regular file"), "{err}");
+}
+
+// The refusals word for word: the typed errors must keep every message byte for byte.
+#[test]
+fn password_file_messages_are_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = |url: &str, file: Option<&str>, env: &dyn Fn(&str) -> Option<String>| {
+        apply(&mut config(url), file, env).unwrap_err().to_string()
+    };
+    let open = file(&dir, "open", "s3cret\n", 0o644);
+    let open = open.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(open), &no_env),
+        format!("password_file {open} is readable by every user (mode 0644): chmod o-rwx {open}")
+    );
+    let env = |name: &str| (name == PGPASSFILE).then(|| open.to_string());
+    assert_eq!(
+        message("postgres://gl@h/db", None, &env),
+        format!("PGPASSFILE {open} is readable by every user (mode 0644): chmod o-rwx {open}")
+    );
+    assert_eq!(
+        message("postgres://gl:other@h/db", Some("/p"), &no_env),
+        "a password is given both in the connection string and by password_file=/p: keep only one"
+    );
+    assert_eq!(
+        message("postgres://gl@h/db", Some("pw.txt"), &no_env),
+        "password_file=pw.txt must be an absolute path"
+    );
+    let missing = dir.path().join("missing");
+    let missing = missing.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(missing), &no_env),
+        format!("password_file {missing}: No such file or directory (os error 2)")
+    );
+    let empty = file(&dir, "empty", "\nsecond\n", 0o600);
+    let empty = empty.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(empty), &no_env),
+        format!("password file {empty}: its first line is empty")
+    );
+    assert_eq!(
+        message("postgres://gl@h/db", Some("/dev/null"), &no_env),
+        "password_file /dev/null is not a regular file"
+    );
+    let target = file(&dir, "target", "pw\n", 0o600);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let link = link.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(link), &no_env),
+        format!("password_file {link} is a symbolic link; name the file itself")
+    );
+    let big = file(&dir, "big", &"x".repeat(70 << 10), 0o600);
+    let big = big.to_str().unwrap();
+    assert_eq!(
+        message("postgres://gl@h/db", Some(big), &no_env),
+        format!("password_file {big} is longer than 64 KiB")
+    );
 }

@@ -70,10 +70,52 @@ struct Scan {
     secrets: Vec<Range<usize>>,
     /// The parameters the driver will read (the URL's query, or every key=value pair).
     params: Vec<Param>,
-    /// A problem the driver would reject the string for, worded without any of its values.
-    problem: Option<String>,
+    /// A problem the driver would reject the string for.
+    problem: Option<ConnStringError>,
     /// For a URL: where its query string starts (after the `?`), as the driver sees it.
     query_start: Option<usize>,
+}
+
+/// Why a connection string was refused before the driver saw it. No variant holds a value
+/// of the string: only parameter names and byte positions.
+// Without the PostgreSQL store only redaction reads a string: the problems go unreported.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code, unreachable_pub))]
+#[derive(Debug, thiserror::Error)]
+pub enum ConnStringError {
+    /// An unencoded `@` after the user part: the driver would take part of it as the host.
+    #[error("the host part of the URL holds '@': write '@' in a user name or password as %40")]
+    AtInHost,
+    /// Something that is not a known parameter follows `password` (most likely the rest of
+    /// the password itself).
+    #[error(
+        "something that is not a known parameter follows 'password': write '&' in a password \
+         as %26 in a URL, and quote a password holding spaces in a key=value string"
+    )]
+    AfterPassword,
+    /// A URL query piece without `=`.
+    #[error("a query parameter without '='")]
+    QueryWithoutEquals,
+    /// A parameter neither the driver nor we know.
+    #[error("unknown parameter '{key}'")]
+    UnknownParameter {
+        /// The parameter's name, decoded.
+        key: String,
+    },
+    /// A key=value string lacks the `=` after a key.
+    #[error("'=' expected at byte {at}")]
+    EqualsExpected {
+        /// Byte position in the string.
+        at: usize,
+    },
+    /// A key=value string lacks the value after an `=`.
+    #[error("a value expected at byte {at}")]
+    ValueExpected {
+        /// Byte position in the string.
+        at: usize,
+    },
+    /// `password_file` appears twice.
+    #[error("{PASSWORD_FILE_PARAM} is given twice: keep only one")]
+    PasswordFileTwice,
 }
 
 /// Whether `value` is a PostgreSQL connection URL.
@@ -131,7 +173,7 @@ pub(super) struct OwnParams {
 /// Checks a connection string as the driver will read it and takes our own parameters out of
 /// it. The error names no value of the string, only parameter names and byte positions.
 #[cfg(feature = "postgres")]
-pub(super) fn split_own(value: &str) -> Result<(String, OwnParams), String> {
+pub(super) fn split_own(value: &str) -> Result<(String, OwnParams), ConnStringError> {
     let url = is_url(value);
     let scan = if url {
         scan_url(value)
@@ -147,9 +189,7 @@ pub(super) fn split_own(value: &str) -> Result<(String, OwnParams), String> {
         match param.key.as_str() {
             TIMEOUT_PARAM => own.timeout_ms = Some(param.value.clone()),
             PASSWORD_FILE_PARAM if own.password_file.is_some() => {
-                return Err(format!(
-                    "{PASSWORD_FILE_PARAM} is given twice: keep only one"
-                ));
+                return Err(ConnStringError::PasswordFileTwice);
             }
             PASSWORD_FILE_PARAM => own.password_file = Some(param.value.clone()),
             _ => kept.push(param.whole.clone()),
@@ -230,10 +270,7 @@ fn scan_url(value: &str) -> Scan {
             .find(['/', '?'])
             .map_or(value.len(), |i| driver_rest + i);
         if value[driver_rest..host_end].contains('@') {
-            scan.problem = Some(
-                "the host part of the URL holds '@': write '@' in a user name or password as %40"
-                    .to_string(),
-            );
+            scan.problem = Some(ConnStringError::AtInHost);
         }
     }
     scan.query_start = value[driver_rest..].find('?').map(|i| driver_rest + i + 1);
@@ -262,7 +299,7 @@ fn scan_query(value: &str, start: usize, scan: &mut Scan) {
                 scan.secrets.push(at - 1..value.len());
             }
             scan.problem.get_or_insert_with(|| {
-                unknown(after_password, "a query parameter without '='".to_string())
+                unknown(after_password, ConnStringError::QueryWithoutEquals)
             });
             return;
         };
@@ -274,13 +311,12 @@ fn scan_query(value: &str, start: usize, scan: &mut Scan) {
         } else if after_password && !is_known(&key) {
             // Most likely the rest of a password holding an unencoded '&' (from that '&' on).
             scan.secrets.push(at - 1..end);
-            scan.problem
-                .get_or_insert_with(|| unknown(true, String::new()));
+            scan.problem.get_or_insert(ConnStringError::AfterPassword);
         } else {
             after_password = false;
             if !is_known(&key) {
                 scan.problem
-                    .get_or_insert_with(|| unknown(false, format!("unknown parameter '{key}'")));
+                    .get_or_insert_with(|| ConnStringError::UnknownParameter { key: key.clone() });
             }
         }
         scan.params.push(Param {
@@ -292,11 +328,10 @@ fn scan_query(value: &str, start: usize, scan: &mut Scan) {
     }
 }
 
-fn unknown(after_password: bool, what: String) -> String {
+/// `what`, unless it follows a password: then most likely the rest of that password.
+fn unknown(after_password: bool, what: ConnStringError) -> ConnStringError {
     if after_password {
-        "something that is not a known parameter follows 'password': write '&' in a password \
-         as %26 in a URL, and quote a password holding spaces in a key=value string"
-            .to_string()
+        ConnStringError::AfterPassword
     } else {
         what
     }
@@ -319,14 +354,14 @@ fn scan_key_value(value: &str) -> Scan {
             .map_or(value.len(), |i| at + i);
         let key = &value[at..key_end];
         let eq = skip_ws(key_end);
-        let hide_rest = |scan: &mut Scan, problem: String| {
+        let hide_rest = |scan: &mut Scan, problem: ConnStringError| {
             if after_password {
                 scan.secrets.push(at..value.len());
             }
             scan.problem.get_or_insert(unknown(after_password, problem));
         };
         if bytes.get(eq) != Some(&b'=') {
-            hide_rest(&mut scan, format!("'=' expected at byte {eq}"));
+            hide_rest(&mut scan, ConnStringError::EqualsExpected { at: eq });
             return scan;
         }
         let value_start = skip_ws(eq + 1);
@@ -334,14 +369,22 @@ fn scan_key_value(value: &str) -> Scan {
             if key == "password" {
                 scan.secrets.push(value_start..value.len());
             }
-            hide_rest(&mut scan, format!("a value expected at byte {value_start}"));
+            hide_rest(
+                &mut scan,
+                ConnStringError::ValueExpected { at: value_start },
+            );
             return scan;
         };
         if key == "password" {
             scan.secrets.push(value_start..raw_end);
             after_password = true;
         } else if !is_known(key) {
-            hide_rest(&mut scan, format!("unknown parameter '{key}'"));
+            hide_rest(
+                &mut scan,
+                ConnStringError::UnknownParameter {
+                    key: key.to_string(),
+                },
+            );
             return scan;
         } else {
             after_password = false;

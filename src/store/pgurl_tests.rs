@@ -156,12 +156,14 @@ fn problems_name_no_secret() {
         ("host=h password=my s3cret", "s3cret"),
         ("postgres://u:p@55@h/db", "55"),
     ] {
-        let err = split_own(value).unwrap_err();
+        let err = split_own(value).unwrap_err().to_string();
         assert!(!err.contains(secret), "{value}: {err}");
     }
-    let err = split_own("postgres://h/db?conect_timeout=2").unwrap_err();
+    let err = split_own("postgres://h/db?conect_timeout=2")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown parameter 'conect_timeout'"), "{err}");
-    let err = split_own("host=h bogus=1").unwrap_err();
+    let err = split_own("host=h bogus=1").unwrap_err().to_string();
     assert!(err.contains("unknown parameter 'bogus'"), "{err}");
 }
 
@@ -172,11 +174,42 @@ fn password_file_given_twice_is_refused() {
         "postgres://h/db?password_file=/a&password_file=/b",
         "host=h password_file=/a password_file=/b",
     ] {
-        let err = split_own(value).unwrap_err();
+        let err = split_own(value).unwrap_err().to_string();
         assert!(
             err.contains("password_file") && err.contains("twice"),
             "{err}"
         );
         assert!(!err.contains("/a") && !err.contains("/b"), "{err}");
+    }
+}
+
+// The problems word for word: the typed errors must keep every message byte for byte.
+#[test]
+fn problem_messages_are_exact() {
+    let after_password = "something that is not a known parameter follows 'password': write '&' \
+                          in a password as %26 in a URL, and quote a password holding spaces in \
+                          a key=value string";
+    for (value, want) in [
+        (
+            "postgres://u:p@55@h/db",
+            "the host part of the URL holds '@': write '@' in a user name or password as %40",
+        ),
+        ("postgres://h/db?password=a&zz", after_password),
+        ("postgres://h/db?password=a&b0b=c", after_password),
+        ("host=h password=my s3cret", after_password),
+        ("postgres://h/db?zz", "a query parameter without '='"),
+        (
+            "postgres://h/db?conect_timeout=2",
+            "unknown parameter 'conect_timeout'",
+        ),
+        ("host=h bogus", "'=' expected at byte 12"),
+        ("host=h port=", "a value expected at byte 12"),
+        ("host=h bogus=1", "unknown parameter 'bogus'"),
+        (
+            "host=h password_file=/a password_file=/b",
+            "password_file is given twice: keep only one",
+        ),
+    ] {
+        assert_eq!(split_own(value).unwrap_err().to_string(), want, "{value}");
     }
 }

@@ -40,8 +40,8 @@ use tokio_postgres::{Config, NoTls};
 
 use super::{Store, StoreError, Tx, location, pgurl};
 pub(crate) use options::DEFAULT_CONNECT_TIMEOUT;
-pub use options::PgOptions;
 use options::driver_config;
+pub use options::{PgConfigError, PgOptions};
 use schema::migrate;
 use session::{Conn, Context, wait};
 use tx::{Attempt, PgTx, attempt, triplet_from};
@@ -69,10 +69,10 @@ impl PgStore {
     /// Opens the database at `url` with the timeouts of the process environment, connecting
     /// at once and creating or migrating the schema.
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
-        let options = PgOptions::from_env(&crate::clock::process_env).map_err(|why| {
-            StoreError::Postgres {
+        let options = PgOptions::from_env(&crate::clock::process_env).map_err(|source| {
+            StoreError::PgConfig {
                 location: location::redact(url),
-                message: why,
+                source,
             }
         })?;
         PgStore::open_with(url, options)
@@ -87,7 +87,12 @@ impl PgStore {
             message,
         };
         let (mut config, url_timeout) =
-            driver_config(url, &crate::clock::process_env).map_err(invalid)?;
+            driver_config(url, &crate::clock::process_env).map_err(|source| {
+                StoreError::PgConfig {
+                    location: shown.clone(),
+                    source,
+                }
+            })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }

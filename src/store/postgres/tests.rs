@@ -70,3 +70,60 @@ fn unreachable_server_error_names_the_redacted_url() {
     assert!(!err.contains("s3cret-pass"), "{err}");
     assert!(err.contains("postgres://gl:***@127.0.0.1:1/db"), "{err}");
 }
+
+// The refusals word for word: the typed errors must keep every message byte for byte.
+#[test]
+fn configuration_messages_are_exact() {
+    let no_env = |_: &str| None;
+    let env = |name: &str| (name == TIMEOUT_ENV).then(|| "-1".to_string());
+    assert_eq!(
+        PgOptions::from_env(&env).unwrap_err().to_string(),
+        "GREY_LISTING_PG_TIMEOUT_MS must be a number of milliseconds from 50 to 600000, not '-1'"
+    );
+    let message = |url: &str| driver_config(url, &no_env).unwrap_err().to_string();
+    assert_eq!(
+        message("postgres://h/db?timeout_ms=49"),
+        "timeout_ms must be a number of milliseconds from 50 to 600000, not '49'"
+    );
+    assert_eq!(
+        message("postgres://h/db?bogus=1"),
+        "unknown parameter 'bogus'"
+    );
+    assert_eq!(
+        message("postgres://h:notaport/db"),
+        "invalid connection string: invalid connection string"
+    );
+    assert_eq!(
+        message("host=h port=notaport dbname=d"),
+        "invalid connection string: invalid connection string"
+    );
+    assert_eq!(
+        message("postgres://h/db?password_file=rel"),
+        "password_file=rel must be an absolute path"
+    );
+}
+
+// A refused configuration reaches the caller as the store error, its text unchanged, with the
+// typed reason as its source, and the URL's password hidden.
+#[test]
+fn refused_configuration_is_a_store_error_with_its_reason() {
+    let options = PgOptions {
+        timeout: DEFAULT_TIMEOUT,
+    };
+    let err = PgStore::open_with("postgres://gl:s3cret@h/db?timeout_ms=49", options)
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "database postgres://gl:***@h/db?timeout_ms=49: timeout_ms must be a number of \
+         milliseconds from 50 to 600000, not '49'"
+    );
+    let source = std::error::Error::source(&err).unwrap();
+    assert!(
+        matches!(
+            source.downcast_ref::<PgConfigError>(),
+            Some(PgConfigError::BadTimeout { name: "timeout_ms", value }) if value == "49"
+        ),
+        "{source:?}"
+    );
+}
