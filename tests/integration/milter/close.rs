@@ -4,20 +4,14 @@
 
 use std::io::ErrorKind;
 
-use crate::support::milter::{ALL_FLAGS, DEFER, Milter, Mta, reply_text};
+use crate::support::milter::{ALL_FLAGS, DEFER, Milter, reply_text};
 
 /// A whole session as Postfix runs it, then QUIT: every reply arrived, then the reset.
 #[test]
 fn quit_resets_a_tcp_connection_after_the_replies() {
     let milter = Milter::start(&[]);
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
     mta.send(b'Q', b"");
     let end = mta.read_end().map_err(|e| e.kind());
@@ -33,13 +27,7 @@ fn quit_resets_a_tcp_connection_after_the_replies() {
 fn quit_behind_unread_replies_loses_none() {
     let milter = Milter::start(&[]);
     let mut mta = milter.connect_small_window();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     // Far more reply bytes than the two sockets' buffers hold, far fewer than the milter's
     // limit on unread replies.
     const RCPTS: usize = 3000;
@@ -68,13 +56,7 @@ fn quit_behind_unread_replies_loses_none() {
 fn other_ends_are_orderly() {
     let milter = Milter::start(&[]);
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
     mta.send(b'K', b"");
     mta.connect_client("[198.51.100.8]", b'4', "198.51.100.8");
@@ -99,13 +81,7 @@ fn quit_closes_a_unix_socket_in_order() {
     let listen = format!("unix:{}", dir.path().join("milter.sock").display());
     let milter = Milter::start_on(db.to_str().unwrap(), &listen, &[]);
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
     mta.send(b'Q', b"");
     assert_eq!(mta.read_end().map_err(|e| e.kind()), Ok(0));

@@ -50,13 +50,7 @@ fn milter_counters_move_by_exactly_the_decisions_made() {
     assert!(!before.contains("greylisting_batch_size"), "{before}");
     // Session 1: two new recipients deferred, then the retry in a new message passes one.
     let mut first = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut first,
-    );
+    first.start_unverified_message();
     assert_eq!(reply_text(&first.rcpt("<u@local.example>")), DEFER);
     assert_eq!(reply_text(&first.rcpt("<v@local.example>")), DEFER);
     first.send_str(b'M', "<s@example.org>");
@@ -133,13 +127,7 @@ fn milter_store_errors_are_counted() {
     );
     let addr = metrics_address(&milter);
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(mta.rcpt("<u@local.example>"), CONTINUE);
     let text = scrape(&addr);
     assert_eq!(

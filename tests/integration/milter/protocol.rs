@@ -51,13 +51,7 @@ fn new_triplet_defers_then_passes_with_one_header() {
     let milter = Milter::start(&[]);
     cli(&milter.db, &["-u", "-grey-interval", "0"]);
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
     assert_eq!(reply_text(&mta.rcpt("<v@local.example>")), DEFER);
     milter.wait_log(
@@ -139,13 +133,7 @@ fn abort_resets_the_message() {
     let milter = Milter::start(&[]);
     cli(&milter.db, &["-u", "-grey-interval", "0"]);
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
     mta.send_str(b'M', "<s@example.org>");
     assert_eq!(mta.rcpt("<u@local.example>"), CONTINUE);
@@ -179,13 +167,7 @@ fn oversized_and_malformed_packets_close_the_connection() {
     assert_eq!(mta.reply(), None);
     milter.wait_log("unknown command 0x21");
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
 }
 
@@ -197,13 +179,7 @@ fn store_fault_fails_open() {
     std::fs::write(&db, vec![b'x'; 4096]).unwrap();
     let milter = Milter::start_on(db.to_str().unwrap(), "127.0.0.1:0", &[]);
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(mta.rcpt("<u@local.example>"), CONTINUE);
     milter.wait_log("action=pass, reason=error: ");
 }
@@ -214,13 +190,7 @@ fn store_fault_fails_open() {
 fn idle_timeout_and_eviction_spare_messages() {
     let milter = Milter::start(&["--idle-timeout", "1", "--max-connections", "2"]);
     let mut in_data = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut in_data,
-    );
+    in_data.start_unverified_message();
     in_data.send(b'T', b"");
     let mut idle = milter.connect();
     idle.negotiate(ALL_FLAGS);
@@ -281,13 +251,7 @@ fn unix_socket_reload_and_graceful_stop() {
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     milter.signal(libc::SIGHUP);
     milter.wait_log("reloaded: database");
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
@@ -375,13 +339,7 @@ fn sighup_follows_the_configuration_file() {
     milter.signal(libc::SIGHUP);
     milter.wait_log(&format!("reloaded: database {}", second.display()));
     let mut mta = milter.connect();
-    Mta::start_message(
-        "[198.51.100.7]",
-        b'4',
-        "198.51.100.7",
-        "<s@example.org>",
-        &mut mta,
-    );
+    mta.start_unverified_message();
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
     mta.send_str(b'M', "<s@example.org>");
     assert_eq!(

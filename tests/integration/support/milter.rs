@@ -238,6 +238,18 @@ impl Mta {
         mta.send_str(b'M', sender);
     }
 
+    /// [`Mta::start_message`] for the client most tests use: 198.51.100.7 over IPv4 with no
+    /// verified name (Postfix's `[198.51.100.7]`), sending from `<s@example.org>`.
+    pub(crate) fn start_unverified_message(&mut self) {
+        Mta::start_message(
+            "[198.51.100.7]",
+            b'4',
+            "198.51.100.7",
+            "<s@example.org>",
+            self,
+        );
+    }
+
     /// Sends RCPT and returns its reply.
     pub(crate) fn rcpt(&mut self, recipient: &str) -> (u8, Vec<u8>) {
         self.send_str(b'R', recipient);
