@@ -8,15 +8,15 @@ use mio::{Interest, Poll, Token};
 use crate::logging::Logger;
 use crate::policyd::dns_waits::DNS_TOKEN;
 
-use super::listener::{Listener, Stream};
+use super::listener::{Listener, Peer, Stream};
 
 /// A daemon's connection table, as accepting sees it.
 pub(crate) trait Admit {
     /// Called before a connection from `peer` is taken: makes room at the connection limit;
     /// false refuses the newcomer (its stream is dropped, closing it).
-    fn admit(&mut self, peer: &str, log: &mut Logger) -> bool;
+    fn admit(&mut self, peer: &Peer, log: &mut Logger) -> bool;
     /// Takes the accepted connection, watched under `token`.
-    fn insert(&mut self, token: usize, stream: Stream, peer: String);
+    fn insert(&mut self, token: usize, stream: Stream, peer: Peer);
 }
 
 /// Accepts every waiting connection; returns true when accepting must be retried next turn.

@@ -1,9 +1,11 @@
 //! The daemons' listening socket (TCP or unix) and their accepted connections' streams: one
 //! definition for the policy server and the milter.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -39,7 +41,27 @@ pub enum Listener {
     /// TCP (loopback by default).
     Tcp(mio::net::TcpListener),
     /// A unix socket; its path is removed when the listener is dropped.
-    Unix(mio::net::UnixListener, PathBuf),
+    Unix(mio::net::UnixListener, Arc<Path>),
+}
+
+/// Who a connection came from, as log lines name it: the client's address and port, or
+/// `unix:<socket path>`. Kept unformatted, since most connections end without a line that
+/// names them.
+#[derive(Debug, Clone)]
+pub(crate) enum Peer {
+    /// A TCP client.
+    Tcp(SocketAddr),
+    /// A client of the unix socket at this path.
+    Unix(Arc<Path>),
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(address) => address.fmt(f),
+            Peer::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 impl Listener {
@@ -72,7 +94,7 @@ impl Listener {
             }
             return Ok(Listener::Unix(
                 mio::net::UnixListener::from_std(listener),
-                path,
+                Arc::from(path),
             ));
         }
         if options.group.is_some() {
@@ -84,6 +106,11 @@ impl Listener {
         let listener = TcpListener::bind(addr).map_err(io_err("cannot listen on"))?;
         listener
             .set_nonblocking(true)
+            .map_err(io_err("cannot configure"))?;
+        // Replies are single small writes that must leave at once. Accepted connections
+        // inherit the option from the listener, which saves a system call per connection.
+        socket2::SockRef::from(&listener)
+            .set_tcp_nodelay(true)
             .map_err(io_err("cannot configure"))?;
         Ok(Listener::Tcp(mio::net::TcpListener::from_std(listener)))
     }
@@ -117,16 +144,15 @@ impl Listener {
     }
 
     /// Accepts one waiting connection and names its peer.
-    pub(crate) fn accept(&self) -> io::Result<(Stream, String)> {
+    pub(crate) fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
             Listener::Tcp(l) => {
                 let (s, peer) = l.accept()?;
-                let _ = s.set_nodelay(true);
-                Ok((Stream::Tcp(s), peer.to_string()))
+                Ok((Stream::Tcp(s), Peer::Tcp(peer)))
             }
             Listener::Unix(l, path) => {
                 let (s, _) = l.accept()?;
-                Ok((Stream::Unix(s), format!("unix:{}", path.display())))
+                Ok((Stream::Unix(s), Peer::Unix(Arc::clone(path))))
             }
         }
     }
@@ -235,5 +261,47 @@ mod tests {
         assert!(tcp.describe().starts_with("127.0.0.1:"));
         assert!(!tcp.describe().ends_with(":0"));
         assert!(!tcp.reachable_from_other_hosts());
+    }
+
+    /// Accepts the one connection waiting (the listener is non-blocking).
+    fn accept_one(listener: &Listener) -> (Stream, Peer) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match listener.accept() {
+                Ok(accepted) => return accepted,
+                Err(err)
+                    if err.kind() == io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(err) => panic!("accept: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn accepted_tcp_connections_have_no_delay_and_name_their_peer() {
+        let listener = Listener::bind("127.0.0.1:0").unwrap();
+        let address: SocketAddr = listener.describe().parse().unwrap();
+        let client = std::net::TcpStream::connect(address).unwrap();
+        let (stream, peer) = accept_one(&listener);
+        let Stream::Tcp(tcp) = stream else {
+            panic!("a TCP listener accepted a unix stream");
+        };
+        // Set on the listener only: the accepted socket must have inherited it.
+        assert!(tcp.nodelay().unwrap());
+        assert_eq!(peer.to_string(), client.local_addr().unwrap().to_string());
+    }
+
+    #[test]
+    fn unix_peers_are_named_by_the_socket_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.sock");
+        let listen = format!("unix:{}", path.display());
+        let listener = Listener::bind(&listen).unwrap();
+        let _client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let (_stream, peer) = accept_one(&listener);
+        assert_eq!(peer.to_string(), listen);
     }
 }

@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicBool;
 
 use thiserror::Error;
 
+pub(crate) use listener::Peer;
 pub use listener::{ListenError, Listener, Stream};
 
 /// Why a daemon could not start or run.

@@ -8,8 +8,8 @@ use std::time::Instant;
 use super::Config;
 use super::protocol::PacketReader;
 use super::session::{Session, Step};
-use crate::daemon::Stream;
 use crate::daemon::output::Outgoing;
+use crate::daemon::{Peer, Stream};
 use crate::engine::Message;
 use crate::logging::Logger;
 use crate::policyd::connections::CloseCause;
@@ -37,7 +37,7 @@ impl WaitsForDns for PendingRcpt {
 /// One MTA connection.
 pub(super) struct Conn {
     pub stream: Stream,
-    pub peer: String,
+    pub peer: Peer,
     reader: PacketReader,
     pub session: Session,
     /// Replies not yet written (the socket was full).
@@ -62,7 +62,7 @@ pub(super) struct Conn {
 
 impl Conn {
     /// A new connection.
-    pub(super) fn new(stream: Stream, peer: String) -> Conn {
+    pub(super) fn new(stream: Stream, peer: Peer) -> Conn {
         Conn {
             stream,
             peer,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::Config;
 use super::conn::Conn;
+use crate::daemon::Peer;
 use crate::logging::Logger;
 use crate::policyd::connections::CloseCause;
 
@@ -13,7 +14,7 @@ use crate::policyd::connections::CloseCause;
 /// admit `newcomer`. False (and the newcomer is refused) when every connection is in a message.
 pub(super) fn evict_one(
     conns: &mut HashMap<usize, Conn>,
-    newcomer: &str,
+    newcomer: &Peer,
     config: &Config,
     log: &mut Logger,
 ) -> bool {

@@ -5,8 +5,8 @@ use std::io::{self, Read};
 use std::time::Instant;
 
 use crate::clock;
-use crate::daemon::Stream;
 use crate::daemon::output::Outgoing;
+use crate::daemon::{Peer, Stream};
 use crate::logging::Logger;
 
 use super::Config;
@@ -25,7 +25,7 @@ const MAX_EMPTY_REQUESTS: u32 = 100;
 /// One client connection.
 pub(super) struct Conn {
     pub(super) stream: Stream,
-    pub(super) peer: String,
+    pub(super) peer: Peer,
     pub(super) reader: RequestReader,
     /// Replies not yet written (the socket was full).
     pub(super) out: Vec<u8>,
@@ -56,7 +56,7 @@ pub(super) struct Conn {
 
 impl Conn {
     /// A connection just accepted.
-    pub(super) fn new(stream: Stream, peer: String) -> Conn {
+    pub(super) fn new(stream: Stream, peer: Peer) -> Conn {
         Conn {
             stream,
             peer,

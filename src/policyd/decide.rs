@@ -88,7 +88,9 @@ fn decide_and_describe(
         .iter()
         .map(|request| match &request.kind {
             Parsed::Ignore(why) => {
-                let peer = conns.get(&request.token).map_or("", |c| c.peer.as_str());
+                let peer = conns
+                    .get(&request.token)
+                    .map_or_else(String::new, |c| c.peer.to_string());
                 log.info(&format!("action=dunno, reason={why}, peer={peer}"));
                 Step::Reply(Action::Dunno)
             }

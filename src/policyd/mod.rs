@@ -32,7 +32,7 @@ use mio::Events;
 use crate::clock;
 use crate::daemon::accept::Admit;
 use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, log_metrics_address};
-use crate::daemon::{Listener, Signals, Stream};
+use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
@@ -296,12 +296,12 @@ struct Admission<'a> {
 }
 
 impl Admit for Admission<'_> {
-    fn admit(&mut self, _peer: &str, log: &mut Logger) -> bool {
+    fn admit(&mut self, _peer: &Peer, log: &mut Logger) -> bool {
         self.conns.make_room(self.max_connections, log);
         true
     }
 
-    fn insert(&mut self, token: usize, stream: Stream, peer: String) {
+    fn insert(&mut self, token: usize, stream: Stream, peer: Peer) {
         self.conns.insert(token, Conn::new(stream, peer));
     }
 }
