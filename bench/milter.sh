@@ -28,10 +28,33 @@ cargo build --release --locked --bins -q
 build_load policy_load milter_load
 bench_workdir gl-bench-milter
 
-# report NAME LINE: a result line with the server's CPU per decision (LINE from `measured`).
+# report PAIR SERVER LINE: a result line with the server's CPU per decision (LINE from
+# `measured`); the unrounded figure is kept for the summary.
 report() {
-    awk -v name="$1" -v out="$2" -v cpu="$(field "$2" server_cpu_s)" -v n="$(field "$2" requests)" 'BEGIN {
+    awk -v name="$1 $2" -v out="$3" -v cpu="$(field "$3" server_cpu_s)" -v n="$(field "$3" requests)" 'BEGIN {
         printf "%-14s %s cpu_per_decision_us=%.0f\n", name, out, cpu * 1e6 / n }'
+    awk -v cpu="$(field "$3" server_cpu_s)" -v n="$(field "$3" requests)" -v pair="$1" -v server="$2" \
+        'BEGIN { printf "%s %s %.3f\n", pair, server, cpu * 1e6 / n }' >>"$W/cpu.txt"
+}
+
+# The medians over the pairs, and each milter's ratio to policyd within its pair.
+summary() {
+    python3 - "$W/cpu.txt" <<'EOF'
+import collections, statistics, sys
+pairs = collections.defaultdict(dict)
+for line in open(sys.argv[1]):
+    pair, server, cpu = line.split()
+    pairs[pair][server] = float(cpu)
+policyd = [p["policyd"] for p in pairs.values()]
+print(f"summary over {len(pairs)} pairs: policyd {statistics.median(policyd):.1f} us per decision (median)")
+for server in ("milter", "milter-unix"):
+    cpus = [p[server] for p in pairs.values()]
+    ratios = sorted(p[server] / p["policyd"] for p in pairs.values())
+    print(f"  {server}: {statistics.median(cpus):.1f} us per decision (median); "
+          f"ratio to policyd in the same pair: median {statistics.median(ratios):.2f}, "
+          f"range {ratios[0]:.2f}-{ratios[-1]:.2f}, at most 2.0 in "
+          f"{sum(r <= 2.0 for r in ratios)} of {len(ratios)}")
+EOF
 }
 
 echo "machine: $(nproc) cores, $(cpu_model), load average $(load_average); $(utc_now)"
@@ -44,7 +67,7 @@ for pair in $(seq "$PAIRS"); do
     wait_port $POLICY_PORT
     out=$(measured "$PID" policy_load --addr "127.0.0.1:$POLICY_PORT" --requests "$DECISIONS" --connections "$CONCURRENCY" --new-ratio 1 --seed "$pair" --driver threads)
     stop_servers
-    report "$pair policyd" "$out"
+    report "$pair" policyd "$out"
 
     "$ROOT/target/release/grey_listing" --db "$W/m$pair.db" -i >/dev/null
     GREY_LISTING_LOG=stderr "$ROOT/target/release/greylisting-milter" --listen "127.0.0.1:$MILTER_PORT" \
@@ -54,7 +77,7 @@ for pair in $(seq "$PAIRS"); do
     out=$(measured "$PID" milter_load --addr "127.0.0.1:$MILTER_PORT" --sessions "$DECISIONS" --concurrency "$CONCURRENCY" --seed "$pair")
     stop_servers
     [ "$(field "$out" errors)" = 0 ] || fail "milter sessions failed: $out"
-    report "$pair milter" "$out"
+    report "$pair" milter "$out"
 
     # The same over a unix socket (no TCP handshake and teardown per session).
     "$ROOT/target/release/grey_listing" --db "$W/u$pair.db" -i >/dev/null
@@ -65,5 +88,6 @@ for pair in $(seq "$PAIRS"); do
     out=$(measured "$PID" milter_load --addr "unix:$W/milter.sock" --sessions "$DECISIONS" --concurrency "$CONCURRENCY" --seed "$pair")
     stop_servers
     [ "$(field "$out" errors)" = 0 ] || fail "milter sessions failed: $out"
-    report "$pair milter-unix" "$out"
+    report "$pair" milter-unix "$out"
 done
+summary
