@@ -34,7 +34,7 @@ use crate::policyd::dns_waits::DnsWaits;
 use crate::store::{DbLocation, resolve_location};
 
 use conn::{Conn, PendingRcpt};
-use limits::{close_idle, evict_one};
+use limits::{close_for_stop, close_idle, evict_one};
 use networks::Network;
 
 /// Why the milter could not start or run (the daemons share one definition).
@@ -168,7 +168,14 @@ pub fn run_with_logger(
             dns_waits.restart(&mut log);
         }
         if let Some(grace_over) = lp.grace_over() {
-            conns.retain(|_, c| !c.dead && (c.busy() && !grace_over || !c.out.is_empty()));
+            close_for_stop(
+                &mut conns,
+                &mut pending,
+                &mut chunk,
+                grace_over,
+                &config,
+                &mut log,
+            );
             if conns.is_empty() {
                 break;
             }
