@@ -158,6 +158,8 @@ pub fn run_with_logger(
     let mut chunk = vec![0u8; conn::READ_CHUNK];
     let mut dns_waits: DnsWaits<PendingRcpt> = DnsWaits::new();
     let mut last_sweep = Instant::now();
+    // Some connection has bytes left to read that no event will report (`Conn::has_more`).
+    let mut more_to_read = false;
     loop {
         if lp.begin_stop(&signals.shutdown) {
             log.info("Stopping greylisting-milter: no new connections, finishing open messages");
@@ -180,7 +182,7 @@ pub fn run_with_logger(
                 break;
             }
         }
-        let timeout = if pending.is_empty() {
+        let timeout = if pending.is_empty() && !more_to_read {
             TICK
         } else {
             Duration::ZERO
@@ -196,6 +198,14 @@ pub fn run_with_logger(
             &config,
             &mut log,
         );
+        if more_to_read {
+            for (&token, conn) in conns.iter_mut().filter(|(_, c)| c.has_more()) {
+                conn.pump(token, &mut pending, &mut chunk, &config, &mut log);
+                if !conn.out.is_empty() {
+                    conn.flush_out();
+                }
+            }
+        }
         // Recipients whose DNS answers came (the worker woke the loop) join this turn's batch.
         pending.extend(dns_waits.take_ready(&mut log));
         let mut rounds = 0;
@@ -217,7 +227,11 @@ pub fn run_with_logger(
             // Recipients that came back at once (no resolver) are decided in the next round.
             pending.extend(dns_waits.take_ready(&mut log));
         }
-        conns.retain(|_, c| !c.is_finished());
+        more_to_read = false;
+        conns.retain(|_, c| {
+            more_to_read |= c.has_more();
+            !c.is_finished()
+        });
         if last_sweep.elapsed() >= TICK {
             last_sweep = Instant::now();
             close_idle(&mut conns, &config, &mut log);

@@ -182,3 +182,44 @@ fn log_lines_name_tcp_ipv6_and_unix_peers() {
         "{line}"
     );
 }
+
+/// Connections that write packets as fast as they can (here macro packets, which get no reply)
+/// do not keep the milter from serving others: each gets a bounded share of reading per turn.
+#[test]
+fn flooding_connections_do_not_hold_up_others() {
+    let milter = Milter::start(&[]);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let mut mta = milter.connect();
+            mta.negotiate(crate::support::milter::ALL_FLAGS);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut data = b"C{x}\0".to_vec();
+                data.extend(std::iter::repeat_n(b'v', 60_000));
+                data.push(0);
+                let mut packet = ((data.len() + 1) as u32).to_be_bytes().to_vec();
+                packet.push(b'D');
+                packet.extend(&data);
+                let burst = packet.repeat(32);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if mta.send_raw(&burst).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let the floods fill their sockets.
+    std::thread::sleep(Duration::from_millis(500));
+    // Within the client's read timeout (30 s): an answer, not a hang.
+    let mut mta = milter.connect();
+    mta.start_unverified_message();
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The flooders' last writes end when the milter is gone.
+    drop(milter);
+    for flooder in flooders {
+        flooder.join().unwrap();
+    }
+}
