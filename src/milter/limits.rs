@@ -93,7 +93,7 @@ pub(super) fn close_for_stop(
             // Replies to steps the MTA wants answered: no later event may report the socket
             // writable again.
             if !conn.out.is_empty() {
-                conn.flush_out();
+                conn.flush_out(config, log);
             }
         }
     }

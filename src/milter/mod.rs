@@ -29,7 +29,7 @@ use crate::logging::{Fallback, Logger};
 use crate::metrics::Metrics;
 use crate::policyd::Synchronous;
 use crate::policyd::batch::{self, BatchDecider, DecideError};
-use crate::policyd::connections::{CloseCause, ClosedConnections};
+use crate::policyd::connections::ClosedConnections;
 use crate::policyd::dns_waits::DnsWaits;
 use crate::store::{DbLocation, resolve_location};
 
@@ -51,8 +51,6 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default time a packet may take to arrive completely, from its first byte.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Replies an MTA may leave unread before it is disconnected.
-const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
 /// Rounds of decide-then-read per loop turn: a connection that pipelines commands gets one
 /// recipient per round; the rest waits for the next turn, so others are not starved.
 const MAX_ROUNDS: usize = 16;
@@ -202,7 +200,7 @@ pub fn run_with_logger(
             for (&token, conn) in conns.iter_mut().filter(|(_, c)| c.has_more()) {
                 conn.pump(token, &mut pending, &mut chunk, &config, &mut log);
                 if !conn.out.is_empty() {
-                    conn.flush_out();
+                    conn.flush_out(&config, &mut log);
                 }
             }
         }
@@ -277,7 +275,7 @@ fn handle_events(
                 conn.pump(token, pending, chunk, config, log);
             }
             if !conn.out.is_empty() {
-                conn.flush_out();
+                conn.flush_out(config, log);
             }
         }
         if listener_ready {
@@ -417,15 +415,7 @@ fn answer(
             .decided(&request.message, outcome, &mut conn.out, log);
         conn.pump(request.token, pending, chunk, config, log);
         if !conn.out.is_empty() {
-            conn.flush_out();
-            if conn.out.len() > MAX_UNSENT_REPLIES && !conn.dead {
-                log.error(&format!(
-                    "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
-                    conn.peer
-                ));
-                conn.dead = true;
-                config.closed.record(CloseCause::ReplyBacklog);
-            }
+            conn.flush_out(config, log);
         }
     }
 }
