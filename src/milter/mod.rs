@@ -197,12 +197,7 @@ pub fn run_with_logger(
             &mut log,
         );
         if more_to_read {
-            for (&token, conn) in conns.iter_mut().filter(|(_, c)| c.has_more()) {
-                conn.pump(token, &mut pending, &mut chunk, &config, &mut log);
-                if !conn.out.is_empty() {
-                    conn.flush_out(&config, &mut log);
-                }
-            }
+            read_more(&mut conns, &mut pending, &mut chunk, &config, &mut log);
         }
         // Recipients whose DNS answers came (the worker woke the loop) join this turn's batch.
         pending.extend(dns_waits.take_ready(&mut log));
@@ -294,6 +289,22 @@ fn handle_events(
             return;
         }
         gathered += 1;
+    }
+}
+
+/// Goes on reading the connections whose last turn stopped at the read bound.
+fn read_more(
+    conns: &mut HashMap<usize, Conn>,
+    pending: &mut Vec<PendingRcpt>,
+    chunk: &mut [u8],
+    config: &Config,
+    log: &mut Logger,
+) {
+    for (&token, conn) in conns.iter_mut().filter(|(_, c)| c.has_more()) {
+        conn.pump(token, pending, chunk, config, log);
+        if !conn.out.is_empty() {
+            conn.flush_out(config, log);
+        }
     }
 }
 
