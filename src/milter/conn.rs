@@ -17,6 +17,11 @@ use crate::policyd::dns_waits::WaitsForDns;
 
 /// Bytes read from a socket at once: the size of the event loop's one read buffer.
 pub(super) const READ_CHUNK: usize = 16 * 1024;
+/// Replies an MTA may leave unread before it is disconnected.
+const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
+/// Reads of one connection per [`Conn::pump`]: a peer that writes faster than its packets are
+/// handled would otherwise keep the event loop reading it, and every other connection waiting.
+const MAX_READS_PER_PUMP: usize = 8;
 
 /// A recipient waiting for the turn's transaction.
 pub(super) struct PendingRcpt {
@@ -50,6 +55,8 @@ pub(super) struct Conn {
     pub awaiting: bool,
     /// The socket has been read dry since its last readiness event.
     drained: bool,
+    /// Reading stopped at [`MAX_READS_PER_PUMP`] with bytes left (see [`Conn::has_more`]).
+    more: bool,
     /// The last event reported the peer's end of stream: read until it shows.
     closing: bool,
     /// The MTA closed its side.
@@ -73,6 +80,7 @@ impl Conn {
             partial_since: None,
             awaiting: false,
             drained: false,
+            more: false,
             closing: false,
             eof: false,
             quit: false,
@@ -106,6 +114,7 @@ impl Conn {
         config: &Config,
         log: &mut Logger,
     ) {
+        let mut reads = 0;
         loop {
             while !self.awaiting && !self.dead && !self.quit {
                 match self.reader.next_command() {
@@ -142,9 +151,20 @@ impl Conn {
             } else {
                 None
             };
-            if self.awaiting || self.dead || self.quit || self.eof || self.drained {
+            if self.awaiting {
+                // Whatever is left is read once the answer is queued.
                 return;
             }
+            if self.dead || self.quit || self.eof || self.drained {
+                self.more = false;
+                return;
+            }
+            if reads == MAX_READS_PER_PUMP {
+                self.more = true;
+                return;
+            }
+            reads += 1;
+            self.more = false;
             match self.stream.read(chunk) {
                 Ok(0) => {
                     self.eof = true;
@@ -180,14 +200,20 @@ impl Conn {
         }
     }
 
+    /// True when bytes are left to read that no event will report: pump it again next turn.
+    pub(super) fn has_more(&self) -> bool {
+        self.more && !self.awaiting
+    }
+
     /// True when the connection must be closed now.
     pub(super) fn is_finished(&self) -> bool {
         self.dead || (self.eof || self.quit) && !self.awaiting && self.out.is_empty()
     }
 
     /// Writes queued replies until done or the socket is full. The buffer is kept for the
-    /// next replies unless it grew beyond a read chunk.
-    pub(super) fn flush_out(&mut self) {
+    /// next replies unless it grew beyond a read chunk. An MTA that leaves more than
+    /// [`MAX_UNSENT_REPLIES`] unread is disconnected, whichever steps the replies answer.
+    pub(super) fn flush_out(&mut self, config: &Config, log: &mut Logger) {
         let outgoing = Outgoing {
             stream: &mut self.stream,
             out: &mut self.out,
@@ -195,6 +221,14 @@ impl Conn {
         };
         if !outgoing.flush(READ_CHUNK) {
             self.dead = true;
+        }
+        if self.out.len() > MAX_UNSENT_REPLIES && !self.dead {
+            log.error(&format!(
+                "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
+                self.peer
+            ));
+            self.dead = true;
+            config.closed.record(CloseCause::ReplyBacklog);
         }
     }
 }

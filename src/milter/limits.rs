@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::Config;
-use super::conn::Conn;
+use super::conn::{Conn, PendingRcpt};
 use crate::daemon::Peer;
 use crate::logging::Logger;
 use crate::policyd::connections::CloseCause;
@@ -69,4 +69,33 @@ pub(super) fn close_idle(conns: &mut HashMap<usize, Conn>, config: &Config, log:
         }
         keep
     });
+}
+
+/// While stopping: closes the connections between messages (all of them once the grace is
+/// over), keeping those with replies still to write.
+///
+/// What has already arrived is read first: an MTA does not wait for an answer to MAIL (nor to
+/// CONNECT or HELO), so a connection whose MAIL is still in the socket is inside a message for
+/// the MTA, and closing it would fail that message. Recipients read here join `pending`.
+pub(super) fn close_for_stop(
+    conns: &mut HashMap<usize, Conn>,
+    pending: &mut Vec<PendingRcpt>,
+    chunk: &mut [u8],
+    grace_over: bool,
+    config: &Config,
+    log: &mut Logger,
+) {
+    if !grace_over {
+        for (&token, conn) in conns.iter_mut().filter(|(_, c)| !c.busy()) {
+            // No event may have reported the bytes yet: try a read.
+            conn.readable(false);
+            conn.pump(token, pending, chunk, config, log);
+            // Replies to steps the MTA wants answered: no later event may report the socket
+            // writable again.
+            if !conn.out.is_empty() {
+                conn.flush_out(config, log);
+            }
+        }
+    }
+    conns.retain(|_, c| !c.dead && (c.busy() && !grace_over || !c.out.is_empty()));
 }

@@ -29,12 +29,12 @@ use crate::logging::{Fallback, Logger};
 use crate::metrics::Metrics;
 use crate::policyd::Synchronous;
 use crate::policyd::batch::{self, BatchDecider, DecideError};
-use crate::policyd::connections::{CloseCause, ClosedConnections};
+use crate::policyd::connections::ClosedConnections;
 use crate::policyd::dns_waits::DnsWaits;
 use crate::store::{DbLocation, resolve_location};
 
 use conn::{Conn, PendingRcpt};
-use limits::{close_idle, evict_one};
+use limits::{close_for_stop, close_idle, evict_one};
 use networks::Network;
 
 /// Why the milter could not start or run (the daemons share one definition).
@@ -51,8 +51,6 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default time a packet may take to arrive completely, from its first byte.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Replies an MTA may leave unread before it is disconnected.
-const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
 /// Rounds of decide-then-read per loop turn: a connection that pipelines commands gets one
 /// recipient per round; the rest waits for the next turn, so others are not starved.
 const MAX_ROUNDS: usize = 16;
@@ -158,6 +156,8 @@ pub fn run_with_logger(
     let mut chunk = vec![0u8; conn::READ_CHUNK];
     let mut dns_waits: DnsWaits<PendingRcpt> = DnsWaits::new();
     let mut last_sweep = Instant::now();
+    // Some connection has bytes left to read that no event will report (`Conn::has_more`).
+    let mut more_to_read = false;
     loop {
         if lp.begin_stop(&signals.shutdown) {
             log.info("Stopping greylisting-milter: no new connections, finishing open messages");
@@ -168,12 +168,19 @@ pub fn run_with_logger(
             dns_waits.restart(&mut log);
         }
         if let Some(grace_over) = lp.grace_over() {
-            conns.retain(|_, c| !c.dead && (c.busy() && !grace_over || !c.out.is_empty()));
+            close_for_stop(
+                &mut conns,
+                &mut pending,
+                &mut chunk,
+                grace_over,
+                &config,
+                &mut log,
+            );
             if conns.is_empty() {
                 break;
             }
         }
-        let timeout = if pending.is_empty() {
+        let timeout = if pending.is_empty() && !more_to_read {
             TICK
         } else {
             Duration::ZERO
@@ -189,6 +196,9 @@ pub fn run_with_logger(
             &config,
             &mut log,
         );
+        if more_to_read {
+            read_more(&mut conns, &mut pending, &mut chunk, &config, &mut log);
+        }
         // Recipients whose DNS answers came (the worker woke the loop) join this turn's batch.
         pending.extend(dns_waits.take_ready(&mut log));
         let mut rounds = 0;
@@ -210,7 +220,11 @@ pub fn run_with_logger(
             // Recipients that came back at once (no resolver) are decided in the next round.
             pending.extend(dns_waits.take_ready(&mut log));
         }
-        conns.retain(|_, c| !c.is_finished());
+        more_to_read = false;
+        conns.retain(|_, c| {
+            more_to_read |= c.has_more();
+            !c.is_finished()
+        });
         if last_sweep.elapsed() >= TICK {
             last_sweep = Instant::now();
             close_idle(&mut conns, &config, &mut log);
@@ -256,7 +270,7 @@ fn handle_events(
                 conn.pump(token, pending, chunk, config, log);
             }
             if !conn.out.is_empty() {
-                conn.flush_out();
+                conn.flush_out(config, log);
             }
         }
         if listener_ready {
@@ -275,6 +289,22 @@ fn handle_events(
             return;
         }
         gathered += 1;
+    }
+}
+
+/// Goes on reading the connections whose last turn stopped at the read bound.
+fn read_more(
+    conns: &mut HashMap<usize, Conn>,
+    pending: &mut Vec<PendingRcpt>,
+    chunk: &mut [u8],
+    config: &Config,
+    log: &mut Logger,
+) {
+    for (&token, conn) in conns.iter_mut().filter(|(_, c)| c.has_more()) {
+        conn.pump(token, pending, chunk, config, log);
+        if !conn.out.is_empty() {
+            conn.flush_out(config, log);
+        }
     }
 }
 
@@ -396,15 +426,7 @@ fn answer(
             .decided(&request.message, outcome, &mut conn.out, log);
         conn.pump(request.token, pending, chunk, config, log);
         if !conn.out.is_empty() {
-            conn.flush_out();
-            if conn.out.len() > MAX_UNSENT_REPLIES && !conn.dead {
-                log.error(&format!(
-                    "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
-                    conn.peer
-                ));
-                conn.dead = true;
-                config.closed.record(CloseCause::ReplyBacklog);
-            }
+            conn.flush_out(config, log);
         }
     }
 }

@@ -239,12 +239,18 @@ impl Table {
         }
     }
 
-    /// Keeps only the connections `keep` accepts (shutdown: those still worth finishing).
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Conn) -> bool) {
+    /// The tokens of the open connections.
+    pub(super) fn tokens(&self) -> Vec<usize> {
+        self.conns.keys().copied().collect()
+    }
+
+    /// Keeps only the connections `keep` accepts, given their token (shutdown: those still
+    /// worth finishing).
+    pub(super) fn retain_tokens(&mut self, mut keep: impl FnMut(usize, &Conn) -> bool) {
         let gone: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| !keep(c))
+            .filter(|(t, c)| !keep(**t, c))
             .map(|(&t, _)| t)
             .collect();
         for token in gone {

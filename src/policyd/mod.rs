@@ -24,6 +24,7 @@ mod reply;
 #[cfg(test)]
 mod server_tests;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -184,14 +185,7 @@ pub fn run_with_logger(
             );
         }
         if let Some(grace_over) = lp.grace_over() {
-            // Keep only connections with a request still arriving (within the grace) or replies
-            // still to write.
-            conns.retain(|c| {
-                !c.dead
-                    && (c.reader.in_progress() && !grace_over
-                        || !c.out.is_empty()
-                        || c.waiting && !grace_over)
-            });
+            close_for_stop(&mut conns, &mut pending, grace_over, &config, &mut log);
             if conns.is_empty() {
                 break;
             }
@@ -229,6 +223,42 @@ pub fn run_with_logger(
     }
     lp.finish(IDENT, &mut log);
     Ok(())
+}
+
+/// While stopping: keeps only the connections with a request still arriving or waiting for
+/// its answer (within the grace) or replies still to write.
+///
+/// What has already arrived is read first: a client that sent its whole request just before
+/// the stop (while the server was busy deciding, say) waits for the answer, and closing its
+/// connection would fail its mail for no reason. The requests read here join `pending`.
+fn close_for_stop(
+    conns: &mut Table,
+    pending: &mut Vec<Pending>,
+    grace_over: bool,
+    config: &Config,
+    log: &mut Logger,
+) {
+    let mut answering = HashSet::new();
+    if !grace_over {
+        for token in conns.tokens() {
+            let requests_before = pending.len();
+            if let Some(conn) = conns.get_mut(&token)
+                && !conn.eof
+                && !conn.dead
+            {
+                conn.read_ready(token, false, pending, config, log);
+            }
+            let completed = pending.len() > requests_before;
+            conns.after_read(token, completed, config.partial_request_budget, log);
+        }
+        answering.extend(pending.iter().map(|p| p.token));
+    }
+    conns.retain_tokens(|token, c| {
+        !c.dead
+            && (c.reader.in_progress() && !grace_over
+                || !c.out.is_empty()
+                || (c.waiting || answering.contains(&token)) && !grace_over)
+    });
 }
 
 /// The line logged at start: where we listen and the limits in force.

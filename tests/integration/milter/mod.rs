@@ -1,6 +1,7 @@
 //! `greylisting-milter` over loopback, spoken to byte by byte.
 
 pub(crate) mod close;
+pub(crate) mod concurrent;
 pub(crate) mod dns;
 pub(crate) mod metrics;
 pub(crate) mod protocol;

@@ -10,4 +10,5 @@ pub(crate) mod lifecycle;
 pub(crate) mod metrics;
 pub(crate) mod options;
 pub(crate) mod server;
+pub(crate) mod stop;
 pub(crate) mod value_errors;

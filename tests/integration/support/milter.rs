@@ -92,6 +92,9 @@ impl Milter {
             None => {
                 let tcp = TcpStream::connect(&self.addr).unwrap();
                 tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                // Packets that get no reply (CONNECT, HELO, MAIL) leave at once, not held back
+                // until the milter acknowledges the previous one.
+                tcp.set_nodelay(true).unwrap();
                 Box::new(tcp)
             }
         };
@@ -120,6 +123,11 @@ impl Milter {
     /// Waits (bounded) for a log line containing `needle`.
     pub(crate) fn wait_log(&self, needle: &str) -> String {
         self.log.wait_for(needle)
+    }
+
+    /// Every log line collected so far.
+    pub(crate) fn log_lines(&self) -> Vec<String> {
+        self.log.lines()
     }
 
     /// Sends a signal.
