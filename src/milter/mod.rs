@@ -276,11 +276,15 @@ fn handle_events(
         if listener_ready {
             lp.listener_ready();
         }
-        let mut admission = Admission {
-            conns: &mut *conns,
-            config,
-        };
-        lp.accept(&mut admission, log);
+        // An accept that failed (out of descriptors) is retried once per turn, not again in
+        // each gathering poll, where it would only log the same failure again.
+        if gathered == 0 || listener_ready {
+            let mut admission = Admission {
+                conns: &mut *conns,
+                config,
+            };
+            lp.accept(&mut admission, log);
+        }
         if pending.is_empty()
             || gathered == MAX_GATHER
             || !lp.wait(Duration::ZERO, log)
