@@ -3,7 +3,30 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use super::listener::Stream;
+use super::listener::{Peer, Stream};
+
+/// Replies a peer may leave unread (beyond the socket buffers) before it is disconnected: one
+/// that keeps sending but never reads would grow its buffer without bound.
+pub(crate) const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
+
+/// What writing a connection's queued output left it as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flushed {
+    /// Everything was written, or the rest waits for the socket to take it.
+    Open,
+    /// A write failed or wrote nothing: the connection must be closed.
+    Broken,
+    /// More than [`MAX_UNSENT_REPLIES`] bytes wait: the peer does not read its replies, and
+    /// the connection must be closed (log [`backlog_line`]).
+    Backlog,
+}
+
+/// The error line for a connection closed for [`Flushed::Backlog`].
+pub(crate) fn backlog_line(peer: &Peer) -> String {
+    format!(
+        "closing connection from {peer}: more than {MAX_UNSENT_REPLIES} bytes of replies not read"
+    )
+}
 
 /// A connection's replies not yet written, and what writing them touches.
 pub(crate) struct Outgoing<'a> {
@@ -17,9 +40,8 @@ pub(crate) struct Outgoing<'a> {
 
 impl Outgoing<'_> {
     /// Writes the queued bytes until done or the socket is full. An emptied buffer larger than
-    /// `keep_capacity` is released. Returns false when the connection is broken (a write failed
-    /// or wrote nothing): it must be closed.
-    pub(crate) fn flush(self, keep_capacity: usize) -> bool {
+    /// `keep_capacity` is released.
+    pub(crate) fn flush(self, keep_capacity: usize) -> Flushed {
         let mut written = 0;
         let mut alive = true;
         while written < self.out.len() {
@@ -44,6 +66,12 @@ impl Outgoing<'_> {
         if written > 0 {
             *self.last_activity = Instant::now();
         }
-        alive
+        if !alive {
+            Flushed::Broken
+        } else if self.out.len() > MAX_UNSENT_REPLIES {
+            Flushed::Backlog
+        } else {
+            Flushed::Open
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::Config;
 use super::protocol::PacketReader;
 use super::session::{Session, Step};
-use crate::daemon::output::Outgoing;
+use crate::daemon::output::{Flushed, Outgoing, backlog_line};
 use crate::daemon::{Peer, Stream};
 use crate::engine::Message;
 use crate::logging::Logger;
@@ -17,8 +17,6 @@ use crate::policyd::dns_waits::WaitsForDns;
 
 /// Bytes read from a socket at once: the size of the event loop's one read buffer.
 pub(super) const READ_CHUNK: usize = 16 * 1024;
-/// Replies an MTA may leave unread before it is disconnected.
-const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
 /// Reads of one connection per [`Conn::pump`]: a peer that writes faster than its packets are
 /// handled would otherwise keep the event loop reading it, and every other connection waiting.
 const MAX_READS_PER_PUMP: usize = 8;
@@ -212,23 +210,22 @@ impl Conn {
 
     /// Writes queued replies until done or the socket is full. The buffer is kept for the
     /// next replies unless it grew beyond a read chunk. An MTA that leaves more than
-    /// [`MAX_UNSENT_REPLIES`] unread is disconnected, whichever steps the replies answer.
+    /// [`MAX_UNSENT_REPLIES`](crate::daemon::output::MAX_UNSENT_REPLIES) bytes unread is
+    /// disconnected, whichever steps the replies answer.
     pub(super) fn flush_out(&mut self, config: &Config, log: &mut Logger) {
         let outgoing = Outgoing {
             stream: &mut self.stream,
             out: &mut self.out,
             last_activity: &mut self.last_activity,
         };
-        if !outgoing.flush(READ_CHUNK) {
-            self.dead = true;
-        }
-        if self.out.len() > MAX_UNSENT_REPLIES && !self.dead {
-            log.error(&format!(
-                "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
-                self.peer
-            ));
-            self.dead = true;
-            config.closed.record(CloseCause::ReplyBacklog);
+        match outgoing.flush(READ_CHUNK) {
+            Flushed::Open => {}
+            Flushed::Broken => self.dead = true,
+            Flushed::Backlog => {
+                log.error(&backlog_line(&self.peer));
+                self.dead = true;
+                config.closed.record(CloseCause::ReplyBacklog);
+            }
         }
     }
 }

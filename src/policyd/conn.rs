@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::time::Instant;
 
 use crate::clock;
-use crate::daemon::output::Outgoing;
+use crate::daemon::output::{Flushed, Outgoing, backlog_line};
 use crate::daemon::{Peer, Stream};
 use crate::logging::Logger;
 
@@ -207,14 +207,20 @@ impl Conn {
 
     /// Writes queued replies until done or the socket is full. The emptied buffer is released
     /// (as the request buffer is).
-    pub(super) fn flush_out(&mut self) {
+    pub(super) fn flush_out(&mut self, log: &mut Logger) {
         let outgoing = Outgoing {
             stream: &mut self.stream,
             out: &mut self.out,
             last_activity: &mut self.last_activity,
         };
-        if !outgoing.flush(0) {
-            self.dead = true;
+        match outgoing.flush(0) {
+            Flushed::Open => {}
+            Flushed::Broken => self.dead = true,
+            Flushed::Backlog => {
+                log.error(&backlog_line(&self.peer));
+                self.close_cause = Some(CloseCause::ReplyBacklog);
+                self.dead = true;
+            }
         }
     }
 }

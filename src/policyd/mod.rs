@@ -310,7 +310,7 @@ fn serve_events(
             // now rather than at the idle timeout.
             let can_write = event.is_writable() || event.is_write_closed() || event.is_error();
             if can_write && !conn.out.is_empty() {
-                conn.flush_out();
+                conn.flush_out(log);
             }
         }
         let completed = pending.len() > requests_before;

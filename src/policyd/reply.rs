@@ -10,14 +10,11 @@ use crate::logline::{self, LineFacts, Shown};
 
 use super::batch::{BatchDecider, DecideError};
 use super::conn::{Conn, Held, Pending};
-use super::connections::{CloseCause, Table};
+use super::connections::Table;
 use super::decide::Step;
 use super::dns_waits::DnsWaits;
 use super::protocol;
 use super::{Config, decide};
-
-/// Replies a client may leave unread (beyond the socket buffers) before it is disconnected.
-const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
 
 /// What the server answers one request (DESIGN.md §6), rendered in one place ([`Action::reply`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,17 +140,7 @@ pub(super) fn answer(
         if let Some(conn) = conns.get_mut(&token)
             && !conn.out.is_empty()
         {
-            conn.flush_out();
-            // A client that keeps sending but never reads its replies would grow this buffer
-            // without bound: drop it instead.
-            if conn.out.len() > MAX_UNSENT_REPLIES && !conn.dead {
-                log.error(&format!(
-                    "closing connection from {}: more than {MAX_UNSENT_REPLIES} bytes of replies not read",
-                    conn.peer
-                ));
-                conn.close_cause = Some(CloseCause::ReplyBacklog);
-                conn.dead = true;
-            }
+            conn.flush_out(log);
         }
     }
 }

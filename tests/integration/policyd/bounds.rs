@@ -200,3 +200,47 @@ fn reset_in_the_middle_of_a_request_is_logged() {
     server.wait_log("client reset the connection in the middle of a request");
     assert_eq!(server.connect().ask(EMPTY), DUNNO);
 }
+
+// A client that pipelines requests and never reads the replies is closed once more than the
+// server's bound (1 MiB) of replies waits for it, with a log line, rather than making the
+// server buffer without limit.
+#[test]
+fn a_client_that_never_reads_its_replies_is_closed() {
+    let server = Server::start(&[]);
+    let addr: std::net::SocketAddr = server.addr.parse().unwrap();
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    // The smallest receive window: the replies stay on the server's side.
+    socket.set_recv_buffer_size(1).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream = TcpStream::from(socket);
+    let one = request(
+        "198.51.100.7",
+        "mx.example.org",
+        "s@example.org",
+        "u@local.example",
+        &[],
+    );
+    let burst = one.repeat(1_000);
+    // Far more replies than the bound and the sockets' buffers hold; the writes fail once the
+    // server has closed the connection.
+    for _ in 0..1_000 {
+        if stream.write_all(burst.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let line = server.wait_log("bytes of replies not read");
+    assert!(
+        line.contains(&format!(
+            "closing connection from {}",
+            stream.local_addr().unwrap()
+        )),
+        "{line}"
+    );
+    // The server goes on answering others.
+    assert_eq!(server.connect().ask(EMPTY), DUNNO);
+}
