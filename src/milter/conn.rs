@@ -98,13 +98,27 @@ impl Conn {
     }
 
     /// Handles buffered packets and reads more, until a RCPT waits for its decision (it goes
-    /// to `pending`), the socket is dry, or the connection ends.
+    /// to `pending`), the socket is dry, or the connection ends; then writes the replies queued.
     ///
     /// At most one chunk is buffered beyond the packets handled: while a decision is pending
     /// nothing is read, so a peer that pipelines cannot grow the buffer. `chunk` is the event
     /// loop's read buffer, shared by all connections (a fresh one zeroed on every call cost
     /// more than the few hundred bytes a session reads).
     pub(super) fn pump(
+        &mut self,
+        token: usize,
+        pending: &mut Vec<PendingRcpt>,
+        chunk: &mut [u8],
+        config: &Config,
+        log: &mut Logger,
+    ) {
+        self.read_and_handle(token, pending, chunk, config, log);
+        if !self.out.is_empty() {
+            self.flush_out(config, log);
+        }
+    }
+
+    fn read_and_handle(
         &mut self,
         token: usize,
         pending: &mut Vec<PendingRcpt>,

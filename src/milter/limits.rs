@@ -89,12 +89,9 @@ pub(super) fn close_for_stop(
         for (&token, conn) in conns.iter_mut().filter(|(_, c)| !c.busy()) {
             // No event may have reported the bytes yet: try a read.
             conn.readable(false);
+            // Replies to steps the MTA wants answered are written too: no later event may
+            // report the socket writable again.
             conn.pump(token, pending, chunk, config, log);
-            // Replies to steps the MTA wants answered: no later event may report the socket
-            // writable again.
-            if !conn.out.is_empty() {
-                conn.flush_out(config, log);
-            }
         }
     }
     conns.retain(|_, c| !c.dead && (c.busy() && !grace_over || !c.out.is_empty()));

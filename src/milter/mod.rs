@@ -268,8 +268,8 @@ fn handle_events(
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 conn.readable(event.is_read_closed() || event.is_error());
                 conn.pump(token, pending, chunk, config, log);
-            }
-            if !conn.out.is_empty() {
+            } else if !conn.out.is_empty() {
+                // Writable again: the rest of the replies.
                 conn.flush_out(config, log);
             }
         }
@@ -306,9 +306,6 @@ fn read_more(
 ) {
     for (&token, conn) in conns.iter_mut().filter(|(_, c)| c.has_more()) {
         conn.pump(token, pending, chunk, config, log);
-        if !conn.out.is_empty() {
-            conn.flush_out(config, log);
-        }
     }
 }
 
@@ -429,8 +426,5 @@ fn answer(
         conn.session
             .decided(&request.message, outcome, &mut conn.out, log);
         conn.pump(request.token, pending, chunk, config, log);
-        if !conn.out.is_empty() {
-            conn.flush_out(config, log);
-        }
     }
 }
