@@ -207,17 +207,8 @@ fn reset_in_the_middle_of_a_request_is_logged() {
 #[test]
 fn a_client_that_never_reads_its_replies_is_closed() {
     let server = Server::start(&[]);
-    let addr: std::net::SocketAddr = server.addr.parse().unwrap();
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .unwrap();
     // The smallest receive window: the replies stay on the server's side.
-    socket.set_recv_buffer_size(1).unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let mut stream = TcpStream::from(socket);
+    let mut stream = crate::support::daemon::connect_small_window(&server.addr);
     let one = request(
         "198.51.100.7",
         "mx.example.org",

@@ -62,3 +62,18 @@ impl DaemonLog {
         self.lines.lock().unwrap().clone()
     }
 }
+
+/// A TCP connection to a daemon at `addr` whose receive buffer is as small as the kernel allows,
+/// so the daemon's replies queue on its side when they are not read at once.
+pub(crate) fn connect_small_window(addr: &str) -> std::net::TcpStream {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    socket.set_recv_buffer_size(1).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    std::net::TcpStream::from(socket)
+}

@@ -104,16 +104,7 @@ impl Milter {
     /// A new TCP connection whose receive buffer is as small as the kernel allows, so the
     /// milter's replies queue on its side when they are not read at once.
     pub(crate) fn connect_small_window(&self) -> Mta {
-        let addr: std::net::SocketAddr = self.addr.parse().unwrap();
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(addr),
-            socket2::Type::STREAM,
-            None,
-        )
-        .unwrap();
-        socket.set_recv_buffer_size(1).unwrap();
-        socket.connect(&addr.into()).unwrap();
-        let tcp = TcpStream::from(socket);
+        let tcp = super::daemon::connect_small_window(&self.addr);
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         Mta {
             stream: Box::new(tcp),
