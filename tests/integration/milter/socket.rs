@@ -2,45 +2,12 @@
 //! or removed unless it is a socket nobody answers on, and a mode or group that would be wrong
 //! or ignored is refused at start.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
+use crate::support::daemon::refused_to_start;
 use crate::support::milter::Milter;
 
-/// Runs the milter with `args` and expects it to refuse to start: exit 2 within 20 s (it is
-/// killed and the test fails if it serves instead). Returns its stderr.
+/// The milter's stderr refusing to start with `args` on `db` (exit 2).
 fn refused(db: &str, args: &[&str]) -> String {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("greylisting-milter"))
-        .args(["--db", db])
-        .args(args)
-        .env("GREY_LISTING_LOG", "stderr")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?}: the milter started instead of refusing");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
-    stderr
+    refused_to_start("greylisting-milter", &[&["--db", db][..], args].concat())
 }
 
 #[test]

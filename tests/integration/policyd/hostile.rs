@@ -2,13 +2,12 @@
 //! floods of empty requests, bad start-up options. The mail path never blocks mail because of
 //! the server itself, and every client value is escaped in the log.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use crate::policyd::server::{DEFER, DUNNO, Server, request};
+use crate::support::daemon::refused_to_start;
 
 // A sender with invalid UTF-8, a C1 control (U+0085) or an ESC is decided like any other (here:
 // greylisted) instead of closing the connection, which Postfix would turn into a 451 for the
@@ -101,37 +100,9 @@ fn a_flood_of_empty_lines_is_logged_once_and_closed() {
     }
 }
 
-/// Runs the server with `args`; asserts it exits 2 before serving (a server that starts
-/// instead is killed after 30 s) and returns its stderr.
+/// The server's stderr refusing to start with `args` (exit 2).
 fn refused(args: &[&str]) -> String {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("greylisting-policyd"))
-        .args(args)
-        .env("GREY_LISTING_LOG", "stderr")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.and_then(|s| s.code()), Some(2), "{args:?}: {stderr}");
-    stderr
+    refused_to_start("greylisting-policyd", args)
 }
 
 // Only a real host name goes into the X-Greylist header: no empty label, no label over 63

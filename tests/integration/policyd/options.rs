@@ -9,15 +9,10 @@ use tempfile::TempDir;
 
 use crate::policyd::lifecycle::{Daemon, fresh_request, path_str, policyd_bin};
 use crate::policyd::server::{DEFER, cli};
+use crate::support::daemon::refused_to_start;
 
 fn refused(args: &[&str]) -> String {
-    let out = Command::new(policyd_bin())
-        .args(args)
-        .env("GREY_LISTING_LOG", "stderr")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    String::from_utf8_lossy(&out.stderr).to_string()
+    refused_to_start("greylisting-policyd", args)
 }
 
 // A CR/LF in --hostname would inject an extra `action=` line into the replies.

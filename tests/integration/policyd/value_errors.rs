@@ -2,17 +2,11 @@
 //! mode, connection bound, trusted networks, host name): the parsers return typed errors, and
 //! these lines must read the same whatever type carries them. The real binaries.
 
-use std::process::Command;
+use crate::support::daemon::refused_to_start;
 
 /// The stderr of `binary` refusing `args` (exit 2, nothing else started).
 fn refused(binary: &str, args: &[&str]) -> String {
-    let out = Command::new(assert_cmd::cargo::cargo_bin(binary))
-        .args(args)
-        .env("GREY_LISTING_LOG", "stderr")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    String::from_utf8_lossy(&out.stderr).to_string()
+    refused_to_start(binary, args)
 }
 
 fn first_line(text: &str) -> &str {

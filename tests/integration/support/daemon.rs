@@ -77,3 +77,39 @@ pub(crate) fn connect_small_window(addr: &str) -> std::net::TcpStream {
     socket.connect(&addr.into()).unwrap();
     std::net::TcpStream::from(socket)
 }
+
+/// Runs `binary` (a daemon) with `args` and expects it to refuse to start: exit 2 within 30 s.
+/// A daemon that serves instead is killed and the test fails. Returns its stderr.
+pub(crate) fn refused_to_start(binary: &str, args: &[&str]) -> String {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin(binary))
+        .args(args)
+        .env("GREY_LISTING_LOG", "stderr")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{binary} {args:?}: started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{binary} {args:?}: {stderr}");
+    stderr
+}
