@@ -21,6 +21,17 @@ pub(crate) const TICK: Duration = Duration::from_millis(250);
 /// How long requests and messages in progress may still take after SIGTERM.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The line logged when the grace after SIGTERM is over and `open` connections are still open
+/// (a request or message in progress, replies their peer has not read): they are closed, so
+/// that stopping never takes longer than the grace.
+pub(crate) fn grace_over_line(open: usize) -> String {
+    format!(
+        "closing {open} connection{} still open {} s after SIGTERM",
+        if open == 1 { "" } else { "s" },
+        SHUTDOWN_GRACE.as_secs()
+    )
+}
+
 /// The poll, the listener (until the daemon stops accepting) and the state of accepting and
 /// stopping.
 pub(crate) struct EventLoop {

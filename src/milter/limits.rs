@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use super::Config;
 use super::conn::{Conn, PendingRcpt};
 use crate::daemon::Peer;
+use crate::daemon::event_loop::grace_over_line;
 use crate::logging::Logger;
 use crate::policyd::connections::CloseCause;
 
@@ -71,8 +72,8 @@ pub(super) fn close_idle(conns: &mut HashMap<usize, Conn>, config: &Config, log:
     });
 }
 
-/// While stopping: closes the connections between messages (all of them once the grace is
-/// over), keeping those with replies still to write.
+/// While stopping: closes the connections between messages, keeping those with replies still
+/// to write; once the grace is over, closes them all, with a log line when any was still open.
 ///
 /// What has already arrived is read first: an MTA does not wait for an answer to MAIL (nor to
 /// CONNECT or HELO), so a connection whose MAIL is still in the socket is inside a message for
@@ -85,14 +86,22 @@ pub(super) fn close_for_stop(
     config: &Config,
     log: &mut Logger,
 ) {
-    if !grace_over {
-        for (&token, conn) in conns.iter_mut().filter(|(_, c)| !c.busy()) {
-            // No event may have reported the bytes yet: try a read.
-            conn.readable(false);
-            // Replies to steps the MTA wants answered are written too: no later event may
-            // report the socket writable again.
-            conn.pump(token, pending, chunk, config, log);
+    if grace_over {
+        // An MTA that never reads its replies would otherwise hold the stop up until the idle
+        // timeout, past any service manager's patience.
+        let open = conns.values().filter(|c| !c.dead).count();
+        if open > 0 {
+            log.error(&grace_over_line(open));
         }
+        conns.clear();
+        return;
     }
-    conns.retain(|_, c| !c.dead && (c.busy() && !grace_over || !c.out.is_empty()));
+    for (&token, conn) in conns.iter_mut().filter(|(_, c)| !c.busy()) {
+        // No event may have reported the bytes yet: try a read.
+        conn.readable(false);
+        // Replies to steps the MTA wants answered are written too: no later event may report
+        // the socket writable again.
+        conn.pump(token, pending, chunk, config, log);
+    }
+    conns.retain(|_, c| !c.dead && (c.busy() || !c.out.is_empty()));
 }

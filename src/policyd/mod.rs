@@ -32,7 +32,7 @@ use mio::Events;
 
 use crate::clock;
 use crate::daemon::accept::Admit;
-use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, log_metrics_address};
+use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, grace_over_line, log_metrics_address};
 use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
@@ -226,7 +226,9 @@ pub fn run_with_logger(
 }
 
 /// While stopping: keeps only the connections with a request still arriving or waiting for
-/// its answer (within the grace) or replies still to write.
+/// its answer, or replies still to write; once the grace is over, closes them all, with a log
+/// line when any was still open (a client that never reads its replies would otherwise hold
+/// the stop up until the idle timeout).
 ///
 /// What has already arrived is read first: a client that sent its whole request just before
 /// the stop (while the server was busy deciding, say) waits for the answer, and closing its
@@ -238,26 +240,35 @@ fn close_for_stop(
     config: &Config,
     log: &mut Logger,
 ) {
-    let mut answering = HashSet::new();
-    if !grace_over {
-        for token in conns.tokens() {
-            let requests_before = pending.len();
-            if let Some(conn) = conns.get_mut(&token)
-                && !conn.eof
-                && !conn.dead
-            {
-                conn.read_ready(token, false, pending, config, log);
-            }
-            let completed = pending.len() > requests_before;
-            conns.after_read(token, completed, config.partial_request_budget, log);
+    if grace_over {
+        let mut open = 0;
+        conns.retain_tokens(|_, c| {
+            open += usize::from(!c.dead);
+            false
+        });
+        if open > 0 {
+            log.error(&grace_over_line(open));
         }
-        answering.extend(pending.iter().map(|p| p.token));
+        return;
     }
+    for token in conns.tokens() {
+        let requests_before = pending.len();
+        if let Some(conn) = conns.get_mut(&token)
+            && !conn.eof
+            && !conn.dead
+        {
+            conn.read_ready(token, false, pending, config, log);
+        }
+        let completed = pending.len() > requests_before;
+        conns.after_read(token, completed, config.partial_request_budget, log);
+    }
+    let answering: HashSet<usize> = pending.iter().map(|p| p.token).collect();
     conns.retain_tokens(|token, c| {
         !c.dead
-            && (c.reader.in_progress() && !grace_over
+            && (c.reader.in_progress()
                 || !c.out.is_empty()
-                || (c.waiting || answering.contains(&token)) && !grace_over)
+                || c.waiting
+                || answering.contains(&token))
     });
 }
 

@@ -51,6 +51,33 @@ fn quit_behind_unread_replies_loses_none() {
     assert_eq!(replies, RCPTS, "every pipelined RCPT got its reply");
 }
 
+/// SIGTERM waits at most the grace (10 s) for work in progress: an MTA that never reads the
+/// replies it is owed is closed then, with a log line, and the milter exits, where it used to
+/// be kept until the idle timeout (330 s).
+#[test]
+fn sigterm_does_not_wait_past_the_grace_for_an_mta_that_never_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    // A unix socket: its buffers do not grow, so the replies below cannot all fit in them (a
+    // TCP socket's may grow past the milter's own bound on unread replies).
+    let listen = format!("unix:{}", dir.path().join("milter.sock").display());
+    let mut milter = Milter::start_on(db.to_str().unwrap(), &listen, &[]);
+    let mut mta = milter.connect();
+    // No no-reply bits: every HELO gets CONTINUE (5 bytes), 500 KB of replies in all: far
+    // more than the socket holds, half the milter's bound.
+    mta.negotiate(0x3f);
+    mta.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
+    let mut helo = 7u32.to_be_bytes().to_vec();
+    helo.push(b'H');
+    helo.extend(b"x.org\0");
+    mta.send_raw(&helo.repeat(100_000)).unwrap();
+    milter.signal(libc::SIGTERM);
+    // `wait_exit` allows 60 s, six times the grace.
+    assert_eq!(milter.wait_exit(), Some(0));
+    milter.wait_log("closing 1 connection still open 10 s after SIGTERM");
+    drop(mta);
+}
+
 /// QUIT_NC keeps the connection for the next SMTP session; a protocol error closes it in order.
 #[test]
 fn other_ends_are_orderly() {

@@ -46,6 +46,36 @@ fn sigterm_answers_a_request_that_arrived_unread() {
     assert_eq!(server.wait_exit(), Some(0));
 }
 
+/// SIGTERM waits at most the grace (10 s) for work in progress: a client that never reads its
+/// replies is closed then, with a log line, and the server exits, where it used to be kept
+/// until the idle timeout (330 s).
+#[test]
+fn sigterm_does_not_wait_past_the_grace_for_a_client_that_never_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    // A unix socket: its buffers do not grow, so the replies below cannot all fit in them (a
+    // TCP socket's may grow past the server's own bound on unread replies).
+    let listen = format!("unix:{}", dir.path().join("p.sock").display());
+    let mut server = Server::start_on(db.to_str().unwrap(), &listen, &[]);
+    let mut client = server.connect();
+    // 10,000 replies of 68 bytes: far more than the socket holds, two thirds of the server's
+    // bound.
+    const REQUESTS: usize = 10_000;
+    let requests: String = (0..REQUESTS)
+        .map(|i| {
+            let rcpt = format!("u{i}@local.example");
+            request("192.0.2.1", "unknown", "a@b.example", &rcpt, &[])
+        })
+        .collect();
+    client.send(requests.as_bytes()).unwrap();
+    server.wait_log(&format!("recipient=u{}@local.example", REQUESTS - 1));
+    server.terminate();
+    // `wait_exit` allows 60 s, six times the grace.
+    assert_eq!(server.wait_exit(), Some(0));
+    server.wait_log("closing 1 connection still open 10 s after SIGTERM");
+    drop(client);
+}
+
 /// Sends an empty request over `stream`; returns the line naming its peer.
 fn empty_request(server: &Server, stream: Box<dyn crate::policyd::server::ReadWrite>) -> String {
     let mut client = Client::over(stream);
