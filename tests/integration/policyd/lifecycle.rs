@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::policyd::server::{Client, DEFER, DUNNO, cli, request, triplet_count};
-use crate::support::daemon::DaemonLog;
+use crate::support::daemon::{DaemonChild, DaemonLog};
 
 /// The bound within which a deleted or replaced database must be noticed, times three.
 const NOTICE_WITHIN: Duration = Duration::from_secs(15);
@@ -21,7 +21,7 @@ pub(crate) fn policyd_bin() -> PathBuf {
 
 /// A policy server started with exactly the given arguments and environment.
 pub(crate) struct Daemon {
-    child: Child,
+    child: DaemonChild,
     addr: String,
     log: DaemonLog,
 }
@@ -49,8 +49,9 @@ impl Daemon {
     }
 
     /// Collects the log of a started server (stderr piped); waits until it listens.
-    pub(crate) fn from_child(mut child: Child) -> Daemon {
-        let (addr, log) = DaemonLog::listening(&mut child, "server");
+    pub(crate) fn from_child(child: Child) -> Daemon {
+        let mut child = DaemonChild::new(child, "server");
+        let (addr, log) = child.listening();
         Daemon { child, addr, log }
     }
 
@@ -62,9 +63,7 @@ impl Daemon {
     }
 
     pub(crate) fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
-        // that of a child this test started.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.child.signal(signal);
     }
 
     pub(crate) fn wait_log(&self, needle: &str) -> String {
@@ -77,25 +76,11 @@ impl Daemon {
     }
 
     pub(crate) fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.child.is_running()
     }
 
     pub(crate) fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.wait_exit()
     }
 }
 

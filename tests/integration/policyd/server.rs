@@ -6,12 +6,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::support::daemon::DaemonLog;
+use crate::support::daemon::{DaemonChild, DaemonLog};
 use crate::support::{Backend, Test};
 
 pub(crate) const DEFER: &str = "action=DEFER_IF_PERMIT 4.7.1 Service unavailable - try again later";
@@ -20,7 +20,7 @@ pub(crate) const DUNNO: &str = "action=DUNNO";
 
 /// A running policy server and its collected log lines.
 pub(crate) struct Server {
-    child: Child,
+    child: DaemonChild,
     /// Where it listens (`host:port` or `unix:/path`).
     pub addr: String,
     log: DaemonLog,
@@ -79,7 +79,7 @@ impl Server {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Server {
-        let mut child = Command::new(policyd_bin())
+        let child = Command::new(policyd_bin())
             .arg("--listen")
             .arg(listen)
             .arg("--db")
@@ -94,7 +94,8 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let (addr, log) = DaemonLog::listening(&mut child, "server");
+        let mut child = DaemonChild::new(child, "server");
+        let (addr, log) = child.listening();
         Server {
             child,
             addr,
@@ -128,28 +129,12 @@ impl Server {
 
     /// Sends SIGTERM.
     pub(crate) fn terminate(&self) {
-        // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
-        // that of a child this test started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.signal(libc::SIGTERM);
     }
 
     /// Waits (bounded) for the process to exit; returns its exit code.
     pub(crate) fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.wait_exit()
     }
 }
 

@@ -1,11 +1,62 @@
 //! One way to start a daemon for a test (greylisting-policyd, greylisting-milter): its stderr
 //! log collected in the background, the address it reports in its `listening on <addr>,` line
-//! (so it can listen on port 0), and a bounded wait for a log line.
+//! (so it can listen on port 0), a bounded wait for a log line, signals and a bounded wait for
+//! its exit.
 
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// A started daemon's process: killed and reaped when dropped, so a failing test leaves none
+/// behind.
+pub(crate) struct DaemonChild {
+    child: Child,
+    /// Names the daemon in failures.
+    who: &'static str,
+}
+
+impl DaemonChild {
+    pub(crate) fn new(child: Child, who: &'static str) -> DaemonChild {
+        DaemonChild { child, who }
+    }
+
+    /// Collects the daemon's log (its stderr, which must be piped) and waits, at most 30 s,
+    /// until it says where it listens (see [`DaemonLog::listening`]).
+    pub(crate) fn listening(&mut self) -> (String, DaemonLog) {
+        DaemonLog::listening(&mut self.child, self.who)
+    }
+
+    /// Sends `signal`.
+    pub(crate) fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
+        // that of a child this test started.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits, at most 60 s, for the process to exit; returns its exit code.
+    pub(crate) fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.who);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for DaemonChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// The log lines of a started daemon, collected from its stderr as they come.
 pub(crate) struct DaemonLog {

@@ -5,10 +5,10 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::support::daemon::DaemonLog;
+use crate::support::daemon::{DaemonChild, DaemonLog};
 use crate::support::{Backend, Test};
 
 /// The SMTP reply for a greylisted recipient.
@@ -16,7 +16,7 @@ pub(crate) const DEFER: &str = "451 4.7.1 Service unavailable - try again later"
 
 /// A running milter and its collected log lines.
 pub(crate) struct Milter {
-    child: Child,
+    child: DaemonChild,
     /// Where it listens.
     pub addr: String,
     log: DaemonLog,
@@ -64,7 +64,7 @@ impl Milter {
             .position(|a| *a == "--db")
             .and_then(|i| args.get(i + 1))
             .map_or_else(String::new, |d| d.to_string());
-        let mut child = Command::new(milter_bin())
+        let child = Command::new(milter_bin())
             .args(["--hostname", "mx.test"])
             .args(args)
             .env("GREY_LISTING_LOG", "stderr")
@@ -75,7 +75,8 @@ impl Milter {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let (addr, log) = DaemonLog::listening(&mut child, "milter");
+        let mut child = DaemonChild::new(child, "milter");
+        let (addr, log) = child.listening();
         Milter {
             child,
             addr,
@@ -123,28 +124,12 @@ impl Milter {
 
     /// Sends a signal.
     pub(crate) fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) takes no pointers, so it cannot touch this process's memory; the pid is
-        // that of a child this test started.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.child.signal(signal);
     }
 
     /// Waits (bounded) for the process to exit; returns its exit code.
     pub(crate) fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "milter did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Milter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.wait_exit()
     }
 }
 
