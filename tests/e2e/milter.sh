@@ -10,6 +10,10 @@
 #     LOGIN (SASL) client too ({auth_authen});
 #   - miltertest: connect/helo/mail/rcpt gets the reply code, a trusted client CONTINUE, the
 #     retry an X-Greylist header at end of message;
+#   - three messages in one pipelined SMTP session (Python's raw socket): the first with a
+#     retried recipient (accepted, one X-Greylist) and a new one (deferred); the second, from a
+#     white-listed sender after no RSET, and the third after RSET, carry no X-Greylist — nothing
+#     of a message leaks into the next;
 #   - the milter killed: mail is accepted (milter_default_action = accept); with that line
 #     removed, Postfix's default (tempfail) answers 4xx, the warning the docs give.
 # Ports: E2E_SMTP_PORT (default 2547), E2E_MILTER_PORT (default 12047).
@@ -23,7 +27,7 @@ source tests/e2e/lib.sh
 
 export PATH="$PATH:/usr/sbin:/sbin"
 require_root "Postfix's master runs as root"
-ensure_packages postfix:postfix swaks:swaks miltertest:miltertest
+ensure_packages postfix:postfix swaks:swaks miltertest:miltertest python3:python3
 ports_free "$SMTP_PORT" "$MILTER_PORT"
 build_debug_binaries
 
@@ -60,6 +64,8 @@ sed -i "s/^\(127\.0\.0\.1:$SMTP_PORT inet .*smtpd\)\$/\1\n  -o smtpd_milters=ine
     "$P/etc/master.cf"
 grep -q "^  -o smtpd_milters=inet:127.0.0.1:$MILTER_PORT\$" "$P/etc/master.cf" ||
     fail "could not add smtpd_milters to the smtp service in master.cf"
+# A second mailbox, v@local.example, for the multi-message session of step 7.
+postconf -c "$P/etc" "virtual_mailbox_maps = inline:{ u@local.example=u/, v@local.example=v/ }"
 cat >>"$P/etc/main.cf" <<EOF
 smtpd_sasl_auth_enable = yes
 milter_protocol = 6
@@ -144,7 +150,61 @@ grep -q "action=defer, reason=new, client_name=unknown, client_address=198.51.10
     fail "milter did not log miltertest's deferral"
 say "ok: miltertest (connect/helo/mail/rcpt reply code, header at end of message, trusted client)"
 
-# 7. The milter dies: with milter_default_action = accept, mail still flows.
+# 7. Several messages in one SMTP session, each sent as one pipelined write (MAIL, the RCPTs,
+# DATA), as a busy relay sends them. The triplet (198.51.100.40, multi@sender.example, u) is
+# first deferred on its own, then retried in message 1 next to v, still new: u accepted with the
+# header, v deferred. Message 2 (no RSET before it) comes from a white-listed sender, message 3
+# (after RSET) too: neither may inherit message 1's header.
+"$BIN/grey_listing" --db "$DB" -u -whitelist "add:clean@white.example" >/dev/null
+out=$(send "[UNAVAILABLE]" 198.51.100.40 "" multi@sender.example multi-first)
+expect "$out" '<\*\* *451 4\.7\.1 ' "multi-message sender deferred first"
+sleep 1
+python3 - "$SMTP_PORT" >"$P/multi.out" 2>&1 <<'PY' || { cat "$P/multi.out"; fail "multi-message session"; }
+import socket, sys
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+replies = sock.makefile("rb")
+def reply():
+    while True:
+        line = replies.readline().decode()
+        if not line:
+            sys.exit("connection closed")
+        if line[3:4] != "-":
+            return line.strip()
+def send(text, want):
+    sock.sendall(text.encode())
+    got = [reply() for _ in want]
+    for w, g in zip(want, got):
+        if not g.startswith(w):
+            sys.exit(f"sent {text!r}: got {got}, want {want}")
+reply()
+send("EHLO client.example\r\n", ["250"])
+send("XCLIENT NAME=[UNAVAILABLE] ADDR=198.51.100.40\r\n", ["220"])
+send("EHLO client.example\r\n", ["250"])
+def message(sender, rcpts, want, subject, rset=""):
+    body = f"Subject: {subject}\r\n\r\nmulti\r\n.\r\n"
+    text = rset + f"MAIL FROM:<{sender}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts)
+    send(text + "DATA\r\n", (["250"] if rset else []) + ["250"] + want + ["354"])
+    send(body, ["250"])
+message("multi@sender.example", ["u@local.example", "v@local.example"], ["250", "451 4.7.1"], "multi-1")
+message("clean@white.example", ["u@local.example"], ["250"], "multi-2")
+message("clean@white.example", ["u@local.example"], ["250"], "multi-3", rset="RSET\r\n")
+send("QUIT\r\n", ["221"])
+PY
+file=$(delivered multi-1)
+[ "$(grep -c '^X-Greylist: delayed [0-9]* seconds by grey_listing at mx\.e2e\.test; ' "$file")" -eq 1 ] ||
+    { cat "$file"; fail "message 1 of the session: want exactly one X-Greylist header"; }
+for tag in multi-2 multi-3; do
+    file=$(delivered $tag)
+    if grep -q '^X-Greylist:' "$file"; then cat "$file"; fail "$tag inherited an X-Greylist header"; fi
+done
+if grep -qs -- "Subject: multi-1\$" "$P"/mail/v/new/* 2>/dev/null; then
+    fail "the deferred recipient v of message 1 got the message"
+fi
+grep -q "action=defer, reason=new, client_name=unknown, client_address=198.51.100.40, sender=multi@sender.example, recipient=v@local.example" \
+    "$P/milter.log" || fail "milter did not defer v in message 1"
+say "ok: three messages in one pipelined session: header on the first only, deferred recipient left out"
+
+# 8. The milter dies: with milter_default_action = accept, mail still flows.
 kill -KILL "$MILTER_PID"
 wait "$MILTER_PID" 2>/dev/null || true
 MILTER_PID=
