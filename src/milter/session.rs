@@ -303,14 +303,23 @@ impl Session {
     }
 }
 
-/// The address inside `<...>` as the MTA passes it (`<>` is the null sender), trimmed.
+/// The address inside `<...>` as the MTA passes it (`<>` is the null sender), trimmed, without
+/// a source route (`<@relay.example,@b.example:user@example.org>`). RFC 5321 has servers ignore
+/// routes, and Postfix hands a policy server the address without one but a milter the SMTP
+/// argument as the client wrote it: without this, the same mail would be two triplets in a
+/// database both share. A mailbox never starts with `@`, and a route's domains hold no `:`.
 fn envelope_address(arg: &str) -> String {
     let arg = arg.trim();
-    arg.strip_prefix('<')
+    let address = arg
+        .strip_prefix('<')
         .and_then(|a| a.strip_suffix('>'))
         .unwrap_or(arg)
-        .trim()
-        .to_string()
+        .trim();
+    let address = match address.split_once(':') {
+        Some((_route, mailbox)) if address.starts_with('@') => mailbox,
+        _ => address,
+    };
+    address.to_string()
 }
 
 /// The facts the log lines name about `message` and its first recipient (the milter decides one

@@ -271,3 +271,27 @@ fn sendmail_unverified_names_are_none() {
         );
     }
 }
+
+#[test]
+fn source_routes_are_dropped_from_addresses() {
+    let (mut session, _) = negotiated(0x1f_ffff);
+    let cfg = config();
+    let mut out = Vec::new();
+    session.handle(
+        Command::Mail("<@relay.example,@b.example:s@example.org>".into()),
+        &mut out,
+        &cfg,
+    );
+    let message = decide(&mut session, "<@relay.example:u@example.com>");
+    assert_eq!(message.sender, "s@example.org");
+    assert_eq!(message.recipients, vec!["u@example.com".to_string()]);
+    // A colon elsewhere is the address's own.
+    session.handle(
+        Command::Mail("<\"a:b\"@example.org>".into()),
+        &mut out,
+        &cfg,
+    );
+    let message = decide(&mut session, "<u@[IPv6:2001:db8::1]>");
+    assert_eq!(message.sender, "\"a:b\"@example.org");
+    assert_eq!(message.recipients, vec!["u@[IPv6:2001:db8::1]".to_string()]);
+}
