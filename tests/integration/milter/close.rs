@@ -63,14 +63,10 @@ fn sigterm_does_not_wait_past_the_grace_for_an_mta_that_never_reads() {
     let listen = format!("unix:{}", dir.path().join("milter.sock").display());
     let mut milter = Milter::start_on(db.to_str().unwrap(), &listen, &[]);
     let mut mta = milter.connect();
-    // No no-reply bits: every HELO gets CONTINUE (5 bytes), 500 KB of replies in all: far
-    // more than the socket holds, half the milter's bound.
-    mta.negotiate(0x3f);
-    mta.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
-    let mut helo = 7u32.to_be_bytes().to_vec();
-    helo.push(b'H');
-    helo.extend(b"x.org\0");
-    mta.send_raw(&helo.repeat(100_000)).unwrap();
+    // Replies of 5 bytes, 500 KB in all: far more than the socket holds, half the milter's
+    // bound.
+    let helos = mta.helos_to_answer(100_000);
+    mta.send_raw(&helos).unwrap();
     milter.signal(libc::SIGTERM);
     // `wait_exit` allows 60 s, six times the grace.
     assert_eq!(milter.wait_exit(), Some(0));

@@ -230,13 +230,7 @@ fn flooding_connections_do_not_hold_up_others() {
 fn unread_replies_to_any_step_are_bounded() {
     let milter = Milter::start(&[]);
     let mut mta = milter.connect_small_window();
-    // No no-reply bits: every HELO gets CONTINUE.
-    mta.negotiate(0x3f);
-    mta.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
-    let mut packet = 7u32.to_be_bytes().to_vec();
-    packet.push(b'H');
-    packet.extend(b"x.org\0");
-    let burst = packet.repeat(10_000);
+    let burst = mta.helos_to_answer(10_000);
     // Far more replies than the bound (and the sockets' buffers) hold; the writes fail once
     // the milter has closed the connection.
     for _ in 0..2_000 {

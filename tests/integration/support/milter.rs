@@ -190,6 +190,17 @@ impl Mta {
         (word(0), word(4), word(8), data[12..].to_vec())
     }
 
+    /// Negotiates with no no-reply bits and sends CONNECT: from then on every HELO gets a
+    /// CONTINUE reply. Returns `count` HELO packets, for tests of replies the MTA does not read.
+    pub(crate) fn helos_to_answer(&mut self, count: usize) -> Vec<u8> {
+        self.negotiate(0x3f);
+        self.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
+        let mut helo = 7u32.to_be_bytes().to_vec();
+        helo.push(b'H');
+        helo.extend(b"x.org\0");
+        helo.repeat(count)
+    }
+
     /// Sends CONNECT for an IPv4 or IPv6 client (`family` `4` or `6`).
     pub(crate) fn connect_client(&mut self, hostname: &str, family: u8, address: &str) {
         let mut data = hostname.as_bytes().to_vec();
