@@ -104,6 +104,14 @@ grep -qx 'ExecStart=/usr/bin/greylisting-milter --listen 127.0.0.1:10024' "$unit
     fail "milter unit does not start greylisting-milter on 127.0.0.1:10024"
 grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit_dir/greylisting-milter.service" ||
     fail "milter unit has no ExecReload"
+# Its unix sockets: Postfix's directory in the queue directory, Sendmail's runtime directory,
+# both writable under ProtectSystem=strict; restarted whatever ended it.
+for directive in 'ProtectSystem=strict' 'Restart=always' 'RuntimeDirectory=greylisting-milter' \
+    'ReadWritePaths=-/var/spool/postfix/greylisting'; do
+    grep -qx "$directive" "$unit_dir/greylisting-milter.service" || fail "milter unit lacks $directive"
+done
+grep -q '^ExecStartPre=+.*install -d -o greylisting -g postfix -m 2750 /var/spool/postfix/greylisting' \
+    "$unit_dir/greylisting-milter.service" || fail "milter unit does not make the Postfix socket directory"
 if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify "$unit" "$unit_dir/grey-listing-purge.service" \
         "$unit_dir/grey-listing-purge.timer" "$unit_dir/greylisting-milter.service" ||

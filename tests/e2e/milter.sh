@@ -16,6 +16,9 @@
 #     of a message leaks into the next;
 #   - the milter killed: mail is accepted (milter_default_action = accept); with that line
 #     removed, Postfix's default (tempfail) answers 4xx, the warning the docs give.
+#   - over a unix socket in Postfix's queue directory (`unix:greylisting/milter`), the milter
+#     run unprivileged with --socket-group postfix: the socket is 0660 <user>:postfix, a new
+#     triplet is deferred, the retry delivered with X-Greylist; SIGTERM removes the socket.
 # Ports: E2E_SMTP_PORT (default 2547), E2E_MILTER_PORT (default 12047).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +30,7 @@ source tests/e2e/lib.sh
 
 export PATH="$PATH:/usr/sbin:/sbin"
 require_root "Postfix's master runs as root"
-ensure_packages postfix:postfix swaks:swaks miltertest:miltertest python3:python3
+ensure_packages postfix:postfix swaks:swaks miltertest:miltertest python3:python3 setpriv:util-linux
 ports_free "$SMTP_PORT" "$MILTER_PORT"
 build_debug_binaries
 
@@ -218,4 +221,48 @@ sleep 1
 out=$(send "[UNAVAILABLE]" 198.51.100.201 "" grace@down.example down-tempfail)
 expect "$out" '<\*\* *4[0-9][0-9] ' "milter down, default milter_default_action: 4xx"
 say "Postfix answered: $(grep -m1 -E '<\*\* *4' <<<"$out" | sed 's/^ *<\*\* *//')"
+
+# 9. Over a unix socket laid out as docs/integration/postfix.md and the package's unit do it: a
+# directory in Postfix's queue directory owned by the milter's user, group postfix, mode 2750;
+# the milter run as an unprivileged user with postfix as supplementary group and
+# --socket-group postfix; `smtpd_milters = unix:greylisting/milter`, relative to the queue
+# directory (where a chrooted smtpd finds it too). milter_default_action = accept again, so that
+# a milter Postfix cannot reach would show as an accepted mail, not as a 451 like ours.
+RUN_UID=$(id -u nobody)
+RUN_GID=$(getent group nogroup | cut -d: -f3)
+POSTFIX_GID=$(getent group postfix | cut -d: -f3)
+[ -n "$RUN_GID" ] && [ -n "$POSTFIX_GID" ] || fail "groups nogroup and postfix are needed"
+SOCKDIR="$P/queue/greylisting"
+install -d -o nobody -g postfix -m 2750 "$SOCKDIR"
+install -d -o nobody -g nogroup -m 2770 "$P/udb"
+setpriv --reuid="$RUN_UID" --regid="$RUN_GID" --clear-groups -- \
+    "$BIN/grey_listing" --db "$P/udb/g.db" -u -grey-interval 0 >/dev/null
+setpriv --reuid="$RUN_UID" --regid="$RUN_GID" --groups="$POSTFIX_GID" -- \
+    env GREY_LISTING_LOG=stderr "$BIN/greylisting-milter" --listen "unix:$SOCKDIR/milter" \
+    --socket-group postfix --db "$P/udb/g.db" --hostname mx.e2e.test 2>"$P/milter.log" &
+MILTER_PID=$!
+for _ in $(seq 100); do grep -qs "listening on" "$P/milter.log" && break; sleep 0.1; done
+grep -q "listening on unix:$SOCKDIR/milter" "$P/milter.log" || fail "the milter did not start on its unix socket"
+[ "$(stat -c '%a %U %G' "$SOCKDIR/milter")" = "660 nobody postfix" ] ||
+    fail "socket is $(stat -c '%a %U %G' "$SOCKDIR/milter"), want 660 nobody postfix"
+sed -i "s|^  -o smtpd_milters=inet:127.0.0.1:$MILTER_PORT\$|  -o smtpd_milters=unix:greylisting/milter|" "$P/etc/master.cf"
+grep -q "^  -o smtpd_milters=unix:greylisting/milter\$" "$P/etc/master.cf" || fail "could not switch master.cf to the unix socket"
+postconf -c "$P/etc" "milter_default_action = accept"
+postfix -c "$P/etc" reload >/dev/null 2>&1
+sleep 1
+out=$(send "[UNAVAILABLE]" 198.51.100.210 "" henry@unix.example unix-first)
+expect "$out" '<\*\* *451 4\.7\.1 Service unavailable - try again later' "over the unix socket: new triplet deferred"
+grep -q "action=defer, reason=new, client_name=unknown, client_address=198.51.100.210, sender=henry@unix.example" \
+    "$P/milter.log" || fail "the milter on the unix socket did not decide"
+out=$(send "[UNAVAILABLE]" 198.51.100.210 "" henry@unix.example unix-retry)
+expect "$out" '<- *250 .*queued as' "over the unix socket: retry accepted"
+grep -qE '^X-Greylist: delayed [0-9]+ seconds by grey_listing at mx\.e2e\.test; ' "$(delivered unix-retry)" ||
+    fail "the retry over the unix socket has no X-Greylist header"
+kill -TERM "$MILTER_PID"
+status=0
+wait "$MILTER_PID" || status=$?
+MILTER_PID=
+[ "$status" = 0 ] || fail "the milter exited $status on SIGTERM"
+[ ! -e "$SOCKDIR/milter" ] || fail "the milter left its socket behind"
+say "ok: Postfix over unix:greylisting/milter (socket 0660 nobody:postfix): deferred, then delivered with X-Greylist"
 say "all end-to-end checks passed"
