@@ -74,6 +74,11 @@ done
 [ -f /usr/share/bash-completion/completions/grey_listing ] || fail "bash completion missing"
 [ -f /usr/share/zsh/vendor-completions/_grey_listing ] || fail "zsh completion missing"
 [ -f /usr/share/fish/vendor_completions.d/grey_listing.fish ] || fail "fish completion missing"
+for daemon in greylisting-policyd greylisting-milter; do
+    [ -f "/usr/share/bash-completion/completions/$daemon" ] || fail "bash completion of $daemon missing"
+    [ -f "/usr/share/zsh/vendor-completions/_$daemon" ] || fail "zsh completion of $daemon missing"
+    [ -f "/usr/share/fish/vendor_completions.d/$daemon.fish" ] || fail "fish completion of $daemon missing"
+done
 getent passwd greylisting >/dev/null || fail "system user greylisting not created"
 getent group greylisting >/dev/null || fail "system group greylisting not created"
 [ "$(stat -c '%a %U %G' /var/lib/grey_listing)" = "2770 greylisting greylisting" ] ||

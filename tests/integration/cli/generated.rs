@@ -49,6 +49,27 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
             completions::script(shell).into_bytes(),
         ));
     }
+    // The daemons' options are ordinary two-dash ones: clap_complete writes their completions.
+    for (name, command) in [
+        (
+            "greylisting-policyd",
+            grey_listing::policyd::options::command(),
+        ),
+        (
+            "greylisting-milter",
+            grey_listing::milter::options::command(),
+        ),
+    ] {
+        for (shell, file) in [
+            (clap_complete::Shell::Bash, format!("{name}.bash")),
+            (clap_complete::Shell::Zsh, format!("_{name}")),
+            (clap_complete::Shell::Fish, format!("{name}.fish")),
+        ] {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command.clone(), name, &mut script);
+            files.push((Path::new("completions").join(file), script));
+        }
+    }
     files
 }
 
@@ -120,9 +141,10 @@ fn generated_files_name_every_command_and_option() {
         "db",
         "json",
     ];
+    // The daemons' man pages and completions are checked below.
     for (path, contents) in generated()
         .into_iter()
-        .filter(|(path, _)| !path.to_string_lossy().starts_with("man/greylisting-"))
+        .filter(|(path, _)| !path.to_string_lossy().contains("greylisting-"))
     {
         // roff escapes the hyphen as `\-`.
         let text = String::from_utf8(contents).unwrap().replace("\\-", "-");
@@ -132,6 +154,39 @@ fn generated_files_name_every_command_and_option() {
                 "{} does not mention {name}",
                 path.display()
             );
+        }
+    }
+}
+
+// The daemons' completions offer their options, in every shell.
+#[test]
+fn daemon_completions_offer_their_options() {
+    let expected: [(&str, &[&str]); 2] = [
+        (
+            "greylisting-policyd",
+            &["listen", "socket-group", "idle-timeout", "metrics-listen"],
+        ),
+        (
+            "greylisting-milter",
+            &["listen", "socket-group", "trusted-networks", "hostname"],
+        ),
+    ];
+    for (daemon, options) in expected {
+        let scripts: Vec<_> = generated()
+            .into_iter()
+            .filter(|(path, _)| path.to_string_lossy().contains(daemon))
+            .filter(|(path, _)| path.starts_with("completions"))
+            .collect();
+        assert_eq!(
+            scripts.len(),
+            3,
+            "bash, zsh and fish completions of {daemon}"
+        );
+        for (path, contents) in scripts {
+            let text = String::from_utf8(contents).unwrap();
+            for option in options {
+                assert!(text.contains(option), "{} lacks {option}", path.display());
+            }
         }
     }
 }
@@ -248,10 +303,9 @@ fn completion_files_offer_every_option_with_one_dash_and_nothing_else() {
     ] {
         assert!(expected.contains(name), "the definition lacks {name}");
     }
-    for (path, contents) in generated()
-        .into_iter()
-        .filter(|(path, _)| path.starts_with("completions"))
-    {
+    for (path, contents) in generated().into_iter().filter(|(path, _)| {
+        path.starts_with("completions") && path.to_string_lossy().contains("grey_listing")
+    }) {
         let text = String::from_utf8(contents).unwrap();
         // Every word that looks like an option, wherever the script offers it.
         let offered: BTreeSet<String> = if path.ends_with("grey_listing.fish") {
@@ -290,9 +344,19 @@ fn completion_files_offer_every_option_with_one_dash_and_nothing_else() {
 /// What bash's completion function offers for the words typed so far (the last one is the word
 /// being completed).
 fn bash_complete(words: &[&str]) -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/grey_listing.bash");
+    bash_complete_for("grey_listing", words)
+}
+
+/// [`bash_complete`] for `command`, with the completion function its script registers.
+fn bash_complete_for(command: &str, words: &[&str]) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("completions")
+        .join(format!("{command}.bash"));
+    // `complete -F FUNCTION ... COMMAND`: the function the script registers for the command.
     let program = format!(
-        "source {}; COMP_WORDS=(grey_listing {}); COMP_CWORD={}; _grey_listing; \
+        "source {}; COMP_WORDS=({command} {}); COMP_CWORD={}; \
+         function=$(complete -p {command} | sed 's/.*-F \\([^ ]*\\) .*/\\1/'); \
+         \"$function\" {command} \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
          printf '%s\\n' \"${{COMPREPLY[@]}}\"",
         script.display(),
         words
@@ -340,6 +404,19 @@ fn bash_completion_completes_plesk_style() {
         !bash_complete(&["--"])
             .iter()
             .any(|word| word.starts_with("--"))
+    );
+}
+
+// The daemons' committed bash scripts really complete their options.
+#[test]
+fn bash_completion_completes_the_daemons_options() {
+    assert_eq!(
+        bash_complete_for("greylisting-milter", &["--tr"]),
+        ["--trusted-networks"]
+    );
+    assert_eq!(
+        bash_complete_for("greylisting-policyd", &["--metrics-l"]),
+        ["--metrics-listen"]
     );
 }
 
