@@ -49,6 +49,25 @@ wait_policyd() {
     grep -q "listening on 127.0.0.1:$2" "$1" || fail "policyd did not start"
 }
 
+# unprivileged_ids: sets RUN_UID and RUN_GID (nobody:nogroup, a daemon's user without any
+# supplementary group unless given one) and POSTFIX_GID (the group a daemon's unix socket gets).
+unprivileged_ids() {
+    RUN_UID=$(id -u nobody)
+    RUN_GID=$(getent group nogroup | cut -d: -f3)
+    POSTFIX_GID=$(getent group postfix | cut -d: -f3)
+    [ -n "$RUN_GID" ] && [ -n "$POSTFIX_GID" ] || fail "groups nogroup and postfix are needed"
+}
+
+# stop_cleanly PID SOCKET WHAT: sends SIGTERM to the daemon PID (a child of this shell), which
+# must exit 0 and remove its unix socket SOCKET.
+stop_cleanly() {
+    kill -TERM "$1"
+    local status=0
+    wait "$1" || status=$?
+    [ "$status" = 0 ] || fail "$3 exited $status on SIGTERM"
+    [ ! -e "$2" ] || fail "$3 left its socket behind"
+}
+
 # postfix_config DIR SMTP_PORT HOSTNAME DOMAIN MAILBOX: the private Postfix of DESIGN.md §9 in DIR —
 # master.cf with the smtp service on 127.0.0.1:SMTP_PORT and no chroot, and the main.cf lines
 # every test shares (virtual mailbox MAILBOX@DOMAIN delivered to DIR/mail/MAILBOX/, XCLIENT

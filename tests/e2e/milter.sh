@@ -228,10 +228,7 @@ say "Postfix answered: $(grep -m1 -E '<\*\* *4' <<<"$out" | sed 's/^ *<\*\* *//'
 # --socket-group postfix; `smtpd_milters = unix:greylisting/milter`, relative to the queue
 # directory (where a chrooted smtpd finds it too). milter_default_action = accept again, so that
 # a milter Postfix cannot reach would show as an accepted mail, not as a 451 like ours.
-RUN_UID=$(id -u nobody)
-RUN_GID=$(getent group nogroup | cut -d: -f3)
-POSTFIX_GID=$(getent group postfix | cut -d: -f3)
-[ -n "$RUN_GID" ] && [ -n "$POSTFIX_GID" ] || fail "groups nogroup and postfix are needed"
+unprivileged_ids
 SOCKDIR="$P/queue/greylisting"
 install -d -o nobody -g postfix -m 2750 "$SOCKDIR"
 install -d -o nobody -g nogroup -m 2770 "$P/udb"
@@ -258,11 +255,7 @@ out=$(send "[UNAVAILABLE]" 198.51.100.210 "" henry@unix.example unix-retry)
 expect "$out" '<- *250 .*queued as' "over the unix socket: retry accepted"
 grep -qE '^X-Greylist: delayed [0-9]+ seconds by grey_listing at mx\.e2e\.test; ' "$(delivered unix-retry)" ||
     fail "the retry over the unix socket has no X-Greylist header"
-kill -TERM "$MILTER_PID"
-status=0
-wait "$MILTER_PID" || status=$?
+stop_cleanly "$MILTER_PID" "$SOCKDIR/milter" "the milter"
 MILTER_PID=
-[ "$status" = 0 ] || fail "the milter exited $status on SIGTERM"
-[ ! -e "$SOCKDIR/milter" ] || fail "the milter left its socket behind"
 say "ok: Postfix over unix:greylisting/milter (socket 0660 nobody:postfix): deferred, then delivered with X-Greylist"
 say "all end-to-end checks passed"

@@ -27,10 +27,7 @@ ports_free "$SMTP_PORT"
 build_debug_binaries
 
 # The server's user: nobody, without any supplementary group unless given one.
-RUN_UID=$(id -u nobody)
-RUN_GID=$(getent group nogroup | cut -d: -f3)
-POSTFIX_GID=$(getent group postfix | cut -d: -f3)
-[ -n "$RUN_GID" ] && [ -n "$POSTFIX_GID" ] || fail "groups nogroup and postfix are needed"
+unprivileged_ids
 
 P=$(mktemp -d /tmp/gl-e2e-policyd-unix.XXXXXX)
 chmod 755 "$P"
@@ -151,11 +148,7 @@ out=$(send mx.sender.example 198.51.100.7 "" erin@sender.example after-rm-cli)
 expect "$out" "$ACCEPTED" "a CLI change on the new file applies"
 
 say "SIGTERM"
-kill -TERM "$POLICYD_PID"
-status=0
-wait "$POLICYD_PID" || status=$?
+stop_cleanly "$POLICYD_PID" "$SOCKET" policyd
 POLICYD_PID=
-[ "$status" = 0 ] || fail "policyd exited $status on SIGTERM"
-[ ! -e "$SOCKET" ] || fail "the socket was left behind"
 say "ok: exit 0, socket removed"
 say "all end-to-end checks passed"
