@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use grey_listing::clock::process_env;
 use grey_listing::daemon;
+use grey_listing::daemon::reload::LocationSource;
 use grey_listing::metrics;
 use grey_listing::milter::options::{self, Args};
 use grey_listing::milter::{self, Config};
@@ -24,7 +25,9 @@ fn serve(args: Args) -> Result<()> {
     let conf = grey_listing::conf_file::read_conf(&process_env)?;
     let db = grey_listing::store::location_with_conf(first.db.as_deref(), &process_env, &conf);
     let mut config = Config::new(db);
-    config.rediscover_db = first.db.is_none();
+    config.location_source = LocationSource::Resolve {
+        cli: first.db.clone(),
+    };
     config.trusted = args.trusted_networks.0;
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.max_connections = args.max_connections;

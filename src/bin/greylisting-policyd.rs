@@ -9,9 +9,9 @@ use anyhow::Result;
 use grey_listing::clock::process_env;
 use grey_listing::conf_file::read_conf;
 use grey_listing::daemon;
+use grey_listing::daemon::reload::LocationSource;
 use grey_listing::metrics;
 use grey_listing::policyd::options::{self, Args};
-use grey_listing::policyd::reload::LocationSource;
 use grey_listing::policyd::{self, Config};
 use grey_listing::store::location_with_conf;
 

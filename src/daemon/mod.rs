@@ -1,7 +1,8 @@
 //! What the two daemons, `greylisting-policyd` and `greylisting-milter`, share around their
 //! protocols: the listening socket and its unix-socket set-up ([`listener`], [`socket`]),
 //! accepting connections (`accept`), writing queued replies (`output`), the event loop's
-//! poll, shutdown and stop (`event_loop`), the signal flags ([`Signals`]), the command-line
+//! poll, shutdown and stop (`event_loop`), staying on the right database across SIGHUP and a
+//! database file replaced under them ([`reload`]), the signal flags ([`Signals`]), the command-line
 //! options they have in common ([`options`]) and the binaries' start-up checks and steps
 //! ([`check_hostname_option`], [`start`], [`exit_code`]).
 
@@ -10,6 +11,7 @@ pub(crate) mod event_loop;
 pub mod listener;
 pub mod options;
 pub(crate) mod output;
+pub mod reload;
 pub mod socket;
 pub mod start;
 

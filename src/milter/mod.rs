@@ -17,12 +17,12 @@ pub(crate) mod session;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::daemon::accept::Admit;
 use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, log_metrics_address};
+use crate::daemon::reload::{Lifecycle, LocationSource};
 use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::engine::Checked;
 use crate::logging::{Fallback, Logger};
@@ -31,7 +31,7 @@ use crate::policyd::Synchronous;
 use crate::policyd::batch::{self, BatchDecider, DecideError};
 use crate::policyd::connections::ClosedConnections;
 use crate::policyd::dns_waits::DnsWaits;
-use crate::store::{DbLocation, resolve_location};
+use crate::store::DbLocation;
 
 use conn::{Conn, PendingRcpt};
 use limits::{close_for_stop, close_idle, evict_one};
@@ -62,9 +62,8 @@ const MAX_GATHER: usize = 8;
 pub struct Config {
     /// The database.
     pub db: DbLocation,
-    /// On SIGHUP, look the database location up again (it came from the environment or the
-    /// configuration file, not from `--db`).
-    pub rediscover_db: bool,
+    /// Where SIGHUP finds the database location again.
+    pub location_source: LocationSource,
     /// Clients never greylisted.
     pub trusted: Vec<Network>,
     /// Close a connection after this long without a byte, except while a body is transferred.
@@ -100,7 +99,7 @@ impl Config {
         Config {
             db_connections: batch::default_connections(&db),
             db,
-            rediscover_db: false,
+            location_source: LocationSource::Fixed,
             trusted: networks::parse_list(networks::DEFAULT_TRUSTED).unwrap_or_default(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -151,6 +150,7 @@ pub fn run_with_logger(
     }
     log_metrics_address(config.metrics_address.as_ref(), &mut log);
     log.flush();
+    let mut lifecycle = Lifecycle::new(signals.reload);
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut pending: Vec<PendingRcpt> = Vec::new();
     let mut chunk = vec![0u8; conn::READ_CHUNK];
@@ -162,8 +162,12 @@ pub fn run_with_logger(
         if lp.begin_stop(&signals.shutdown) {
             log.info("Stopping greylisting-milter: no new connections, finishing open messages");
         }
-        if signals.reload.swap(false, Ordering::SeqCst) {
-            reload(&mut config, &mut decider, &mut log);
+        if lifecycle.tick(
+            &mut config.db,
+            &config.location_source,
+            &mut decider,
+            &mut log,
+        ) {
             // The configuration file (and with it the resolver) may have changed.
             dns_waits.restart(&mut log);
         }
@@ -318,29 +322,6 @@ fn describe_networks(networks: &[Network]) -> String {
         .map(Network::to_string)
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// SIGHUP: look the database location up again if it came from the configuration, reconnect
-/// to syslog and reopen the database. A location that cannot be found keeps the old one.
-fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
-    log.reconnect();
-    if config.rediscover_db {
-        match resolve_location(None, &clock::process_env) {
-            Ok(db) => config.db = db,
-            Err(err) => log.error(&format!(
-                "reload: cannot find the database location, keeping {}: {err}",
-                config.db
-            )),
-        }
-    }
-    *decider = BatchDecider::new(
-        config.db.clone(),
-        config.synchronous,
-        config.db_connections,
-        crate::engine::Component::Milter,
-        log,
-    );
-    log.info(&format!("reloaded: database {}", config.db));
 }
 
 /// The connections as accepting sees them: at the limit the connection idle longest outside a

@@ -91,8 +91,9 @@ const SECTIONS: &[Section] = &[
             ),
             (
                 "SIGHUP",
-                "Read the configuration file again (when --db is not given), reconnect to \
-                 syslog and reopen the database.",
+                "Read the configuration file again, resolve the database as at start (--db, \
+                 GREY_LISTING_DB, the file's db =), reconnect to syslog and reopen the \
+                 database. An invalid configuration is logged and the previous one kept.",
             ),
         ],
     ),
@@ -114,7 +115,8 @@ const SECTIONS: &[Section] = &[
             (
                 "/var/lib/grey_listing/greylist.db",
                 "Default database, shared with grey_listing, greylisting-filter and \
-                 greylisting-policyd.",
+                 greylisting-policyd. Deleted or replaced while the milter runs, it is noticed \
+                 within 5 seconds and reopened (created anew if missing).",
             ),
             (
                 "syslog, facility mail, ident greylisting-milter",

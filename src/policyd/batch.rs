@@ -35,7 +35,7 @@ pub(super) use connection::PANIC_RECIPIENT;
 pub(crate) use error::DecideError;
 
 use super::Synchronous;
-use super::reload::{self, FileId};
+use crate::daemon::reload::{self, FileId};
 
 /// Connections used when the command line does not say: one for SQLite (writers serialise, and
 /// one connection keeps group commit whole), four for PostgreSQL (enough to overlap round trips

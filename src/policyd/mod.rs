@@ -19,7 +19,6 @@ pub(crate) mod dns_waits;
 mod hostname;
 pub mod options;
 pub(crate) mod protocol;
-pub mod reload;
 mod reply;
 #[cfg(test)]
 mod server_tests;
@@ -33,6 +32,7 @@ use mio::Events;
 use crate::clock;
 use crate::daemon::accept::Admit;
 use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, grace_over_line, log_metrics_address};
+use crate::daemon::reload::{Lifecycle, LocationSource};
 use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
@@ -45,7 +45,6 @@ pub use hostname::{
     BadHostname, FALLBACK_HOSTNAME, HostnameError, MAX_HOSTNAME, check_hostname, default_hostname,
     local_hostname,
 };
-use reload::{Lifecycle, LocationSource};
 
 /// Why the server could not start or run (the daemons share one definition).
 pub use crate::daemon::ServeError as PolicyError;
@@ -132,7 +131,8 @@ impl Config {
 /// Runs the server on `listener` until `signals.shutdown` becomes true (the binary sets it on
 /// SIGTERM), then stops accepting, finishes the requests in flight and returns. When
 /// `signals.reload` becomes true (SIGHUP) it reads the configuration again and reopens the
-/// database (see [`reload`]). Logs as `greylisting-policyd` to syslog, or stderr without it.
+/// database (see [`crate::daemon::reload`]). Logs as `greylisting-policyd` to syslog, or
+/// stderr without it.
 pub fn run(listener: Listener, config: Config, signals: Signals) -> Result<(), PolicyError> {
     let logger = Logger::open(IDENT, Fallback::Stderr, &clock::process_env);
     run_with_logger(listener, config, signals, logger)
@@ -175,7 +175,12 @@ pub fn run_with_logger(
     let mut dns_waits: DnsWaits<Pending> = DnsWaits::new();
     let mut last_sweep = Instant::now();
     loop {
-        if lifecycle.tick(&mut config, &mut decider, &mut log) {
+        if lifecycle.tick(
+            &mut config.db,
+            &config.location_source,
+            &mut decider,
+            &mut log,
+        ) {
             // The configuration file (and with it the resolver) may have changed.
             dns_waits.restart(&mut log);
         }

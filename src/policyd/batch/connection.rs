@@ -10,7 +10,7 @@ use crate::store::{self, DbLocation, SqliteStore, Store, StoreError, StoreExt};
 use super::DecideError;
 
 use super::super::Synchronous;
-use super::super::reload::{self, FileId};
+use crate::daemon::reload::{self, FileId};
 
 /// Log pages after which a commit of the server checkpoints the WAL into the database.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;

@@ -234,7 +234,7 @@ fn sighup_answers_a_waiting_recipient_and_reads_the_resolver_again() {
     milter.signal(libc::SIGHUP);
     assert_eq!(waiting.reply(), Some(CONTINUE));
     milter.wait_log("dns: no answer from wl.test for 198.51.100.7 (abandoned: SIGHUP)");
-    milter.wait_log("reloaded: database");
+    milter.wait_log("SIGHUP: configuration read again, reopening the database");
     let mut next = session(
         &milter,
         "mx.other.example",

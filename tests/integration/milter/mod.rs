@@ -3,6 +3,7 @@
 pub(crate) mod close;
 pub(crate) mod concurrent;
 pub(crate) mod dns;
+pub(crate) mod lifecycle;
 pub(crate) mod metrics;
 pub(crate) mod protocol;
 pub(crate) mod socket;

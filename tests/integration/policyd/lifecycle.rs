@@ -13,7 +13,7 @@ use crate::policyd::server::{Client, DEFER, DUNNO, cli, request, triplet_count};
 use crate::support::daemon::{DaemonChild, DaemonLog};
 
 /// The bound within which a deleted or replaced database must be noticed, times three.
-const NOTICE_WITHIN: Duration = Duration::from_secs(15);
+pub(crate) const NOTICE_WITHIN: Duration = Duration::from_secs(15);
 
 pub(crate) fn policyd_bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("greylisting-policyd")
@@ -88,9 +88,9 @@ pub(crate) fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// A request for a triplet nobody asked about before (the sender is spelt in letters: digit
-/// runs in a sender fold together).
-pub(crate) fn fresh_request(n: usize) -> String {
+/// A sender nobody used before: `n` spelt in letters, since digit runs in a sender fold
+/// together.
+pub(crate) fn fresh_sender(n: usize) -> String {
     let mut word = String::new();
     let mut rest = n;
     loop {
@@ -100,10 +100,15 @@ pub(crate) fn fresh_request(n: usize) -> String {
             break;
         }
     }
+    format!("{word}@sender.example")
+}
+
+/// A request for a triplet nobody asked about before.
+pub(crate) fn fresh_request(n: usize) -> String {
     request(
         "198.51.100.7",
         "unknown",
-        &format!("{word}@sender.example"),
+        &fresh_sender(n),
         "u@local.example",
         &[],
     )
@@ -125,7 +130,7 @@ fn until_answer(client: &mut Client, want: &str, since: Instant, first: usize) -
     }
 }
 
-fn remove_database(db: &Path) {
+pub(crate) fn remove_database(db: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut name = db.as_os_str().to_owned();
         name.push(suffix);

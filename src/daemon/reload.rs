@@ -1,4 +1,5 @@
-//! Keeping a long-running server on the right database and configuration.
+//! Keeping a long-running daemon (the policy server and the milter alike) on the right database
+//! and configuration.
 //!
 //! - A database file deleted or replaced under the server (`rm greylist.db*`, a restored copy
 //!   moved over it) would otherwise keep receiving the server's writes in the unlinked file, and
@@ -18,10 +19,8 @@ use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::logging::Logger;
+use crate::policyd::batch::BatchDecider;
 use crate::store::{DbLocation, resolve_location};
-
-use super::Config;
-use super::batch::BatchDecider;
 
 /// How often the database path is compared with the open file. Well inside the 5 s within
 /// which a replaced database must be noticed, and a `stat` a second costs nothing.
@@ -73,15 +72,17 @@ impl Lifecycle {
     }
 
     /// Called once per loop turn: an atomic load and a clock read unless there is work.
-    /// Returns true when it reloaded (SIGHUP).
+    /// `db` is the database in use, `source` where SIGHUP looks it up again. Returns true when
+    /// it reloaded (SIGHUP).
     pub fn tick(
         &mut self,
-        config: &mut Config,
+        db: &mut DbLocation,
+        source: &LocationSource,
         decider: &mut BatchDecider,
         log: &mut Logger,
     ) -> bool {
         if self.reload.swap(false, Ordering::SeqCst) {
-            reload(config, decider, log);
+            reload(db, source, decider, log);
             self.last_watch = Instant::now();
             return true;
         }
@@ -94,35 +95,37 @@ impl Lifecycle {
 }
 
 /// SIGHUP: syslog again, the configuration again, the database again.
-fn reload(config: &mut Config, decider: &mut BatchDecider, log: &mut Logger) {
+fn reload(
+    current: &mut DbLocation,
+    source: &LocationSource,
+    decider: &mut BatchDecider,
+    log: &mut Logger,
+) {
     log.reconnect();
-    let resolved = match &config.location_source {
+    let resolved = match source {
         LocationSource::Fixed => {
-            log.info(&format!("SIGHUP: reopening the database {}", config.db));
-            let db = config.db.clone();
-            decider.reopen(&db, log);
+            log.info(&format!("SIGHUP: reopening the database {current}"));
+            decider.reopen(current, log);
             return;
         }
         LocationSource::Resolve { cli } => resolve_location(cli.as_deref(), &clock::process_env),
     };
     match resolved {
         Ok(db) => {
-            if db == config.db {
+            if db == *current {
                 log.info(&format!(
                     "SIGHUP: configuration read again, reopening the database {db}"
                 ));
             } else {
                 log.info(&format!(
-                    "SIGHUP: configuration read again, database changed from {} to {db}",
-                    config.db
+                    "SIGHUP: configuration read again, database changed from {current} to {db}"
                 ));
             }
             decider.reopen(&db, log);
-            config.db = db;
+            *current = db;
         }
         Err(err) => log.error(&format!(
-            "SIGHUP: keeping the previous configuration (database {}): {err}",
-            config.db
+            "SIGHUP: keeping the previous configuration (database {current}): {err}"
         )),
     }
 }
