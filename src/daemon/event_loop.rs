@@ -126,6 +126,16 @@ impl EventLoop {
     }
 }
 
+/// The start-up warning for a TCP listen address other hosts can reach
+/// ([`Listener::reachable_from_other_hosts`]): neither daemon's protocol has authentication.
+/// `daemon` names the daemon ("the policy server"), `protocol` its protocol, `loopback` the
+/// default address to suggest instead.
+pub(crate) fn exposed_line(daemon: &str, address: &str, protocol: &str, loopback: &str) -> String {
+    format!(
+        "warning: {daemon} on {address} is reachable from other hosts, and the {protocol} has no authentication: anyone who can connect can query decisions and add triplets; listen on loopback ({loopback}) or a unix socket, or firewall the port"
+    )
+}
+
 /// The start-up line naming where the metrics are served, if they are.
 pub(crate) fn log_metrics_address(address: Option<&String>, log: &mut Logger) {
     if let Some(address) = address {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::daemon::accept::Admit;
-use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, log_metrics_address};
+use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, exposed_line, log_metrics_address};
 use crate::daemon::reload::{Lifecycle, LocationSource};
 use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::engine::Checked;
@@ -129,6 +129,7 @@ pub fn run_with_logger(
     mut log: Logger,
 ) -> Result<(), MilterError> {
     let address = listener.describe();
+    let exposed = listener.reachable_from_other_hosts();
     let mut lp = EventLoop::new(listener, &address)?;
     log.hold_stderr_lines();
     let mut decider = BatchDecider::new(
@@ -145,6 +146,17 @@ pub fn run_with_logger(
         config.max_connections,
         config.idle_timeout.as_secs(),
     ));
+    if exposed {
+        log.error(&exposed_line(
+            "the milter",
+            &address,
+            "milter protocol",
+            DEFAULT_LISTEN,
+        ));
+    }
+    for line in networks::too_wide_lines(&config.trusted) {
+        log.error(&line);
+    }
     if let Some(note) = config.hostname_note.take() {
         log.error(&note);
     }

@@ -67,6 +67,30 @@ impl Network {
     }
 }
 
+/// The widest block `--trusted-networks` takes without a warning, per family: wider blocks are
+/// no one's own network (a typo such as `10.0.0.0/0` for `/8` trusts every client).
+const WIDEST_IPV4: u8 = 8;
+const WIDEST_IPV6: u8 = 16;
+
+/// The start-up warning for each block of `networks` wider than anyone's own network.
+pub(crate) fn too_wide_lines(networks: &[Network]) -> Vec<String> {
+    networks
+        .iter()
+        .filter_map(|n| {
+            let widest = if n.base.is_ipv4() {
+                WIDEST_IPV4
+            } else {
+                WIDEST_IPV6
+            };
+            (n.prefix < widest).then(|| {
+                format!(
+                    "warning: trusted network {n} (--trusted-networks) is wider than a /{widest}: none of its clients is ever greylisted; list only your own networks"
+                )
+            })
+        })
+        .collect()
+}
+
 impl fmt::Display for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.base, self.prefix)
@@ -117,6 +141,24 @@ mod tests {
                 .unwrap()
                 .contains(ip("198.51.100.8"))
         );
+    }
+
+    #[test]
+    fn blocks_wider_than_a_network_are_warned_about() {
+        let list =
+            parse_list("0.0.0.0/0,10.0.0.0/8,10.0.0.0/7,::/0,2001:db8::/16,2000::/15").unwrap();
+        let lines = too_wide_lines(&list);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        for (line, block) in lines
+            .iter()
+            .zip(["0.0.0.0/0", "10.0.0.0/7", "::/0", "2000::/15"])
+        {
+            assert!(
+                line.starts_with(&format!("warning: trusted network {block} ")),
+                "{line}"
+            );
+        }
+        assert!(too_wide_lines(&parse_list(DEFAULT_TRUSTED).unwrap()).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! or ignored is refused at start.
 
 use crate::support::daemon::refused_to_start;
-use crate::support::milter::Milter;
+use crate::support::milter::{ALL_FLAGS, Milter};
 
 /// The milter's stderr refusing to start with `args` on `db` (exit 2).
 fn refused(db: &str, args: &[&str]) -> String {
@@ -48,4 +48,55 @@ fn files_and_live_sockets_at_the_path_are_kept() {
     assert!(err.contains("another server is listening on"), "{err}");
     let mut mta = first.connect();
     mta.negotiate(crate::support::milter::ALL_FLAGS);
+}
+
+// As the policy server: a listen address other hosts can reach starts with one warning (the
+// milter protocol has no authentication), and so does a trusted network wider than anyone's
+// own (a typo like /0 for /8 would let every client through). Loopback and the default
+// trusted networks start without either.
+#[test]
+fn exposed_listen_addresses_and_too_wide_trusted_networks_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let db = db.to_str().unwrap();
+    let exposed = "reachable from other hosts";
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let milter = Milter::start_on(db, listen, &[]);
+        let line = milter.wait_log(exposed);
+        assert!(
+            line.contains("the milter on")
+                && line.contains("milter protocol has no authentication")
+                && line.contains("127.0.0.1:10024")
+                && line.contains("unix socket"),
+            "{line}"
+        );
+        let port = milter.addr.rsplit(':').next().unwrap().to_string();
+        let mut mta = Milter::connect_to(&format!("127.0.0.1:{port}"))
+            .or_else(|_| Milter::connect_to(&format!("[::1]:{port}")))
+            .unwrap();
+        mta.negotiate(ALL_FLAGS);
+        let count = milter
+            .log_lines()
+            .iter()
+            .filter(|l| l.contains(exposed))
+            .count();
+        assert_eq!(count, 1, "{:#?}", milter.log_lines());
+    }
+    let milter = Milter::start_on(db, "127.0.0.1:0", &["--trusted-networks", "10.0.0.0/0,::1"]);
+    let line = milter.wait_log("warning: trusted network 10.0.0.0/0 (--trusted-networks)");
+    assert!(
+        line.contains("none of its clients is ever greylisted"),
+        "{line}"
+    );
+    milter.connect().negotiate(ALL_FLAGS);
+    let lines = milter.log_lines();
+    assert!(!lines.iter().any(|l| l.contains(exposed)), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("::1/128 (--trusted")),
+        "{lines:#?}"
+    );
+    let milter = Milter::start_on(db, "127.0.0.1:0", &[]);
+    milter.connect().negotiate(ALL_FLAGS);
+    let lines = milter.log_lines();
+    assert!(!lines.iter().any(|l| l.contains("warning")), "{lines:#?}");
 }

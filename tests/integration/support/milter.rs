@@ -86,6 +86,17 @@ impl Milter {
         }
     }
 
+    /// A new MTA connection over TCP to `addr` (an address other than the one the milter
+    /// reports, e.g. loopback for a wildcard listener).
+    pub(crate) fn connect_to(addr: &str) -> std::io::Result<Mta> {
+        let tcp = TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+        tcp.set_nodelay(true)?;
+        Ok(Mta {
+            stream: Box::new(tcp),
+        })
+    }
+
     /// A new MTA connection (TCP or unix, as the milter listens).
     pub(crate) fn connect(&self) -> Mta {
         let stream: Box<dyn Duplex> = match self.addr.strip_prefix("unix:") {
