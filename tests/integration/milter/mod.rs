@@ -1,8 +1,10 @@
 //! `greylisting-milter` over loopback, spoken to byte by byte.
 
+pub(crate) mod bounds;
 pub(crate) mod close;
 pub(crate) mod concurrent;
 pub(crate) mod dns;
 pub(crate) mod metrics;
 pub(crate) mod protocol;
 pub(crate) mod socket;
+pub(crate) mod store;

@@ -32,7 +32,12 @@ fn milter_bin() -> PathBuf {
 impl Milter {
     /// Starts the milter on a fresh SQLite database, on an ephemeral loopback port.
     pub(crate) fn start(extra: &[&str]) -> Milter {
-        let store = Test::on(Backend::Sqlite);
+        Milter::start_in(Backend::Sqlite, extra)
+    }
+
+    /// Starts the milter on a fresh database of `backend`, on an ephemeral loopback port.
+    pub(crate) fn start_in(backend: Backend, extra: &[&str]) -> Milter {
+        let store = Test::on(backend);
         let mut milter = Milter::start_on(&store.location(), "127.0.0.1:0", extra);
         milter._store = Some(store);
         milter
