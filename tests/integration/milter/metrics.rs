@@ -170,3 +170,55 @@ fn a_milter_metrics_address_in_use_stops_the_start() {
         "{stderr}"
     );
 }
+
+/// Every cause the milter closes a connection for is counted under its label: an idle
+/// connection, a packet not complete in time, the idlest connection making room at
+/// --max-connections, and an MTA that leaves its replies unread.
+#[test]
+fn milter_closes_are_counted_by_cause() {
+    let closed = |cause: &str| format!(r#"greylisting_connections_closed_total{{cause="{cause}"}}"#);
+    let timed = Milter::start(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--idle-timeout",
+        "1",
+        "--request-timeout",
+        "1",
+    ]);
+    let addr = metrics_address(&timed);
+    let mut idle = timed.connect();
+    idle.negotiate(ALL_FLAGS);
+    assert_eq!(idle.reply(), None);
+    let mut trickling = timed.connect();
+    trickling.negotiate(ALL_FLAGS);
+    trickling.send_raw(&[0, 0, 0, 20, b'H', b'x']).unwrap();
+    assert_eq!(trickling.reply(), None);
+    let text = scrape_until(&addr, &closed("request-timeout"), 1.0);
+    assert_eq!(value(&text, &closed("idle")), 1.0, "{text}");
+    assert_eq!(value(&text, &closed("request-timeout")), 1.0, "{text}");
+
+    let bounded = Milter::start(&["--metrics-listen", "127.0.0.1:0", "--max-connections", "2"]);
+    let addr = metrics_address(&bounded);
+    // Steps are answered (no no-reply bits offered), so the milter knows each connection before
+    // the next one comes.
+    let mut oldest = bounded.connect();
+    oldest.negotiate(0x3f);
+    let mut second = bounded.connect();
+    second.negotiate(0x3f);
+    let mut newcomer = bounded.connect();
+    newcomer.negotiate(0x3f);
+    assert_eq!(oldest.reply(), None, "the idlest connection made room");
+    let mut unread = bounded.connect_small_window();
+    let burst = unread.helos_to_answer(10_000);
+    for _ in 0..2_000 {
+        if unread.send_raw(&burst).is_err() {
+            break;
+        }
+    }
+    bounded.wait_log("bytes of replies not read");
+    let text = scrape_until(&addr, &closed("reply-backlog"), 1.0);
+    assert_eq!(value(&text, &closed("reply-backlog")), 1.0, "{text}");
+    // The unread connection was admitted by evicting the idlest one again.
+    assert_eq!(value(&text, &closed("evicted")), 2.0, "{text}");
+    assert_eq!(value(&text, &closed("bad-input")), 0.0, "{text}");
+}
