@@ -135,3 +135,32 @@ fn over_long_values_are_stored_and_logged_bounded() {
     let row = (bounded(&host), bounded(&sender), bounded(&recipient));
     assert_eq!(logged, vec![row.clone(), row]);
 }
+
+// The host name from CONNECT is read as the policy server reads Postfix's `client_name`: a
+// trailing root dot is dropped (the log and the decision log name the client as the other
+// front ends do), and a name with white space is no verified name (the client is greylisted
+// as one without a name, not passed by a white pattern it only seems to match).
+#[test]
+fn host_names_are_read_as_the_policy_server_reads_them() {
+    let milter = Milter::start(&[]);
+    let mut mta = milter.connect();
+    Mta::start_message("mx1.google.com.", b'4', "198.51.100.8", "<s@example.org>", &mut mta);
+    assert_eq!(mta.rcpt("<u@local.example>"), CONTINUE);
+    milter.wait_log(
+        "action=pass, reason=white domains pattern, client_name=mx1.google.com, \
+         client_address=198.51.100.8",
+    );
+    let mut mta = milter.connect();
+    Mta::start_message("mx1 .google.com", b'4', "198.51.100.9", "<s@example.org>", &mut mta);
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    milter.wait_log("action=defer, reason=new, client_name=unknown, client_address=198.51.100.9");
+    let sql = rusqlite::Connection::open(&milter.db).unwrap();
+    let names: Vec<String> = sql
+        .prepare("SELECT client_name FROM decision_log ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(names, ["mx1.google.com", ""]);
+}
