@@ -126,6 +126,15 @@ impl EventLoop {
     }
 }
 
+/// The start-up warning of a daemon that other hosts can reach
+/// ([`Listener::reachable_from_other_hosts`](crate::daemon::Listener::reachable_from_other_hosts)):
+/// `server` names it, `protocol` what it speaks, `loopback` its loopback default.
+pub(crate) fn exposed_line(server: &str, address: &str, protocol: &str, loopback: &str) -> String {
+    format!(
+        "warning: {server} on {address} is reachable from other hosts, and {protocol} has no authentication: anyone who can connect can query decisions and add triplets; listen on loopback ({loopback}) or a unix socket, or firewall the port"
+    )
+}
+
 /// The start-up line naming where the metrics are served, if they are.
 pub(crate) fn log_metrics_address(address: Option<&String>, log: &mut Logger) {
     if let Some(address) = address {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::daemon::accept::Admit;
-use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, log_metrics_address};
+use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, exposed_line, log_metrics_address};
 use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::engine::Checked;
 use crate::logging::{Fallback, Logger};
@@ -137,6 +137,7 @@ pub fn run_with_logger(
     mut log: Logger,
 ) -> Result<(), MilterError> {
     let address = listener.describe();
+    let exposed = listener.reachable_from_other_hosts();
     let mut lp = EventLoop::new(listener, &address)?;
     log.hold_stderr_lines();
     let mut decider = BatchDecider::new(
@@ -153,6 +154,14 @@ pub fn run_with_logger(
         config.max_connections,
         config.idle_timeout.as_secs(),
     ));
+    if exposed {
+        log.error(&exposed_line(
+            "the milter",
+            &address,
+            "the milter protocol",
+            DEFAULT_LISTEN,
+        ));
+    }
     if let Some(note) = config.hostname_note.take() {
         log.error(&note);
     }

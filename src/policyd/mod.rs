@@ -32,7 +32,9 @@ use mio::Events;
 
 use crate::clock;
 use crate::daemon::accept::Admit;
-use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, grace_over_line, log_metrics_address};
+use crate::daemon::event_loop::{
+    EventLoop, LISTENER, TICK, exposed_line, grace_over_line, log_metrics_address,
+};
 use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
@@ -159,8 +161,11 @@ pub fn run_with_logger(
     );
     log.info(&start_line(&address, &config));
     if exposed {
-        log.error(&format!(
-            "warning: the policy server on {address} is reachable from other hosts, and the policy protocol has no authentication: anyone who can connect can query decisions and add triplets; listen on loopback (127.0.0.1:10023) or a unix socket, or firewall the port"
+        log.error(&exposed_line(
+            "the policy server",
+            &address,
+            "the policy protocol",
+            DEFAULT_LISTEN,
         ));
     }
     if let Some(note) = config.hostname_note.take() {

@@ -49,3 +49,35 @@ fn files_and_live_sockets_at_the_path_are_kept() {
     let mut mta = first.connect();
     mta.negotiate(crate::support::milter::ALL_FLAGS);
 }
+
+// A wildcard listen address starts with one warning, as the policy server's does: the milter
+// protocol has no authentication, so any host that can connect can ask for decisions and add
+// triplets. Loopback starts without it.
+#[test]
+fn a_wildcard_listen_address_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let db = db.to_str().unwrap();
+    let warning = "reachable from other hosts";
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let milter = Milter::start_on(db, listen, &[]);
+        let line = milter.wait_log(warning);
+        assert!(
+            line.contains("the milter on ")
+                && line.contains("no authentication")
+                && line.contains("127.0.0.1:10024")
+                && line.contains("unix socket"),
+            "{line}"
+        );
+        let count = milter
+            .log_lines()
+            .iter()
+            .filter(|l| l.contains(warning))
+            .count();
+        assert_eq!(count, 1, "{:#?}", milter.log_lines());
+    }
+    let milter = Milter::start_on(db, "127.0.0.1:0", &[]);
+    let mut mta = milter.connect();
+    mta.negotiate(crate::support::milter::ALL_FLAGS);
+    assert!(!milter.log_lines().iter().any(|l| l.contains(warning)));
+}
