@@ -203,11 +203,17 @@ impl Conn {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.drained = true,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
-                    // A reset is the MTA's own close, not counted as the milter's.
+                    // A reset is the MTA's own close, not counted as the milter's; one that cuts
+                    // a packet off is logged, as the end of the stream there is.
                     if err.kind() != io::ErrorKind::ConnectionReset {
                         config.closed.record(CloseCause::BadInput);
                         log.error(&format!(
                             "closing connection from {}: read error: {err}",
+                            self.peer
+                        ));
+                    } else if self.reader.in_progress() {
+                        log.error(&format!(
+                            "closing connection from {}: MTA reset the connection in the middle of a packet",
                             self.peer
                         ));
                     }
