@@ -93,6 +93,25 @@ fn milter_counters_move_by_exactly_the_decisions_made() {
         .sum();
     assert_eq!(all, 5.0, "one count per recipient decided: {after}");
     assert_eq!(value(&after, "greylisting_decision_seconds_count"), 5.0);
+    // The policy server's buckets, and its build information.
+    let buckets: Vec<&str> = after
+        .lines()
+        .filter_map(|l| l.strip_prefix("greylisting_decision_seconds_bucket{le=\""))
+        .filter_map(|l| l.split('"').next())
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+            "1.0", "2.5", "+Inf"
+        ],
+        "{after}"
+    );
+    let build = format!(
+        "greylisting_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(after.lines().any(|l| l == build), "{build} in\n{after}");
     assert_eq!(value(&after, "greylisting_store_errors_total"), 0.0);
     assert_eq!(value(&after, bad_input), 1.0, "{after}");
     assert_eq!(value(&after, "greylisting_connections"), 3.0, "{after}");
