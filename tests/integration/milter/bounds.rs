@@ -70,7 +70,10 @@ fn hostile_macros_are_escaped_in_log_lines() {
     let milter = Milter::start_on(db.to_str().unwrap(), "127.0.0.1:0", &[]);
     let mut mta = milter.connect();
     mta.negotiate(ALL_FLAGS);
-    mta.send(b'D', b"C{daemon_name}\0smtp\nforged: x\x1b\0{client_resolve}\0OK\r\n\0");
+    mta.send(
+        b'D',
+        b"C{daemon_name}\0smtp\nforged: x\x1b\0{client_resolve}\0OK\r\n\0",
+    );
     mta.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
     mta.send(b'D', b"M{auth_authen}\0\0");
     mta.send_str(b'M', "<s@example.org>");
@@ -144,14 +147,26 @@ fn over_long_values_are_stored_and_logged_bounded() {
 fn host_names_are_read_as_the_policy_server_reads_them() {
     let milter = Milter::start(&[]);
     let mut mta = milter.connect();
-    Mta::start_message("mx1.google.com.", b'4', "198.51.100.8", "<s@example.org>", &mut mta);
+    Mta::start_message(
+        "mx1.google.com.",
+        b'4',
+        "198.51.100.8",
+        "<s@example.org>",
+        &mut mta,
+    );
     assert_eq!(mta.rcpt("<u@local.example>"), CONTINUE);
     milter.wait_log(
         "action=pass, reason=white domains pattern, client_name=mx1.google.com, \
          client_address=198.51.100.8",
     );
     let mut mta = milter.connect();
-    Mta::start_message("mx1 .google.com", b'4', "198.51.100.9", "<s@example.org>", &mut mta);
+    Mta::start_message(
+        "mx1 .google.com",
+        b'4',
+        "198.51.100.9",
+        "<s@example.org>",
+        &mut mta,
+    );
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
     milter.wait_log("action=defer, reason=new, client_name=unknown, client_address=198.51.100.9");
     let sql = rusqlite::Connection::open(&milter.db).unwrap();

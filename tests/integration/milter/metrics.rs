@@ -195,7 +195,8 @@ fn a_milter_metrics_address_in_use_stops_the_start() {
 /// --max-connections, and an MTA that leaves its replies unread.
 #[test]
 fn milter_closes_are_counted_by_cause() {
-    let closed = |cause: &str| format!(r#"greylisting_connections_closed_total{{cause="{cause}"}}"#);
+    let closed =
+        |cause: &str| format!(r#"greylisting_connections_closed_total{{cause="{cause}"}}"#);
     let timed = Milter::start(&[
         "--metrics-listen",
         "127.0.0.1:0",
