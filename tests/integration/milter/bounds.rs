@@ -54,6 +54,11 @@ fn hostile_bytes_from_the_mta_are_escaped_in_log_lines() {
          client_address=198.51.100.7, sender=a\\x0d\\x0aforged: line\\x7f\\x2cb=c@x.example, \
          recipient=u\\xc2\\x85\\x0aforged@local.example"
     );
+    // Bytes that are no UTF-8 become U+FFFD, as in the policy server: decided like any other
+    // sender, on the same connection.
+    send_bytes(&mut mta, b'M', b"<\xff\xfe@x.example>");
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    milter.wait_log("sender=\u{fffd}\u{fffd}@x.example, recipient=u@local.example");
     for line in milter.log_lines() {
         assert!(!has_raw_control(&line), "{line:?}");
         assert!(!line.starts_with("forged"), "{line:?}");
