@@ -65,6 +65,28 @@ fn a_symlinked_wal_fails_open_and_its_target_stays_missing() {
     assert!(!target.exists(), "a file was created at the link's target");
 }
 
+// A database the milter creates gets its modes whatever the umask: the directory 2770, the
+// database and its companion files 0660 (the group's members, the other mail-path binaries,
+// share it), nothing for others.
+#[test]
+fn a_new_database_gets_its_modes_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    for umask in ["077", "000"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("lib").join("g.db");
+        let milter = Milter::start_under_umask(db.to_str().unwrap(), umask);
+        let mut mta = milter.connect();
+        mta.start_unverified_message();
+        assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+        assert_eq!(mode(&dir.path().join("lib")), 0o2770, "umask {umask}");
+        assert_eq!(mode(&db), 0o660, "umask {umask}");
+        for (path, _) in files(&dir.path().join("lib")) {
+            assert_eq!(mode(&path), 0o660, "umask {umask}: {}", path.display());
+        }
+    }
+}
+
 // A database from a newer schema, left in rollback-journal mode as a newer release could leave
 // it: the recipient passes, the refusal is logged, and not one byte of the directory changes —
 // not even the journal mode.
