@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::Config;
+use super::limits::{PartialShare, PartialTotal};
 use super::protocol::PacketReader;
 use super::session::{Session, Step};
 use crate::daemon::output::{Flushed, Outgoing, backlog_line};
@@ -49,6 +50,8 @@ pub(super) struct Conn {
     pub last_activity: Instant,
     /// When the first byte of a packet not yet complete arrived (the request-timeout clock).
     pub partial_since: Option<Instant>,
+    /// The bytes of packets not yet taken, as counted in the milter's total.
+    pub partial: PartialShare,
     /// A RCPT is being decided: no further packet is handled until its answer is queued.
     pub awaiting: bool,
     /// The socket has been read dry since its last readiness event.
@@ -66,8 +69,8 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    /// A new connection.
-    pub(super) fn new(stream: Stream, peer: Peer) -> Conn {
+    /// A new connection, its buffered bytes counted in `partial_total`.
+    pub(super) fn new(stream: Stream, peer: Peer, partial_total: &PartialTotal) -> Conn {
         Conn {
             stream,
             peer,
@@ -76,6 +79,7 @@ impl Conn {
             out: Vec::new(),
             last_activity: Instant::now(),
             partial_since: None,
+            partial: PartialShare::new(partial_total),
             awaiting: false,
             drained: false,
             more: false,
@@ -163,6 +167,7 @@ impl Conn {
             } else {
                 None
             };
+            self.partial.set(self.reader.partial_bytes());
             if self.awaiting {
                 // Whatever is left is read once the answer is queued.
                 return;
@@ -198,11 +203,17 @@ impl Conn {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.drained = true,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
-                    // A reset is the MTA's own close, not counted as the milter's.
+                    // A reset is the MTA's own close, not counted as the milter's; one that cuts
+                    // a packet off is logged, as the end of the stream there is.
                     if err.kind() != io::ErrorKind::ConnectionReset {
                         config.closed.record(CloseCause::BadInput);
                         log.error(&format!(
                             "closing connection from {}: read error: {err}",
+                            self.peer
+                        ));
+                    } else if self.reader.in_progress() {
+                        log.error(&format!(
+                            "closing connection from {}: MTA reset the connection in the middle of a packet",
                             self.peer
                         ));
                     }

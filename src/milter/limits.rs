@@ -1,15 +1,95 @@
 //! The bounds on the milter's connections: at `--max-connections` the idlest connection outside
-//! a message makes room for a new one, and connections silent too long or trickling a packet are
-//! closed. Each close is logged and counted by cause.
+//! a message makes room for a new one, connections silent too long or trickling a packet are
+//! closed, and the bytes held for incomplete packets are bounded in all (past the budget, the
+//! connection holding the most is closed). Each close is logged and counted by cause.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Config;
 use super::conn::{Conn, PendingRcpt};
 use crate::daemon::Peer;
 use crate::daemon::event_loop::grace_over_line;
 use crate::logging::Logger;
-use crate::policyd::connections::CloseCause;
+use crate::policyd::connections::{CloseCause, over_budget_line};
+
+/// The bytes all connections hold for packets not complete yet. Each connection adds its own
+/// through its [`PartialShare`], which gives them back when the connection is dropped, however
+/// it is closed, so the total needs no bookkeeping at every place a connection goes away.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PartialTotal(Arc<AtomicUsize>);
+
+impl PartialTotal {
+    /// The bytes held now.
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One connection's part of a [`PartialTotal`].
+#[derive(Debug)]
+pub(super) struct PartialShare {
+    total: PartialTotal,
+    held: usize,
+}
+
+impl PartialShare {
+    /// A connection holding nothing yet.
+    pub(super) fn new(total: &PartialTotal) -> PartialShare {
+        PartialShare {
+            total: total.clone(),
+            held: 0,
+        }
+    }
+
+    /// The connection now holds `held` bytes of incomplete packets.
+    pub(super) fn set(&mut self, held: usize) {
+        if held >= self.held {
+            self.total.0.fetch_add(held - self.held, Ordering::Relaxed);
+        } else {
+            self.total.0.fetch_sub(self.held - held, Ordering::Relaxed);
+        }
+        self.held = held;
+    }
+
+    /// The bytes this connection holds.
+    pub(super) fn held(&self) -> usize {
+        self.held
+    }
+}
+
+impl Drop for PartialShare {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
+/// While incomplete packets hold more than the budget in all, closes the
+/// connection holding the most, with a log line each (counted as evicted, as the policy
+/// server counts it). A peer cannot hold more than one packet's worth, but thousands of peers
+/// together could hold far more memory than the milter should.
+pub(super) fn keep_within_budget(
+    conns: &mut HashMap<usize, Conn>,
+    config: &Config,
+    log: &mut Logger,
+) {
+    let budget = config.partial_packet_budget;
+    while config.partial_total.get() > budget {
+        let Some((&largest, conn)) = conns.iter().max_by_key(|(_, c)| c.partial.held()) else {
+            return;
+        };
+        log.error(&over_budget_line(
+            &conn.peer,
+            "packets",
+            config.partial_total.get(),
+            budget,
+            conn.partial.held(),
+        ));
+        config.closed.record(CloseCause::Evicted);
+        conns.remove(&largest);
+    }
+}
 
 /// At `--max-connections`: closes the connection idle longest that is not inside a message, to
 /// admit `newcomer`. False (and the newcomer is refused) when every connection is in a message.
@@ -96,12 +176,20 @@ pub(super) fn close_for_stop(
         conns.clear();
         return;
     }
-    for (&token, conn) in conns.iter_mut().filter(|(_, c)| !c.busy()) {
-        // No event may have reported the bytes yet: try a read.
-        conn.readable(false);
-        // Replies to steps the MTA wants answered are written too: no later event may report
-        // the socket writable again.
-        conn.pump(token, pending, chunk, config, log);
+    let idle: Vec<usize> = conns
+        .iter()
+        .filter(|(_, c)| !c.busy())
+        .map(|(&token, _)| token)
+        .collect();
+    for token in idle {
+        if let Some(conn) = conns.get_mut(&token) {
+            // No event may have reported the bytes yet: try a read.
+            conn.readable(false);
+            // Replies to steps the MTA wants answered are written too: no later event may
+            // report the socket writable again.
+            conn.pump(token, pending, chunk, config, log);
+        }
+        keep_within_budget(conns, config, log);
     }
     conns.retain(|_, c| !c.dead && (c.busy() || !c.out.is_empty()));
 }

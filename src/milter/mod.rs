@@ -34,7 +34,7 @@ use crate::policyd::dns_waits::DnsWaits;
 use crate::store::DbLocation;
 
 use conn::{Conn, PendingRcpt};
-use limits::{close_for_stop, close_idle, evict_one};
+use limits::{PartialTotal, close_for_stop, close_idle, evict_one, keep_within_budget};
 use networks::Network;
 
 /// Why the milter could not start or run (the daemons share one definition).
@@ -73,6 +73,11 @@ pub struct Config {
     /// A packet must be complete this long after its first byte, so a peer that trickles
     /// bytes cannot hold a connection (an MTA writes each packet at once).
     pub request_timeout: Duration,
+    /// Bound on the bytes held for incomplete packets, all connections together (64 MiB, as
+    /// the policy server's for incomplete requests; smaller in tests).
+    pub partial_packet_budget: usize,
+    /// The bytes held for incomplete packets now.
+    pub(crate) partial_total: PartialTotal,
     /// Host name used in the `X-Greylist` header.
     pub hostname: String,
     /// Why the machine's host name is not in the header, logged when the milter starts; `None`
@@ -104,6 +109,8 @@ impl Config {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            partial_packet_budget: crate::policyd::connections::DEFAULT_PARTIAL_BUDGET,
+            partial_total: PartialTotal::default(),
             hostname,
             hostname_note,
             synchronous: Synchronous::Full,
@@ -284,6 +291,7 @@ fn handle_events(
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 conn.readable(event.is_read_closed() || event.is_error());
                 conn.pump(token, pending, chunk, config, log);
+                keep_within_budget(conns, config, log);
             } else if !conn.out.is_empty() {
                 // Writable again: the rest of the replies.
                 conn.flush_out(config, log);
@@ -320,8 +328,16 @@ fn read_more(
     config: &Config,
     log: &mut Logger,
 ) {
-    for (&token, conn) in conns.iter_mut().filter(|(_, c)| c.has_more()) {
-        conn.pump(token, pending, chunk, config, log);
+    let more: Vec<usize> = conns
+        .iter()
+        .filter(|(_, c)| c.has_more())
+        .map(|(&token, _)| token)
+        .collect();
+    for token in more {
+        if let Some(conn) = conns.get_mut(&token) {
+            conn.pump(token, pending, chunk, config, log);
+        }
+        keep_within_budget(conns, config, log);
     }
 }
 
@@ -350,7 +366,8 @@ impl Admit for Admission<'_> {
     }
 
     fn insert(&mut self, token: usize, stream: Stream, peer: Peer) {
-        self.conns.insert(token, Conn::new(stream, peer));
+        self.conns
+            .insert(token, Conn::new(stream, peer, &self.config.partial_total));
     }
 }
 /// Where recipients that need DNS wait.
@@ -419,5 +436,10 @@ fn answer(
         conn.session
             .decided(&request.message, outcome, &mut conn.out, log);
         conn.pump(request.token, pending, chunk, config, log);
+        keep_within_budget(conns, config, log);
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod server_tests;

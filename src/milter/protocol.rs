@@ -225,6 +225,11 @@ impl PacketReader {
         self.pos < self.buf.len()
     }
 
+    /// Bytes buffered and not yet taken as a packet (0 between packets).
+    pub(crate) fn partial_bytes(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     /// The next complete command, `None` until more bytes arrive. The length is checked as
     /// soon as its four bytes are there, before the packet's data is waited for.
     pub(crate) fn next_command(&mut self) -> Result<Option<Command>, ProtocolError> {

@@ -197,16 +197,17 @@ impl Session {
         };
         // `[1.2.3.4]` is the MTA saying it could not verify a name; Sendmail also passes a name
         // whose forward lookup failed or did not match, and says so in `{client_resolve}`.
-        let hostname = hostname.trim();
+        // Otherwise the name is read as the other front ends read theirs, so the same client
+        // has the same name in every log and in the decision log.
         let verified = self
             .client_resolve
             .as_deref()
             .is_none_or(|r| r.eq_ignore_ascii_case("OK"));
-        self.client_name = (verified
-            && !hostname.is_empty()
-            && !hostname.starts_with('[')
-            && !hostname.eq_ignore_ascii_case("unknown"))
-        .then(|| hostname.to_string());
+        self.client_name = if verified && !hostname.trim_start().starts_with('[') {
+            crate::client::verified_name(&hostname)
+        } else {
+            None
+        };
         self.trusted = self
             .client_ip
             .is_some_and(|ip| config.trusted.iter().any(|n| n.contains(ip)));

@@ -31,7 +31,7 @@ mod error;
 
 use connection::Connection;
 #[cfg(test)]
-pub(super) use connection::PANIC_RECIPIENT;
+pub(crate) use connection::PANIC_RECIPIENT;
 pub(crate) use error::DecideError;
 
 use super::Synchronous;

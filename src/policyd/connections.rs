@@ -163,9 +163,12 @@ impl Table {
             else {
                 break;
             };
-            log.error(&format!(
-                "closing connection from {}: incomplete requests hold {} bytes in all (max {budget}), this one the most ({} bytes)",
-                conn.peer, self.partial_total, conn.partial_accounted
+            log.error(&over_budget_line(
+                &conn.peer,
+                "requests",
+                self.partial_total,
+                budget,
+                conn.partial_accounted,
             ));
             self.remove(largest, Some(CloseCause::Evicted));
         }
@@ -269,6 +272,21 @@ impl Table {
             }
         }
     }
+}
+
+/// The line logged when a connection is closed because incomplete `what` (requests, packets)
+/// of all connections together hold `total` bytes, more than `budget`, and this one, from
+/// `peer`, holds the most (`held`). Both daemons write it, in this one form.
+pub(crate) fn over_budget_line(
+    peer: &dyn std::fmt::Display,
+    what: &str,
+    total: usize,
+    budget: usize,
+    held: usize,
+) -> String {
+    format!(
+        "closing connection from {peer}: incomplete {what} hold {total} bytes in all (max {budget}), this one the most ({held} bytes)"
+    )
 }
 
 /// Returns the free memory at the top of the heap and in its free pages to the system: glibc's

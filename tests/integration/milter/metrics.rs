@@ -93,6 +93,25 @@ fn milter_counters_move_by_exactly_the_decisions_made() {
         .sum();
     assert_eq!(all, 5.0, "one count per recipient decided: {after}");
     assert_eq!(value(&after, "greylisting_decision_seconds_count"), 5.0);
+    // The policy server's buckets, and its build information.
+    let buckets: Vec<&str> = after
+        .lines()
+        .filter_map(|l| l.strip_prefix("greylisting_decision_seconds_bucket{le=\""))
+        .filter_map(|l| l.split('"').next())
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+            "1.0", "2.5", "+Inf"
+        ],
+        "{after}"
+    );
+    let build = format!(
+        "greylisting_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(after.lines().any(|l| l == build), "{build} in\n{after}");
     assert_eq!(value(&after, "greylisting_store_errors_total"), 0.0);
     assert_eq!(value(&after, bad_input), 1.0, "{after}");
     assert_eq!(value(&after, "greylisting_connections"), 3.0, "{after}");
@@ -169,4 +188,57 @@ fn a_milter_metrics_address_in_use_stops_the_start() {
         stderr.contains(&format!("cannot listen for metrics on {taken}")),
         "{stderr}"
     );
+}
+
+/// Every cause the milter closes a connection for is counted under its label: an idle
+/// connection, a packet not complete in time, the idlest connection making room at
+/// --max-connections, and an MTA that leaves its replies unread.
+#[test]
+fn milter_closes_are_counted_by_cause() {
+    let closed =
+        |cause: &str| format!(r#"greylisting_connections_closed_total{{cause="{cause}"}}"#);
+    let timed = Milter::start(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--idle-timeout",
+        "1",
+        "--request-timeout",
+        "1",
+    ]);
+    let addr = metrics_address(&timed);
+    let mut idle = timed.connect();
+    idle.negotiate(ALL_FLAGS);
+    assert_eq!(idle.reply(), None);
+    let mut trickling = timed.connect();
+    trickling.negotiate(ALL_FLAGS);
+    trickling.send_raw(&[0, 0, 0, 20, b'H', b'x']).unwrap();
+    assert_eq!(trickling.reply(), None);
+    let text = scrape_until(&addr, &closed("request-timeout"), 1.0);
+    assert_eq!(value(&text, &closed("idle")), 1.0, "{text}");
+    assert_eq!(value(&text, &closed("request-timeout")), 1.0, "{text}");
+
+    let bounded = Milter::start(&["--metrics-listen", "127.0.0.1:0", "--max-connections", "2"]);
+    let addr = metrics_address(&bounded);
+    // Steps are answered (no no-reply bits offered), so the milter knows each connection before
+    // the next one comes.
+    let mut oldest = bounded.connect();
+    oldest.negotiate(0x3f);
+    let mut second = bounded.connect();
+    second.negotiate(0x3f);
+    let mut newcomer = bounded.connect();
+    newcomer.negotiate(0x3f);
+    assert_eq!(oldest.reply(), None, "the idlest connection made room");
+    let mut unread = bounded.connect_small_window();
+    let burst = unread.helos_to_answer(10_000);
+    for _ in 0..2_000 {
+        if unread.send_raw(&burst).is_err() {
+            break;
+        }
+    }
+    bounded.wait_log("bytes of replies not read");
+    let text = scrape_until(&addr, &closed("reply-backlog"), 1.0);
+    assert_eq!(value(&text, &closed("reply-backlog")), 1.0, "{text}");
+    // The unread connection was admitted by evicting the idlest one again.
+    assert_eq!(value(&text, &closed("evicted")), 2.0, "{text}");
+    assert_eq!(value(&text, &closed("bad-input")), 0.0, "{text}");
 }

@@ -1,5 +1,6 @@
 //! `greylisting-milter` over loopback, spoken to byte by byte.
 
+pub(crate) mod bounds;
 pub(crate) mod close;
 pub(crate) mod concurrent;
 pub(crate) mod dns;
@@ -7,3 +8,4 @@ pub(crate) mod lifecycle;
 pub(crate) mod metrics;
 pub(crate) mod protocol;
 pub(crate) mod socket;
+pub(crate) mod store;

@@ -32,7 +32,12 @@ fn milter_bin() -> PathBuf {
 impl Milter {
     /// Starts the milter on a fresh SQLite database, on an ephemeral loopback port.
     pub(crate) fn start(extra: &[&str]) -> Milter {
-        let store = Test::on(Backend::Sqlite);
+        Milter::start_in(Backend::Sqlite, extra)
+    }
+
+    /// Starts the milter on a fresh database of `backend`, on an ephemeral loopback port.
+    pub(crate) fn start_in(backend: Backend, extra: &[&str]) -> Milter {
+        let store = Test::on(backend);
         let mut milter = Milter::start_on(&store.location(), "127.0.0.1:0", extra);
         milter._store = Some(store);
         milter
@@ -59,12 +64,27 @@ impl Milter {
 
     /// Starts the milter with exactly `args` (and `--hostname mx.test`) and extra environment.
     pub(crate) fn start_with(args: &[&str], env: &[(&str, &str)]) -> Milter {
+        Milter::spawn(Command::new(milter_bin()), args, env)
+    }
+
+    /// [`Milter::start_on`] under the file-creation mask `umask` (octal, as the shell takes it).
+    pub(crate) fn start_under_umask(db: &str, umask: &str) -> Milter {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg("umask \"$0\"; exec \"$@\"")
+            .arg(umask)
+            .arg(milter_bin());
+        Milter::spawn(sh, &["--listen", "127.0.0.1:0", "--db", db], &[])
+    }
+
+    /// Runs `command` (the milter, or a wrapper that executes it) with `args`.
+    fn spawn(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Milter {
         let db = args
             .iter()
             .position(|a| *a == "--db")
             .and_then(|i| args.get(i + 1))
             .map_or_else(String::new, |d| d.to_string());
-        let child = Command::new(milter_bin())
+        let child = command
             .args(["--hostname", "mx.test"])
             .args(args)
             .env("GREY_LISTING_LOG", "stderr")
