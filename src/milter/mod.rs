@@ -147,11 +147,14 @@ pub fn run_with_logger(
         &mut log,
     );
     log.info(&format!(
-        "Starting greylisting-milter: listening on {address}, database {}, trusted networks {}, max connections {}, idle timeout {} s",
+        "Starting greylisting-milter: listening on {address}, database {} ({} connection{}), trusted networks {}, max connections {}, idle timeout {} s, request timeout {} s",
         config.db,
+        config.db_connections,
+        if config.db_connections == 1 { "" } else { "s" },
         describe_networks(&config.trusted),
         config.max_connections,
         config.idle_timeout.as_secs(),
+        config.request_timeout.as_secs(),
     ));
     if exposed {
         log.error(&exposed_line(

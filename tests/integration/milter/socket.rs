@@ -96,6 +96,17 @@ fn exposed_listen_addresses_and_too_wide_trusted_networks_are_warned_about() {
         "{lines:#?}"
     );
     let milter = Milter::start_on(db, "127.0.0.1:0", &[]);
+    // The start-up line names what the policy server's names, and the trusted networks.
+    let start = milter.wait_log("Starting greylisting-milter: listening on 127.0.0.1:");
+    for part in [
+        &format!("database {db} ("),
+        "trusted networks 127.0.0.0/8,::1/128",
+        "max connections 4096",
+        "idle timeout 330 s",
+        "request timeout 30 s",
+    ] {
+        assert!(start.contains(part), "{part:?} not in {start}");
+    }
     milter.connect().negotiate(ALL_FLAGS);
     let lines = milter.log_lines();
     assert!(!lines.iter().any(|l| l.contains("warning")), "{lines:#?}");
