@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 
+use crate::engine::Component;
 use crate::logging::Logger;
+use crate::policyd::Synchronous;
+use crate::policyd::batch::BatchDecider;
+use crate::store::DbLocation;
 
 use super::ServeError;
 use super::accept::{Admit, accept_all};
@@ -30,6 +34,43 @@ pub(crate) fn grace_over_line(open: usize) -> String {
         if open == 1 { "" } else { "s" },
         SHUTDOWN_GRACE.as_secs()
     )
+}
+
+/// What a daemon has after its first steps, which both daemons take alike (see [`open_loop`]).
+pub(crate) struct Opened {
+    /// The event loop, watching the listener.
+    pub(crate) lp: EventLoop,
+    /// The decider, on the database.
+    pub(crate) decider: BatchDecider,
+    /// The listen address as `--listen` names it (the real port when bound to port 0).
+    pub(crate) address: String,
+    /// Other hosts can reach the listener: the start-up warns ([`exposed_line`]).
+    pub(crate) exposed: bool,
+}
+
+/// A daemon's first steps: the event loop on `listener`, stderr log lines held for one write
+/// per turn instead of two per line (syslog is unaffected), and the decider on `db` with
+/// `connections` connections, whose decisions are logged as `component`'s. The database is
+/// opened before the daemon's start-up line, so a failure to open it is logged first.
+pub(crate) fn open_loop(
+    listener: Listener,
+    db: &DbLocation,
+    synchronous: Synchronous,
+    connections: usize,
+    component: Component,
+    log: &mut Logger,
+) -> Result<Opened, ServeError> {
+    let address = listener.describe();
+    let exposed = listener.reachable_from_other_hosts();
+    let lp = EventLoop::new(listener, &address)?;
+    log.hold_stderr_lines();
+    let decider = BatchDecider::new(db.clone(), synchronous, connections, component, log);
+    Ok(Opened {
+        lp,
+        decider,
+        address,
+        exposed,
+    })
 }
 
 /// The poll, the listener (until the daemon stops accepting) and the state of accepting and

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::daemon::accept::Admit;
-use crate::daemon::event_loop::{EventLoop, LISTENER, TICK, exposed_line, log_metrics_address};
+use crate::daemon::event_loop::{
+    EventLoop, LISTENER, Opened, TICK, exposed_line, log_metrics_address, open_loop,
+};
 use crate::daemon::reload::{Lifecycle, LocationSource};
 use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::engine::Checked;
@@ -135,17 +137,19 @@ pub fn run_with_logger(
     signals: Signals,
     mut log: Logger,
 ) -> Result<(), MilterError> {
-    let address = listener.describe();
-    let exposed = listener.reachable_from_other_hosts();
-    let mut lp = EventLoop::new(listener, &address)?;
-    log.hold_stderr_lines();
-    let mut decider = BatchDecider::new(
-        config.db.clone(),
+    let Opened {
+        mut lp,
+        mut decider,
+        address,
+        exposed,
+    } = open_loop(
+        listener,
+        &config.db,
         config.synchronous,
         config.db_connections,
         crate::engine::Component::Milter,
         &mut log,
-    );
+    )?;
     log.info(&format!(
         "Starting greylisting-milter: listening on {address}, database {} ({} connection{}), trusted networks {}, max connections {}, idle timeout {} s, request timeout {} s",
         config.db,

@@ -32,14 +32,13 @@ use mio::Events;
 use crate::clock;
 use crate::daemon::accept::Admit;
 use crate::daemon::event_loop::{
-    EventLoop, LISTENER, TICK, exposed_line, grace_over_line, log_metrics_address,
+    LISTENER, Opened, TICK, exposed_line, grace_over_line, log_metrics_address, open_loop,
 };
 use crate::daemon::reload::{Lifecycle, LocationSource};
 use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
-use batch::BatchDecider;
 use conn::{Conn, Pending};
 use connections::{ClosedConnections, Table};
 use dns_waits::{DNS_TOKEN, DnsWaits};
@@ -147,18 +146,19 @@ pub fn run_with_logger(
     signals: Signals,
     mut log: Logger,
 ) -> Result<(), PolicyError> {
-    let address = listener.describe();
-    let exposed = listener.reachable_from_other_hosts();
-    let mut lp = EventLoop::new(listener, &address)?;
-    // One write per turn for stderr log lines instead of two per line (syslog is unaffected).
-    log.hold_stderr_lines();
-    let mut decider = BatchDecider::new(
-        config.db.clone(),
+    let Opened {
+        mut lp,
+        mut decider,
+        address,
+        exposed,
+    } = open_loop(
+        listener,
+        &config.db,
         config.synchronous,
         config.db_connections,
         crate::engine::Component::Policyd,
         &mut log,
-    );
+    )?;
     log.info(&start_line(&address, &config));
     if exposed {
         log.error(&exposed_line(
