@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::policyd::Synchronous;
 use crate::policyd::batch::{self, BatchDecider, DecideError};
 use crate::policyd::connections::ClosedConnections;
+use crate::policyd::decide::panic_line;
 use crate::policyd::dns_waits::DnsWaits;
 use crate::store::DbLocation;
 
@@ -410,8 +411,13 @@ fn answer(
             }
             outcomes
         }
-        Err(_) => {
-            log.error("panic while deciding, mail passes; reopening the database");
+        Err(payload) => {
+            log.error(&panic_line(
+                checks.len(),
+                "recipient",
+                "all passed, the database reopened",
+                payload.as_ref(),
+            ));
             *decider = BatchDecider::new(
                 config.db.clone(),
                 config.synchronous,

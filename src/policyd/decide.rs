@@ -49,11 +49,11 @@ pub(super) fn actions(
     match guarded {
         Ok(actions) => actions,
         Err(payload) => {
-            log.error(&format!(
-                "panic while deciding a batch of {} request{}, all answered DUNNO: {}",
+            log.error(&panic_line(
                 pending.len(),
-                if pending.len() == 1 { "" } else { "s" },
-                panic_text(payload.as_ref())
+                "request",
+                "all answered DUNNO",
+                payload.as_ref(),
             ));
             vec![Step::Reply(Action::Dunno); pending.len()]
         }
@@ -117,6 +117,21 @@ fn decide_and_describe(
             }
         })
         .collect()
+}
+
+/// The line for a panic while deciding a batch of `count` `what`s (requests, recipients), all
+/// of which were then given `outcome`; both daemons write it, in this one form.
+pub(crate) fn panic_line(
+    count: usize,
+    what: &str,
+    outcome: &str,
+    payload: &(dyn Any + Send),
+) -> String {
+    format!(
+        "panic while deciding a batch of {count} {what}{}, {outcome}: {}",
+        if count == 1 { "" } else { "s" },
+        panic_text(payload)
+    )
 }
 
 /// The message a panic was raised with (`panic!` gives a `&str` or a `String`).
@@ -198,6 +213,19 @@ mod tests {
         assert!(header_date(-62_198_755_200).contains(" -001"));
         assert_eq!(header_date(i64::MAX), i64::MAX.to_string());
         assert_eq!(header_date(i64::MIN), i64::MIN.to_string());
+    }
+
+    #[test]
+    fn panic_line_counts_and_names_the_batch() {
+        let payload = panic::catch_unwind(|| panic!("boom")).unwrap_err();
+        assert_eq!(
+            panic_line(1, "recipient", "all passed", payload.as_ref()),
+            "panic while deciding a batch of 1 recipient, all passed: boom"
+        );
+        assert_eq!(
+            panic_line(3, "request", "all answered DUNNO", payload.as_ref()),
+            "panic while deciding a batch of 3 requests, all answered DUNNO: boom"
+        );
     }
 
     #[test]

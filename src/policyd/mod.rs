@@ -14,7 +14,7 @@
 pub(crate) mod batch;
 mod conn;
 pub(crate) mod connections;
-mod decide;
+pub(crate) mod decide;
 pub(crate) mod dns_waits;
 mod hostname;
 pub mod options;
