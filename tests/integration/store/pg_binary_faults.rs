@@ -171,10 +171,10 @@ fn postgres_down_mail_passes_and_greylisting_resumes() {
 
 /// Processes stopped with SIGSTOP, continued again when dropped (also when the test fails), so
 /// a failing test leaves no frozen server behind.
-struct Frozen(Vec<i32>);
+pub(crate) struct Frozen(Vec<i32>);
 
 impl Frozen {
-    fn freeze(pids: Vec<i32>) -> Frozen {
+    pub(crate) fn freeze(pids: Vec<i32>) -> Frozen {
         for &pid in &pids {
             signal(pid, libc::SIGSTOP);
         }
