@@ -6,14 +6,14 @@
 //! process greylists again, on its open connections and on new ones. The URL carries a password,
 //! which must never appear in a log line.
 //!
-//! Each test starts its OWN throwaway cluster (store/pg_faults.rs's [`Cluster`]), so stopping
-//! it cannot disturb other tests. `#[ignore]`d in a plain `cargo test`; run by
-//! tests/e2e/postgres.sh.
+//! Each test with a server starts its OWN throwaway cluster (store/pg_faults.rs's [`Cluster`]),
+//! so stopping it cannot disturb other tests; those are `#[ignore]`d in a plain `cargo test` and
+//! run by tests/e2e/postgres.sh. The test of a server that is not there at all needs none.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::policyd::server::cli;
+use crate::policyd::server::{Server, cli};
 use crate::store::pg_binary_faults::Frozen;
 use crate::store::pg_faults::{Cluster, PASSWORD};
 use crate::support::milter::{ALL_FLAGS, DEFER, Milter, Mta, reply_text};
@@ -249,4 +249,34 @@ fn milter_started_while_postgres_is_down_passes_then_greylists() {
     let mut fresh = open_message(&milter, next);
     assert_deferred(&fresh.rcpt("<u@local.example>"), "a new connection");
     assert_no_password(&milter);
+}
+
+// A daemon started while nothing answers at its PostgreSQL location says so at once, before any
+// mail comes, with the location shown without its password: with one database connection and
+// with a pool of them (the default for PostgreSQL, whose first connection is opened by a pool
+// thread), for the milter and for the policy server alike.
+#[test]
+fn a_daemon_started_with_postgres_unreachable_says_so_before_any_mail() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres?{QUERY}");
+    for connections in ["1", "4"] {
+        let args = ["--db-connections", connections];
+        let milter = Milter::start_on(&url, "127.0.0.1:0", &args);
+        let line = milter.wait_log("cannot open the database, mail passes");
+        assert!(line.contains("postgres:***@127.0.0.1"), "{line}");
+        assert_no_password(&milter);
+        let policyd = Server::start_on(&url, "127.0.0.1:0", &args);
+        let line = policyd.wait_log("cannot open the database, mail passes");
+        assert!(line.contains("postgres:***@127.0.0.1"), "{line}");
+        for line in policyd.log_lines() {
+            assert!(
+                !line.contains(PASSWORD),
+                "a log line shows the password: {line}"
+            );
+        }
+    }
 }
