@@ -87,7 +87,9 @@ impl BatchDecider {
         }
         // The first connection opens alone (creating or migrating the schema of a new
         // database under its lock); the others start once it has tried, so they do not queue
-        // on that lock all at once and hit the store's lock timeout.
+        // on that lock all at once and hit the store's lock timeout. Why it failed is logged
+        // now, as with a single connection: a database that cannot be reached is said at start,
+        // not only once mail comes.
         let (opened_tx, opened) = mpsc::channel();
         let mut workers = vec![Worker::start(
             0,
@@ -97,7 +99,9 @@ impl BatchDecider {
             answer_tx.clone(),
             Some(opened_tx),
         )];
-        let _ = opened.recv();
+        if let Ok(errors) = opened.recv() {
+            log_all(log, errors);
+        }
         workers.extend((1..connections).map(|index| {
             Worker::start(
                 index,
@@ -300,7 +304,7 @@ impl Worker {
         synchronous: Synchronous,
         component: engine::Component,
         answers: Sender<Answer>,
-        opened: Option<Sender<()>>,
+        opened: Option<Sender<Vec<String>>>,
     ) -> Worker {
         let (jobs, job_rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -309,10 +313,11 @@ impl Worker {
                 let mut connection = Connection::new(db, synchronous, component);
                 let mut errors = Vec::new();
                 connection.ensure_open(&mut errors);
+                // The first worker's start-up errors are logged by whoever waits for it; the
+                // others' go out with their first answer.
                 if let Some(opened) = opened {
-                    let _ = opened.send(());
+                    let _ = opened.send(std::mem::take(&mut errors));
                 }
-                // Startup errors go out with the first answer.
                 let mut notes = Vec::new();
                 for job in job_rx {
                     let outcome = match job {
