@@ -128,17 +128,20 @@ fn postgres_down_milter_passes_and_greylisting_resumes() {
     assert_no_password(&milter);
 }
 
-/// What the MTA connections saw while the server was hung.
+/// What the MTA connections saw while the server was hung: each RCPT's reply (`None`: the
+/// connection closed or the read timed out) and how long it took.
 struct HungReplies {
-    /// The RCPT on the connection open before the hang, and how long its reply took.
-    rcpt_open: (Option<(u8, Vec<u8>)>, Duration),
-    /// How long a new connection's negotiation reply took.
+    /// The RCPT on the connection whose message was open before the hang.
+    first: (Option<(u8, Vec<u8>)>, Duration),
+    /// A second connection's RCPT, sent while the first one waited on the store.
+    queued: (Option<(u8, Vec<u8>)>, Duration),
+    /// How long a third connection's negotiation reply took, asked meanwhile.
     negotiated: Duration,
-    /// That connection's RCPT, and how long its reply took.
-    rcpt_new: (Option<(u8, Vec<u8>)>, Duration),
+    /// The third connection's RCPT.
+    third: (Option<(u8, Vec<u8>)>, Duration),
 }
 
-/// Sends RCPT on `mta` and times the reply (`None`: the connection closed or the read timed out).
+/// Sends RCPT on `mta` and times the reply.
 fn timed_rcpt(mta: &mut Mta) -> (Option<(u8, Vec<u8>)>, Duration) {
     let started = Instant::now();
     mta.send_str(b'R', "<u@local.example>");
@@ -146,9 +149,53 @@ fn timed_rcpt(mta: &mut Mta) -> (Option<(u8, Vec<u8>)>, Duration) {
     (reply, started.elapsed())
 }
 
+/// RCPT on `mta` in a thread of its own; the thread hands back the reply and the connection.
+fn rcpt_in_thread(
+    mut mta: Mta,
+) -> std::thread::JoinHandle<((Option<(u8, Vec<u8>)>, Duration), Mta)> {
+    std::thread::spawn(move || (timed_rcpt(&mut mta), mta))
+}
+
+/// While the server hangs: the RCPTs of `first` and, half a second later (the first one is
+/// then waiting on the store, which takes at least 1.5 s), of `queued`; then a third connection
+/// to `addr` negotiates and sends its own message. Gives back the replies and `first`.
+fn while_hung(first: Mta, queued: Mta, addr: &str) -> (HungReplies, Option<Mta>) {
+    let first = rcpt_in_thread(first);
+    std::thread::sleep(Duration::from_millis(500));
+    let queued = rcpt_in_thread(queued);
+    let mut third = Milter::connect_to(addr).unwrap();
+    let started = Instant::now();
+    third.negotiate(ALL_FLAGS);
+    let negotiated = started.elapsed();
+    third.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
+    third.send_str(b'H', "client.example");
+    third.send_str(b'M', &sender(4));
+    let third = timed_rcpt(&mut third);
+    let (first, mta) = first
+        .join()
+        .map_or(((None, Duration::ZERO), None), |(r, m)| (r, Some(m)));
+    let queued = queued.join().map_or((None, Duration::ZERO), |(r, _)| r);
+    let replies = HungReplies {
+        first,
+        queued,
+        negotiated,
+        third,
+    };
+    (replies, mta)
+}
+
+#[track_caller]
+fn assert_passed_in_time(reply: &(Option<(u8, Vec<u8>)>, Duration), what: &str) {
+    let (reply, took) = reply;
+    assert_eq!(reply.as_ref(), Some(&CONTINUE), "{what}");
+    assert!(*took < REPLY_BOUND, "{what} took {took:?}");
+}
+
 // PostgreSQL hung (postmaster and every backend SIGSTOPped: the kernel accepts TCP, nothing
 // answers) with a short timeout in the URL: the RCPT reply (CONTINUE) comes within a wide
-// multiple of the timeout, far from a hang, and a second MTA connection that arrives meanwhile
+// multiple of the timeout, far from a hang. A second connection's RCPT that arrives while the
+// first waits is answered once that wait is over, without waiting out the timeout once more
+// (its log line says the database is not answering); a third connection that arrives meanwhile
 // is negotiated and its RCPT answered too. Once the server runs again, the same milter process
 // greylists again. Bounded by a hard timeout so a real hang fails the test.
 #[test]
@@ -159,6 +206,7 @@ fn hung_postgres_does_not_hold_the_milters_replies() {
     let mut mta = open_message(&milter, 1);
     assert_deferred(&mta.rcpt("<u@local.example>"), "before the hang");
     mta.send_str(b'M', &sender(2));
+    let queued = open_message(&milter, 3);
 
     let mut pids = cluster.grey_listing_backends();
     assert!(!pids.is_empty(), "the milter holds a connection");
@@ -167,31 +215,11 @@ fn hung_postgres_does_not_hold_the_milters_replies() {
 
     let (done_tx, done_rx) = mpsc::channel();
     let addr = milter.addr.clone();
-    // The open connection moves to the worker, which may block on it.
+    // The connections move to the worker, which may block on them.
     let worker = std::thread::spawn(move || {
-        let (rcpt_tx, rcpt_rx) = mpsc::channel();
-        let waiting = std::thread::spawn(move || {
-            let reply = timed_rcpt(&mut mta);
-            let _ = rcpt_tx.send(reply);
-            mta
-        });
-        // A second MTA arrives while the first one's recipient is waiting on the store.
-        std::thread::sleep(Duration::from_millis(200));
-        let mut second = Milter::connect_to(&addr).unwrap();
-        let started = Instant::now();
-        second.negotiate(ALL_FLAGS);
-        let negotiated = started.elapsed();
-        second.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
-        second.send_str(b'H', "client.example");
-        second.send_str(b'M', &sender(3));
-        let rcpt_new = timed_rcpt(&mut second);
-        let rcpt_open = rcpt_rx.recv().unwrap_or((None, Duration::ZERO));
-        let _ = done_tx.send(HungReplies {
-            rcpt_open,
-            negotiated,
-            rcpt_new,
-        });
-        waiting.join().ok()
+        let (replies, mta) = while_hung(mta, queued, &addr);
+        let _ = done_tx.send(replies);
+        mta
     });
     let replies = done_rx.recv_timeout(HARD_TIMEOUT);
     // Continue the server before any assertion, so a failure leaves nothing frozen.
@@ -199,32 +227,26 @@ fn hung_postgres_does_not_hold_the_milters_replies() {
     let replies = replies.expect("the milter's replies hung on a hung PostgreSQL server");
     let mut mta = worker.join().unwrap().expect("the first MTA connection");
 
-    let (reply, took) = &replies.rcpt_open;
-    assert_eq!(
-        reply.as_ref(),
-        Some(&CONTINUE),
-        "the open connection's RCPT"
+    assert_passed_in_time(
+        &replies.first,
+        "RCPT on the connection open before the hang",
     );
-    assert!(
-        *took < REPLY_BOUND,
-        "RCPT on the open connection took {took:?}"
-    );
+    assert_passed_in_time(&replies.queued, "RCPT sent while another one waited");
     assert!(
         replies.negotiated < REPLY_BOUND,
-        "the second connection's negotiation took {:?}",
+        "the third connection's negotiation took {:?}",
         replies.negotiated
     );
-    let (reply, took) = &replies.rcpt_new;
-    assert_eq!(reply.as_ref(), Some(&CONTINUE), "the new connection's RCPT");
-    assert!(
-        *took < REPLY_BOUND,
-        "RCPT on the new connection took {took:?}"
-    );
+    assert_passed_in_time(&replies.third, "RCPT on the third connection");
     milter.wait_log("mail passes");
-    milter.wait_log("action=pass, reason=error:");
+    let line = milter.wait_log("sender=s@n3.origin.example");
+    assert!(
+        line.contains("action=pass, reason=error: database not answering"),
+        "the queued recipient waited out the timeout once more: {line}"
+    );
 
     // Running again: greylisting resumes in the same milter process.
-    let next = assert_greylists_again(&mut mta, 4, &milter);
+    let next = assert_greylists_again(&mut mta, 5, &milter);
     let mut fresh = open_message(&milter, next);
     assert_deferred(&fresh.rcpt("<u@local.example>"), "a new connection");
     assert_no_password(&milter);

@@ -278,3 +278,45 @@ fn hung_postgres_does_not_hang_the_mail_path() {
         assert_no_password("greylisting-policyd log", &line);
     }
 }
+
+// Issue 7 / DESIGN.md §4 (fail open): a request that arrives while another one waits out a hung
+// server (frozen as above) is answered DUNNO once that wait is over, without waiting out the
+// timeout once more: its log line says the database is not answering. Bounded by a hard
+// timeout instead of timed assertions.
+#[test]
+#[ignore = "needs PostgreSQL 15 binaries: run tests/e2e/postgres.sh"]
+fn hung_postgres_holds_a_queued_request_only_once() {
+    let cluster = Cluster::start_new();
+    let url = cluster.url(QUERY);
+    let server = Server::start_on(&url, "127.0.0.1:0", &["--allow-test-time"]);
+    let mut first = server.connect();
+    assert_eq!(first.ask(&new_triplet(1)), DEFER);
+    let mut queued = server.connect();
+
+    let mut pids = cluster.grey_listing_backends();
+    pids.push(cluster.postmaster_pid());
+    let frozen = Frozen::freeze(pids);
+    let (done_tx, done_rx) = mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let waiting = std::thread::spawn(move || first.send_and_reply(&new_triplet(2)));
+        // The first request is then waiting on the store, which takes at least 2 s.
+        std::thread::sleep(Duration::from_millis(500));
+        let second = queued.send_and_reply(&new_triplet(3));
+        let first = waiting.join().ok().flatten();
+        let _ = done_tx.send((first, second));
+    });
+    let replies = done_rx.recv_timeout(HARD_TIMEOUT);
+    drop(frozen);
+    let (first, second) = replies.expect("policyd hung on a hung PostgreSQL server");
+    worker.join().unwrap();
+
+    assert_eq!(first.as_deref(), Some(DUNNO));
+    assert_eq!(second.as_deref(), Some(DUNNO));
+    let line = server.wait_log("sender=s3@origin.example");
+    assert!(
+        line.contains("action=pass, reason=error: database not answering"),
+        "the queued request waited out the timeout once more: {line}"
+    );
+    let mut client = server.connect();
+    assert_greylists_again(&mut client, 4);
+}
