@@ -128,21 +128,23 @@ fn postgres_down_milter_passes_and_greylisting_resumes() {
     assert_no_password(&milter);
 }
 
-/// What the MTA connections saw while the server was hung: each RCPT's reply (`None`: the
-/// connection closed or the read timed out) and how long it took.
+/// A RCPT's reply (`None`: the connection closed or the read timed out) and how long it took.
+type Timed = (Option<(u8, Vec<u8>)>, Duration);
+
+/// What the MTA connections saw while the server was hung.
 struct HungReplies {
     /// The RCPT on the connection whose message was open before the hang.
-    first: (Option<(u8, Vec<u8>)>, Duration),
+    first: Timed,
     /// A second connection's RCPT, sent while the first one waited on the store.
-    queued: (Option<(u8, Vec<u8>)>, Duration),
+    queued: Timed,
     /// How long a third connection's negotiation reply took, asked meanwhile.
     negotiated: Duration,
     /// The third connection's RCPT.
-    third: (Option<(u8, Vec<u8>)>, Duration),
+    third: Timed,
 }
 
 /// Sends RCPT on `mta` and times the reply.
-fn timed_rcpt(mta: &mut Mta) -> (Option<(u8, Vec<u8>)>, Duration) {
+fn timed_rcpt(mta: &mut Mta) -> Timed {
     let started = Instant::now();
     mta.send_str(b'R', "<u@local.example>");
     let reply = mta.reply();
@@ -150,9 +152,7 @@ fn timed_rcpt(mta: &mut Mta) -> (Option<(u8, Vec<u8>)>, Duration) {
 }
 
 /// RCPT on `mta` in a thread of its own; the thread hands back the reply and the connection.
-fn rcpt_in_thread(
-    mut mta: Mta,
-) -> std::thread::JoinHandle<((Option<(u8, Vec<u8>)>, Duration), Mta)> {
+fn rcpt_in_thread(mut mta: Mta) -> std::thread::JoinHandle<(Timed, Mta)> {
     std::thread::spawn(move || (timed_rcpt(&mut mta), mta))
 }
 
@@ -185,7 +185,7 @@ fn while_hung(first: Mta, queued: Mta, addr: &str) -> (HungReplies, Option<Mta>)
 }
 
 #[track_caller]
-fn assert_passed_in_time(reply: &(Option<(u8, Vec<u8>)>, Duration), what: &str) {
+fn assert_passed_in_time(reply: &Timed, what: &str) {
     let (reply, took) = reply;
     assert_eq!(reply.as_ref(), Some(&CONTINUE), "{what}");
     assert!(*took < REPLY_BOUND, "{what} took {took:?}");
