@@ -320,3 +320,23 @@ fn hung_postgres_holds_a_queued_request_only_once() {
     let mut client = server.connect();
     assert_greylists_again(&mut client, 4);
 }
+
+// Issue 7 / DESIGN.md §4: policyd started while its PostgreSQL server is down starts, logs why at
+// once, answers DUNNO, and greylists once the server is up, without a restart.
+#[test]
+#[ignore = "needs PostgreSQL 15 binaries: run tests/e2e/postgres.sh"]
+fn policyd_started_while_postgres_is_down_greylists_once_it_is_up() {
+    let cluster = Cluster::start_new();
+    cluster.stop();
+    let server = Server::start_on(&cluster.url(QUERY), "127.0.0.1:0", &["--allow-test-time"]);
+    server.wait_log("cannot open the database, mail passes");
+    let mut client = server.connect();
+    assert_eq!(client.ask(&new_triplet(1)), DUNNO);
+
+    cluster.start();
+    let next = assert_greylists_again(&mut client, 2);
+    assert_eq!(server.connect().ask(&new_triplet(next)), DEFER);
+    for line in server.log_lines() {
+        assert_no_password("greylisting-policyd log", &line);
+    }
+}
