@@ -20,18 +20,19 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::decision::triplet_sender;
 use crate::engine::{self, Checked, Message};
 use crate::logging::Logger;
-use crate::store::DbLocation;
+use crate::store::{DbLocation, StoreError};
 
 mod connection;
 mod error;
 
-use connection::Connection;
 #[cfg(test)]
 pub(crate) use connection::PANIC_RECIPIENT;
+use connection::{Connection, REOPEN_DELAY};
 pub(crate) use error::DecideError;
 
 use super::Synchronous;
@@ -60,6 +61,11 @@ pub struct BatchDecider {
     workers: Vec<Worker>,
     /// Where every worker sends its answers.
     answers: Receiver<Answer>,
+    /// When a batch last found the database not answering in time (a hung server). Until
+    /// [`REOPEN_DELAY`] has passed, requests pass at once: those that arrived while the batch
+    /// waited must not each wait out the timeout again (the MTA waits only so long, and every
+    /// other connection of the event loop waits with them).
+    not_answering_since: Option<Instant>,
 }
 
 impl BatchDecider {
@@ -83,11 +89,14 @@ impl BatchDecider {
                 inline: Some(connection),
                 workers: Vec::new(),
                 answers,
+                not_answering_since: None,
             };
         }
         // The first connection opens alone (creating or migrating the schema of a new
         // database under its lock); the others start once it has tried, so they do not queue
-        // on that lock all at once and hit the store's lock timeout.
+        // on that lock all at once and hit the store's lock timeout. Why it failed is logged
+        // now, as with a single connection: a database that cannot be reached is said at start,
+        // not only once mail comes.
         let (opened_tx, opened) = mpsc::channel();
         let mut workers = vec![Worker::start(
             0,
@@ -97,7 +106,9 @@ impl BatchDecider {
             answer_tx.clone(),
             Some(opened_tx),
         )];
-        let _ = opened.recv();
+        if let Ok(errors) = opened.recv() {
+            log_all(log, errors);
+        }
         workers.extend((1..connections).map(|index| {
             Worker::start(
                 index,
@@ -113,12 +124,28 @@ impl BatchDecider {
             inline: None,
             workers,
             answers,
+            not_answering_since: None,
         }
     }
 
     /// Decides `batch` (message, decision time); one outcome per request, in order. A request
     /// whose connection failed gets `Err` with the reason (the caller answers `DUNNO`).
     pub(crate) fn decide(&mut self, batch: &[(&Message, i64)], log: &mut Logger) -> Vec<Decided> {
+        if self
+            .not_answering_since
+            .is_some_and(|since| since.elapsed() < REOPEN_DELAY)
+        {
+            return vec![Err(DecideError::NotAnswering); batch.len()];
+        }
+        let results = self.decide_now(batch, log);
+        if results.iter().any(not_answered) {
+            self.not_answering_since = Some(Instant::now());
+        }
+        results
+    }
+
+    /// [`BatchDecider::decide`] on the connection(s), whatever happened before.
+    fn decide_now(&mut self, batch: &[(&Message, i64)], log: &mut Logger) -> Vec<Decided> {
         if let Some(connection) = self.inline.as_mut() {
             let mut errors = Vec::new();
             let outcome = connection.decide(batch, &mut errors);
@@ -197,6 +224,7 @@ impl BatchDecider {
     /// batch, so a slow database server does not hold up the loop here.
     pub fn reopen(&mut self, db: &DbLocation, log: &mut Logger) {
         self.db = db.clone();
+        self.not_answering_since = None;
         if let Some(connection) = self.inline.as_mut() {
             let (mut notes, mut errors) = (Vec::new(), Vec::new());
             connection.reopen(db.clone(), &mut notes, &mut errors);
@@ -242,6 +270,12 @@ fn shard(sender: &str, workers: usize) -> usize {
     let mut hasher = DefaultHasher::new();
     triplet_sender(sender, true).hash(&mut hasher);
     (hasher.finish() % workers.max(1) as u64) as usize
+}
+
+/// True when the store did not answer within its timeout (on an open connection or while
+/// connecting): a hung or far too slow server, not one that refused.
+fn not_answered(decided: &Decided) -> bool {
+    matches!(decided, Err(DecideError::Store(err)) if matches!(**err, StoreError::Timeout { .. }))
 }
 
 /// One result per request from one transaction's outcome.
@@ -300,7 +334,7 @@ impl Worker {
         synchronous: Synchronous,
         component: engine::Component,
         answers: Sender<Answer>,
-        opened: Option<Sender<()>>,
+        opened: Option<Sender<Vec<String>>>,
     ) -> Worker {
         let (jobs, job_rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -309,10 +343,11 @@ impl Worker {
                 let mut connection = Connection::new(db, synchronous, component);
                 let mut errors = Vec::new();
                 connection.ensure_open(&mut errors);
+                // The first worker's start-up errors are logged by whoever waits for it; the
+                // others' go out with their first answer.
                 if let Some(opened) = opened {
-                    let _ = opened.send(());
+                    let _ = opened.send(std::mem::take(&mut errors));
                 }
-                // Startup errors go out with the first answer.
                 let mut notes = Vec::new();
                 for job in job_rx {
                     let outcome = match job {

@@ -51,7 +51,7 @@ log "PostgreSQL variants of the behaviour tests, and the faults test (own cluste
 GREY_LISTING_TEST_PG="$url" GREY_LISTING_TEST_PG_BIN="$bin" \
     cargo test --locked --test integration -- --ignored postgres 2>&1 | tee "$t/test.log"
 ran=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$t/test.log" | head -1)
-[ -n "$ran" ] && [ "$ran" -ge 119 ] || fail "expected at least 119 PostgreSQL tests to pass, got '${ran:-none}'"
+[ -n "$ran" ] && [ "$ran" -ge 124 ] || fail "expected at least 124 PostgreSQL tests to pass, got '${ran:-none}'"
 
 log "grey_listing through GREY_LISTING_DB and the db = line of the configuration file"
 cargo build --locked --bin grey_listing

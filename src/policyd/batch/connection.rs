@@ -15,8 +15,9 @@ use crate::daemon::reload::{self, FileId};
 /// Log pages after which a commit of the server checkpoints the WAL into the database.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
-/// How long after a failed open the server waits before trying again (requests meanwhile pass).
-const REOPEN_DELAY: Duration = Duration::from_secs(1);
+/// How long after a failed open the server waits before trying again (requests meanwhile pass);
+/// also how long the decider lets requests pass after the database did not answer in time.
+pub(super) const REOPEN_DELAY: Duration = Duration::from_secs(1);
 
 /// One database connection, opened lazily and reopened after an error.
 pub(super) struct Connection {
@@ -49,13 +50,15 @@ impl Connection {
         }
     }
 
-    pub(super) fn ensure_open(&mut self, errors: &mut Vec<String>) {
+    /// Opens the store unless it is open or an open failed a moment ago. Returns the error of
+    /// an open tried now and failed (it is also logged through `errors`).
+    pub(super) fn ensure_open(&mut self, errors: &mut Vec<String>) -> Option<StoreError> {
         if self.store.is_some()
             || self
                 .last_open_failure
                 .is_some_and(|t| t.elapsed() < REOPEN_DELAY)
         {
-            return;
+            return None;
         }
         // The file's identity before and after the open: if they differ, the file was replaced
         // meanwhile and which one SQLite holds is unknown, so the next check reopens.
@@ -72,10 +75,12 @@ impl Connection {
                 self.cache.clear();
                 self.store = Some(opened);
                 self.last_open_failure = None;
+                None
             }
             Err(err) => {
                 errors.push(format!("cannot open the database, mail passes: {err}"));
                 self.last_open_failure = Some(Instant::now());
+                Some(err)
             }
         }
     }
@@ -145,7 +150,11 @@ impl Connection {
         batch: &[(&Message, i64)],
         errors: &mut Vec<String>,
     ) -> Result<Vec<Checked>, DecideError> {
-        self.ensure_open(errors);
+        // An open that failed just now is this batch's reason (the decider tells a server
+        // that did not answer from one that refused); one skipped for a while is "unavailable".
+        if let Some(err) = self.ensure_open(errors) {
+            return Err(err.into());
+        }
         let Some(store) = self.store.as_mut() else {
             return Err(DecideError::Unavailable);
         };

@@ -19,6 +19,10 @@ pub(crate) enum DecideError {
     /// and the next try waits a moment.
     #[error("database unavailable")]
     Unavailable,
+    /// The database did not answer in time a moment ago (a hung or far too slow server): the
+    /// requests pass at once rather than each waiting out the timeout again.
+    #[error("database not answering (it did not answer in time a moment ago)")]
+    NotAnswering,
     /// A panic inside the transaction, with its message; the transaction was rolled back.
     #[error("panic while deciding: {0}")]
     Panicked(String),
@@ -49,6 +53,10 @@ mod tests {
     #[test]
     fn reasons_read_as_before() {
         assert_eq!(DecideError::Unavailable.to_string(), "database unavailable");
+        assert_eq!(
+            DecideError::NotAnswering.to_string(),
+            "database not answering (it did not answer in time a moment ago)"
+        );
         assert_eq!(
             DecideError::Panicked("boom".to_string()).to_string(),
             "panic while deciding: boom"

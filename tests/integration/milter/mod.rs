@@ -6,6 +6,8 @@ pub(crate) mod concurrent;
 pub(crate) mod dns;
 pub(crate) mod lifecycle;
 pub(crate) mod metrics;
+#[cfg(feature = "postgres")]
+pub(crate) mod pg_faults;
 pub(crate) mod protocol;
 pub(crate) mod socket;
 pub(crate) mod store;
