@@ -15,3 +15,4 @@ pub(crate) mod pg_secrets;
 pub(crate) mod postgres_multi_mx;
 pub(crate) mod read_only;
 pub(crate) mod schema;
+pub(crate) mod shared;
