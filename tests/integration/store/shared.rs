@@ -5,6 +5,7 @@
 //! (`policy_test_time`), the filter on `GREY_LISTING_NOW`, the milter on the real clock.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::policyd::server::{self, Server, cli, live_triplets, request};
 use crate::support::filter::{HandlerRun, PLAIN_MESSAGE, filter_at, handler_output};
@@ -26,11 +27,19 @@ pub(crate) fn both_daemons(db: &Path) -> (Milter, Server) {
 /// The filter in handler mode at virtual time `now`, for a client qmail-smtpd's environment
 /// describes (`TCPREMOTEHOST` is a verified name).
 pub(crate) fn filter_run(db: &Path, now: i64, ip: &str, host: &str, sender: &str) -> HandlerRun {
+    handler_output(
+        filter_cmd(db, now, ip, host, sender),
+        PLAIN_MESSAGE.as_bytes(),
+    )
+}
+
+/// The command [`filter_run`] runs (no purges unless the caller sets its odds).
+pub(crate) fn filter_cmd(db: &Path, now: i64, ip: &str, host: &str, sender: &str) -> Command {
     let mut cmd = filter_at(db.to_str().unwrap(), now);
     cmd.env("TCPREMOTEIP", ip)
         .env("TCPREMOTEHOST", host)
         .args(["ctx", sender, "U@Local.Example"]);
-    handler_output(cmd, PLAIN_MESSAGE.as_bytes())
+    cmd
 }
 
 /// The one stored triplet: its client key, sender, recipient and first-seen time.
