@@ -25,20 +25,23 @@ pub(crate) fn both_daemons(db: &Path) -> (Milter, Server) {
 }
 
 /// The filter in handler mode at virtual time `now`, for a client qmail-smtpd's environment
-/// describes (`TCPREMOTEHOST` is a verified name).
+/// describes (`TCPREMOTEHOST` is a verified name), to `U@Local.Example`.
 pub(crate) fn filter_run(db: &Path, now: i64, ip: &str, host: &str, sender: &str) -> HandlerRun {
-    handler_output(
-        filter_cmd(db, now, ip, host, sender),
-        PLAIN_MESSAGE.as_bytes(),
-    )
+    filter_run_to(db, now, [ip, host, sender, "U@Local.Example"])
 }
 
-/// The command [`filter_run`] runs (no purges unless the caller sets its odds).
-pub(crate) fn filter_cmd(db: &Path, now: i64, ip: &str, host: &str, sender: &str) -> Command {
+/// [`filter_run`] for the client address, host name, sender and recipient in `facts`.
+fn filter_run_to(db: &Path, now: i64, facts: [&str; 4]) -> HandlerRun {
+    handler_output(filter_cmd(db, now, facts), PLAIN_MESSAGE.as_bytes())
+}
+
+/// The command [`filter_run_to`] runs (no purges unless the caller sets their odds).
+pub(crate) fn filter_cmd(db: &Path, now: i64, facts: [&str; 4]) -> Command {
+    let [ip, host, sender, recipient] = facts;
     let mut cmd = filter_at(db.to_str().unwrap(), now);
     cmd.env("TCPREMOTEIP", ip)
         .env("TCPREMOTEHOST", host)
-        .args(["ctx", sender, "U@Local.Example"]);
+        .args(["ctx", sender, recipient]);
     cmd
 }
 
@@ -249,4 +252,158 @@ fn a_triplet_the_policy_server_deferred_passes_on_the_milter_and_the_filter() {
         ("198.51.100.0/24", first_seen, 2)
     );
     assert_eq!(live_triplets(db.to_str().unwrap()).len(), 1);
+}
+
+/// One way a client, sender or recipient reaches the milter and the policy server: how the
+/// milter's MTA and Postfix's policy delegation each spell it.
+struct Spelling {
+    what: &'static str,
+    /// CONNECT's host name, family and address.
+    milter_client: (&'static str, u8, &'static str),
+    /// MAIL's and RCPT's arguments.
+    milter_envelope: (&'static str, &'static str),
+    /// `client_address`, `client_name`, `sender`, `recipient`.
+    policy: [&'static str; 4],
+    /// The filter's `TCPREMOTEIP`, `TCPREMOTEHOST`, sender and recipient arguments.
+    filter: [&'static str; 4],
+}
+
+const SPELLINGS: &[Spelling] = &[
+    Spelling {
+        what: "an IPv6 client, the milter's address with its IPv6: prefix, another host of its /64",
+        milter_client: ("[IPv6:2001:db8:1:2::7]", b'6', "IPv6:2001:db8:1:2::7"),
+        milter_envelope: ("<a@six.example>", "<u@local.example>"),
+        policy: [
+            "2001:db8:1:2::99",
+            "unknown",
+            "a@six.example",
+            "u@local.example",
+        ],
+        filter: ["2001:db8:1:2::5", "", "a@six.example", "u@local.example"],
+    },
+    Spelling {
+        what: "an IPv4 client that Postfix names in its IPv4-mapped IPv6 form",
+        milter_client: ("[198.51.100.7]", b'4', "198.51.100.7"),
+        milter_envelope: ("<a@mapped.example>", "<u@local.example>"),
+        policy: [
+            "::ffff:198.51.100.7",
+            "unknown",
+            "a@mapped.example",
+            "u@local.example",
+        ],
+        filter: [
+            "::ffff:198.51.100.9",
+            "",
+            "a@mapped.example",
+            "U@local.example",
+        ],
+    },
+    Spelling {
+        what: "a bounce (null sender)",
+        milter_client: ("[198.51.100.7]", b'4', "198.51.100.7"),
+        milter_envelope: ("<>", "<bounce@local.example>"),
+        policy: ["198.51.100.7", "unknown", "", "bounce@local.example"],
+        filter: ["198.51.100.7", "", "", "bounce@local.example"],
+    },
+    Spelling {
+        what: "a source route on the milter's sender, case in both addresses",
+        milter_client: ("[198.51.100.7]", b'4', "198.51.100.7"),
+        milter_envelope: (
+            "<@relay.example:Route@Sender.Example>",
+            "<Case@Local.Example>",
+        ),
+        policy: [
+            "198.51.100.7",
+            "unknown",
+            "route@sender.example",
+            "case@local.example",
+        ],
+        filter: [
+            "198.51.100.7",
+            "",
+            "ROUTE@sender.example",
+            "case@LOCAL.example",
+        ],
+    },
+    Spelling {
+        what: "an internationalised recipient domain, raw in SMTPUTF8 and in its A-label form",
+        milter_client: ("[198.51.100.7]", b'4', "198.51.100.7"),
+        milter_envelope: ("<a@idn.example>", "<u@bücher.example>"),
+        policy: [
+            "198.51.100.7",
+            "unknown",
+            "a@idn.example",
+            "u@xn--bcher-kva.example",
+        ],
+        filter: ["198.51.100.7", "", "a@idn.example", "u@BÜCHER.example"],
+    },
+    Spelling {
+        what: "a verified host name with a trailing dot, another server of its domain",
+        milter_client: ("mx1.dot.example.", b'4', "198.51.100.7"),
+        milter_envelope: ("<a@dot.example>", "<u@local.example>"),
+        policy: [
+            "203.0.113.5",
+            "mx2.dot.example",
+            "a@dot.example",
+            "u@local.example",
+        ],
+        filter: [
+            "192.0.2.5",
+            "mx3.dot.example.",
+            "a@dot.example",
+            "u@local.example",
+        ],
+    },
+];
+
+// However the milter's MTA, Postfix and qmail spell a client, a sender or a recipient, a retry
+// the policy server sees is the triplet the milter deferred: it passes with the delay counted
+// from the milter's attempt; the filter then finds it passed; no second triplet is written.
+#[test]
+fn all_three_key_every_spelling_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let (milter, server) = both_daemons(&db);
+    let mut c = server.connect();
+    for (n, case) in SPELLINGS.iter().enumerate() {
+        let mut mta = milter.connect();
+        let (host, family, address) = case.milter_client;
+        Mta::start_message(host, family, address, case.milter_envelope.0, &mut mta);
+        assert_eq!(
+            reply_text(&mta.rcpt(case.milter_envelope.1)),
+            MILTER_DEFER,
+            "{}",
+            case.what
+        );
+        drop(mta);
+        let rows = live_triplets(db.to_str().unwrap());
+        assert_eq!(rows.len(), n + 1, "{}", case.what);
+        let first_seen = rows.iter().map(|t| t.first_seen).max().unwrap();
+        let [ip, name, sender, recipient] = case.policy;
+        let reply = c.ask(&request(
+            ip,
+            name,
+            sender,
+            recipient,
+            &[("policy_test_time", &(first_seen + 400).to_string())],
+        ));
+        assert!(
+            reply.starts_with("action=PREPEND X-Greylist: delayed 400 seconds"),
+            "{}: {reply}",
+            case.what
+        );
+        let known = filter_run_to(&db, first_seen + 500, case.filter);
+        known.assert_verdict("SKIP");
+        assert!(
+            known.logged("reason=triplet found"),
+            "{}: {known:#?}",
+            case.what
+        );
+        assert_eq!(
+            live_triplets(db.to_str().unwrap()).len(),
+            n + 1,
+            "{}",
+            case.what
+        );
+    }
 }

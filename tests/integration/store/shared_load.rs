@@ -106,13 +106,9 @@ fn filter_runs(db: &Path, worker: usize, purge: bool, stop: &AtomicBool, tally: 
     let mut round = 0usize;
     while !stop.load(Ordering::Relaxed) {
         let now = grey_listing::clock::system_now();
-        let mut cmd = filter_cmd(
-            db,
-            now,
-            &format!("203.0.{worker}.{}", round % 50),
-            "",
-            &fresh_sender(round % 3),
-        );
+        let ip = format!("203.0.{worker}.{}", round % 50);
+        let sender = fresh_sender(round % 3);
+        let mut cmd = filter_cmd(db, now, [&ip, "", &sender, "U@Local.Example"]);
         // The filter's own bounded purge, on every run or at its default odds.
         cmd.env("GREY_LISTING_PURGE_ONE_IN", if purge { "1" } else { "100" });
         let run = handler_output(cmd, PLAIN_MESSAGE.as_bytes());
