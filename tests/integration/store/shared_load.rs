@@ -265,6 +265,22 @@ fn clean_logs(milter: &Milter, server: &Server, tally: &Tally, earlier: usize) {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(counts(), want, "one decision line per answer");
+    // Four writers, one set of counters: none lost, none counted twice.
+    let counted = |component: &str| -> usize {
+        let conn = rusqlite::Connection::open(&milter.db).unwrap();
+        conn.query_row(
+            "SELECT coalesce(sum(count), 0) FROM decision_counters WHERE component = ?1",
+            [component],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| usize::try_from(n).unwrap())
+        .unwrap()
+    };
+    assert_eq!(
+        (counted("milter"), counted("policyd"), counted("filter")),
+        (want.0, want.1, tally.filter.load(Ordering::Relaxed)),
+        "decisions counted per component"
+    );
 }
 
 fn args(list: &[&str]) -> Vec<String> {
