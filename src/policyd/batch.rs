@@ -60,6 +60,8 @@ pub struct BatchDecider {
     workers: Vec<Worker>,
     /// Where every worker sends its answers.
     answers: Receiver<Answer>,
+    /// The SQLite file last seen at the path (see [`BatchDecider::replaced_since_seen`]).
+    seen_file: Option<FileId>,
 }
 
 impl BatchDecider {
@@ -79,6 +81,7 @@ impl BatchDecider {
             connection.ensure_open(&mut errors);
             log_all(log, errors);
             return BatchDecider {
+                seen_file: sqlite_file(&connection.db),
                 db: connection.db.clone(),
                 inline: Some(connection),
                 workers: Vec::new(),
@@ -109,6 +112,7 @@ impl BatchDecider {
             )
         }));
         BatchDecider {
+            seen_file: sqlite_file(&db),
             db,
             inline: None,
             workers,
@@ -119,6 +123,9 @@ impl BatchDecider {
     /// Decides `batch` (message, decision time); one outcome per request, in order. A request
     /// whose connection failed gets `Err` with the reason (the caller answers `DUNNO`).
     pub(crate) fn decide(&mut self, batch: &[(&Message, i64)], log: &mut Logger) -> Vec<Decided> {
+        if self.replaced_since_seen() {
+            self.check_replaced(log);
+        }
         if let Some(connection) = self.inline.as_mut() {
             let mut errors = Vec::new();
             let outcome = connection.decide(batch, &mut errors);
@@ -175,6 +182,7 @@ impl BatchDecider {
     /// Reopens every connection whose SQLite file was deleted or replaced since it was opened
     /// (a deleted one is created anew, as the CLI would). Called on a timer, not per request.
     pub fn check_replaced(&mut self, log: &mut Logger) {
+        self.seen_file = sqlite_file(&self.db);
         if let Some(connection) = self.inline.as_mut() {
             let (mut notes, mut errors) = (Vec::new(), Vec::new());
             connection.check_replaced(&mut notes, &mut errors);
@@ -197,6 +205,7 @@ impl BatchDecider {
     /// batch, so a slow database server does not hold up the loop here.
     pub fn reopen(&mut self, db: &DbLocation, log: &mut Logger) {
         self.db = db.clone();
+        self.seen_file = sqlite_file(db);
         if let Some(connection) = self.inline.as_mut() {
             let (mut notes, mut errors) = (Vec::new(), Vec::new());
             connection.reopen(db.clone(), &mut notes, &mut errors);
@@ -205,6 +214,17 @@ impl BatchDecider {
             return;
         }
         self.all_workers(|| Job::Close(db.clone()), log);
+    }
+
+    /// Whether the SQLite file at the path is not the one seen last: one `stat` before every
+    /// batch. The timer of [`check_replaced`](BatchDecider::check_replaced) alone would leave a
+    /// daemon deciding on a file moved away from the path for up to a second, while another
+    /// program sharing the database (the other daemon, the filter) already works on the file
+    /// moved there — through the same `-wal` and `-shm` files, since a move replaces only the
+    /// database file: this daemon's writes would land in the log the new file reads, made on
+    /// pages of the old one.
+    fn replaced_since_seen(&self) -> bool {
+        matches!(self.db, DbLocation::Sqlite(_)) && sqlite_file(&self.db) != self.seen_file
     }
 
     /// Sends a job to every worker and waits until each has answered it.
@@ -233,6 +253,14 @@ impl Drop for BatchDecider {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+/// The identity of the SQLite file at `db`'s path (`None` for PostgreSQL or no file).
+fn sqlite_file(db: &DbLocation) -> Option<FileId> {
+    match db {
+        DbLocation::Sqlite(path) => reload::file_id(path),
+        _ => None,
     }
 }
 

@@ -18,3 +18,4 @@ pub(crate) mod schema;
 pub(crate) mod shared;
 pub(crate) mod shared_busy;
 pub(crate) mod shared_load;
+pub(crate) mod shared_replace;
