@@ -1,12 +1,14 @@
 //! One SQLite database locked by someone else (a `sqlite3` shell left in a transaction, a
 //! long admin job) past the store's busy timeout, while the milter, the policy server and the
-//! filter decide on it: each waits within its bound, then passes the mail (fails open) and
-//! says why; none defers or rejects because of the lock, none dies, and once the lock is gone
-//! each makes real decisions again.
+//! filter decide on it and the CLI changes and lists settings: each mail front end waits within
+//! its bound, then passes the mail (fails open) and says why; none defers or rejects because of
+//! the lock, none dies; the CLI's change fails with one clear line and exit 2, its listing works;
+//! once the lock is gone each makes real decisions again.
 
 use std::time::{Duration, Instant};
 
 use super::shared::{both_daemons, filter_run};
+use super::shared_load::admin;
 use crate::policyd::server::{self, request};
 use crate::support::milter::{DEFER as MILTER_DEFER, reply_text};
 
@@ -30,14 +32,21 @@ fn a_lock_held_past_the_busy_timeout_fails_open_everywhere_and_passes_over() {
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let now = grey_listing::clock::system_now();
     let started = Instant::now();
-    let (policy, milter_reply, filter) = std::thread::scope(|scope| {
+    let (policy, milter_reply, filter, (update, info)) = std::thread::scope(|scope| {
         let policy = scope.spawn(|| c.ask(&ask("locked@local.example")));
         let milter_reply = scope.spawn(|| mta.rcpt("<locked@local.example>"));
         let filter = scope.spawn(|| filter_run(&db, now, "198.51.100.7", "", "a@sender.example"));
+        let admin = scope.spawn(|| {
+            (
+                admin(&db, &["-u", "-grey-interval", "3"]),
+                admin(&db, &["-i"]),
+            )
+        });
         (
             policy.join().unwrap(),
             milter_reply.join().unwrap(),
             filter.join().unwrap(),
+            admin.join().unwrap(),
         )
     });
     let waited = started.elapsed();
@@ -51,6 +60,23 @@ fn a_lock_held_past_the_busy_timeout_fails_open_everywhere_and_passes_over() {
     assert!(
         filter.logged("passing the message (fail open)"),
         "{filter:#?}"
+    );
+    // The CLI gives up on a change with one clear line and exit 2, changing nothing; listing
+    // needs no write lock and works.
+    assert_eq!(update.code, 2, "{update:#?}");
+    assert!(
+        update.stdout.is_empty()
+            && update.stderr.lines().count() == 1
+            && update
+                .stderr
+                .starts_with("An error occurred during update of server-wide settings: ")
+            && update.stderr.contains("locked"),
+        "{update:#?}"
+    );
+    assert_eq!((info.code, info.stderr.as_str()), (0, ""), "{info:#?}");
+    assert!(
+        info.stdout.contains("Grey interval          5 minutes"),
+        "{info:#?}"
     );
     for line in [
         server.wait_log("action=pass, reason=error: "),

@@ -20,7 +20,7 @@ use crate::support::milter::{DEFER as MILTER_DEFER, Milter, Mta, reply_text};
 /// The milter's reply to a rejected recipient.
 const MILTER_REJECT: &str = "550 5.7.1 Command rejected";
 /// Concurrent milter sessions and policy clients.
-const SESSIONS: usize = 12;
+const SESSIONS: usize = 16;
 /// How long the daemons are kept busy.
 const LOAD: Duration = Duration::from_secs(3);
 
