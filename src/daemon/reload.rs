@@ -5,7 +5,8 @@
 //!   moved over it) would otherwise keep receiving the server's writes in the unlinked file, and
 //!   CLI changes made to the new file would never reach the server. Every [`WATCH_INTERVAL`] the
 //!   loop compares the device and inode behind the path with those of the file it opened, and
-//!   reopens on a difference. This is a `stat` per interval, not per request.
+//!   reopens on a difference; the batch decider does the same before every batch
+//!   (`BatchDecider::decide`). This is a `stat` per interval and per batch, not per request.
 //! - SIGHUP re-reads the configuration file (the database location is resolved as at start:
 //!   `--db`, then `GREY_LISTING_DB`, then the file's `db =`, then the default), reopens the
 //!   database it names and reconnects to syslog. A configuration that is now invalid is logged

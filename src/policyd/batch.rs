@@ -66,6 +66,8 @@ pub struct BatchDecider {
     /// waited must not each wait out the timeout again (the MTA waits only so long, and every
     /// other connection of the event loop waits with them).
     not_answering_since: Option<Instant>,
+    /// The SQLite file last seen at the path (see [`BatchDecider::replaced_since_seen`]).
+    seen_file: Option<FileId>,
 }
 
 impl BatchDecider {
@@ -85,6 +87,7 @@ impl BatchDecider {
             connection.ensure_open(&mut errors);
             log_all(log, errors);
             return BatchDecider {
+                seen_file: sqlite_file(&connection.db),
                 db: connection.db.clone(),
                 inline: Some(connection),
                 workers: Vec::new(),
@@ -120,6 +123,7 @@ impl BatchDecider {
             )
         }));
         BatchDecider {
+            seen_file: sqlite_file(&db),
             db,
             inline: None,
             workers,
@@ -146,6 +150,9 @@ impl BatchDecider {
 
     /// [`BatchDecider::decide`] on the connection(s), whatever happened before.
     fn decide_now(&mut self, batch: &[(&Message, i64)], log: &mut Logger) -> Vec<Decided> {
+        if self.replaced_since_seen() {
+            self.check_replaced(log);
+        }
         if let Some(connection) = self.inline.as_mut() {
             let mut errors = Vec::new();
             let outcome = connection.decide(batch, &mut errors);
@@ -202,6 +209,7 @@ impl BatchDecider {
     /// Reopens every connection whose SQLite file was deleted or replaced since it was opened
     /// (a deleted one is created anew, as the CLI would). Called on a timer, not per request.
     pub fn check_replaced(&mut self, log: &mut Logger) {
+        self.seen_file = sqlite_file(&self.db);
         if let Some(connection) = self.inline.as_mut() {
             let (mut notes, mut errors) = (Vec::new(), Vec::new());
             connection.check_replaced(&mut notes, &mut errors);
@@ -225,6 +233,7 @@ impl BatchDecider {
     pub fn reopen(&mut self, db: &DbLocation, log: &mut Logger) {
         self.db = db.clone();
         self.not_answering_since = None;
+        self.seen_file = sqlite_file(db);
         if let Some(connection) = self.inline.as_mut() {
             let (mut notes, mut errors) = (Vec::new(), Vec::new());
             connection.reopen(db.clone(), &mut notes, &mut errors);
@@ -233,6 +242,17 @@ impl BatchDecider {
             return;
         }
         self.all_workers(|| Job::Close(db.clone()), log);
+    }
+
+    /// Whether the SQLite file at the path is not the one seen last: one `stat` before every
+    /// batch. The timer of [`check_replaced`](BatchDecider::check_replaced) alone would leave a
+    /// daemon deciding on a file moved away from the path for up to a second, while another
+    /// program sharing the database (the other daemon, the filter) already works on the file
+    /// moved there — through the same `-wal` and `-shm` files, since a move replaces only the
+    /// database file: this daemon's writes would land in the log the new file reads, made on
+    /// pages of the old one.
+    fn replaced_since_seen(&self) -> bool {
+        matches!(self.db, DbLocation::Sqlite(_)) && sqlite_file(&self.db) != self.seen_file
     }
 
     /// Sends a job to every worker and waits until each has answered it.
@@ -261,6 +281,14 @@ impl Drop for BatchDecider {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+/// The identity of the SQLite file at `db`'s path (`None` for PostgreSQL or no file).
+fn sqlite_file(db: &DbLocation) -> Option<FileId> {
+    match db {
+        DbLocation::Sqlite(path) => reload::file_id(path),
+        _ => None,
     }
 }
 

@@ -171,8 +171,9 @@ pub trait Store {
     }
     /// Called before a long-lived connection is dropped because its database file was deleted
     /// or replaced under it. SQLite empties its write-ahead log through the handle it holds: a
-    /// log of the old file left at the path would otherwise be applied to the file now there.
-    /// Other stores have nothing to do.
+    /// log of the old file left at the path would otherwise be applied to the file now there —
+    /// unless another connection already uses the file now there, whose transactions that log
+    /// then holds: it is left alone. Other stores have nothing to do.
     fn abandon_replaced(&mut self) {}
 }
 

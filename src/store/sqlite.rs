@@ -3,6 +3,7 @@
 mod config;
 mod dns;
 mod log;
+mod replaced;
 mod schema;
 mod triplets;
 mod tx;
@@ -242,8 +243,22 @@ impl Store for SqliteStore {
     }
 
     fn abandon_replaced(&mut self) {
+        if replaced::in_use(&self.path) {
+            // Another connection already works on the file now at the path, through the log
+            // this handle shares with it: the log holds that file's transactions now. Neither
+            // a checkpoint now nor one at close (which would also delete the log) may fold them
+            // into the old file; let go of it without touching the log.
+            let _ = self
+                .conn
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            // `Drop` leaves that setting alone.
+            self.opened = false;
+            return;
+        }
+        // Nobody uses the new file yet: the log holds only the old file's transactions.
         // Checkpoints into the old (unlinked) file and truncates the log this handle has open,
-        // which is the one still at the path unless a new log was moved there too.
+        // which is the one still at the path unless a new log was moved there too, so the first
+        // connection to the new file does not read them as its own.
         let _ = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));

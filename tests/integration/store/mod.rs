@@ -15,3 +15,7 @@ pub(crate) mod pg_secrets;
 pub(crate) mod postgres_multi_mx;
 pub(crate) mod read_only;
 pub(crate) mod schema;
+pub(crate) mod shared;
+pub(crate) mod shared_busy;
+pub(crate) mod shared_load;
+pub(crate) mod shared_replace;
