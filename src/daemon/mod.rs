@@ -8,6 +8,8 @@
 
 pub(crate) mod accept;
 pub(crate) mod event_loop;
+#[cfg(test)]
+pub(crate) mod in_process;
 pub mod listener;
 pub mod options;
 pub(crate) mod output;

@@ -4,75 +4,32 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::Config;
-use crate::daemon::{Listener, Signals};
-use crate::logging::{Fallback, Logger};
+use crate::daemon::in_process::InProcess;
 use crate::policyd::Synchronous;
 use crate::policyd::connections::CloseCause;
-use crate::store::DbLocation;
 
-struct Milter {
-    addr: String,
-    config: Config,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+type Milter = InProcess<Config>;
+
+/// The milter with the test's host name and cheap commits, and what `adjust` changes.
+fn start(adjust: impl FnOnce(&mut Config)) -> Milter {
+    InProcess::start(
+        |db| {
+            let mut config = Config::new(db);
+            config.hostname = "mx.test".to_string();
+            config.synchronous = Synchronous::Normal;
+            adjust(&mut config);
+            config
+        },
+        super::run_with_logger,
+    )
 }
 
-impl Milter {
-    fn start(adjust: impl FnOnce(&mut Config)) -> Milter {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::new(DbLocation::Sqlite(dir.path().join("g.db")));
-        config.hostname = "mx.test".to_string();
-        config.synchronous = Synchronous::Normal;
-        adjust(&mut config);
-        let listener = Listener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.describe();
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let (run_config, run_shutdown) = (config.clone(), Arc::clone(&shutdown));
-        let thread = std::thread::spawn(move || {
-            let log = Logger::stderr(Fallback::Stderr);
-            let signals = Signals {
-                shutdown: run_shutdown,
-                reload: Arc::new(AtomicBool::new(false)),
-            };
-            super::run_with_logger(listener, run_config, signals, log).expect("milter ran");
-        });
-        Milter {
-            addr,
-            config,
-            shutdown,
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        stream.set_nodelay(true).expect("nodelay");
-        stream
-    }
-
-    fn closed(&self, cause: CloseCause) -> u64 {
-        self.config.closed.get(cause)
-    }
-}
-
-impl Drop for Milter {
-    fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+/// Connections the running milter closed for `cause`.
+fn closed(milter: &Milter, cause: CloseCause) -> u64 {
+    milter.config.closed.get(cause)
 }
 
 /// One packet: length, command, data (written here from the wire format, not with the codec).
@@ -136,7 +93,7 @@ fn deferred(reply: Option<(u8, Vec<u8>)>) -> bool {
 // is usable at once.
 #[test]
 fn a_panic_while_deciding_passes_the_recipient_and_the_milter_serves_on() {
-    let milter = Milter::start(|_| {});
+    let milter = start(|_| {});
     let mut mta = milter.connect();
     open_message(&mut mta, "192.0.2.1");
     let panicking = crate::policyd::batch::PANIC_RECIPIENT;
@@ -173,7 +130,7 @@ fn closed_by_milter(stream: &mut TcpStream) -> bool {
 // largest is closed (counted as evicted); the others complete their packets and go on.
 #[test]
 fn incomplete_packets_are_bounded_in_all() {
-    let milter = Milter::start(|c| {
+    let milter = start(|c| {
         c.partial_packet_budget = 200 * 1024;
         // Only the budget may close a connection here.
         c.request_timeout = Duration::from_secs(600);
@@ -190,10 +147,10 @@ fn incomplete_packets_are_bounded_in_all() {
     // 20 + 60 + 30 + 40 KiB fit; the fifth passes 200 KiB: the 60 KiB one goes.
     assert!(closed_by_milter(&mut clients[1]));
     let started = Instant::now();
-    while milter.closed(CloseCause::Evicted) == 0 && started.elapsed() < Duration::from_secs(30) {
+    while closed(&milter, CloseCause::Evicted) == 0 && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(milter.closed(CloseCause::Evicted), 1);
+    assert_eq!(closed(&milter, CloseCause::Evicted), 1);
     for (i, client) in clients.iter_mut().enumerate().filter(|(i, _)| *i != 1) {
         // The rest of the HELO (its NUL last), then a recipient.
         let mut rest = vec![b'h'; 64_000 + 4 - sizes[i] - 1];
@@ -205,6 +162,6 @@ fn incomplete_packets_are_bounded_in_all() {
             sizes[i]
         );
     }
-    assert_eq!(milter.closed(CloseCause::BadInput), 0);
+    assert_eq!(closed(&milter, CloseCause::BadInput), 0);
     assert_eq!(milter.config.partial_total.get(), 0);
 }

@@ -3,73 +3,31 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::connections::CloseCause;
 use super::{Config, Synchronous};
-use crate::daemon::{Listener, Signals};
-use crate::logging::{Fallback, Logger};
-use crate::store::DbLocation;
+use crate::daemon::in_process::InProcess;
 
-struct Server {
-    addr: String,
-    config: Config,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+type Server = InProcess<Config>;
+
+/// The server with the test's host name and cheap commits, and what `adjust` changes.
+fn start(adjust: impl FnOnce(&mut Config)) -> Server {
+    InProcess::start(
+        |db| {
+            let mut config = Config::new(db);
+            config.hostname = "mx.test".to_string();
+            config.synchronous = Synchronous::Normal;
+            adjust(&mut config);
+            config
+        },
+        super::run_with_logger,
+    )
 }
 
-impl Server {
-    fn start(adjust: impl FnOnce(&mut Config)) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = Config::new(DbLocation::Sqlite(dir.path().join("g.db")));
-        config.hostname = "mx.test".to_string();
-        config.synchronous = Synchronous::Normal;
-        adjust(&mut config);
-        let listener = Listener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.describe();
-        let shutdown = Arc::new(AtomicBool::new(false));
-        let (run_config, run_shutdown) = (config.clone(), Arc::clone(&shutdown));
-        let thread = std::thread::spawn(move || {
-            let log = Logger::stderr(Fallback::Stderr);
-            let signals = Signals {
-                shutdown: run_shutdown,
-                reload: Arc::new(AtomicBool::new(false)),
-            };
-            super::run_with_logger(listener, run_config, signals, log).expect("server ran");
-        });
-        Server {
-            addr,
-            config,
-            shutdown,
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        stream
-    }
-
-    fn closed(&self, cause: CloseCause) -> u64 {
-        self.config.closed.get(cause)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+/// Connections the running server closed for `cause`.
+fn closed(server: &Server, cause: CloseCause) -> u64 {
+    server.config.closed.get(cause)
 }
 
 fn request(ip: &str, recipient: &str) -> String {
@@ -110,7 +68,7 @@ const DUNNO: &str = "action=DUNNO";
 // batch DUNNO; the server lives on, on the same connection, and the store is usable at once.
 #[test]
 fn a_panic_while_deciding_answers_dunno_and_the_server_serves_on() {
-    let server = Server::start(|_| {});
+    let server = start(|_| {});
     let mut client = server.connect();
     let panicking = request("192.0.2.1", super::batch::PANIC_RECIPIENT);
     assert_eq!(ask(&mut client, &panicking).as_deref(), Some(DUNNO));
@@ -145,7 +103,7 @@ fn send_partial(stream: &mut TcpStream, bytes: usize) {
 // largest is closed (counted as evicted); the others complete their requests and are answered.
 #[test]
 fn incomplete_requests_are_bounded_in_all() {
-    let server = Server::start(|c| c.partial_request_budget = 200 * 1024);
+    let server = start(|c| c.partial_request_budget = 200 * 1024);
     let sizes = [20 * 1024, 60 * 1024, 30 * 1024, 40 * 1024, 52 * 1024];
     let mut clients: Vec<TcpStream> = sizes
         .iter()
@@ -159,10 +117,10 @@ fn incomplete_requests_are_bounded_in_all() {
     // goes.
     assert!(closed_by_server(&mut clients[1]));
     let started = Instant::now();
-    while server.closed(CloseCause::Evicted) == 0 && started.elapsed() < Duration::from_secs(30) {
+    while closed(&server, CloseCause::Evicted) == 0 && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(server.closed(CloseCause::Evicted), 1);
+    assert_eq!(closed(&server, CloseCause::Evicted), 1);
     for (i, client) in clients.iter_mut().enumerate().filter(|(i, _)| *i != 1) {
         assert_eq!(
             ask(client, "\n").as_deref(),
@@ -171,5 +129,5 @@ fn incomplete_requests_are_bounded_in_all() {
             sizes[i]
         );
     }
-    assert_eq!(server.closed(CloseCause::BadInput), 0);
+    assert_eq!(closed(&server, CloseCause::BadInput), 0);
 }
