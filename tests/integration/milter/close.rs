@@ -115,28 +115,11 @@ fn quit_closes_a_unix_socket_in_order() {
 #[test]
 fn reset_in_the_middle_of_a_packet_is_logged() {
     use std::io::Write;
-    use std::os::fd::AsRawFd;
     let milter = Milter::start(&[]);
     let stream = std::net::TcpStream::connect(&milter.addr).unwrap();
     (&stream).write_all(&[0, 0, 0, 40, b'H', b'x']).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on a socket we own, with a correctly sized `linger` value; a zero
-    // linger time makes close() send a reset.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    drop(stream);
+    crate::support::daemon::close_with_reset(stream);
     milter.wait_log("MTA reset the connection in the middle of a packet");
     let mut mta = milter.connect();
     mta.start_unverified_message();

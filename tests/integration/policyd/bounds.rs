@@ -6,7 +6,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::policyd::server::{Client, DEFER, DUNNO, Server, cli, request};
@@ -180,23 +179,7 @@ fn reset_in_the_middle_of_a_request_is_logged() {
         .write_all(b"request=smtpd_access_policy\nclient_address=192.0.2.1\n")
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on a socket we own, with a correctly sized `linger` value; a zero
-    // linger time makes close() send a reset.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-    drop(stream);
+    crate::support::daemon::close_with_reset(stream);
     server.wait_log("client reset the connection in the middle of a request");
     assert_eq!(server.connect().ask(EMPTY), DUNNO);
 }

@@ -129,6 +129,15 @@ pub(crate) fn connect_small_window(addr: &str) -> std::net::TcpStream {
     std::net::TcpStream::from(socket)
 }
 
+/// Closes `stream` with a reset instead of a FIN (a zero linger time), as a client that
+/// crashes or gives up does.
+pub(crate) fn close_with_reset(stream: std::net::TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
+
 /// Runs `binary` (a daemon) with `args` and expects it to refuse to start: exit 2 within 30 s.
 /// A daemon that serves instead is killed and the test fails. Returns its stderr.
 pub(crate) fn refused_to_start(binary: &str, args: &[&str]) -> String {
