@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::policyd::lifecycle::{NOTICE_WITHIN, fresh_sender, path_str, remove_database};
+use crate::policyd::lifecycle::{
+    NOTICE_WITHIN, fresh_sender, path_str, remove_database, restored_copy,
+};
 use crate::policyd::server::{cli, triplet_count};
 use crate::support::milter::{DEFER, Milter, Mta, reply_text};
 
@@ -75,12 +77,7 @@ fn database_replaced_by_mv_is_reopened() {
     let (milter, mut mta) = start_on(&db);
     assert_eq!(reply_text(&ask_fresh(&mut mta, 0)), DEFER);
     let restored = dir.path().join("restored.db");
-    cli(path_str(&restored), &["-u", "-status", "off"]);
-    // A restored copy is one self-contained file (as --backup writes it): no log beside it.
-    rusqlite::Connection::open(&restored)
-        .unwrap()
-        .query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
-        .unwrap();
+    restored_copy(&restored, &["-u", "-status", "off"]);
     std::fs::rename(&restored, &db).unwrap();
     let moved = Instant::now();
     let n = until_answer(&mut mta, &CONTINUE, moved, 0);

@@ -130,6 +130,16 @@ fn until_answer(client: &mut Client, want: &str, since: Instant, first: usize) -
     }
 }
 
+/// A database as a restore brings it: made by the CLI (`grey_listing ARGS`), then one
+/// self-contained file, as --backup writes it, with no log beside it.
+pub(crate) fn restored_copy(path: &Path, args: &[&str]) {
+    cli(path_str(path), args);
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
+        .unwrap();
+}
+
 pub(crate) fn remove_database(db: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut name = db.as_os_str().to_owned();
@@ -200,12 +210,7 @@ fn replaced_by_mv(extra: &[&str]) {
         assert_eq!(client.ask(&fresh_request(n)), DEFER);
     }
     let restored = dir.path().join("restored.db");
-    cli(path_str(&restored), &["-u", "-status", "off"]);
-    // A restored copy is one self-contained file (as --backup writes it): no log beside it.
-    rusqlite::Connection::open(&restored)
-        .unwrap()
-        .query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
-        .unwrap();
+    restored_copy(&restored, &["-u", "-status", "off"]);
     // Only the file is moved: the log of the old database stays at the path, and must not be
     // applied to the restored one.
     std::fs::rename(&restored, &db).unwrap();

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::shared::filter_run;
 use super::shared_load::integrity;
-use crate::policyd::lifecycle::fresh_sender;
+use crate::policyd::lifecycle::{fresh_sender, restored_copy};
 use crate::policyd::server::{self, Server, cli, request};
 use crate::support::milter::{DEFER as MILTER_DEFER, Milter, Mta, reply_text};
 
@@ -93,14 +93,7 @@ fn moved_over(extra: &[&str]) {
     // A restored copy, self-contained as --backup writes it, with a black-list entry the old
     // file does not have.
     let restored = dir.path().join("restored.db");
-    cli(
-        restored.to_str().unwrap(),
-        &["-u", "-blacklist", "add:*@restored.example"],
-    );
-    rusqlite::Connection::open(&restored)
-        .unwrap()
-        .query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
-        .unwrap();
+    restored_copy(&restored, &["-u", "-blacklist", "add:*@restored.example"]);
     std::fs::rename(&restored, &db).unwrap();
 
     // From the next decision on, both decide on the restored file and store there.
