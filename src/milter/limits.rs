@@ -12,18 +12,38 @@ use super::conn::{Conn, PendingRcpt};
 use crate::daemon::Peer;
 use crate::daemon::event_loop::grace_over_line;
 use crate::logging::Logger;
-use crate::policyd::connections::{CloseCause, over_budget_line};
+use crate::policyd::connections::{
+    CloseCause, TRIM_AFTER, TRIM_COUNTS_FROM, over_budget_line, trim_heap,
+};
 
 /// The bytes all connections hold for packets not complete yet. Each connection adds its own
 /// through its [`PartialShare`], which gives them back when the connection is dropped, however
 /// it is closed, so the total needs no bookkeeping at every place a connection goes away.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct PartialTotal(Arc<AtomicUsize>);
+pub(crate) struct PartialTotal {
+    held: Arc<AtomicUsize>,
+    released: Arc<AtomicUsize>,
+}
 
 impl PartialTotal {
     /// The bytes held now.
     pub(crate) fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of large incomplete packets let go since the heap was last trimmed.
+    fn released(&self) -> usize {
+        self.released.load(Ordering::Relaxed)
+    }
+
+    /// Gives the memory large incomplete packets held back to the system once enough of it has
+    /// been let go, as the policy server does: the allocator would keep it otherwise, and a
+    /// flood of big packets would leave the milter's memory at its high-water mark.
+    pub(super) fn trim_when_released(&self) {
+        if self.released() >= TRIM_AFTER {
+            self.released.store(0, Ordering::Relaxed);
+            trim_heap();
+        }
     }
 }
 
@@ -46,9 +66,20 @@ impl PartialShare {
     /// The connection now holds `held` bytes of incomplete packets.
     pub(super) fn set(&mut self, held: usize) {
         if held >= self.held {
-            self.total.0.fetch_add(held - self.held, Ordering::Relaxed);
+            self.total
+                .held
+                .fetch_add(held - self.held, Ordering::Relaxed);
         } else {
-            self.total.0.fetch_sub(self.held - held, Ordering::Relaxed);
+            self.total
+                .held
+                .fetch_sub(self.held - held, Ordering::Relaxed);
+            // Only large packets count: the few hundred bytes of an ordinary one come and go
+            // on every command.
+            if self.held >= TRIM_COUNTS_FROM {
+                self.total
+                    .released
+                    .fetch_add(self.held - held, Ordering::Relaxed);
+            }
         }
         self.held = held;
     }
@@ -192,4 +223,33 @@ pub(super) fn close_for_stop(
         keep_within_budget(conns, config, log);
     }
     conns.retain(|_, c| !c.dead && (c.busy() || !c.out.is_empty()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The total follows every connection's share, also when one is dropped; only large packets
+    // let go count towards a trim, and a trim starts the count again.
+    #[test]
+    fn shares_add_up_and_large_packets_let_go_count_towards_a_trim() {
+        let total = PartialTotal::default();
+        let mut small = PartialShare::new(&total);
+        let mut large = PartialShare::new(&total);
+        small.set(300);
+        large.set(TRIM_AFTER / 2);
+        assert_eq!(total.get(), 300 + TRIM_AFTER / 2);
+        small.set(0);
+        assert_eq!(total.released(), 0, "an ordinary packet does not count");
+        large.set(100);
+        assert_eq!(total.released(), TRIM_AFTER / 2 - 100);
+        large.set(TRIM_AFTER);
+        drop(large);
+        assert_eq!(total.get(), 0);
+        assert_eq!(total.released(), TRIM_AFTER / 2 - 100 + TRIM_AFTER);
+        total.trim_when_released();
+        assert_eq!(total.released(), 0);
+        drop(small);
+        assert_eq!(total.get(), 0);
+    }
 }

@@ -259,6 +259,7 @@ pub fn run_with_logger(
         if last_sweep.elapsed() >= TICK {
             last_sweep = Instant::now();
             close_idle(&mut conns, &config, &mut log);
+            config.partial_total.trim_when_released();
         }
         if let Some(metrics) = &config.metrics {
             metrics.set_connections(conns.len());

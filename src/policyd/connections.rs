@@ -26,10 +26,10 @@ pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const DEFAULT_PARTIAL_BUDGET: usize = 64 * 1024 * 1024;
 /// Incomplete-request bytes freed since the heap was last trimmed past which the next sweep
 /// hands the free heap back to the system.
-const TRIM_AFTER: usize = 8 * 1024 * 1024;
+pub(crate) const TRIM_AFTER: usize = 8 * 1024 * 1024;
 /// Only incomplete requests at least this large count towards [`TRIM_AFTER`]: the few hundred
 /// bytes of an ordinary request are reused by the next one, trimming for them would be waste.
-const TRIM_COUNTS_FROM: usize = 4 * 1024;
+pub(crate) const TRIM_COUNTS_FROM: usize = 4 * 1024;
 
 /// Why the server closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,7 +292,7 @@ pub(crate) fn over_budget_line(
 /// Returns the free memory at the top of the heap and in its free pages to the system: glibc's
 /// allocator keeps freed request buffers otherwise, so memory that incomplete requests once held
 /// would stay resident after they are gone.
-fn trim_heap() {
+pub(crate) fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory the allocator holds free; no pointer of ours is
     // involved.
