@@ -14,7 +14,7 @@ use crate::support::filter::{Sandbox, T0, envelope, queue_output, recorded};
 const JOHN: &str = "john@local.example";
 
 /// The bounded form, computed here from its definition (not with the library's function).
-fn bounded(value: &str) -> String {
+pub(crate) fn bounded(value: &str) -> String {
     assert!(value.len() > 320 && value.is_ascii());
     let hex: String = Sha256::digest(value.as_bytes())
         .iter()

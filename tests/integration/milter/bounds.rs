@@ -4,23 +4,11 @@
 //! 320 bytes is stored and logged in its bounded form (first 256 bytes, `~`, 16 hex digits of
 //! its SHA-256). The real binary over loopback.
 
-use sha2::{Digest, Sha256};
-
+use crate::decision::bounds::bounded;
 use crate::policyd::server::cli;
 use crate::support::milter::{ALL_FLAGS, DEFER, Milter, Mta, reply_text};
 
 const CONTINUE: (u8, Vec<u8>) = (b'c', Vec::new());
-
-/// The bounded form, computed here from its definition (not with the library's function).
-fn bounded(value: &str) -> String {
-    assert!(value.len() > 320 && value.is_ascii());
-    let hex: String = Sha256::digest(value.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{}~{hex}", &value[..256])
-}
 
 /// Sends a command whose data is one NUL-terminated string of raw bytes.
 fn send_bytes(mta: &mut Mta, code: u8, bytes: &[u8]) {

@@ -62,17 +62,7 @@ fn new_triplet_defers_then_passes_with_one_header() {
     mta.send_str(b'M', "<s@example.org>");
     assert_eq!(mta.rcpt("<u@local.example>"), CONTINUE);
     assert_eq!(mta.rcpt("<v@local.example>"), CONTINUE);
-    mta.send(b'T', b"");
-    mta.send(b'E', b"");
-    let (code, header) = mta.reply().unwrap();
-    assert_eq!(code, b'h');
-    let header = String::from_utf8(header).unwrap();
-    assert!(
-        header.starts_with("X-Greylist\0delayed ")
-            && header.contains(" seconds by grey_listing at mx.test; "),
-        "{header:?}"
-    );
-    assert_eq!(mta.reply(), Some(CONTINUE));
+    mta.expect_greylist_header_at_end();
     milter.wait_log("action=pass, reason=triplet found");
     // A third message: the triplet is known, no header.
     mta.send_str(b'M', "<s@example.org>");

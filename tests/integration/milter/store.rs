@@ -6,9 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
-
 use crate::policyd::server::cli;
+use crate::store::files::newer_rollback_journal_database;
 use crate::support::milter::{DEFER, Milter, reply_text};
 use crate::support::{Backend, INFO_SERVER_DEFAULTS, Test};
 
@@ -93,15 +92,7 @@ fn a_new_database_gets_its_modes_whatever_the_umask() {
 #[test]
 fn a_newer_schema_fails_open_and_is_left_byte_for_byte() {
     let t = Test::new();
-    t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
-    {
-        let conn = Connection::open(t.db()).unwrap();
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode, "delete");
-        conn.pragma_update(None, "user_version", 9999).unwrap();
-    }
+    newer_rollback_journal_database(&t);
     let before = files(t.dir());
     let milter = Milter::start_on(t.db().to_str().unwrap(), "127.0.0.1:0", &[]);
     assert_eq!(rcpt_once(&milter), CONTINUE);
@@ -143,17 +134,7 @@ fn new_triplet_is_deferred_and_its_retry_passes_with_the_header(backend: Backend
     milter.wait_log("action=defer, reason=new, client_name=unknown, client_address=198.51.100.7");
     mta.send_str(b'M', "<s@example.org>");
     assert_eq!(mta.rcpt("<u@local.example>"), CONTINUE);
-    mta.send(b'T', b"");
-    mta.send(b'E', b"");
-    let (code, header) = mta.reply().unwrap();
-    assert_eq!(code, b'h');
-    let header = String::from_utf8(header).unwrap();
-    assert!(
-        header.starts_with("X-Greylist\0delayed ")
-            && header.contains(" seconds by grey_listing at mx.test; "),
-        "{header:?}"
-    );
-    assert_eq!(mta.reply(), Some(CONTINUE));
+    mta.expect_greylist_header_at_end();
     milter.wait_log("action=pass, reason=triplet found");
 }
 

@@ -200,7 +200,7 @@ fn mail_path_fails_open_on_a_symlinked_database() {
 
 /// A database of the current schema, then switched back to a rollback journal and stamped
 /// with a schema version from the future, as a newer release could leave it.
-fn newer_rollback_journal_database(t: &Test) {
+pub(crate) fn newer_rollback_journal_database(t: &Test) {
     t.run(&["-i"]).stdout(INFO_SERVER_DEFAULTS);
     let conn = Connection::open(t.db()).unwrap();
     let mode: String = conn

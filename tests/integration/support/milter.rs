@@ -276,6 +276,22 @@ impl Mta {
         );
     }
 
+    /// DATA and end of message for a message whose triplet passed for the first time: the
+    /// milter adds one `X-Greylist` header (naming the test host, `mx.test`), then continues.
+    pub(crate) fn expect_greylist_header_at_end(&mut self) {
+        self.send(b'T', b"");
+        self.send(b'E', b"");
+        let (code, header) = self.reply().unwrap();
+        assert_eq!(code, b'h');
+        let header = String::from_utf8(header).unwrap();
+        assert!(
+            header.starts_with("X-Greylist\0delayed ")
+                && header.contains(" seconds by grey_listing at mx.test; "),
+            "{header:?}"
+        );
+        assert_eq!(self.reply(), Some((b'c', Vec::new())));
+    }
+
     /// Sends RCPT and returns its reply.
     pub(crate) fn rcpt(&mut self, recipient: &str) -> (u8, Vec<u8>) {
         self.send_str(b'R', recipient);
