@@ -47,15 +47,8 @@ fn filter(db: &str, ip: &str, name: &str, sender: &str, rcpt: &str, now: i64) ->
 /// Every stored triplet as (client, sender, recipient) → (first_seen, earliest_accept,
 /// pass_count), through the store API.
 fn triplets(t: &Test) -> BTreeMap<(String, String, String), (i64, i64, u64)> {
-    let mut store = t.open();
-    let mut rows = Vec::new();
-    store
-        .read(&mut |tx| {
-            rows = tx.live_triplets(i64::MIN)?;
-            Ok(())
-        })
-        .unwrap();
-    rows.into_iter()
+    crate::support::stored_triplets(&t.location())
+        .into_iter()
         .map(|r| {
             (
                 (r.key.client, r.key.sender, r.key.recipient),

@@ -10,6 +10,7 @@ use std::process::Command;
 use crate::policyd::server::{self, Server, cli, live_triplets, request};
 use crate::support::filter::{HandlerRun, PLAIN_MESSAGE, filter_at, handler_output};
 use crate::support::milter::{DEFER as MILTER_DEFER, Milter, Mta, reply_text};
+use crate::support::stored_triplets;
 
 /// The milter's answer to a recipient that passes.
 const CONTINUE: (u8, Vec<u8>) = (b'c', Vec::new());
@@ -47,16 +48,7 @@ pub(crate) fn filter_cmd(db: &Path, now: i64, facts: [&str; 4]) -> Command {
 
 /// The one stored triplet: its client key, sender, recipient and first-seen time.
 fn only_triplet(db: &Path) -> (String, String, String, i64, u64) {
-    let location = db.to_str().unwrap();
-    let mut store = grey_listing::store::open(&grey_listing::store::DbLocation::parse(location))
-        .expect("open the shared database");
-    let mut rows = Vec::new();
-    store
-        .read(&mut |tx| {
-            rows = tx.live_triplets(i64::MIN)?;
-            Ok(())
-        })
-        .unwrap();
+    let rows = stored_triplets(db.to_str().unwrap());
     assert_eq!(rows.len(), 1, "one triplet for all three binaries");
     let row = &rows[0];
     (

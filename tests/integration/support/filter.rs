@@ -171,16 +171,8 @@ impl Sandbox {
     /// Every stored triplet row (expired ones included), ordered by key, read through the
     /// store API so the same assertion holds on both stores.
     pub(crate) fn triplets(&self) -> Vec<TripletRow> {
-        let location = grey_listing::store::DbLocation::parse(&self.location());
-        let mut store = grey_listing::store::open(&location).unwrap();
-        let mut rows = Vec::new();
-        store
-            .read(&mut |tx| {
-                rows = tx.live_triplets(i64::MIN)?;
-                Ok(())
-            })
-            .unwrap();
-        rows.into_iter()
+        super::stored_triplets(&self.location())
+            .into_iter()
             .map(|r| {
                 (
                     r.key.client,

@@ -65,6 +65,21 @@ pub(crate) const UNDO_SCHEMA_4: &str = "DROP TABLE pattern_notices;
      CREATE INDEX triplets_expires ON triplets (expires);
      PRAGMA user_version = 3;";
 
+/// Every stored triplet (expired ones included) of the database at `location` (a path or a
+/// PostgreSQL URL), read through the store API so the same assertion holds on both stores.
+pub(crate) fn stored_triplets(location: &str) -> Vec<grey_listing::store::LiveTriplet> {
+    let mut store =
+        grey_listing::store::open(&grey_listing::store::DbLocation::parse(location)).unwrap();
+    let mut rows = Vec::new();
+    store
+        .read(&mut |tx| {
+            rows = tx.live_triplets(i64::MIN)?;
+            Ok(())
+        })
+        .unwrap();
+    rows
+}
+
 /// A `grey_listing` command without any database-location environment, so the test decides
 /// where the database is (a stray `GREY_LISTING_DB` or `/etc/grey_listing.conf` cannot leak in).
 pub(crate) fn grey_listing() -> Command {
