@@ -113,27 +113,33 @@ fn session(addr: &str, rng: &mut Rng) -> std::io::Result<u8> {
         (n >> 8) & 0xff,
         1 + (n >> 16) % 254
     );
-    out.clear();
     let mut connect = format!("[{ip}]\0").into_bytes();
     connect.push(b'4');
     connect.extend(25u16.to_be_bytes());
     connect.extend(format!("{ip}\0").as_bytes());
-    packet(&mut out, b'C', &connect);
-    packet(&mut out, b'H', b"mx.example\0");
     let sender = format!(
         "<sender{}@domain{}.example>\0",
         rng.next() % 1_000_000,
         rng.next() % 5000
     );
-    packet(&mut out, b'M', sender.as_bytes());
-    // Steps the milter did not mark no-reply are answered: read those answers first.
-    let unanswered = [0x1000u32, 0x2000, 0x4000]
-        .iter()
-        .filter(|&&f| flags & f == 0)
-        .count();
-    stream.write_all(&out)?;
-    for _ in 0..unanswered {
-        read_packet(stream)?;
+    // As Postfix does: a step the milter did not mark no-reply (SMFIP_NR_CONN, _HELO, _MAIL) is
+    // written on its own and its answer read before the next; the no-reply steps go out together
+    // with the next write.
+    out.clear();
+    for (code, data, no_reply) in [
+        (b'C', connect.as_slice(), 0x1000u32),
+        (b'H', b"mx.example\0".as_slice(), 0x2000),
+        (b'M', sender.as_bytes(), 0x4000),
+    ] {
+        packet(&mut out, code, data);
+        if flags & no_reply == 0 {
+            stream.write_all(&out)?;
+            out.clear();
+            read_packet(stream)?;
+        }
+    }
+    if !out.is_empty() {
+        stream.write_all(&out)?;
     }
     out.clear();
     let rcpt = format!("<user{}@local.example>\0", rng.next() % 1000);
@@ -146,8 +152,7 @@ fn session(addr: &str, rng: &mut Rng) -> std::io::Result<u8> {
     Ok(code)
 }
 
-fn drive(addr: &str, left: &AtomicUsize, seed: u64) -> Stats {
-    let mut rng = Rng(seed | 1);
+fn drive(addr: &str, left: &AtomicUsize, mut rng: Rng) -> Stats {
     let mut stats = Stats::default();
     while left
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -183,8 +188,8 @@ fn main() {
         .map(|i| {
             let addr = options.addr.clone();
             let left = Arc::clone(&left);
-            let seed = options.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
-            std::thread::spawn(move || drive(&addr, &left, seed))
+            let rng = Rng::for_stream(options.seed, i as u64);
+            std::thread::spawn(move || drive(&addr, &left, rng))
         })
         .collect();
     let mut total = Stats::default();

@@ -153,9 +153,9 @@ struct Session {
 }
 
 impl Session {
-    fn new(count: usize, new_ratio: f64, seed: u64) -> Session {
+    fn new(count: usize, new_ratio: f64, rng: Rng) -> Session {
         Session {
-            rng: Rng(seed | 1),
+            rng,
             new_ratio,
             left: count,
             history: Vec::new(),
@@ -452,11 +452,8 @@ fn main() {
     let sessions: Vec<Session> = (0..options.connections)
         .map(|c| {
             let count = per_connection + usize::from(c < extra);
-            let seed = options
-                .seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(c as u64 + 1);
-            Session::new(count, options.new_ratio, seed)
+            let rng = Rng::for_stream(options.seed, c as u64);
+            Session::new(count, options.new_ratio, rng)
         })
         .collect();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -13,6 +13,19 @@ use std::time::Instant;
 pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
+    /// The generator of stream `stream` (a load's thread or connection) in the run seeded with
+    /// `seed`: the two are mixed (splitmix64's finaliser) so that no two streams share a
+    /// sequence. Adjacent numbers must not seed streams as they are: the state must not be zero,
+    /// and the `| 1` that ensures it maps 2k and 2k + 1 to the same state.
+    pub(crate) fn for_stream(seed: u64, stream: u64) -> Rng {
+        let mut z = seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add(stream.wrapping_add(1).wrapping_mul(0xd1b5_4a32_d192_ed03));
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
     pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
