@@ -7,35 +7,45 @@
 # after the delay, first-retry window expiry, /24 neighbours, case-insensitive keys) the verdicts
 # must be equal; where they differ (docs/policyd.md, "Where we differ from postgrey") each
 # server must show its own documented verdict.
+# A second pair of servers runs with the auto-whitelists on at both defaults (postgrey
+# --auto-whitelist-clients=5, ours -awl-count 5), since the two count differently: postgrey per
+# client address and at most one pass an hour, ours distinct passed triplets per /24.
 # Installs postgrey when missing (as root). Ports: E2E_POSTGREY_PORT (default 12024),
-# E2E_POLICY_PORT (default 12025); never 10023.
+# E2E_POLICY_PORT (default 12025), and for the auto-whitelist pair E2E_POSTGREY_AWL_PORT
+# (default 12021) and E2E_POLICY_AWL_PORT (default 12022); never 10023.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 PG_PORT=${E2E_POSTGREY_PORT:-12024}
 OUR_PORT=${E2E_POLICY_PORT:-12025}
+PG_AWL_PORT=${E2E_POSTGREY_AWL_PORT:-12021}
+OUR_AWL_PORT=${E2E_POLICY_AWL_PORT:-12022}
 
 E2E_NAME=postgrey
 source tests/e2e/lib.sh
 
 ensure_packages postgrey:postgrey perl:perl
 id postgrey >/dev/null 2>&1 || fail "user postgrey is missing (Debian's postgrey package creates it)"
-ports_free "$PG_PORT" "$OUR_PORT"
+ports_free "$PG_PORT" "$OUR_PORT" "$PG_AWL_PORT" "$OUR_AWL_PORT"
 build_debug_binaries
 
 W=$(mktemp -d /tmp/gl-e2e-postgrey.XXXXXX)
 chmod 755 "$W"
 PG_PID=
 OUR_PID=
+PG_AWL_PID=
+OUR_AWL_PID=
 cleanup() {
     local rc=$?
-    for pid in $PG_PID $OUR_PID; do
+    for pid in $PG_PID $OUR_PID $PG_AWL_PID $OUR_AWL_PID; do
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     if [ $rc -ne 0 ]; then
         echo "---- postgrey log"; tail -n 30 "$W/postgrey.log" 2>/dev/null || true
         echo "---- policyd log"; tail -n 30 "$W/policyd.log" 2>/dev/null || true
+        echo "---- postgrey log (auto-whitelist pair)"; tail -n 30 "$W/postgrey-awl.log" 2>/dev/null || true
+        echo "---- policyd log (auto-whitelist pair)"; tail -n 30 "$W/policyd-awl.log" 2>/dev/null || true
     fi
     rm -rf "$W"
     exit $rc
@@ -58,12 +68,31 @@ GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$OUR_PORT
     --allow-test-time --hostname ours.test 2>"$W/policyd.log" &
 OUR_PID=$!
 
-for _ in $(seq 300); do
-    port_in_use "$PG_PORT" && port_in_use "$OUR_PORT" && break
-    sleep 0.1
+# The auto-whitelist pair: the same settings with both auto-whitelists at their defaults.
+mkdir -p "$W/pgdb-awl"
+chown postgrey "$W/pgdb-awl"
+/usr/sbin/postgrey --inet="127.0.0.1:$PG_AWL_PORT" --dbdir="$W/pgdb-awl" \
+    --pidfile="$W/postgrey-awl.pid" --delay=300 --retry-window=2 --max-age=35 \
+    --auto-whitelist-clients=5 --whitelist-clients="$W/empty_whitelist" \
+    --whitelist-recipients="$W/empty_whitelist" --hostname=pg.test >"$W/postgrey-awl.log" 2>&1 &
+PG_AWL_PID=$!
+AWL_DB="$W/greylist-awl.db"
+"$BIN/grey_listing" --db "$AWL_DB" -u -grey-interval 5 -expire-interval 2880 -awl-count 5 \
+    -ipv4-prefix 24 >/dev/null
+GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$OUR_AWL_PORT" \
+    --db "$AWL_DB" --allow-test-time --hostname ours.test 2>"$W/policyd-awl.log" &
+OUR_AWL_PID=$!
+
+for port in "$PG_PORT" "$OUR_PORT" "$PG_AWL_PORT" "$OUR_AWL_PORT"; do
+    for _ in $(seq 300); do
+        port_in_use "$port" && break
+        sleep 0.1
+    done
 done
 port_in_use "$PG_PORT" || fail "postgrey did not start"
 port_in_use "$OUR_PORT" || fail "greylisting-policyd did not start"
+port_in_use "$PG_AWL_PORT" || fail "postgrey (auto-whitelist pair) did not start"
+port_in_use "$OUR_AWL_PORT" || fail "greylisting-policyd (auto-whitelist pair) did not start"
 
 # The scenario: label | client_address | client_name | sender | recipient | seconds after T0 |
 # expected verdict from ours | expected verdict from postgrey. "pass" = DUNNO or PREPEND,
@@ -90,7 +119,9 @@ DIFFERS passed triplet unseen past expiry|203.0.113.10|unknown|bob@b.example|u@l
 DIFFERS unparseable client_address|999.1.2.3|unknown|eve@e.example|u@local.example|1300|pass|closed
 EOF
 
-perl -MIO::Socket::INET -e '
+# run_scenario POSTGREY_PORT OUR_PORT FILE: sends each step of FILE to both servers and checks
+# each one's verdict.
+run_scenario() { perl -MIO::Socket::INET -e '
     use strict; use warnings;
     my ($pg_port, $our_port, $file) = @ARGV;
     my $t0 = 1700000000;
@@ -133,7 +164,45 @@ perl -MIO::Socket::INET -e '
     }
     print "steps where both agree: $agree\n";
     exit($failures ? 1 : 0);
-' "$PG_PORT" "$OUR_PORT" "$W/scenario" || fail "verdicts differ from the expected sequence"
+' "$@"; }
+run_scenario "$PG_PORT" "$OUR_PORT" "$W/scenario" || fail "verdicts differ from the expected sequence"
+
+# The auto-whitelists. Five distinct triplets from five addresses of 203.0.113.0/24 pass within
+# ten minutes (the benchmark's load has such networks): ours whitelists the network, so a new
+# triplet from a sixth address, or from one of the five, passes at once; postgrey counted one
+# pass per address and greylists both. Five triplets from one address passing more than an hour
+# apart whitelist that client in both.
+cat >"$W/scenario-awl" <<'EOF'
+five in a /24: .11 first attempt|203.0.113.11|unknown|ann@a.example|u@local.example|0|defer|defer
+five in a /24: .12 first attempt|203.0.113.12|unknown|ben@b.example|u@local.example|10|defer|defer
+five in a /24: .13 first attempt|203.0.113.13|unknown|cat@c.example|u@local.example|20|defer|defer
+five in a /24: .14 first attempt|203.0.113.14|unknown|dan@d.example|u@local.example|30|defer|defer
+five in a /24: .15 first attempt|203.0.113.15|unknown|eve@e.example|u@local.example|40|defer|defer
+five in a /24: .11 after the delay|203.0.113.11|unknown|ann@a.example|u@local.example|300|pass|pass
+five in a /24: .12 after the delay|203.0.113.12|unknown|ben@b.example|u@local.example|310|pass|pass
+five in a /24: .13 after the delay|203.0.113.13|unknown|cat@c.example|u@local.example|320|pass|pass
+five in a /24: .14 after the delay|203.0.113.14|unknown|dan@d.example|u@local.example|330|pass|pass
+five in a /24: .15 after the delay|203.0.113.15|unknown|eve@e.example|u@local.example|340|pass|pass
+DIFFERS new triplet from a new address of that /24|203.0.113.60|unknown|fay@f.example|u@local.example|400|pass|defer
+DIFFERS new triplet from .11 (one pass counted)|203.0.113.11|unknown|gus@g.example|u@local.example|410|pass|defer
+hourly: triplet 1 first attempt|198.51.100.7|unknown|ann@a.example|u@local.example|0|defer|defer
+hourly: triplet 1 after the delay|198.51.100.7|unknown|ann@a.example|u@local.example|300|pass|pass
+hourly: triplet 2 first attempt|198.51.100.7|unknown|ben@b.example|u@local.example|3700|defer|defer
+hourly: triplet 2 after the delay|198.51.100.7|unknown|ben@b.example|u@local.example|4000|pass|pass
+hourly: triplet 3 first attempt|198.51.100.7|unknown|cat@c.example|u@local.example|7400|defer|defer
+hourly: triplet 3 after the delay|198.51.100.7|unknown|cat@c.example|u@local.example|7700|pass|pass
+hourly: triplet 4 first attempt|198.51.100.7|unknown|dan@d.example|u@local.example|11100|defer|defer
+hourly: triplet 4 after the delay|198.51.100.7|unknown|dan@d.example|u@local.example|11400|pass|pass
+hourly: triplet 5 first attempt|198.51.100.7|unknown|eve@e.example|u@local.example|14800|defer|defer
+hourly: triplet 5 after the delay|198.51.100.7|unknown|eve@e.example|u@local.example|15100|pass|pass
+hourly: new triplet, client whitelisted in both|198.51.100.7|unknown|fay@f.example|u@local.example|15200|pass|pass
+EOF
+run_scenario "$PG_AWL_PORT" "$OUR_AWL_PORT" "$W/scenario-awl" ||
+    fail "auto-whitelist verdicts differ from the expected sequence"
+grep -q "action=pass, reason=client AWL, client_name=unknown, client_address=203.0.113.60," \
+    "$W/policyd-awl.log" || fail "policyd did not pass 203.0.113.60 by the client auto-whitelist"
+grep -q "reason=client AWL, client_name=unknown, client_address=198.51.100.7, sender=fay@" \
+    "$W/postgrey-awl.log" || fail "postgrey did not pass 198.51.100.7 by its client auto-whitelist"
 
 # Informational: postgrey 1.37 dies on "Can't call method ... on an undefined value".
 sleep 1
