@@ -20,6 +20,8 @@ use mio::{Events, Interest, Poll, Token};
 
 mod common;
 
+use common::milter_packet;
+
 /// Protocol flags greylisting-milter asks for (`SMFIP_*`): no headers, body, end of headers or
 /// unknown commands, and no reply to any step but RCPT and end of message.
 const MILTER_FLAGS: u32 = 0x20 | 0x10 | 0x40 | 0x100 // NOHDRS NOBODY NOEOH NOUNKNOWN
@@ -150,12 +152,6 @@ fn turn(
             Err(_) => return true,
         }
     }
-}
-
-fn milter_packet(out: &mut Vec<u8>, code: u8, data: &[u8]) {
-    out.extend_from_slice(&((data.len() + 1) as u32).to_be_bytes());
-    out.push(code);
-    out.extend_from_slice(data);
 }
 
 /// Takes complete milter packets off `pending` and writes their replies; true after QUIT.

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 mod common;
 
-use common::{Rng, micros_since, percentile_ms};
+use common::{Rng, micros_since, milter_packet, percentile_ms};
 
 struct Options {
     addr: String,
@@ -50,12 +50,6 @@ fn parse_options() -> Result<Options, String> {
         return Err("--concurrency must be positive".to_string());
     }
     Ok(o)
-}
-
-fn packet(out: &mut Vec<u8>, code: u8, data: &[u8]) {
-    out.extend_from_slice(&((data.len() + 1) as u32).to_be_bytes());
-    out.push(code);
-    out.extend_from_slice(data);
 }
 
 /// Read + Write for TCP and unix streams alike.
@@ -99,7 +93,7 @@ fn session(addr: &str, rng: &mut Rng) -> std::io::Result<u8> {
     let mut offer = 6u32.to_be_bytes().to_vec();
     offer.extend(0x1ffu32.to_be_bytes());
     offer.extend(0x1f_ffffu32.to_be_bytes());
-    packet(&mut out, b'O', &offer);
+    milter_packet(&mut out, b'O', &offer);
     stream.write_all(&out)?;
     let (code, reply) = read_packet(stream)?;
     if code != b'O' || reply.len() < 12 {
@@ -131,7 +125,7 @@ fn session(addr: &str, rng: &mut Rng) -> std::io::Result<u8> {
         (b'H', b"mx.example\0".as_slice(), 0x2000),
         (b'M', sender.as_bytes(), 0x4000),
     ] {
-        packet(&mut out, code, data);
+        milter_packet(&mut out, code, data);
         if flags & no_reply == 0 {
             stream.write_all(&out)?;
             out.clear();
@@ -143,11 +137,11 @@ fn session(addr: &str, rng: &mut Rng) -> std::io::Result<u8> {
     }
     out.clear();
     let rcpt = format!("<user{}@local.example>\0", rng.next() % 1000);
-    packet(&mut out, b'R', rcpt.as_bytes());
+    milter_packet(&mut out, b'R', rcpt.as_bytes());
     stream.write_all(&out)?;
     let (code, _) = read_packet(stream)?;
     out.clear();
-    packet(&mut out, b'Q', b"");
+    milter_packet(&mut out, b'Q', b"");
     stream.write_all(&out)?;
     Ok(code)
 }

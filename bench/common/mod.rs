@@ -1,6 +1,6 @@
 //! What the bench programs share: each declares `mod common;` and so compiles this folder as a
 //! module of its own, using the part it needs — the random generator, the command-line walk of
-//! the load generators, and their latency figures.
+//! the load generators, their latency figures and the milter's packet framing.
 
 // Each program uses a different part; the rest is dead code in that program alone.
 #![allow(dead_code)]
@@ -79,4 +79,12 @@ pub(crate) fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
     }
     let index = ((sorted_us.len() - 1) as f64 * p).round() as usize;
     f64::from(sorted_us[index.min(sorted_us.len() - 1)]) / 1000.0
+}
+
+/// Appends one milter packet: its 4-byte big-endian length (command byte included), the command
+/// byte, the data. Written from the protocol's wire format, independently of the library's codec.
+pub(crate) fn milter_packet(out: &mut Vec<u8>, code: u8, data: &[u8]) {
+    out.extend_from_slice(&((data.len() + 1) as u32).to_be_bytes());
+    out.push(code);
+    out.extend_from_slice(data);
 }
