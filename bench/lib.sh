@@ -65,8 +65,41 @@ build_load() {
         cargo bench --locked --bench "$bench" --no-run -q 2>/dev/null || cargo bench --locked --bench "$bench" --no-run
     done
 }
-policy_load() { cargo bench --locked -q --bench policy_load -- "$@"; }
-milter_load() { cargo bench --locked -q --bench milter_load -- "$@"; }
+policy_load() { on_load_cpus cargo bench --locked -q --bench policy_load -- "$@"; }
+milter_load() { on_load_cpus cargo bench --locked -q --bench milter_load -- "$@"; }
+
+# Where the server under test and the load generator run, for the scripts that compare servers'
+# CPU per decision (milter.sh, milter_floor.sh), which call `pin_cpus` first. Pinned (the default,
+# PIN=1), the server gets the first CPU this shell may use to itself and the load generator the
+# others: otherwise the load's threads, woken by the server's every reply, are often run on the
+# server's CPU and preempt it, and the server's CPU time grows by the cache it refills after each
+# preemption. That cost belongs to the load generator, and the milter's load (a connection per
+# decision) causes more of it than the policy load (persistent connections), which no real MTA
+# does: Postfix's own SMTP session is the same for both. PIN=0 runs both where the scheduler
+# puts them, as these scripts did before. A server is started as `"${ON_SERVER_CPUS[@]}" CMD... &`
+# (a command, not a function, so that $! is the server's PID: taskset and env exec it); the load
+# functions above run on the load's CPUs; `placement` describes it for the output's first lines.
+ON_SERVER_CPUS=(env)
+LOAD_CPUS=
+pin_cpus() {
+    [ "${PIN:-1}" = 0 ] && return 0
+    [ "${PIN:-1}" = 1 ] || fail "PIN must be 0 or 1, not '$PIN'"
+    command -v taskset >/dev/null || fail "taskset (util-linux) is missing; PIN=0 runs unpinned"
+    local server
+    read -r server LOAD_CPUS < <(python3 -c 'import os
+cpus = sorted(os.sched_getaffinity(0))
+print(cpus[0], ",".join(map(str, cpus[1:])))')
+    [ -n "$LOAD_CPUS" ] || fail "pinning needs two CPUs or more; PIN=0 runs unpinned"
+    ON_SERVER_CPUS=(taskset -c "$server")
+}
+on_load_cpus() { if [ -n "$LOAD_CPUS" ]; then taskset -c "$LOAD_CPUS" "$@"; else "$@"; fi; }
+placement() {
+    if [ -n "$LOAD_CPUS" ]; then
+        echo "server pinned to CPU ${ON_SERVER_CPUS[2]}, load generator to CPUs $LOAD_CPUS (PIN=1)"
+    else
+        echo "server and load generator unpinned (PIN=0)"
+    fi
+}
 
 utc_now() { date -u '+%Y-%m-%d %H:%M UTC'; }
 cpu_model() { grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'; }

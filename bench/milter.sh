@@ -13,7 +13,8 @@
 #     connection (--driver threads) as milter_load has: a reply then wakes a blocked thread in
 #     both cases, a cost the kernel charges to the server's send.
 # Prints decisions/s, p50/p99, peak RSS and server CPU per decision (user + system from
-# /proc/PID/stat) for both. Ports 12041 (policyd) and 12042 (milter).
+# /proc/PID/stat) for both. The server runs on a CPU of its own and the load on the others, unless
+# PIN=0 (see `pin_cpus` in bench/lib.sh). Ports 12041 (policyd) and 12042 (milter).
 BENCH=milter
 . "$(dirname "$0")/lib.sh"
 DECISIONS=${1:-20000}
@@ -27,6 +28,7 @@ for port in $POLICY_PORT $MILTER_PORT; do port_in_use $port && fail "port $port 
 cargo build --release --locked --bins -q
 build_load policy_load milter_load
 bench_workdir gl-bench-milter
+pin_cpus
 
 # report PAIR SERVER LINE: a result line with the server's CPU per decision (LINE from
 # `measured`); the unrounded figure is kept for the summary.
@@ -59,9 +61,10 @@ EOF
 
 echo "machine: $(nproc) cores, $(cpu_model), load average $(load_average); $(utc_now)"
 echo "load: $DECISIONS decisions, $CONCURRENCY concurrent sessions, all new triplets, $PAIRS pairs"
+echo "placement: $(placement)"
 for pair in $(seq "$PAIRS"); do
     "$ROOT/target/release/grey_listing" --db "$W/p$pair.db" -i >/dev/null
-    GREY_LISTING_LOG=stderr "$ROOT/target/release/greylisting-policyd" --listen "127.0.0.1:$POLICY_PORT" \
+    GREY_LISTING_LOG=stderr "${ON_SERVER_CPUS[@]}" "$ROOT/target/release/greylisting-policyd" --listen "127.0.0.1:$POLICY_PORT" \
         --db "$W/p$pair.db" --hostname bench 2>"$W/policyd.log" &
     PID=$!
     wait_port $POLICY_PORT
@@ -70,7 +73,7 @@ for pair in $(seq "$PAIRS"); do
     report "$pair" policyd "$out"
 
     "$ROOT/target/release/grey_listing" --db "$W/m$pair.db" -i >/dev/null
-    GREY_LISTING_LOG=stderr "$ROOT/target/release/greylisting-milter" --listen "127.0.0.1:$MILTER_PORT" \
+    GREY_LISTING_LOG=stderr "${ON_SERVER_CPUS[@]}" "$ROOT/target/release/greylisting-milter" --listen "127.0.0.1:$MILTER_PORT" \
         --db "$W/m$pair.db" --hostname bench 2>"$W/milter.log" &
     PID=$!
     wait_port $MILTER_PORT
@@ -81,7 +84,7 @@ for pair in $(seq "$PAIRS"); do
 
     # The same over a unix socket (no TCP handshake and teardown per session).
     "$ROOT/target/release/grey_listing" --db "$W/u$pair.db" -i >/dev/null
-    GREY_LISTING_LOG=stderr "$ROOT/target/release/greylisting-milter" --listen "unix:$W/milter.sock" \
+    GREY_LISTING_LOG=stderr "${ON_SERVER_CPUS[@]}" "$ROOT/target/release/greylisting-milter" --listen "unix:$W/milter.sock" \
         --db "$W/u$pair.db" --hostname bench 2>"$W/milter-unix.log" &
     PID=$!
     for _ in $(seq 600); do [ -S "$W/milter.sock" ] && break; sleep 0.1; done

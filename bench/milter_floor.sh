@@ -18,7 +18,8 @@
 #   - milter-greylist, only if PEER_MILTER is set: a command that starts a peer milter listening
 #     on 127.0.0.1:$PORT in the foreground (how docs/BENCHMARKS.md built milter-greylist).
 # CPU per decision is the server's user + system time during the load (/proc/PID/stat, after
-# minus before). The summary gives medians and, from them, the lowest ratio to policyd any milter
+# minus before). Every server runs on a CPU of its own and the loads on the others, unless PIN=0
+# (see `pin_cpus` in bench/lib.sh). The summary gives medians and, from them, the lowest ratio to policyd any milter
 # could reach on this machine: its floor plus policyd's work above policyd's floor, over policyd.
 # Port 12043 and the socket $W/floor.sock.
 BENCH=milter_floor
@@ -45,6 +46,7 @@ FLOOR=$(cargo bench --locked --bench floor_server --no-run -q --message-format=j
     | python3 -c 'import json, sys; print(*[m["executable"] for m in map(json.loads, sys.stdin) if m.get("target", {}).get("name") == "floor_server"])')
 [ -x "$FLOOR" ] || fail "floor_server was not built"
 SOCK="$W/floor.sock"
+pin_cpus
 
 # measure ROUND NAME ADDRESS LOAD -- SERVER...: starts SERVER, waits for ADDRESS (host:port or
 # unix:/path), runs the LOAD (policy or milter) against it, stops it, and records the server's
@@ -53,7 +55,7 @@ measure() {
     local round=$1 name=$2 addr=$3 load=$4 before out cpu n
     shift 5
     rm -f "$SOCK"
-    "$@" 2>"$W/$name.log" &
+    "${ON_SERVER_CPUS[@]}" "$@" 2>"$W/$name.log" &
     PID=$!
     case $addr in
         unix:*) for _ in $(seq 600); do [ -S "${addr#unix:}" ] && break; sleep 0.1; done ;;
@@ -106,6 +108,7 @@ EOF
 
 echo "machine: $(nproc) cores, $(cpu_model), load average $(load_average); $(utc_now)"
 echo "load: $DECISIONS decisions, $CONCURRENCY concurrent sessions, all new triplets, $ROUNDS rounds"
+echo "placement: $(placement)"
 TCP="127.0.0.1:$PORT"
 for round in $(seq "$ROUNDS"); do
     for kind in p m u; do "$ROOT/target/release/grey_listing" --db "$W/$kind$round.db" -i >/dev/null; done
