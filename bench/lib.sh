@@ -74,9 +74,9 @@ milter_load() { on_load_cpus cargo bench --locked -q --bench milter_load -- "$@"
 # others: otherwise the load's threads, woken by the server's every reply, are often run on the
 # server's CPU and preempt it, and the server's CPU time grows by the cache it refills after each
 # preemption. That cost belongs to the load generator, and the milter's load (a connection per
-# decision) causes more of it than the policy load (persistent connections), which no real MTA
-# does: Postfix's own SMTP session is the same for both. PIN=0 runs both where the scheduler
-# puts them, as these scripts did before. A server is started as `"${ON_SERVER_CPUS[@]}" CMD... &`
+# decision) causes more of it than the policy load (persistent connections): an asymmetry a real
+# MTA does not have, as its own SMTP session weighs the same next to either daemon. PIN=0 runs
+# both where the scheduler puts them, as these scripts did before. A server is started as `"${ON_SERVER_CPUS[@]}" CMD... &`
 # (a command, not a function, so that $! is the server's PID: taskset and env exec it); the load
 # functions above run on the load's CPUs; `placement` describes it for the output's first lines.
 ON_SERVER_CPUS=(env)

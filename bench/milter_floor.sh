@@ -19,8 +19,9 @@
 #     on 127.0.0.1:$PORT in the foreground (how docs/BENCHMARKS.md built milter-greylist).
 # CPU per decision is the server's user + system time during the load (/proc/PID/stat, after
 # minus before). Every server runs on a CPU of its own and the loads on the others, unless PIN=0
-# (see `pin_cpus` in bench/lib.sh). The summary gives medians and, from them, the lowest ratio to policyd any milter
-# could reach on this machine: its floor plus policyd's work above policyd's floor, over policyd.
+# (see `pin_cpus` in bench/lib.sh). The summary gives medians and, from them, the lowest ratio to
+# policyd any milter could reach on this machine: its floor plus policyd's work above policyd's
+# floor, over policyd.
 # Port 12043 and the socket $W/floor.sock.
 BENCH=milter_floor
 . "$(dirname "$0")/lib.sh"
