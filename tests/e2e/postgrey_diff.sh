@@ -31,68 +31,60 @@ build_debug_binaries
 
 W=$(mktemp -d /tmp/gl-e2e-postgrey.XXXXXX)
 chmod 755 "$W"
-PG_PID=
-OUR_PID=
-PG_AWL_PID=
-OUR_AWL_PID=
+# Every server started (start_pair), for the cleanup.
+PIDS=()
 cleanup() {
-    local rc=$?
-    for pid in $PG_PID $OUR_PID $PG_AWL_PID $OUR_AWL_PID; do
+    local rc=$? pid log
+    for pid in ${PIDS[@]+"${PIDS[@]}"}; do
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     if [ $rc -ne 0 ]; then
-        echo "---- postgrey log"; tail -n 30 "$W/postgrey.log" 2>/dev/null || true
-        echo "---- policyd log"; tail -n 30 "$W/policyd.log" 2>/dev/null || true
-        echo "---- postgrey log (auto-whitelist pair)"; tail -n 30 "$W/postgrey-awl.log" 2>/dev/null || true
-        echo "---- policyd log (auto-whitelist pair)"; tail -n 30 "$W/policyd-awl.log" 2>/dev/null || true
+        for log in postgrey policyd postgrey-awl policyd-awl; do
+            echo "---- $log log"; tail -n 30 "$W/$log.log" 2>/dev/null || true
+        done
     fi
     rm -rf "$W"
     exit $rc
 }
 trap cleanup EXIT
 
-mkdir -p "$W/pgdb"
-chown postgrey "$W/pgdb"
-: >"$W/empty_whitelist"
-/usr/sbin/postgrey --inet="127.0.0.1:$PG_PORT" --dbdir="$W/pgdb" --pidfile="$W/postgrey.pid" \
-    --delay=300 --retry-window=2 --max-age=35 --auto-whitelist-clients=0 \
-    --whitelist-clients="$W/empty_whitelist" --whitelist-recipients="$W/empty_whitelist" \
-    --hostname=pg.test >"$W/postgrey.log" 2>&1 &
-PG_PID=$!
-
-DB="$W/greylist.db"
-"$BIN/grey_listing" --db "$DB" -u -grey-interval 5 -expire-interval 2880 -awl-count 0 \
-    -ipv4-prefix 24 >/dev/null
-GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$OUR_PORT" --db "$DB" \
-    --allow-test-time --hostname ours.test 2>"$W/policyd.log" &
-OUR_PID=$!
-
-# The auto-whitelist pair: the same settings with both auto-whitelists at their defaults.
-mkdir -p "$W/pgdb-awl"
-chown postgrey "$W/pgdb-awl"
-/usr/sbin/postgrey --inet="127.0.0.1:$PG_AWL_PORT" --dbdir="$W/pgdb-awl" \
-    --pidfile="$W/postgrey-awl.pid" --delay=300 --retry-window=2 --max-age=35 \
-    --auto-whitelist-clients=5 --whitelist-clients="$W/empty_whitelist" \
-    --whitelist-recipients="$W/empty_whitelist" --hostname=pg.test >"$W/postgrey-awl.log" 2>&1 &
-PG_AWL_PID=$!
-AWL_DB="$W/greylist-awl.db"
-"$BIN/grey_listing" --db "$AWL_DB" -u -grey-interval 5 -expire-interval 2880 -awl-count 5 \
-    -ipv4-prefix 24 >/dev/null
-GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$OUR_AWL_PORT" \
-    --db "$AWL_DB" --allow-test-time --hostname ours.test 2>"$W/policyd-awl.log" &
-OUR_AWL_PID=$!
-
-for port in "$PG_PORT" "$OUR_PORT" "$PG_AWL_PORT" "$OUR_AWL_PORT"; do
+# start_pair SUFFIX POSTGREY_PORT OUR_PORT AWL: postgrey and greylisting-policyd with the same
+# greylisting settings and both auto-whitelists at AWL (0: off), each with its own store and its
+# log in $W/postgreySUFFIX.log and $W/policydSUFFIX.log; their PIDs in PG_STARTED and
+# OUR_STARTED. Waits until both listen.
+start_pair() {
+    local suffix=$1 pg_port=$2 our_port=$3 awl=$4
+    mkdir -p "$W/pgdb$suffix"
+    chown postgrey "$W/pgdb$suffix"
+    /usr/sbin/postgrey --inet="127.0.0.1:$pg_port" --dbdir="$W/pgdb$suffix" \
+        --pidfile="$W/postgrey$suffix.pid" --delay=300 --retry-window=2 --max-age=35 \
+        --auto-whitelist-clients="$awl" --whitelist-clients="$W/empty_whitelist" \
+        --whitelist-recipients="$W/empty_whitelist" --hostname=pg.test \
+        >"$W/postgrey$suffix.log" 2>&1 &
+    PG_STARTED=$!
+    PIDS+=("$PG_STARTED")
+    "$BIN/grey_listing" --db "$W/greylist$suffix.db" -u -grey-interval 5 -expire-interval 2880 \
+        -awl-count "$awl" -ipv4-prefix 24 >/dev/null
+    GREY_LISTING_LOG=stderr "$BIN/greylisting-policyd" --listen "127.0.0.1:$our_port" \
+        --db "$W/greylist$suffix.db" --allow-test-time --hostname ours.test \
+        2>"$W/policyd$suffix.log" &
+    OUR_STARTED=$!
+    PIDS+=("$OUR_STARTED")
     for _ in $(seq 300); do
-        port_in_use "$port" && break
+        port_in_use "$pg_port" && break
         sleep 0.1
     done
-done
-port_in_use "$PG_PORT" || fail "postgrey did not start"
-port_in_use "$OUR_PORT" || fail "greylisting-policyd did not start"
-port_in_use "$PG_AWL_PORT" || fail "postgrey (auto-whitelist pair) did not start"
-port_in_use "$OUR_AWL_PORT" || fail "greylisting-policyd (auto-whitelist pair) did not start"
+    port_in_use "$pg_port" || fail "postgrey on port $pg_port did not start"
+    wait_policyd "$W/policyd$suffix.log" "$our_port"
+}
+
+: >"$W/empty_whitelist"
+start_pair "" "$PG_PORT" "$OUR_PORT" 0
+PG_PID=$PG_STARTED
+OUR_PID=$OUR_STARTED
+# The auto-whitelist pair: the same settings with both auto-whitelists at their defaults.
+start_pair -awl "$PG_AWL_PORT" "$OUR_AWL_PORT" 5
 
 # The scenario: label | client_address | client_name | sender | recipient | seconds after T0 |
 # expected verdict from ours | expected verdict from postgrey. "pass" = DUNNO or PREPEND,
