@@ -76,26 +76,27 @@ milter_load() { on_load_cpus cargo bench --locked -q --bench milter_load -- "$@"
 # preemption. That cost belongs to the load generator, and the milter's load (a connection per
 # decision) causes more of it than the policy load (persistent connections): an asymmetry a real
 # MTA does not have, as its own SMTP session weighs the same next to either daemon. PIN=0 runs
-# both where the scheduler puts them, as these scripts did before. A server is started as `"${ON_SERVER_CPUS[@]}" CMD... &`
-# (a command, not a function, so that $! is the server's PID: taskset and env exec it); the load
-# functions above run on the load's CPUs; `placement` describes it for the output's first lines.
+# both where the scheduler puts them, as these scripts did before. A server is started as
+# `"${ON_SERVER_CPUS[@]}" CMD... &` (a command, not a function, so that $! is the server's PID:
+# taskset and env exec it); the load functions above run on the load's CPUs; `placement`
+# describes it for the output's first lines.
 ON_SERVER_CPUS=(env)
+SERVER_CPU=
 LOAD_CPUS=
 pin_cpus() {
     [ "${PIN:-1}" = 0 ] && return 0
     [ "${PIN:-1}" = 1 ] || fail "PIN must be 0 or 1, not '$PIN'"
     command -v taskset >/dev/null || fail "taskset (util-linux) is missing; PIN=0 runs unpinned"
-    local server
-    read -r server LOAD_CPUS < <(python3 -c 'import os
+    read -r SERVER_CPU LOAD_CPUS < <(python3 -c 'import os
 cpus = sorted(os.sched_getaffinity(0))
 print(cpus[0], ",".join(map(str, cpus[1:])))')
     [ -n "$LOAD_CPUS" ] || fail "pinning needs two CPUs or more; PIN=0 runs unpinned"
-    ON_SERVER_CPUS=(taskset -c "$server")
+    ON_SERVER_CPUS=(taskset -c "$SERVER_CPU")
 }
 on_load_cpus() { if [ -n "$LOAD_CPUS" ]; then taskset -c "$LOAD_CPUS" "$@"; else "$@"; fi; }
 placement() {
     if [ -n "$LOAD_CPUS" ]; then
-        echo "server pinned to CPU ${ON_SERVER_CPUS[2]}, load generator to CPUs $LOAD_CPUS (PIN=1)"
+        echo "server pinned to CPU $SERVER_CPU, load generator to CPUs $LOAD_CPUS (PIN=1)"
     else
         echo "server and load generator unpinned (PIN=0)"
     fi
