@@ -5,11 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rusqlite::Connection;
 
-use crate::support::unprivileged::{as_nobody, open_dir};
+use crate::support::unprivileged::{NOBODY_UID, as_nobody, grant_acl, open_dir};
 use crate::support::{SERVER_UPDATED, Test, UNDO_SCHEMA_4};
 
 /// The time of every run, so reports by root and by `nobody` cover the same period.
@@ -75,14 +74,13 @@ impl Db {
             .collect()
     }
 
-    /// The docs' recipe: traverse on the directory, read on its files (and, by default ACL, on
-    /// the -wal and -shm files created later).
+    /// The docs' recipe (`setfacl -m u:nobody:x` on the directory, `setfacl -d -m u:nobody:r` on
+    /// it for the -wal and -shm files created later, `setfacl -m u:nobody:r` on its files).
     fn grant_read(&self) {
-        let dir = self.dir().to_str().unwrap().to_string();
-        setfacl(&["-m", "u:nobody:x", &dir]);
-        setfacl(&["-d", "-m", "u:nobody:r", &dir]);
+        grant_acl(self.dir(), NOBODY_UID, 1, false);
+        grant_acl(self.dir(), NOBODY_UID, 4, true);
         for name in self.files().keys() {
-            setfacl(&["-m", "u:nobody:r", &format!("{dir}/{name}")]);
+            grant_acl(&self.dir().join(name), NOBODY_UID, 4, false);
         }
     }
 }
@@ -96,14 +94,6 @@ fn assert_unchanged(before: &BTreeMap<String, Vec<u8>>, after: &BTreeMap<String,
         .filter(|name| before.get(*name) != after.get(*name))
         .collect();
     assert!(changed.is_empty(), "a read-only run changed {changed:?}");
-}
-
-fn setfacl(args: &[&str]) {
-    let status = Command::new("setfacl")
-        .args(args)
-        .status()
-        .unwrap_or_else(|e| panic!("setfacl is needed for this test: {e}"));
-    assert!(status.success(), "setfacl {args:?}");
 }
 
 /// What nobody sees must equal what root sees.
@@ -147,7 +137,7 @@ fn without_access_the_message_names_the_missing_permission() {
         check.stdout
     );
     // Traverse alone is not enough: the file itself needs read permission.
-    setfacl(&["-m", "u:nobody:x", db.dir().to_str().unwrap()]);
+    grant_acl(db.dir(), NOBODY_UID, 1, false);
     db.nobody(&["-im", "john@example.com"])
         .system_error(&[&format!(
             "uid 65534 has no read permission on {}",
