@@ -124,6 +124,7 @@ pub(super) fn keep_within_budget(
 
 /// At `--max-connections`: closes the connection idle longest that is not inside a message, to
 /// admit `newcomer`. False (and the newcomer is refused) when every connection is in a message.
+/// Either way one connection is closed for the limit and counted as `evicted`.
 pub(super) fn evict_one(
     conns: &mut HashMap<usize, Conn>,
     newcomer: &Peer,
@@ -145,6 +146,9 @@ pub(super) fn evict_one(
             true
         }
         None => {
+            // The newcomer is the connection closed for the limit: counted like an eviction, so
+            // a dashboard sees refusals as well as the idle connections that made room.
+            config.closed.record(CloseCause::Evicted);
             log.error(&format!(
                 "too many connections (max {}), all inside a message: closing connection from {newcomer}",
                 config.max_connections

@@ -17,7 +17,7 @@ const REJECT_BLACK: &str =
     r#"greylisting_decisions_total{action="reject",reason="black domains pattern"}"#;
 
 /// The metrics address from the milter's start-up log line.
-fn metrics_address(milter: &Milter) -> String {
+pub(crate) fn metrics_address(milter: &Milter) -> String {
     let line = milter.wait_log("Serving metrics at http://");
     line.split("http://")
         .nth(1)

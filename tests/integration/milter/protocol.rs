@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::milter::metrics::metrics_address;
+use crate::policyd::metrics::{scrape, value};
 use crate::policyd::server::cli;
 use crate::support::milter::{ALL_FLAGS, DEFER, Milter, Mta, reply_text};
 
@@ -197,7 +199,9 @@ fn idle_timeout_and_eviction_spare_messages() {
     );
     // Eviction, without the idle timeout in the way. Steps are answered (no no-reply bits
     // offered) so each connection's state is known to the milter before the next one comes.
-    let milter = Milter::start(&["--max-connections", "2"]);
+    let milter = Milter::start(&["--max-connections", "2", "--metrics-listen", "127.0.0.1:0"]);
+    let metrics = metrics_address(&milter);
+    let evicted = r#"greylisting_connections_closed_total{cause="evicted"}"#;
     let open_message = |mta: &mut Mta| {
         mta.negotiate(0x3f);
         mta.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
@@ -226,6 +230,8 @@ fn idle_timeout_and_eviction_spare_messages() {
     assert_eq!(refused.reply(), None);
     milter.wait_log("all inside a message");
     assert_eq!(reply_text(&in_message.rcpt("<u@local.example>")), DEFER);
+    // Both closes the limit made are counted: the idle connection and the refused newcomer.
+    assert_eq!(value(&scrape(&metrics), evicted), 2.0);
 }
 
 /// Unix socket with its mode; SIGHUP reopens the database; SIGTERM lets the open message finish
