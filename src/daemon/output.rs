@@ -6,8 +6,11 @@ use std::time::Instant;
 use super::listener::{Peer, Stream};
 
 /// Replies a peer may leave unread (beyond the socket buffers) before it is disconnected: one
-/// that keeps sending but never reads would grow its buffer without bound.
-pub(crate) const MAX_UNSENT_REPLIES: usize = 1024 * 1024;
+/// that keeps sending but never reads would grow its buffer without bound. Postfix, Sendmail
+/// and Exim wait for each reply before the next request, so a legitimate backlog is a few
+/// hundred bytes; this bound times `--max-connections` (256 MiB at the default 4,096) is what
+/// peers that never read can make a daemon hold.
+pub(crate) const MAX_UNSENT_REPLIES: usize = 64 * 1024;
 
 /// What writing a connection's queued output left it as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

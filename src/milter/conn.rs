@@ -135,6 +135,9 @@ impl Conn {
             while !self.awaiting && !self.dead && !self.quit {
                 match self.reader.next_command() {
                     Ok(Some(command)) => {
+                        // The request timeout bounds one packet: the next starts its own clock,
+                        // even when a read ends in its middle (a stream of body chunks).
+                        self.partial_since = None;
                         match self.session.handle(command, &mut self.out, config) {
                             Step::Next => {}
                             Step::Decide(message) => {

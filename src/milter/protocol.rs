@@ -183,8 +183,12 @@ pub(crate) enum Command {
     Rcpt(String),
     /// DATA.
     Data,
-    /// A header, end of headers or body chunk (not asked for; answered if sent anyway).
-    Content,
+    /// One header (not asked for; answered as `SMFIP_NR_HDR` says if sent anyway).
+    Header,
+    /// End of headers (not asked for; answered as `SMFIP_NR_EOH` says if sent anyway).
+    EndOfHeaders,
+    /// A body chunk (not asked for; answered as `SMFIP_NR_BODY` says if sent anyway).
+    Body,
     /// End of message.
     EndOfMessage,
     /// The current message was aborted.
@@ -292,7 +296,9 @@ pub(crate) fn decode(code: u8, data: &[u8]) -> Result<Command, ProtocolError> {
         cmd::MAIL => Command::Mail(Fields::new(data, "mail").string()?),
         cmd::RCPT => Command::Rcpt(Fields::new(data, "rcpt").string()?),
         cmd::DATA => Command::Data,
-        cmd::HEADER | cmd::EOH | cmd::BODY => Command::Content,
+        cmd::HEADER => Command::Header,
+        cmd::EOH => Command::EndOfHeaders,
+        cmd::BODY => Command::Body,
         cmd::BODYEOB => Command::EndOfMessage,
         cmd::ABORT => Command::Abort,
         cmd::QUIT => Command::Quit,
@@ -323,6 +329,12 @@ fn decode_connect(data: &[u8]) -> Result<Command, ProtocolError> {
                     .get(..5)
                     .filter(|p| p.eq_ignore_ascii_case("ipv6:"))
                     .map_or(text.as_str(), |_| &text[5..]);
+                // A link-local client may come with its zone (`fe80::1%eth0`): the address is
+                // what identifies it; refusing it would close the MTA's connection instead.
+                let bare = match bare.split_once('%') {
+                    Some((address, _zone)) if family == b'6' => address,
+                    _ => bare,
+                };
                 let ip: IpAddr = bare.parse().map_err(|_| malformed("bad address"))?;
                 if ip.is_ipv4() != (family == b'4') {
                     return Err(malformed("address does not match its family"));

@@ -98,6 +98,19 @@ fn connect_families() {
             })
         );
     }
+    // A link-local client with its zone, in either form: the zone is dropped, not refused.
+    for text in [&b"fe80::1%eth0"[..], b"IPv6:fe80::1%2"] {
+        let mut data = b"[fe80::1]\x006\x00\x19".to_vec();
+        data.extend_from_slice(text);
+        data.push(0);
+        assert_eq!(
+            one(b'C', &data),
+            Ok(Command::Connect {
+                hostname: "[fe80::1]".into(),
+                address: ClientAddress::Inet("fe80::1".parse().unwrap(), 25)
+            })
+        );
+    }
     assert_eq!(
         one(b'C', b"localhost\0L\0\0/run/x.sock\0"),
         Ok(Command::Connect {
@@ -115,6 +128,9 @@ fn connect_families() {
     for bad in [
         &b"h\0\x34\0\x19not-an-ip\0"[..],
         b"h\0\x34\0\x19::1\0",
+        // A zone belongs to IPv6 addresses only.
+        b"h\0\x34\0\x19192.0.2.1%eth0\0",
+        b"h\0\x36\0\x19%eth0\0",
         b"h\0X",
         b"h\0\x34\0",
         b"h",
@@ -152,9 +168,9 @@ fn envelope_commands_keep_the_first_argument() {
 fn data_less_commands() {
     for (code, command) in [
         (b'T', Command::Data),
-        (b'L', Command::Content),
-        (b'N', Command::Content),
-        (b'B', Command::Content),
+        (b'L', Command::Header),
+        (b'N', Command::EndOfHeaders),
+        (b'B', Command::Body),
         (b'E', Command::EndOfMessage),
         (b'A', Command::Abort),
         (b'Q', Command::Quit),

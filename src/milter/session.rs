@@ -139,7 +139,11 @@ impl Session {
                 }
                 self.answer(flag::NR_DATA, out);
             }
-            Command::Content => self.answer(flag::NR_BODY, out),
+            // Each step has its own no-reply flag: an MTA that granted one and not another
+            // counts on exactly these replies, no more and no fewer.
+            Command::Header => self.answer(flag::NR_HDR, out),
+            Command::EndOfHeaders => self.answer(flag::NR_EOH, out),
+            Command::Body => self.answer(flag::NR_BODY, out),
             Command::UnknownSmtp => self.answer(flag::NR_UNKN, out),
             Command::EndOfMessage => self.end_of_message(out, config),
             // Abort has no reply; the message (not the client) is forgotten.

@@ -59,6 +59,36 @@ fn negotiation_asks_only_for_what_is_offered_and_needed() {
     assert_eq!(packets(&out), vec![(b'c', vec![])]);
 }
 
+/// Header, end of headers and body each follow their own no-reply flag: a reply the MTA did
+/// not wait for would be taken as the answer to its next command.
+#[test]
+fn content_steps_are_answered_by_their_own_no_reply_flags() {
+    let steps = || [Command::Header, Command::EndOfHeaders, Command::Body];
+    for (offered, expected_replies) in [
+        (0, [true, true, true]),
+        (flag::NR_BODY, [true, true, false]),
+        (flag::NR_HDR | flag::NR_EOH, [false, false, true]),
+        (flag::NR_EOH, [true, false, true]),
+        (
+            flag::NR_HDR | flag::NR_EOH | flag::NR_BODY,
+            [false, false, false],
+        ),
+    ] {
+        let (mut session, _) = negotiated(offered);
+        for (step, replied) in steps().into_iter().zip(expected_replies) {
+            let name = format!("{step:?} with flags {offered:#x}");
+            let mut out = Vec::new();
+            session.handle(step, &mut out, &config());
+            let expected = if replied {
+                vec![(b'c', vec![])]
+            } else {
+                vec![]
+            };
+            assert_eq!(packets(&out), expected, "{name}");
+        }
+    }
+}
+
 #[test]
 fn commands_before_negotiation_close_the_connection() {
     let mut session = Session::new();

@@ -4,7 +4,8 @@
 
 use std::io::ErrorKind;
 
-use crate::support::milter::{ALL_FLAGS, DEFER, Milter, reply_text};
+use crate::support::daemon::fill_with_unread_replies;
+use crate::support::milter::{ALL_FLAGS, DEFER, Milter, Mta, reply_text};
 
 /// A whole session as Postfix runs it, then QUIT: every reply arrived, then the reset.
 #[test]
@@ -58,15 +59,24 @@ fn quit_behind_unread_replies_loses_none() {
 fn sigterm_does_not_wait_past_the_grace_for_an_mta_that_never_reads() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("g.db");
-    // A unix socket: its buffers do not grow, so the replies below cannot all fit in them (a
+    // A unix socket: its buffers do not grow, so a few batches of replies fill them (a
     // TCP socket's may grow past the milter's own bound on unread replies).
     let listen = format!("unix:{}", dir.path().join("milter.sock").display());
     let mut milter = Milter::start_on(db.to_str().unwrap(), &listen, &[]);
-    let mut mta = milter.connect();
-    // Replies of 5 bytes, 500 KB in all: far more than the socket holds, half the milter's
-    // bound.
-    let helos = mta.helos_to_answer(100_000);
-    mta.send_raw(&helos).unwrap();
+    let stream =
+        std::os::unix::net::UnixStream::connect(listen.strip_prefix("unix:").unwrap()).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let mut mta = Mta::over(Box::new(stream));
+    // Batches of 1,000 HELOs (5-byte replies), each ended by a recipient whose log line shows
+    // the batch handled, and an abort: the connection is between messages.
+    let helos = mta.helos_to_answer(1_000);
+    fill_with_unread_replies(fd, |i| {
+        mta.send_raw(&helos).unwrap();
+        mta.send_str(b'M', "<s@example.org>");
+        mta.send_str(b'R', &format!("<u{i}@local.example>"));
+        mta.send(b'A', b"");
+        milter.wait_log(&format!("recipient=u{i}@local.example"));
+    });
     milter.signal(libc::SIGTERM);
     // `wait_exit` allows 60 s, six times the grace.
     assert_eq!(milter.wait_exit(), Some(0));

@@ -328,3 +328,50 @@ fn trickled_packet_is_closed_after_the_request_timeout() {
     assert!(started.elapsed() < Duration::from_secs(20));
     milter.wait_log("packet not complete 1 s after its first byte");
 }
+
+/// --request-timeout bounds one packet, not a stream of them: an MTA that sends body chunks back
+/// to back (it did not grant SMFIP_NOBODY), every write ending inside the next chunk, for over
+/// three times the timeout, is not closed and gets its end-of-message answer.
+#[test]
+fn a_stream_of_packets_outlasting_the_request_timeout_is_not_closed() {
+    let milter = Milter::start(&["--request-timeout", "1"]);
+    let mut mta = milter.connect();
+    // Only the body's no-reply flag is granted: every other step is answered.
+    mta.negotiate(0x8_0000);
+    mta.connect_client("localhost", b'4', "127.0.0.1");
+    mta.send_str(b'H', "client.example");
+    mta.send_str(b'M', "<s@example.org>");
+    for _ in 0..3 {
+        assert_eq!(mta.reply(), Some(CONTINUE));
+    }
+    // A trusted client: the recipient passes.
+    assert_eq!(mta.rcpt("<u@local.example>"), CONTINUE);
+    mta.send(b'T', b"");
+    assert_eq!(mta.reply(), Some(CONTINUE));
+    let mut chunk = 20_001u32.to_be_bytes().to_vec();
+    chunk.push(b'B');
+    chunk.extend(std::iter::repeat_n(b'x', 20_000));
+    let stream = chunk.repeat(300);
+    let started = Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_millis(3_500) {
+        let end = (sent + 30_000).min(stream.len());
+        mta.send_raw(&stream[sent..end])
+            .expect("the milter closed the connection");
+        sent = end;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Complete the chunk in flight, then end the message.
+    let rest = (chunk.len() - sent % chunk.len()) % chunk.len();
+    mta.send_raw(&stream[sent..sent + rest]).unwrap();
+    mta.send(b'E', b"");
+    assert_eq!(mta.reply(), Some(CONTINUE));
+    assert!(
+        !milter
+            .log_lines()
+            .iter()
+            .any(|line| line.contains("packet not complete")),
+        "{:?}",
+        milter.log_lines()
+    );
+}

@@ -185,7 +185,7 @@ fn reset_in_the_middle_of_a_request_is_logged() {
 }
 
 // A client that pipelines requests and never reads the replies is closed once more than the
-// server's bound (1 MiB) of replies waits for it, with a log line, rather than making the
+// server's bound (64 KiB) of replies waits for it, with a log line, rather than making the
 // server buffer without limit.
 #[test]
 fn a_client_that_never_reads_its_replies_is_closed() {

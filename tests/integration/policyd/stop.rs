@@ -5,6 +5,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::policyd::server::{Client, DEFER, DUNNO, Server, request};
+use crate::support::daemon::fill_with_unread_replies;
 use crate::support::{Backend, Test};
 
 /// A request that arrived whole while the server was deciding others, and was not read yet
@@ -53,22 +54,26 @@ fn sigterm_answers_a_request_that_arrived_unread() {
 fn sigterm_does_not_wait_past_the_grace_for_a_client_that_never_reads() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("g.db");
-    // A unix socket: its buffers do not grow, so the replies below cannot all fit in them (a
+    // A unix socket: its buffers do not grow, so a few batches of replies fill them (a
     // TCP socket's may grow past the server's own bound on unread replies).
     let listen = format!("unix:{}", dir.path().join("p.sock").display());
     let mut server = Server::start_on(db.to_str().unwrap(), &listen, &[]);
-    let mut client = server.connect();
-    // 10,000 replies of 68 bytes: far more than the socket holds, two thirds of the server's
-    // bound.
-    const REQUESTS: usize = 10_000;
-    let requests: String = (0..REQUESTS)
-        .map(|i| {
-            let rcpt = format!("u{i}@local.example");
-            request("192.0.2.1", "unknown", "a@b.example", &rcpt, &[])
-        })
-        .collect();
-    client.send(requests.as_bytes()).unwrap();
-    server.wait_log(&format!("recipient=u{}@local.example", REQUESTS - 1));
+    let stream =
+        std::os::unix::net::UnixStream::connect(listen.strip_prefix("unix:").unwrap()).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let mut client = Client::over(Box::new(stream));
+    // Batches of 150 replies of 68 bytes, each batch's last logged once it is handled.
+    const BATCH: usize = 150;
+    fill_with_unread_replies(fd, |i| {
+        let requests: String = (0..BATCH)
+            .map(|j| {
+                let rcpt = format!("u{i}_{j}@local.example");
+                request("192.0.2.1", "unknown", "a@b.example", &rcpt, &[])
+            })
+            .collect();
+        client.send(requests.as_bytes()).unwrap();
+        server.wait_log(&format!("recipient=u{i}_{}@local.example", BATCH - 1));
+    });
     server.terminate();
     // `wait_exit` allows 60 s, six times the grace.
     assert_eq!(server.wait_exit(), Some(0));

@@ -114,6 +114,41 @@ impl DaemonLog {
     }
 }
 
+/// Bytes that arrived on the socket `fd` and are not read yet (`FIONREAD`).
+pub(crate) fn unread_bytes(fd: std::os::fd::RawFd) -> usize {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: the caller's socket `fd` is open for the call; FIONREAD writes one int, to
+    // `queued`, which we own.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+    assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    usize::try_from(queued).unwrap()
+}
+
+/// Makes a daemon hold replies its peer never reads, a few batches' worth (far under its bound
+/// of 64 KiB): `send_batch(i)` sends batch `i` over the peer's socket `fd`, each batch's replies
+/// a few KiB, and returns once the daemon has handled it. Stops when two batches in a row added
+/// nothing to what waits on the peer's side (the socket is full; the daemon keeps the rest).
+pub(crate) fn fill_with_unread_replies(fd: std::os::fd::RawFd, mut send_batch: impl FnMut(usize)) {
+    let mut last = unread_bytes(fd);
+    let mut unchanged = 0;
+    for i in 0..1_000 {
+        send_batch(i);
+        // The replies are written right after the log line the batch waited for.
+        std::thread::sleep(Duration::from_millis(100));
+        let now = unread_bytes(fd);
+        if now == last {
+            unchanged += 1;
+            if unchanged == 2 {
+                return;
+            }
+        } else {
+            unchanged = 0;
+            last = now;
+        }
+    }
+    panic!("the socket never filled: {last} bytes unread");
+}
+
 /// A TCP connection to a daemon at `addr` whose receive buffer is as small as the kernel allows,
 /// so the daemon's replies queue on its side when they are not read at once.
 pub(crate) fn connect_small_window(addr: &str) -> std::net::TcpStream {

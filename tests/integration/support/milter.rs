@@ -179,6 +179,11 @@ pub(crate) struct Mta {
 }
 
 impl Mta {
+    /// An MTA on an already connected stream.
+    pub(crate) fn over(stream: Box<dyn Duplex>) -> Mta {
+        Mta { stream }
+    }
+
     /// Sends one packet.
     pub(crate) fn send(&mut self, code: u8, data: &[u8]) {
         let mut packet = ((data.len() + 1) as u32).to_be_bytes().to_vec();
