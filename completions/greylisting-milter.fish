@@ -1,6 +1,6 @@
 complete -c greylisting-milter -l db -d 'Database path or postgres:// URL (default: GREY_LISTING_DB, then /etc/grey_listing.conf, then /var/lib/grey_listing/greylist.db)' -r
 complete -c greylisting-milter -l trusted-networks -d 'Clients never greylisted: comma-separated addresses or address/prefix blocks (an empty value trusts nobody)' -r
-complete -c greylisting-milter -l idle-timeout -d 'Seconds without a byte from the MTA before its connection is closed (never while a message body is transferred)' -r
+complete -c greylisting-milter -l idle-timeout -d 'Seconds without a byte from the MTA before its connection is closed (never while a message body is transferred); libmilter\'s default, as an MTA\'s SMTP session may send the milter nothing for longer than its per-command timeout' -r
 complete -c greylisting-milter -l request-timeout -d 'Seconds a packet may take to arrive completely, from its first byte' -r
 complete -c greylisting-milter -l max-connections -d 'Most open connections; at the limit the connection idle longest outside a message is closed to admit a new one' -r
 complete -c greylisting-milter -l synchronous -d 'Durability of each committed batch of decisions' -r -f -a "full\t'fsync every committed batch before answering (survives a power cut)'

@@ -47,8 +47,14 @@ pub use crate::daemon::ServeError as MilterError;
 pub const IDENT: &str = "greylisting-milter";
 /// Default listen address: loopback, the port after the policy server's.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10024";
-/// Default idle timeout, as the policy server's.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
+/// Default idle timeout: libmilter's (2 hours and 10 s), which milter-greylist and OpenDKIM
+/// keep. Not the policy server's 330 s: an MTA holds one milter connection for a whole SMTP
+/// session and writes to it only at the steps a milter sees, while its own timeouts count per
+/// SMTP command (Postfix's `smtpd_timeout`, 300 s; Sendmail's `Timeout.command`, 1 hour) and
+/// commands such as NOOP, VRFY or STARTTLS reach no milter. A shorter clock closes connections
+/// the MTA still uses, and their later recipients then get its default action (accepted
+/// ungreylisted, or deferred with Postfix's default `tempfail`).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(7210);
 /// Default bound on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default time a packet may take to arrive completely, from its first byte.

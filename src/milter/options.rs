@@ -35,7 +35,8 @@ pub struct Args {
     #[arg(long, default_value = networks::DEFAULT_TRUSTED, value_parser = parse_networks)]
     pub trusted_networks: Networks,
     /// Seconds without a byte from the MTA before its connection is closed (never while a
-    /// message body is transferred).
+    /// message body is transferred); libmilter's default, as an MTA's SMTP session may send
+    /// the milter nothing for longer than its per-command timeout.
     #[arg(long, default_value_t = super::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
     /// Seconds a packet may take to arrive completely, from its first byte.

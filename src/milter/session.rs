@@ -83,7 +83,9 @@ pub(crate) struct Session {
     trusted: bool,
     /// `{auth_authen}` of the current session (empty: not authenticated).
     auth_authen: String,
-    /// `{daemon_name}`: which MTA service the client came in through (for log lines).
+    /// `{daemon_name}`, for log lines: Sendmail's name of the daemon the client came in
+    /// through (`DaemonPortOptions=Name`); Postfix's `milter_macro_daemon_name`, by default
+    /// `$myhostname`.
     daemon_name: Option<String>,
     /// `{client_resolve}` (Sendmail): `OK` when the host name was verified. Postfix does not
     /// send it; its host name is verified or in brackets.

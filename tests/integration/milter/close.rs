@@ -54,7 +54,7 @@ fn quit_behind_unread_replies_loses_none() {
 
 /// SIGTERM waits at most the grace (10 s) for work in progress: an MTA that never reads the
 /// replies it is owed is closed then, with a log line, and the milter exits, where it used to
-/// be kept until the idle timeout (330 s).
+/// be kept until the idle timeout (7210 s).
 #[test]
 fn sigterm_does_not_wait_past_the_grace_for_an_mta_that_never_reads() {
     let dir = tempfile::tempdir().unwrap();

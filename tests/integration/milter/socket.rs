@@ -102,7 +102,7 @@ fn exposed_listen_addresses_and_too_wide_trusted_networks_are_warned_about() {
         &format!("database {db} ("),
         "trusted networks 127.0.0.0/8,::1/128",
         "max connections 4096",
-        "idle timeout 330 s",
+        "idle timeout 7210 s",
         "request timeout 30 s",
     ] {
         assert!(start.contains(part), "{part:?} not in {start}");
