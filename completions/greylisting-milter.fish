@@ -6,7 +6,7 @@ complete -c greylisting-milter -l max-connections -d 'Most open connections; at 
 complete -c greylisting-milter -l synchronous -d 'Durability of each committed batch of decisions' -r -f -a "full\t'fsync every committed batch before answering (survives a power cut)'
 normal\t'Survives a process crash; a power cut may forget the last batches'"
 complete -c greylisting-milter -l db-connections -d 'Database connections deciding requests in parallel, 1 to 64 (default: 1 for SQLite, 4 for PostgreSQL)' -r
-complete -c greylisting-milter -l listen -d 'Where to listen: host:port (TCP) or unix:/path' -r
+complete -c greylisting-milter -l listen -d 'Where to listen: IP:port (TCP; an IPv6 address in brackets) or unix:/path' -r
 complete -c greylisting-milter -l socket-mode -d 'Mode of a unix socket (octal)' -r
 complete -c greylisting-milter -l socket-group -d 'Group of a unix socket (name or number; default: the server\'s group)' -r
 complete -c greylisting-milter -l hostname -d 'Host name in the X-Greylist header (default: this machine\'s name)' -r

@@ -5,7 +5,7 @@ complete -c greylisting-policyd -l max-connections -d 'Most open connections; at
 complete -c greylisting-policyd -l synchronous -d 'Durability of each committed batch of decisions' -r -f -a "full\t'fsync every committed batch before answering (survives a power cut)'
 normal\t'Survives a process crash; a power cut may forget the last batches'"
 complete -c greylisting-policyd -l db-connections -d 'Database connections deciding requests in parallel, 1 to 64 (default: 1 for SQLite, 4 for PostgreSQL)' -r
-complete -c greylisting-policyd -l listen -d 'Where to listen: host:port (TCP) or unix:/path' -r
+complete -c greylisting-policyd -l listen -d 'Where to listen: IP:port (TCP; an IPv6 address in brackets) or unix:/path' -r
 complete -c greylisting-policyd -l socket-mode -d 'Permissions of the unix socket, octal; never world-writable' -r
 complete -c greylisting-policyd -l socket-group -d 'Group of the unix socket, e.g. postfix (needs root or membership of the group: in a systemd unit, SupplementaryGroups=GROUP)' -r
 complete -c greylisting-policyd -l hostname -d 'Host name in the X-Greylist header: at most 253 letters, digits, \'.\' and \'-\' (default: this machine\'s name, or localhost if that is not a valid host name)' -r

@@ -21,9 +21,8 @@ fn main() -> ExitCode {
 fn serve(args: Args) -> Result<()> {
     let (first, last) = (args.first, args.last);
     daemon::check_hostname_option(last.hostname.as_deref())?;
-    // Read at start whatever --db says: a broken configuration file is found now.
-    let conf = grey_listing::conf_file::read_conf(&process_env)?;
-    let db = grey_listing::store::location_with_conf(first.db.as_deref(), &process_env, &conf);
+    // The configuration file is read whatever --db says: a broken one is found now.
+    let db = grey_listing::store::daemon_location(first.db.as_deref(), &process_env)?;
     let mut config = Config::new(db);
     config.location_source = LocationSource::Resolve {
         cli: first.db.clone(),

@@ -7,13 +7,12 @@ use std::time::Duration;
 use anyhow::Result;
 
 use grey_listing::clock::process_env;
-use grey_listing::conf_file::read_conf;
 use grey_listing::daemon;
 use grey_listing::daemon::reload::LocationSource;
 use grey_listing::metrics;
 use grey_listing::policyd::options::{self, Args};
 use grey_listing::policyd::{self, Config};
-use grey_listing::store::location_with_conf;
+use grey_listing::store::daemon_location;
 
 fn main() -> ExitCode {
     let args = daemon::options::parse(options::command());
@@ -24,10 +23,9 @@ fn serve(args: Args) -> Result<()> {
     let (first, last) = (args.first, args.last);
     // First, before anything is opened: a host name that could break a reply line.
     daemon::check_hostname_option(last.hostname.as_deref())?;
-    // Read at start whatever --db says: a broken configuration file is found now, not at the
+    // The configuration file is read whatever --db says: a broken one is found now, not at the
     // first reload.
-    let conf = read_conf(&process_env)?;
-    let db = location_with_conf(first.db.as_deref(), &process_env, &conf);
+    let db = daemon_location(first.db.as_deref(), &process_env)?;
     let mut config = Config::new(db);
     config.location_source = LocationSource::Resolve {
         cli: first.db.clone(),

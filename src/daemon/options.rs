@@ -15,7 +15,7 @@ use crate::policyd::Synchronous;
 /// Options listed first: where to listen, the unix socket, the database.
 #[derive(Debug, Args)]
 pub struct CommonFirst {
-    /// Where to listen: host:port (TCP) or unix:/path.
+    /// Where to listen: IP:port (TCP; an IPv6 address in brackets) or unix:/path.
     #[arg(long)]
     pub listen: String,
     // The help of --socket-mode, --socket-group: each daemon's own.
@@ -161,6 +161,11 @@ pub(crate) const ENVIRONMENT: Section = Section {
         (
             "GREY_LISTING_LOG",
             "stderr: log to stderr instead of syslog (also the fallback without /dev/log).",
+        ),
+        (
+            "GREY_LISTING_RESOLVER",
+            "DNS resolver asked about the DNS lists when zones are set (an IP address with an \
+             optional port); else resolver = in the configuration file, else the system's.",
         ),
     ],
 };

@@ -7,10 +7,10 @@
 //!   loop compares the device and inode behind the path with those of the file it opened, and
 //!   reopens on a difference; the batch decider does the same before every batch
 //!   (`BatchDecider::decide`). This is a `stat` per interval and per batch, not per request.
-//! - SIGHUP re-reads the configuration file (the database location is resolved as at start:
-//!   `--db`, then `GREY_LISTING_DB`, then the file's `db =`, then the default), reopens the
-//!   database it names and reconnects to syslog. A configuration that is now invalid is logged
-//!   and the previous one kept.
+//! - SIGHUP re-reads the configuration file whatever `--db` says, as at start (the database
+//!   location is resolved as at start: `--db`, then `GREY_LISTING_DB`, then the file's `db =`,
+//!   then the default), reopens the database it names and reconnects to syslog. A configuration
+//!   that is now invalid is logged and the previous one kept.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::clock;
 use crate::logging::Logger;
 use crate::policyd::batch::BatchDecider;
-use crate::store::{DbLocation, resolve_location};
+use crate::store::{DbLocation, daemon_location};
 
 /// How often the database path is compared with the open file. Well inside the 5 s within
 /// which a replaced database must be noticed, and a `stat` a second costs nothing.
@@ -109,7 +109,7 @@ fn reload(
             decider.reopen(current, log);
             return;
         }
-        LocationSource::Resolve { cli } => resolve_location(cli.as_deref(), &clock::process_env),
+        LocationSource::Resolve { cli } => daemon_location(cli.as_deref(), &clock::process_env),
     };
     match resolved {
         Ok(db) => {

@@ -16,7 +16,8 @@ use crate::manual::{self, Section};
                   that greylists at RCPT time. It shares its database with grey_listing, \
                   greylisting-filter and greylisting-policyd and makes the same decisions; \
                   settings and lists changed with grey_listing apply to the next recipient.\n\n\
-                  Postfix main.cf: smtpd_milters = inet:127.0.0.1:10024, milter_protocol = 6, \
+                  Postfix: in master.cf, on the port-25 smtp service only (not submission), \
+                  -o smtpd_milters=inet:127.0.0.1:10024; in main.cf, milter_protocol = 6 and \
                   milter_default_action = accept (Postfix's default, tempfail, defers all mail \
                   while the milter is down).\n\n\
                   Answers per recipient: 451 4.7.1 Service unavailable - try again later \
@@ -104,8 +105,11 @@ const SECTIONS: &[Section] = &[
             options::STOPPED,
             (
                 "2",
-                "Could not start: a bad command-line option, listen address or socket group, \
-                 the address in use, no database location.",
+                "Could not start: a bad command-line option, listen address, --hostname, socket \
+                 mode or group, the address or the metrics address in use, a live socket or a \
+                 file that is not a socket at the unix socket's path, a PostgreSQL URL with a \
+                 mistyped scheme, or a configuration file that is missing (when named by \
+                 GREY_LISTING_CONF), unreadable or invalid (it is read at start even with --db).",
             ),
         ],
     ),
@@ -117,7 +121,8 @@ const SECTIONS: &[Section] = &[
                 "/var/lib/grey_listing/greylist.db",
                 "Default database, shared with grey_listing, greylisting-filter and \
                  greylisting-policyd. Deleted or replaced while the milter runs, it is noticed \
-                 within 5 seconds and reopened (created anew if missing).",
+                 before the next decision, within a second while idle, and reopened (created \
+                 anew if missing).",
             ),
             (
                 "syslog, facility mail, ident greylisting-milter",

@@ -100,9 +100,9 @@ const SECTIONS: &[Section] = &[
                 "2",
                 "Could not start: a bad command-line option, listen address or --hostname, the \
                  address in use, a file that is not a socket at the unix socket's path, a \
-                 --socket-group the process may not use, or a configuration file that is missing \
-                 (when named by GREY_LISTING_CONF), unreadable or invalid (it is read at start \
-                 even with --db).",
+                 --socket-group the process may not use, a PostgreSQL URL with a mistyped \
+                 scheme, or a configuration file that is missing (when named by \
+                 GREY_LISTING_CONF), unreadable or invalid (it is read at start even with --db).",
             ),
         ],
     ),

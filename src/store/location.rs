@@ -111,6 +111,23 @@ pub fn resolve_location(
         Some(location) => location,
         None => location_with_conf(cli, env, &conf_file::read_conf(env)?),
     };
+    refuse_mistyped(location)
+}
+
+/// The database location of a daemon (the policy server, the milter), at start and on SIGHUP:
+/// as [`resolve_location`], but the configuration file is read and checked whole whatever
+/// `--db` and the environment say. It also holds the DNS resolver, and a file broken while a
+/// daemon runs is found by the next SIGHUP, as at start, rather than at the next restart.
+pub fn daemon_location(
+    cli: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<DbLocation, StoreError> {
+    refuse_mistyped(location_with_conf(cli, env, &conf_file::read_conf(env)?))
+}
+
+/// `location`, unless it is a PostgreSQL URL with a mistyped scheme (`postgres:/…`), which
+/// would fail every connection later with a less helpful error.
+fn refuse_mistyped(location: DbLocation) -> Result<DbLocation, StoreError> {
     if let DbLocation::Postgres(value) = &location
         && mistyped_scheme(value).is_some()
     {
@@ -122,9 +139,8 @@ pub fn resolve_location(
     Ok(location)
 }
 
-/// The location when the configuration file has been read already (the policy server reads it
-/// at start and on SIGHUP whatever `--db` says).
-pub fn location_with_conf(
+/// The location when the configuration file has been read already.
+fn location_with_conf(
     cli: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
     conf: &ConfFile,

@@ -30,7 +30,7 @@ use thiserror::Error;
 use crate::config::{ListChange, ListEdit, ListKind, MailboxLists, ServerLists};
 
 pub use ext::StoreExt;
-pub use location::{DbLocation, location_with_conf, redact, resolve_location};
+pub use location::{DbLocation, daemon_location, redact, resolve_location};
 #[cfg(feature = "postgres")]
 pub use pgpass::PasswordFileError;
 #[cfg(feature = "postgres")]

@@ -128,14 +128,21 @@ fn sighup_follows_the_configuration_file() {
 // the open connection and new ones.
 #[test]
 fn sighup_with_an_invalid_configuration_keeps_the_old_one() {
+    sighup_with_a_broken_file_keeps_the_old_database(false);
+    // With --db the file still holds the resolver, and SIGHUP checks it as the start does.
+    sighup_with_a_broken_file_keeps_the_old_database(true);
+}
+
+fn sighup_with_a_broken_file_keeps_the_old_database(db_option: bool) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     let conf = dir.path().join("grey_listing.conf");
     std::fs::write(&conf, format!("db = {}\n", db.display())).unwrap();
-    let milter = Milter::start_with(
-        &["--listen", "127.0.0.1:0"],
-        &[("GREY_LISTING_CONF", path_str(&conf))],
-    );
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    if db_option {
+        args.extend(["--db", path_str(&db)]);
+    }
+    let milter = Milter::start_with(&args, &[("GREY_LISTING_CONF", path_str(&conf))]);
     let mut mta = milter.connect();
     mta.start_unverified_message();
     assert_eq!(reply_text(&ask_fresh(&mut mta, 1)), DEFER);

@@ -300,6 +300,18 @@ fn bad_options_exit_2_naming_the_culprit() {
         assert!(stderr.contains(culprit), "{args:?}: {stderr}");
     }
     assert!(!std::path::Path::new("/tmp/never-made.sock").exists());
+    // A PostgreSQL URL with a mistyped scheme is refused at start, its password hidden, rather
+    // than failing every recipient open later.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("greylisting-milter"))
+        .args(["--db", "postgres:/u:Secret1@localhost/db"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a PostgreSQL URL starts with postgres://") && !stderr.contains("Secret1"),
+        "{stderr}"
+    );
     let help = std::process::Command::new(assert_cmd::cargo::cargo_bin("greylisting-milter"))
         .arg("--help")
         .output()
