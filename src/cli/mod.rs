@@ -136,11 +136,17 @@ fn run_command(
     .map_err(store_error)?;
     let now = crate::clock::now(env);
     // Patterns an upgrade made match differently are named once, by the first command after it.
-    let mut warnings: Vec<String> = store::take_pattern_notices(store.as_mut())
-        .map_err(store_error)?
-        .iter()
-        .map(|pattern| upgrade_notice(pattern))
+    let mut warnings: Vec<String> = store
+        .take_open_notice()
+        .map(|notice| format!("Warning: {notice}"))
+        .into_iter()
         .collect();
+    warnings.extend(
+        store::take_pattern_notices(store.as_mut())
+            .map_err(store_error)?
+            .iter()
+            .map(|pattern| upgrade_notice(pattern)),
+    );
     print_warnings(&mut warnings)?;
     let (text, status) = execute(store.as_mut(), &command, args.json, now, env, &mut warnings)
         .map_err(store_error)?;

@@ -31,6 +31,9 @@ pub struct SqliteStore {
     opened: bool,
     /// Whether a write transaction (or a migration) committed since the last checkpoint.
     changed: bool,
+    /// Set when the file at the path replaced one that other processes still had open and
+    /// they did not let go in time (see `replaced`); taken by [`Store::take_open_notice`].
+    open_notice: Option<String>,
 }
 
 impl SqliteStore {
@@ -47,6 +50,18 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let location = path.display().to_string();
+        // Connections to a file this one replaced must let go of the log both share before
+        // this one writes to it (DESIGN.md §6).
+        let old_users = replaced::wait_for_old_users(&real, replaced::LET_GO_WAIT);
+        let open_notice = (!old_users.is_empty()).then(|| {
+            format!(
+                "database {location} was replaced while process {} still had the old file \
+                 open; it did not let go within {} s, so this opened it anyway: what either \
+                 side writes until it lets go may be lost",
+                old_users.join(", "),
+                replaced::LET_GO_WAIT.as_secs()
+            )
+        });
         let sqlite_err = |source| StoreError::Sqlite {
             location: location.clone(),
             source,
@@ -64,6 +79,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             opened: false,
             changed: false,
+            open_notice,
         };
         // A plain read before anything else: a database from a newer version is refused before
         // its journal mode or anything else in it changes.
@@ -89,6 +105,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             opened: false,
             changed: false,
+            open_notice: None,
         }
     }
 
@@ -240,6 +257,10 @@ impl Store for SqliteStore {
 
     fn checkpoint(&mut self) -> Result<bool, StoreError> {
         self.checkpoint_wal()
+    }
+
+    fn take_open_notice(&mut self) -> Option<String> {
+        self.open_notice.take()
     }
 
     fn abandon_replaced(&mut self) {

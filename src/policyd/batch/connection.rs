@@ -68,7 +68,8 @@ impl Connection {
         };
         let before = path.as_deref().and_then(reload::file_id);
         match open_store(&self.db, self.synchronous) {
-            Ok(opened) => {
+            Ok(mut opened) => {
+                errors.extend(opened.take_open_notice());
                 let after = path.as_deref().and_then(reload::file_id);
                 self.opened_file = after.filter(|id| before.is_none_or(|b| b == *id));
                 // Another file may now be behind the location: read the configuration afresh.

@@ -5,11 +5,14 @@
 //! daemon has already written to the new one through that shared log.
 
 use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use super::shared::filter_run;
+use super::shared::{filter_cmd, filter_run};
 use super::shared_load::integrity;
 use crate::policyd::lifecycle::{fresh_sender, restored_copy};
 use crate::policyd::server::{self, Server, cli, request};
+use crate::support::filter::handler_output;
 use crate::support::milter::{DEFER as MILTER_DEFER, Milter, Mta, reply_text};
 
 /// The milter's reply to a rejected recipient.
@@ -130,4 +133,97 @@ fn moved_over(extra: &[&str]) {
     assert_eq!((milter.wait_exit(), server.wait_exit()), (Some(0), Some(0)));
     assert_stored(&db, &expected);
     assert_eq!(integrity(&db), "ok");
+}
+
+/// A milter whose open file (its log holding the milter's decisions) a restored copy replaced
+/// while the milter was stopped (SIGSTOP), so it cannot let go until it is continued.
+fn stopped_on_replaced_file(dir: &Path) -> (Milter, std::path::PathBuf) {
+    let db = dir.join("g.db");
+    cli(db.to_str().unwrap(), &["-i"]);
+    let milter = Milter::start_on(db.to_str().unwrap(), "127.0.0.1:0", &[]);
+    for n in 0..5 {
+        let mut mta = milter.connect();
+        Mta::start_message(
+            "[198.51.100.7]",
+            b'4',
+            "198.51.100.7",
+            &format!("<{}>", fresh_sender(n)),
+            &mut mta,
+        );
+        assert_eq!(reply_text(&mta.rcpt("<m@local.example>")), MILTER_DEFER);
+    }
+    milter.signal(libc::SIGSTOP);
+    let restored = dir.join("restored.db");
+    restored_copy(&restored, &["-u", "-blacklist", "add:*@restored.example"]);
+    std::fs::rename(&restored, &db).unwrap();
+    (milter, db)
+}
+
+// The filter opens the file moved over the path while the milter still has the old one open
+// and has not noticed. Writing at once would share the log with the milter's old file: the
+// milter, letting go, would fold the filter's write into the old file. So the filter waits
+// until the milter has let go, then decides on the restored file.
+#[test]
+fn a_program_opening_a_moved_file_waits_until_a_daemon_on_the_old_one_lets_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let (milter, db) = stopped_on_replaced_file(dir.path());
+    let now = grey_listing::clock::system_now();
+    let cmd = filter_cmd(
+        &db,
+        now,
+        ["198.51.100.7", "", &fresh_sender(300), "u@local.example"],
+    );
+    let filter = std::thread::spawn(move || handler_output(cmd, b"Subject: t\n\nbody\n"));
+    // Well inside the filter's 3 s wait; the milter notices the move within a second of
+    // being continued.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !filter.is_finished(),
+        "the filter did not wait for the stopped milter"
+    );
+    milter.signal(libc::SIGCONT);
+    let run = filter.join().unwrap();
+    run.assert_verdict("DEFER");
+    milter.wait_log("was replaced by another file: reopening it");
+    assert_stored(&db, &[(fresh_sender(300), "u@local.example".to_string())]);
+    // The restored configuration is whole and the milter decides on it.
+    let mut mta = milter.connect();
+    Mta::start_message(
+        "[198.51.100.7]",
+        b'4',
+        "198.51.100.7",
+        "<x@restored.example>",
+        &mut mta,
+    );
+    assert_eq!(reply_text(&mta.rcpt("<m@local.example>")), MILTER_REJECT);
+    assert_eq!(integrity(&db), "ok");
+}
+
+// A process that does not let go in time (here stopped for good) does not stop the others:
+// the CLI goes on after its wait and says which process kept the old file open.
+#[test]
+fn a_process_that_never_lets_go_of_a_replaced_file_is_named_not_waited_for_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let (milter, db) = stopped_on_replaced_file(dir.path());
+    let started = Instant::now();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("grey_listing"))
+        .arg("--db")
+        .arg(&db)
+        .args(["-u", "-blacklist", "add:*@late.example"])
+        .output()
+        .unwrap();
+    let waited = started.elapsed();
+    milter.signal(libc::SIGCONT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stderr.contains(&format!(
+            "Warning: database {} was replaced while process {} still had the old file open; \
+             it did not let go within 3 s",
+            db.display(),
+            milter.pid()
+        )),
+        "{stderr}"
+    );
+    assert!(waited >= Duration::from_secs(3), "gave up after {waited:?}");
 }

@@ -34,6 +34,11 @@ impl DaemonChild {
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }

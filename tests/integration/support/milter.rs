@@ -158,6 +158,11 @@ impl Milter {
         self.child.signal(signal);
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
     /// Waits (bounded) for the process to exit; returns its exit code.
     pub(crate) fn wait_exit(&mut self) -> Option<i32> {
         self.child.wait_exit()
