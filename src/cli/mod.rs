@@ -109,16 +109,19 @@ fn run_command(
             source,
         },
     };
+    let mut warnings = Vec::new();
     if let Command::MigrateStore { from, to } = &command {
-        let text =
-            migrate_store(from, to, crate::clock::now(env), args.json).map_err(store_error)?;
-        out.write_all(text.as_bytes())?;
+        let now = crate::clock::now(env);
+        let text = migrate_store(from, to, now, args.json, &mut warnings);
+        print_warnings(&mut warnings)?;
+        out.write_all(text.map_err(store_error)?.as_bytes())?;
         return Ok(0);
     }
     let location = store::resolve_location(args.db.as_deref(), env).map_err(store_error)?;
     if let Command::Backup(target) = &command {
-        let text = backup::run(&location, target, &operation, args.json)?;
-        out.write_all(text.as_bytes())?;
+        let text = backup::run(&location, target, &operation, args.json, &mut warnings);
+        print_warnings(&mut warnings)?;
+        out.write_all(text?.as_bytes())?;
         return Ok(0);
     }
     if let (Command::UpdateServer(update), DbLocation::Sqlite(path)) = (&command, &location)
@@ -136,11 +139,7 @@ fn run_command(
     .map_err(store_error)?;
     let now = crate::clock::now(env);
     // Patterns an upgrade made match differently are named once, by the first command after it.
-    let mut warnings: Vec<String> = store
-        .take_open_notice()
-        .map(|notice| format!("Warning: {notice}"))
-        .into_iter()
-        .collect();
+    warnings.extend(open_notice(store.as_mut()));
     warnings.extend(
         store::take_pattern_notices(store.as_mut())
             .map_err(store_error)?
@@ -169,6 +168,14 @@ fn upgrade_notice(pattern: &str) -> String {
     )
 }
 
+/// The `Warning:` line for how `store` was opened, if there is one (a replaced database file
+/// that another process did not let go of in time).
+pub(super) fn open_notice(store: &mut dyn Store) -> Option<String> {
+    store
+        .take_open_notice()
+        .map(|notice| format!("Warning: {notice}"))
+}
+
 /// Writes `Warning:` lines to standard error (the command still succeeds) and empties the list.
 fn print_warnings(warnings: &mut Vec<String>) -> Result<(), CliError> {
     if warnings.is_empty() {
@@ -194,12 +201,15 @@ fn migrate_store(
     to: &DbLocation,
     now: i64,
     json: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<String, StoreError> {
     let mut source = store::open(from)?;
+    warnings.extend(open_notice(source.as_mut()));
     let (dump, triplets) =
         source.read_with(|tx| Ok((crate::export_format::export(tx)?, tx.live_triplets(now)?)))?;
     drop(source);
     let mut target = store::open(to)?;
+    warnings.extend(open_notice(target.as_mut()));
     target.write(&mut |tx| {
         crate::export_format::import(tx, &dump)?;
         for live in &triplets {
