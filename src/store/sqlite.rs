@@ -34,6 +34,11 @@ pub struct SqliteStore {
     /// Set when the file at the path replaced one that other processes still had open and
     /// they did not let go in time (see `replaced`); taken by [`Store::take_open_notice`].
     open_notice: Option<String>,
+    /// The device and inode of the file SQLite opened; `None` when the path changed while it
+    /// opened it, so which file it holds is unknown.
+    opened_file: Option<(u64, u64)>,
+    /// Set once [`Store::abandon_replaced`] has let go of the log.
+    abandoned: bool,
 }
 
 impl SqliteStore {
@@ -56,8 +61,8 @@ impl SqliteStore {
         let open_notice = (!old_users.is_empty()).then(|| {
             format!(
                 "database {location} was replaced while process {} still had the old file \
-                 open; it did not let go within {} s, so this opened it anyway: what either \
-                 side writes until it lets go may be lost",
+                 open; it did not let go within {} s, so this opened it anyway: until it lets \
+                 go, changes may be lost and the database damaged",
                 old_users.join(", "),
                 replaced::LET_GO_WAIT.as_secs()
             )
@@ -66,7 +71,9 @@ impl SqliteStore {
             location: location.clone(),
             source,
         };
+        let before = file_identity(path);
         let conn = Connection::open_with_flags(&real, flags).map_err(sqlite_err)?;
+        let opened_file = file_identity(path).filter(|after| before == Some(*after));
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
         // Query-planner stability: a cached statement keeps its plan whatever values are bound.
         // Without it SQLite re-compiles some statements (a `LIMIT ?`, the list lookup) on every
@@ -80,6 +87,8 @@ impl SqliteStore {
             opened: false,
             changed: false,
             open_notice,
+            opened_file,
+            abandoned: false,
         };
         // A plain read before anything else: a database from a newer version is refused before
         // its journal mode or anything else in it changes.
@@ -106,6 +115,8 @@ impl SqliteStore {
             opened: false,
             changed: false,
             open_notice: None,
+            opened_file: None,
+            abandoned: false,
         }
     }
 
@@ -223,9 +234,23 @@ impl Drop for SqliteStore {
     /// grows without bound. So: skip the close-time checkpoint while the WAL is small, and let
     /// the closing connection checkpoint and delete it once it has grown past
     /// `WAL_KEEP_BYTES` — one round of fsyncs every few dozen messages, and a bounded WAL.
+    ///
+    /// A connection whose file is no longer the one at the path (a restored copy moved over it
+    /// while this program ran, then SIGHUP, a stop, the filter's exit) first lets go of the log
+    /// it shares with the file now there, as [`Store::abandon_replaced`] does: closing as usual
+    /// would leave its transactions in that log, and the next program to open the file at the
+    /// path would read them as that file's pages.
     fn drop(&mut self) {
         if !self.opened {
             return;
+        }
+        if !self.abandoned
+            && (self.opened_file.is_none() || file_identity(&self.path) != self.opened_file)
+        {
+            self.abandon_replaced();
+            if !self.opened {
+                return;
+            }
         }
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
@@ -276,6 +301,7 @@ impl Store for SqliteStore {
             self.opened = false;
             return;
         }
+        self.abandoned = true;
         // Nobody uses the new file yet: the log holds only the old file's transactions.
         // Checkpoints into the old (unlinked) file and truncates the log this handle has open,
         // which is the one still at the path unless a new log was moved there too, so the first
@@ -284,6 +310,15 @@ impl Store for SqliteStore {
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
+}
+
+/// The device and inode of the file at `path` (a symbolic link is not followed), `None` when
+/// there is none.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|meta| (meta.dev(), meta.ino()))
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {

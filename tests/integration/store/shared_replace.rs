@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use super::shared::{filter_cmd, filter_run};
 use super::shared_load::integrity;
+use crate::dns_stub::{DnsStub, Reply};
 use crate::policyd::lifecycle::{fresh_sender, restored_copy};
 use crate::policyd::server::{self, Server, cli, request};
-use crate::support::filter::handler_output;
+use crate::support::filter::{Sandbox, T0, handler_output};
 use crate::support::milter::{DEFER as MILTER_DEFER, Milter, Mta, reply_text};
 
 /// The milter's reply to a rejected recipient.
@@ -234,4 +235,57 @@ fn a_process_that_never_lets_go_of_a_replaced_file_is_named_not_waited_for_forev
         assert!(stderr.contains(&warning), "{stderr}");
     }
     assert!(waited >= Duration::from_secs(3), "gave up after {waited:?}");
+}
+
+// A program whose file is replaced while it runs and which then simply exits — here the filter,
+// held up by a DNS list that never answers while a restored copy is moved over the path — lets
+// go of the log the restored copy shares: the next program reads the restored copy, not the
+// filter's old file.
+#[test]
+fn a_filter_finishing_after_its_file_was_replaced_leaves_the_restored_copy_whole() {
+    let stub = DnsStub::start();
+    let name = "7.100.51.198.wl.example";
+    stub.set(name, Reply::Hang);
+    let sb = Sandbox::new();
+    sb.cli(&["-u", "-dnswl-zones", "add:wl.example"]);
+    let db = sb.path("db/greylist.db");
+    let mut filter = sb.filter(T0);
+    filter
+        .args(["ctx", "alice@sender.example", "u@local.example"])
+        .env("GREY_LISTING_RESOLVER", stub.addr().to_string())
+        .env("TCPREMOTEIP", "198.51.100.7")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = filter.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stub.queries(name) == 0 {
+        assert!(Instant::now() < deadline, "the filter never asked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The filter has the database open and waits for DNS (1.5 s): the restore happens now.
+    let restored = sb.path("restored.db");
+    restored_copy(&restored, &["-u", "-blacklist", "add:*@restored.example"]);
+    std::fs::rename(&restored, &db).unwrap();
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(2),
+        "deferred on its old file"
+    );
+    assert_stored(&db, &[]);
+    // The restored copy's lists, not those of the file the filter had open.
+    let patterns: Vec<String> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT pattern FROM list_entries")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        patterns.iter().any(|p| p == "*@restored.example")
+            && !patterns.iter().any(|p| p == "wl.example"),
+        "{patterns:?}"
+    );
+    assert_eq!(integrity(&db), "ok");
 }
