@@ -45,7 +45,6 @@ pub(super) fn run(
     target: &Path,
     operation: &str,
     json: bool,
-    warnings: &mut Vec<String>,
 ) -> Result<String, CliError> {
     let bad = |message: String| CliError::BadInput {
         operation: operation.to_string(),
@@ -72,8 +71,7 @@ pub(super) fn run(
             target.display()
         )));
     }
-    let mut store = SqliteStore::open(db).map_err(store_error)?;
-    warnings.extend(super::open_notice(&mut store));
+    let store = SqliteStore::open(db).map_err(store_error)?;
     store.backup_to(target).map_err(store_error)?;
     Ok(success(
         &format!(

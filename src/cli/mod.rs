@@ -109,19 +109,16 @@ fn run_command(
             source,
         },
     };
-    let mut warnings = Vec::new();
     if let Command::MigrateStore { from, to } = &command {
-        let now = crate::clock::now(env);
-        let text = migrate_store(from, to, now, args.json, &mut warnings);
-        print_warnings(&mut warnings)?;
-        out.write_all(text.map_err(store_error)?.as_bytes())?;
+        let text =
+            migrate_store(from, to, crate::clock::now(env), args.json).map_err(store_error)?;
+        out.write_all(text.as_bytes())?;
         return Ok(0);
     }
     let location = store::resolve_location(args.db.as_deref(), env).map_err(store_error)?;
     if let Command::Backup(target) = &command {
-        let text = backup::run(&location, target, &operation, args.json, &mut warnings);
-        print_warnings(&mut warnings)?;
-        out.write_all(text?.as_bytes())?;
+        let text = backup::run(&location, target, &operation, args.json)?;
+        out.write_all(text.as_bytes())?;
         return Ok(0);
     }
     if let (Command::UpdateServer(update), DbLocation::Sqlite(path)) = (&command, &location)
@@ -139,13 +136,11 @@ fn run_command(
     .map_err(store_error)?;
     let now = crate::clock::now(env);
     // Patterns an upgrade made match differently are named once, by the first command after it.
-    warnings.extend(open_notice(store.as_mut()));
-    warnings.extend(
-        store::take_pattern_notices(store.as_mut())
-            .map_err(store_error)?
-            .iter()
-            .map(|pattern| upgrade_notice(pattern)),
-    );
+    let mut warnings: Vec<String> = store::take_pattern_notices(store.as_mut())
+        .map_err(store_error)?
+        .iter()
+        .map(|pattern| upgrade_notice(pattern))
+        .collect();
     print_warnings(&mut warnings)?;
     let (text, status) = execute(store.as_mut(), &command, args.json, now, env, &mut warnings)
         .map_err(store_error)?;
@@ -166,14 +161,6 @@ fn upgrade_notice(pattern: &str) -> String {
         "Warning: white domains pattern '{pattern}' matches differently since this upgrade \
          (white patterns match the whole host name or whole labels at its end): {why}"
     )
-}
-
-/// The `Warning:` line for how `store` was opened, if there is one (a replaced database file
-/// that another process did not let go of in time).
-pub(super) fn open_notice(store: &mut dyn Store) -> Option<String> {
-    store
-        .take_open_notice()
-        .map(|notice| format!("Warning: {notice}"))
 }
 
 /// Writes `Warning:` lines to standard error (the command still succeeds) and empties the list.
@@ -201,15 +188,12 @@ fn migrate_store(
     to: &DbLocation,
     now: i64,
     json: bool,
-    warnings: &mut Vec<String>,
 ) -> Result<String, StoreError> {
     let mut source = store::open(from)?;
-    warnings.extend(open_notice(source.as_mut()));
     let (dump, triplets) =
         source.read_with(|tx| Ok((crate::export_format::export(tx)?, tx.live_triplets(now)?)))?;
     drop(source);
     let mut target = store::open(to)?;
-    warnings.extend(open_notice(target.as_mut()));
     target.write(&mut |tx| {
         crate::export_format::import(tx, &dump)?;
         for live in &triplets {

@@ -76,7 +76,7 @@ pub fn decide(
     let result = catch_unwind(AssertUnwindSafe(|| decide_in_store(message, env)));
     match result {
         Ok(Ok(run)) => {
-            for note in &run.notes {
+            for note in &run.dns_notes {
                 log.error(note);
             }
             log_outcome(message, shown, &run.outcome, log);
@@ -113,10 +113,8 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 struct Run {
     outcome: MessageOutcome,
     purge_note: Option<String>,
-    /// Error lines logged before the decision: the DNS lists that did not answer in time (one
-    /// line each), a missing resolver, a database opened while users of a file it replaced had
-    /// not let go.
-    notes: Vec<String>,
+    /// The DNS lists that did not answer in time (one line each), and a missing resolver.
+    dns_notes: Vec<String>,
 }
 
 fn decide_in_store(
@@ -125,18 +123,18 @@ fn decide_in_store(
 ) -> Result<Run, StoreError> {
     let location = store::resolve_location(None, env)?;
     let mut db = store::open(&location)?;
-    let mut notes: Vec<String> = db.take_open_notice().into_iter().collect();
     let now = clock::now(env);
     let resolver = SystemResolver::new(env);
     let (outcome, asked) =
         engine::check_message_dns(db.as_mut(), Component::Filter, message, now, &resolver)?;
+    let mut dns_notes = Vec::new();
     if let Some(why) = resolver.error() {
-        notes.push(format!(
+        dns_notes.push(format!(
             "dns: no resolver ({why}); DNS lists count as not listed"
         ));
     }
     if let Some(ip) = message.client_ip {
-        notes.extend(
+        dns_notes.extend(
             asked
                 .unanswered_zones()
                 .map(|zone| logline::dns_no_answer_line(zone, ip, dns::BUDGET)),
@@ -154,7 +152,7 @@ fn decide_in_store(
     Ok(Run {
         outcome,
         purge_note,
-        notes,
+        dns_notes,
     })
 }
 

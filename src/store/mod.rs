@@ -175,12 +175,6 @@ pub trait Store {
     /// unless another connection already uses the file now there, whose transactions that log
     /// then holds: it is left alone. Other stores have nothing to do.
     fn abandon_replaced(&mut self) {}
-    /// A line for the log or the terminal about how the store was opened, once: SQLite names
-    /// the processes that kept a file replaced at the path open past the wait for them to let
-    /// go. Other stores have nothing to say.
-    fn take_open_notice(&mut self) -> Option<String> {
-        None
-    }
 }
 
 /// Opens (creating if needed) the store at a resolved location.

@@ -31,9 +31,6 @@ pub struct SqliteStore {
     opened: bool,
     /// Whether a write transaction (or a migration) committed since the last checkpoint.
     changed: bool,
-    /// Set when the file at the path replaced one that other processes still had open and
-    /// they did not let go in time (see `replaced`); taken by [`Store::take_open_notice`].
-    open_notice: Option<String>,
     /// The device and inode of the file SQLite opened; `None` when the path changed while it
     /// opened it, so which file it holds is unknown.
     opened_file: Option<(u64, u64)>,
@@ -55,18 +52,6 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let location = path.display().to_string();
-        // Connections to a file this one replaced must let go of the log both share before
-        // this one writes to it (DESIGN.md §6).
-        let old_users = replaced::wait_for_old_users(&real, replaced::LET_GO_WAIT);
-        let open_notice = (!old_users.is_empty()).then(|| {
-            format!(
-                "database {location} was replaced while process {} still had the old file \
-                 open; it did not let go within {} s, so this opened it anyway: until it lets \
-                 go, changes may be lost and the database damaged",
-                old_users.join(", "),
-                replaced::LET_GO_WAIT.as_secs()
-            )
-        });
         let sqlite_err = |source| StoreError::Sqlite {
             location: location.clone(),
             source,
@@ -86,7 +71,6 @@ impl SqliteStore {
             path: path.to_path_buf(),
             opened: false,
             changed: false,
-            open_notice,
             opened_file,
             abandoned: false,
         };
@@ -106,6 +90,27 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// [`SqliteStore::open`] for a long-running daemon: first waits, at most 3 s, until no
+    /// other process still has a connection to a file that was replaced at `path` (DESIGN.md
+    /// §6), so that one letting go of the old file cannot fold this one's first writes into it.
+    /// Also returns, when some did not let go in time, the line naming them. Only the daemons
+    /// wait: finding the other processes means reading the kernel's lock list, which holds up
+    /// every file lock on the host while it is read — once per (re)open, never per message.
+    pub fn open_after_old_users(path: &Path) -> Result<(SqliteStore, Option<String>), StoreError> {
+        let old_users = replaced::wait_for_old_users(path, replaced::LET_GO_WAIT);
+        let notice = (!old_users.is_empty()).then(|| {
+            format!(
+                "database {} was replaced while process {} still had the old file open; it \
+                 did not let go within {} s, so this opened it anyway: until it lets go, \
+                 changes may be lost and the database damaged",
+                path.display(),
+                old_users.join(", "),
+                replaced::LET_GO_WAIT.as_secs()
+            )
+        });
+        Ok((SqliteStore::open(path)?, notice))
+    }
+
     /// Wraps a connection `super::read_only` opened read-only: no WAL switch, no migration, and
     /// nothing to configure at close.
     pub(crate) fn from_read_only(conn: Connection, path: &Path) -> SqliteStore {
@@ -114,7 +119,6 @@ impl SqliteStore {
             path: path.to_path_buf(),
             opened: false,
             changed: false,
-            open_notice: None,
             opened_file: None,
             abandoned: false,
         }
@@ -282,10 +286,6 @@ impl Store for SqliteStore {
 
     fn checkpoint(&mut self) -> Result<bool, StoreError> {
         self.checkpoint_wal()
-    }
-
-    fn take_open_notice(&mut self) -> Option<String> {
-        self.open_notice.take()
     }
 
     fn abandon_replaced(&mut self) {

@@ -67,9 +67,8 @@ impl Connection {
             _ => None,
         };
         let before = path.as_deref().and_then(reload::file_id);
-        match open_store(&self.db, self.synchronous) {
-            Ok(mut opened) => {
-                errors.extend(opened.take_open_notice());
+        match open_store(&self.db, self.synchronous, errors) {
+            Ok(opened) => {
                 let after = path.as_deref().and_then(reload::file_id);
                 self.opened_file = after.filter(|id| before.is_none_or(|b| b == *id));
                 // Another file may now be behind the location: read the configuration afresh.
@@ -199,11 +198,17 @@ impl Connection {
     }
 }
 
-/// Opens the store with the durability the server was asked for.
-fn open_store(db: &DbLocation, synchronous: Synchronous) -> Result<Box<dyn Store>, StoreError> {
+/// Opens the store with the durability the server was asked for; a line naming processes that
+/// kept a replaced SQLite file open past the wait goes to `errors`.
+fn open_store(
+    db: &DbLocation,
+    synchronous: Synchronous,
+    errors: &mut Vec<String>,
+) -> Result<Box<dyn Store>, StoreError> {
     match db {
         DbLocation::Sqlite(path) => {
-            let sqlite = SqliteStore::open(path)?;
+            let (sqlite, notice) = SqliteStore::open_after_old_users(path)?;
+            errors.extend(notice);
             // Checkpoint every WAL_AUTOCHECKPOINT_PAGES instead of SQLite's 1,000: a page
             // changed several times within the window is copied into the database once, and
             // fewer checkpoints read the log back (measured on 100,000 requests against

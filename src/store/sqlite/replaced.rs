@@ -9,18 +9,21 @@
 //! filter, the CLI), the log holds the new file's transactions instead: folding it into the old
 //! file and emptying it would throw them away.
 //!
-//! So the two sides take turns. A connection opening the file at the path first waits, for a
+//! So the two sides take turns. A daemon (re)opening the file at the path first waits, for a
 //! bounded time, until no other process has the log index open with a connection to another
 //! database file and none to the file at the path — that is, until every connection to the old
 //! file has let go ([`wait_for_old_users`]). A connection letting go of the old file (on
 //! noticing, or on closing after the move) folds the log into it unless the new file is in use
-//! ([`in_use`]), which, with openers waiting, only happens when one gave up waiting or is not
-//! ours. Without the wait, an opener could write between another process's check and its fold,
-//! and that write was folded into the old file and lost.
+//! ([`in_use`]). Without the wait, a daemon could open and write between another process's
+//! check and its fold, and that write was folded into the old file and lost.
 //!
-//! `/proc/locks` shows only processes of this pid namespace, is missing under a `/proc` mounted
-//! with `subset=pid`, names btrfs subvolumes' files by a device number `stat` does not give, and
-//! is only read up to [`OPENER_READS_AT_MOST`] by an opener: then the opener does not wait.
+//! The filter and the CLI do not wait: the other processes are found in `/proc/locks`, and
+//! reading it holds up file locking across the whole host while it is read (64 filters that
+//! each read it once took twice as long, and some hit SQLite's 5 s busy timeout). A daemon reads
+//! it once per (re)open. `/proc/locks` also shows only processes of this pid namespace, is
+//! missing under a `/proc` mounted with `subset=pid`, names btrfs subvolumes' files by a device
+//! number `stat` does not give, and is read only up to [`OPENER_READS_AT_MOST`] by an opener:
+//! then the opener does not wait.
 //!
 //! SQLite holds a shared lock on a database file in write-ahead-log mode for as long as a
 //! connection to it is open, and one on its `-shm` file while it has the log index mapped; the
@@ -41,7 +44,7 @@ const PROC_LOCKS: &str = "/proc/locks";
 /// walking it from the start each time, and lets it change between pages: on a host holding
 /// tens of thousands of locks a full read takes most of a second and is no consistent picture.
 /// About 3,500 locks fit; past that an opener does not wait (it opens as it would without the
-/// wait), so a message never pays for a crowded lock table.
+/// wait).
 const OPENER_READS_AT_MOST: u64 = 256 * 1024;
 
 /// Where SQLite's shared lock on a database file starts on Unix (`PENDING_BYTE + 2`): every
