@@ -96,7 +96,9 @@ impl SqliteStore {
     /// Also returns, when some did not let go in time, the line naming them. Only the daemons
     /// wait: finding the other processes means reading the kernel's lock list, which holds up
     /// every file lock on the host while it is read — once per (re)open, never per message.
-    pub fn open_after_old_users(path: &Path) -> Result<(SqliteStore, Option<String>), StoreError> {
+    pub(crate) fn open_after_old_users(
+        path: &Path,
+    ) -> Result<(SqliteStore, Option<String>), StoreError> {
         let old_users = replaced::wait_for_old_users(path, replaced::LET_GO_WAIT);
         let notice = (!old_users.is_empty()).then(|| {
             format!(
