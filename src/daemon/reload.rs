@@ -12,8 +12,6 @@
 //!   then the default), reopens the database it names and reconnects to syslog. A configuration
 //!   that is now invalid is logged and the previous one kept.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,27 +19,12 @@ use std::time::{Duration, Instant};
 use crate::clock;
 use crate::logging::Logger;
 use crate::policyd::batch::BatchDecider;
+pub use crate::store::files::{FileId, file_id, must_reopen};
 use crate::store::{DbLocation, daemon_location};
 
 /// How often the database path is compared with the open file. Well inside the 5 s within
 /// which a replaced database must be noticed, and a `stat` a second costs nothing.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The identity of a file: which file system, which inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-/// The identity of the file at `path` (a symbolic link is not followed), `None` when there is
-/// none (deleted, or unreadable directory).
-pub fn file_id(path: &Path) -> Option<FileId> {
-    std::fs::symlink_metadata(path).ok().map(|m| FileId {
-        dev: m.dev(),
-        ino: m.ino(),
-    })
-}
 
 /// Where the database location comes from when the configuration is read again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,12 +112,6 @@ fn reload(
             "SIGHUP: keeping the previous configuration (database {current}): {err}"
         )),
     }
-}
-
-/// Whether a connection that opened the file `opened` must reopen, now that the path shows
-/// `current`. An unknown identity (the file changed while it was being opened) always reopens.
-pub fn must_reopen(opened: Option<FileId>, current: Option<FileId>) -> bool {
-    opened.is_none() || opened != current
 }
 
 /// The log line for a database found deleted or replaced.

@@ -9,7 +9,7 @@
 use std::ffi::{CString, OsString};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
@@ -32,6 +32,29 @@ pub(crate) fn companion(path: &Path, suffix: &str) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// The identity of a file: which file system, which inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+/// The identity of the file at `path` (a symbolic link is not followed), `None` when there is
+/// none (deleted, or unreadable directory).
+pub fn file_id(path: &Path) -> Option<FileId> {
+    std::fs::symlink_metadata(path).ok().map(|m| FileId {
+        dev: m.dev(),
+        ino: m.ino(),
+    })
+}
+
+/// Whether a connection that opened the file `opened` must let go of it, now that the path
+/// shows `current`. An unknown identity (the file changed while it was being opened) always
+/// must.
+pub fn must_reopen(opened: Option<FileId>, current: Option<FileId>) -> bool {
+    opened.is_none() || opened != current
 }
 
 /// Refuses `path` unless it is missing or a regular file, without following a symbolic link.

@@ -175,6 +175,11 @@ pub trait Store {
     /// unless another connection already uses the file now there, whose transactions that log
     /// then holds: it is left alone. Other stores have nothing to do.
     fn abandon_replaced(&mut self) {}
+    /// The database file this connection opened, for noticing it replaced at its path: SQLite
+    /// only, `None` when unknown (the path changed while it was opened) or not a file.
+    fn opened_file(&self) -> Option<files::FileId> {
+        None
+    }
 }
 
 /// Opens (creating if needed) the store at a resolved location.

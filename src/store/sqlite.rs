@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-use super::files;
+use super::files::{self, FileId};
 use super::{Store, StoreError, Tx};
 pub(crate) use schema::SCHEMA_VERSION;
 use tx::SqliteTx;
@@ -33,7 +33,7 @@ pub struct SqliteStore {
     changed: bool,
     /// The device and inode of the file SQLite opened; `None` when the path changed while it
     /// opened it, so which file it holds is unknown.
-    opened_file: Option<(u64, u64)>,
+    opened_file: Option<FileId>,
     /// Set once [`Store::abandon_replaced`] has let go of the log.
     abandoned: bool,
 }
@@ -56,9 +56,9 @@ impl SqliteStore {
             location: location.clone(),
             source,
         };
-        let before = file_identity(path);
+        let before = files::file_id(path);
         let conn = Connection::open_with_flags(&real, flags).map_err(sqlite_err)?;
-        let opened_file = file_identity(path).filter(|after| before == Some(*after));
+        let opened_file = files::file_id(path).filter(|after| before == Some(*after));
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
         // Query-planner stability: a cached statement keeps its plan whatever values are bound.
         // Without it SQLite re-compiles some statements (a `LIMIT ?`, the list lookup) on every
@@ -250,9 +250,7 @@ impl Drop for SqliteStore {
         if !self.opened {
             return;
         }
-        if !self.abandoned
-            && (self.opened_file.is_none() || file_identity(&self.path) != self.opened_file)
-        {
+        if !self.abandoned && files::must_reopen(self.opened_file, files::file_id(&self.path)) {
             self.abandon_replaced();
             if !self.opened {
                 return;
@@ -290,6 +288,10 @@ impl Store for SqliteStore {
         self.checkpoint_wal()
     }
 
+    fn opened_file(&self) -> Option<FileId> {
+        self.opened_file
+    }
+
     fn abandon_replaced(&mut self) {
         if replaced::in_use(&self.path) {
             // Another connection already works on the file now at the path, through the log
@@ -312,15 +314,6 @@ impl Store for SqliteStore {
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
-}
-
-/// The device and inode of the file at `path` (a symbolic link is not followed), `None` when
-/// there is none.
-fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|meta| (meta.dev(), meta.ino()))
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {

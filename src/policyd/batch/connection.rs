@@ -26,8 +26,6 @@ pub(super) struct Connection {
     /// Who decides, for the store's decision counters.
     component: engine::Component,
     store: Option<Box<dyn Store>>,
-    /// The SQLite file the open store uses (`None`: unknown, reopen at the next check).
-    opened_file: Option<FileId>,
     last_open_failure: Option<Instant>,
     /// Configuration read from the store, valid while its stamp stays the same.
     cache: ConfigCache,
@@ -44,7 +42,6 @@ impl Connection {
             synchronous,
             component,
             store: None,
-            opened_file: None,
             last_open_failure: None,
             cache: ConfigCache::new(),
         }
@@ -60,17 +57,8 @@ impl Connection {
         {
             return None;
         }
-        // The file's identity before and after the open: if they differ, the file was replaced
-        // meanwhile and which one SQLite holds is unknown, so the next check reopens.
-        let path = match &self.db {
-            DbLocation::Sqlite(path) => Some(path.clone()),
-            _ => None,
-        };
-        let before = path.as_deref().and_then(reload::file_id);
         match open_store(&self.db, self.synchronous, errors) {
             Ok(opened) => {
-                let after = path.as_deref().and_then(reload::file_id);
-                self.opened_file = after.filter(|id| before.is_none_or(|b| b == *id));
                 // Another file may now be behind the location: read the configuration afresh.
                 self.cache.clear();
                 self.store = Some(opened);
@@ -112,7 +100,9 @@ impl Connection {
             // Not open: the next batch opens whatever is there.
             return false;
         }
-        if !reload::must_reopen(self.opened_file, current) {
+        // The store knows which file it opened (unknown if the path changed meanwhile: reopen).
+        let opened = self.store.as_ref().and_then(|store| store.opened_file());
+        if !reload::must_reopen(opened, current) {
             return false;
         }
         notes.push(reload::replaced_line(&self.db, current));
