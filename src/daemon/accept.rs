@@ -2,6 +2,7 @@
 //! as the daemon's table decides, each watched under its own token.
 
 use std::io;
+use std::time::{Duration, Instant};
 
 use mio::{Interest, Poll, Token};
 
@@ -19,24 +20,21 @@ pub(crate) trait Admit {
     fn insert(&mut self, token: usize, stream: Stream, peer: Peer);
 }
 
-/// Accepts every waiting connection; returns true when accepting must be retried next turn.
+/// Accepts every waiting connection. An error (out of file descriptors and the like) means
+/// accepting must be retried next turn; the connections already accepted are kept.
 pub(crate) fn accept_all(
     listener: &mut Listener,
     poll: &mut Poll,
     conns: &mut impl Admit,
     next_token: &mut usize,
     log: &mut Logger,
-) -> bool {
+) -> io::Result<()> {
     loop {
         let (mut stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                // Out of file descriptors and the like: log, keep serving, retry next turn.
-                log.error(&format!("accept failed: {err}"));
-                return true;
-            }
+            Err(err) => return Err(err),
         };
         if !conns.admit(&peer, log) {
             continue;
@@ -57,5 +55,116 @@ pub(crate) fn accept_all(
             continue;
         }
         conns.insert(token, stream, peer);
+    }
+}
+
+/// How often a lasting accept failure is summed up in the log.
+pub(crate) const FAILURE_SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// Failed accepts while they last. A daemon out of file descriptors retries accepting on every
+/// loop turn, which can be thousands a second on a busy server: the first failure is logged at
+/// once, the rest are counted and summed up at most once every [`FAILURE_SUMMARY_EVERY`], and the
+/// end of the failures is logged too, so the log says what happened without being flooded.
+#[derive(Debug, Default)]
+pub(crate) struct AcceptFailures {
+    /// The first failure of the current run of failures; `None` while accepting works.
+    since: Option<Instant>,
+    /// When the last line about this run was written.
+    logged_at: Option<Instant>,
+    /// Failures since that line.
+    unlogged: u64,
+    /// Failures in this run.
+    total: u64,
+}
+
+impl AcceptFailures {
+    /// Counts a failed accept at `now`; the line to log, if one is due.
+    pub(crate) fn failed(&mut self, err: &io::Error, now: Instant) -> Option<String> {
+        self.total += 1;
+        let Some(logged_at) = self.logged_at else {
+            self.since = Some(now);
+            self.logged_at = Some(now);
+            return Some(format!(
+                "accept failed: {err}; new connections wait (retried every turn, further failures summed up once a minute)"
+            ));
+        };
+        self.unlogged += 1;
+        if now.saturating_duration_since(logged_at) < FAILURE_SUMMARY_EVERY {
+            return None;
+        }
+        let line = format!(
+            "accept failed {} more times in the last {} s, last: {err}",
+            self.unlogged,
+            now.saturating_duration_since(logged_at).as_secs()
+        );
+        self.logged_at = Some(now);
+        self.unlogged = 0;
+        Some(line)
+    }
+
+    /// Accepting worked again at `now` (every waiting connection taken): the line that ends a
+    /// run of failures, if there was one.
+    pub(crate) fn recovered(&mut self, now: Instant) -> Option<String> {
+        let since = self.since?;
+        let line = format!(
+            "accepting connections again after {} failed accepts in {} s",
+            self.total,
+            now.saturating_duration_since(since).as_secs()
+        );
+        *self = AcceptFailures::default();
+        Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emfile() -> io::Error {
+        io::Error::from_raw_os_error(libc::EMFILE)
+    }
+
+    #[test]
+    fn the_first_failure_is_logged_at_once_and_the_rest_once_a_minute() {
+        let start = Instant::now();
+        let mut failures = AcceptFailures::default();
+        let first = failures.failed(&emfile(), start).unwrap();
+        assert!(first.starts_with("accept failed: "), "{first}");
+        assert!(first.contains("Too many open files"), "{first}");
+        // Within the minute: counted, not logged.
+        for ms in 1..=1000 {
+            let at = start + Duration::from_millis(ms * 59);
+            assert_eq!(failures.failed(&emfile(), at), None);
+        }
+        let summary = failures
+            .failed(&emfile(), start + FAILURE_SUMMARY_EVERY)
+            .unwrap();
+        assert_eq!(
+            summary,
+            "accept failed 1001 more times in the last 60 s, last: Too many open files (os error 24)"
+        );
+        // The next minute counts afresh.
+        assert_eq!(
+            failures.failed(&emfile(), start + Duration::from_secs(61)),
+            None
+        );
+        let end = failures.recovered(start + Duration::from_secs(90)).unwrap();
+        assert_eq!(
+            end,
+            "accepting connections again after 1003 failed accepts in 90 s"
+        );
+    }
+
+    #[test]
+    fn accepting_that_never_failed_logs_nothing_and_a_new_run_starts_afresh() {
+        let start = Instant::now();
+        let mut failures = AcceptFailures::default();
+        assert_eq!(failures.recovered(start), None);
+        failures.failed(&emfile(), start).unwrap();
+        failures.recovered(start + Duration::from_secs(1)).unwrap();
+        assert_eq!(failures.recovered(start + Duration::from_secs(2)), None);
+        // A failure after the end of the last run is logged at once again.
+        let again = failures.failed(&emfile(), start + Duration::from_secs(3));
+        assert!(again.is_some_and(|l| l.starts_with("accept failed: ")));
     }
 }

@@ -15,7 +15,7 @@ use crate::policyd::batch::BatchDecider;
 use crate::store::DbLocation;
 
 use super::ServeError;
-use super::accept::{Admit, accept_all};
+use super::accept::{AcceptFailures, Admit, accept_all};
 use super::listener::Listener;
 
 /// Token of the listening socket; connections count up from 1.
@@ -84,6 +84,8 @@ pub(crate) struct EventLoop {
     next_token: usize,
     /// An accept that failed (out of descriptors) is retried every turn: epoll is edge-triggered.
     accept_backlog: bool,
+    /// Failed accepts while they last, so they are logged without flooding the log.
+    accept_failures: AcceptFailures,
     stopping_since: Option<Instant>,
 }
 
@@ -105,6 +107,7 @@ impl EventLoop {
             listener: Some(listener),
             next_token: 1,
             accept_backlog: false,
+            accept_failures: AcceptFailures::default(),
             stopping_since: None,
         })
     }
@@ -153,10 +156,25 @@ impl EventLoop {
         if !self.accept_backlog {
             return;
         }
-        self.accept_backlog = match self.listener.as_mut() {
-            Some(l) => accept_all(l, &mut self.poll, conns, &mut self.next_token, log),
-            None => false,
+        let Some(listener) = self.listener.as_mut() else {
+            self.accept_backlog = false;
+            return;
         };
+        let accepted = accept_all(listener, &mut self.poll, conns, &mut self.next_token, log);
+        self.accept_backlog = accepted.is_err();
+        // Out of file descriptors and the like: keep serving, retry next turn, log sparingly.
+        match accepted {
+            Ok(()) => {
+                if let Some(line) = self.accept_failures.recovered(Instant::now()) {
+                    log.info(&line);
+                }
+            }
+            Err(err) => {
+                if let Some(line) = self.accept_failures.failed(&err, Instant::now()) {
+                    log.error(&line);
+                }
+            }
+        }
     }
 
     /// Closes the listener (removing a unix socket) and logs the last line, `<ident> stopped`.

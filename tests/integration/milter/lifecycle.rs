@@ -159,3 +159,50 @@ fn sighup_with_a_broken_file_keeps_the_old_database(db_option: bool) {
     assert_eq!(reply_text(&ask_fresh(&mut other, 3)), DEFER);
     assert_eq!(triplet_count(path_str(&db)), 3);
 }
+
+// Out of file descriptors: the milter keeps serving the connections it has, logs the failed
+// accept once instead of on every loop turn (it retries on each, thousands a second on a busy
+// server), and takes the connections that waited once descriptors are free again, saying so.
+#[test]
+fn out_of_file_descriptors_the_failed_accept_is_logged_once_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("greylist.db");
+    // About ten descriptors are the milter's own (standard streams, listener, poll, database
+    // files): this leaves room for a dozen connections.
+    let milter = Milter::start_with_open_files(path_str(&db), 24);
+    let mut mta = milter.connect();
+    // No no-reply flags: every HELO gets an answer, so each is a turn of the milter's loop.
+    let helo = mta.helos_to_answer(1);
+    assert_eq!(mta.reply(), Some(CONTINUE), "the answer to CONNECT");
+    let mut waiting = Vec::new();
+    for _ in 0..40 {
+        let mut other = milter.connect();
+        other.send(b'O', &[0, 0, 0, 6, 0, 0, 1, 0xff, 0, 0, 0, 0x3f]);
+        waiting.push(other);
+    }
+    milter.wait_log("accept failed: Too many open files");
+    for _ in 0..200 {
+        mta.send_raw(&helo).unwrap();
+        assert_eq!(mta.reply(), Some(CONTINUE));
+    }
+    // A decision still reads and writes the database.
+    mta.send_str(b'M', "<s@example.org>");
+    assert_eq!(mta.reply(), Some(CONTINUE));
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    let failures: Vec<String> = milter
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains("accept failed"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert!(
+        failures[0].contains("further failures summed up once a minute"),
+        "{}",
+        failures[0]
+    );
+    drop(waiting);
+    let line = milter.wait_log("accepting connections again after ");
+    assert!(line.contains(" failed accepts in "), "{line}");
+    let mut late = milter.connect();
+    late.negotiate(0x3f);
+}

@@ -69,10 +69,21 @@ impl Milter {
 
     /// [`Milter::start_on`] under the file-creation mask `umask` (octal, as the shell takes it).
     pub(crate) fn start_under_umask(db: &str, umask: &str) -> Milter {
+        Milter::start_after_shell(db, "umask \"$0\"", umask)
+    }
+
+    /// [`Milter::start_on`] allowed at most `limit` open files (soft and hard limit, so the
+    /// milter cannot raise it).
+    pub(crate) fn start_with_open_files(db: &str, limit: u32) -> Milter {
+        Milter::start_after_shell(db, "ulimit -n \"$0\"", &limit.to_string())
+    }
+
+    /// [`Milter::start_on`] from a shell that first runs `setup` with `$0` = `value`.
+    fn start_after_shell(db: &str, setup: &str, value: &str) -> Milter {
         let mut sh = Command::new("sh");
         sh.arg("-c")
-            .arg("umask \"$0\"; exec \"$@\"")
-            .arg(umask)
+            .arg(format!("{setup}; exec \"$@\""))
+            .arg(value)
             .arg(milter_bin());
         Milter::spawn(sh, &["--listen", "127.0.0.1:0", "--db", db], &[])
     }
