@@ -37,7 +37,7 @@ use crate::policyd::dns_waits::DnsWaits;
 use crate::store::DbLocation;
 
 use conn::{Conn, PendingRcpt};
-use limits::{PartialTotal, close_for_stop, close_idle, evict_one, keep_within_budget};
+use limits::{PartialTotal, admit_at_limit, close_for_stop, close_idle, keep_within_budget};
 use networks::Network;
 
 /// Why the milter could not start or run (the daemons share one definition).
@@ -376,8 +376,7 @@ struct Admission<'a> {
 
 impl Admit for Admission<'_> {
     fn admit(&mut self, peer: &Peer, log: &mut Logger) -> bool {
-        self.conns.len() < self.config.max_connections
-            || evict_one(self.conns, peer, self.config, log)
+        admit_at_limit(self.conns, peer, self.config, log)
     }
 
     fn insert(&mut self, token: usize, stream: Stream, peer: Peer) {

@@ -3,9 +3,12 @@
 //! end, and any end over a unix socket, is an ordinary close.
 
 use std::io::ErrorKind;
+use std::time::Duration;
 
 use crate::support::daemon::fill_with_unread_replies;
 use crate::support::milter::{ALL_FLAGS, DEFER, Milter, Mta, reply_text};
+
+const CONTINUE: (u8, Vec<u8>) = (b'c', Vec::new());
 
 /// A whole session as Postfix runs it, then QUIT: every reply arrived, then the reset.
 #[test]
@@ -134,4 +137,52 @@ fn reset_in_the_middle_of_a_packet_is_logged() {
     let mut mta = milter.connect();
     mta.start_unverified_message();
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+}
+
+/// Negotiates with every step answered, so the milter has read each before the reply comes;
+/// then CONNECT and, with `mail`, a MAIL that opens a message.
+fn answered_session(milter: &Milter, mail: bool) -> Mta {
+    let mut mta = milter.connect();
+    mta.negotiate(0x3f);
+    mta.connect_client("[198.51.100.7]", b'4', "198.51.100.7");
+    assert_eq!(mta.reply(), Some(CONTINUE));
+    if mail {
+        mta.send_str(b'M', "<s@example.org>");
+        assert_eq!(mta.reply(), Some(CONTINUE));
+    }
+    mta
+}
+
+/// Runs `end` and connects a newcomer while the milter is stopped, so it sees both in one turn;
+/// returns the newcomer.
+fn end_and_connect_in_one_turn(milter: &Milter, end: impl FnOnce()) -> Mta {
+    milter.signal(libc::SIGSTOP);
+    end();
+    let newcomer = milter.connect();
+    std::thread::sleep(Duration::from_millis(300));
+    milter.signal(libc::SIGCONT);
+    newcomer
+}
+
+/// At --max-connections, a session that ended in the same turn as a newcomer arrived holds no
+/// place: the newcomer is admitted, and no open session is closed (or a finished one counted as
+/// evicted) for it. Both ends: an MTA gone inside a message, and a QUIT between messages.
+#[test]
+fn at_max_connections_a_session_that_just_ended_frees_its_place() {
+    let milter = Milter::start(&["--max-connections", "2"]);
+    let mut in_message = answered_session(&milter, true);
+    let gone = answered_session(&milter, true);
+    let mut newcomer = end_and_connect_in_one_turn(&milter, || drop(gone));
+    newcomer.negotiate(0x3f);
+    assert_eq!(reply_text(&in_message.rcpt("<u@local.example>")), DEFER);
+    // The newcomer, between messages, quits as another arrives.
+    let mut last = end_and_connect_in_one_turn(&milter, || newcomer.send(b'Q', b""));
+    last.negotiate(0x3f);
+    assert_eq!(reply_text(&in_message.rcpt("<v@local.example>")), DEFER);
+    let limited: Vec<String> = milter
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains("too many connections"))
+        .collect();
+    assert!(limited.is_empty(), "{limited:#?}");
 }

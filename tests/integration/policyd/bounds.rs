@@ -94,6 +94,32 @@ fn at_max_connections_the_idlest_connection_makes_room() {
     }
 }
 
+// A client that went away in the same turn as a newcomer arrived holds no place at
+// --max-connections: nobody is closed for the newcomer, the remaining client keeps its
+// connection. The server is stopped while both happen, so it sees them in one turn.
+#[test]
+fn at_max_connections_a_client_that_just_left_frees_its_place() {
+    let server = Server::start(&["--max-connections", "2"]);
+    let mut kept = server.connect();
+    assert_eq!(kept.ask(EMPTY), DUNNO);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut leaving = server.connect();
+    assert_eq!(leaving.ask(EMPTY), DUNNO);
+    server.signal(libc::SIGSTOP);
+    drop(leaving);
+    let mut newcomer = server.connect();
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(libc::SIGCONT);
+    assert_eq!(newcomer.ask(EMPTY), DUNNO);
+    assert_eq!(kept.ask(EMPTY), DUNNO);
+    let evictions: Vec<String> = server
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains("to admit a new one"))
+        .collect();
+    assert!(evictions.is_empty(), "{evictions:#?}");
+}
+
 /// Sends a request whose `ccert_subject` line is `line_len` bytes without its line end, with
 /// the CR and the LF of that line in separate writes; the reply, `None` if the server closed.
 fn ask_with_split_crlf(server: &Server, line_len: usize) -> Option<String> {

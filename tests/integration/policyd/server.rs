@@ -132,6 +132,11 @@ impl Server {
         self.child.signal(libc::SIGTERM);
     }
 
+    /// Sends a signal.
+    pub(crate) fn signal(&self, signal: i32) {
+        self.child.signal(signal);
+    }
+
     /// Waits (bounded) for the process to exit; returns its exit code.
     pub(crate) fn wait_exit(&mut self) -> Option<i32> {
         self.child.wait_exit()
