@@ -11,10 +11,18 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
+use fields::Fields;
+
 /// The protocol version we speak (and the highest we accept to negotiate).
 pub(crate) const VERSION: u32 = 6;
 /// The oldest version whose negotiation we understand (libmilter's minimum as well).
 pub(crate) const MIN_VERSION: u32 = 2;
+/// Longest string of CONNECT, HELO, MAIL or RCPT accepted: the policy server's line limit
+/// (`policyd::protocol::MAX_LINE`). No MTA sends more (Postfix and Sendmail cut SMTP command
+/// lines at 2,048 bytes), and a connection keeps its host name and sender for the whole
+/// session, so a longer one would let thousands of connections hold far more memory than
+/// their packets ever do.
+pub(crate) const MAX_VALUE: usize = crate::policyd::protocol::MAX_LINE;
 /// Largest packet accepted, its command byte included. The MTA sends body chunks of at most
 /// 64 KiB and we ask for no body at all, so a larger packet is a broken or hostile peer.
 pub(crate) const MAX_PACKET: usize = 64 * 1024;
@@ -128,6 +136,14 @@ pub(crate) enum ProtocolError {
     /// A command code the protocol does not have.
     #[error("unknown command 0x{0:02x}")]
     UnknownCommand(u8),
+    /// A host name, HELO or address longer than [`MAX_VALUE`].
+    #[error("{command} packet with a value of {bytes} bytes, longer than {MAX_VALUE} bytes")]
+    ValueTooLong {
+        /// The command's name.
+        command: &'static str,
+        /// The value's length.
+        bytes: usize,
+    },
     /// The data does not fit the command.
     #[error("malformed {command} packet: {why}")]
     Malformed {
@@ -292,9 +308,9 @@ pub(crate) fn decode(code: u8, data: &[u8]) -> Result<Command, ProtocolError> {
             Command::Macros { stage, pairs }
         }
         cmd::CONNECT => decode_connect(data)?,
-        cmd::HELO => Command::Helo(Fields::new(data, "helo").string()?),
-        cmd::MAIL => Command::Mail(Fields::new(data, "mail").string()?),
-        cmd::RCPT => Command::Rcpt(Fields::new(data, "rcpt").string()?),
+        cmd::HELO => Command::Helo(Fields::new(data, "helo").value()?),
+        cmd::MAIL => Command::Mail(Fields::new(data, "mail").value()?),
+        cmd::RCPT => Command::Rcpt(Fields::new(data, "rcpt").value()?),
         cmd::DATA => Command::Data,
         cmd::HEADER => Command::Header,
         cmd::EOH => Command::EndOfHeaders,
@@ -314,13 +330,13 @@ fn decode_connect(data: &[u8]) -> Result<Command, ProtocolError> {
         why,
     };
     let mut fields = Fields::new(data, "connect");
-    let hostname = fields.string()?;
+    let hostname = fields.value()?;
     let family = fields.byte()?;
     let address = match family {
         b'U' => ClientAddress::Unknown,
         b'4' | b'6' | b'L' => {
             let port = fields.u16()?;
-            let text = fields.string()?;
+            let text = fields.value()?;
             if family == b'L' {
                 ClientAddress::Unix(text)
             } else {
@@ -345,68 +361,6 @@ fn decode_connect(data: &[u8]) -> Result<Command, ProtocolError> {
         _ => return Err(malformed("unknown address family")),
     };
     Ok(Command::Connect { hostname, address })
-}
-
-/// Reads fields off a packet's data, each read bounded by what is left.
-struct Fields<'a> {
-    data: &'a [u8],
-    command: &'static str,
-}
-
-impl<'a> Fields<'a> {
-    fn new(data: &'a [u8], command: &'static str) -> Fields<'a> {
-        Fields { data, command }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    fn short(&self) -> ProtocolError {
-        ProtocolError::Malformed {
-            command: self.command,
-            why: "too short",
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
-        if self.data.len() < n {
-            return Err(self.short());
-        }
-        let (head, tail) = self.data.split_at(n);
-        self.data = tail;
-        Ok(head)
-    }
-
-    fn byte(&mut self) -> Result<u8, ProtocolError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, ProtocolError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Result<u32, ProtocolError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A NUL-terminated string; bytes that are not UTF-8 become U+FFFD (they are only ever
-    /// compared, bounded and logged, never trusted).
-    fn string(&mut self) -> Result<String, ProtocolError> {
-        let end = self
-            .data
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(ProtocolError::Malformed {
-                command: self.command,
-                why: "string without its NUL",
-            })?;
-        let text = String::from_utf8_lossy(&self.data[..end]).into_owned();
-        self.data = &self.data[end + 1..];
-        Ok(text)
-    }
 }
 
 /// Appends one packet: length, code, data.
@@ -461,6 +415,8 @@ pub(crate) fn write_add_header(out: &mut Vec<u8>, name: &str, value: &str) {
     packet(out, reply::ADDHEADER, &[&name, b"\0", &value, b"\0"]);
 }
 
+#[path = "protocol_fields.rs"]
+mod fields;
 #[cfg(test)]
 #[path = "protocol_tests.rs"]
 mod tests;

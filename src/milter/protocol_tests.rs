@@ -158,6 +158,56 @@ fn envelope_commands_keep_the_first_argument() {
 }
 
 #[test]
+fn values_a_session_keeps_are_bounded() {
+    let with_nul = |len: usize, tail: &[u8]| {
+        let mut data = vec![b'a'; len];
+        data.push(0);
+        data.extend_from_slice(tail);
+        data
+    };
+    // At the bound: decoded as usual.
+    assert_eq!(
+        one(b'M', &with_nul(MAX_VALUE, b"SIZE=1\0")),
+        Ok(Command::Mail("a".repeat(MAX_VALUE)))
+    );
+    for (code, command) in [(b'H', "helo"), (b'M', "mail"), (b'R', "rcpt")] {
+        assert_eq!(
+            one(code, &with_nul(MAX_VALUE + 1, b"")),
+            Err(ProtocolError::ValueTooLong {
+                command,
+                bytes: MAX_VALUE + 1
+            })
+        );
+    }
+    let long_host = with_nul(MAX_VALUE + 1, b"4\x00\x19198.51.100.7\0");
+    assert_eq!(
+        one(b'C', &long_host),
+        Err(ProtocolError::ValueTooLong {
+            command: "connect",
+            bytes: MAX_VALUE + 1
+        })
+    );
+    let mut long_path = b"localhost\0L\0\0".to_vec();
+    long_path.extend(with_nul(MAX_VALUE + 1, b""));
+    assert!(matches!(
+        one(b'C', &long_path),
+        Err(ProtocolError::ValueTooLong { .. })
+    ));
+    // Macro values are not kept whole (only whether one is empty, or a clipped copy).
+    let mut macro_data = b"M{auth_authen}\0".to_vec();
+    macro_data.extend(with_nul(MAX_VALUE + 1, b""));
+    assert!(one(b'D', &macro_data).is_ok());
+    assert_eq!(
+        ProtocolError::ValueTooLong {
+            command: "mail",
+            bytes: 9000
+        }
+        .to_string(),
+        "mail packet with a value of 9000 bytes, longer than 8192 bytes"
+    );
+}
+
+#[test]
 fn data_less_commands() {
     for (code, command) in [
         (b'T', Command::Data),

@@ -81,8 +81,9 @@ pub(crate) struct Session {
     client_name: Option<String>,
     /// The client's address is in `--trusted-networks`.
     trusted: bool,
-    /// `{auth_authen}` of the current session (empty: not authenticated).
-    auth_authen: String,
+    /// `{auth_authen}` of the current session is not empty: the client authenticated. Only
+    /// that is kept, not the name, which a hostile MTA could make 64 KiB long.
+    mta_authenticated: bool,
     /// `{daemon_name}`, for log lines: Sendmail's name of the daemon the client came in
     /// through (`DaemonPortOptions=Name`); Postfix's `milter_macro_daemon_name`, by default
     /// `$myhostname`.
@@ -183,11 +184,11 @@ impl Session {
         // Each MAIL comes with this session's authentication state: a value missing there
         // means no authentication, whatever an earlier packet said.
         if stage == protocol::cmd::MAIL {
-            self.auth_authen.clear();
+            self.mta_authenticated = false;
         }
         for (name, value) in pairs {
             match name.trim_start_matches('{').trim_end_matches('}') {
-                "auth_authen" => self.auth_authen = value,
+                "auth_authen" => self.mta_authenticated = !value.is_empty(),
                 "daemon_name" => self.daemon_name = Some(clip(&value)),
                 "client_resolve" => self.client_resolve = Some(clip(&value)),
                 _ => {}
@@ -225,7 +226,7 @@ impl Session {
         self.client_ip = None;
         self.client_name = None;
         self.trusted = false;
-        self.auth_authen.clear();
+        self.mta_authenticated = false;
         self.message = None;
     }
 
@@ -247,7 +248,7 @@ impl Session {
                 .map_or_else(String::new, |m| m.sender.clone()),
             recipients: vec![envelope_address(recipient)],
             // Trusted networks pass like authenticated clients: same rule, same log reason.
-            authenticated: self.trusted || !self.auth_authen.is_empty(),
+            authenticated: self.trusted || self.mta_authenticated,
             ..Message::default()
         }
     }

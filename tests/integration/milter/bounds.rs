@@ -173,3 +173,31 @@ fn host_names_are_read_as_the_policy_server_reads_them() {
         .unwrap();
     assert_eq!(names, ["mx1.google.com", ""]);
 }
+
+// A host name, sender or recipient longer than 8 KiB comes from no MTA (Postfix and Sendmail cut
+// SMTP command lines at 2 KiB), and a session keeps its sender and host name: the connection is
+// closed with one log line, as the policy server closes one with a line over 8 KiB, and the MTA
+// applies its default action. A value of 8 KiB is decided as usual.
+#[test]
+fn a_value_over_8_kib_closes_the_connection() {
+    let milter = Milter::start(&[]);
+    let mut mta = milter.connect();
+    mta.start_unverified_message();
+    let at_bound = format!("<{}@example.org>", "a".repeat(8192 - 14));
+    assert_eq!(at_bound.len(), 8192);
+    mta.send_str(b'M', &at_bound);
+    assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
+    mta.send_str(b'M', &format!("<{}@example.org>", "a".repeat(8192)));
+    assert_eq!(mta.reply(), None, "closed");
+    let line = milter.wait_log("mail packet with a value of 8206 bytes, longer than 8192 bytes");
+    assert!(
+        line.contains("closing connection from 127.0.0.1:"),
+        "{line}"
+    );
+    // A host name over the bound at CONNECT, the same.
+    let mut other = milter.connect();
+    other.negotiate(ALL_FLAGS);
+    other.connect_client(&"h".repeat(8193), b'4', "198.51.100.9");
+    assert_eq!(other.reply(), None, "closed");
+    milter.wait_log("connect packet with a value of 8193 bytes");
+}
