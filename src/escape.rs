@@ -2,8 +2,10 @@
 //! log line or onto the terminal, so nobody can forge, split or colour a line.
 //!
 //! Each byte below 0x20, 0x7f, each byte of an invalid UTF-8 sequence, and each UTF-8 byte of
-//! the C1 controls (U+0080–U+009F) and the bidirectional marks, embeddings, overrides and
-//! isolates (U+200E–U+200F, U+202A–U+202E, U+2066–U+2069) becomes `\xNN`; `\` becomes `\\`
+//! the C1 controls (U+0080–U+009F), the line and paragraph separators (U+2028–U+2029, which
+//! tools that split on Unicode line ends read as a new line) and the bidirectional marks,
+//! embeddings, overrides and isolates (U+200E–U+200F, U+202A–U+202E, U+2066–U+2069) becomes
+//! `\xNN`; `\` becomes `\\`
 //! (so an escape can never be faked) and `,` becomes `\x2c` (log fields are split on `, `, and
 //! an RFC 5321 quoted local part such as `"x, recipient=root@h"@example.com` must stay one
 //! field). `=` stays: BATV and SRS senders are full of it. Every other character is kept.
@@ -82,7 +84,7 @@ fn is_hidden(c: char) -> bool {
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
         | '\u{200e}'..='\u{200f}'
-        | '\u{202a}'..='\u{202e}'
+        | '\u{2028}'..='\u{202e}'
         | '\u{2066}'..='\u{2069}')
 }
 
@@ -142,8 +144,16 @@ mod tests {
         assert_eq!(escape("\u{85}"), "\\xc2\\x85");
         assert_eq!(escape("a\u{202e}b"), "a\\xe2\\x80\\xaeb");
         assert_eq!(escape("\u{200e}\u{2069}"), "\\xe2\\x80\\x8e\\xe2\\x81\\xa9");
+        // Unicode's line and paragraph separators.
+        assert_eq!(
+            escape("a\u{2028}b\u{2029}"),
+            "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9"
+        );
         // Neighbours of the escaped ranges stay.
-        assert_eq!(escape("\u{a0}\u{2010}\u{2070}"), "\u{a0}\u{2010}\u{2070}");
+        assert_eq!(
+            escape("\u{a0}\u{2010}\u{2027}\u{202f}\u{2070}"),
+            "\u{a0}\u{2010}\u{2027}\u{202f}\u{2070}"
+        );
     }
 
     #[test]
