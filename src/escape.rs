@@ -5,10 +5,10 @@
 //! the C1 controls (U+0080–U+009F), the line and paragraph separators (U+2028–U+2029, which
 //! tools that split on Unicode line ends read as a new line) and the bidirectional marks,
 //! embeddings, overrides and isolates (U+200E–U+200F, U+202A–U+202E, U+2066–U+2069) becomes
-//! `\xNN`; `\` becomes `\\`
-//! (so an escape can never be faked) and `,` becomes `\x2c` (log fields are split on `, `, and
-//! an RFC 5321 quoted local part such as `"x, recipient=root@h"@example.com` must stay one
-//! field). `=` stays: BATV and SRS senders are full of it. Every other character is kept.
+//! `\xNN`; `\` becomes `\\` (so an escape can never be faked) and `,` becomes `\x2c` (log fields
+//! are split on `, `, and an RFC 5321 quoted local part such as `"x, recipient=root@h"@example.com`
+//! must stay one field). `=` stays: BATV and SRS senders are full of it. Every other character
+//! is kept.
 //!
 //! [`shown`] and [`shown_bytes`] first apply `crate::bounds::bound`, so an over-long value is
 //! printed in its bounded form, exactly as it is stored.
