@@ -41,7 +41,10 @@ exim_unpack() {
     EXIM_ROOT="$dir/root"
     EXIM="$EXIM_ROOT/usr/sbin/exim4"
     [ -x "$EXIM" ] || fail "no exim4 binary in the unpacked packages"
-    if ldd "$EXIM" | grep -q 'libidn\.so\.12 => not found'; then
+    # ldd's output is read whole first: `ldd | grep -q` under pipefail fails whenever grep stops
+    # at its match before ldd has written the rest (SIGPIPE), which skipped the install.
+    libs=$(ldd "$EXIM") || fail "ldd $EXIM failed"
+    if grep -q 'libidn\.so\.12 => not found' <<<"$libs"; then
         wait_apt_idle
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q libidn12 >/dev/null ||
             fail "apt-get install libidn12 (needed by exim4) failed"

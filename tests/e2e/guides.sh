@@ -109,8 +109,11 @@ NEW_DOMAIN_NAME=new.example GREY_LISTING_DB="$PLESK_DB" "$T/grey-listing-new-dom
     fail "the event-handler script failed: $(cat "$T/event.out")"
 grep -qx "SUCCESS: Update of domain 'new.example' complete." "$T/event.out" ||
     fail "event handler printed: $(cat "$T/event.out")"
-"$BIN/grey_listing" --db "$PLESK_DB" -id new.example | grep -qx 'Grey listing checking  disabled' ||
-    fail "--info-domain new.example does not show the domain disabled"
+# The output is read whole first: under pipefail, `grey_listing | grep -q` fails when grep stops at
+# its match before the lines after it are written.
+info=$("$BIN/grey_listing" --db "$PLESK_DB" -id new.example) || fail "--info-domain new.example failed"
+grep -qx 'Grey listing checking  disabled' <<<"$info" ||
+    fail "--info-domain new.example does not show the domain disabled: $info"
 say "ok: a new domain is created with greylisting disabled"
 
 say "Plesk: the by-hand handler run, as written (bare environment, message on stdin)"
