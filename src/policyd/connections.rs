@@ -174,31 +174,21 @@ impl Table {
         }
     }
 
-    /// Closes the connection idle longest while `max` or more are open, so one more fits.
-    /// Connections already finished (the client went away in this turn, closed at its end) hold
-    /// no place and are never picked: counting them would close a live client's connection for
-    /// a place that is already free.
+    /// Closes the connection idle longest while `max` or more are open, so one more fits. The
+    /// loop calls it after removing the finished connections, so each one counted is open.
     pub(super) fn make_room(&mut self, max: usize, log: &mut Logger) {
-        if self.conns.len() < max {
-            return;
-        }
-        let mut open = self.conns.values().filter(|c| !c.is_finished()).count();
-        while open >= max {
-            let Some((&idlest, conn)) = self
-                .conns
-                .iter()
-                .filter(|(_, c)| !c.is_finished())
-                .min_by_key(|(_, c)| c.last_activity)
+        while self.conns.len() >= max {
+            let Some((&idlest, conn)) = self.conns.iter().min_by_key(|(_, c)| c.last_activity)
             else {
                 return;
             };
             log.info(&format!(
-                "closing connection from {}, idle {} s: the longest idle of {open} connections (max {max}), to admit a new one",
+                "closing connection from {}, idle {} s: the longest idle of {} connections (max {max}), to admit a new one",
                 conn.peer,
                 conn.last_activity.elapsed().as_secs(),
+                self.conns.len()
             ));
             self.remove(idlest, Some(CloseCause::Evicted));
-            open -= 1;
         }
     }
 

@@ -206,11 +206,6 @@ pub fn run_with_logger(
         if serve_events(&lp.events, &mut conns, &mut pending, &config, &mut log) {
             lp.listener_ready();
         }
-        let mut admission = Admission {
-            conns: &mut conns,
-            max_connections: config.max_connections,
-        };
-        lp.accept(&mut admission, &mut log);
         // Requests whose DNS answers came (the worker woke the loop) join this turn's batch.
         pending.extend(dns_waits.take_ready(&mut log));
         if !pending.is_empty() {
@@ -222,6 +217,14 @@ pub fn run_with_logger(
             reply::answer(&mut pending, &mut conns, &mut deciders, &config, &mut log);
         }
         conns.remove_finished();
+        // Accepting comes after the turn's requests are answered and the finished connections
+        // are gone: a client that left in this turn then holds no place at --max-connections,
+        // and one that half-closed after its request (Exim) holds its place until answered.
+        let mut admission = Admission {
+            conns: &mut conns,
+            max_connections: config.max_connections,
+        };
+        lp.accept(&mut admission, &mut log);
         if last_sweep.elapsed() >= TICK {
             last_sweep = Instant::now();
             conns.sweep(config.idle_timeout, config.request_timeout, &mut log);
