@@ -105,9 +105,19 @@ impl AcceptFailures {
     /// Accepting worked again at `now` (every waiting connection taken): the line that ends a
     /// run of failures, if there was one.
     pub(crate) fn recovered(&mut self, now: Instant) -> Option<String> {
+        self.end(now, "accepting connections again")
+    }
+
+    /// The daemon stops accepting at `now` (it is stopping): the line that ends a run of
+    /// failures, if there was one, so its last failures are not left uncounted.
+    pub(crate) fn stopped(&mut self, now: Instant) -> Option<String> {
+        self.end(now, "no longer accepting (stopping)")
+    }
+
+    fn end(&mut self, now: Instant, what: &str) -> Option<String> {
         let since = self.since?;
         let line = format!(
-            "accepting connections again after {} failed accepts in {} s",
+            "{what} after {} failed accepts in {} s",
             self.total,
             now.saturating_duration_since(since).as_secs()
         );
@@ -166,5 +176,12 @@ mod tests {
         // A failure after the end of the last run is logged at once again.
         let again = failures.failed(&emfile(), start + Duration::from_secs(3));
         assert!(again.is_some_and(|l| l.starts_with("accept failed: ")));
+        // A stop ends the run too, with its count.
+        failures.failed(&emfile(), start + Duration::from_secs(4));
+        assert_eq!(
+            failures.stopped(start + Duration::from_secs(5)).unwrap(),
+            "no longer accepting (stopping) after 2 failed accepts in 2 s"
+        );
+        assert_eq!(failures.stopped(start + Duration::from_secs(6)), None);
     }
 }

@@ -180,6 +180,11 @@ impl EventLoop {
     /// Closes the listener (removing a unix socket) and logs the last line, `<ident> stopped`.
     pub(crate) fn finish(mut self, ident: &str, log: &mut Logger) {
         drop(self.listener.take());
+        // A run of failed accepts the stop cut short: its count, up to the stop.
+        let stopped_at = self.stopping_since.unwrap_or_else(Instant::now);
+        if let Some(line) = self.accept_failures.stopped(stopped_at) {
+            log.error(&line);
+        }
         log.info(&format!("{ident} stopped"));
         log.flush();
     }
