@@ -1,5 +1,6 @@
 //! Values from an SMTP client cannot forge, split or colour a log line or the CLI's output:
-//! controls, C1 and bidi characters and invalid UTF-8 bytes are written as `\xNN`, `\` as `\\`,
+//! controls, C1 and bidi characters, Unicode's line and paragraph separators and invalid UTF-8
+//! bytes are written as `\xNN`, `\` as `\\`,
 //! `,` as `\x2c` (so an RFC 5321 quoted local part cannot add a `recipient=` field), through the
 //! real filter (both modes), the real policy server and the real CLI.
 
@@ -41,12 +42,12 @@ fn six_fields(line: &str) {
     );
 }
 
-/// Asserts `text` holds no raw control, C1 or bidi character.
+/// Asserts `text` holds no raw control, C1, bidi or Unicode line or paragraph separator.
 #[track_caller]
 fn clean(text: &str) {
     let bad = text.chars().find(|&c| {
         (c.is_control() && c != '\n')
-            || matches!(c, '\u{200e}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{200e}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     });
     assert_eq!(bad, None, "{text:?}");
 }
@@ -114,7 +115,8 @@ fn handler_arguments_and_list_hits_are_escaped() {
 #[test]
 fn policyd_log_lines_are_escaped() {
     let server = Server::start(&["--allow-test-time"]);
-    let sender = "\"x, recipient=root@h\"\u{202e}\t\\@s.example";
+    // U+2028, Unicode's line separator, splits the line for tools that split on it.
+    let sender = "\"x, recipient=root@h\"\u{202e}\t\\\u{2028}@s.example";
     let mut client = server.connect();
     let reply = client.ask(&request(
         "198.51.100.7",
@@ -127,7 +129,7 @@ fn policyd_log_lines_are_escaped() {
     let line = server.wait_log("reason=new");
     assert!(
         line.ends_with(&format!(
-            "action=defer, reason=new, client_name=mx\\x2cforged=1.example, client_address=198.51.100.7, sender=\"x\\x2c recipient=root@h\"\\xe2\\x80\\xae\\x09\\\\@s.example, recipient={JOHN}"
+            "action=defer, reason=new, client_name=mx\\x2cforged=1.example, client_address=198.51.100.7, sender=\"x\\x2c recipient=root@h\"\\xe2\\x80\\xae\\x09\\\\\\xe2\\x80\\xa8@s.example, recipient={JOHN}"
         )),
         "{line}"
     );
