@@ -179,10 +179,6 @@ fn at_max_connections_a_session_that_just_ended_frees_its_place() {
     let mut last = end_and_connect_in_one_turn(&milter, || newcomer.send(b'Q', b""));
     last.negotiate(0x3f);
     assert_eq!(reply_text(&in_message.rcpt("<v@local.example>")), DEFER);
-    let limited: Vec<String> = milter
-        .log_lines()
-        .into_iter()
-        .filter(|l| l.contains("too many connections"))
-        .collect();
+    let limited = milter.log_lines_with("too many connections");
     assert!(limited.is_empty(), "{limited:#?}");
 }

@@ -189,11 +189,7 @@ fn out_of_file_descriptors_the_failed_accept_is_logged_once_and_retried() {
     mta.send_str(b'M', "<s@example.org>");
     assert_eq!(mta.reply(), Some(CONTINUE));
     assert_eq!(reply_text(&mta.rcpt("<u@local.example>")), DEFER);
-    let failures: Vec<String> = milter
-        .log_lines()
-        .into_iter()
-        .filter(|l| l.contains("accept failed"))
-        .collect();
+    let failures = milter.log_lines_with("accept failed");
     assert_eq!(failures.len(), 1, "{failures:#?}");
     assert!(
         failures[0].contains("further failures summed up once a minute"),

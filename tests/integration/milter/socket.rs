@@ -75,11 +75,7 @@ fn exposed_listen_addresses_and_too_wide_trusted_networks_are_warned_about() {
             .or_else(|_| Milter::connect_to(&format!("[::1]:{port}")))
             .unwrap();
         mta.negotiate(ALL_FLAGS);
-        let count = milter
-            .log_lines()
-            .iter()
-            .filter(|l| l.contains(exposed))
-            .count();
+        let count = milter.log_lines_with(exposed).len();
         assert_eq!(count, 1, "{:#?}", milter.log_lines());
     }
     let milter = Milter::start_on(db, "127.0.0.1:0", &["--trusted-networks", "10.0.0.0/0,::1"]);

@@ -112,11 +112,7 @@ fn at_max_connections_a_client_that_just_left_frees_its_place() {
     server.signal(libc::SIGCONT);
     assert_eq!(newcomer.ask(EMPTY), DUNNO);
     assert_eq!(kept.ask(EMPTY), DUNNO);
-    let evictions: Vec<String> = server
-        .log_lines()
-        .into_iter()
-        .filter(|l| l.contains("to admit a new one"))
-        .collect();
+    let evictions = server.log_lines_with("to admit a new one");
     assert!(evictions.is_empty(), "{evictions:#?}");
 }
 

@@ -127,6 +127,11 @@ impl Server {
         self.log.lines()
     }
 
+    /// The log lines collected so far that contain `needle`.
+    pub(crate) fn log_lines_with(&self, needle: &str) -> Vec<String> {
+        self.log.lines_with(needle)
+    }
+
     /// Sends SIGTERM.
     pub(crate) fn terminate(&self) {
         self.child.signal(libc::SIGTERM);

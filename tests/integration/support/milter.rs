@@ -164,6 +164,11 @@ impl Milter {
         self.log.lines()
     }
 
+    /// The log lines collected so far that contain `needle`.
+    pub(crate) fn log_lines_with(&self, needle: &str) -> Vec<String> {
+        self.log.lines_with(needle)
+    }
+
     /// Sends a signal.
     pub(crate) fn signal(&self, signal: i32) {
         self.child.signal(signal);
