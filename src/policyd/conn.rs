@@ -225,6 +225,34 @@ impl Conn {
     }
 }
 
+/// Requests a connection may send while one of its requests waits for DNS. Postfix and Exim
+/// wait for each reply, so they never have more than one outstanding: past this the client is
+/// closed as bad input, so a pipelining client cannot queue requests (and memory) without bound
+/// behind a slow lookup.
+pub(super) const MAX_HELD: usize = 64;
+
+impl Conn {
+    /// Queues `held` (a later request, or its reply) behind the request this connection waits
+    /// for. When more than [`MAX_HELD`] would wait, the connection is closed instead (logged
+    /// once, counted as bad input) and what waited is dropped.
+    pub(super) fn hold(&mut self, held: Held, log: &mut Logger) {
+        if self.dead {
+            return;
+        }
+        if self.held.len() >= MAX_HELD {
+            log.error(&format!(
+                "closing connection from {}: more than {MAX_HELD} requests sent while one waits for DNS (a client waits for each reply)",
+                self.peer
+            ));
+            self.close_cause = Some(CloseCause::BadInput);
+            self.dead = true;
+            self.held = std::collections::VecDeque::new();
+            return;
+        }
+        self.held.push_back(held);
+    }
+}
+
 /// A request waiting for the turn's transaction.
 pub(super) struct Pending {
     pub(super) token: usize,

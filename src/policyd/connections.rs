@@ -176,10 +176,18 @@ impl Table {
 
     /// Closes the connection idle longest while `max` or more are open, so one more fits. The
     /// loop calls it after removing the finished connections, so each one counted is open.
+    /// A connection owed a reply (its request waits for DNS, or its replies are still being
+    /// written) is picked only when every connection is: closing it would lose the answer.
     pub(super) fn make_room(&mut self, max: usize, log: &mut Logger) {
         while self.conns.len() >= max {
-            let Some((&idlest, conn)) = self.conns.iter().min_by_key(|(_, c)| c.last_activity)
-            else {
+            let owed = |c: &Conn| c.waiting || !c.out.is_empty();
+            let idlest = |owed_too: bool| {
+                self.conns
+                    .iter()
+                    .filter(|(_, c)| owed_too || !owed(c))
+                    .min_by_key(|(_, c)| c.last_activity)
+            };
+            let Some((&idlest, conn)) = idlest(false).or_else(|| idlest(true)) else {
                 return;
             };
             log.info(&format!(

@@ -84,7 +84,7 @@ pub(super) fn answer(
     for request in pending.drain(..) {
         match conns.get_mut(&request.token) {
             Some(conn) if conn.waiting && !request.gate => {
-                conn.held.push_back(Held::Request(Box::new(request)));
+                conn.hold(Held::Request(Box::new(request)), log);
             }
             Some(_) => batch.push(request),
             None => {}
@@ -106,7 +106,7 @@ pub(super) fn answer(
                 Step::Park { ask, known } => {
                     if conn.waiting && !request.gate {
                         // Behind another request of the same connection in this batch.
-                        conn.held.push_back(Held::Request(Box::new(request)));
+                        conn.hold(Held::Request(Box::new(request)), log);
                     } else {
                         conn.waiting = true;
                         let mut request = request;
@@ -119,7 +119,7 @@ pub(super) fn answer(
                 Step::Reply(action) => {
                     let action = once_per_message(conn, request.instance, action);
                     if conn.waiting && !request.gate {
-                        conn.held.push_back(Held::Reply(action));
+                        conn.hold(Held::Reply(action), log);
                         continue;
                     }
                     conn.out.extend_from_slice(&action.reply());
@@ -135,7 +135,9 @@ pub(super) fn answer(
     }
     // Past the rounds: the next turn.
     pending.append(&mut batch);
-    // Only the connections answered this turn; idle ones are not visited.
+    // Only the connections answered this turn, each once; idle ones are not visited.
+    touched.sort_unstable();
+    touched.dedup();
     for token in touched {
         if let Some(conn) = conns.get_mut(&token)
             && !conn.out.is_empty()

@@ -239,4 +239,7 @@ fn a_client_that_never_reads_its_replies_is_closed() {
     );
     // The server goes on answering others.
     assert_eq!(server.connect().ask(EMPTY), DUNNO);
+    // One line for the connection, not one per request answered in the turn that closed it.
+    let lines = server.log_lines_with("bytes of replies not read");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
 }

@@ -25,7 +25,7 @@ const SUSPICIOUS: [&str; 7] = [
     "add:bl.test",
 ];
 /// Plesk's mode (every client greylisted) with the same zones: only the DNSWL zone is asked.
-const ALL: [&str; 5] = [
+pub(crate) const ALL: [&str; 5] = [
     "-u",
     "-dnswl-zones",
     "add:wl.test",
@@ -38,7 +38,12 @@ const BOUND: Duration = Duration::from_secs(6);
 
 /// A server asking `resolver`, configured with `settings`.
 fn server_at(resolver: &str, settings: &[&str]) -> Server {
-    let server = Server::start_with_env(&[], &[("GREY_LISTING_RESOLVER", resolver)]);
+    server_with(resolver, settings, &[])
+}
+
+/// [`server_at`] with extra command-line arguments.
+pub(crate) fn server_with(resolver: &str, settings: &[&str], extra: &[&str]) -> Server {
+    let server = Server::start_with_env(extra, &[("GREY_LISTING_RESOLVER", resolver)]);
     cli(&server.db, settings);
     server
 }
@@ -52,12 +57,12 @@ fn listed(stub: &DnsStub, name: &str, answer: &str) {
 }
 
 /// A request from `ip` named `name` (`unknown`: Postfix found no verified name).
-fn from(ip: &str, name: &str, sender: &str) -> String {
+pub(crate) fn from(ip: &str, name: &str, sender: &str) -> String {
     request(ip, name, sender, "u@local.example", &[])
 }
 
 /// Waits (bounded) until the stub was asked `name`.
-fn wait_query(stub: &DnsStub, name: &str) {
+pub(crate) fn wait_query(stub: &DnsStub, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while stub.queries(name) == 0 {
         assert!(Instant::now() < deadline, "{name} was never asked");

@@ -4,6 +4,7 @@
 pub(crate) mod bounds;
 pub(crate) mod cache;
 pub(crate) mod dns;
+pub(crate) mod dns_bounds;
 pub(crate) mod eof;
 pub(crate) mod hostile;
 pub(crate) mod lifecycle;
