@@ -4,11 +4,11 @@
 //! Each byte below 0x20, 0x7f, each byte of an invalid UTF-8 sequence, and each UTF-8 byte of
 //! the C1 controls (U+0080–U+009F), the line and paragraph separators (U+2028–U+2029, which
 //! tools that split on Unicode line ends read as a new line) and the bidirectional marks,
-//! embeddings, overrides and isolates (U+200E–U+200F, U+202A–U+202E, U+2066–U+2069) becomes
-//! `\xNN`; `\` becomes `\\` (so an escape can never be faked) and `,` becomes `\x2c` (log fields
-//! are split on `, `, and an RFC 5321 quoted local part such as `"x, recipient=root@h"@example.com`
-//! must stay one field). `=` stays: BATV and SRS senders are full of it. Every other character
-//! is kept.
+//! embeddings, overrides and isolates (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069)
+//! becomes `\xNN`; `\` becomes `\\` (so an escape can never be faked) and `,` becomes `\x2c`
+//! (log fields are split on `, `, and an RFC 5321 quoted local part such as
+//! `"x, recipient=root@h"@example.com` must stay one field). `=` stays: BATV and SRS senders
+//! are full of it. Every other character is kept.
 //!
 //! [`shown`] and [`shown_bytes`] first apply `crate::bounds::bound`, so an over-long value is
 //! printed in its bounded form, exactly as it is stored.
@@ -83,6 +83,7 @@ fn is_hidden(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
         | '\u{7f}'..='\u{9f}'
+        | '\u{61c}'
         | '\u{200e}'..='\u{200f}'
         | '\u{2028}'..='\u{202e}'
         | '\u{2066}'..='\u{2069}')
@@ -144,6 +145,8 @@ mod tests {
         assert_eq!(escape("\u{85}"), "\\xc2\\x85");
         assert_eq!(escape("a\u{202e}b"), "a\\xe2\\x80\\xaeb");
         assert_eq!(escape("\u{200e}\u{2069}"), "\\xe2\\x80\\x8e\\xe2\\x81\\xa9");
+        // The Arabic letter mark, a bidi mark like U+200E and U+200F.
+        assert_eq!(escape("a\u{61c}b"), "a\\xd8\\x9cb");
         // Unicode's line and paragraph separators.
         assert_eq!(
             escape("a\u{2028}b\u{2029}"),
