@@ -123,24 +123,25 @@ pub(super) fn keep_within_budget(
 }
 
 /// Whether `newcomer` may be admitted at `--max-connections`, closing one connection to make
-/// room if need be ([`evict_one`]). Connections already finished (the MTA quit or went away in
-/// this turn, closed at its end) hold no place: counting them would close a live session, or
-/// refuse the newcomer, for a place that is already free.
+/// room if need be ([`evict_one`]). At the limit, the connections already finished (the MTA
+/// quit or went away in this turn) are closed first, as the end of the turn would close them:
+/// counting them would close a live session, or refuse the newcomer, for a place that is free.
 pub(super) fn admit_at_limit(
     conns: &mut HashMap<usize, Conn>,
     newcomer: &Peer,
     config: &Config,
     log: &mut Logger,
 ) -> bool {
-    conns.len() < config.max_connections
-        || conns.values().filter(|c| !c.is_finished()).count() < config.max_connections
-        || evict_one(conns, newcomer, config, log)
+    if conns.len() < config.max_connections {
+        return true;
+    }
+    conns.retain(|_, c| !c.is_finished());
+    conns.len() < config.max_connections || evict_one(conns, newcomer, config, log)
 }
 
-/// At `--max-connections`: closes the connection idle longest that is neither inside a message
-/// nor finished, to admit `newcomer`. False (and the newcomer is refused) when every open
-/// connection is in a message. Either way one connection is closed for the limit and counted as
-/// `evicted`.
+/// At `--max-connections`: closes the connection idle longest that is not inside a message, to
+/// admit `newcomer`. False (and the newcomer is refused) when every connection is in a message.
+/// Either way one connection is closed for the limit and counted as `evicted`.
 fn evict_one(
     conns: &mut HashMap<usize, Conn>,
     newcomer: &Peer,
@@ -149,7 +150,7 @@ fn evict_one(
 ) -> bool {
     let victim = conns
         .iter()
-        .filter(|(_, c)| !c.busy() && !c.is_finished())
+        .filter(|(_, c)| !c.busy())
         .min_by_key(|(_, c)| c.last_activity)
         .map(|(&token, _)| token);
     match victim.and_then(|token| conns.remove(&token)) {
