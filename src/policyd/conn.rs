@@ -21,6 +21,11 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Empty requests in a row after which a connection is closed as bad input: Postfix never sends
 /// one, so a stream of lone newlines is a broken or hostile client, not mail.
 const MAX_EMPTY_REQUESTS: u32 = 100;
+/// Requests a connection may send while one of its requests waits for DNS. Postfix and Exim
+/// wait for each reply, so they never have more than one outstanding: past this the client is
+/// closed as bad input, so a pipelining client cannot queue requests (and memory) without bound
+/// behind a slow lookup.
+const MAX_HELD: usize = 64;
 
 /// One client connection.
 pub(super) struct Conn {
@@ -205,33 +210,6 @@ impl Conn {
         self.dead || self.eof && self.out.is_empty() && !self.waiting
     }
 
-    /// Writes queued replies until done or the socket is full. The emptied buffer is released
-    /// (as the request buffer is).
-    pub(super) fn flush_out(&mut self, log: &mut Logger) {
-        let outgoing = Outgoing {
-            stream: &mut self.stream,
-            out: &mut self.out,
-            last_activity: &mut self.last_activity,
-        };
-        match outgoing.flush(0) {
-            Flushed::Open => {}
-            Flushed::Broken => self.dead = true,
-            Flushed::Backlog => {
-                log.error(&backlog_line(&self.peer));
-                self.close_cause = Some(CloseCause::ReplyBacklog);
-                self.dead = true;
-            }
-        }
-    }
-}
-
-/// Requests a connection may send while one of its requests waits for DNS. Postfix and Exim
-/// wait for each reply, so they never have more than one outstanding: past this the client is
-/// closed as bad input, so a pipelining client cannot queue requests (and memory) without bound
-/// behind a slow lookup.
-pub(super) const MAX_HELD: usize = 64;
-
-impl Conn {
     /// Queues `held` (a later request, or its reply) behind the request this connection waits
     /// for. When more than [`MAX_HELD`] would wait, the connection is closed instead (logged
     /// once, counted as bad input) and what waited is dropped.
@@ -250,6 +228,25 @@ impl Conn {
             return;
         }
         self.held.push_back(held);
+    }
+
+    /// Writes queued replies until done or the socket is full. The emptied buffer is released
+    /// (as the request buffer is).
+    pub(super) fn flush_out(&mut self, log: &mut Logger) {
+        let outgoing = Outgoing {
+            stream: &mut self.stream,
+            out: &mut self.out,
+            last_activity: &mut self.last_activity,
+        };
+        match outgoing.flush(0) {
+            Flushed::Open => {}
+            Flushed::Broken => self.dead = true,
+            Flushed::Backlog => {
+                log.error(&backlog_line(&self.peer));
+                self.close_cause = Some(CloseCause::ReplyBacklog);
+                self.dead = true;
+            }
+        }
     }
 }
 
