@@ -14,7 +14,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
-use super::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteStore};
+use super::sqlite::{SCHEMA_VERSION, SqliteStore, wait_for_locks};
 use crate::access::{self, Need};
 
 /// Whether `path` can be opened read-write the way [`SqliteStore::open`] does it: the file and
@@ -96,8 +96,8 @@ pub(super) fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         location: location.clone(),
         source,
     };
-    let conn = Connection::open_with_flags(&uri, flags).map_err(sqlite_err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
+    let mut conn = Connection::open_with_flags(&uri, flags).map_err(sqlite_err)?;
+    wait_for_locks(&mut conn).map_err(sqlite_err)?;
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(sqlite_err)?;

@@ -1,5 +1,6 @@
 //! The embedded SQLite store: one file shared by the CLI, the filter and the policy server.
 
+mod busy;
 mod config;
 mod dns;
 mod log;
@@ -16,6 +17,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::files::{self, FileId};
 use super::{Store, StoreError, Tx};
+pub(crate) use busy::wait_for_locks;
 pub(crate) use schema::SCHEMA_VERSION;
 use tx::SqliteTx;
 
@@ -57,9 +59,9 @@ impl SqliteStore {
             source,
         };
         let before = files::file_id(path);
-        let conn = Connection::open_with_flags(&real, flags).map_err(sqlite_err)?;
+        let mut conn = Connection::open_with_flags(&real, flags).map_err(sqlite_err)?;
         let opened_file = files::file_id(path).filter(|after| before == Some(*after));
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
+        wait_for_locks(&mut conn).map_err(sqlite_err)?;
         // Query-planner stability: a cached statement keeps its plan whatever values are bound.
         // Without it SQLite re-compiles some statements (a `LIMIT ?`, the list lookup) on every
         // new binding, which cost the policy server a full parse per request; our queries are
