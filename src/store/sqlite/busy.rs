@@ -77,18 +77,33 @@ mod tests {
         }
     }
 
+    /// A WAL database with one table in a new directory, and a connection that waits as
+    /// [`wait_for_locks`] makes it.
+    fn database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("busy.db");
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x);")
+            .expect("schema");
+        let mut waiter = Connection::open(&path).expect("open");
+        wait_for_locks(&mut waiter).expect("handler");
+        (dir, path, waiter)
+    }
+
+    /// A connection holding the write lock of `path`.
+    fn holder(path: &std::path::Path) -> Connection {
+        let holder = Connection::open(path).expect("open");
+        holder.execute_batch("BEGIN IMMEDIATE;").expect("lock");
+        holder
+    }
+
     // A lock held past the timeout ends the wait with "busy" after about the timeout: not at
     // once, and not after SQLite's count of tries.
     #[test]
     fn a_lock_held_past_the_timeout_ends_the_wait_after_the_timeout() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("busy.db");
-        let holder = Connection::open(&path).expect("open");
-        holder
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); BEGIN IMMEDIATE;")
-            .expect("hold the write lock");
-        let mut waiter = Connection::open(&path).expect("open");
-        wait_for_locks(&mut waiter).expect("handler");
+        let (_dir, path, waiter) = database();
+        let _holder = holder(&path);
         let started = Instant::now();
         let result = waiter.execute_batch("BEGIN IMMEDIATE;");
         let waited = started.elapsed();
@@ -108,17 +123,9 @@ mod tests {
     #[test]
     fn a_lock_let_go_is_taken_and_each_wait_starts_afresh() {
         let hold = BUSY_TIMEOUT * 3 / 10;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("busy.db");
-        let setup = Connection::open(&path).expect("open");
-        setup
-            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x);")
-            .expect("schema");
-        let mut waiter = Connection::open(&path).expect("open");
-        wait_for_locks(&mut waiter).expect("handler");
+        let (_dir, path, waiter) = database();
         for round in 0..4 {
-            let holder = Connection::open(&path).expect("open");
-            holder.execute_batch("BEGIN IMMEDIATE;").expect("lock");
+            let holder = holder(&path);
             let release = std::thread::spawn(move || {
                 std::thread::sleep(hold);
                 holder.execute_batch("COMMIT;").expect("commit");
