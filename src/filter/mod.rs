@@ -164,23 +164,8 @@ fn purge_due(env: &dyn Fn(&str) -> Option<String>) -> bool {
     match one_in {
         0 => false,
         1 => true,
-        n => cheap_random().is_multiple_of(n),
+        n => crate::clock::cheap_random().is_multiple_of(n),
     }
-}
-
-/// A cheap per-process random number (no crate needed for a coin toss): clock nanoseconds mixed
-/// with the process id.
-fn cheap_random() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let mut x = (u64::from(nanos) << 20) ^ u64::from(std::process::id());
-    // splitmix64 finaliser.
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// Logs Plesk's list-hit line (when a list decided) and one decision line per recipient, in the

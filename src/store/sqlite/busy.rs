@@ -10,7 +10,7 @@
 //! as long, for the same throughput (docs/BENCHMARKS.md, "Filters waiting for each other"). A
 //! shorter cap costs more CPU than it saves waiting: every try wakes a process.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -47,13 +47,11 @@ fn pause(tries_before: i32, jitter: f64) -> Duration {
     full.mul_f64(1.0 - jitter.clamp(0.0, 1.0) / 2.0)
 }
 
-/// A number from 0 to 1 that differs between processes and between tries: the clock's
-/// microseconds.
+/// A number from 0 to 1 that differs between processes and between tries.
 fn jitter() -> f64 {
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.subsec_micros());
-    f64::from(micros % 1_000) / 999.0
+    // At most 1,000, which an f64 holds exactly.
+    let thousandths = u32::try_from(crate::clock::cheap_random() % 1_001).unwrap_or(0);
+    f64::from(thousandths) / 1_000.0
 }
 
 #[cfg(test)]
