@@ -22,6 +22,8 @@ import tempfile
 import threading
 import time
 
+from filter_lib import percentile, spawn, write_message
+
 T0 = 1_800_000_000
 TRIPLETS = 500
 
@@ -34,6 +36,7 @@ def run_once(bin_dir, processes, messages):
         env = {"PATH": "/usr/bin:/bin", "LANG": "C", "GREY_LISTING_DB": db,
                "GREY_LISTING_LOG": "stderr", "GREY_LISTING_NOW": str(T0)}
         filt = os.path.join(bin_dir, "greylisting-filter")
+        message = write_message(work)
         lock = threading.Lock()
         state = {"next": 0, "locked": 0, "times": []}
 
@@ -45,15 +48,12 @@ def run_once(bin_dir, processes, messages):
                 if i >= messages:
                     return
                 t = i % TRIPLETS
-                started = time.monotonic()
-                out = subprocess.run(
-                    [filt, "ctx", "alice@sender.example", f"user{t}@local.example"],
-                    input=b"Subject: lock wait\n\nbody\n", capture_output=True,
-                    env=dict(env, TCPREMOTEIP=f"10.{t // 250}.{t % 250}.9"))
-                took = time.monotonic() - started
+                took_ms, _, err = spawn(
+                    message, [filt, "ctx", "alice@sender.example", f"user{t}@local.example"],
+                    dict(env, TCPREMOTEIP=f"10.{t // 250}.{t % 250}.9"), stderr=True)
                 with lock:
-                    state["times"].append(took)
-                    if b"is locked by another process" in out.stderr:
+                    state["times"].append(took_ms)
+                    if b"is locked by another process" in err:
                         state["locked"] += 1
 
         threads = [threading.Thread(target=worker) for _ in range(processes)]
@@ -63,9 +63,9 @@ def run_once(bin_dir, processes, messages):
         for thread in threads:
             thread.join()
         wall = time.monotonic() - started
-        times = sorted(state["times"])
-        return {"wall_s": wall, "p50_ms": times[len(times) // 2] * 1e3,
-                "p99_ms": times[int(len(times) * 0.99)] * 1e3, "max_ms": times[-1] * 1e3,
+        times = state["times"]
+        return {"wall_s": wall, "p50_ms": statistics.median(times),
+                "p99_ms": percentile(times, 99), "max_ms": max(times),
                 "locked": state["locked"]}
 
 
