@@ -32,6 +32,7 @@ pub mod engine;
 pub mod escape;
 pub mod export_format;
 pub mod filter;
+pub(crate) mod header;
 pub(crate) mod logging;
 pub(crate) mod logline;
 pub mod manual;

@@ -7,6 +7,7 @@
 //! Every value that came from the client or the store goes through [`crate::escape`] (bounded,
 //! then escaped), so none can forge a field or a line.
 
+use std::any::Any;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -135,8 +136,36 @@ fn line(action: &str, reason: &str, facts: &LineFacts<'_>) -> String {
     )
 }
 
+/// The line for a panic while deciding a batch of `count` `what`s (requests, recipients), all
+/// of which were then given `outcome`; both daemons write it, in this one form.
+pub(crate) fn panic_line(
+    count: usize,
+    what: &str,
+    outcome: &str,
+    payload: &(dyn Any + Send),
+) -> String {
+    format!(
+        "panic while deciding a batch of {count} {what}{}, {outcome}: {}",
+        if count == 1 { "" } else { "s" },
+        panic_text(payload)
+    )
+}
+
+/// The message a panic was raised with (`panic!` gives a `&str` or a `String`).
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::panic;
+
     use super::*;
     use crate::decision::Verdict;
     use crate::store::Triplet;
@@ -256,5 +285,26 @@ mod tests {
             failure_line("database locked", &facts)
                 .starts_with("action=pass, reason=error: database locked, client_name=evil\\x2c")
         );
+    }
+
+    #[test]
+    fn panic_line_counts_and_names_the_batch() {
+        let payload = panic::catch_unwind(|| panic!("boom")).unwrap_err();
+        assert_eq!(
+            panic_line(1, "recipient", "all passed", payload.as_ref()),
+            "panic while deciding a batch of 1 recipient, all passed: boom"
+        );
+        assert_eq!(
+            panic_line(3, "request", "all answered DUNNO", payload.as_ref()),
+            "panic while deciding a batch of 3 requests, all answered DUNNO: boom"
+        );
+    }
+
+    #[test]
+    fn panic_text_reads_both_payload_kinds() {
+        let text = panic::catch_unwind(|| panic!("plain")).unwrap_err();
+        assert_eq!(panic_text(text.as_ref()), "plain");
+        let formatted = panic::catch_unwind(|| panic!("n={}", 3)).unwrap_err();
+        assert_eq!(panic_text(formatted.as_ref()), "n=3");
     }
 }

@@ -22,9 +22,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::daemon::batch::Decided;
+use crate::daemon::limits::{CloseCause, ClosedConnections};
 use crate::engine::{Checked, Message, MessageOutcome};
-use crate::policyd::batch::Decided;
-use crate::policyd::connections::{CloseCause, ClosedConnections};
 
 /// Upper bounds of the decision-time buckets, in seconds.
 pub const DECISION_SECONDS_BUCKETS: [f64; 12] = [

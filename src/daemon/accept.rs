@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Poll, Token};
 
+use crate::daemon::dns_waits::DNS_TOKEN;
 use crate::logging::Logger;
-use crate::policyd::dns_waits::DNS_TOKEN;
 
 use super::listener::{Listener, Peer, Stream};
 

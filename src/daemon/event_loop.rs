@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 
+use crate::daemon::batch::BatchDecider;
+use crate::daemon::batch::Synchronous;
 use crate::engine::Component;
 use crate::logging::Logger;
-use crate::policyd::Synchronous;
-use crate::policyd::batch::BatchDecider;
 use crate::store::DbLocation;
 
 use super::ServeError;

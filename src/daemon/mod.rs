@@ -1,15 +1,21 @@
 //! What the two daemons, `greylisting-policyd` and `greylisting-milter`, share around their
 //! protocols: the listening socket and its unix-socket set-up ([`listener`], [`socket`]),
 //! accepting connections (`accept`), writing queued replies (`output`), the event loop's
-//! poll, shutdown and stop (`event_loop`), staying on the right database across SIGHUP and a
-//! database file replaced under them ([`reload`]), the signal flags ([`Signals`]), the command-line
-//! options they have in common ([`options`]) and the binaries' start-up checks and steps
-//! ([`check_hostname_option`], [`start`], [`exit_code`]).
+//! poll, shutdown and stop (`event_loop`), deciding a turn's requests in one group commit
+//! ([`batch`]), the bounds on connections and why one was closed (`limits`), requests waiting
+//! for DNS answers (`dns_waits`), staying on the right database across SIGHUP and a database
+//! file replaced under them ([`reload`]), the signal flags ([`Signals`]), the command-line
+//! options they have in common ([`options`]), the header's host name (`hostname`) and the
+//! binaries' start-up checks and steps ([`check_hostname_option`], [`start`], [`exit_code`]).
 
 pub(crate) mod accept;
+pub mod batch;
+pub(crate) mod dns_waits;
 pub(crate) mod event_loop;
+pub(crate) mod hostname;
 #[cfg(test)]
 pub(crate) mod in_process;
+pub(crate) mod limits;
 pub mod listener;
 pub mod options;
 pub(crate) mod output;
@@ -25,6 +31,7 @@ use std::sync::atomic::AtomicBool;
 
 use thiserror::Error;
 
+pub use hostname::{BadHostnameOption, check_hostname_option};
 pub(crate) use listener::Peer;
 pub use listener::{ListenError, Listener, Stream};
 
@@ -66,28 +73,6 @@ impl Signals {
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&signals.reload))?;
         Ok(signals)
     }
-}
-
-/// A `--hostname` the header line cannot carry.
-#[derive(Debug, Error)]
-#[error("invalid --hostname \"{shown}\": it {why}")]
-pub struct BadHostname {
-    /// The value, escaped and cut: it is hostile until checked.
-    shown: String,
-    /// What is wrong with it.
-    why: String,
-}
-
-/// Checks a `--hostname` value first, before anything is opened: a host name that could break
-/// the header line (or the policy server's reply line) is refused.
-pub fn check_hostname_option(hostname: Option<&str>) -> Result<(), BadHostname> {
-    let Some(hostname) = hostname else {
-        return Ok(());
-    };
-    crate::policyd::check_hostname(hostname).map_err(|why| BadHostname {
-        shown: hostname.escape_debug().take(80).collect(),
-        why: why.to_string(),
-    })
 }
 
 /// The exit of a daemon binary: 0 after a clean stop, else the error (with its causes) on

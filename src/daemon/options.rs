@@ -9,8 +9,8 @@
 use clap::{Args, FromArgMatches, ValueEnum};
 
 use super::socket;
+use crate::daemon::batch::Synchronous;
 use crate::manual::Section;
-use crate::policyd::Synchronous;
 
 /// Options listed first: where to listen, the unix socket, the database.
 #[derive(Debug, Args)]

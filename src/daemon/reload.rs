@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::clock;
+use crate::daemon::batch::BatchDecider;
 use crate::logging::Logger;
-use crate::policyd::batch::BatchDecider;
 pub use crate::store::files::{FileId, file_id, must_reopen};
 use crate::store::{DbLocation, daemon_location};
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::daemon::limits::ClosedConnections;
 use crate::metrics::{self, Metrics};
-use crate::policyd::connections::ClosedConnections;
 
 use super::options::CommonFirst;
 use super::{ListenError, Listener, Signals, raise_fd_limit};

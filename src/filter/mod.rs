@@ -92,21 +92,10 @@ pub fn decide(
         Err(panic) => {
             log.error(&format!(
                 "internal error: {}; passing the message (fail open)",
-                panic_text(panic.as_ref())
+                crate::logline::panic_text(panic.as_ref())
             ));
             Verdict::Pass
         }
-    }
-}
-
-/// The text of a panic payload.
-pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "panic".to_string()
     }
 }
 

@@ -10,9 +10,9 @@ use openmetrics::check_openmetrics;
 
 use super::http::{Route, route};
 use super::*;
+use crate::daemon::limits::{CloseCause, ClosedConnections};
 use crate::decision::{Decision, Reason, Verdict};
 use crate::engine::RecipientOutcome;
-use crate::policyd::connections::{CloseCause, ClosedConnections};
 
 fn decided(verdict: Verdict, reason: Reason) -> MessageOutcome {
     MessageOutcome {

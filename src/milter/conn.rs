@@ -9,12 +9,12 @@ use super::Config;
 use super::limits::{PartialShare, PartialTotal};
 use super::protocol::PacketReader;
 use super::session::{Session, Step};
+use crate::daemon::dns_waits::WaitsForDns;
+use crate::daemon::limits::CloseCause;
 use crate::daemon::output::{Flushed, Outgoing, backlog_line};
 use crate::daemon::{Peer, Stream};
 use crate::engine::Message;
 use crate::logging::Logger;
-use crate::policyd::connections::CloseCause;
-use crate::policyd::dns_waits::WaitsForDns;
 
 /// Bytes read from a socket at once: the size of the event loop's one read buffer.
 pub(super) const READ_CHUNK: usize = 16 * 1024;

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Config;
 use super::conn::{Conn, PendingRcpt};
-use crate::daemon::Peer;
+use crate::daemon::accept::Admit;
 use crate::daemon::event_loop::grace_over_line;
-use crate::logging::Logger;
-use crate::policyd::connections::{
+use crate::daemon::limits::{
     CloseCause, TRIM_AFTER, TRIM_COUNTS_FROM, over_budget_line, trim_heap,
 };
+use crate::daemon::{Peer, Stream};
+use crate::logging::Logger;
 
 /// The bytes all connections hold for packets not complete yet. Each connection adds its own
 /// through its [`PartialShare`], which gives them back when the connection is dropped, however
@@ -122,11 +123,29 @@ pub(super) fn keep_within_budget(
     }
 }
 
+/// The connections as accepting sees them: at the limit the connection idle longest outside a
+/// message makes room, or the newcomer is refused.
+pub(super) struct Admission<'a> {
+    pub(super) conns: &'a mut HashMap<usize, Conn>,
+    pub(super) config: &'a Config,
+}
+
+impl Admit for Admission<'_> {
+    fn admit(&mut self, peer: &Peer, log: &mut Logger) -> bool {
+        admit_at_limit(self.conns, peer, self.config, log)
+    }
+
+    fn insert(&mut self, token: usize, stream: Stream, peer: Peer) {
+        self.conns
+            .insert(token, Conn::new(stream, peer, &self.config.partial_total));
+    }
+}
+
 /// Whether `newcomer` may be admitted at `--max-connections`, closing one connection to make
 /// room if need be ([`evict_one`]). At the limit, the connections already finished (the MTA
 /// quit or went away in this turn) are closed first, as the end of the turn would close them:
 /// counting them would close a live session, or refuse the newcomer, for a place that is free.
-pub(super) fn admit_at_limit(
+fn admit_at_limit(
     conns: &mut HashMap<usize, Conn>,
     newcomer: &Peer,
     config: &Config,

@@ -3,7 +3,7 @@
 //! Built like `greylisting-policyd` and on the same parts: ONE thread runs an event loop (epoll
 //! via `mio`) over the listener and every MTA connection; each turn handles the packets that
 //! arrived, decides every recipient waiting for an answer in one write transaction
-//! (`crate::policyd::batch::BatchDecider`, the policy server's group commit and configuration
+//! (`crate::daemon::batch::BatchDecider`, the policy server's group commit and configuration
 //! cache, so both servers make the same decisions from the same database), and only then queues
 //! the replies. A connection whose recipient is being decided reads nothing more until its
 //! answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.
@@ -20,24 +20,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock;
-use crate::daemon::accept::Admit;
+use crate::daemon::batch::Synchronous;
+use crate::daemon::batch::{self, BatchDecider, DecideError};
+use crate::daemon::dns_waits::DnsWaits;
 use crate::daemon::event_loop::{
     EventLoop, LISTENER, Opened, TICK, exposed_line, log_metrics_address, open_loop,
 };
+use crate::daemon::limits::{
+    ClosedConnections, DEFAULT_MAX_CONNECTIONS, DEFAULT_PARTIAL_BUDGET, DEFAULT_REQUEST_TIMEOUT,
+};
 use crate::daemon::reload::{Lifecycle, LocationSource};
-use crate::daemon::{Listener, Peer, Signals, Stream};
+use crate::daemon::{Listener, Signals};
 use crate::engine::Checked;
 use crate::logging::{Fallback, Logger};
+use crate::logline::panic_line;
 use crate::metrics::Metrics;
-use crate::policyd::Synchronous;
-use crate::policyd::batch::{self, BatchDecider, DecideError};
-use crate::policyd::connections::ClosedConnections;
-use crate::policyd::decide::panic_line;
-use crate::policyd::dns_waits::DnsWaits;
 use crate::store::DbLocation;
 
 use conn::{Conn, PendingRcpt};
-use limits::{PartialTotal, admit_at_limit, close_for_stop, close_idle, keep_within_budget};
+use limits::{PartialTotal, close_for_stop, close_idle, keep_within_budget};
 use networks::Network;
 
 /// Why the milter could not start or run (the daemons share one definition).
@@ -55,10 +56,6 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:10024";
 /// the MTA still uses, and their later recipients then get its default action (accepted
 /// ungreylisted, or deferred with Postfix's default `tempfail`).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(7210);
-/// Default bound on open connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-/// Default time a packet may take to arrive completely, from its first byte.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Rounds of decide-then-read per loop turn: a connection that pipelines commands gets one
 /// recipient per round; the rest waits for the next turn, so others are not starved.
@@ -109,7 +106,7 @@ impl Config {
     pub fn new(db: DbLocation) -> Config {
         // An invalid system host name is replaced, as in the policy server (the binary checks
         // an explicit --hostname).
-        let (hostname, hostname_note) = crate::policyd::default_hostname();
+        let (hostname, hostname_note) = crate::daemon::hostname::default_hostname();
         Config {
             db_connections: batch::default_connections(&db),
             db,
@@ -118,7 +115,7 @@ impl Config {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            partial_packet_budget: crate::policyd::connections::DEFAULT_PARTIAL_BUDGET,
+            partial_packet_budget: DEFAULT_PARTIAL_BUDGET,
             partial_total: PartialTotal::default(),
             hostname,
             hostname_note,
@@ -162,7 +159,7 @@ pub fn run_with_logger(
         config.db,
         config.db_connections,
         if config.db_connections == 1 { "" } else { "s" },
-        describe_networks(&config.trusted),
+        networks::describe(&config.trusted),
         config.max_connections,
         config.idle_timeout.as_secs(),
         config.request_timeout.as_secs(),
@@ -318,7 +315,7 @@ fn handle_events(
         // An accept that failed (out of descriptors) is retried once per turn, not again in
         // each gathering poll, where it would only log the same failure again.
         if gathered == 0 || listener_ready {
-            let mut admission = Admission {
+            let mut admission = limits::Admission {
                 conns: &mut *conns,
                 config,
             };
@@ -356,34 +353,6 @@ fn read_more(
     }
 }
 
-fn describe_networks(networks: &[Network]) -> String {
-    if networks.is_empty() {
-        return "none".to_string();
-    }
-    networks
-        .iter()
-        .map(Network::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// The connections as accepting sees them: at the limit the connection idle longest outside a
-/// message makes room, or the newcomer is refused.
-struct Admission<'a> {
-    conns: &'a mut HashMap<usize, Conn>,
-    config: &'a Config,
-}
-
-impl Admit for Admission<'_> {
-    fn admit(&mut self, peer: &Peer, log: &mut Logger) -> bool {
-        admit_at_limit(self.conns, peer, self.config, log)
-    }
-
-    fn insert(&mut self, token: usize, stream: Stream, peer: Peer) {
-        self.conns
-            .insert(token, Conn::new(stream, peer, &self.config.partial_total));
-    }
-}
 /// Where recipients that need DNS wait.
 struct Waits<'a> {
     dns: &'a mut DnsWaits<PendingRcpt>,

@@ -91,6 +91,19 @@ pub(crate) fn too_wide_lines(networks: &[Network]) -> Vec<String> {
         .collect()
 }
 
+/// The networks as the start-up line names them: `none`, or the list as `--trusted-networks`
+/// takes it.
+pub(super) fn describe(networks: &[Network]) -> String {
+    if networks.is_empty() {
+        return "none".to_string();
+    }
+    networks
+        .iter()
+        .map(Network::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl fmt::Display for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.base, self.prefix)

@@ -41,11 +41,11 @@ pub struct Args {
     #[arg(long, default_value_t = super::DEFAULT_IDLE_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
     /// Seconds a packet may take to arrive completely, from its first byte.
-    #[arg(long, default_value_t = super::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = crate::daemon::limits::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout: u64,
     /// Most open connections; at the limit the connection idle longest outside a message is
     /// closed to admit a new one.
-    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = options::parse_positive)]
+    #[arg(long, default_value_t = crate::daemon::limits::DEFAULT_MAX_CONNECTIONS, value_parser = options::parse_positive)]
     pub max_connections: usize,
     /// The header's host name, the database's durability and connections, the metrics.
     #[command(flatten)]

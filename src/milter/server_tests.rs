@@ -7,9 +7,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::Config;
+use crate::daemon::batch::Synchronous;
 use crate::daemon::in_process::InProcess;
-use crate::policyd::Synchronous;
-use crate::policyd::connections::CloseCause;
+use crate::daemon::limits::CloseCause;
 
 type Milter = InProcess<Config>;
 
@@ -96,7 +96,7 @@ fn a_panic_while_deciding_passes_the_recipient_and_the_milter_serves_on() {
     let milter = start(|_| {});
     let mut mta = milter.connect();
     open_message(&mut mta, "192.0.2.1");
-    let panicking = crate::policyd::batch::PANIC_RECIPIENT;
+    let panicking = crate::daemon::batch::PANIC_RECIPIENT;
     assert_eq!(rcpt(&mut mta, panicking), CONTINUE);
     assert!(deferred(rcpt(&mut mta, "u@example.com")));
     assert_eq!(rcpt(&mut mta, panicking), CONTINUE);

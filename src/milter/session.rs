@@ -5,23 +5,20 @@
 
 use std::net::IpAddr;
 
-use chrono::TimeZone;
-
 use super::Config;
 use super::protocol::{self, ClientAddress, Command, SMFIF_ADDHDRS, SMFIF_SETSYMLIST, flag};
+use crate::daemon::batch::DecideError;
 use crate::decision::Verdict;
 use crate::engine::{Message, MessageOutcome};
+use crate::escape;
+use crate::header;
 use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
-use crate::policyd::batch::DecideError;
-use crate::policyd::protocol::clip;
 
 /// The SMTP reply for a deferred recipient.
 pub(crate) const REPLY_DEFER: &str = "451 4.7.1 Service unavailable - try again later";
 /// The SMTP reply for a rejected recipient.
 pub(crate) const REPLY_REJECT: &str = "550 5.7.1 Command rejected";
-/// The header added to a message whose triplet passed for the first time.
-pub(crate) const HEADER_NAME: &str = "X-Greylist";
 
 /// Steps we want and do not answer when the MTA allows it: we never change our mind before
 /// RCPT, so answering CONNECT, HELO, MAIL or DATA only costs a round trip. DATA itself is
@@ -189,8 +186,8 @@ impl Session {
         for (name, value) in pairs {
             match name.trim_start_matches('{').trim_end_matches('}') {
                 "auth_authen" => self.mta_authenticated = !value.is_empty(),
-                "daemon_name" => self.daemon_name = Some(clip(&value)),
-                "client_resolve" => self.client_resolve = Some(clip(&value)),
+                "daemon_name" => self.daemon_name = Some(escape::shown(&value)),
+                "client_resolve" => self.client_resolve = Some(escape::shown(&value)),
                 _ => {}
             }
         }
@@ -300,12 +297,8 @@ impl Session {
         if let Some(delay) = self.message.take().and_then(|m| m.max_delay)
             && self.may_add_headers
         {
-            let value = format!(
-                "delayed {delay} seconds by grey_listing at {}; {}",
-                config.hostname,
-                header_date(crate::clock::system_now())
-            );
-            protocol::write_add_header(out, HEADER_NAME, &value);
+            let value = header::value(delay, &config.hostname, crate::clock::system_now());
+            protocol::write_add_header(out, header::NAME, &value);
         }
         protocol::write_simple(out, protocol::reply::CONTINUE);
     }
@@ -350,15 +343,6 @@ fn log_outcome(message: &Message, outcome: &MessageOutcome, log: &mut Logger) {
             log.info(&hit);
         }
         log.info(&logline::decision_line(&recipient.decision, &facts));
-    }
-}
-
-/// RFC 2822 date of `now` in local time, as mail headers carry it.
-fn header_date(now: i64) -> String {
-    match chrono::Local.timestamp_opt(now, 0) {
-        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.to_rfc2822(),
-        chrono::LocalResult::None => chrono::DateTime::<chrono::Utc>::from_timestamp(now, 0)
-            .map_or_else(|| now.to_string(), |t| t.to_rfc2822()),
     }
 }
 

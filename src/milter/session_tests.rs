@@ -221,7 +221,7 @@ fn decisions_become_replies_and_one_header_per_message() {
     }
     session.decided(
         &message,
-        Err(crate::policyd::batch::DecideError::Unavailable),
+        Err(crate::daemon::batch::DecideError::Unavailable),
         &mut out,
         &mut log,
     );

@@ -10,10 +10,10 @@ use crate::daemon::{Peer, Stream};
 use crate::logging::Logger;
 
 use super::Config;
-use super::connections::CloseCause;
-use super::dns_waits::WaitsForDns;
 use super::protocol::{self, Parsed, RequestReader};
 use super::reply::Action;
+use crate::daemon::dns_waits::WaitsForDns;
+use crate::daemon::limits::CloseCause;
 use crate::engine::Message;
 
 /// Bytes read from a socket at once.

@@ -2,21 +2,18 @@
 //!
 //! Design: ONE thread runs an event loop (epoll via `mio`) over the listener and every
 //! connection. Each loop turn reads whatever the ready connections sent, parses the complete
-//! requests, decides all of them in a single write transaction (group commit, `batch`) and only
+//! requests, decides all of them in a single write transaction (group commit, `daemon::batch`) and only
 //! then queues the replies — so an answered decision is always stored, and the cost of a commit
 //! (and its fsync) is shared by every request that arrived meanwhile. On SQLite no thread
 //! hand-offs, no locks: two system calls per request plus one commit per turn. On PostgreSQL a
-//! small pool of connections decides parts of each turn's batch at once (`batch`). The
+//! small pool of connections decides parts of each turn's batch at once (`daemon::batch`). The
 //! configuration is cached between transactions and checked against the store's configuration
 //! stamp in every one, so CLI changes apply to the next request. Idle connections cost a socket
 //! and a small buffer; any database failure answers `DUNNO` (mail passes) and is logged.
 
-pub(crate) mod batch;
 mod conn;
 pub(crate) mod connections;
 pub(crate) mod decide;
-pub(crate) mod dns_waits;
-mod hostname;
 pub mod options;
 pub(crate) mod protocol;
 mod reply;
@@ -39,13 +36,14 @@ use crate::daemon::{Listener, Peer, Signals, Stream};
 use crate::logging::{Fallback, Logger};
 use crate::store::DbLocation;
 
-use conn::{Conn, Pending};
-use connections::{ClosedConnections, Table};
-use dns_waits::{DNS_TOKEN, DnsWaits};
-pub use hostname::{
-    BadHostname, FALLBACK_HOSTNAME, HostnameError, MAX_HOSTNAME, check_hostname, default_hostname,
-    local_hostname,
+use crate::daemon::batch::{self, Synchronous};
+use crate::daemon::dns_waits::{DNS_TOKEN, DnsWaits};
+use crate::daemon::hostname::default_hostname;
+use crate::daemon::limits::{
+    ClosedConnections, DEFAULT_MAX_CONNECTIONS, DEFAULT_PARTIAL_BUDGET, DEFAULT_REQUEST_TIMEOUT,
 };
+use conn::{Conn, Pending};
+use connections::Table;
 
 /// Why the server could not start or run (the daemons share one definition).
 pub use crate::daemon::ServeError as PolicyError;
@@ -56,19 +54,6 @@ pub const IDENT: &str = "greylisting-policyd";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10023";
 /// Default idle timeout, longer than Postfix's 300 s `smtpd_policy_service_max_idle`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
-/// Default bound on open connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-
-/// How hard a commit presses the decision to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Synchronous {
-    /// `synchronous=FULL`: every committed batch is fsynced before its replies go out, so an
-    /// answered decision survives a power cut.
-    Full,
-    /// `synchronous=NORMAL`: survives a crash of the process, a power cut may forget the last
-    /// batches (senders are then greylisted once more; no mail is lost).
-    Normal,
-}
 
 /// Server settings (the command line).
 #[derive(Debug, Clone)]
@@ -97,7 +82,7 @@ pub struct Config {
     pub hostname: String,
     /// Durability of commits.
     pub synchronous: Synchronous,
-    /// Database connections deciding each batch in parallel (see `batch`).
+    /// Database connections deciding each batch in parallel (see `daemon::batch`).
     pub db_connections: usize,
     /// Where SIGHUP finds the database location again.
     pub location_source: LocationSource,
@@ -115,8 +100,8 @@ impl Config {
             db,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            request_timeout: connections::DEFAULT_REQUEST_TIMEOUT,
-            partial_request_budget: connections::DEFAULT_PARTIAL_BUDGET,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            partial_request_budget: DEFAULT_PARTIAL_BUDGET,
             closed: Arc::new(ClosedConnections::default()),
             metrics: None,
             metrics_address: None,

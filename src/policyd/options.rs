@@ -33,11 +33,11 @@ pub struct Args {
     pub idle_timeout: u64,
     /// Seconds a request may take from its first byte to its blank line; a client still
     /// sending after that is disconnected and logged.
-    #[arg(long, default_value_t = super::connections::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = crate::daemon::limits::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout: u64,
     /// Most open connections; at the limit the connection idle longest is closed (and logged)
     /// to admit a new one.
-    #[arg(long, default_value_t = super::DEFAULT_MAX_CONNECTIONS, value_parser = options::parse_positive)]
+    #[arg(long, default_value_t = crate::daemon::limits::DEFAULT_MAX_CONNECTIONS, value_parser = options::parse_positive)]
     pub max_connections: usize,
     /// Honour postgrey's policy_test_time attribute (tests and simulations only).
     #[arg(long)]

@@ -8,13 +8,15 @@ use mio::Registry;
 use crate::logging::Logger;
 use crate::logline::{self, LineFacts, Shown};
 
-use super::batch::{BatchDecider, DecideError};
+use super::Config;
 use super::conn::{Conn, Held, Pending};
 use super::connections::Table;
+use super::decide;
 use super::decide::Step;
-use super::dns_waits::DnsWaits;
 use super::protocol;
-use super::{Config, decide};
+use crate::daemon::batch::{BatchDecider, DecideError};
+use crate::daemon::dns_waits::DnsWaits;
+use crate::header;
 
 /// What the server answers one request (DESIGN.md §6), rendered in one place ([`Action::reply`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,15 +32,17 @@ pub(super) enum Action {
 }
 
 impl Action {
-    /// The action for a decided message. `header_host` and `date` fill the `X-Greylist` header
+    /// The action for a decided message at `now`. `header_host` fills the `X-Greylist` header
     /// on a triplet's first pass.
-    pub(super) fn for_outcome(outcome: &MessageOutcome, header_host: &str, date: &str) -> Action {
+    pub(super) fn for_outcome(outcome: &MessageOutcome, header_host: &str, now: i64) -> Action {
         match outcome.verdict {
             Verdict::Defer => Action::Defer,
             Verdict::Reject => Action::Reject,
             Verdict::Pass => match outcome.recipients.iter().find_map(|r| r.decision.delay) {
                 Some(delay) => Action::Prepend(format!(
-                    "X-Greylist: delayed {delay} seconds by grey_listing at {header_host}; {date}"
+                    "{}: {}",
+                    header::NAME,
+                    header::value(delay, header_host, now)
                 )),
                 None => Action::Dunno,
             },
@@ -200,17 +204,7 @@ pub(super) fn describe_and_act(
                 }
                 log.info(&logline::decision_line(&recipient.decision, &facts));
             }
-            // The date is formatted only for the header, not for every answer.
-            let date = if outcome
-                .recipients
-                .iter()
-                .any(|r| r.decision.delay.is_some())
-            {
-                decide::header_date(now)
-            } else {
-                String::new()
-            };
-            Action::for_outcome(&outcome, &config.hostname, &date)
+            Action::for_outcome(&outcome, &config.hostname, now)
         }
         Err(why) => {
             log.error(&logline::failure_line(&why, &facts));

@@ -5,9 +5,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::connections::CloseCause;
-use super::{Config, Synchronous};
+use super::Config;
+use crate::daemon::batch::Synchronous;
 use crate::daemon::in_process::InProcess;
+use crate::daemon::limits::CloseCause;
 
 type Server = InProcess<Config>;
 
@@ -70,7 +71,7 @@ const DUNNO: &str = "action=DUNNO";
 fn a_panic_while_deciding_answers_dunno_and_the_server_serves_on() {
     let server = start(|_| {});
     let mut client = server.connect();
-    let panicking = request("192.0.2.1", super::batch::PANIC_RECIPIENT);
+    let panicking = request("192.0.2.1", crate::daemon::batch::PANIC_RECIPIENT);
     assert_eq!(ask(&mut client, &panicking).as_deref(), Some(DUNNO));
     assert_eq!(
         ask(&mut client, &request("192.0.2.2", "u@example.com")).as_deref(),

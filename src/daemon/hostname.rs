@@ -1,16 +1,17 @@
-//! The host name written into the `X-Greylist` header. It becomes part of a reply line, so it
-//! is checked like any other outside value: a CR or LF in it would inject another `action=`.
+//! The host name written into the `X-Greylist` header (`--hostname`, or the machine's). It
+//! becomes part of a reply line, so it is checked like any other outside value: a CR or LF in it
+//! would inject another `action=`.
 
 use std::io;
 
 use thiserror::Error;
 
 /// The header's host name when the machine's cannot be used.
-pub const FALLBACK_HOSTNAME: &str = "localhost";
+pub(crate) const FALLBACK_HOSTNAME: &str = "localhost";
 
 /// Why the machine's host name cannot be used for the header.
 #[derive(Debug, Error)]
-pub enum HostnameError {
+pub(crate) enum HostnameError {
     /// `gethostname` failed.
     #[error("cannot read the host name: {0}")]
     Unreadable(#[source] io::Error),
@@ -27,7 +28,7 @@ pub enum HostnameError {
 
 /// What is wrong with a host name; reads as the end of a sentence naming it ("... it is empty").
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum BadHostname {
+pub(crate) enum BadHostname {
     /// No name at all.
     #[error("is empty")]
     Empty,
@@ -50,7 +51,7 @@ pub enum BadHostname {
 
 /// The machine's host name (for the header); `Err` says why it cannot be used. It goes into a
 /// reply line, so only a valid host name is taken (see [`check_hostname`]).
-pub fn local_hostname() -> Result<String, HostnameError> {
+pub(crate) fn local_hostname() -> Result<String, HostnameError> {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
@@ -69,7 +70,7 @@ pub fn local_hostname() -> Result<String, HostnameError> {
 
 /// The header's host name when `--hostname` is not given: the machine's, or
 /// [`FALLBACK_HOSTNAME`] with the line saying why, which the daemon logs when it starts.
-pub fn default_hostname() -> (String, Option<String>) {
+pub(crate) fn default_hostname() -> (String, Option<String>) {
     fallback_for(local_hostname())
 }
 
@@ -86,7 +87,7 @@ fn fallback_for(found: Result<String, HostnameError>) -> (String, Option<String>
 }
 
 /// Longest host name accepted (a DNS name's limit).
-pub const MAX_HOSTNAME: usize = 253;
+pub(crate) const MAX_HOSTNAME: usize = 253;
 
 /// Longest label of a host name (a DNS label's limit).
 pub(super) const MAX_LABEL: usize = 63;
@@ -95,7 +96,7 @@ pub(super) const MAX_LABEL: usize = 63;
 /// letters, digits and `-`, not starting or ending with `-`. Anything else could break the reply
 /// (a CR/LF would inject another `action=` line) or is no host name (`x..y`, `-mx`). A trailing
 /// dot (the DNS root) is refused too: mail headers name hosts without it.
-pub fn check_hostname(name: &str) -> Result<(), BadHostname> {
+pub(crate) fn check_hostname(name: &str) -> Result<(), BadHostname> {
     if name.is_empty() {
         return Err(BadHostname::Empty);
     }
@@ -120,6 +121,28 @@ pub fn check_hostname(name: &str) -> Result<(), BadHostname> {
         }
     }
     Ok(())
+}
+
+/// A `--hostname` the header line cannot carry.
+#[derive(Debug, Error)]
+#[error("invalid --hostname \"{shown}\": it {why}")]
+pub struct BadHostnameOption {
+    /// The value, escaped and cut: it is hostile until checked.
+    shown: String,
+    /// What is wrong with it.
+    why: String,
+}
+
+/// Checks a `--hostname` value first, before anything is opened: a host name that could break
+/// the header line (or the policy server's reply line) is refused.
+pub fn check_hostname_option(hostname: Option<&str>) -> Result<(), BadHostnameOption> {
+    let Some(hostname) = hostname else {
+        return Ok(());
+    };
+    check_hostname(hostname).map_err(|why| BadHostnameOption {
+        shown: hostname.escape_debug().take(80).collect(),
+        why: why.to_string(),
+    })
 }
 
 #[cfg(test)]

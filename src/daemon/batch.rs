@@ -1,4 +1,4 @@
-//! The database side of the server: decides a batch of requests in write transactions (group
+//! The database side of both daemons: decides a batch of requests in write transactions (group
 //! commit) and hands back the outcomes only after they committed, so every answered decision is
 //! stored. Opens the store lazily and reopens it after an error; while the store is unusable the
 //! requests it should have decided fail open.
@@ -35,8 +35,18 @@ pub(crate) use connection::PANIC_RECIPIENT;
 use connection::{Connection, REOPEN_DELAY};
 pub(crate) use error::DecideError;
 
-use super::Synchronous;
 use crate::daemon::reload::{self, FileId};
+
+/// How hard a commit presses the decision to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// `synchronous=FULL`: every committed batch is fsynced before its replies go out, so an
+    /// answered decision survives a power cut.
+    Full,
+    /// `synchronous=NORMAL`: survives a crash of the process, a power cut may forget the last
+    /// batches (senders are then greylisted once more; no mail is lost).
+    Normal,
+}
 
 /// Connections used when the command line does not say: one for SQLite (writers serialise, and
 /// one connection keeps group commit whole), four for PostgreSQL (enough to overlap round trips
@@ -51,7 +61,7 @@ pub(crate) fn default_connections(db: &DbLocation) -> usize {
 /// The outcome of one request: its decision, or why the store could not decide it.
 pub(crate) type Decided = Result<Checked, DecideError>;
 
-/// Owns the database connection(s) of the server.
+/// Owns the database connection(s) of a daemon (the policy server or the milter).
 pub struct BatchDecider {
     /// Where the connections are (the pool checks an SQLite file for them).
     db: DbLocation,

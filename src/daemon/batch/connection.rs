@@ -9,7 +9,7 @@ use crate::store::{self, DbLocation, SqliteStore, Store, StoreError, StoreExt};
 
 use super::DecideError;
 
-use super::super::Synchronous;
+use super::Synchronous;
 use crate::daemon::reload::{self, FileId};
 
 /// Log pages after which a commit of the server checkpoints the WAL into the database.
@@ -165,7 +165,7 @@ impl Connection {
         let result = match result {
             Ok(result) => result,
             Err(payload) => {
-                let why = DecideError::Panicked(super::super::decide::panic_text(payload.as_ref()));
+                let why = DecideError::Panicked(crate::logline::panic_text(payload.as_ref()));
                 errors.push(format!(
                     "{why}; its {} request{} pass, the database connection is reopened",
                     batch.len(),
