@@ -267,7 +267,7 @@ pub(crate) fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> 
         Some(other) => {
             return Parsed::Ignore(format!(
                 "request={} is not smtpd_access_policy",
-                clip(other)
+                crate::escape::shown(other)
             ));
         }
         None => return Parsed::Ignore("request attribute missing".to_string()),
@@ -279,7 +279,10 @@ pub(crate) fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> 
         return Parsed::Ignore("recipient missing".to_string());
     };
     let Some(client_ip) = crate::client::address(address) else {
-        return Parsed::Ignore(format!("unparseable client_address={}", clip(address)));
+        return Parsed::Ignore(format!(
+            "unparseable client_address={}",
+            crate::escape::shown(address)
+        ));
     };
     let client_name = attrs
         .get("client_name")
@@ -304,13 +307,6 @@ pub(crate) fn interpret(attrs: &Attributes, now: i64, allow_test_time: bool) -> 
         },
         now,
     }
-}
-
-/// A client-supplied value as a log line shows it: bounded and escaped exactly as the filter
-/// and the CLI show it ([`crate::escape::shown`]), so a long sender has the same key in every
-/// log and no value can forge a field or a line.
-pub(crate) fn clip(value: &str) -> String {
-    crate::escape::shown(value)
 }
 
 #[cfg(test)]
