@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 
-use crate::daemon::batch::BatchDecider;
-use crate::daemon::batch::Synchronous;
+use crate::daemon::batch::{BatchDecider, Synchronous};
 use crate::engine::Component;
 use crate::logging::Logger;
 use crate::store::DbLocation;

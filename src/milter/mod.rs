@@ -3,10 +3,10 @@
 //! Built like `greylisting-policyd` and on the same parts: ONE thread runs an event loop (epoll
 //! via `mio`) over the listener and every MTA connection; each turn handles the packets that
 //! arrived, decides every recipient waiting for an answer in one write transaction
-//! (`crate::daemon::batch::BatchDecider`, the policy server's group commit and configuration
-//! cache, so both servers make the same decisions from the same database), and only then queues
-//! the replies. A connection whose recipient is being decided reads nothing more until its
-//! answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.
+//! (`crate::daemon::batch::BatchDecider`, the group commit and configuration cache the policy
+//! server uses too, so both servers make the same decisions from the same database), and only
+//! then queues the replies. A connection whose recipient is being decided reads nothing more
+//! until its answer is queued. Store failures answer `CONTINUE` (mail passes) and are logged.
 
 mod conn;
 mod limits;
@@ -20,8 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock;
-use crate::daemon::batch::Synchronous;
-use crate::daemon::batch::{self, BatchDecider, DecideError};
+use crate::daemon::batch::{self, BatchDecider, DecideError, Synchronous};
 use crate::daemon::dns_waits::DnsWaits;
 use crate::daemon::event_loop::{
     EventLoop, LISTENER, Opened, TICK, exposed_line, log_metrics_address, open_loop,
